@@ -1,0 +1,36 @@
+"""One error taxonomy for the whole service.
+
+Every error a user can cause or fix is one of these. Each subclasses a built-in so plain Python code can still
+catch it naturally, and the API maps each class to one HTTP status in one table (``api.errors``); the CLI
+prints the message and exits non-zero. Messages say what to fix; internals stay in the logs.
+"""
+
+from __future__ import annotations
+
+
+class GridpatrolError(Exception):
+    """Base of every error a user of gridpatrol can act on."""
+
+
+class InputError(GridpatrolError, ValueError):
+    """The input is malformed or out of range (HTTP 422, CLI exit 2)."""
+
+
+class OsmFileError(InputError):
+    """An OSM file is missing, truncated, not OSM, or holds nothing importable."""
+
+
+class UnknownCityError(InputError, LookupError):
+    """A city name that the registry in :mod:`gis.cities` does not know."""
+
+
+class CrsError(InputError):
+    """A GeoDataFrame without a CRS, or with a CRS other than the one required."""
+
+
+class NotFoundError(GridpatrolError, LookupError):
+    """A unit, grid, building or other record that does not exist (HTTP 404)."""
+
+
+class DatabaseUnavailableError(GridpatrolError, ConnectionError):
+    """The database cannot be reached or started (HTTP 503, CLI exit 3)."""
