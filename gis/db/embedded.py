@@ -1,0 +1,253 @@
+"""A private PostgreSQL + PostGIS cluster under the project's data directory, started and stopped by gridpatrol.
+
+Layout under ``root`` (git-ignored ``var/postgres`` by default)::
+
+    data/           the cluster (initdb on first use)
+    run/            its unix socket
+    postgres.log    the server log
+
+The server listens on its unix socket and on 127.0.0.1 only, with ``trust`` authentication for the single
+superuser ``gridpatrol``: it is a private development and test server, not a shared one (point
+``DATABASE_URL`` at a real server for that). PostgreSQL refuses to run as root, so when gridpatrol runs as root
+the cluster belongs to, and runs as, the unprivileged system user ``gridpatrol`` (created when missing).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pwd
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+from psycopg2 import sql
+
+from gis.errors import DatabaseUnavailableError
+
+log = logging.getLogger(__name__)
+
+SUPERUSER = "gridpatrol"
+OS_USER = "gridpatrol"
+DEFAULT_PORT = 54329
+PG_MAJOR = "15"
+
+
+def pg_bindir() -> Path:
+    """Where ``initdb``/``pg_ctl`` live: ``$GRIDPATROL_PG_BIN``, Debian's ``/usr/lib/postgresql/15/bin``, or PATH."""
+    env = os.environ.get("GRIDPATROL_PG_BIN")
+    candidates = [Path(env)] if env else []
+    candidates.append(Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin"))
+    found = shutil.which("pg_ctl")
+    if found:
+        candidates.append(Path(found).resolve().parent)
+    for directory in candidates:
+        if (directory / "pg_ctl").is_file() and (directory / "initdb").is_file():
+            return directory
+    raise DatabaseUnavailableError(
+        f"PostgreSQL {PG_MAJOR} is not installed (no initdb/pg_ctl); run `make setup` "
+        f"(apt-get install postgresql-{PG_MAJOR}-postgis-3) or set DATABASE_URL to an existing server"
+    )
+
+
+def postgis_installed(bindir: Path) -> bool:
+    sharedir = subprocess.run([str(bindir / "pg_config"), "--sharedir"], capture_output=True, text=True, check=False)
+    share = Path(sharedir.stdout.strip()) if sharedir.returncode == 0 else Path(f"/usr/share/postgresql/{PG_MAJOR}")
+    return (share / "extension" / "postgis.control").is_file()
+
+
+@dataclass(frozen=True)
+class EmbeddedPostgres:
+    root: Path
+    port: int = DEFAULT_PORT
+
+    @property
+    def pgdata(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "postgres.log"
+
+    def url(self, database: str = "gridpatrol") -> str:
+        return f"postgresql+psycopg2://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+
+    # -- running commands as the right user -------------------------------------------------------------
+
+    def _account(self) -> tuple[int, int] | None:
+        """(uid, gid) to run the server as, or None to run as the current user (not root)."""
+        if os.geteuid() != 0:
+            return None
+        try:
+            entry = pwd.getpwnam(OS_USER)
+        except KeyError:
+            subprocess.run(
+                ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
+                 "--shell", "/usr/sbin/nologin", OS_USER],
+                check=True, capture_output=True,
+            )
+            entry = pwd.getpwnam(OS_USER)
+        return entry.pw_uid, entry.pw_gid
+
+    def _run(self, args: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+        account = self._account()
+        kwargs: dict[str, object] = {}
+        if account is not None:
+            kwargs = {"user": account[0], "group": account[1], "extra_groups": []}
+        env = {**os.environ, "HOME": str(self.root), "LC_ALL": "C.UTF-8"}
+        result = subprocess.run(args, capture_output=True, text=True, cwd=self.root, env=env, check=False,
+                                **kwargs)  # type: ignore[call-overload]
+        if check and result.returncode != 0:
+            raise DatabaseUnavailableError(
+                f"`{Path(args[0]).name} {' '.join(args[1:3])}` failed: {(result.stderr or result.stdout).strip()}"
+                f"{self._log_tail()}"
+            )
+        return result
+
+    def _log_tail(self, lines: int = 8) -> str:
+        if not self.log_file.is_file():
+            return ""
+        tail = self.log_file.read_text(errors="replace").splitlines()[-lines:]
+        return "\nserver log (" + str(self.log_file) + "):\n  " + "\n  ".join(tail)
+
+    def _prepare_dirs(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.socket_dir.mkdir(exist_ok=True)
+        account = self._account()
+        if account is not None:
+            for path in (self.root, self.socket_dir, *( [self.pgdata] if self.pgdata.exists() else [])):
+                os.chown(path, *account)
+            if self.log_file.exists():
+                os.chown(self.log_file, *account)
+            # The server user must be able to walk down to the data directory.
+            for parent in self.root.resolve().parents:
+                if not os.stat(parent).st_mode & 0o001:
+                    raise DatabaseUnavailableError(
+                        f"{parent} is not traversable by the `{OS_USER}` user that runs PostgreSQL; "
+                        f"chmod o+x {parent}, or set GRIDPATROL_DATA_DIR to a directory under /var or /srv"
+                    )
+
+    # -- lifecycle --------------------------------------------------------------------------------------
+
+    def initialised(self) -> bool:
+        return (self.pgdata / "PG_VERSION").is_file()
+
+    def status(self) -> str:
+        """``running``, ``stopped`` or ``absent`` (no cluster yet)."""
+        if not self.initialised():
+            return "absent"
+        result = self._run([str(pg_bindir() / "pg_ctl"), "status", "-D", str(self.pgdata)], check=False)
+        # pg_ctl only asks whether the pid exists; a killed postmaster can linger as a zombie.
+        return "running" if result.returncode == 0 and self._postmaster_alive() else "stopped"
+
+    def _postmaster_alive(self) -> bool:
+        """Whether postmaster.pid names a live (not zombie) postgres process."""
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except (OSError, ValueError):
+            return False
+        name, state = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split(" ", 1)[0]
+        return name.startswith("postgres") and state not in ("Z", "X")
+
+    def init(self) -> None:
+        bindir = pg_bindir()
+        if not postgis_installed(bindir):
+            raise DatabaseUnavailableError(
+                f"PostGIS is not installed for PostgreSQL {PG_MAJOR}; run `make setup` "
+                f"(apt-get install postgresql-{PG_MAJOR}-postgis-3)"
+            )
+        self._prepare_dirs()
+        if self.initialised():
+            return
+        log.info("initdb %s", self.pgdata)
+        self._run([str(bindir / "initdb"), "-D", str(self.pgdata), "-U", SUPERUSER, "--auth=trust",
+                   "--encoding=UTF8", "--locale=C.UTF-8"])
+        with (self.pgdata / "postgresql.conf").open("a") as conf:
+            conf.write(
+                "\n# gridpatrol embedded server\n"
+                "listen_addresses = '127.0.0.1'\n"
+                f"unix_socket_directories = '{self.socket_dir}'\n"
+                "shared_buffers = 256MB\n"
+                "work_mem = 32MB\n"
+                "maintenance_work_mem = 256MB\n"
+                "max_wal_size = 2GB\n"
+            )
+
+    def _recover_stale_pid(self) -> None:
+        """Remove a postmaster.pid (and socket lock) left by a server that is no longer running."""
+        pid_file = self.pgdata / "postmaster.pid"
+        if not pid_file.exists():
+            return
+        alive = self._postmaster_alive()
+        if not alive:
+            log.warning("removing stale %s: its process is not a running postgres", pid_file)
+            pid_file.unlink()
+            for lock in self.socket_dir.glob(".s.PGSQL.*.lock"):
+                lock.unlink()
+
+    def start(self) -> bool:
+        """Start the server (initialising the cluster first if needed). Returns False if it was already running."""
+        self.init()
+        if self.status() == "running":
+            return False
+        self._recover_stale_pid()
+        self._prepare_dirs()
+        self._run([str(pg_bindir() / "pg_ctl"), "start", "-D", str(self.pgdata), "-l", str(self.log_file), "-w",
+                   "-t", "60", "-o", f"-p {self.port} -k {self.socket_dir}"])
+        self._wait_ready()
+        return True
+
+    def stop(self) -> bool:
+        """Stop the server. Returns False if it was not running."""
+        if self.status() != "running":
+            return False
+        self._run([str(pg_bindir() / "pg_ctl"), "stop", "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "60"])
+        return True
+
+    def _wait_ready(self, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                psycopg2.connect(host="127.0.0.1", port=self.port, user=SUPERUSER, dbname="postgres").close()
+                return
+            except psycopg2.OperationalError as exc:
+                if time.monotonic() > deadline:
+                    raise DatabaseUnavailableError(f"PostgreSQL did not accept connections: {exc}"
+                                                   f"{self._log_tail()}") from exc
+                time.sleep(0.2)
+
+    # -- databases --------------------------------------------------------------------------------------
+
+    def _admin_connection(self) -> psycopg2.extensions.connection:
+        conn = psycopg2.connect(host="127.0.0.1", port=self.port, user=SUPERUSER, dbname="postgres")
+        conn.autocommit = True
+        return conn
+
+    def create_database(self, name: str) -> bool:
+        """Create database ``name`` with PostGIS if it does not exist. Returns True if it was created."""
+        conn = self._admin_connection()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+                if cur.fetchone():
+                    return False
+                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        finally:
+            conn.close()
+        return True
+
+    def drop_database(self, name: str) -> None:
+        conn = self._admin_connection()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        finally:
+            conn.close()

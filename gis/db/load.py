@@ -1,0 +1,248 @@
+"""Write an imported city into PostGIS, set-based, inside the caller's transaction.
+
+Every table is synchronised the same way (:func:`sync_rows`): the new rows are COPYed into a temporary table,
+upserted on their natural key (``city_id, osm_type, osm_id`` and the like), and the rows of that city that the
+file no longer has are deleted. Re-importing the same file therefore changes nothing and keeps every id, and
+planners' data on those rows (household overrides, residents, grid assignment) is never overwritten.
+Nothing here commits: the importer owns the transaction.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from psycopg2.extensions import cursor as Cursor
+from shapely.geometry.base import BaseGeometry
+
+from gis.db.models import SRID
+
+
+@dataclass
+class SyncCount:
+    total: int = 0
+    new: int = 0
+    changed: int = 0
+    removed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return r"\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, float):
+        return r"\N" if math.isnan(value) else repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return "{" + ",".join(str(int(v)) for v in value) + "}"
+    if isinstance(value, dict):
+        value = json.dumps(value, ensure_ascii=False)
+    return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def ewkb_hex(geometries: Iterable[BaseGeometry]) -> list[str]:
+    """Hex EWKB with SRID 4326, the text form PostGIS accepts for a geometry column in COPY."""
+    array = shapely.set_srid(list(geometries), SRID)
+    return list(shapely.to_wkb(array, hex=True, include_srid=True))
+
+
+def copy_rows(cur: Cursor, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    buffer = io.StringIO()
+    for row in rows:
+        buffer.write("\t".join(_text(v) for v in row))
+        buffer.write("\n")
+    buffer.seek(0)
+    cur.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
+
+
+def sync_rows(
+    cur: Cursor,
+    *,
+    table: str,
+    key: Sequence[str],
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    scope: dict[str, Any],
+) -> SyncCount:
+    """Make ``table``'s rows within ``scope`` exactly ``rows`` (matched on ``key``), touching only ``columns``.
+
+    ``scope`` columns (e.g. ``city_id``, ``network``) must be among ``columns`` and ``key``.
+    """
+    stage = f"stage_{table}"
+    cols = ", ".join(columns)
+    cur.execute(f"DROP TABLE IF EXISTS {stage}")
+    cur.execute(f"CREATE TEMP TABLE {stage} AS SELECT {cols} FROM {table} WITH NO DATA")
+    copy_rows(cur, stage, columns, rows)
+    updatable = [c for c in columns if c not in key]
+    assignments = ", ".join(f"{c} = EXCLUDED.{c}" for c in updatable)
+    mine = ", ".join(f"{table}.{c}" for c in updatable)
+    theirs = ", ".join(f"EXCLUDED.{c}" for c in updatable)
+    cur.execute(
+        f"""
+        WITH up AS (
+            INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage}
+            ON CONFLICT ({', '.join(key)}) DO UPDATE SET {assignments}
+            WHERE ({mine}) IS DISTINCT FROM ({theirs})
+            RETURNING (xmax = 0) AS inserted
+        )
+        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
+        """
+    )
+    new, changed = cur.fetchone()
+    where_scope = " AND ".join(f"t.{c} = %({c})s" for c in scope)
+    match = " AND ".join(f"s.{c} = t.{c}" for c in key)
+    cur.execute(
+        f"DELETE FROM {table} t WHERE {where_scope} AND NOT EXISTS (SELECT 1 FROM {stage} s WHERE {match})",
+        scope,
+    )
+    removed = cur.rowcount
+    cur.execute(f"SELECT count(*) FROM {stage}")
+    total = cur.fetchone()[0]
+    cur.execute(f"DROP TABLE {stage}")
+    return SyncCount(total=total, new=new, changed=changed, removed=removed)
+
+
+def upsert_city(cur: Cursor, *, name: str, name_en: str, code: str | None, extent: BaseGeometry) -> int:
+    """The city's row (created on first import); its polygon is the extent of the latest import."""
+    (geom,) = ewkb_hex([shapely.geometry.MultiPolygon([extent])])
+    cur.execute("SELECT id FROM admin_units WHERE level = 'city' AND name = %s", (name,))
+    found = cur.fetchone()
+    if found:
+        cur.execute("UPDATE admin_units SET geom = %s::geometry, code = %s, name_en = %s WHERE id = %s",
+                    (geom, code, name_en, found[0]))
+        return int(found[0])
+    cur.execute(
+        "INSERT INTO admin_units (level, code, name, name_en, source, geom) "
+        "VALUES ('city', %s, %s, %s, 'registry', %s::geometry) RETURNING id",
+        (code, name, name_en, geom),
+    )
+    return int(cur.fetchone()[0])
+
+
+def sync_admin_units(cur: Cursor, units: gpd.GeoDataFrame, *, city_id: int, codes: dict[str, str]) -> SyncCount:
+    """OSM districts, streets and communities of a city, clipped to its extent, each under its parent.
+
+    A unit's parent is the unit of the nearest higher level that contains a point on its surface, else the city.
+    Units made by gridpatrol itself (``source`` other than ``osm``) are left alone.
+    """
+    rows = [
+        (city_id, row.level, codes.get(row.name) if row.level == "district" else None, row.name or "(unnamed)",
+         row.osm_type, int(row.osm_id), "osm", geom)
+        for row, geom in zip(units.itertuples(), ewkb_hex(units.geometry), strict=True)
+    ]
+    count = sync_rows(cur, table="admin_units", key=("city_id", "osm_type", "osm_id"),
+                      columns=("city_id", "level", "code", "name", "osm_type", "osm_id", "source", "geom"),
+                      rows=rows, scope={"city_id": city_id, "source": "osm"})
+    cur.execute(
+        """
+        UPDATE admin_units u SET parent_id = COALESCE((
+            SELECT p.id FROM admin_units p
+            WHERE p.city_id = u.city_id AND p.id <> u.id
+              AND array_position(ARRAY['district', 'street', 'community'], p.level)
+                < array_position(ARRAY['district', 'street', 'community'], u.level)
+              AND ST_Contains(p.geom, ST_PointOnSurface(u.geom))
+            ORDER BY array_position(ARRAY['district', 'street', 'community'], p.level) DESC, ST_Area(p.geom)
+            LIMIT 1), u.city_id)
+        WHERE u.city_id = %s
+        """,
+        (city_id,),
+    )
+    return count
+
+
+def sync_buildings(cur: Cursor, buildings: gpd.GeoDataFrame, estimate: pd.DataFrame, *, city_id: int,
+                   tag_columns: dict[str, str]) -> SyncCount:
+    """Buildings with their estimate; ``tag_columns`` maps frame columns to the OSM tag names kept in ``tags``."""
+    tag_frame = buildings[list(tag_columns)]
+    tags = [
+        {tag_columns[c]: v for c, v in record.items() if isinstance(v, str)}
+        for record in tag_frame.to_dict(orient="records")
+    ]
+    rows = zip(
+        [city_id] * len(buildings), buildings["osm_type"], buildings["osm_id"].astype("int64").tolist(),
+        buildings["name"].where(buildings["name"].notna(), None), buildings["building"].fillna("yes"),
+        estimate["use"], estimate["levels"].tolist(), estimate["levels_source"], estimate["area_m2"].tolist(),
+        estimate["households_est"].tolist(), tags, ewkb_hex(buildings.geometry),
+        strict=True,
+    )
+    return sync_rows(
+        cur, table="buildings", key=("city_id", "osm_type", "osm_id"),
+        columns=("city_id", "osm_type", "osm_id", "name", "building_type", "use", "levels", "levels_source",
+                 "area_m2", "households_est", "tags", "geom"),
+        rows=rows, scope={"city_id": city_id},
+    )
+
+
+def apply_household_counts(cur: Cursor, counts: pd.DataFrame, *, city_id: int) -> int:
+    """Set real household (and resident) counts over the estimate. Returns how many ids matched no building."""
+    cur.execute("DROP TABLE IF EXISTS stage_counts")
+    cur.execute("CREATE TEMP TABLE stage_counts (osm_type text, osm_id bigint, households int, residents int)")
+    copy_rows(cur, "stage_counts", ("osm_type", "osm_id", "households", "residents"),
+              counts[["osm_type", "osm_id", "households", "residents"]].astype(object)
+              .where(counts.notna(), None).itertuples(index=False))
+    cur.execute(
+        """
+        UPDATE buildings b SET households_override = s.households, residents = COALESCE(s.residents, b.residents)
+        FROM stage_counts s
+        WHERE b.city_id = %s AND b.osm_type = s.osm_type AND b.osm_id = s.osm_id
+        """,
+        (city_id,),
+    )
+    matched = cur.rowcount
+    cur.execute("DROP TABLE stage_counts")
+    return len(counts) - matched
+
+
+def sync_key_places(cur: Cursor, places: gpd.GeoDataFrame, *, city_id: int) -> SyncCount:
+    rows = zip(
+        [city_id] * len(places), places["osm_type"], places["osm_id"].astype("int64").tolist(), places["kind"],
+        places["name"].where(places["name"].notna(), None), ewkb_hex(places.geometry),
+        strict=True,
+    )
+    return sync_rows(cur, table="key_places", key=("city_id", "osm_type", "osm_id"),
+                     columns=("city_id", "osm_type", "osm_id", "kind", "name", "geom"),
+                     rows=rows, scope={"city_id": city_id})
+
+
+def sync_network(cur: Cursor, nodes: gpd.GeoDataFrame, edges: gpd.GeoDataFrame, *, city_id: int,
+                 network: str) -> tuple[SyncCount, SyncCount]:
+    scope = {"city_id": city_id, "network": network}
+    node_rows = zip([city_id] * len(nodes), [network] * len(nodes), nodes["osmid"].tolist(),
+                    ewkb_hex(nodes.geometry), strict=True)
+    node_count = sync_rows(cur, table="road_nodes", key=("city_id", "network", "osm_id"),
+                           columns=("city_id", "network", "osm_id", "geom"), rows=node_rows, scope=scope)
+    edge_rows = zip(
+        [city_id] * len(edges), [network] * len(edges), edges["u"].tolist(), edges["v"].tolist(),
+        edges["key"].tolist(), edges["osm_ids"], edges["name"], edges["highway"], edges["oneway"].tolist(),
+        edges["length_m"].tolist(), ewkb_hex(edges.geometry),
+        strict=True,
+    )
+    edge_count = sync_rows(
+        cur, table="road_edges", key=("city_id", "network", "u", "v", "key"),
+        columns=("city_id", "network", "u", "v", "key", "osm_ids", "name", "highway", "oneway", "length_m", "geom"),
+        rows=edge_rows, scope=scope,
+    )
+    return node_count, edge_count
+
+
+def record_import(cur: Cursor, *, city_id: int, file_name: str, sha256: str, bounds_source: str,
+                  bounds: BaseGeometry, counts: dict[str, Any]) -> int:
+    (geom,) = ewkb_hex([bounds])
+    cur.execute(
+        "INSERT INTO imports (city_id, file_name, file_sha256, bounds_source, bounds, counts) "
+        "VALUES (%s, %s, %s, %s, %s::geometry, %s) RETURNING id",
+        (city_id, file_name, sha256, bounds_source, geom, json.dumps(counts)),
+    )
+    return int(cur.fetchone()[0])

@@ -1,0 +1,229 @@
+"""The data model: administrative units, grids, buildings, key places, street networks, staff.
+
+Geometry is stored in WGS-84 (EPSG:4326); lengths and areas are computed in a metric projection and stored in
+columns named with their unit (``length_m``, ``area_m2``). Every geometry column has a GiST index. The schema
+itself is created by Alembic (``gis/db/migrations``); these classes mirror it, and a test checks that they agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Computed,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SRID = 4326
+UNIT_LEVELS = ("city", "district", "street", "community")
+NETWORKS = ("walk", "drive")
+STAFF_ROLES = ("grid_chief", "grid_member", "police", "auxiliary_police", "judge", "mediator", "lawyer",
+               "centre_staff", "department")
+GRID_DUTIES = ("chief", "member", "embedded")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class AdminUnit(Base):
+    """A city, district (区/县), street (街道/乡镇) or community (社区/村), with its code and polygon."""
+
+    __tablename__ = "admin_units"
+    __table_args__ = (
+        CheckConstraint(_in("level", UNIT_LEVELS), name="admin_units_level_check"),
+        CheckConstraint("(level = 'city') = (city_id IS NULL)", name="admin_units_city_check"),
+        UniqueConstraint("city_id", "osm_type", "osm_id", name="admin_units_osm_key"),
+        Index("admin_units_one_city_per_name", "name", unique=True, postgresql_where=text("level = 'city'")),
+        Index("admin_units_geom_idx", "geom", postgresql_using="gist"),
+        Index("admin_units_parent_idx", "parent_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    city_id: Mapped[int | None] = mapped_column(ForeignKey("admin_units.id", ondelete="CASCADE"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("admin_units.id", ondelete="SET NULL"))
+    level: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str | None] = mapped_column(String(15), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str | None] = mapped_column(Text)
+    osm_type: Mapped[str | None] = mapped_column(String(8))
+    osm_id: Mapped[int | None] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(16))
+    geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Grid(Base):
+    """A grid (网格): the smallest unit, inside exactly one community."""
+
+    __tablename__ = "grids"
+    __table_args__ = (
+        Index("grids_geom_idx", "geom", postgresql_using="gist"),
+        Index("grids_community_idx", "community_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(15), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    community_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id", ondelete="RESTRICT"))
+    geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Building(Base):
+    """A building (楼栋) with its estimated households and, when a planner gave one, the real count."""
+
+    __tablename__ = "buildings"
+    __table_args__ = (
+        UniqueConstraint("city_id", "osm_type", "osm_id", name="buildings_osm_key"),
+        CheckConstraint("households_est >= 0", name="buildings_households_est_check"),
+        CheckConstraint("households_override >= 0", name="buildings_households_override_check"),
+        CheckConstraint("residents >= 0", name="buildings_residents_check"),
+        Index("buildings_geom_idx", "geom", postgresql_using="gist"),
+        Index("buildings_grid_idx", "grid_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id", ondelete="CASCADE"))
+    osm_type: Mapped[str] = mapped_column(String(8))
+    osm_id: Mapped[int] = mapped_column(BigInteger)
+    name: Mapped[str | None] = mapped_column(Text)
+    building_type: Mapped[str] = mapped_column(Text)
+    use: Mapped[str] = mapped_column(String(16))
+    levels: Mapped[int] = mapped_column(Integer)
+    levels_source: Mapped[str] = mapped_column(String(8))
+    area_m2: Mapped[float] = mapped_column(Double)
+    households_est: Mapped[int] = mapped_column(Integer)
+    households_override: Mapped[int | None] = mapped_column(Integer)
+    households: Mapped[int] = mapped_column(Integer, Computed("COALESCE(households_override, households_est)", persisted=True))
+    households_source: Mapped[str] = mapped_column(
+        Text, Computed("CASE WHEN households_override IS NULL THEN 'estimate' ELSE 'confirmed' END", persisted=True)
+    )
+    residents: Mapped[int | None] = mapped_column(Integer)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id", ondelete="SET NULL"))
+    tags: Mapped[dict[str, str]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False))
+
+
+class KeyPlace(Base):
+    """A place a patrol stops at: school, hospital, market, police station, elderly home, …"""
+
+    __tablename__ = "key_places"
+    __table_args__ = (
+        UniqueConstraint("city_id", "osm_type", "osm_id", name="key_places_osm_key"),
+        Index("key_places_geom_idx", "geom", postgresql_using="gist"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id", ondelete="CASCADE"))
+    osm_type: Mapped[str] = mapped_column(String(8))
+    osm_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False))
+
+
+class RoadNode(Base):
+    """A node of the walk or drive network (an intersection or dead end after osmnx simplification)."""
+
+    __tablename__ = "road_nodes"
+    __table_args__ = (
+        CheckConstraint(_in("network", NETWORKS), name="road_nodes_network_check"),
+        UniqueConstraint("city_id", "network", "osm_id", name="road_nodes_key"),
+        Index("road_nodes_geom_idx", "geom", postgresql_using="gist"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id", ondelete="CASCADE"))
+    network: Mapped[str] = mapped_column(String(8))
+    osm_id: Mapped[int] = mapped_column(BigInteger)
+    geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False))
+
+
+class RoadEdge(Base):
+    """A directed edge of the walk or drive network as osmnx builds it (u → v, parallel edges by ``key``)."""
+
+    __tablename__ = "road_edges"
+    __table_args__ = (
+        CheckConstraint(_in("network", NETWORKS), name="road_edges_network_check"),
+        CheckConstraint("length_m >= 0", name="road_edges_length_check"),
+        UniqueConstraint("city_id", "network", "u", "v", "key", name="road_edges_key"),
+        Index("road_edges_geom_idx", "geom", postgresql_using="gist"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id", ondelete="CASCADE"))
+    network: Mapped[str] = mapped_column(String(8))
+    u: Mapped[int] = mapped_column(BigInteger)
+    v: Mapped[int] = mapped_column(BigInteger)
+    key: Mapped[int] = mapped_column(Integer)
+    osm_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    name: Mapped[str | None] = mapped_column(Text)
+    highway: Mapped[str | None] = mapped_column(Text)
+    oneway: Mapped[bool] = mapped_column(Boolean)
+    length_m: Mapped[float] = mapped_column(Double)
+    geom: Mapped[Any] = mapped_column(Geometry("LINESTRING", srid=SRID, spatial_index=False))
+
+
+class Staff(Base):
+    """A grid chief, grid member, embedded officer or centre staff member. No resident data lives here."""
+
+    __tablename__ = "staff"
+    __table_args__ = (CheckConstraint(_in("role", STAFF_ROLES), name="staff_role_check"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(24))
+    phone: Mapped[str | None] = mapped_column(Text)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("admin_units.id", ondelete="SET NULL"))
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class StaffGrid(Base):
+    """Which grids a staff member serves, and as what; one chief per grid."""
+
+    __tablename__ = "staff_grids"
+    __table_args__ = (
+        CheckConstraint(_in("duty", GRID_DUTIES), name="staff_grids_duty_check"),
+        Index("staff_grids_one_chief", "grid_id", unique=True, postgresql_where=text("duty = 'chief'")),
+    )
+
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id", ondelete="CASCADE"), primary_key=True)
+    duty: Mapped[str] = mapped_column(String(16))
+
+
+class Import(Base):
+    """One run of ``gridpatrol import-osm``: which file, its bounds, and what it loaded."""
+
+    __tablename__ = "imports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id", ondelete="CASCADE"))
+    file_name: Mapped[str] = mapped_column(Text)
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    bounds_source: Mapped[str] = mapped_column(String(16))
+    bounds: Mapped[Any] = mapped_column(Geometry("POLYGON", srid=SRID, spatial_index=False))
+    counts: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
