@@ -1,0 +1,43 @@
+# The two commands of the README: `make run` and `make test`. Everything they need is installed here.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test setup system-deps system-deps-test bench screenshots db-stop lint clean
+
+run: setup                      ## set up, start the embedded PostGIS, load Nanjing, serve on :8000
+	$(BIN)/gridpatrol demo
+
+test: setup system-deps-test    ## set up, then the whole suite against a real PostGIS it starts itself
+	$(BIN)/python -m pytest
+
+setup: system-deps $(STAMP)
+
+system-deps:                    ## Debian's PostGIS for PostgreSQL 15, when missing
+	@bash scripts/install-system-deps.sh
+
+system-deps-test:               ## plus Debian's chromium for the browser tests
+	@bash scripts/install-system-deps.sh --test
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	@touch $(STAMP)
+
+bench: setup                    ## import Liechtenstein: wall time and peak memory
+	$(BIN)/python bench/import_bench.py
+
+screenshots: setup system-deps-test   ## the map screenshot in docs/
+	$(BIN)/gridpatrol screenshot --out docs/map-nanjing.png
+
+db-stop:
+	$(BIN)/gridpatrol db stop
+
+lint: setup
+	$(BIN)/ruff check gis api maps scripts tests bench
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,1 @@
+"""gridpatrol's HTTP API (FastAPI). Build it with :func:`api.app.create_app`."""

@@ -1,0 +1,60 @@
+"""The FastAPI application: ``create_app(settings)``. Nothing connects at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from api import errors
+from api.routers import health, layers, maps
+from api.settings import Settings
+from gis.db.engine import make_engine
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "maps" / "static"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The service over the database at ``settings.database_url`` (which must be set: the CLI resolves it)."""
+    if not settings.database_url:
+        raise ValueError("create_app needs settings.database_url; `gridpatrol serve` starts the embedded server")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.engine = make_engine(settings.database_url or "")
+        try:
+            yield
+        finally:
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="gridpatrol",
+        summary="Grid mapping and patrol planning for city grid governance (网格化管理)",
+        version="0.1.0",
+        lifespan=lifespan,
+        # The stock docs pages load Swagger UI/ReDoc from a CDN; intranets have none. Serve our own copy.
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(layers.router)
+    app.include_router(maps.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        vendor = "/static/vendor/swagger-ui"
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title="gridpatrol API",
+            swagger_js_url=f"{vendor}/swagger-ui-bundle.js", swagger_css_url=f"{vendor}/swagger-ui.css",
+            swagger_favicon_url=f"{vendor}/favicon-32x32.png",
+        )
+
+    return app

@@ -1,0 +1,48 @@
+"""Dependencies shared by the routers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.engine import Connection, Engine
+
+from api.settings import Settings
+from gis.db.features import BBox, parse_bbox
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine  # type: ignore[no-any-return]
+
+
+def get_connection(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Connection]:
+    with engine.connect() as conn:
+        yield conn
+
+
+def get_bbox(
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS-84), e.g. "
+                                      "118.77,32.04,118.79,32.05", examples=["118.77,32.04,118.79,32.05"])] = None,
+) -> BBox | None:
+    return parse_bbox(bbox) if bbox is not None else None
+
+
+class Page:
+    def __init__(
+        self,
+        limit: Annotated[int, Query(ge=1, le=10_000, description="features per page (1–10,000)")] = 1000,
+        offset: Annotated[int, Query(ge=0, description="features to skip")] = 0,
+    ) -> None:
+        self.limit = limit
+        self.offset = offset
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ConnectionDep = Annotated[Connection, Depends(get_connection)]
+BBoxDep = Annotated[BBox | None, Depends(get_bbox)]
+PageDep = Annotated[Page, Depends(Page)]

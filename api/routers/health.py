@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+from sqlalchemy.engine import Engine
+
+from api.deps import get_engine
+from gis.db.engine import check_database
+from gis.errors import DatabaseUnavailableError
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", summary="Liveness and database check")
+def health(engine: Annotated[Engine, Depends(get_engine)]) -> Any:
+    """``200 {"status": "ok", "postgis": "3.3.2"}``, or ``503`` with the reason when the database is down."""
+    try:
+        version = check_database(engine)
+    except DatabaseUnavailableError as exc:
+        return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503)
+    return {"status": "ok", "database": "ok", "postgis": version}

@@ -1,0 +1,71 @@
+"""GeoJSON FeatureCollections of the stored layers, with bbox filtering and paging."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from api.deps import BBoxDep, ConnectionDep, PageDep
+from gis.db import features
+
+router = APIRouter(tags=["layers"])
+
+GEOJSON = "application/geo+json"
+_DOC = {200: {"content": {GEOJSON: {}}, "description": "A GeoJSON FeatureCollection (RFC 7946) with "
+                                                       "numberMatched and numberReturned"},
+        422: {"description": "bad bbox, paging or filter"}}
+
+
+def _city_id(conn: Any, city: str | None) -> int | None:
+    return features.find_city(conn, city).id if city else None
+
+
+def _collection(conn: Any, layer: str, bbox: Any, page: Any, filters: dict[str, Any]) -> Response:
+    body = features.feature_collection(conn, layer, bbox=bbox, limit=page.limit, offset=page.offset,
+                                       filters=filters)
+    return Response(body, media_type=GEOJSON)
+
+
+CityQuery = Annotated[str | None, Query(description="an imported city: nanjing, 南京市, …")]
+
+
+@router.get("/cities", summary="Imported cities with their figures")
+def cities(conn: ConnectionDep) -> list[dict[str, Any]]:
+    return [{"id": c.id, "name": c.name, "name_en": c.name_en, "code": c.code,
+             **features.city_summary(conn, c.id)} for c in features.list_cities(conn)]
+
+
+@router.get("/admin-units", summary="Cities, districts, streets and communities", responses=_DOC)
+def admin_units(
+    conn: ConnectionDep, bbox: BBoxDep, page: PageDep, city: CityQuery = None,
+    level: Annotated[str | None, Query(pattern="^(city|district|street|community)$")] = None,
+    parent_id: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    return _collection(conn, "admin_units", bbox, page,
+                       {"city_id": _city_id(conn, city), "level": level, "parent_id": parent_id})
+
+
+@router.get("/grids", summary="Grids (网格)", responses=_DOC)
+def grids(conn: ConnectionDep, bbox: BBoxDep, page: PageDep,
+          community_id: Annotated[int | None, Query(ge=1)] = None) -> Response:
+    return _collection(conn, "grids", bbox, page, {"community_id": community_id})
+
+
+@router.get("/buildings", summary="Buildings with estimated and confirmed households", responses=_DOC)
+def buildings(
+    conn: ConnectionDep, bbox: BBoxDep, page: PageDep, city: CityQuery = None,
+    use: Annotated[str | None, Query(pattern="^(residential|non_residential|unknown)$")] = None,
+    grid_id: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    return _collection(conn, "buildings", bbox, page,
+                       {"city_id": _city_id(conn, city), "use": use, "grid_id": grid_id})
+
+
+@router.get("/key-places", summary="Key places: schools, hospitals, markets, police, elderly homes, …",
+            responses=_DOC)
+def key_places(
+    conn: ConnectionDep, bbox: BBoxDep, page: PageDep, city: CityQuery = None,
+    kind: Annotated[str | None, Query(max_length=32)] = None,
+) -> Response:
+    return _collection(conn, "key_places", bbox, page, {"city_id": _city_id(conn, city), "kind": kind})

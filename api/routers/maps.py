@@ -1,0 +1,44 @@
+"""Map pages, drawn by :mod:`maps` from the stored layers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import shapely
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse
+from sqlalchemy import text
+
+from api.deps import ConnectionDep, SettingsDep
+from gis.db import features
+from gis.errors import NotFoundError
+from maps.city import city_map, map_to_html, message_page
+
+router = APIRouter(tags=["maps"])
+
+
+@router.get("/", response_class=HTMLResponse, summary="Map of a city: buildings by households, key places")
+def city_page(
+    conn: ConnectionDep, settings: SettingsDep,
+    city: Annotated[str | None, Query(description="an imported city; default: the configured one")] = None,
+) -> HTMLResponse:
+    cities = features.list_cities(conn)
+    if not cities:
+        return HTMLResponse(message_page("No city imported yet", "Import an OpenStreetMap extract first:",
+                                         status_hint="gridpatrol import-osm data/nanjing-xinjiekou.osm "
+                                                     "--city nanjing"), status_code=404)
+    try:
+        row = features.find_city(conn, city or settings.default_city)
+    except NotFoundError as exc:
+        if city:
+            return HTMLResponse(message_page("Unknown city", str(exc)), status_code=404)
+        row = cities[0]
+    buildings = features.read_layer(conn, "buildings", filters={"city_id": row.id})
+    places = features.read_layer(conn, "key_places", filters={"city_id": row.id})
+    districts = features.read_layer(conn, "admin_units", filters={"city_id": row.id, "level": "district"})
+    extent = conn.execute(text("SELECT ST_AsBinary(ST_GeometryN(geom, 1)) FROM admin_units WHERE id = :id"),
+                          {"id": row.id}).scalar()
+    fmap = city_map(buildings, places, districts, title=f"{row.name} {row.name_en or ''}".strip(),
+                    extent=shapely.from_wkb(bytes(extent)) if extent is not None else None,
+                    tile_url=settings.tile_url, tile_attribution=settings.tile_attribution)
+    return HTMLResponse(map_to_html(fmap))

@@ -1,0 +1,30 @@
+"""Settings, from the environment (``GRIDPATROL_*``, and ``DATABASE_URL``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gis.db.embedded import DEFAULT_PORT
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRIDPATROL_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "GRIDPATROL_DATABASE_URL")
+    )
+    """An existing PostGIS to use. Unset: the embedded server under ``data_dir`` is started and used."""
+    data_dir: Path = Path("var")
+    """Where the embedded PostgreSQL cluster lives (git-ignored), relative to the working directory."""
+    pg_port: int = DEFAULT_PORT
+    db_name: str = "gridpatrol"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    default_city: str = "nanjing"
+    tile_url: str | None = None
+    """A tile server for a basemap, e.g. an intranet one: ``https://tiles.example.gov/{z}/{x}/{y}.png``.
+    Unset: no basemap; the map is drawn from the city's own data and needs no network."""
+    tile_attribution: str = "© OpenStreetMap contributors"

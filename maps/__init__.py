@@ -1,0 +1,1 @@
+"""Turns GeoDataFrames and report tables into folium maps. No queries inside."""

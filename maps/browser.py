@@ -1,0 +1,118 @@
+"""Open gridpatrol's pages in headless Chromium (Debian's), as a person would, and report what went wrong.
+
+Used by the browser tests and by ``gridpatrol screenshot``. Every request to a host other than the local server
+is blocked and recorded, so a page that would reach for a CDN fails loudly instead of silently working here.
+Playwright drives ``/usr/bin/chromium``; it never downloads a browser.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+CHROMIUM = "/usr/bin/chromium"
+# What the workplace's probe uses: without the background-networking flags Chromium keeps dialling Google.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+
+# Finds folium's Leaflet map object and counts what it draws.
+_MAP_PROBE = """() => {
+  const maps = Object.keys(window).filter(k => k.startsWith('map_') && window.L && window[k] instanceof L.Map);
+  if (!maps.length) return {maps: 0, layers: 0, features: 0};
+  let layers = 0, features = 0;
+  window[maps[0]].eachLayer(l => { layers++; if (l.feature) features++; });
+  return {maps: maps.length, layers, features};
+}"""
+
+
+@dataclass
+class VisitResult:
+    url: str
+    status: int | None = None
+    failed_requests: list[str] = field(default_factory=list)
+    external_requests: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    map: dict[str, int] = field(default_factory=dict)
+    load_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return (self.status == 200 and not self.failed_requests and not self.external_requests
+                and not self.console_errors)
+
+    def summary(self) -> str:
+        return (f"HTTP {self.status}, loaded in {self.load_s:.1f} s, {self.map.get('features', 0)} map features, "
+                f"{len(self.failed_requests)} failed / {len(self.external_requests)} external requests, "
+                f"{len(self.console_errors)} console errors")
+
+
+@contextmanager
+def serve_in_thread(app: Any) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a free loopback port for the duration of the block."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+
+
+def visit(url: str, *, screenshot: Path | None = None, width: int = 1400, height: int = 900,
+          timeout_s: float = 60.0) -> VisitResult:
+    """Load ``url`` in headless Chromium, wait until the network is idle, probe the Leaflet map."""
+    from playwright.sync_api import Route, sync_playwright
+
+    result = VisitResult(url=url)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+
+            def guard(route: Route) -> None:
+                host = urlparse(route.request.url).hostname or ""
+                if route.request.url.startswith(("data:", "blob:")) or host in LOCAL_HOSTS:
+                    route.continue_()
+                else:
+                    result.external_requests.append(route.request.url)
+                    route.abort()
+
+            page.route("**/*", guard)
+            page.on("requestfailed", lambda r: result.failed_requests.append(f"{r.url} ({r.failure})"))
+            page.on("console", lambda m: result.console_errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: result.console_errors.append(str(e)))
+            started = time.perf_counter()
+            response = page.goto(url, wait_until="networkidle", timeout=timeout_s * 1000)
+            result.load_s = time.perf_counter() - started
+            result.status = response.status if response else None
+            result.map = page.evaluate(_MAP_PROBE)
+            # Blocked external requests also show up as failed; keep each problem in one list only.
+            result.failed_requests = [f for f in result.failed_requests
+                                      if not any(f.startswith(e) for e in result.external_requests)]
+            if screenshot is not None:
+                screenshot.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(screenshot), full_page=False)
+        finally:
+            browser.close()
+    return result

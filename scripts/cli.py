@@ -1,0 +1,256 @@
+"""``gridpatrol``: the command line. Thin: parse arguments, call :mod:`gis` and :mod:`api`, show progress.
+
+Every error a user can fix ends in one line on stderr and a non-zero exit: 2 for bad input (a missing or broken
+file, an unknown city), 3 when the database cannot be reached or started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import psycopg2
+from sqlalchemy.exc import OperationalError
+
+from api.settings import Settings
+from gis.cities import CITIES, city_from_name
+from gis.db.embedded import EmbeddedPostgres
+from gis.db.engine import check_database, make_engine
+from gis.db.migrate import upgrade
+from gis.errors import DatabaseUnavailableError, GridpatrolError, InputError
+
+DEMO_FILE = Path("data/nanjing-xinjiekou.osm")
+DEMO_CITY = "nanjing"
+
+EXIT_INPUT = 2
+EXIT_DATABASE = 3
+
+
+def embedded(settings: Settings) -> EmbeddedPostgres:
+    return EmbeddedPostgres(settings.data_dir.resolve() / "postgres", port=settings.pg_port)
+
+
+def database_url(settings: Settings, *, say: Callable[[str], None] = print) -> str:
+    """``DATABASE_URL`` when set; otherwise the embedded server, started (and its database created) if needed."""
+    if settings.database_url:
+        return settings.database_url
+    server = embedded(settings)
+    if server.start():
+        say(f"started embedded PostgreSQL on 127.0.0.1:{server.port} ({server.pgdata})")
+    server.create_database(settings.db_name)
+    return server.url(settings.db_name)
+
+
+def ready_engine(settings: Settings):  # type: ignore[no-untyped-def]
+    """An engine on a reachable, migrated database."""
+    engine = make_engine(database_url(settings))
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        check_database(engine)  # raises the clear DatabaseUnavailableError
+        raise DatabaseUnavailableError(str(exc)) from exc
+    upgrade(engine)
+    return engine
+
+
+# -- commands ----------------------------------------------------------------------------------------------
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.database_url:
+        if args.action == "status":
+            engine = make_engine(settings.database_url)
+            print(f"DATABASE_URL is set; PostGIS {check_database(engine)} reachable there")
+        else:
+            print("DATABASE_URL is set: gridpatrol uses that server and starts or stops nothing")
+        return 0
+    server = embedded(settings)
+    if args.action == "start":
+        started = server.start()
+        server.create_database(settings.db_name)
+        print(("started" if started else "already running") + f": {server.url(settings.db_name)}")
+    elif args.action == "stop":
+        print("stopped" if server.stop() else "not running")
+    else:
+        state = server.status()
+        print(f"{state}: {server.url(settings.db_name)} (data in {server.pgdata})")
+        return 0 if state == "running" else 1
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    ready_engine(settings)
+    print("database schema is up to date")
+    return 0
+
+
+class StepBar:
+    """A tqdm progress bar over the importer's named steps."""
+
+    def __init__(self, steps: Sequence[str], desc: str) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=len(steps), desc=desc, unit="step", file=sys.stderr,
+                        bar_format="{desc}: {n_fmt}/{total_fmt} {bar} {postfix} [{elapsed}]")
+        self.started = False
+
+    def __call__(self, name: str) -> None:
+        if self.started:
+            self.bar.update(1)
+        self.started = True
+        self.bar.set_postfix_str(name)
+
+    def close(self, ok: bool) -> None:
+        if ok and self.started:
+            self.bar.update(1)
+            self.bar.set_postfix_str("done")
+        self.bar.close()
+
+
+def run_import(settings: Settings, path: Path, city_name: str, households: Path | None) -> int:
+    from gis.db.importer import STEPS, import_osm
+
+    city = city_from_name(city_name)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    engine = ready_engine(settings)
+    bar = StepBar(STEPS, desc=f"importing {path.name}")
+    ok = False
+    try:
+        report = import_osm(engine, path, city=city, households_csv=households, progress=bar)
+        ok = True
+    finally:
+        bar.close(ok)
+        engine.dispose()
+    print("\n".join(report.lines()))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    return run_import(settings, Path(args.file), args.city, Path(args.households) if args.households else None)
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = settings.model_copy(update={"database_url": database_url(settings)})
+    print(f"gridpatrol serving on http://{host}:{port}  (map at /, API docs at /docs; Ctrl-C to stop)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    ready_engine(settings).dispose()
+    serve(settings, args.host or settings.host, args.port or settings.port)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Start the database, load central Nanjing (once), serve; stop the embedded server on exit."""
+    server = None if settings.database_url else embedded(settings)
+    was_running = server is not None and server.status() == "running"
+    try:
+        engine = ready_engine(settings)
+        from sqlalchemy import text
+
+        from gis.db.importer import _sha256
+
+        with engine.connect() as conn:
+            loaded = conn.execute(text(
+                "SELECT 1 FROM imports i JOIN admin_units c ON c.id = i.city_id "
+                "WHERE c.name = :name AND i.file_sha256 = :sha LIMIT 1"
+            ), {"name": CITIES[DEMO_CITY].name, "sha": _sha256(DEMO_FILE)}).first()
+        engine.dispose()
+        if loaded:
+            print(f"{DEMO_FILE.name} already loaded")
+        else:
+            run_import(settings, DEMO_FILE, DEMO_CITY, None)
+        if not args.no_serve:
+            serve(settings, settings.host, settings.port)
+    finally:
+        if server is not None and not was_running and not args.keep_db:
+            server.stop()
+            print("stopped embedded PostgreSQL")
+    return 0
+
+
+def cmd_screenshot(args: argparse.Namespace, settings: Settings) -> int:
+    from maps.browser import serve_in_thread, visit
+
+    from api.app import create_app
+
+    settings = settings.model_copy(update={"database_url": database_url(settings)})
+    with serve_in_thread(create_app(settings)) as base:
+        result = visit(f"{base}{args.path}", screenshot=Path(args.out), width=args.width, height=args.height)
+    print(f"wrote {args.out}: {result.summary()}")
+    return 0 if result.ok else 1
+
+
+# -- entry point -------------------------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gridpatrol", description=__doc__.split("\n", 1)[0])
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    db = sub.add_parser("db", help="start, stop or check the embedded PostGIS")
+    db.add_argument("action", choices=("start", "stop", "status"))
+    db.set_defaults(func=cmd_db)
+
+    mig = sub.add_parser("migrate", help="create or upgrade the schema (Alembic)")
+    mig.set_defaults(func=cmd_migrate)
+
+    imp = sub.add_parser("import-osm", help="import an OSM extract (.osm, .osm.gz, .osm.bz2, .osm.pbf)")
+    imp.add_argument("file", help="the OSM file")
+    imp.add_argument("--city", required=True, help=f"which city it is: {', '.join(CITIES)}")
+    imp.add_argument("--households", metavar="CSV",
+                     help="real household counts: osm_id (way/123),households[,residents]")
+    imp.set_defaults(func=cmd_import)
+
+    srv = sub.add_parser("serve", help="serve the API and maps")
+    srv.add_argument("--host")
+    srv.add_argument("--port", type=int)
+    srv.set_defaults(func=cmd_serve)
+
+    demo = sub.add_parser("demo", help="what `make run` does: database, Nanjing, serve on :8000")
+    demo.add_argument("--no-serve", action="store_true", help="load the demo city and stop")
+    demo.add_argument("--keep-db", action="store_true", help="leave the embedded server running afterwards")
+    demo.set_defaults(func=cmd_demo)
+
+    shot = sub.add_parser("screenshot", help="render a page in headless Chromium and save a PNG")
+    shot.add_argument("--out", required=True)
+    shot.add_argument("--path", default="/", help="the page, e.g. /?city=beijing")
+    shot.add_argument("--width", type=int, default=1400)
+    shot.add_argument("--height", type=int, default=900)
+    shot.set_defaults(func=cmd_screenshot)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings()
+        return int(args.func(args, settings))
+    except DatabaseUnavailableError as exc:
+        print(f"gridpatrol: {exc}", file=sys.stderr)
+        return EXIT_DATABASE
+    except (OperationalError, psycopg2.OperationalError) as exc:
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        print(f"gridpatrol: lost the database connection ({reason}); nothing was written. "
+              "Check the server (gridpatrol db status) and try again", file=sys.stderr)
+        return EXIT_DATABASE
+    except GridpatrolError as exc:
+        print(f"gridpatrol: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
