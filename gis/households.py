@@ -153,7 +153,8 @@ def read_household_counts(path: str | Path) -> pd.DataFrame:
             households = _count(row["households"], where=f"{path}:{lineno} households")
             residents = _count(row.get("residents") or "", where=f"{path}:{lineno} residents", optional=True)
             rows.append({"osm_type": osm_type, "osm_id": osm_id, "households": households, "residents": residents})
-    return pd.DataFrame(rows, columns=["osm_type", "osm_id", "households", "residents"])
+    frame = pd.DataFrame(rows, columns=["osm_type", "osm_id", "households", "residents"])
+    return frame.astype({"osm_id": "int64", "households": "int64", "residents": "Int64"})
 
 
 def _parse_osm_ref(text: str, *, where: str) -> tuple[str, int]:

@@ -90,6 +90,11 @@ def graph_from_extract(extract: OsmExtract, network_type: str) -> nx.MultiDiGrap
         graph = ox.graph_from_xml(xml_path, bidirectional=bidirectional, simplify=False, retain_all=True)
     graph = ox.truncate.truncate_graph_polygon(graph, extract.bounds, truncate_by_edge=True)
     graph = ox.simplify_graph(graph)
+    # truncate_by_edge keeps outside nodes next to inside ones, and with them some edges running wholly
+    # outside between two such nodes: drop those, and the nodes they leave alone.
+    edges = ox.graph_to_gdfs(graph, nodes=False, fill_edge_geometry=True)
+    graph.remove_edges_from(edges.index[~edges.intersects(extract.bounds)])
+    graph.remove_nodes_from(list(nx.isolates(graph)))
     if graph.number_of_edges() == 0:
         raise OsmFileError(f"{extract.path} has no {network_type} streets inside its bounds")
     graph.graph["network_type"] = network_type

@@ -26,10 +26,14 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 # Finds folium's Leaflet map object and counts what it draws.
 _MAP_PROBE = """() => {
   const maps = Object.keys(window).filter(k => k.startsWith('map_') && window.L && window[k] instanceof L.Map);
-  if (!maps.length) return {maps: 0, layers: 0, features: 0};
-  let layers = 0, features = 0;
-  window[maps[0]].eachLayer(l => { layers++; if (l.feature) features++; });
-  return {maps: maps.length, layers, features};
+  if (!maps.length) return {maps: 0, layers: 0, features: 0, markers: 0};
+  let layers = 0, features = 0, markers = 0;
+  window[maps[0]].eachLayer(l => {
+    layers++;
+    if (l.feature) features++;
+    else if (l instanceof L.CircleMarker || l instanceof L.Marker) markers++;
+  });
+  return {maps: maps.length, layers, features, markers};
 }"""
 
 

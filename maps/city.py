@@ -67,7 +67,11 @@ def city_map(
     tile_url: str | None = None,
     tile_attribution: str = "",
 ) -> folium.Map:
-    """A folium map of one city (all frames in WGS-84)."""
+    """A folium map of one city (all frames in WGS-84).
+
+    Only Leaflet is loaded (folium's jQuery/Bootstrap/Font Awesome defaults are dropped): key places are circle
+    markers, not icon markers, which would need those.
+    """
     for frame, what in ((buildings, "buildings"), (places, "key places"), (districts, "districts")):
         require_crs(frame, what=what)
     minx, miny, maxx, maxy = (extent.bounds if extent is not None else buildings.total_bounds)

@@ -231,15 +231,18 @@ class EmbeddedPostgres:
         conn.autocommit = True
         return conn
 
-    def create_database(self, name: str) -> bool:
-        """Create database ``name`` with PostGIS if it does not exist. Returns True if it was created."""
+    def create_database(self, name: str, *, template: str | None = None) -> bool:
+        """Create database ``name`` (a copy of ``template`` if given) unless it exists. True if it was created."""
         conn = self._admin_connection()
         try:
             with conn.cursor() as cur:
                 cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
                 if cur.fetchone():
                     return False
-                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+                if template:
+                    statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+                cur.execute(statement)
         finally:
             conn.close()
         return True

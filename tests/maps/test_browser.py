@@ -1,0 +1,39 @@
+"""The pages in real headless Chromium: they render, and no request fails or leaves the machine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from api.app import create_app
+from api.settings import Settings
+from gis.db.importer import ImportReport
+from maps.browser import serve_in_thread, visit
+
+
+@pytest.fixture(scope="module")
+def base_url(beijing_db: tuple[str, ImportReport]) -> Iterator[str]:
+    with serve_in_thread(create_app(Settings(database_url=beijing_db[0], default_city="beijing"))) as url:
+        yield url
+
+
+def test_city_map_renders_in_chromium(base_url: str, beijing_db: tuple[str, ImportReport], tmp_path) -> None:
+    report = beijing_db[1]
+    shot = tmp_path / "map.png"
+    result = visit(f"{base_url}/", screenshot=shot)
+    assert result.status == 200
+    assert result.failed_requests == []
+    assert result.external_requests == []
+    assert result.console_errors == []
+    assert result.map["maps"] == 1
+    # a GeoJSON feature per building plus the extent outline (no district in this file), a marker per key place
+    assert result.map["features"] == report.counts["buildings"].total + 1
+    assert result.map["markers"] == report.counts["key places"].total
+    assert shot.stat().st_size > 20_000
+
+
+def test_api_docs_render_in_chromium(base_url: str) -> None:
+    result = visit(f"{base_url}/docs")
+    assert result.status == 200
+    assert result.external_requests == [] and result.failed_requests == [] and result.console_errors == []
