@@ -113,21 +113,23 @@ def graph_to_frames(graph: nx.MultiDiGraph) -> tuple[gpd.GeoDataFrame, gpd.GeoDa
     nodes = gpd.GeoDataFrame({"osmid": nodes.index.astype("int64")}, geometry=nodes.geometry.values, crs=WGS84)
     edges = edges.reset_index()
 
-    def first_text(value: object) -> str | None:
+    # osmnx's simplification gathers the values of merged ways through sets, so their order follows Python's
+    # per-process string hashing: sort them, or the same file would give different rows on every import.
+    def joined(value: object) -> str | None:
         if isinstance(value, list):
-            return ";".join(str(v) for v in value)
+            return ";".join(sorted({str(v) for v in value}))
         return None if value is None or value != value else str(value)  # NaN != NaN
 
     def id_list(value: object) -> list[int]:
-        return [int(v) for v in value] if isinstance(value, list) else [int(value)]  # type: ignore[call-overload]
+        return sorted({int(v) for v in value}) if isinstance(value, list) else [int(value)]  # type: ignore[call-overload]
 
     columns = {
         "u": edges["u"].astype("int64"),
         "v": edges["v"].astype("int64"),
         "key": edges["key"].astype("int64"),
         "osm_ids": edges["osmid"].map(id_list),
-        "name": edges.get("name", gpd.pd.Series(None, index=edges.index)).map(first_text),
-        "highway": edges["highway"].map(first_text),
+        "name": edges.get("name", gpd.pd.Series(None, index=edges.index)).map(joined),
+        "highway": edges["highway"].map(joined),
         "oneway": edges["oneway"].astype(bool),
         "length_m": edges["length"].astype(float).round(2),
     }

@@ -93,11 +93,11 @@ def import_osm(
     units = pd.concat([complete, closed.areas], ignore_index=True)
     units = gpd.GeoDataFrame(units, geometry="geometry", crs=extract.buildings.crs)
     units = _polygonal(units)
-    report.warnings.extend(
-        f"boundary of {rel.name or rel.osm_id} (admin_level {rel.admin_level}) is only partly in the file "
-        "and could not be closed; it was not imported"
-        for rel in closed.unresolved
-    )
+    if closed.unresolved:
+        names = [f"{rel.name or rel.osm_id} (admin_level {rel.admin_level})" for rel in closed.unresolved]
+        shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+        report.warnings.append(f"{len(names)} boundar{'y is' if len(names) == 1 else 'ies are'} only partly in "
+                               f"the file and could not be closed, so not imported: {shown}")
 
     frames: dict[str, tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]] = {}
     for i, network_type in enumerate(net.NETWORK_TYPES):

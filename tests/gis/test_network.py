@@ -66,3 +66,23 @@ def test_utm_zone_and_crs_checks() -> None:
         require_crs(beijing.set_crs(None, allow_override=True))
     with pytest.raises(CrsError, match="expected"):
         require_crs(beijing.to_crs(3857))
+
+
+def test_edges_are_the_same_whatever_the_string_hash_seed() -> None:
+    """osmnx merges ways through sets; the frames must not depend on PYTHONHASHSEED (re-imports would churn)."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "from gis.osm import read_osm; from gis.network import graph_from_extract, graph_to_frames; "
+        f"_, e = graph_to_frames(graph_from_extract(read_osm({str(BEIJING)!r}), 'walk')); "
+        "print(e[['u','v','key','name','highway']].assign(ids=e['osm_ids'].map(str)).to_csv())"
+    )
+    outputs = {
+        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(outputs) == 1
+    assert ";" in outputs.pop()  # merged ways are present, so the check means something
