@@ -53,7 +53,8 @@ class VisitResult:
                 and not self.console_errors)
 
     def summary(self) -> str:
-        return (f"HTTP {self.status}, loaded in {self.load_s:.1f} s, {self.map.get('features', 0)} map features, "
+        return (f"HTTP {self.status}, loaded in {self.load_s:.1f} s, {self.map.get('features', 0)} map features and "
+                f"{self.map.get('markers', 0)} markers, "
                 f"{len(self.failed_requests)} failed / {len(self.external_requests)} external requests, "
                 f"{len(self.console_errors)} console errors")
 

@@ -76,7 +76,8 @@ def city_map(
         require_crs(frame, what=what)
     minx, miny, maxx, maxy = (extent.bounds if extent is not None else buildings.total_bounds)
     fmap = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], tiles=None, zoom_start=15,
-                      control_scale=True, prefer_canvas=True)
+                      control_scale=True, prefer_canvas=True,
+                      zoomSnap=0.25)  # fit the city snugly rather than at the next whole zoom level
     fmap.default_js = [("leaflet", f"{VENDOR}/leaflet/leaflet.js")]
     fmap.default_css = [("leaflet_css", f"{VENDOR}/leaflet/leaflet.css")]
     if tile_url:
