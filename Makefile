@@ -38,6 +38,7 @@ db-stop:
 
 lint: setup
 	$(BIN)/ruff check gis api maps scripts tests bench
+	$(BIN)/mypy gis api maps scripts
 
 clean:
 	rm -rf $(VENV) var

@@ -108,11 +108,11 @@ def close_admin_relations(
     changed = True
     while changed:
         changed = False
-        for i, rid in list(decided.items()):
+        for i, owner in list(decided.items()):
             for j, owners in neighbours[i]:
                 if j in decided:
                     continue
-                allowed = owners - {rid} if rid is not None else owners
+                allowed = owners - {owner} if owner is not None else owners
                 cand = candidates[j]
                 cand = allowed if cand is None else cand & allowed
                 candidates[j] = cand

@@ -136,6 +136,7 @@ def _first_pass_relations(path: Path) -> dict[int, AdminRelation]:
     relations: dict[int, AdminRelation] = {}
 
     def run() -> None:
+        rel: Any
         for rel in osmium.FileProcessor(str(path), osmium.osm.RELATION):
             tags = rel.tags
             level = tags.get("admin_level")
@@ -215,14 +216,12 @@ def read_osm(path: str | Path, *, progress: Callable[[str], None] | None = None)
     wkb = osmium.geom.WKBFactory()
 
     def run() -> None:
-        processor = (
-            osmium.FileProcessor(str(path))
-            .with_locations()
-            .with_areas()
-            # Untagged nodes only matter for their locations, which the location handler has already stored.
-            # Untagged ways stay: boundary relations are made of them.
-            .with_filter(osmium.filter.EmptyTagFilter().enable_for(osmium.osm.NODE))
-        )
+        # Untagged nodes only matter for their locations, which the location handler has already stored.
+        # Untagged ways stay: boundary relations are made of them.
+        untagged_nodes = osmium.filter.EmptyTagFilter()
+        untagged_nodes.enable_for(osmium.osm.NODE)
+        processor = osmium.FileProcessor(str(path)).with_locations().with_areas().with_filter(untagged_nodes)
+        obj: Any
         for obj in processor:
             tags = obj.tags
             if obj.is_node():
@@ -278,7 +277,9 @@ def read_osm(path: str | Path, *, progress: Callable[[str], None] | None = None)
         if any(minx <= street_nodes[r][0] <= maxx and miny <= street_nodes[r][1] <= maxy for r in refs)
     ]
     if not kept_ways:
-        raise OsmFileError(f"{path} holds no streets (highway=*) inside its bounds; patrol routes need a street network")
+        raise OsmFileError(
+            f"{path} holds no streets (highway=*) inside its bounds; patrol routes need a street network"
+        )
     kept_nodes = {r: street_nodes[r] for _, refs, _ in kept_ways for r in refs}
 
     return OsmExtract(

@@ -1,8 +1,8 @@
 """The city overview map: buildings coloured by households, key places, district lines.
 
 Government intranets have no internet, so every script and stylesheet the page loads is served by gridpatrol
-itself (``maps/static/vendor``: Leaflet 1.9.3; d3 3.5.5 for branca's colour-scale legends), and the page needs no basemap:
-it is drawn from the city's own data on a plain background. A tile URL may add a basemap (an intranet tile
+itself (``maps/static/vendor``: Leaflet 1.9.3; d3 3.5.5 for branca's colour-scale legends), and the page needs
+no basemap: it is drawn from the city's own data on a plain background. A tile URL may add a basemap (an intranet tile
 server). :func:`map_to_html` refuses to produce a page that would still fetch anything from another host.
 """
 
@@ -14,11 +14,11 @@ import re
 from typing import Any
 
 import folium
-from branca.element import MacroElement
-from jinja2 import Template
 import geopandas as gpd
 import mapclassify
 import numpy as np
+from branca.element import Figure, MacroElement
+from jinja2 import Template
 
 from gis.crs import require_crs
 
@@ -117,7 +117,7 @@ def city_map(
             aliases=["name", "type", "use", "levels", "households", "count is"],
         ),
     ).add_to(fmap)
-    fmap.get_root().html.add_child(folium.Element(_legend(bounds, colours)))
+    _page(fmap).html.add_child(folium.Element(_legend(bounds, colours)))
 
     if not districts.empty:
         folium.GeoJson(
@@ -137,7 +137,7 @@ def city_map(
         layer.add_to(fmap)
 
     folium.LayerControl(collapsed=False).add_to(fmap)
-    fmap.get_root().html.add_child(folium.Element(_title_box(title, buildings, places)))
+    _page(fmap).html.add_child(folium.Element(_title_box(title, buildings, places)))
     _Attribution(ATTRIBUTION).add_to(fmap)
     return fmap
 
@@ -155,6 +155,12 @@ class _Attribution(MacroElement):
         super().__init__()
         self._name = "Attribution"
         self.text_json = json.dumps(html.escape(text))
+
+
+def _page(fmap: folium.Map) -> Figure:
+    root = fmap.get_root()
+    assert isinstance(root, Figure)
+    return root
 
 
 def _legend(bounds: list[float], colours: list[str]) -> str:
@@ -201,7 +207,7 @@ def map_to_html(fmap: folium.Map) -> str:
         A script or stylesheet would still come from another host (a folium element gridpatrol does not
         vendor yet): vendor it into ``maps/static/vendor`` and add it to :data:`LOCAL_ASSETS`.
     """
-    page = fmap.get_root().render()
+    page = _page(fmap).render()
     for remote, local in LOCAL_ASSETS.items():
         page = page.replace(remote, local)
     leftover = _REMOTE.search(page)

@@ -180,9 +180,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_screenshot(args: argparse.Namespace, settings: Settings) -> int:
-    from maps.browser import serve_in_thread, visit
-
     from api.app import create_app
+    from maps.browser import serve_in_thread, visit
 
     settings = settings.model_copy(update={"database_url": database_url(settings)})
     with serve_in_thread(create_app(settings)) as base:

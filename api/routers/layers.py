@@ -12,9 +12,11 @@ from gis.db import features
 router = APIRouter(tags=["layers"])
 
 GEOJSON = "application/geo+json"
-_DOC = {200: {"content": {GEOJSON: {}}, "description": "A GeoJSON FeatureCollection (RFC 7946) with "
-                                                       "numberMatched and numberReturned"},
-        422: {"description": "bad bbox, paging or filter"}}
+_DOC: dict[int | str, dict[str, Any]] = {
+    200: {"content": {GEOJSON: {}},
+          "description": "A GeoJSON FeatureCollection (RFC 7946) with numberMatched and numberReturned"},
+    422: {"description": "bad bbox, paging or filter"},
+}
 
 
 def _city_id(conn: Any, city: str | None) -> int | None:

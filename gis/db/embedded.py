@@ -232,7 +232,10 @@ class EmbeddedPostgres:
         return conn
 
     def create_database(self, name: str, *, template: str | None = None) -> bool:
-        """Create database ``name`` (a copy of ``template`` if given) unless it exists. True if it was created."""
+        """Create database ``name`` with PostGIS (or as a copy of ``template``) unless it exists.
+
+        Returns True if it was created.
+        """
         conn = self._admin_connection()
         try:
             with conn.cursor() as cur:
@@ -245,6 +248,14 @@ class EmbeddedPostgres:
                 cur.execute(statement)
         finally:
             conn.close()
+        if template is None:
+            conn = psycopg2.connect(host="127.0.0.1", port=self.port, user=SUPERUSER, dbname=name)
+            conn.autocommit = True
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+            finally:
+                conn.close()
         return True
 
     def drop_database(self, name: str) -> None:

@@ -59,7 +59,8 @@ def parse_bbox(raw: str) -> BBox:
 
 
 def _where(layer: Layer, bbox: BBox | None, filters: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    clauses, params = ["TRUE"], {}
+    clauses: list[str] = ["TRUE"]
+    params: dict[str, Any] = {}
     if bbox is not None:
         clauses.append("geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)")
         params.update(zip(("minx", "miny", "maxx", "maxy"), bbox, strict=True))

@@ -110,33 +110,36 @@ def import_osm(
     sha = _sha256(path)
     raw = engine.raw_connection()
     try:
-        with raw.cursor() as cur:
-            city_id = load.upsert_city(cur, name=city.name, name_en=city.name_en, code=city.code,
-                                       extent=extract.bounds)
-            report.counts["admin units"] = load.sync_admin_units(cur, units, city_id=city_id,
-                                                                 codes=city.district_codes)
-            tag_columns = {t.replace(":", "_"): t for t in BUILDING_TAGS}
-            report.counts["buildings"] = load.sync_buildings(cur, extract.buildings, estimate, city_id=city_id,
-                                                             tag_columns=tag_columns)
-            if counts_frame is not None:
-                unmatched = load.apply_household_counts(cur, counts_frame, city_id=city_id)
-                if unmatched:
-                    report.warnings.append(f"{unmatched} of {len(counts_frame)} household counts in "
-                                           f"{Path(households_csv).name} match no building of this file")
-            report.counts["key places"] = load.sync_key_places(cur, extract.places, city_id=city_id)
-            for network_type, (nodes, edges) in frames.items():
-                node_count, edge_count = load.sync_network(cur, nodes, edges, city_id=city_id,
-                                                           network=network_type)
-                report.counts[f"{network_type} nodes"] = node_count
-                report.counts[f"{network_type} edges"] = edge_count
-            cur.execute("SELECT coalesce(sum(households_est), 0), coalesce(sum(households), 0) "
-                        "FROM buildings WHERE city_id = %s", (city_id,))
-            report.households_est, report.households = (int(v) for v in cur.fetchone())
-            summary: dict[str, Any] = {k: v.as_dict() for k, v in report.counts.items()}
-            summary["households"] = report.households
-            report.import_id = load.record_import(cur, city_id=city_id, file_name=path.name, sha256=sha,
-                                                  bounds_source=extract.bounds_source, bounds=extract.bounds,
-                                                  counts=summary)
+        cur = raw.cursor()
+        city_id = load.upsert_city(cur, name=city.name, name_en=city.name_en, code=city.code,
+                                   extent=extract.bounds)
+        report.counts["admin units"] = load.sync_admin_units(cur, units, city_id=city_id,
+                                                             codes=city.district_codes)
+        tag_columns = {t.replace(":", "_"): t for t in BUILDING_TAGS}
+        report.counts["buildings"] = load.sync_buildings(cur, extract.buildings, estimate, city_id=city_id,
+                                                         tag_columns=tag_columns)
+        if counts_frame is not None:
+            unmatched = load.apply_household_counts(cur, counts_frame, city_id=city_id)
+            if unmatched:
+                report.warnings.append(f"{unmatched} of {len(counts_frame)} household counts in "
+                                       f"{Path(str(households_csv)).name} match no building of this file")
+        report.counts["key places"] = load.sync_key_places(cur, extract.places, city_id=city_id)
+        for network_type, (nodes, edges) in frames.items():
+            node_count, edge_count = load.sync_network(cur, nodes, edges, city_id=city_id,
+                                                       network=network_type)
+            report.counts[f"{network_type} nodes"] = node_count
+            report.counts[f"{network_type} edges"] = edge_count
+        cur.execute("SELECT coalesce(sum(households_est), 0), coalesce(sum(households), 0) "
+                    "FROM buildings WHERE city_id = %s", (city_id,))
+        sums = cur.fetchone()
+        assert sums is not None
+        report.households_est, report.households = int(sums[0]), int(sums[1])
+        summary: dict[str, Any] = {k: v.as_dict() for k, v in report.counts.items()}
+        summary["households"] = report.households
+        report.import_id = load.record_import(cur, city_id=city_id, file_name=path.name, sha256=sha,
+                                              bounds_source=extract.bounds_source, bounds=extract.bounds,
+                                              counts=summary)
+        cur.close()
         raw.commit()
     except BaseException:
         raw.rollback()

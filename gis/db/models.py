@@ -115,9 +115,12 @@ class Building(Base):
     area_m2: Mapped[float] = mapped_column(Double)
     households_est: Mapped[int] = mapped_column(Integer)
     households_override: Mapped[int | None] = mapped_column(Integer)
-    households: Mapped[int] = mapped_column(Integer, Computed("COALESCE(households_override, households_est)", persisted=True))
+    households: Mapped[int] = mapped_column(
+        Integer, Computed("COALESCE(households_override, households_est)", persisted=True)
+    )
     households_source: Mapped[str] = mapped_column(
-        Text, Computed("CASE WHEN households_override IS NULL THEN 'estimate' ELSE 'confirmed' END", persisted=True)
+        Text,
+        Computed("CASE WHEN households_override IS NULL THEN 'estimate' ELSE 'confirmed' END", persisted=True),
     )
     residents: Mapped[int | None] = mapped_column(Integer)
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id", ondelete="SET NULL"))

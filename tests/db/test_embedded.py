@@ -37,8 +37,11 @@ def test_first_start_initialises_and_second_is_a_no_op(scratch: EmbeddedPostgres
         with conn.cursor() as cur:
             cur.execute("SELECT current_setting('listen_addresses'), current_setting('unix_socket_directories')")
             listen, sockets = cur.fetchone()
+            cur.execute("SELECT extversion FROM pg_extension WHERE extname = 'postgis'")
+            postgis = cur.fetchone()
     finally:
         conn.close()
+    assert postgis is not None  # the extension comes with the database
     assert listen == "127.0.0.1"
     assert sockets == str(scratch.socket_dir)
     assert list(scratch.socket_dir.glob(".s.PGSQL.*"))

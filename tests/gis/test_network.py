@@ -3,8 +3,8 @@ from __future__ import annotations
 import networkx as nx
 import pytest
 
-from gis.errors import CrsError
 from gis.crs import require_crs, utm_crs_for
+from gis.errors import CrsError
 from gis.network import component_count, graph_from_extract, graph_to_frames, way_filter
 from gis.osm import read_osm
 from tests.conftest import BEIJING

@@ -26,6 +26,7 @@ def include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no-
 def run_migrations_online() -> None:
     connectable = config.attributes.get("connection")
     if connectable is None:
+        assert url is not None
         engine = create_engine(url, poolclass=pool.NullPool)
         with engine.connect() as connection:
             _run(connection)
