@@ -38,6 +38,8 @@ from gis.errors import InputError
 
 SHARED_EDGE_MIN_M = 1.0
 """Units touching along less than this (a corner) are not neighbours: a grid joined at a point is not contiguous."""
+SEGMENT_DEG = 1e-4
+"""Densify the area's edges to ~10 m before projecting them."""
 MAX_EMPTY_CROSSINGS = 3
 """How many household-free units a growing region may cross: enough for a median strip, not a whole park."""
 OUTLINE_STEP_M = 4.0
@@ -265,9 +267,29 @@ def regions_from_units(households: np.ndarray, graph: nx.Graph, centroids: np.nd
         next_id += 1
 
     regions = Regions(of, region_hh)
+    _make_contiguous(regions, hh, graph)
     _attach_empty(regions, hh, graph, centroids)
-    _repair(regions, hh, graph, band, max_moves=max_moves)
+    _repair(regions, hh, graph, band, max_moves=max_moves, centroids=centroids)
     return _renumber(regions, centroids)
+
+
+def _make_contiguous(regions: Regions, hh: np.ndarray, graph: nx.Graph) -> None:
+    """Keep each region's main connected piece; other pieces with households become regions of their own (the
+    repair then merges them where they fit), household-free ones are released to join a neighbour."""
+    for region in sorted(regions.households):
+        members = regions.members(region)
+        pieces = sorted(nx.connected_components(graph.subgraph(members)),
+                        key=lambda c: (-hh[list(c)].sum(), min(c)))
+        for piece in pieces[1:]:
+            units = sorted(piece)
+            piece_hh = float(hh[units].sum())
+            regions.households[region] -= piece_hh
+            if piece_hh > 0:
+                new = max(regions.households) + 1
+                regions.households[new] = piece_hh
+                regions.of[units] = new
+            else:
+                regions.of[units] = -1
 
 
 def _neighbour_regions(regions: Regions, graph: nx.Graph, region: int) -> dict[int, float]:
@@ -325,7 +347,40 @@ def _best_transfer(regions: Regions, hh: np.ndarray, graph: nx.Graph, band: Band
     return best
 
 
-def _repair(regions: Regions, hh: np.ndarray, graph: nx.Graph, band: Band, *, max_moves: int) -> None:
+def _rebalance_with_neighbour(regions: Regions, hh: np.ndarray, graph: nx.Graph, centroids: np.ndarray,
+                              band: Band, region: int) -> bool:
+    """Re-partition a region and one neighbour into two contiguous halves that both hold the band.
+
+    Tried when together they hold between two floors and two ceilings: their units are ranked along each axis
+    and cut where the households balance. Units stay whole, so no block that fits the band is ever cut.
+    """
+    h = regions.households[region]
+    neighbours = _neighbour_regions(regions, graph, region)
+    for other, _shared in sorted(neighbours.items(), key=lambda rs: (-rs[1], rs[0])):
+        total = h + regions.households[other]
+        if not (2 * band.low <= total <= 2 * band.high):
+            continue
+        units = np.array(regions.members(region) + regions.members(other))
+        for axis in (0, 1):
+            ranked = units[np.lexsort((centroids[units, 1 - axis], centroids[units, axis]))]
+            cumulative = np.cumsum(hh[ranked])
+            for cut in np.argsort(np.abs(cumulative - total / 2))[:5]:
+                first, second = ranked[: cut + 1], ranked[cut + 1 :]
+                h1, h2 = float(hh[first].sum()), float(hh[second].sum())
+                if not (band.holds(h1) and band.holds(h2)) or len(second) == 0:
+                    continue
+                if not (nx.is_connected(graph.subgraph(first.tolist()))
+                        and nx.is_connected(graph.subgraph(second.tolist()))):
+                    continue
+                regions.of[first] = region
+                regions.of[second] = other
+                regions.households[region], regions.households[other] = h1, h2
+                return True
+    return False
+
+
+def _repair(regions: Regions, hh: np.ndarray, graph: nx.Graph, band: Band, *, max_moves: int,
+            centroids: np.ndarray) -> None:
     moves = 0
     changed = True
     while changed and moves < max_moves:
@@ -337,6 +392,9 @@ def _repair(regions: Regions, hh: np.ndarray, graph: nx.Graph, band: Band, *, ma
                 continue
             h = regions.households[region]
             if band.low <= h <= band.high:
+                continue
+            if _rebalance_with_neighbour(regions, hh, graph, centroids, band, region):
+                changed, moves = True, moves + 1
                 continue
             if h < band.low:
                 neighbours = _neighbour_regions(regions, graph, region)
@@ -451,6 +509,9 @@ def divide_area(
     if "households" not in buildings:
         raise InputError("buildings need a households column")
     metric = crs or metric_crs_for(buildings if len(buildings) else gpd.GeoDataFrame(geometry=[area], crs=WGS84))
+    # Densified first, so that edges straight in longitude/latitude come back onto themselves from the
+    # metric CRS: the grids then tile the stored (WGS-84) polygon, not a slightly bowed copy of it.
+    area = shapely.segmentize(area, SEGMENT_DEG)
     to_metric = gpd.GeoSeries([area, *streets, *extra_lines], crs=WGS84).to_crs(metric)
     area_m = to_metric.iloc[0]
     street_m = list(to_metric.iloc[1 : 1 + len(streets)])
@@ -494,11 +555,17 @@ def divide_area(
             for local, zone in enumerate(zones):
                 if zone.is_empty:
                     continue
-                zone_unit[local] = len(unit_geoms)
-                unit_geoms.append(zone)
-                unit_hh.append(0.0)
-                unit_split.append(True)
-                unit_seed.append(-1)
+                # In a concave block a zone can come in pieces: the piece under the building keeps it, the
+                # others are household-free units that join whichever neighbour they border most.
+                pieces = sorted((p for p in getattr(zone, "geoms", [zone]) if isinstance(p, Polygon) and p.area > 0),
+                                key=lambda p: (not p.intersects(footprints.iloc[local]), -p.area))
+                for k, piece in enumerate(pieces):
+                    if k == 0:
+                        zone_unit[local] = len(unit_geoms)
+                    unit_geoms.append(piece)
+                    unit_hh.append(0.0)
+                    unit_split.append(True)
+                    unit_seed.append(-1 if k else -2)  # -2: to be given its group's label below
             for local, building in enumerate(mine):
                 u = zone_unit[holder[local]]
                 building_unit[building] = u
@@ -507,7 +574,7 @@ def divide_area(
                 for local in group:
                     unit_seed[zone_unit[holder[local]]] = seed_label
                 seed_label += 1
-            assert all(unit_seed[u] >= 0 for u in range(first_unit, len(unit_geoms)))
+            assert all(unit_seed[u] != -2 for u in range(first_unit, len(unit_geoms)))
         else:
             building_unit[mine] = len(unit_geoms)
             unit_geoms.append(block)
@@ -583,6 +650,24 @@ def divide_area(
     )
 
 
+def divide_parents(
+    parents: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame,
+    streets: gpd.GeoSeries,
+    **bands: Band,
+) -> list[tuple[int, Division]]:
+    """Divide each parent area (a district, say) on its own, so that nothing generated crosses its border.
+
+    Returns (parent index, division) pairs in the parents' order.
+    """
+    require_crs(parents, what="parent units")
+    metric = metric_crs_for(buildings if len(buildings) else parents)
+    out = []
+    for idx, geom in zip(parents.index, parents.geometry, strict=True):
+        out.append((idx, divide_area(geom, buildings, streets, crs=metric, **bands)))
+    return out
+
+
 def _dissolve(geoms: Sequence[shapely.Geometry], of: np.ndarray) -> tuple[list[shapely.Geometry], list[list[int]]]:
     members: dict[int, list[int]] = {}
     for u, r in enumerate(of.tolist()):
@@ -590,10 +675,7 @@ def _dissolve(geoms: Sequence[shapely.Geometry], of: np.ndarray) -> tuple[list[s
     order = sorted(members)
     merged = []
     for r in order:
-        geom = shapely.union_all([geoms[u] for u in members[r]])
-        # sliver gaps from floating-point noding are closed by a tiny buffer in and out
-        geom = geom.buffer(0.01).buffer(-0.01) if not isinstance(geom, Polygon) else geom
-        merged.append(geom)
+        merged.append(shapely.union_all([geoms[u] for u in members[r]]))
     return merged, [members[r] for r in order]
 
 
