@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import errors
-from api.routers import health, layers, maps
+from api.routers import divisions, health, layers, maps
 from api.settings import Settings
 from gis.db.engine import make_engine
 
@@ -45,6 +45,7 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     app.include_router(layers.router)
+    app.include_router(divisions.router)
     app.include_router(maps.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -478,7 +478,8 @@ class Division:
 
     ``grids``: seq, community_seq, street_seq, households, buildings, in_band, split_block, note, geometry.
     ``communities`` and ``streets``: seq, parent seq, households, grids, in_band, geometry.
-    ``building_grid``: grid seq for each building (indexed like the input buildings).
+    ``building_grid``: for each building (indexed like the input buildings), the row of its grid in ``grids``;
+    missing for buildings outside the area.
     """
 
     streets: gpd.GeoDataFrame
@@ -516,16 +517,20 @@ def divide_area(
     area_m = to_metric.iloc[0]
     street_m = list(to_metric.iloc[1 : 1 + len(streets)])
     extra_m = list(to_metric.iloc[1 + len(streets) :])
+    # A building belongs where its point on surface lies, taken from the stored WGS-84 footprint exactly as
+    # PostGIS's ST_PointOnSurface takes it, so that the database and the division agree on straddlers.
+    anchors = gpd.GeoSeries(buildings.representative_point(), crs=WGS84).to_crs(metric)
     bld = buildings.to_crs(metric)
-    inside = bld.representative_point().within(area_m) if len(bld) else pd.Series(dtype=bool)
+    inside = anchors.within(area_m) if len(bld) else pd.Series(dtype=bool)
     bld = bld[inside]
+    anchors = anchors[inside]
     households = bld["households"].fillna(0).to_numpy(dtype=float)
 
     blocks = blocks_from_streets(street_m, area_m, extra_m)
     if not blocks:
         raise InputError("the area has no extent to divide")
     block_series = gpd.GeoSeries(blocks, crs=metric)
-    points = gpd.GeoSeries(bld.representative_point().values, crs=metric)
+    points = gpd.GeoSeries(anchors.values, crs=metric)
     tree = shapely.STRtree(blocks)
     hit_point, hit_block = tree.query(points.values, predicate="within")
     block_of = np.full(len(bld), -1, dtype=int)
@@ -566,15 +571,24 @@ def divide_area(
                     unit_hh.append(0.0)
                     unit_split.append(True)
                     unit_seed.append(-1 if k else -2)  # -2: to be given its group's label below
+            # A building counts where its point lies. With outline points a few metres apart, the border between
+            # two close buildings can clip a corner of one, so containment decides, not zone ownership.
+            block_units = list(range(first_unit, len(unit_geoms)))
+            inside_unit = shapely.STRtree([unit_geoms[u] for u in block_units])
             for local, building in enumerate(mine):
-                u = zone_unit[holder[local]]
+                found = inside_unit.query(anchors.values[building], predicate="intersects")
+                u = block_units[int(found.min())] if len(found) else zone_unit[holder[local]]
                 building_unit[building] = u
                 unit_hh[u] += float(households[building])
             for group in split_block(footprints, households[mine], grid_band):
                 for local in group:
-                    unit_seed[zone_unit[holder[local]]] = seed_label
+                    for u in {zone_unit[holder[local]], int(building_unit[mine[local]])}:
+                        if unit_seed[u] < 0:
+                            unit_seed[u] = seed_label
                 seed_label += 1
-            assert all(unit_seed[u] != -2 for u in range(first_unit, len(unit_geoms)))
+            for u in range(first_unit, len(unit_geoms)):
+                if unit_seed[u] == -2:  # a zone whose building counts in another zone: free, like a stray piece
+                    unit_seed[u] = -1
         else:
             building_unit[mine] = len(unit_geoms)
             unit_geoms.append(block)
@@ -636,8 +650,7 @@ def divide_area(
     for frame, band in ((comm_frame, community_band), (street_frame, street_band)):
         frame["in_band"] = [band.holds(h) for h in frame["households"]]
 
-    building_grid = pd.Series(grid_frame["seq"].to_numpy()[unit_grid[building_unit]] if len(bld) else [],
-                              index=bld.index, dtype="int64")
+    building_grid = pd.Series(unit_grid[building_unit] if len(bld) else [], index=bld.index, dtype="int64")
     building_grid = building_grid.reindex(buildings.index)  # buildings outside the area: NaN
     return Division(
         streets=street_frame.to_crs(WGS84),

@@ -63,6 +63,8 @@ def city_map(
     districts: gpd.GeoDataFrame,
     *,
     title: str,
+    grids: gpd.GeoDataFrame | None = None,
+    communities: gpd.GeoDataFrame | None = None,
     extent: Any | None = None,
     tile_url: str | None = None,
     tile_attribution: str = "",
@@ -72,8 +74,10 @@ def city_map(
     Only Leaflet is loaded (folium's jQuery/Bootstrap/Font Awesome defaults are dropped): key places are circle
     markers, not icon markers, which would need those.
     """
-    for frame, what in ((buildings, "buildings"), (places, "key places"), (districts, "districts")):
-        require_crs(frame, what=what)
+    for frame, what in ((buildings, "buildings"), (places, "key places"), (districts, "districts"),
+                        (grids, "grids"), (communities, "communities")):
+        if frame is not None:
+            require_crs(frame, what=what)
     minx, miny, maxx, maxy = (extent.bounds if extent is not None else buildings.total_bounds)
     fmap = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], tiles=None, zoom_start=15,
                       control_scale=True, prefer_canvas=True,
@@ -119,6 +123,24 @@ def city_map(
     ).add_to(fmap)
     _page(fmap).html.add_child(folium.Element(_legend(bounds, colours)))
 
+    if grids is not None and not grids.empty:
+        shown_grids = grids[["code", "households", "buildings", "note", "geometry"]].assign(
+            note=grids["note"].fillna("in the band"))
+        folium.GeoJson(
+            shown_grids, name=f"grids ({len(grids)})",
+            style_function=lambda f: {"color": "#252525" if f["properties"]["note"] == "in the band" else "#d7191c",
+                                      "weight": 1.5, "fill": True, "fillOpacity": 0.0},
+            highlight_function=lambda _f: {"weight": 3, "fillOpacity": 0.1},
+            tooltip=folium.GeoJsonTooltip(fields=["code", "households", "buildings", "note"],
+                                          aliases=["grid", "households", "buildings", ""]),
+        ).add_to(fmap)
+    if communities is not None and not communities.empty:
+        folium.GeoJson(
+            communities[["name", "code", "geometry"]].assign(code=communities["code"].fillna("")),
+            name=f"communities ({len(communities)})",
+            style_function=lambda _f: {"color": "#e66101", "weight": 3.5, "fill": False},
+            tooltip=folium.GeoJsonTooltip(fields=["name", "code"], aliases=["community", "code"]),
+        ).add_to(fmap)
     if not districts.empty:
         folium.GeoJson(
             districts[["name", "code", "geometry"]].assign(code=districts["code"].fillna("")),
@@ -137,7 +159,7 @@ def city_map(
         layer.add_to(fmap)
 
     folium.LayerControl(collapsed=False).add_to(fmap)
-    _page(fmap).html.add_child(folium.Element(_title_box(title, buildings, places)))
+    _page(fmap).html.add_child(folium.Element(_title_box(title, buildings, places, grids)))
     _Attribution(ATTRIBUTION).add_to(fmap)
     return fmap
 
@@ -183,15 +205,21 @@ def _legend(bounds: list[float], colours: list[str]) -> str:
     )
 
 
-def _title_box(title: str, buildings: gpd.GeoDataFrame, places: gpd.GeoDataFrame) -> str:
+def _title_box(title: str, buildings: gpd.GeoDataFrame, places: gpd.GeoDataFrame,
+               grids: gpd.GeoDataFrame | None) -> str:
     households = int(buildings["households"].sum())
     confirmed = int((buildings["households_source"] == "confirmed").sum())
+    grid_line = ""
+    if grids is not None and not grids.empty:
+        in_band = int(grids["note"].isna().sum())
+        grid_line = (f"<br>{len(grids):,} grids, {in_band:,} within the household band "
+                     "(outlined red: outside it, see the tooltip)")
     return (
         '<div id="gp-title" style="position:fixed;top:10px;left:60px;z-index:1000;background:#fff;'
         'padding:8px 12px;border:1px solid #999;border-radius:4px;font:14px/1.4 sans-serif;max-width:420px">'
         f"<b>{html.escape(title)}</b><br>{len(buildings):,} buildings · {households:,} households "
         f"({'all estimated' if confirmed == 0 else f'{confirmed:,} buildings confirmed'}) · "
-        f"{len(places):,} key places</div>"
+        f"{len(places):,} key places{grid_line}</div>"
     )
 
 

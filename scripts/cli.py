@@ -130,6 +130,45 @@ def run_import(settings: Settings, path: Path, city_name: str, households: Path 
     return 0
 
 
+def run_divide(settings: Settings, city_name: str, *, district: str | None = None, grid_band: str = "300-500",
+               community_band: str = "3000-6000", dry_run: bool = False) -> int:
+    from sqlalchemy import text
+
+    from gis.db.divisions import divide_and_store, parse_band
+    from gis.db.features import find_city
+
+    bands = {"grid_band": parse_band(grid_band, what="--grid-band"),
+             "community_band": parse_band(community_band, what="--community-band")}
+    engine = ready_engine(settings)
+    try:
+        with engine.connect() as conn:
+            city = find_city(conn, city_name)
+            districts = conn.execute(text("SELECT count(*) FROM admin_units WHERE city_id = :c AND level = 'district'"),
+                                     {"c": city.id}).scalar() or 1
+        bar = StepBar(["x"] * (1 if district else int(districts)), desc=f"dividing {city.name_en or city.name}")
+        ok = False
+        try:
+            summaries = divide_and_store(engine, city.id, district=district, dry_run=dry_run, progress=bar, **bands)
+            ok = True
+        finally:
+            bar.close(ok)
+    finally:
+        engine.dispose()
+    for summary in summaries:
+        print("\n".join(summary.lines()))
+    grids = sum(s.grids for s in summaries)
+    in_band = sum(s.grids_in_band for s in summaries)
+    eligible = grids - sum(s.single_building_grids for s in summaries)
+    print(f"{'proposed (not stored, --dry-run)' if dry_run else 'stored'}: {grids} grids, {in_band} of {eligible} "
+          f"in the band ({in_band / max(eligible, 1):.1%}; single buildings above it excepted)")
+    return 0
+
+
+def cmd_divide(args: argparse.Namespace, settings: Settings) -> int:
+    return run_divide(settings, args.city, district=args.district, grid_band=args.grid_band,
+                      community_band=args.community_band, dry_run=args.dry_run)
+
+
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     return run_import(settings, Path(args.file), args.city, Path(args.households) if args.households else None)
 
@@ -170,6 +209,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{DEMO_FILE.name} already loaded")
         else:
             run_import(settings, DEMO_FILE, DEMO_CITY, None)
+            run_divide(settings, DEMO_CITY)
         if not args.no_serve:
             serve(settings, settings.host, settings.port)
     finally:
@@ -210,6 +250,14 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument("--households", metavar="CSV",
                      help="real household counts: osm_id (way/123),households[,residents]")
     imp.set_defaults(func=cmd_import)
+
+    div = sub.add_parser("divide", help="propose and store streets → communities → grids for a city")
+    div.add_argument("--city", required=True, help="an imported city")
+    div.add_argument("--district", help="only this district (name or code)")
+    div.add_argument("--grid-band", default="300-500", help="households per grid (default 300-500)")
+    div.add_argument("--community-band", default="3000-6000", help="households per community (default 3000-6000)")
+    div.add_argument("--dry-run", action="store_true", help="report the proposal, store nothing")
+    div.set_defaults(func=cmd_divide)
 
     srv = sub.add_parser("serve", help="serve the API and maps")
     srv.add_argument("--host")

@@ -49,9 +49,10 @@ def admin_units(
 
 
 @router.get("/grids", summary="Grids (网格)", responses=_DOC)
-def grids(conn: ConnectionDep, bbox: BBoxDep, page: PageDep,
+def grids(conn: ConnectionDep, bbox: BBoxDep, page: PageDep, city: CityQuery = None,
           community_id: Annotated[int | None, Query(ge=1)] = None) -> Response:
-    return _collection(conn, "grids", bbox, page, {"community_id": community_id})
+    """Grids with their households (confirmed counts where given, else estimates) and buildings."""
+    return _collection(conn, "grids", bbox, page, {"city_id": _city_id(conn, city), "community_id": community_id})
 
 
 @router.get("/buildings", summary="Buildings with estimated and confirmed households", responses=_DOC)

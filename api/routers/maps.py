@@ -36,9 +36,12 @@ def city_page(
     buildings = features.read_layer(conn, "buildings", filters={"city_id": row.id})
     places = features.read_layer(conn, "key_places", filters={"city_id": row.id})
     districts = features.read_layer(conn, "admin_units", filters={"city_id": row.id, "level": "district"})
+    communities = features.read_layer(conn, "admin_units", filters={"city_id": row.id, "level": "community"})
+    grids = features.read_layer(conn, "grids", filters={"city_id": row.id})
     extent = conn.execute(text("SELECT ST_AsBinary(ST_GeometryN(geom, 1)) FROM admin_units WHERE id = :id"),
                           {"id": row.id}).scalar()
-    fmap = city_map(buildings, places, districts, title=f"{row.name} {row.name_en or ''}".strip(),
+    fmap = city_map(buildings, places, districts, grids=grids, communities=communities,
+                    title=f"{row.name} {row.name_en or ''}".strip(),
                     extent=shapely.from_wkb(bytes(extent)) if extent is not None else None,
                     tile_url=settings.tile_url, tile_attribution=settings.tile_attribution)
     return HTMLResponse(map_to_html(fmap))

@@ -24,7 +24,12 @@ class Layer:
 LAYERS: dict[str, Layer] = {
     "admin_units": Layer("admin_units", ("level", "code", "name", "name_en", "parent_id", "city_id", "source"),
                          {"level": "level", "city_id": "city_id", "parent_id": "parent_id"}),
-    "grids": Layer("grids", ("code", "name", "community_id"), {"community_id": "community_id"}),
+    "grids": Layer(
+        "(SELECT g.*, COALESCE((SELECT sum(b.households) FROM buildings b WHERE b.grid_id = g.id), 0)::int "
+        "AS households, (SELECT count(*) FROM buildings b WHERE b.grid_id = g.id)::int AS buildings, "
+        "c.city_id FROM grids g JOIN admin_units c ON c.id = g.community_id) AS grids",
+        ("code", "name", "community_id", "households", "buildings", "source", "note", "city_id"),
+        {"community_id": "community_id", "city_id": "city_id"}),
     "buildings": Layer("buildings", ("osm_type", "osm_id", "name", "building_type", "use", "levels",
                                      "levels_source", "area_m2", "households", "households_est",
                                      "households_override", "households_source", "residents", "grid_id",

@@ -71,6 +71,7 @@ class AdminUnit(Base):
     source: Mapped[str] = mapped_column(String(16))
     geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    division_id: Mapped[int | None] = mapped_column(ForeignKey("divisions.id", ondelete="SET NULL"))
 
 
 class Grid(Base):
@@ -88,6 +89,11 @@ class Grid(Base):
     community_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id", ondelete="RESTRICT"))
     geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    division_id: Mapped[int | None] = mapped_column(ForeignKey("divisions.id", ondelete="SET NULL"))
+    source: Mapped[str] = mapped_column(String(16), server_default="generated")
+    """``generated`` by a division, or ``drawn`` by a planner."""
+    note: Mapped[str | None] = mapped_column(Text)
+    """Why the grid misses the household band, when it does."""
 
 
 class Building(Base):
@@ -215,6 +221,37 @@ class StaffGrid(Base):
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True)
     grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id", ondelete="CASCADE"), primary_key=True)
     duty: Mapped[str] = mapped_column(String(16))
+
+
+class DivisionRecord(Base):
+    """One run of the automatic division over a unit (a district, or a whole city), with its report."""
+
+    __tablename__ = "divisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id", ondelete="CASCADE"))
+    grid_low: Mapped[int] = mapped_column(Integer)
+    grid_high: Mapped[int] = mapped_column(Integer)
+    report: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class UnitCode(Base):
+    """Every code ever issued. A retired code stays here, so it is never issued again."""
+
+    __tablename__ = "unit_codes"
+    __table_args__ = (
+        CheckConstraint("seq BETWEEN 1 AND 999", name="unit_codes_seq_check"),
+        Index("unit_codes_parent_idx", "parent_code"),
+    )
+
+    code: Mapped[str] = mapped_column(String(15), primary_key=True)
+    level: Mapped[str] = mapped_column(String(16))
+    parent_code: Mapped[str] = mapped_column(String(15))
+    seq: Mapped[int] = mapped_column(Integer)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    retired_why: Mapped[str | None] = mapped_column(Text)
 
 
 class Import(Base):

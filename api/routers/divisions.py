@@ -1,0 +1,55 @@
+"""Automatic division: propose (dry run) or store streets → communities → grids for a city or district."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy.engine import Engine
+
+from api.deps import get_engine
+from gis.db.divisions import divide_and_store
+from gis.db.features import find_city
+from gis.division import Band
+
+router = APIRouter(tags=["planning"])
+
+
+class DivisionRequest(BaseModel):
+    city: str = Field(description="an imported city: nanjing, 南京市, …", max_length=100)
+    district: str | None = Field(default=None, max_length=100, description="only this district (name or code)")
+    grid_band: tuple[int, int] = Field(default=(300, 500), description="households per grid, [low, high]")
+    community_band: tuple[int, int] = Field(default=(3000, 6000), description="households per community")
+    dry_run: bool = Field(default=True, description="propose only; store nothing")
+
+    @model_validator(mode="after")
+    def _bands(self) -> DivisionRequest:
+        for name in ("grid_band", "community_band"):
+            low, high = getattr(self, name)
+            if not 0 < low <= high <= 1_000_000:
+                raise ValueError(f"{name} must be [low, high] with 0 < low ≤ high ≤ 1,000,000")
+        if self.grid_band[1] > self.community_band[0]:
+            raise ValueError("a grid band above the community band would leave communities of one grid")
+        return self
+
+
+@router.post("/divisions", summary="Propose (dry run) or store a division into streets, communities and grids")
+def create_division(request: DivisionRequest, engine: Annotated[Engine, Depends(get_engine)]) -> dict[str, Any]:
+    """Divides each district of the city (or the one named). The answer lists, per district, how many grids
+    fall in the band and why the others do not; with ``dry_run`` it carries the proposed grids as GeoJSON."""
+    with engine.connect() as conn:
+        city = find_city(conn, request.city)
+    summaries = divide_and_store(engine, city.id, district=request.district,
+                                 grid_band=Band(*request.grid_band), community_band=Band(*request.community_band),
+                                 dry_run=request.dry_run)
+    answer: dict[str, Any] = {"stored": not request.dry_run, "divisions": [s.as_dict() for s in summaries]}
+    if request.dry_run:
+        features: list[Any] = []
+        for summary in summaries:
+            assert summary.division is not None
+            grids = summary.division.grids.drop(columns=["split_block"])
+            features.extend(json.loads(grids.to_json(drop_id=True))["features"])
+        answer["grids"] = {"type": "FeatureCollection", "features": features}
+    return answer
