@@ -119,10 +119,12 @@ def building_zones(block: Polygon, footprints: Sequence[shapely.Geometry]) -> tu
     """Share ``block`` out among its buildings: one zone per footprint, the zones tiling the block.
 
     Each zone is the union of the Voronoi cells of points spaced along that building's outline, so the border
-    between two zones runs midway between the two buildings, never through one.
+    between two zones runs midway between the two buildings, never through one. Also returns, for each building,
+    the building whose zone holds its outline: itself, or for a building whose every outline point it shares
+    with a neighbour (a small annex against a wall), that neighbour.
     """
     if len(footprints) == 1:
-        return [block]
+        return [block], [0]
     sites: dict[tuple[float, float], int] = {}  # buildings sharing a wall share outline points: first one keeps it
     first_site: list[tuple[float, float]] = []
     for i, footprint in enumerate(footprints):
@@ -442,7 +444,7 @@ def _attach_empty(regions: Regions, hh: np.ndarray, graph: nx.Graph, centroids: 
 
 def _renumber(regions: Regions, centroids: np.ndarray) -> Regions:
     """Region ids 0.. in reading order (north-west first) of each region's first unit, for stable output."""
-    firsts = {}
+    firsts: dict[int, int] = {}
     for u in sorted(range(len(regions.of)), key=lambda u: (*_order_key(centroids, u), u)):
         firsts.setdefault(int(regions.of[u]), u)
     mapping = {r: i for i, r in enumerate(sorted(firsts, key=lambda r: (*_order_key(centroids, firsts[r]), r)))}
@@ -667,7 +669,9 @@ def divide_parents(
     parents: gpd.GeoDataFrame,
     buildings: gpd.GeoDataFrame,
     streets: gpd.GeoSeries,
-    **bands: Band,
+    grid_band: Band = GRID_BAND,
+    community_band: Band = COMMUNITY_BAND,
+    street_band: Band = STREET_BAND,
 ) -> list[tuple[int, Division]]:
     """Divide each parent area (a district, say) on its own, so that nothing generated crosses its border.
 
@@ -677,7 +681,8 @@ def divide_parents(
     metric = metric_crs_for(buildings if len(buildings) else parents)
     out = []
     for idx, geom in zip(parents.index, parents.geometry, strict=True):
-        out.append((idx, divide_area(geom, buildings, streets, crs=metric, **bands)))
+        out.append((idx, divide_area(geom, buildings, streets, crs=metric, grid_band=grid_band,
+                                     community_band=community_band, street_band=street_band)))
     return out
 
 

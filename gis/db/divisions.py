@@ -218,14 +218,14 @@ def _summarise(parent: Parent, division: Division, seconds: float) -> DivisionSu
         unit_id=parent.id, unit=parent.name, code=parent.code or "", division_id=None,
         streets=len(division.streets), communities=len(division.communities), grids=len(grids),
         grids_in_band=int(grids["in_band"].sum()), single_building_grids=int(single.sum()),
-        households=int(round(grids["households"].sum())), band=str(division.band), seconds=seconds,
+        households=round(grids["households"].sum()), band=str(division.band), seconds=seconds,
         out_of_band=_out_of_band(grids, [None] * len(grids)),
         division=division,
     )
 
 
 def _out_of_band(grids: gpd.GeoDataFrame, codes: list[str] | list[None]) -> list[dict[str, Any]]:
-    return [{"code": code, "households": int(round(h)), "note": note}
+    return [{"code": code, "households": round(h), "note": note}
             for code, h, note, ok in zip(codes, grids["households"], grids["note"], grids["in_band"], strict=True)
             if not ok]
 
@@ -240,7 +240,8 @@ def _store(conn: Connection, city_id: int, parent: Parent, division: Division, s
         summary.code = district_code
         cur.execute("INSERT INTO divisions (unit_id, grid_low, grid_high, report) VALUES (%s, %s, %s, '{}') "
                     "RETURNING id", (parent.id, division.band.low, division.band.high))
-        division_id = int(cur.fetchone()[0])
+        (division_id,) = cur.fetchone() or (None,)
+        assert division_id is not None
 
         streets = division.streets
         start = _next_seq(cur, district_code, len(streets))
@@ -275,7 +276,8 @@ def _store(conn: Connection, city_id: int, parent: Parent, division: Division, s
             for pos, code in zip(group.index, codes, strict=True):
                 grid_codes[grids.index.get_loc(pos)] = code
         rows = [
-            (code, f"网格 {code[-9:]}", comm_by_key[(int(st), int(cs))][0], geom, division_id, "generated", note or None)
+            (code, f"网格 {code[-9:]}", comm_by_key[(int(st), int(cs))][0], geom, division_id, "generated",
+             note or None)
             for code, st, cs, geom, note in zip(grid_codes, grids["street_seq"], grids["community_seq"],
                                                 ewkb_hex(to_multipolygon(g) for g in grids.geometry),
                                                 grids["note"], strict=True)

@@ -58,7 +58,8 @@ def test_dividing_again_retires_codes_and_never_reuses_them(nanjing) -> None:
     with engine.connect() as conn:
         after = {r[0] for r in conn.execute(text("SELECT code FROM grids"))}
         retired = {r[0] for r in conn.execute(text("SELECT code FROM unit_codes WHERE retired_at IS NOT NULL"))}
-        live = conn.execute(text("SELECT count(*) FROM unit_codes WHERE retired_at IS NULL AND level = 'grid'")).scalar()
+        live = conn.execute(text(
+            "SELECT count(*) FROM unit_codes WHERE retired_at IS NULL AND level = 'grid'")).scalar()
     assert before and after and not (before & after)
     assert before <= retired
     assert live == len(after)

@@ -107,7 +107,7 @@ def test_hierarchy_nests_and_communities_hold_their_band(nanjing) -> None:
 
 
 def test_only_blocks_above_the_band_are_split(beijing) -> None:
-    extract, buildings, division = beijing
+    _, _, division = beijing
     assert division.split_blocks >= 1
     for row in division.grids.itertuples():
         if not row.split_block:
@@ -166,3 +166,9 @@ def test_bad_band() -> None:
         Band(500, 300)
     with pytest.raises(InputError):
         Band(0, 10)
+
+
+def test_a_lone_building_gets_the_whole_block() -> None:
+    block = box(0, 0, 10, 10)
+    zones, holder = building_zones(block, [box(2, 2, 4, 4)])
+    assert zones == [block] and holder == [0]
