@@ -71,7 +71,10 @@ class AdminUnit(Base):
     source: Mapped[str] = mapped_column(String(16))
     geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    division_id: Mapped[int | None] = mapped_column(ForeignKey("divisions.id", ondelete="SET NULL"))
+    # divisions.unit_id points back here: the cycle is closed by ALTER, as the migration does
+    division_id: Mapped[int | None] = mapped_column(
+        ForeignKey("divisions.id", ondelete="SET NULL", use_alter=True, name="admin_units_division_id_fkey")
+    )
 
 
 class Grid(Base):
