@@ -27,8 +27,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	@touch $(STAMP)
 
-bench: setup                    ## import Liechtenstein: wall time and peak memory
+bench: setup                    ## import and division benchmarks (Liechtenstein; Nanjing against spopt max-p)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/import_bench.py
+	$(BIN)/python bench/division_bench.py --liechtenstein
 
 screenshots: setup system-deps-test   ## the map screenshot in docs/
 	$(BIN)/gridpatrol screenshot --out docs/map-nanjing.png

@@ -38,6 +38,9 @@ from gis.errors import InputError
 
 SHARED_EDGE_MIN_M = 1.0
 """Units touching along less than this (a corner) are not neighbours: a grid joined at a point is not contiguous."""
+MICRO_M = 1e-6
+STREET_REACH_M = 50.0
+"""Streets this close to an area take part in cutting it into blocks."""
 SEGMENT_DEG = 1e-4
 """Densify the area's edges to ~10 m before projecting them."""
 MAX_EMPTY_CROSSINGS = 3
@@ -79,10 +82,12 @@ def blocks_from_streets(streets: Sequence[shapely.Geometry], area: Polygon | Mul
     """The faces into which ``streets`` (and ``extra_lines``, e.g. district borders) cut ``area``.
 
     The faces tile the area: polygonizing the noded linework together with the area's own boundary leaves
-    no gap, and dangling street ends inside a face simply stay inside it.
+    no gap, and dangling street ends inside a face simply stay inside it. Streets are not clipped to the area
+    first: a district border often runs a metre or two beside the street it follows, and clipping would drop
+    that street and leave the side streets meeting it dangling, merging their blocks.
     """
-    lines = [g.intersection(area) for g in (*streets, *extra_lines)]
-    lines = [g for g in lines if not g.is_empty and g.length > 0]
+    reach = area.buffer(STREET_REACH_M)
+    lines = [g for g in (*streets, *extra_lines) if not g.is_empty and g.length > 0 and g.intersects(reach)]
     lines.append(area.boundary)
     faces = [f for f in polygonize(unary_union(lines)) if f.area > 0]
     return [f for f in faces if area.contains(f.representative_point())]
@@ -693,7 +698,13 @@ def _dissolve(geoms: Sequence[shapely.Geometry], of: np.ndarray) -> tuple[list[s
     order = sorted(members)
     merged = []
     for r in order:
-        merged.append(shapely.union_all([geoms[u] for u in members[r]]))
+        geom = shapely.union_all([geoms[u] for u in members[r]])
+        if not isinstance(geom, Polygon):
+            # Units that share a border can still union into pieces when floating-point noise leaves a
+            # micrometre gap along it; growing and shrinking by a micrometre closes it and changes no area.
+            geom = shapely.union_all([geoms[u].buffer(MICRO_M, join_style="mitre") for u in members[r]]
+                                     ).buffer(-MICRO_M, join_style="mitre")
+        merged.append(geom)
     return merged, [members[r] for r in order]
 
 

@@ -172,3 +172,11 @@ def test_a_lone_building_gets_the_whole_block() -> None:
     block = box(0, 0, 10, 10)
     zones, holder = building_zones(block, [box(2, 2, 4, 4)])
     assert zones == [block] and holder == [0]
+
+
+def test_nanjing_grids_are_contiguous_and_only_oversized_blocks_are_cut(nanjing) -> None:
+    _, divisions = nanjing
+    grids = pd.concat([d.grids for _, d in divisions])
+    assert set(grids.geom_type) == {"Polygon"}
+    # 19 street blocks of central Nanjing hold more than 500 households on their own: only those are split
+    assert sum(d.split_blocks for _, d in divisions) == 19
