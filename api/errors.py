@@ -7,12 +7,13 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from gis.errors import DatabaseUnavailableError, GridpatrolError, InputError, NotFoundError
+from gis.errors import ConflictError, DatabaseUnavailableError, GridpatrolError, InputError, NotFoundError
 
 log = logging.getLogger(__name__)
 
 STATUS: tuple[tuple[type[GridpatrolError], int], ...] = (
     (NotFoundError, 404),
+    (ConflictError, 409),
     (InputError, 422),
     (DatabaseUnavailableError, 503),
 )
@@ -31,4 +32,8 @@ def install(app: FastAPI) -> None:
         status = status_for(exc)
         if status >= 500:
             log.error("%s %s: %s", request.method, request.url.path, exc)
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        body: dict[str, object] = {"detail": str(exc)}
+        for extra in ("problems", "gaps"):  # a refused grid edit says what is wrong and where
+            if hasattr(exc, extra):
+                body[extra] = getattr(exc, extra)
+        return JSONResponse(body, status_code=status)

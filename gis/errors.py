@@ -34,3 +34,7 @@ class NotFoundError(GridpatrolError, LookupError):
 
 class DatabaseUnavailableError(GridpatrolError, ConnectionError):
     """The database cannot be reached or started (HTTP 503, CLI exit 3)."""
+
+
+class ConflictError(GridpatrolError):
+    """The change was made against a stale version, or contradicts the current state (HTTP 409)."""

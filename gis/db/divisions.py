@@ -161,6 +161,8 @@ def _retire_generated(cur: Any, unit_id: int, why: str) -> None:
             SELECT code FROM old_units UNION ALL
             SELECT g.code FROM grids g WHERE g.community_id IN (SELECT id FROM old_units))
     """, (why,))
+    cur.execute("UPDATE grid_versions SET valid_to = now() WHERE valid_to IS NULL "
+                "AND grid_id IN (SELECT id FROM grids WHERE community_id IN (SELECT id FROM old_units))")
     cur.execute("DELETE FROM grids WHERE community_id IN (SELECT id FROM old_units)")
     cur.execute("DELETE FROM admin_units WHERE id IN (SELECT id FROM old_units)")
     cur.execute("DROP TABLE old_units")
@@ -285,6 +287,11 @@ def _store(conn: Connection, city_id: int, parent: Parent, division: Division, s
         grid_ids = [int(r[0]) for r in execute_values(
             cur, "INSERT INTO grids (code, name, community_id, geom, division_id, source, note) VALUES %s "
                  "RETURNING id", rows, template="(%s, %s, %s, %s::geometry, %s, %s, %s)", fetch=True)]
+
+        cur.execute(
+            "INSERT INTO grid_versions (grid_id, code, version, community_id, geom, change, author, reason) "
+            "SELECT id, code, 1, community_id, geom, 'division', 'gridpatrol', 'automatic division' "
+            "FROM grids WHERE id = ANY(%s)", (grid_ids,))
 
         assigned = division.building_grid.dropna()
         cur.execute("CREATE TEMP TABLE stage_assign (building_id int, grid_id int) ON COMMIT DROP")

@@ -97,6 +97,32 @@ class Grid(Base):
     """``generated`` by a division, or ``drawn`` by a planner."""
     note: Mapped[str | None] = mapped_column(Text)
     """Why the grid misses the household band, when it does."""
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class GridVersion(Base):
+    """One version of a grid, valid from ``valid_from`` until ``valid_to`` (open while current)."""
+
+    __tablename__ = "grid_versions"
+    __table_args__ = (
+        CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="grid_versions_interval_check"),
+        UniqueConstraint("grid_id", "version", name="grid_versions_key"),
+        Index("grid_versions_geom_idx", "geom", postgresql_using="gist"),
+        Index("grid_versions_code_idx", "code"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    grid_id: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(15))
+    version: Mapped[int] = mapped_column(Integer)
+    community_id: Mapped[int] = mapped_column(Integer)
+    geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False))
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    change: Mapped[str] = mapped_column(String(16))
+    author: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
 
 
 class Building(Base):

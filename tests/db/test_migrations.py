@@ -43,4 +43,4 @@ def test_every_geometry_column_has_a_gist_index(fresh_engine: Engine) -> None:
 def test_postgis_is_installed_and_migrations_reach_head(fresh_engine: Engine) -> None:
     with fresh_engine.connect() as conn:
         assert conn.execute(text("SELECT extversion FROM pg_extension WHERE extname = 'postgis'")).scalar()
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"

@@ -1,0 +1,112 @@
+"""Planners' grid edits: reshape, split, merge, delete; history and "which grid was this point in on date D".
+
+Every edit names the version it was made on (409 if the grid has moved on since), an author and a reason, and
+may be a dry run that returns the impact without storing anything.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+from sqlalchemy.engine import Engine
+
+from api.deps import get_engine
+from gis.db.editing import edit_grids, grid_at, history
+
+router = APIRouter(tags=["planning"])
+EngineDep = Annotated[Engine, Depends(get_engine)]
+CODE = r"^\d{15}$"
+
+
+class Edit(BaseModel):
+    author: str = Field(min_length=1, max_length=100, description="who makes the change")
+    reason: str = Field(min_length=1, max_length=500, description="why")
+    dry_run: bool = Field(default=False, description="return the impact; store nothing")
+
+
+class Reshape(Edit):
+    version: int = Field(ge=1, description="the version of the grid the new outline was drawn on")
+    geometry: dict[str, Any] = Field(description="the grid's new outline: a GeoJSON Polygon in WGS-84")
+
+
+class Split(Edit):
+    version: int = Field(ge=1)
+    line: dict[str, Any] = Field(description="a GeoJSON LineString drawn across the grid, edge to edge")
+
+
+class Merge(Edit):
+    codes: tuple[Annotated[str, Field(pattern=CODE)], Annotated[str, Field(pattern=CODE)]]
+    versions: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]]
+
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such grid"},
+    409: {"description": "the grid has a newer version than the one edited"},
+    422: {"description": "invalid geometry, or the change would leave a gap, an overlap or a grid outside its "
+                         "community (the gaps are returned)"},
+}
+
+
+
+
+@router.post("/grids/{code}/reshape", responses=_RESPONSES, summary="Move a grid's boundary; neighbours follow")
+def reshape_grid(code: str, body: Reshape, engine: EngineDep) -> dict[str, Any]:
+    _check_code(code)
+    return edit_grids(engine, "reshape", codes=[code], versions=[body.version], geometry=body.geometry,
+                      author=body.author, reason=body.reason, dry_run=body.dry_run).as_dict()
+
+
+@router.post("/grids/{code}/split", responses=_RESPONSES, summary="Split a grid by a drawn line")
+def split_grid(code: str, body: Split, engine: EngineDep) -> dict[str, Any]:
+    _check_code(code)
+    return edit_grids(engine, "split", codes=[code], versions=[body.version], line=body.line,
+                      author=body.author, reason=body.reason, dry_run=body.dry_run).as_dict()
+
+
+@router.post("/grids/merge", responses=_RESPONSES, summary="Merge two adjacent grids")
+def merge_grids(body: Merge, engine: EngineDep) -> dict[str, Any]:
+    return edit_grids(engine, "merge", codes=list(body.codes), versions=list(body.versions),
+                      author=body.author, reason=body.reason, dry_run=body.dry_run).as_dict()
+
+
+@router.delete("/grids/{code}", responses=_RESPONSES, summary="Delete a grid; its area goes to its neighbours")
+def delete_grid(
+    code: str, engine: EngineDep,
+    version: Annotated[int, Query(ge=1)],
+    author: Annotated[str, Query(min_length=1, max_length=100)],
+    reason: Annotated[str, Query(min_length=1, max_length=500)],
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    _check_code(code)
+    return edit_grids(engine, "delete", codes=[code], versions=[version], author=author, reason=reason,
+                      dry_run=dry_run).as_dict()
+
+
+@router.get("/grids/{code}/history", responses={404: {"description": "no such code, ever"}},
+            summary="Every version of a grid: who, when, why, and its outline")
+def grid_history(code: str, engine: EngineDep) -> list[dict[str, Any]]:
+    _check_code(code)
+    return history(engine, code)
+
+
+@router.get("/grid-at", summary="Which grid covered a point at a moment (default: now)")
+def which_grid(
+    engine: EngineDep,
+    lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
+    lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    when = at or datetime.now(UTC)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return {"lon": lon, "lat": lat, "at": when.isoformat(), "grid": grid_at(engine, lon, lat, when)}
+
+
+def _check_code(code: str) -> None:
+    from gis.errors import InputError
+
+    if not (len(code) == 15 and code.isdigit()):
+        raise InputError(f"a grid code has 15 digits; got {code!r}")

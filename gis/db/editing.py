@@ -1,0 +1,267 @@
+"""Apply a planner's grid change: validate, preview its impact, and save it as new versions.
+
+Every change is made under a lock on the community's grids and against the versions the planner edited: a save
+against a stale version is a :class:`~gis.errors.ConflictError` (HTTP 409), never a silent overwrite. A change
+that would leave a gap, an overlap or a grid outside its community is refused with the reason (and the gap
+polygons). A dry run returns the impact (buildings, households and staff that change grid) and stores nothing.
+Split, merge and delete retire the old codes and issue new ones; reshaping keeps the code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from sqlalchemy.engine import Engine
+
+from gis import editing
+from gis.crs import WGS84, utm_crs_for
+from gis.db.divisions import _issue, _next_seq
+from gis.db.load import ewkb_hex
+from gis.division import GRID_BAND, to_multipolygon
+from gis.errors import ConflictError, InputError, NotFoundError
+
+MAX_LISTED_MOVES = 500
+
+
+class TilingError(InputError):
+    """The change would leave the community with a gap, an overlap or a grid outside it."""
+
+    def __init__(self, problems: list[str], gaps: list[dict[str, Any]]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+        self.gaps = gaps
+
+
+@dataclass
+class ChangeResult:
+    change: str
+    dry_run: bool
+    grids: list[dict[str, Any]] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+    buildings_moved: int = 0
+    households_moved: int = 0
+    moves: list[dict[str, Any]] = field(default_factory=list)
+    staff: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("change", "dry_run", "grids", "created", "retired",
+                                              "buildings_moved", "households_moved", "moves", "staff",
+                                              "warnings")}
+
+
+def edit_grids(
+    engine: Engine,
+    change: str,
+    *,
+    codes: Sequence[str],
+    versions: Sequence[int],
+    author: str,
+    reason: str,
+    geometry: Any | None = None,
+    line: Any | None = None,
+    dry_run: bool = False,
+) -> ChangeResult:
+    """Apply ``change`` (``reshape``, ``split``, ``merge`` or ``delete``) to the grids ``codes`` at ``versions``."""
+    if len(codes) != len(versions):
+        raise InputError("give one version for each grid")
+    if not author.strip() or not reason.strip():
+        raise InputError("every change needs an author and a reason")
+    with engine.begin() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        cur = raw.cursor()
+        cur.execute("SELECT DISTINCT community_id FROM grids WHERE code = ANY(%s)", (list(codes),))
+        communities = [r[0] for r in cur.fetchall()]
+        cur.execute("SELECT count(*) FROM grids WHERE code = ANY(%s)", (list(codes),))
+        if _one(cur)[0] != len(set(codes)):
+            raise NotFoundError(f"no grid with code(s) {', '.join(codes)}")
+        if len(communities) != 1:
+            raise InputError("the grids of one change must lie in the same community")
+        community_id = communities[0]
+        cur.execute("SELECT id, code, version, ST_AsBinary(geom) FROM grids WHERE community_id = %s "
+                    "ORDER BY code FOR UPDATE", (community_id,))
+        rows = cur.fetchall()
+        current = {code: (gid, ver) for gid, code, ver, _ in rows}
+        for code, version in zip(codes, versions, strict=True):
+            if current[code][1] != version:
+                raise ConflictError(f"grid {code} is at version {current[code][1]}, your change was made on version "
+                                    f"{version}: reload the grid and make your change again")
+        cur.execute("SELECT code, ST_AsBinary(geom) FROM admin_units WHERE id = %s", (community_id,))
+        community_code, community_wkb = _one(cur)
+        community_wgs = shapely.from_wkb(bytes(community_wkb))
+        centre = community_wgs.centroid
+        metric = utm_crs_for(centre.x, centre.y)
+
+        def to_m(geoms: list[Any]) -> list[Any]:
+            return list(gpd.GeoSeries(geoms, crs=WGS84).to_crs(metric))
+
+        grid_codes = [code for _, code, _, _ in rows]
+        grid_m = dict(zip(grid_codes, to_m([shapely.from_wkb(bytes(w)) for *_, w in rows]), strict=True))
+        community = to_m([community_wgs])[0]
+
+        new, created_pieces, retired = _apply(change, grid_m, codes, community, geometry, line, to_m)
+        everything = {**new, **{f"new {i + 1}": g for i, g in enumerate(created_pieces)}}
+        check = editing.check_tiling(everything, community)
+        if not check.ok:
+            gaps = json.loads(gpd.GeoSeries(check.gaps, crs=metric).to_crs(WGS84).to_json())["features"]
+            raise TilingError(check.problems(), [f["geometry"] for f in gaps])
+
+        result = ChangeResult(change=change, dry_run=dry_run, retired=list(retired))
+        _impact(cur, result, community_id, everything, metric, current, retired)
+        if dry_run:
+            conn.rollback()
+            return result
+
+        # Changed means more than the tiling tolerance: noise along shared edges leaves a grid's stored shape.
+        changed = [c for c in new if new[c].symmetric_difference(grid_m[c]).area > editing.TOLERANCE_M2]
+        wgs = dict(zip(list(everything), gpd.GeoSeries(list(everything.values()), crs=metric).to_crs(WGS84),
+                       strict=True))
+        for code in changed:
+            gid, version = current[code]
+            _new_version(cur, gid, code, version + 1, community_id, wgs[code], change, author, reason, update=True)
+        for code in retired:
+            cur.execute("UPDATE grid_versions SET valid_to = now() WHERE grid_id = %s AND valid_to IS NULL",
+                        (current[code][0],))
+            cur.execute("UPDATE unit_codes SET retired_at = now(), retired_why = %s WHERE code = %s",
+                        (f"{change}: {reason}", code))
+            cur.execute("DELETE FROM grids WHERE id = %s", (current[code][0],))
+        if created_pieces:
+            start = _next_seq(cur, community_code, len(created_pieces))
+            new_codes = _issue(cur, "grid", community_code, list(range(start, start + len(created_pieces))))
+            for i, code in enumerate(new_codes):
+                (geom,) = ewkb_hex([to_multipolygon(wgs[f"new {i + 1}"])])
+                cur.execute("INSERT INTO grids (code, name, community_id, geom, source) "
+                            "VALUES (%s, %s, %s, %s::geometry, 'drawn') RETURNING id",
+                            (code, f"网格 {code[-9:]}", community_id, geom))
+                gid = int(_one(cur)[0])
+                _new_version(cur, gid, code, 1, community_id, wgs[f"new {i + 1}"], change, author, reason,
+                             update=False)
+            result.created = new_codes
+        cur.execute("""
+            UPDATE buildings b SET grid_id = (
+                SELECT g.id FROM grids g WHERE g.community_id = %(c)s
+                AND ST_Intersects(g.geom, ST_PointOnSurface(b.geom)) ORDER BY g.code LIMIT 1)
+            WHERE b.grid_id IN (SELECT id FROM grids WHERE community_id = %(c)s) OR b.grid_id IS NULL
+              AND ST_Intersects((SELECT geom FROM admin_units WHERE id = %(c)s), ST_PointOnSurface(b.geom))
+        """, {"c": community_id})
+        cur.execute("UPDATE grids SET note = NULL WHERE community_id = %s AND source = 'drawn'", (community_id,))
+        cur.execute("""
+            SELECT g.code, g.version, COALESCE(sum(b.households), 0) FROM grids g
+            LEFT JOIN buildings b ON b.grid_id = g.id WHERE g.community_id = %s GROUP BY g.code, g.version
+            ORDER BY g.code""", (community_id,))
+        result.grids = [{"code": c, "version": v, "households": int(h), "in_band": GRID_BAND.holds(int(h))}
+                        for c, v, h in cur.fetchall() if c in set(changed) | set(result.created)]
+        cur.close()
+    return result
+
+
+def _one(cur: Any) -> Any:
+    row = cur.fetchone()
+    assert row is not None
+    return row
+
+
+def _apply(change: str, grid_m: dict[str, Any], codes: Sequence[str], community: Any, geometry: Any,
+           line: Any, to_m: Any) -> tuple[dict[str, Any], list[Any], list[str]]:
+    """New geometries of the surviving grids, the pieces to create, and the codes retired."""
+    if change == "reshape":
+        (code,) = codes
+        outline = to_m([editing.parse_polygon(geometry)])[0]
+        return editing.reshape(grid_m, code, outline, community), [], []
+    if change == "split":
+        (code,) = codes
+        drawn = to_m([editing.parse_line(line)])[0]
+        pieces = editing.split(grid_m[code], drawn)
+        return {c: g for c, g in grid_m.items() if c != code}, pieces, [code]
+    if change == "merge":
+        if len(codes) != 2 or codes[0] == codes[1]:
+            raise InputError("merge takes two different grids")
+        merged = editing.merge(grid_m[codes[0]], grid_m[codes[1]])
+        return {c: g for c, g in grid_m.items() if c not in codes}, [merged], list(codes)
+    if change == "delete":
+        (code,) = codes
+        return editing.remove(grid_m, code), [], [code]
+    raise InputError(f"unknown change {change!r}")
+
+
+def _impact(cur: Any, result: ChangeResult, community_id: int, everything: dict[str, Any], metric: Any,
+            current: dict[str, tuple[int, int]], retired: list[str]) -> None:
+    cur.execute("""
+        SELECT b.id, b.households, g.code, ST_X(ST_PointOnSurface(b.geom)), ST_Y(ST_PointOnSurface(b.geom))
+        FROM buildings b LEFT JOIN grids g ON g.id = b.grid_id
+        WHERE ST_Intersects((SELECT geom FROM admin_units WHERE id = %s), ST_PointOnSurface(b.geom))
+        ORDER BY b.id""", (community_id,))
+    rows = cur.fetchall()
+    if rows:
+        frame = pd.DataFrame(rows, columns=["id", "households", "before", "x", "y"])
+        points = gpd.GeoSeries(gpd.points_from_xy(frame["x"], frame["y"]), crs=WGS84).to_crs(metric)
+        labels = list(everything)
+        tree = shapely.STRtree(list(everything.values()))
+        after = [None] * len(frame)
+        hit_point, hit_grid = tree.query(points.values, predicate="intersects")
+        for p, g in sorted(zip(hit_point.tolist(), hit_grid.tolist(), strict=True),
+                           key=lambda pg: (pg[0], labels[pg[1]])):
+            after[p] = after[p] or labels[g]
+        frame["after"] = after
+        moved = frame[frame["before"] != frame["after"]]
+        result.buildings_moved = len(moved)
+        result.households_moved = int(moved["households"].sum())
+        result.moves = [{"building_id": int(r.id), "from": r.before, "to": r.after, "households": int(r.households)}
+                        for r in moved.head(MAX_LISTED_MOVES).itertuples()]
+        totals = frame.groupby("after")["households"].sum()
+        for label, households in totals.items():
+            if not GRID_BAND.holds(households):
+                result.warnings.append(f"grid {label} would hold {int(households):,} households, outside the band "
+                                       f"{GRID_BAND}")
+    if retired:
+        cur.execute("""
+            SELECT s.id, s.name, s.role, g.code, sg.duty FROM staff_grids sg JOIN staff s ON s.id = sg.staff_id
+            JOIN grids g ON g.id = sg.grid_id WHERE g.code = ANY(%s) ORDER BY s.id""", (retired,))
+        result.staff = [{"staff_id": i, "name": n, "role": r, "grid": c, "duty": d,
+                         "what": "their grid is retired: assign them to a new grid"}
+                        for i, n, r, c, d in cur.fetchall()]
+
+
+def _new_version(cur: Any, grid_id: int, code: str, version: int, community_id: int, geom_wgs: Any, change: str,
+                 author: str, reason: str, *, update: bool) -> None:
+    (geom,) = ewkb_hex([to_multipolygon(geom_wgs)])
+    if update:
+        cur.execute("UPDATE grids SET geom = %s::geometry, version = %s, updated_at = now() WHERE id = %s",
+                    (geom, version, grid_id))
+        cur.execute("UPDATE grid_versions SET valid_to = now() WHERE grid_id = %s AND valid_to IS NULL", (grid_id,))
+    cur.execute("INSERT INTO grid_versions (grid_id, code, version, community_id, geom, change, author, reason) "
+                "VALUES (%s, %s, %s, %s, %s::geometry, %s, %s, %s)",
+                (grid_id, code, version, community_id, geom, change, author, reason))
+
+
+def history(engine: Engine, code: str) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT version, change, author, reason, valid_from, valid_to, ST_AsGeoJSON(geom, 7) "
+            "FROM grid_versions WHERE code = %(c)s ORDER BY version", {"c": code}).all()
+    if not rows:
+        raise NotFoundError(f"no grid has ever had the code {code}")
+    return [{"version": v, "change": ch, "author": a, "reason": r, "valid_from": f.isoformat(),
+             "valid_to": t.isoformat() if t else None, "geometry": json.loads(g)} for v, ch, a, r, f, t, g in rows]
+
+
+def grid_at(engine: Engine, lon: float, lat: float, when: Any) -> dict[str, Any] | None:
+    """The grid (code and version) that covered a point at a moment, from the version history."""
+    with engine.connect() as conn:
+        row = conn.exec_driver_sql("""
+            SELECT code, version, valid_from, valid_to FROM grid_versions
+            WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4326))
+              AND valid_from <= %(t)s AND (valid_to IS NULL OR valid_to > %(t)s)
+            ORDER BY code LIMIT 1""", {"x": lon, "y": lat, "t": when}).first()
+    if row is None:
+        return None
+    return {"code": row[0], "version": row[1], "valid_from": row[2].isoformat(),
+            "valid_to": row[3].isoformat() if row[3] else None}

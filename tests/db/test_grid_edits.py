@@ -1,0 +1,175 @@
+"""Grid edits end to end through the API, on the divided Beijing fixture."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+from shapely.geometry import LineString, mapping, shape
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from api.app import create_app
+from api.settings import Settings
+from gis.cities import city_from_name
+from gis.db.divisions import divide_and_store
+from gis.db.importer import import_osm
+from gis.editing import check_tiling
+from tests.conftest import BEIJING
+
+WHO = {"author": "planner wang", "reason": "the new road is the real border"}
+
+
+@pytest.fixture
+def client(fresh_engine: Engine, fresh_url: str) -> Iterator[TestClient]:
+    import_osm(fresh_engine, BEIJING, city=city_from_name("beijing"))
+    with fresh_engine.connect() as conn:
+        city_id = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city'")).scalar_one()
+    divide_and_store(fresh_engine, city_id)
+    with TestClient(create_app(Settings(database_url=fresh_url))) as c:
+        yield c
+
+
+def grids(client: TestClient) -> dict[str, dict]:
+    body = client.get("/grids", params={"limit": 10000}).json()
+    return {f["properties"]["code"]: f for f in body["features"]}
+
+
+def neighbours(client: TestClient) -> tuple[dict, dict]:
+    """Two grids of one community that share a long border."""
+    all_ = list(grids(client).values())
+    best = None
+    for a in all_:
+        for b in all_:
+            if a["properties"]["code"] < b["properties"]["code"] and \
+                    a["properties"]["community_id"] == b["properties"]["community_id"]:
+                shared = shape(a["geometry"]).boundary.intersection(shape(b["geometry"]).boundary).length
+                if best is None or shared > best[0]:
+                    best = (shared, a, b)
+    assert best is not None and best[0] > 0.0005
+    return best[1], best[2]
+
+
+def version(client: TestClient, code: str) -> int:
+    return client.get(f"/grids/{code}/history").json()[-1]["version"]
+
+
+def tiled(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        community_ids = [r[0] for r in conn.execute(text("SELECT DISTINCT community_id FROM grids"))]
+        for cid in community_ids:
+            rows = conn.execute(text("SELECT code, ST_AsBinary(ST_Transform(geom, 32650)) FROM grids "
+                                     "WHERE community_id = :c"), {"c": cid}).all()
+            community = conn.execute(text("SELECT ST_AsBinary(ST_Transform(geom, 32650)) FROM admin_units "
+                                          "WHERE id = :c"), {"c": cid}).scalar_one()
+            check = check_tiling({c: shapely.from_wkb(bytes(g)) for c, g in rows}, shapely.from_wkb(bytes(community)))
+            if not check.ok:
+                return False
+    return True
+
+
+def test_reshape_moves_a_boundary_keeps_codes_and_records_a_version(client: TestClient, fresh_engine: Engine) -> None:
+    a, b = neighbours(client)
+    code_a, code_b = a["properties"]["code"], b["properties"]["code"]
+    before_change = datetime.now(UTC)
+    time.sleep(0.05)
+    grown = shape(a["geometry"]).union(shape(b["geometry"]).intersection(shape(a["geometry"]).buffer(0.0004)))
+    body = {"version": 1, "geometry": mapping(grown), **WHO}
+    preview = client.post(f"/grids/{code_a}/reshape", json={**body, "dry_run": True}).json()
+    assert preview["dry_run"] is True and preview["buildings_moved"] >= 0
+    assert version(client, code_a) == 1  # nothing stored by the dry run
+    done = client.post(f"/grids/{code_a}/reshape", json=body)
+    assert done.status_code == 200, done.text
+    assert done.json()["buildings_moved"] == preview["buildings_moved"]
+    assert {g["code"] for g in done.json()["grids"]} == {code_a, code_b}
+    assert version(client, code_a) == 2 and version(client, code_b) == 2
+    assert tiled(fresh_engine)
+    history = client.get(f"/grids/{code_a}/history").json()
+    assert [(h["version"], h["change"], h["author"]) for h in history] == [(1, "division", "gridpatrol"),
+                                                                          (2, "reshape", "planner wang")]
+    assert history[0]["valid_to"] == history[1]["valid_from"]
+    # a point that moved from B to A: B's before the change, A's now
+    moved = shape(b["geometry"]).intersection(shape(history[1]["geometry"]))
+    point = moved.representative_point()
+    then = client.get("/grid-at", params={"lon": point.x, "lat": point.y, "at": before_change.isoformat()}).json()
+    now = client.get("/grid-at", params={"lon": point.x, "lat": point.y}).json()
+    assert then["grid"]["code"] == code_b and now["grid"]["code"] == code_a
+    # every building still lies in the grid it is assigned to
+    with fresh_engine.connect() as conn:
+        assert conn.execute(text("""SELECT count(*) FROM buildings b JOIN grids g ON g.id = b.grid_id
+            WHERE NOT ST_DWithin(g.geom::geography, ST_PointOnSurface(b.geom)::geography, 0.01)""")).scalar() == 0
+
+
+def test_a_stale_version_is_409_and_changes_nothing(client: TestClient) -> None:
+    a, b = neighbours(client)
+    code = a["properties"]["code"]
+    grown = shape(a["geometry"]).union(shape(b["geometry"]).intersection(shape(a["geometry"]).buffer(0.0003)))
+    first = client.post(f"/grids/{code}/reshape", json={"version": 1, "geometry": mapping(grown), **WHO})
+    assert first.status_code == 200
+    second = client.post(f"/grids/{code}/reshape", json={"version": 1, "geometry": a["geometry"], **WHO})
+    assert second.status_code == 409 and "version 2" in second.json()["detail"]
+    assert version(client, code) == 2
+
+
+def test_split_and_merge_issue_new_codes_and_retire_old_ones(client: TestClient, fresh_engine: Engine) -> None:
+    a, _ = neighbours(client)
+    code_a = a["properties"]["code"]
+    shape_a = shape(a["geometry"])
+    minx, _, maxx, _ = shape_a.bounds
+    cy = shape_a.representative_point().y
+    line = LineString([(minx - 0.001, cy), (maxx + 0.001, cy)])
+    split = client.post(f"/grids/{code_a}/split", json={"version": 1, "line": mapping(line), **WHO})
+    assert split.status_code == 200, split.text
+    created = split.json()["created"]
+    assert len(created) >= 2 and split.json()["retired"] == [code_a]
+    assert code_a not in grids(client) and all(c in grids(client) for c in created)
+    assert all(c[:12] == code_a[:12] and c > code_a for c in created)  # numbered on after every code ever issued
+    assert tiled(fresh_engine)
+    merged = client.post("/grids/merge", json={"codes": created[:2], "versions": [1, 1], **WHO})
+    if merged.status_code == 422:  # the two largest pieces may not touch; the split result still stands
+        assert "share a border" in merged.json()["detail"]
+    else:
+        assert merged.status_code == 200, merged.text
+        (new,) = merged.json()["created"]
+        assert new not in created and new != code_a
+    with fresh_engine.connect() as conn:
+        retired = {r[0] for r in conn.execute(text("SELECT code FROM unit_codes WHERE retired_at IS NOT NULL"))}
+    assert code_a in retired
+    assert client.get(f"/grids/{code_a}/history").json()[-1]["valid_to"] is not None
+
+
+def test_delete_hands_the_area_to_neighbours(client: TestClient, fresh_engine: Engine) -> None:
+    a, _ = neighbours(client)
+    code = a["properties"]["code"]
+    response = client.delete(f"/grids/{code}", params={"version": 1, **WHO})
+    assert response.status_code == 200, response.text
+    assert code not in grids(client)
+    assert tiled(fresh_engine)
+    with fresh_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM buildings WHERE grid_id IS NULL")).scalar() == 0
+
+
+def test_bad_edits_are_4xx_and_store_nothing(client: TestClient) -> None:
+    a, _ = neighbours(client)
+    code = a["properties"]["code"]
+    far = {"type": "Polygon", "coordinates": [[[116.0, 39.0], [116.1, 39.0], [116.1, 39.1], [116.0, 39.0]]]}
+    cases = [
+        (f"/grids/{code}/reshape", {"version": 1, "geometry": far, **WHO}, 422, "outside"),
+        (f"/grids/{code}/reshape", {"version": 1, "geometry": {"type": "Point", "coordinates": [1, 2]}, **WHO},
+         422, "Polygon"),
+        (f"/grids/{code}/reshape", {"version": 1, "geometry": a["geometry"], "author": "", "reason": "x"}, 422, ""),
+        ("/grids/000000000000000/reshape", {"version": 1, "geometry": a["geometry"], **WHO}, 404, "no grid"),
+        ("/grids/12/reshape", {"version": 1, "geometry": a["geometry"], **WHO}, 422, "15 digits"),
+        (f"/grids/{code}/split", {"version": 1, "line": {"type": "LineString", "coordinates": [[0, 0], [0, 0]]},
+                                  **WHO}, 422, "no length"),
+    ]
+    for url, body, status, message in cases:
+        response = client.post(url, json=body)
+        assert response.status_code == status, (url, response.text)
+        assert message in response.text
+    assert version(client, code) == 1
+    assert client.get("/grid-at", params={"lon": 500, "lat": 0}).status_code == 422
