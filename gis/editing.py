@@ -14,7 +14,7 @@ operation here takes the community's current grids and returns their new geometr
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,23 +103,33 @@ class TilingCheck:
         return out
 
 
-def check_tiling(grids: Mapping[str, shapely.Geometry], community: shapely.Geometry) -> TilingCheck:
-    """Gaps, overlaps and outside parts above :data:`TOLERANCE_M2`."""
+def check_tiling(grids: Mapping[str, shapely.Geometry], community: shapely.Geometry, *,
+                 changed: Sequence[str] | None = None, scope: shapely.Geometry | None = None) -> TilingCheck:
+    """Gaps, overlaps and outside parts above :data:`TOLERANCE_M2`.
+
+    With ``changed`` (the grids an edit touched) and ``scope`` (the area it touched, old and new outlines), only
+    what the edit can have broken is checked: overlaps involving a changed grid, parts of changed grids outside
+    the community, gaps inside the scope. The rest of the community was tiled before and has not moved.
+    """
     check = TilingCheck()
     codes = list(grids)
     geoms = [grids[c] for c in codes]
+    mine = set(codes if changed is None else changed)
     for code, geom in zip(codes, geoms, strict=True):
-        outside = geom.difference(community).area
-        if outside > TOLERANCE_M2:
-            check.outside.append((code, outside))
+        if code in mine:
+            outside = geom.difference(community).area
+            if outside > TOLERANCE_M2:
+                check.outside.append((code, outside))
     tree = shapely.STRtree(geoms)
     left, right = tree.query(geoms, predicate="intersects")
     for a, b in zip(left.tolist(), right.tolist(), strict=True):
-        if a < b:
+        if a < b and (codes[a] in mine or codes[b] in mine):
             area = geoms[a].intersection(geoms[b]).area
             if area > TOLERANCE_M2:
                 check.overlaps.append((codes[a], codes[b], area))
-    rest = community.difference(shapely.union_all(geoms)) if geoms else community
+    area = community if scope is None else scope.intersection(community)
+    near = [geoms[i] for i in tree.query(area)] if scope is not None else geoms
+    rest = area.difference(shapely.union_all(near)) if near else area
     check.gaps = [g for g in _polygonal(rest).geoms if g.area > TOLERANCE_M2]
     return check
 
@@ -145,22 +155,24 @@ def reshape(grids: Mapping[str, shapely.Geometry], code: str, outline: shapely.G
     if outside > TOLERANCE_M2:
         raise InputError(f"the new outline reaches {outside:,.0f} m² outside the grid's community; "
                          "grids never cross their community's border")
+    # Only grids the new outline reaches (or that border the grid now) can change; the others stay as they are.
+    reach = outline.buffer(MIN_SHARED_M).union(grids[code])
+    near = [c for c, g in grids.items() if c == code or g.intersects(reach)]
     # A drawn outline repeats the unchanged edges only to the precision of the map it was drawn on (GeoJSON at
     # 7 decimals is ~1 cm): snap it to the existing vertices so those edges do not turn into slivers.
-    existing = shapely.union_all([g.boundary for g in grids.values()] + [community.boundary])
+    existing = shapely.union_all([grids[c].boundary for c in near] + [community.boundary])
     outline = shapely.snap(outline, existing, SNAP_M)
-    new = {c: g for c, g in grids.items()}
     target = outline.intersection(community)
-    for other in new:
-        if other != code:
-            new[other] = new[other].difference(target)
-    swallowed = [c for c, g in new.items() if c != code and g.area <= TOLERANCE_M2]
+    touched = {c: grids[c] if c == code else grids[c].difference(target) for c in near}
+    swallowed = [c for c, g in touched.items() if c != code and g.area <= TOLERANCE_M2]
     if swallowed:
         raise InputError(f"the new outline would swallow grid(s) {', '.join(swallowed)} whole; merge them instead")
     vacated = grids[code].difference(target)
-    new[code] = target
-    _give_away(vacated, new, exclude=code)
-    return {c: _polygonal(g) for c, g in new.items()}
+    touched[code] = target
+    _give_away(vacated, touched, exclude=code)
+    new = dict(grids)
+    new.update({c: _polygonal(g) for c, g in touched.items()})
+    return new
 
 
 def split(grid: shapely.Geometry, line: LineString) -> list[Polygon]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 from sqlalchemy.engine import Engine
@@ -109,19 +110,22 @@ def edit_grids(
 
         new, created_pieces, retired = _apply(change, grid_m, codes, community, geometry, line, to_m)
         everything = {**new, **{f"new {i + 1}": g for i, g in enumerate(created_pieces)}}
-        check = editing.check_tiling(everything, community)
+        # Changed means more than the tiling tolerance: noise along shared edges leaves a grid's stored shape.
+        changed = [c for c in new if new[c] is not grid_m[c]
+                   and new[c].symmetric_difference(grid_m[c]).area > editing.TOLERANCE_M2]
+        touched = [*changed, *(f"new {i + 1}" for i in range(len(created_pieces)))]
+        scope = shapely.union_all([grid_m[c] for c in (*changed, *retired)] + [everything[c] for c in touched])
+        check = editing.check_tiling(everything, community, changed=touched, scope=scope)
         if not check.ok:
             gaps = json.loads(gpd.GeoSeries(check.gaps, crs=metric).to_crs(WGS84).to_json())["features"]
             raise TilingError(check.problems(), [f["geometry"] for f in gaps])
 
         result = ChangeResult(change=change, dry_run=dry_run, retired=list(retired))
-        _impact(cur, result, community_id, everything, metric, current, retired)
+        _impact(cur, result, community_id, everything, metric, retired, scope, set(touched))
         if dry_run:
             conn.rollback()
             return result
 
-        # Changed means more than the tiling tolerance: noise along shared edges leaves a grid's stored shape.
-        changed = [c for c in new if new[c].symmetric_difference(grid_m[c]).area > editing.TOLERANCE_M2]
         wgs = dict(zip(list(everything), gpd.GeoSeries(list(everything.values()), crs=metric).to_crs(WGS84),
                        strict=True))
         for code in changed:
@@ -193,23 +197,34 @@ def _apply(change: str, grid_m: dict[str, Any], codes: Sequence[str], community:
 
 
 def _impact(cur: Any, result: ChangeResult, community_id: int, everything: dict[str, Any], metric: Any,
-            current: dict[str, tuple[int, int]], retired: list[str]) -> None:
+            retired: list[str], scope: Any, touched: set[str]) -> None:
+    """Buildings and households that change grid (only those in the touched ``scope`` can), band warnings for
+    the grids they land in, and staff whose grid is retired."""
+    # The community's buildings through the grid index; any not yet in a grid through the geometry index.
     cur.execute("""
-        SELECT b.id, b.households, g.code, ST_X(ST_PointOnSurface(b.geom)), ST_Y(ST_PointOnSurface(b.geom))
-        FROM buildings b LEFT JOIN grids g ON g.id = b.grid_id
-        WHERE ST_Intersects((SELECT geom FROM admin_units WHERE id = %s), ST_PointOnSurface(b.geom))
-        ORDER BY b.id""", (community_id,))
+        WITH p AS (SELECT b.id, b.households, g.code, ST_PointOnSurface(b.geom) AS pt
+                   FROM buildings b JOIN grids g ON g.id = b.grid_id WHERE g.community_id = %(c)s
+                   UNION ALL
+                   SELECT b.id, b.households, NULL, ST_PointOnSurface(b.geom)
+                   FROM buildings b JOIN admin_units c ON c.id = %(c)s
+                   WHERE b.grid_id IS NULL AND b.geom && c.geom AND ST_Intersects(c.geom, ST_PointOnSurface(b.geom)))
+        SELECT id, households, code, ST_X(pt), ST_Y(pt) FROM p ORDER BY id""", {"c": community_id})
     rows = cur.fetchall()
     if rows:
         frame = pd.DataFrame(rows, columns=["id", "households", "before", "x", "y"])
         points = gpd.GeoSeries(gpd.points_from_xy(frame["x"], frame["y"]), crs=WGS84).to_crs(metric)
+        shapely.prepare(scope)
+        inside = np.flatnonzero(shapely.intersects(scope, points.values))
         labels = list(everything)
         tree = shapely.STRtree(list(everything.values()))
-        after = [None] * len(frame)
-        hit_point, hit_grid = tree.query(points.values, predicate="intersects")
-        for p, g in sorted(zip(hit_point.tolist(), hit_grid.tolist(), strict=True),
-                           key=lambda pg: (pg[0], labels[pg[1]])):
-            after[p] = after[p] or labels[g]
+        after = frame["before"].astype(object).tolist()  # outside the touched area nothing moves
+        found: dict[int, str] = {}
+        hit_point, hit_grid = tree.query(points.values[inside], predicate="intersects")
+        for p, g in zip(hit_point.tolist(), hit_grid.tolist(), strict=True):
+            label = labels[g]
+            found[p] = min(found.get(p, label), label)  # on a shared edge: the lowest code (documented tie-break)
+        for p in range(len(inside)):
+            after[int(inside[p])] = found.get(p)
         frame["after"] = after
         moved = frame[frame["before"] != frame["after"]]
         result.buildings_moved = len(moved)
@@ -218,7 +233,7 @@ def _impact(cur: Any, result: ChangeResult, community_id: int, everything: dict[
                         for r in moved.head(MAX_LISTED_MOVES).itertuples()]
         totals = frame.groupby("after")["households"].sum()
         for label, households in totals.items():
-            if not GRID_BAND.holds(households):
+            if label in touched and not GRID_BAND.holds(households):
                 result.warnings.append(f"grid {label} would hold {int(households):,} households, outside the band "
                                        f"{GRID_BAND}")
     if retired:
