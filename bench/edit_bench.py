@@ -27,14 +27,13 @@ from sqlalchemy.engine import Engine
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from api.settings import Settings  # noqa: E402
+from benchdb import bench_database  # noqa: E402
+
 from gis.cities import city_from_name  # noqa: E402
 from gis.db.divisions import divide_and_store  # noqa: E402
 from gis.db.editing import edit_grids  # noqa: E402
-from gis.db.embedded import EmbeddedPostgres  # noqa: E402
 from gis.db.engine import make_engine  # noqa: E402
 from gis.db.importer import import_osm  # noqa: E402
-from gis.db.migrate import upgrade  # noqa: E402
 from gis.division import Band  # noqa: E402
 
 TARGET_MS = 200.0
@@ -92,29 +91,17 @@ def scenario(engine: Engine, city_id: int, band: Band) -> None:
 
 
 def main() -> None:
-    settings = Settings()
-    server = None
-    if settings.database_url:
-        url = settings.database_url
-    else:
-        server = EmbeddedPostgres((ROOT / settings.data_dir).resolve() / "postgres", port=settings.pg_port)
-        started = server.start()
-        server.drop_database("gridpatrol_edit_bench")
-        server.create_database("gridpatrol_edit_bench")
-        url = server.url("gridpatrol_edit_bench")
-        server = server if started else None
-    engine = make_engine(url)
-    try:
-        upgrade(engine)
-        import_osm(engine, ROOT / "data" / "liechtenstein-2024-03-03.osm.pbf", city=city_from_name("liechtenstein"))
-        with engine.connect() as conn:
-            city_id = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city'")).scalar_one()
-        for band in SCENARIOS:
-            scenario(engine, city_id, band)
-    finally:
-        engine.dispose()
-        if server is not None:
-            server.stop()
+    with bench_database("gridpatrol_edit_bench") as url:
+        engine = make_engine(url)
+        try:
+            import_osm(engine, ROOT / "data" / "liechtenstein-2024-03-03.osm.pbf",
+                       city=city_from_name("liechtenstein"))
+            with engine.connect() as conn:
+                city_id = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city'")).scalar_one()
+            for band in SCENARIOS:
+                scenario(engine, city_id, band)
+        finally:
+            engine.dispose()
 
 
 if __name__ == "__main__":

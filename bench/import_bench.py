@@ -104,34 +104,14 @@ def main() -> None:
         child_scan(args.scan)
         return
 
-    from api.settings import Settings
-    from gis.db.embedded import EmbeddedPostgres
-    from gis.db.engine import make_engine
-    from gis.db.migrate import upgrade
-
-    settings = Settings()
-    started_server = None
-    if settings.database_url:
-        url = settings.database_url
-    else:
-        server = EmbeddedPostgres((ROOT / settings.data_dir).resolve() / "postgres", port=settings.pg_port)
-        started_server = server if server.start() else None
-        server.drop_database("gridpatrol_bench")
-        server.create_database("gridpatrol_bench")
-        url = server.url("gridpatrol_bench")
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
+    from benchdb import bench_database
 
     print(f"machine: {machine()}")
     print(f"file:    {Path(args.file).name} ({Path(args.file).stat().st_size / 2**20:.1f} MiB)\n")
-    try:
+    with bench_database("gridpatrol_bench") as url:
         scan, scan_mb = run_child("--scan", args.file)
         first, first_mb = run_child("--child", url, args.file, args.city)
         again, again_mb = run_child("--child", url, args.file, args.city)
-    finally:
-        if started_server is not None:
-            started_server.stop()
 
     c = first["counts"]
     print(f"loaded:  {c['buildings']['total']:,} buildings, {c['key places']['total']:,} key places, "

@@ -1,0 +1,37 @@
+"""The database a benchmark runs in: ``DATABASE_URL`` when set, else a fresh one on the embedded server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from api.settings import Settings
+from gis.db.embedded import EmbeddedPostgres
+from gis.db.engine import make_engine
+from gis.db.migrate import upgrade
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def bench_database(name: str) -> Iterator[str]:
+    """URL of a migrated database for one benchmark. On the embedded server it is dropped and created afresh,
+    and a server started here is stopped afterwards."""
+    settings = Settings()
+    if settings.database_url:
+        url, started = settings.database_url, None
+    else:
+        server = EmbeddedPostgres((ROOT / settings.data_dir).resolve() / "postgres", port=settings.pg_port)
+        started = server if server.start() else None
+        server.drop_database(name)
+        server.create_database(name)
+        url = server.url(name)
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        if started is not None:
+            started.stop()
