@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
 from api.deps import get_engine
-from gis.db.editing import edit_grids, grid_at, history
+from gis.db.editing import diff, edit_grids, grid_at, history, revert
 
 router = APIRouter(tags=["planning"])
 EngineDep = Annotated[Engine, Depends(get_engine)]
@@ -35,6 +35,11 @@ class Reshape(Edit):
 class Split(Edit):
     version: int = Field(ge=1)
     line: dict[str, Any] = Field(description="a GeoJSON LineString drawn across the grid, edge to edge")
+
+
+class Revert(Edit):
+    version: int = Field(ge=1, description="the grid's current version")
+    to_version: int = Field(ge=1, description="the version whose outline to restore")
 
 
 class Merge(Edit):
@@ -90,6 +95,21 @@ def delete_grid(
 def grid_history(code: str, engine: EngineDep) -> list[dict[str, Any]]:
     _check_code(code)
     return history(engine, code)
+
+
+@router.post("/grids/{code}/revert", responses=_RESPONSES, summary="Restore an earlier outline (as a new version)")
+def revert_grid(code: str, body: Revert, engine: EngineDep) -> dict[str, Any]:
+    _check_code(code)
+    return revert(engine, code, to_version=body.to_version, version=body.version, author=body.author,
+                  reason=body.reason, dry_run=body.dry_run).as_dict()
+
+
+@router.get("/grids/{code}/diff", responses={404: {"description": "no such grid or version"}},
+            summary="What a grid gained and lost between two versions")
+def grid_diff(code: str, engine: EngineDep, from_version: Annotated[int, Query(ge=1)],
+              to_version: Annotated[int, Query(ge=1)]) -> dict[str, Any]:
+    _check_code(code)
+    return diff(engine, code, from_version, to_version)
 
 
 @router.get("/grid-at", summary="Which grid covered a point at a moment (default: now)")

@@ -69,8 +69,12 @@ def edit_grids(
     geometry: Any | None = None,
     line: Any | None = None,
     dry_run: bool = False,
+    label: str | None = None,
 ) -> ChangeResult:
-    """Apply ``change`` (``reshape``, ``split``, ``merge`` or ``delete``) to the grids ``codes`` at ``versions``."""
+    """Apply ``change`` (``reshape``, ``split``, ``merge`` or ``delete``) to the grids ``codes`` at ``versions``.
+
+    ``label`` names the change in the history when it differs from the operation (``revert`` is a reshape).
+    """
     if len(codes) != len(versions):
         raise InputError("give one version for each grid")
     if not author.strip() or not reason.strip():
@@ -120,7 +124,7 @@ def edit_grids(
             gaps = json.loads(gpd.GeoSeries(check.gaps, crs=metric).to_crs(WGS84).to_json())["features"]
             raise TilingError(check.problems(), [f["geometry"] for f in gaps])
 
-        result = ChangeResult(change=change, dry_run=dry_run, retired=list(retired))
+        result = ChangeResult(change=label or change, dry_run=dry_run, retired=list(retired))
         _impact(cur, result, community_id, everything, metric, retired, scope, set(touched))
         if dry_run:
             conn.rollback()
@@ -130,7 +134,8 @@ def edit_grids(
                        strict=True))
         for code in changed:
             gid, version = current[code]
-            _new_version(cur, gid, code, version + 1, community_id, wgs[code], change, author, reason, update=True)
+            _new_version(cur, gid, code, version + 1, community_id, wgs[code], result.change, author, reason,
+                         update=True)
         for code in retired:
             cur.execute("UPDATE grid_versions SET valid_to = now() WHERE grid_id = %s AND valid_to IS NULL",
                         (current[code][0],))
@@ -146,7 +151,7 @@ def edit_grids(
                             "VALUES (%s, %s, %s, %s::geometry, 'drawn') RETURNING id",
                             (code, f"网格 {code[-9:]}", community_id, geom))
                 gid = int(_one(cur)[0])
-                _new_version(cur, gid, code, 1, community_id, wgs[f"new {i + 1}"], change, author, reason,
+                _new_version(cur, gid, code, 1, community_id, wgs[f"new {i + 1}"], result.change, author, reason,
                              update=False)
             result.created = new_codes
         cur.execute("""
@@ -255,6 +260,43 @@ def _new_version(cur: Any, grid_id: int, code: str, version: int, community_id: 
     cur.execute("INSERT INTO grid_versions (grid_id, code, version, community_id, geom, change, author, reason) "
                 "VALUES (%s, %s, %s, %s, %s::geometry, %s, %s, %s)",
                 (grid_id, code, version, community_id, geom, change, author, reason))
+
+
+def revert(engine: Engine, code: str, *, to_version: int, version: int, author: str, reason: str,
+           dry_run: bool = False) -> ChangeResult:
+    """Give a grid back the outline it had at ``to_version``; its neighbours follow, as in a reshape. The revert
+    is itself a new version: history is never rewritten."""
+    with engine.connect() as conn:
+        outline = conn.exec_driver_sql(
+            "SELECT ST_AsGeoJSON(geom) FROM grid_versions WHERE code = %(c)s AND version = %(v)s",
+            {"c": code, "v": to_version}).scalar()
+    if outline is None:
+        raise NotFoundError(f"grid {code} has no version {to_version}")
+    return edit_grids(engine, "reshape", codes=[code], versions=[version], geometry=json.loads(outline),
+                      author=author, reason=reason, dry_run=dry_run, label="revert")
+
+
+def diff(engine: Engine, code: str, from_version: int, to_version: int) -> dict[str, Any]:
+    """What a grid gained and lost between two versions: areas (m²), outlines, and the buildings in them."""
+    with engine.connect() as conn:
+        row = conn.exec_driver_sql("""
+            WITH a AS (SELECT geom FROM grid_versions WHERE code = %(c)s AND version = %(f)s),
+                 b AS (SELECT geom FROM grid_versions WHERE code = %(c)s AND version = %(t)s),
+                 d AS (SELECT ST_Difference(b.geom, a.geom) AS gained, ST_Difference(a.geom, b.geom) AS lost
+                       FROM a, b)
+            SELECT ST_Area(gained::geography), ST_Area(lost::geography), ST_AsGeoJSON(gained, 7),
+                   ST_AsGeoJSON(lost, 7),
+                   (SELECT count(*) FROM buildings x WHERE x.geom && d.gained
+                      AND ST_Intersects(d.gained, ST_PointOnSurface(x.geom))),
+                   (SELECT count(*) FROM buildings x WHERE x.geom && d.lost
+                      AND ST_Intersects(d.lost, ST_PointOnSurface(x.geom)))
+            FROM d""", {"c": code, "f": from_version, "t": to_version}).first()
+    if row is None:
+        raise NotFoundError(f"grid {code} does not have both versions {from_version} and {to_version}")
+    return {"code": code, "from_version": from_version, "to_version": to_version,
+            "gained_m2": round(row[0], 1), "lost_m2": round(row[1], 1),
+            "gained": json.loads(row[2]), "lost": json.loads(row[3]),
+            "buildings_gained": row[4], "buildings_lost": row[5]}
 
 
 def history(engine: Engine, code: str) -> list[dict[str, Any]]:

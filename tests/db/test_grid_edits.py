@@ -173,3 +173,25 @@ def test_bad_edits_are_4xx_and_store_nothing(client: TestClient) -> None:
         assert message in response.text
     assert version(client, code) == 1
     assert client.get("/grid-at", params={"lon": 500, "lat": 0}).status_code == 422
+
+
+def test_diff_and_revert(client: TestClient, fresh_engine: Engine) -> None:
+    a, b = neighbours(client)
+    code = a["properties"]["code"]
+    grown = shape(a["geometry"]).union(shape(b["geometry"]).intersection(shape(a["geometry"]).buffer(0.0004)))
+    reshaped = client.post(f"/grids/{code}/reshape", json={"version": 1, "geometry": mapping(grown), **WHO})
+    assert reshaped.status_code == 200
+    change = client.get(f"/grids/{code}/diff", params={"from_version": 1, "to_version": 2}).json()
+    assert change["gained_m2"] > 100 and change["lost_m2"] < 1
+    assert change["gained"]["type"] in ("Polygon", "MultiPolygon")
+    stale = client.post(f"/grids/{code}/revert", json={"to_version": 1, "version": 1, **WHO})
+    assert stale.status_code == 409
+    back = client.post(f"/grids/{code}/revert", json={"to_version": 1, "version": 2, **WHO})
+    assert back.status_code == 200, back.text
+    history = client.get(f"/grids/{code}/history").json()
+    assert [h["change"] for h in history] == ["division", "reshape", "revert"]
+    restored = client.get(f"/grids/{code}/diff", params={"from_version": 1, "to_version": 3}).json()
+    assert restored["gained_m2"] < 1 and restored["lost_m2"] < 1
+    assert tiled(fresh_engine)
+    assert client.get(f"/grids/{code}/diff", params={"from_version": 1, "to_version": 9}).status_code == 404
+    assert client.post(f"/grids/{code}/revert", json={"to_version": 9, "version": 3, **WHO}).status_code == 404
