@@ -169,6 +169,43 @@ def cmd_divide(args: argparse.Namespace, settings: Settings) -> int:
                       community_band=args.community_band, dry_run=args.dry_run)
 
 
+def cmd_export_grids(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.db.exchange import grids_frame
+    from gis.db.features import find_city
+    from gis.exchange import format_for, grids_to_bytes
+
+    fmt = format_for(args.out)
+    engine = ready_engine(settings)
+    try:
+        with engine.connect() as conn:
+            frame = grids_frame(conn, find_city(conn, args.city).id)
+    finally:
+        engine.dispose()
+    if frame.empty:
+        raise InputError(f"{args.city} has no grids yet: run gridpatrol divide --city {args.city}")
+    Path(args.out).write_bytes(grids_to_bytes(frame, fmt))
+    print(f"wrote {len(frame)} grids to {args.out} ({fmt})")
+    return 0
+
+
+def cmd_import_grids(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.db.exchange import import_grids
+
+    engine = ready_engine(settings)
+    try:
+        result = import_grids(engine, args.file, community_code=args.community, author=args.author,
+                              reason=args.reason, dry_run=args.dry_run)
+    finally:
+        engine.dispose()
+    print(f"{'would change' if args.dry_run else 'changed'}: {len(result.grids)} grid(s) updated, "
+          f"{len(result.created)} new ({', '.join(result.created) or '-'}), {len(result.retired)} retired "
+          f"({', '.join(result.retired) or '-'}); {result.buildings_moved} buildings and "
+          f"{result.households_moved} households change grid")
+    for warning in result.warnings:
+        print(f"  warning: {warning}")
+    return 0
+
+
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     return run_import(settings, Path(args.file), args.city, Path(args.households) if args.households else None)
 
@@ -258,6 +295,19 @@ def parser() -> argparse.ArgumentParser:
     div.add_argument("--community-band", default="3000-6000", help="households per community (default 3000-6000)")
     div.add_argument("--dry-run", action="store_true", help="report the proposal, store nothing")
     div.set_defaults(func=cmd_divide)
+
+    exp = sub.add_parser("export-grids", help="write a city's grids to .geojson, .gpkg or .shp")
+    exp.add_argument("--city", required=True)
+    exp.add_argument("--out", required=True, help="the file; its suffix picks the format")
+    exp.set_defaults(func=cmd_export_grids)
+
+    img = sub.add_parser("import-grids", help="replace a community's grids from a .geojson, .gpkg, .shp or .zip")
+    img.add_argument("file")
+    img.add_argument("--community", required=True, help="the community's 12-digit code")
+    img.add_argument("--author", required=True)
+    img.add_argument("--reason", required=True)
+    img.add_argument("--dry-run", action="store_true", help="report the impact, store nothing")
+    img.set_defaults(func=cmd_import_grids)
 
     srv = sub.add_parser("serve", help="serve the API and maps")
     srv.add_argument("--host")

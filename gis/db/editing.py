@@ -198,6 +198,18 @@ def _apply(change: str, grid_m: dict[str, Any], codes: Sequence[str], community:
     if change == "delete":
         (code,) = codes
         return editing.remove(grid_m, code), [], [code]
+    if change == "import":
+        # geometry: (code or None, GeoJSON polygon) pairs replacing every grid of the community
+        incoming = list(geometry or [])
+        unknown = [c for c, _ in incoming if c and c not in grid_m]
+        if unknown:
+            raise InputError(f"code(s) {', '.join(unknown)} are not grids of this community; leave the code empty "
+                             "for a new grid")
+        shapes = to_m([editing.parse_polygon(g) for _, g in incoming])
+        kept = {c: s for (c, _), s in zip(incoming, shapes, strict=True) if c}
+        new = {c: kept.get(c, g) for c, g in grid_m.items() if c in kept}
+        created = [s for (c, _), s in zip(incoming, shapes, strict=True) if not c]
+        return new, created, [c for c in grid_m if c not in kept]
     raise InputError(f"unknown change {change!r}")
 
 

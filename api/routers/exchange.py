@@ -1,0 +1,55 @@
+"""Grid files: export a city's grids, replace a community's grids from a file."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy.engine import Engine
+
+from api.deps import ConnectionDep, get_engine
+from gis.db.exchange import grids_frame, import_grids
+from gis.db.features import find_city
+from gis.errors import InputError
+from gis.exchange import FORMATS, grids_to_bytes
+
+router = APIRouter(tags=["planning"])
+MAX_UPLOAD_BYTES = 50 * 2**20
+Format = Annotated[str, Query(pattern="^(geojson|gpkg|shp)$", description="geojson, gpkg, or shp (zipped)")]
+
+
+@router.get("/grids/export", summary="A city's grids as GeoJSON, GeoPackage or zipped Shapefile",
+            responses={200: {"content": {m: {} for _, _, m in FORMATS.values()}}})
+def export(conn: ConnectionDep, city: Annotated[str, Query(max_length=100)], format: Format = "geojson") -> Response:
+    row = find_city(conn, city)
+    payload = grids_to_bytes(grids_frame(conn, row.id), format)
+    _, suffix, media = FORMATS[format]
+    name = f"grids-{(row.name_en or str(row.id)).lower()}{'.zip' if format == 'shp' else suffix}"
+    return Response(payload, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.post("/communities/{code}/grids/import", summary="Replace a community's grids from a file (body)",
+             responses={404: {"description": "no such community"}, 409: {"description": "a grid changed meanwhile"},
+                        413: {"description": "file too large"},
+                        422: {"description": "unreadable file, bad polygons, or the grids would not tile"}})
+async def import_file(
+    code: str, request: Request, engine: Annotated[Engine, Depends(get_engine)],
+    author: Annotated[str, Query(min_length=1, max_length=100)],
+    reason: Annotated[str, Query(min_length=1, max_length=500)],
+    format: Format = "geojson", dry_run: bool = False,
+) -> Any:
+    """The request body is the file itself (a zip for a shapefile). Features with a ``code`` of the community
+    update that grid; features without one become new grids; grids missing from the file are retired."""
+    body = await request.body()
+    if len(body) > MAX_UPLOAD_BYTES:
+        return Response(f"file larger than {MAX_UPLOAD_BYTES // 2**20} MB", status_code=413)
+    if not body:
+        raise InputError("the request body is empty: send the grid file as the body")
+    suffix = ".zip" if format == "shp" else FORMATS[format][1]
+    with tempfile.TemporaryDirectory(prefix="gridpatrol-") as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        path.write_bytes(body)
+        result = import_grids(engine, path, community_code=code, author=author, reason=reason, dry_run=dry_run)
+    return result.as_dict()
