@@ -603,6 +603,7 @@ def divide_area(
             unit_split.append(False)
             unit_seed.append(-1)
 
+    unit_geoms = [_clean(g) for g in unit_geoms]
     unit_arr = np.array(unit_hh)
     graph = adjacency(unit_geoms)
     centroids = np.array([[g.centroid.x, g.centroid.y] for g in unit_geoms])
@@ -660,9 +661,9 @@ def divide_area(
     building_grid = pd.Series(unit_grid[building_unit] if len(bld) else [], index=bld.index, dtype="int64")
     building_grid = building_grid.reindex(buildings.index)  # buildings outside the area: NaN
     return Division(
-        streets=street_frame.to_crs(WGS84),
-        communities=comm_frame.to_crs(WGS84),
-        grids=grid_frame.to_crs(WGS84),
+        streets=_to_wgs84(street_frame),
+        communities=_to_wgs84(comm_frame),
+        grids=_to_wgs84(grid_frame),
         building_grid=building_grid,
         blocks=len(blocks),
         split_blocks=split_count,
@@ -691,6 +692,27 @@ def divide_parents(
     return out
 
 
+def _to_wgs84(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Reproject to WGS-84 and snap to a 1e-9° (~0.1 mm) grid: near-coincident vertices left by the
+    micrometre buffer can otherwise come back self-intersecting. A shared vertex rounds the same way on both
+    sides, so neighbours still meet exactly."""
+    out = frame.to_crs(WGS84)
+    repaired = np.array([_clean(g) for g in out.geometry.values], dtype=object)
+    out["geometry"] = [_clean(g) for g in shapely.set_precision(repaired, 1e-9)]
+    return out
+
+
+def _clean(geom: shapely.Geometry) -> shapely.Geometry:
+    """A valid polygonal geometry: Voronoi zones cut by blocks, and unions of them, can self-touch or leave
+    degenerate rings; ``make_valid`` repairs them and only the polygonal parts are kept."""
+    if geom.is_valid:
+        return geom
+    repaired = shapely.make_valid(geom)
+    parts = [g for g in getattr(repaired, "geoms", [repaired]) if isinstance(g, Polygon | MultiPolygon)]
+    cleaned = shapely.union_all(parts) if parts else Polygon()
+    return cleaned if cleaned.is_valid else cleaned.buffer(0)
+
+
 def _dissolve(geoms: Sequence[shapely.Geometry], of: np.ndarray) -> tuple[list[shapely.Geometry], list[list[int]]]:
     members: dict[int, list[int]] = {}
     for u, r in enumerate(of.tolist()):
@@ -704,7 +726,7 @@ def _dissolve(geoms: Sequence[shapely.Geometry], of: np.ndarray) -> tuple[list[s
             # micrometre gap along it; growing and shrinking by a micrometre closes it and changes no area.
             geom = shapely.union_all([geoms[u].buffer(MICRO_M, join_style="mitre") for u in members[r]]
                                      ).buffer(-MICRO_M, join_style="mitre")
-        merged.append(geom)
+        merged.append(_clean(geom))
     return merged, [members[r] for r in order]
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import shapely
 from fastapi import APIRouter, Query
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from sqlalchemy import text
 
 from api.deps import ConnectionDep, SettingsDep
@@ -15,6 +16,15 @@ from gis.errors import NotFoundError
 from maps.city import city_map, map_to_html, message_page
 
 router = APIRouter(tags=["maps"])
+
+
+PLANNER = Path(__file__).resolve().parents[2] / "maps" / "static" / "planner" / "index.html"
+
+
+@router.get("/planner", response_class=HTMLResponse, summary="The planner's page: view and edit grid boundaries")
+def planner_page() -> FileResponse:
+    """``?community=CODE`` opens a community, ``&grid=CODE`` selects a grid for editing."""
+    return FileResponse(PLANNER, media_type="text/html")
 
 
 @router.get("/", response_class=HTMLResponse, summary="Map of a city: buildings by households, key places")

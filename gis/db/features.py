@@ -28,7 +28,7 @@ LAYERS: dict[str, Layer] = {
         "(SELECT g.*, COALESCE((SELECT sum(b.households) FROM buildings b WHERE b.grid_id = g.id), 0)::int "
         "AS households, (SELECT count(*) FROM buildings b WHERE b.grid_id = g.id)::int AS buildings, "
         "c.city_id FROM grids g JOIN admin_units c ON c.id = g.community_id) AS grids",
-        ("code", "name", "community_id", "households", "buildings", "source", "note", "city_id"),
+        ("code", "name", "community_id", "households", "buildings", "source", "note", "version", "city_id"),
         {"community_id": "community_id", "city_id": "city_id"}),
     "buildings": Layer("buildings", ("osm_type", "osm_id", "name", "building_type", "use", "levels",
                                      "levels_source", "area_m2", "households", "households_est",

@@ -32,6 +32,8 @@ def test_stored_division_has_15_digit_codes_in_reading_order(nanjing) -> None:
             FROM grids g JOIN admin_units c ON c.id = g.community_id JOIN admin_units s ON s.id = c.parent_id
             JOIN admin_units d ON d.id = s.parent_id ORDER BY g.code""")).all()
         unassigned = conn.execute(text("SELECT count(*) FROM buildings WHERE grid_id IS NULL")).scalar()
+        invalid = conn.execute(text("SELECT count(*) FROM grids WHERE NOT ST_IsValid(geom)")).scalar()
+        invalid += conn.execute(text("SELECT count(*) FROM admin_units WHERE NOT ST_IsValid(geom)")).scalar()
         outside = conn.execute(text("""
             SELECT count(*) FROM buildings b JOIN grids g ON g.id = b.grid_id
             WHERE NOT ST_DWithin(g.geom::geography, ST_PointOnSurface(b.geom)::geography, 0.01)""")).scalar()
@@ -43,7 +45,7 @@ def test_stored_division_has_15_digit_codes_in_reading_order(nanjing) -> None:
         assert len(code) == 15 and code.isdigit()
         assert code.startswith(community) and community.startswith(street) and street.startswith(district)
     # every building in exactly one grid, the one its point on surface lies in (to 1 cm of reprojection)
-    assert unassigned == 0 and outside == 0
+    assert unassigned == 0 and outside == 0 and invalid == 0
     # 001 is the north-westmost grid of its community
     assert first[0][0].endswith("001")
     assert first[0][2] >= sorted(y for _, _, y in first)[len(first) // 2]

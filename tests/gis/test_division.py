@@ -55,7 +55,9 @@ def test_grids_tile_the_area_without_gaps_or_overlaps(beijing) -> None:
     extract, _, division = beijing
     grids = division.grids
     assert set(grids.geom_type) == {"Polygon"}  # every grid is one contiguous piece
+    assert grids.is_valid.all()
     metric = grids.to_crs(32650)
+    assert metric.is_valid.all()
     # the difference is taken where the stored polygons live (WGS-84), then measured in metres
     gap = shapely.union_all(grids.geometry.values).symmetric_difference(extract.bounds)
     assert gpd.GeoSeries([gap], crs=4326).to_crs(32650).area.iloc[0] < 1.0  # m², over 1.7 km²: no gap
@@ -178,5 +180,6 @@ def test_nanjing_grids_are_contiguous_and_only_oversized_blocks_are_cut(nanjing)
     _, divisions = nanjing
     grids = pd.concat([d.grids for _, d in divisions])
     assert set(grids.geom_type) == {"Polygon"}
+    assert grids.is_valid.all()
     # 19 street blocks of central Nanjing hold more than 500 households on their own: only those are split
     assert sum(d.split_blocks for _, d in divisions) == 19

@@ -1,0 +1,91 @@
+"""The planner's page in headless Chromium: drag a grid's boundary with the mouse, check, save, see it stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import shapely
+from playwright.sync_api import sync_playwright
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from api.app import create_app
+from api.settings import Settings
+from gis.cities import city_from_name
+from gis.db.divisions import divide_and_store
+from gis.db.importer import import_osm
+from maps.browser import CHROMIUM, CHROMIUM_ARGS, LOCAL_HOSTS, serve_in_thread
+from tests.conftest import BEIJING, ROOT
+
+
+def pick_vertex(engine: Engine) -> tuple[str, str, tuple[float, float]]:
+    """A grid, its community, and one of its vertices shared with a neighbour and far from the community edge."""
+    with engine.connect() as conn:
+        rows = conn.execute(text("""
+            SELECT g.code, c.code, ST_AsBinary(ST_Transform(g.geom, 32650)), ST_AsBinary(ST_Transform(c.geom, 32650)),
+                   ST_AsBinary(ST_Transform(ST_Union(n.geom), 32650))
+            FROM grids g JOIN admin_units c ON c.id = g.community_id
+            JOIN grids n ON n.community_id = g.community_id AND n.id <> g.id AND ST_Touches(n.geom, g.geom)
+            GROUP BY g.code, c.code, g.geom, c.geom ORDER BY g.code""")).all()
+    for code, community_code, grid_wkb, community_wkb, neighbours_wkb in rows:
+        grid, community = shapely.from_wkb(bytes(grid_wkb)), shapely.from_wkb(bytes(community_wkb))
+        shared = grid.boundary.intersection(shapely.from_wkb(bytes(neighbours_wkb)).boundary)
+        for x, y in shapely.get_coordinates(shared):
+            point = shapely.Point(x, y)
+            if community.boundary.distance(point) > 60:
+                lonlat = shapely.get_coordinates(gpd.GeoSeries([point], crs=32650).to_crs(4326).iloc[0])[0]
+                return code, community_code, (float(lonlat[0]), float(lonlat[1]))
+    raise AssertionError("no interior shared vertex found")
+
+
+def test_planner_drags_a_boundary_and_saves_it(fresh_engine: Engine, fresh_url: str) -> None:
+    import_osm(fresh_engine, BEIJING, city=city_from_name("beijing"))
+    with fresh_engine.connect() as conn:
+        city_id = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city'")).scalar_one()
+    divide_and_store(fresh_engine, city_id)
+    code, community_code, (lon, lat) = pick_vertex(fresh_engine)
+    external, errors = [], []
+    with serve_in_thread(create_app(Settings(database_url=fresh_url))) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1300, "height": 850})
+        def guard(route) -> None:  # type: ignore[no-untyped-def]
+            if route.request.url.split("/")[2].split(":")[0] in LOCAL_HOSTS:
+                route.continue_()
+            else:
+                external.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", guard)
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{base}/planner?community={community_code}&grid={code}", wait_until="networkidle")
+        page.wait_for_selector(".marker-icon")  # Geoman's vertex handles: the grid is in edit mode
+        assert code in page.inner_text("#grid-info")
+        box = page.locator("#map").bounding_box()
+        point = page.evaluate(
+            f"(() => {{ const p = map.latLngToContainerPoint([{lat}, {lon}]); return [p.x, p.y]; }})()")
+        x, y = box["x"] + point[0], box["y"] + point[1]
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x + 12, y + 9, steps=6)
+        page.mouse.up()
+        page.fill("#author", "planner zhang")
+        page.fill("#reason", "boundary follows the new wall")
+        page.click("#preview")
+        page.wait_for_selector("#result.ok", timeout=15000)
+        assert "Impact" in page.inner_text("#result")
+        page.click("#save")
+        page.wait_for_function("document.querySelector('#result').innerText.includes('Saved')", timeout=15000)
+        page.wait_for_function("document.querySelector('#grid-info').innerText.includes('version 2')",
+                               timeout=15000)
+        assert "Saved" in page.inner_text("#result")  # still shown after the map was redrawn
+        shot = ROOT / "docs" / "planner.png"
+        page.screenshot(path=str(shot))
+        browser.close()
+    assert external == [] and errors == []
+    with fresh_engine.connect() as conn:
+        versions = conn.execute(text(
+            "SELECT version, change, author FROM grid_versions WHERE code = :c ORDER BY version"), {"c": code}).all()
+    assert [tuple(v) for v in versions] == [(1, "division", "gridpatrol"), (2, "reshape", "planner zhang")]
+    assert Path(shot).stat().st_size > 20_000
