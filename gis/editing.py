@@ -83,7 +83,7 @@ def _polygonal(geometry: shapely.Geometry) -> MultiPolygon:
 
 
 def _shared(a: shapely.Geometry, b: shapely.Geometry) -> float:
-    return float(a.boundary.intersection(b.boundary).length)
+    return float(_polygonal(a).boundary.intersection(_polygonal(b).boundary).length)
 
 
 @dataclass
@@ -143,7 +143,7 @@ def _give_away(pieces: shapely.Geometry, owners: dict[str, shapely.Geometry], *,
         best = max(borders.items(), key=lambda kv: (kv[1], kv[0]), default=(None, 0.0))
         if best[0] is None or best[1] < MIN_SHARED_M:
             raise InputError(f"a piece of {piece.area:,.0f} m² would be left with no neighbouring grid to take it")
-        owners[best[0]] = shapely.union_all([owners[best[0]], piece])
+        owners[best[0]] = _polygonal(shapely.union_all([owners[best[0]], piece]))
 
 
 def reshape(grids: Mapping[str, shapely.Geometry], code: str, outline: shapely.Geometry,
@@ -163,12 +163,13 @@ def reshape(grids: Mapping[str, shapely.Geometry], code: str, outline: shapely.G
     existing = shapely.union_all([grids[c].boundary for c in near] + [community.boundary])
     outline = shapely.snap(outline, existing, SNAP_M)
     target = outline.intersection(community)
-    touched = {c: grids[c] if c == code else grids[c].difference(target) for c in near}
+    # overlays can leave stray lines or points beside the polygons (GeometryCollections): keep the polygons
+    touched = {c: grids[c] if c == code else _polygonal(grids[c].difference(target)) for c in near}
     swallowed = [c for c, g in touched.items() if c != code and g.area <= TOLERANCE_M2]
     if swallowed:
         raise InputError(f"the new outline would swallow grid(s) {', '.join(swallowed)} whole; merge them instead")
-    vacated = grids[code].difference(target)
-    touched[code] = target
+    vacated = _polygonal(grids[code].difference(target))
+    touched[code] = _polygonal(target)
     _give_away(vacated, touched, exclude=code)
     new = dict(grids)
     new.update({c: _polygonal(g) for c, g in touched.items()})
