@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS
-from shapely.geometry import LineString, MultiPolygon, Polygon
+from shapely.geometry import MultiPolygon, Polygon
 from shapely.ops import polygonize, unary_union
 
 from gis.crs import WGS84, metric_crs_for, require_crs
@@ -760,5 +760,3 @@ def to_multipolygon(geom: shapely.Geometry) -> MultiPolygon:
     polys = [g for g in getattr(geom, "geoms", []) if isinstance(g, Polygon)]
     return MultiPolygon(polys)
 
-
-__all__ = ["GRID_BAND", "Band", "Division", "LineString", "blocks_from_streets", "divide_area"]

@@ -234,13 +234,13 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         engine = ready_engine(settings)
         from sqlalchemy import text
 
-        from gis.db.importer import _sha256
+        from gis.db.importer import file_sha256
 
         with engine.connect() as conn:
             loaded = conn.execute(text(
                 "SELECT 1 FROM imports i JOIN admin_units c ON c.id = i.city_id "
                 "WHERE c.name = :name AND i.file_sha256 = :sha LIMIT 1"
-            ), {"name": CITIES[DEMO_CITY].name, "sha": _sha256(DEMO_FILE)}).first()
+            ), {"name": CITIES[DEMO_CITY].name, "sha": file_sha256(DEMO_FILE)}).first()
         engine.dispose()
         if loaded:
             print(f"{DEMO_FILE.name} already loaded")

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from api.deps import get_engine
 from gis.db.editing import diff, edit_grids, grid_at, history, revert
+from gis.errors import InputError
 
 router = APIRouter(tags=["planning"])
 EngineDep = Annotated[Engine, Depends(get_engine)]
@@ -126,7 +127,5 @@ def which_grid(
 
 
 def _check_code(code: str) -> None:
-    from gis.errors import InputError
-
     if not (len(code) == 15 and code.isdigit()):
         raise InputError(f"a grid code has 15 digits; got {code!r}")

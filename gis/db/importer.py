@@ -55,7 +55,7 @@ class ImportReport:
         return out
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -107,7 +107,7 @@ def import_osm(
         frames[network_type] = net.graph_to_frames(graph)
 
     step(STEPS[5])
-    sha = _sha256(path)
+    sha = file_sha256(path)
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
