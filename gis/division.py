@@ -753,10 +753,15 @@ def _grid_note(households: float, largest_building: float, band: Band) -> str:
 
 
 def to_multipolygon(geom: shapely.Geometry) -> MultiPolygon:
-    if isinstance(geom, MultiPolygon):
-        return geom
+    """The polygonal parts of any geometry as one MultiPolygon, zero-area parts dropped. Overlays can leave
+    lines or points beside the polygons, or collections inside collections; those are unpacked or dropped."""
     if isinstance(geom, Polygon):
-        return MultiPolygon([geom])
-    polys = [g for g in getattr(geom, "geoms", []) if isinstance(g, Polygon)]
-    return MultiPolygon(polys)
-
+        return MultiPolygon([geom]) if geom.area > 0 else MultiPolygon()
+    parts: list[Polygon] = []
+    for part in getattr(geom, "geoms", []):
+        if isinstance(part, Polygon):
+            if part.area > 0:
+                parts.append(part)
+        elif hasattr(part, "geoms"):
+            parts.extend(to_multipolygon(part).geoms)
+    return MultiPolygon(parts)

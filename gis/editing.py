@@ -22,6 +22,7 @@ import shapely
 from shapely.geometry import LineString, MultiPolygon, Polygon, shape
 from shapely.ops import split as split_by_line
 
+from gis.division import to_multipolygon
 from gis.errors import InputError
 
 TOLERANCE_M2 = 1.0
@@ -76,14 +77,8 @@ def _parse(geojson: Mapping[str, Any], kinds: tuple[str, ...]) -> shapely.Geomet
     return geometry
 
 
-def _polygonal(geometry: shapely.Geometry) -> MultiPolygon:
-    parts = [g for g in getattr(geometry, "geoms", [geometry]) if isinstance(g, Polygon) and g.area > 0]
-    parts += [p for g in getattr(geometry, "geoms", []) if isinstance(g, MultiPolygon) for p in g.geoms]
-    return MultiPolygon(parts)
-
-
 def _shared(a: shapely.Geometry, b: shapely.Geometry) -> float:
-    return float(_polygonal(a).boundary.intersection(_polygonal(b).boundary).length)
+    return float(to_multipolygon(a).boundary.intersection(to_multipolygon(b).boundary).length)
 
 
 @dataclass
@@ -130,20 +125,20 @@ def check_tiling(grids: Mapping[str, shapely.Geometry], community: shapely.Geome
     area = community if scope is None else scope.intersection(community)
     near = [geoms[i] for i in tree.query(area)] if scope is not None else geoms
     rest = area.difference(shapely.union_all(near)) if near else area
-    check.gaps = [g for g in _polygonal(rest).geoms if g.area > TOLERANCE_M2]
+    check.gaps = [g for g in to_multipolygon(rest).geoms if g.area > TOLERANCE_M2]
     return check
 
 
 def _give_away(pieces: shapely.Geometry, owners: dict[str, shapely.Geometry], *, exclude: str) -> None:
     """Hand each piece to the grid (other than ``exclude``) that shares the longest border with it."""
-    for piece in _polygonal(pieces).geoms:
+    for piece in to_multipolygon(pieces).geoms:
         if piece.area <= TOLERANCE_M2 / 10:
             continue
         borders = {c: _shared(piece, g) for c, g in owners.items() if c != exclude and not g.is_empty}
         best = max(borders.items(), key=lambda kv: (kv[1], kv[0]), default=(None, 0.0))
         if best[0] is None or best[1] < MIN_SHARED_M:
             raise InputError(f"a piece of {piece.area:,.0f} m² would be left with no neighbouring grid to take it")
-        owners[best[0]] = _polygonal(shapely.union_all([owners[best[0]], piece]))
+        owners[best[0]] = to_multipolygon(shapely.union_all([owners[best[0]], piece]))
 
 
 def reshape(grids: Mapping[str, shapely.Geometry], code: str, outline: shapely.Geometry,
@@ -164,15 +159,15 @@ def reshape(grids: Mapping[str, shapely.Geometry], code: str, outline: shapely.G
     outline = shapely.snap(outline, existing, SNAP_M)
     target = outline.intersection(community)
     # overlays can leave stray lines or points beside the polygons (GeometryCollections): keep the polygons
-    touched = {c: grids[c] if c == code else _polygonal(grids[c].difference(target)) for c in near}
+    touched = {c: grids[c] if c == code else to_multipolygon(grids[c].difference(target)) for c in near}
     swallowed = [c for c, g in touched.items() if c != code and g.area <= TOLERANCE_M2]
     if swallowed:
         raise InputError(f"the new outline would swallow grid(s) {', '.join(swallowed)} whole; merge them instead")
-    vacated = _polygonal(grids[code].difference(target))
-    touched[code] = _polygonal(target)
+    vacated = to_multipolygon(grids[code].difference(target))
+    touched[code] = to_multipolygon(target)
     _give_away(vacated, touched, exclude=code)
     new = dict(grids)
-    new.update({c: _polygonal(g) for c, g in touched.items()})
+    new.update({c: to_multipolygon(g) for c, g in touched.items()})
     return new
 
 
@@ -180,7 +175,7 @@ def split(grid: shapely.Geometry, line: LineString) -> list[Polygon]:
     """The pieces a drawn line cuts a grid into (largest first), or :class:`InputError`."""
     polygon = grid if isinstance(grid, Polygon) else None
     if polygon is None:
-        parts = list(_polygonal(grid).geoms)
+        parts = list(to_multipolygon(grid).geoms)
         if len(parts) != 1:
             raise InputError("only a grid of one piece can be split by a line")
         polygon = parts[0]
@@ -194,7 +189,7 @@ def merge(a: shapely.Geometry, b: shapely.Geometry) -> Polygon:
     if _shared(a, b) < MIN_SHARED_M:
         raise InputError("only grids that share a border can be merged")
     merged = shapely.union_all([a, b])
-    parts = list(_polygonal(merged).geoms)
+    parts = list(to_multipolygon(merged).geoms)
     if len(parts) != 1:
         raise InputError("the two grids do not form one contiguous area")
     return parts[0]
@@ -206,4 +201,4 @@ def remove(grids: Mapping[str, shapely.Geometry], code: str) -> dict[str, shapel
         raise InputError("the last grid of a community cannot be deleted: the community must stay covered")
     rest = {c: g for c, g in grids.items() if c != code}
     _give_away(grids[code], rest, exclude=code)
-    return {c: _polygonal(g) for c, g in rest.items()}
+    return {c: to_multipolygon(g) for c, g in rest.items()}

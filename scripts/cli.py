@@ -91,10 +91,10 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 class StepBar:
     """A tqdm progress bar over the importer's named steps."""
 
-    def __init__(self, steps: Sequence[str], desc: str) -> None:
+    def __init__(self, total: int, desc: str) -> None:
         from tqdm import tqdm
 
-        self.bar = tqdm(total=len(steps), desc=desc, unit="step", file=sys.stderr,
+        self.bar = tqdm(total=total, desc=desc, unit="step", file=sys.stderr,
                         bar_format="{desc}: {n_fmt}/{total_fmt} {bar} {postfix} [{elapsed}]")
         self.started = False
 
@@ -118,7 +118,7 @@ def run_import(settings: Settings, path: Path, city_name: str, households: Path 
     if not path.exists():
         raise InputError(f"{path}: no such file")
     engine = ready_engine(settings)
-    bar = StepBar(STEPS, desc=f"importing {path.name}")
+    bar = StepBar(len(STEPS), desc=f"importing {path.name}")
     ok = False
     try:
         report = import_osm(engine, path, city=city, households_csv=households, progress=bar)
@@ -145,7 +145,7 @@ def run_divide(settings: Settings, city_name: str, *, district: str | None = Non
             city = find_city(conn, city_name)
             districts = conn.execute(text("SELECT count(*) FROM admin_units WHERE city_id = :c AND level = 'district'"),
                                      {"c": city.id}).scalar() or 1
-        bar = StepBar(["x"] * (1 if district else int(districts)), desc=f"dividing {city.name_en or city.name}")
+        bar = StepBar(1 if district else int(districts), desc=f"dividing {city.name_en or city.name}")
         ok = False
         try:
             summaries = divide_and_store(engine, city.id, district=district, dry_run=dry_run, progress=bar, **bands)

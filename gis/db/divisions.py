@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,19 +118,18 @@ def load_inputs(conn: Connection, unit_id: int) -> tuple[shapely.Geometry, gpd.G
     return area, buildings.rename_geometry("geometry"), streets.geometry
 
 
-def _next_seq(cur: Any, parent_code: str, count: int) -> int:
+def issue_codes(cur: Any, level: str, parent_code: str, seqs: Sequence[int]) -> list[str]:
+    """Issue codes under ``parent_code`` for units numbered ``seqs`` (1-based, in reading order): numbering goes
+    on after the highest sequence ever issued under that parent, so a retired code is never issued again."""
     cur.execute("SELECT coalesce(max(seq), 0) FROM unit_codes WHERE parent_code = %s", (parent_code,))
-    start = int(cur.fetchone()[0]) + 1
-    if start + count - 1 > 999:
+    offset = int(cur.fetchone()[0])
+    numbers = [offset + int(s) for s in seqs]
+    if numbers and max(numbers) > 999:
         raise InputError(f"codes under {parent_code} would pass 999 (three digits); "
                          "the parent holds too many units for the coding rule")
-    return start
-
-
-def _issue(cur: Any, level: str, parent_code: str, seqs: list[int]) -> list[str]:
-    codes = [f"{parent_code}{seq:03d}" for seq in seqs]
+    codes = [f"{parent_code}{n:03d}" for n in numbers]
     execute_values(cur, "INSERT INTO unit_codes (code, level, parent_code, seq) VALUES %s",
-                   [(c, level, parent_code, s) for c, s in zip(codes, seqs, strict=True)])
+                   [(c, level, parent_code, n) for c, n in zip(codes, numbers, strict=True)])
     return codes
 
 
@@ -246,8 +246,7 @@ def _store(conn: Connection, city_id: int, parent: Parent, division: Division, s
         assert division_id is not None
 
         streets = division.streets
-        start = _next_seq(cur, district_code, len(streets))
-        street_codes = _issue(cur, "street", district_code, [start + s - 1 for s in streets["seq"]])
+        street_codes = issue_codes(cur, "street", district_code, streets["seq"].tolist())
         street_ids = _insert_units(cur, streets, city_id=city_id, parents=[parent.id] * len(streets),
                                    level="street", codes=street_codes, division_id=division_id,
                                    names=[f"街道 {c[-3:]}" for c in street_codes])
@@ -258,8 +257,7 @@ def _store(conn: Connection, city_id: int, parent: Parent, division: Division, s
         comm_codes: list[str] = [""] * len(comms)
         for street_seq, group in comms.groupby("street_seq", sort=True):
             _, street_code = street_by_seq[int(street_seq)]
-            start = _next_seq(cur, street_code, len(group))
-            codes = _issue(cur, "community", street_code, [start + s - 1 for s in group["seq"]])
+            codes = issue_codes(cur, "community", street_code, group["seq"].tolist())
             for pos, code in zip(group.index, codes, strict=True):
                 comm_codes[comms.index.get_loc(pos)] = code
         comm_ids = _insert_units(cur, comms, city_id=city_id,
@@ -273,8 +271,7 @@ def _store(conn: Connection, city_id: int, parent: Parent, division: Division, s
         grid_codes: list[str] = [""] * len(grids)
         for (street_seq, comm_seq), group in grids.groupby(["street_seq", "community_seq"], sort=True):
             _, comm_code = comm_by_key[(int(street_seq), int(comm_seq))]
-            start = _next_seq(cur, comm_code, len(group))
-            codes = _issue(cur, "grid", comm_code, [start + s - 1 for s in group["seq"]])
+            codes = issue_codes(cur, "grid", comm_code, group["seq"].tolist())
             for pos, code in zip(group.index, codes, strict=True):
                 grid_codes[grids.index.get_loc(pos)] = code
         rows = [

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 
 from gis import editing
 from gis.crs import WGS84, utm_crs_for
-from gis.db.divisions import _issue, _next_seq
+from gis.db.divisions import issue_codes
 from gis.db.load import ewkb_hex
 from gis.division import GRID_BAND, to_multipolygon
 from gis.errors import ConflictError, InputError, NotFoundError
@@ -143,8 +143,7 @@ def edit_grids(
                         (f"{change}: {reason}", code))
             cur.execute("DELETE FROM grids WHERE id = %s", (current[code][0],))
         if created_pieces:
-            start = _next_seq(cur, community_code, len(created_pieces))
-            new_codes = _issue(cur, "grid", community_code, list(range(start, start + len(created_pieces))))
+            new_codes = issue_codes(cur, "grid", community_code, range(1, len(created_pieces) + 1))
             for i, code in enumerate(new_codes):
                 (geom,) = ewkb_hex([to_multipolygon(wgs[f"new {i + 1}"])])
                 cur.execute("INSERT INTO grids (code, name, community_id, geom, source) "

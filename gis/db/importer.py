@@ -22,6 +22,7 @@ from gis.boundaries import close_admin_relations
 from gis.cities import City
 from gis.db import load
 from gis.db.engine import check_database
+from gis.division import to_multipolygon
 from gis.households import estimate_households, read_household_counts
 from gis.osm import BUILDING_TAGS, read_osm
 
@@ -92,7 +93,9 @@ def import_osm(
     complete["geometry"] = complete.geometry.intersection(extract.bounds)
     units = pd.concat([complete, closed.areas], ignore_index=True)
     units = gpd.GeoDataFrame(units, geometry="geometry", crs=extract.buildings.crs)
-    units = _polygonal(units)
+    # clipping can leave lines where a unit only touches the extent: keep polygonal parts, drop empty units
+    units = units.assign(geometry=units.geometry.map(to_multipolygon))
+    units = units[~units.geometry.is_empty].reset_index(drop=True)
     if closed.unresolved:
         names = [f"{rel.name or rel.osm_id} (admin_level {rel.admin_level})" for rel in closed.unresolved]
         shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
@@ -148,16 +151,3 @@ def import_osm(
         raw.close()
     report.seconds = time.perf_counter() - started
     return report
-
-
-def _polygonal(units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Keep the polygonal part of each clipped unit as a MultiPolygon; drop units left with no area."""
-    from shapely.geometry import MultiPolygon, Polygon
-
-    def fix(geom: Any) -> MultiPolygon | None:
-        parts = [g for g in getattr(geom, "geoms", [geom]) if isinstance(g, Polygon) and g.area > 0]
-        parts += [p for g in getattr(geom, "geoms", []) if isinstance(g, MultiPolygon) for p in g.geoms]
-        return MultiPolygon(parts) if parts else None
-
-    units = units.assign(geometry=units.geometry.map(fix))
-    return units[units.geometry.notna()].reset_index(drop=True)
