@@ -661,9 +661,9 @@ def divide_area(
     building_grid = pd.Series(unit_grid[building_unit] if len(bld) else [], index=bld.index, dtype="int64")
     building_grid = building_grid.reindex(buildings.index)  # buildings outside the area: NaN
     return Division(
-        streets=_to_wgs84(street_frame),
-        communities=_to_wgs84(comm_frame),
-        grids=_to_wgs84(grid_frame),
+        streets=to_wgs84(street_frame),
+        communities=to_wgs84(comm_frame),
+        grids=to_wgs84(grid_frame),
         building_grid=building_grid,
         blocks=len(blocks),
         split_blocks=split_count,
@@ -692,13 +692,16 @@ def divide_parents(
     return out
 
 
-def _to_wgs84(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Reproject to WGS-84 and snap to a 1e-9° (~0.1 mm) grid: near-coincident vertices left by the
-    micrometre buffer can otherwise come back self-intersecting. A shared vertex rounds the same way on both
-    sides, so neighbours still meet exactly."""
+def to_wgs84(frame: gpd.GeoDataFrame | gpd.GeoSeries) -> gpd.GeoDataFrame | gpd.GeoSeries:
+    """Reproject to WGS-84 and snap to a 1e-9° (~0.1 mm) grid, repairing what either step breaks: near-coincident
+    vertices (left by the micrometre buffer, or by an overlay in an edit) can otherwise come back
+    self-intersecting. A shared vertex rounds the same way on both sides, so neighbours still meet exactly."""
     out = frame.to_crs(WGS84)
     repaired = np.array([_clean(g) for g in out.geometry.values], dtype=object)
-    out["geometry"] = [_clean(g) for g in shapely.set_precision(repaired, 1e-9)]
+    snapped = [_clean(g) for g in shapely.set_precision(repaired, 1e-9)]
+    if isinstance(out, gpd.GeoSeries):
+        return gpd.GeoSeries(snapped, index=out.index, crs=WGS84)
+    out["geometry"] = snapped
     return out
 
 

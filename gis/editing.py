@@ -4,6 +4,7 @@ A community's grids must cover it with no gap and no overlap (tolerance 1 m², D
 operation here takes the community's current grids and returns their new geometries, or raises
 :class:`~gis.errors.InputError` saying what to fix. Geometry is in a metric CRS (the caller projects).
 
+* :func:`create` — a planner draws a new grid; the grids it covers give that area up.
 * :func:`reshape` — a planner draws a new outline for one grid; neighbours lose what it now covers and gain
   what it gave up (each vacated piece goes to the neighbour it shares the longest border with).
 * :func:`split` — a drawn line cuts one grid into two or more.
@@ -169,6 +170,29 @@ def reshape(grids: Mapping[str, shapely.Geometry], code: str, outline: shapely.G
     new = dict(grids)
     new.update({c: to_multipolygon(g) for c, g in touched.items()})
     return new
+
+
+def create(grids: Mapping[str, shapely.Geometry], outline: shapely.Geometry,
+           community: shapely.Geometry) -> tuple[dict[str, shapely.Geometry], Polygon | MultiPolygon]:
+    """A new grid with the drawn ``outline``: the grids it covers give that area up. Returns the existing grids'
+    new geometries and the new grid's."""
+    outside = outline.difference(community).area
+    if outside > TOLERANCE_M2:
+        raise InputError(f"the new grid reaches {outside:,.0f} m² outside its community; "
+                         "grids never cross their community's border")
+    near = [c for c, g in grids.items() if g.intersects(outline)]
+    existing = shapely.union_all([grids[c].boundary for c in near] + [community.boundary])
+    target = to_multipolygon(shapely.snap(outline, existing, SNAP_M).intersection(community))
+    if target.area <= TOLERANCE_M2:
+        raise InputError("the new grid has no area inside its community")
+    new = dict(grids)
+    for c in near:
+        new[c] = to_multipolygon(grids[c].difference(target))
+    swallowed = [c for c in near if new[c].area <= TOLERANCE_M2]
+    if swallowed:
+        raise InputError(f"the new grid would swallow grid(s) {', '.join(swallowed)} whole; reshape or merge "
+                         "them instead")
+    return new, target
 
 
 def split(grid: shapely.Geometry, line: LineString) -> list[Polygon]:

@@ -1,4 +1,4 @@
-"""Planners' grid edits: reshape, split, merge, delete; history and "which grid was this point in on date D".
+"""Planners' grid edits: create, reshape (replace the outline), split, merge, delete; history and "which grid was this point in on date D".
 
 Every edit names the version it was made on (409 if the grid has moved on since), an author and a reason, and
 may be a dry run that returns the impact without storing anything.
@@ -43,6 +43,14 @@ class Revert(Edit):
     to_version: int = Field(ge=1, description="the version whose outline to restore")
 
 
+class Create(Edit):
+    geometry: dict[str, Any] = Field(description="the new grid's outline: a GeoJSON Polygon in WGS-84")
+    versions: dict[Annotated[str, Field(pattern=CODE)], Annotated[int, Field(ge=1)]] = Field(
+        default_factory=dict,
+        description="the versions of the grids the outline was drawn over (grid code → version); a grid that "
+                    "has moved on since is a 409")
+
+
 class Merge(Edit):
     codes: tuple[Annotated[str, Field(pattern=CODE)], Annotated[str, Field(pattern=CODE)]]
     versions: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]]
@@ -56,6 +64,14 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+@router.post("/communities/{community}/grids", responses=_RESPONSES,
+             summary="Create a grid from a drawn outline; the grids under it give the area up")
+def create_grid(community: str, body: Create, engine: EngineDep) -> dict[str, Any]:
+    if not (len(community) == 12 and community.isdigit()):
+        raise InputError(f"a community code has 12 digits; got {community!r}")
+    return edit_grids(engine, "create", community=community, codes=list(body.versions),
+                      versions=list(body.versions.values()), geometry=body.geometry, author=body.author,
+                      reason=body.reason, dry_run=body.dry_run).as_dict()
 
 
 @router.post("/grids/{code}/reshape", responses=_RESPONSES, summary="Move a grid's boundary; neighbours follow")

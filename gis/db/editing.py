@@ -23,8 +23,9 @@ from sqlalchemy.engine import Engine
 from gis import editing
 from gis.crs import WGS84, utm_crs_for
 from gis.db.divisions import issue_codes
+from gis.db.features import GRID_TOTALS
 from gis.db.load import ewkb_hex
-from gis.division import GRID_BAND, to_multipolygon
+from gis.division import GRID_BAND, to_multipolygon, to_wgs84
 from gis.errors import ConflictError, InputError, NotFoundError
 
 MAX_LISTED_MOVES = 500
@@ -70,10 +71,14 @@ def edit_grids(
     line: Any | None = None,
     dry_run: bool = False,
     label: str | None = None,
+    community: str | None = None,
 ) -> ChangeResult:
-    """Apply ``change`` (``reshape``, ``split``, ``merge`` or ``delete``) to the grids ``codes`` at ``versions``.
+    """Apply ``change`` (``reshape``, ``split``, ``merge``, ``delete``, ``import`` or ``create``) to the grids
+    ``codes`` at ``versions``.
 
-    ``label`` names the change in the history when it differs from the operation (``revert`` is a reshape).
+    ``create`` names the ``community`` instead; its ``codes``/``versions`` (optional) are the grids the planner saw
+    under the new outline, checked like any other for staleness. ``label`` names the change in the history when it
+    differs from the operation (``revert`` is a reshape).
     """
     if len(codes) != len(versions):
         raise InputError("give one version for each grid")
@@ -88,6 +93,14 @@ def edit_grids(
         cur.execute("SELECT count(*) FROM grids WHERE code = ANY(%s)", (list(codes),))
         if _one(cur)[0] != len(set(codes)):
             raise NotFoundError(f"no grid with code(s) {', '.join(codes)}")
+        if community is not None:
+            cur.execute("SELECT id FROM admin_units WHERE code = %s AND level = 'community'", (community,))
+            row = cur.fetchone()
+            if row is None:
+                raise NotFoundError(f"no community with code {community}")
+            if communities and communities != [row[0]]:
+                raise InputError(f"the grids named are not all in community {community}")
+            communities = [row[0]]
         if len(communities) != 1:
             raise InputError("the grids of one change must lie in the same community")
         community_id = communities[0]
@@ -130,7 +143,7 @@ def edit_grids(
             conn.rollback()
             return result
 
-        wgs = dict(zip(list(everything), gpd.GeoSeries(list(everything.values()), crs=metric).to_crs(WGS84),
+        wgs = dict(zip(list(everything), to_wgs84(gpd.GeoSeries(list(everything.values()), crs=metric)),
                        strict=True))
         for code in changed:
             gid, version = current[code]
@@ -161,12 +174,10 @@ def edit_grids(
               AND ST_Intersects((SELECT geom FROM admin_units WHERE id = %(c)s), ST_PointOnSurface(b.geom))
         """, {"c": community_id})
         cur.execute("UPDATE grids SET note = NULL WHERE community_id = %s AND source = 'drawn'", (community_id,))
-        cur.execute("""
-            SELECT g.code, g.version, COALESCE(sum(b.households), 0) FROM grids g
-            LEFT JOIN buildings b ON b.grid_id = g.id WHERE g.community_id = %s GROUP BY g.code, g.version
-            ORDER BY g.code""", (community_id,))
-        result.grids = [{"code": c, "version": v, "households": int(h), "in_band": GRID_BAND.holds(int(h))}
-                        for c, v, h in cur.fetchall() if c in set(changed) | set(result.created)]
+        cur.execute(f"SELECT g.code, g.version, {GRID_TOTALS} FROM grids g WHERE g.code = ANY(%s) ORDER BY g.code",
+                    ([*changed, *result.created],))
+        result.grids = [{"code": c, "version": v, "households": h, "buildings": n, "in_band": GRID_BAND.holds(h)}
+                        for c, v, h, n in cur.fetchall()]
         cur.close()
     return result
 
@@ -197,6 +208,10 @@ def _apply(change: str, grid_m: dict[str, Any], codes: Sequence[str], community:
     if change == "delete":
         (code,) = codes
         return editing.remove(grid_m, code), [], [code]
+    if change == "create":
+        outline = to_m([editing.parse_polygon(geometry)])[0]
+        rest, piece = editing.create(grid_m, outline, community)
+        return rest, [piece], []
     if change == "import":
         # geometry: (code or None, GeoJSON polygon) pairs replacing every grid of the community
         incoming = list(geometry or [])

@@ -12,16 +12,15 @@ from sqlalchemy.engine import Connection, Engine
 
 from gis.crs import WGS84
 from gis.db.editing import ChangeResult, edit_grids
+from gis.db.features import GRID_TOTALS
 from gis.errors import InputError, NotFoundError
 from gis.exchange import grids_from_file
 
 
 def grids_frame(conn: Connection, city_id: int) -> gpd.GeoDataFrame:
     """A city's grids with community code, households and buildings, ordered by code."""
-    frame = gpd.read_postgis(text("""
-        SELECT g.code, g.name, c.code AS community, g.note,
-               COALESCE((SELECT sum(b.households) FROM buildings b WHERE b.grid_id = g.id), 0)::int AS households,
-               (SELECT count(*) FROM buildings b WHERE b.grid_id = g.id)::int AS buildings, g.geom
+    frame = gpd.read_postgis(text(f"""
+        SELECT g.code, g.name, c.code AS community, g.note, {GRID_TOTALS}, g.geom
         FROM grids g JOIN admin_units c ON c.id = g.community_id WHERE c.city_id = :city ORDER BY g.code
     """), conn, geom_col="geom", params={"city": city_id}, crs=WGS84)
     return frame.rename_geometry("geometry")

@@ -21,13 +21,15 @@ class Layer:
     """Query parameter → SQL column it filters on by equality."""
 
 
+GRID_TOTALS = ("COALESCE((SELECT sum(b.households) FROM buildings b WHERE b.grid_id = g.id), 0)::int AS households, "
+               "(SELECT count(*) FROM buildings b WHERE b.grid_id = g.id)::int AS buildings")
+"""A grid's households and buildings, as SQL select items over ``grids g``: the one definition every reader uses."""
+
 LAYERS: dict[str, Layer] = {
     "admin_units": Layer("admin_units", ("level", "code", "name", "name_en", "parent_id", "city_id", "source"),
                          {"level": "level", "city_id": "city_id", "parent_id": "parent_id"}),
     "grids": Layer(
-        "(SELECT g.*, COALESCE((SELECT sum(b.households) FROM buildings b WHERE b.grid_id = g.id), 0)::int "
-        "AS households, (SELECT count(*) FROM buildings b WHERE b.grid_id = g.id)::int AS buildings, "
-        "c.city_id FROM grids g JOIN admin_units c ON c.id = g.community_id) AS grids",
+        f"(SELECT g.*, {GRID_TOTALS}, c.city_id FROM grids g JOIN admin_units c ON c.id = g.community_id) AS grids",
         ("code", "name", "community_id", "households", "buildings", "source", "note", "version", "city_id"),
         {"community_id": "community_id", "city_id": "city_id"}),
     "buildings": Layer("buildings", ("osm_type", "osm_id", "name", "building_type", "use", "levels",

@@ -59,7 +59,10 @@ def version(client: TestClient, code: str) -> int:
 
 
 def tiled(engine: Engine) -> bool:
+    """Every community tiled by its grids, and every grid a valid polygon."""
     with engine.connect() as conn:
+        if conn.execute(text("SELECT count(*) FROM grids WHERE NOT ST_IsValid(geom)")).scalar():
+            return False
         community_ids = [r[0] for r in conn.execute(text("SELECT DISTINCT community_id FROM grids"))]
         for cid in community_ids:
             rows = conn.execute(text("SELECT code, ST_AsBinary(ST_Transform(geom, 32650)) FROM grids "
@@ -195,3 +198,47 @@ def test_diff_and_revert(client: TestClient, fresh_engine: Engine) -> None:
     assert tiled(fresh_engine)
     assert client.get(f"/grids/{code}/diff", params={"from_version": 1, "to_version": 9}).status_code == 404
     assert client.post(f"/grids/{code}/revert", json={"to_version": 9, "version": 3, **WHO}).status_code == 404
+
+
+def test_create_carves_a_new_grid_out_of_the_grids_under_it(client: TestClient, fresh_engine: Engine) -> None:
+    a, b = neighbours(client)
+    code_a, code_b = a["properties"]["code"], b["properties"]["code"]
+    with fresh_engine.connect() as conn:
+        community = conn.execute(text("SELECT code FROM admin_units WHERE id = :i"),
+                                 {"i": a["properties"]["community_id"]}).scalar_one()
+    # a square across the shared border, inside both grids
+    border = shape(a["geometry"]).boundary.intersection(shape(b["geometry"]).boundary)
+    middle = border.interpolate(0.5, normalized=True)
+    square = middle.buffer(0.0003, cap_style="square").intersection(shape(a["geometry"]).union(shape(b["geometry"])))
+    body = {"geometry": mapping(square), "versions": {code_a: 1, code_b: 1}, **WHO}
+    url = f"/communities/{community}/grids"
+    preview = client.post(url, json={**body, "dry_run": True})
+    assert preview.status_code == 200, preview.text
+    assert preview.json()["created"] == [] and version(client, code_a) == 1  # nothing stored
+    saved = client.post(url, json=body)
+    assert saved.status_code == 200, saved.text
+    (new,) = saved.json()["created"]
+    assert new[:12] == community and new not in (code_a, code_b)
+    assert version(client, code_a) == 2 and version(client, code_b) == 2  # the grids under it gave area up
+    assert shape(grids(client)[new]["geometry"]).symmetric_difference(square).area < 1e-9
+    assert tiled(fresh_engine)
+    assert client.post(url, json=body).status_code == 409  # drawn over versions that have moved on
+    with fresh_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM buildings WHERE grid_id IS NULL")).scalar() == 0
+
+
+def test_create_refuses_unknown_parents_and_bad_outlines(client: TestClient, fresh_engine: Engine) -> None:
+    a, _ = neighbours(client)
+    far = {"type": "Polygon", "coordinates": [[[116.0, 39.0], [116.1, 39.0], [116.1, 39.1], [116.0, 39.0]]]}
+    bowtie = {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}
+    before = grids(client)
+    community = "110108" + "999999"
+    assert client.post(f"/communities/{community}/grids", json={"geometry": a["geometry"], **WHO}).status_code == 404
+    assert client.post("/communities/12/grids", json={"geometry": a["geometry"], **WHO}).status_code == 422
+    with fresh_engine.connect() as conn:
+        real = conn.execute(text("SELECT code FROM admin_units WHERE id = :i"),
+                            {"i": a["properties"]["community_id"]}).scalar_one()
+    for geometry, message in [(far, "outside"), (bowtie, "Self-intersection"), (a["geometry"], "swallow")]:
+        response = client.post(f"/communities/{real}/grids", json={"geometry": geometry, **WHO})
+        assert response.status_code == 422 and message in response.text, response.text
+    assert grids(client).keys() == before.keys()

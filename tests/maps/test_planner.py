@@ -89,3 +89,94 @@ def test_planner_drags_a_boundary_and_saves_it(fresh_engine: Engine, fresh_url: 
             "SELECT version, change, author FROM grid_versions WHERE code = :c ORDER BY version"), {"c": code}).all()
     assert [tuple(v) for v in versions] == [(1, "division", "gridpatrol"), (2, "reshape", "planner zhang")]
     assert Path(shot).stat().st_size > 20_000
+
+
+def _screen(page, box, lon: float, lat: float) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    p = page.evaluate(f"(() => {{ const p = map.latLngToContainerPoint([{lat}, {lon}]); return [p.x, p.y]; }})()")
+    return box["x"] + p[0], box["y"] + p[1]
+
+
+def _check_and_save(page) -> None:  # type: ignore[no-untyped-def]
+    for button, word in [("#preview", "Impact"), ("#save", "Saved")]:
+        page.click(button)
+        page.wait_for_function(f"['{word}', 'Not saved'].some((w) => "
+                               "document.querySelector('#result').innerText.includes(w))", timeout=15000)
+        assert word in page.inner_text("#result"), page.inner_text("#result")
+
+
+def test_planner_splits_merges_deletes_and_draws_grids(fresh_engine: Engine, fresh_url: str) -> None:
+    import_osm(fresh_engine, BEIJING, city=city_from_name("beijing"))
+    with fresh_engine.connect() as conn:
+        city_id = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city'")).scalar_one()
+    divide_and_store(fresh_engine, city_id)
+    code, community_code, _ = pick_vertex(fresh_engine)
+    with fresh_engine.connect() as conn:
+        grid = shapely.from_wkb(bytes(conn.execute(
+            text("SELECT ST_AsBinary(geom) FROM grids WHERE code = :c"), {"c": code}).scalar_one()))
+    errors: list[str] = []
+    with serve_in_thread(create_app(Settings(database_url=fresh_url))) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1300, "height": 850})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        page.goto(f"{base}/planner?community={community_code}&grid={code}", wait_until="networkidle")
+        page.wait_for_selector(".marker-icon")
+        page.fill("#author", "planner li")
+        page.fill("#reason", "two new estates")
+        box = page.locator("#map").bounding_box()
+
+        # split: a line drawn across the grid, through a point inside it, finished by clicking its last point
+        page.click("#split")
+        inside = grid.representative_point()
+        minx, _, maxx, _ = grid.bounds
+        start = _screen(page, box, minx - 0.0005, inside.y)
+        end = _screen(page, box, maxx + 0.0005, inside.y)
+        page.mouse.click(*start)
+        page.mouse.click(*end)
+        page.mouse.click(*end)
+        _check_and_save(page)
+        with fresh_engine.connect() as conn:
+            pieces = [r[0] for r in conn.execute(text(
+                "SELECT code FROM grid_versions WHERE change = 'split' AND version = 1 ORDER BY code"))]
+            assert conn.execute(text("SELECT count(*) FROM grids WHERE code = :c"), {"c": code}).scalar() == 0
+        assert len(pieces) >= 2
+
+        # merge the two pieces again: the first is selected after the save; click the second
+        page.click("#merge")
+        with fresh_engine.connect() as conn:
+            lon, lat = conn.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM grids "
+                                         "WHERE code = :c) s"), {"c": pieces[1]}).one()
+        page.mouse.click(*_screen(page, box, lon, lat))
+        _check_and_save(page)
+        with fresh_engine.connect() as conn:
+            merged = conn.execute(text("SELECT code FROM grid_versions WHERE change = 'merge' AND version = 1")).scalar_one()
+            changes = [r[0] for r in conn.execute(text(
+                "SELECT change FROM grid_versions WHERE code = :c"), {"c": merged})]
+        assert changes == ["merge"] and merged not in pieces
+
+        # draw a new grid: a small square inside the merged grid, closed by clicking the first corner
+        page.click("#create")
+        with fresh_engine.connect() as conn:
+            cx, cy = conn.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM grids "
+                                       "WHERE code = :c) s"), {"c": merged}).one()
+        d = 0.0002
+        corners = [_screen(page, box, cx + dx, cy + dy) for dx, dy in [(-d, -d), (d, -d), (d, d), (-d, d), (-d, -d)]]
+        for corner in corners:
+            page.mouse.click(*corner)
+        _check_and_save(page)
+        with fresh_engine.connect() as conn:
+            drawn = conn.execute(text("SELECT code FROM grid_versions WHERE change = 'create' AND version = 1")).scalar_one()
+
+        # and delete it again: it is selected after the save
+        page.wait_for_function(f"document.querySelector('#grid-info').innerText.includes('{drawn}')")
+        page.click("#delete")
+        _check_and_save(page)
+        page.screenshot(path=str(ROOT / "docs" / "planner-tools.png"))
+        browser.close()
+    assert errors == []
+    with fresh_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM grids WHERE code = :c"), {"c": drawn}).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM buildings WHERE grid_id IS NULL")).scalar() == 0
+        retired = {r[0] for r in conn.execute(text("SELECT code FROM unit_codes WHERE retired_at IS NOT NULL"))}
+    assert {code, pieces[0], pieces[1], drawn} <= retired

@@ -1,11 +1,20 @@
-// The planner's page: pick a community, click a grid, drag its boundary (Leaflet-Geoman), check the impact
-// (a dry run of POST /grids/{code}/reshape), save. Everything goes through gridpatrol's own API.
+// The planner's page: pick a community, then change its grids — drag a grid's boundary, split it by a drawn line,
+// merge it with a neighbour, delete it, or draw a new grid (Leaflet-Geoman). Every change is checked first (a dry
+// run that returns the impact) and then saved. Everything goes through gridpatrol's own API.
 "use strict";
 
 const map = L.map("map", { zoomSnap: 0.25 });
 map.attributionControl.addAttribution("Map data © OpenStreetMap contributors (ODbL)");
 const $ = (id) => document.getElementById(id);
-const state = { communities: {}, gridLayer: null, buildingLayer: null, gapLayer: null, selected: null };
+const state = { communities: {}, gridLayer: null, buildingLayer: null, gapLayer: null, drawn: null,
+  selected: null, action: null };
+const HINTS = {
+  reshape: "拖动顶点修改边界 · Drag the corners to move the boundary; the neighbours follow.",
+  split: "在网格上画一条线（双击结束） · Draw a line across the grid, edge to edge (double-click to finish).",
+  merge: "点击要合并的相邻网格 · Click the neighbouring grid to merge with.",
+  delete: "删除此网格，面积并入相邻网格 · Delete this grid; its area goes to its neighbours.",
+  create: "画出新网格（点击第一个点结束） · Draw the new grid (click the first corner to finish).",
+};
 
 function fill(h) { return h < 300 ? "#fdae61" : h > 500 ? "#d7191c" : "#a6d96a"; }
 
@@ -48,17 +57,24 @@ async function loadCommunities() {
   await loadCommunity(select.value);
 }
 
-async function loadCommunity(code, keepView) {
+function clearDrawing() {
+  map.pm.disableDraw();
+  for (const key of ["gapLayer", "drawn"]) if (state[key]) { map.removeLayer(state[key]); state[key] = null; }
+  if (state.gridLayer) state.gridLayer.eachLayer((layer) => { layer.pm.disable(); state.gridLayer.resetStyle(layer); });
+}
+
+async function loadCommunity(code, keepGrid) {
   const community = state.communities[code];
-  for (const layer of [state.gridLayer, state.buildingLayer, state.gapLayer]) if (layer) map.removeLayer(layer);
+  clearDrawing();
+  for (const layer of [state.gridLayer, state.buildingLayer]) if (layer) map.removeLayer(layer);
+  const keep = keepGrid || new URLSearchParams(location.search).get("grid");
   state.selected = null;
-  setButtons(false);
-  const outline = L.geoJSON(community);
-  const [west, south, east, north] = [outline.getBounds().getWest(), outline.getBounds().getSouth(),
-    outline.getBounds().getEast(), outline.getBounds().getNorth()];
+  $("grid-info").textContent = "点击网格以编辑 · Click a grid to change it.";
+  setAction(null);
+  const bounds = L.geoJSON(community).getBounds();
   const [grids, buildings] = await Promise.all([
     api(`/grids?community_id=${community.id}&limit=10000`),
-    api(`/buildings?bbox=${west},${south},${east},${north}&limit=10000`),
+    api(`/buildings?bbox=${bounds.getWest()},${bounds.getSouth()},${bounds.getEast()},${bounds.getNorth()}&limit=10000`),
   ]);
   state.buildingLayer = L.geoJSON(buildings, { interactive: false, pmIgnore: true,
     style: { color: "#777", weight: 0.5, fillColor: "#ccc", fillOpacity: 0.8 } }).addTo(map);
@@ -66,58 +82,149 @@ async function loadCommunity(code, keepView) {
     style: (f) => ({ color: "#222", weight: 2, fillColor: fill(f.properties.households), fillOpacity: 0.35 }),
     onEachFeature: (f, layer) => {
       layer.bindTooltip(`${f.properties.code}<br>${f.properties.households} 户 households`);
-      layer.on("click", () => select(layer));
+      layer.on("click", () => clicked(layer));
     },
   }).addTo(map);
-  if (!keepView) map.fitBounds(state.gridLayer.getBounds());
-  const wanted = new URLSearchParams(location.search).get("grid");
-  if (wanted) state.gridLayer.eachLayer((layer) => { if (layer.feature.properties.code === wanted) select(layer); });
+  if (!keepGrid) map.fitBounds(state.gridLayer.getBounds());
+  $("create").disabled = false;
+  if (keep) state.gridLayer.eachLayer((layer) => { if (layer.feature.properties.code === keep) select(layer); });
 }
 
-function setButtons(on) {
-  for (const id of ["preview", "save", "cancel"]) $(id).disabled = !on;
+function setAction(action) {
+  state.action = action;
+  for (const id of ["preview", "save", "cancel"]) $(id).disabled = !action;
+  for (const id of ["reshape", "split", "merge", "delete"]) {
+    $(id).disabled = !state.selected;
+    $(id).classList.toggle("active", Boolean(action && action.kind === id));
+  }
+  $("create").classList.toggle("active", Boolean(action && action.kind === "create"));
+  $("hint").textContent = action ? HINTS[action.kind] : "点击网格 · Click a grid, or draw a new one.";
+}
+
+function gridInfo(p) {
+  return `<b>网格 Grid ${escape(p.code)}</b> · version ${p.version}<br>${p.households} 户 households,
+    ${p.buildings} buildings${p.note ? `<br><i>${escape(p.note)}</i>` : ""}`;
+}
+
+function clicked(layer) {
+  if (state.action && state.action.kind === "merge" && state.selected && layer !== state.selected) {
+    state.action.other = layer;
+    layer.setStyle({ color: "#1f5fbf", weight: 4 });
+    say(`合并 · Merge ${escape(state.selected.feature.properties.code)} + ${escape(layer.feature.properties.code)}: check the impact.`);
+    return;
+  }
+  if (state.action && ["create", "split"].includes(state.action.kind)) return;  // a click while drawing
+  select(layer);
 }
 
 function select(layer) {
-  if (state.selected && state.selected !== layer) state.selected.pm.disable();
+  clearDrawing();
   state.selected = layer;
-  const p = layer.feature.properties;
-  $("grid-info").innerHTML = `<b>网格 Grid ${escape(p.code)}</b> · version ${p.version}<br>${p.households} 户 households,
-    ${p.buildings} buildings${p.note ? `<br><i>${escape(p.note)}</i>` : ""}<br>拖动顶点修改边界 · drag the corners to move the boundary.`;
-  layer.pm.enable({ allowSelfIntersection: false, snappable: true });
-  layer.on("pm:edit", () => say("已修改，请预览影响 · Edited: check the impact before saving."));
-  setButtons(true);
+  $("grid-info").innerHTML = gridInfo(layer.feature.properties);
+  layer.setStyle({ color: "#1f5fbf", weight: 4 });
+  startReshape();
   say("");
 }
 
-async function submit(dryRun) {
+function startReshape() {
   const layer = state.selected;
-  if (!layer) return;
-  const p = layer.feature.properties;
-  const body = { version: p.version, geometry: layer.toGeoJSON().geometry, author: $("author").value.trim(),
-    reason: $("reason").value.trim(), dry_run: dryRun };
-  if (!body.author || !body.reason) { say("请填写修改人和原因 · Give an author and a reason.", "error"); return; }
+  layer.pm.enable({ allowSelfIntersection: false, snappable: true });
+  layer.on("pm:edit", () => say("已修改，请预览影响 · Edited: check the impact before saving."));
+  setAction({ kind: "reshape" });
+}
+
+function draw(shape, kind) {
+  clearDrawing();
+  if (state.selected && kind !== "create") state.selected.setStyle({ color: "#1f5fbf", weight: 4 });
+  setAction({ kind });
+  $("preview").disabled = $("save").disabled = true;  // until something is drawn
+  map.pm.enableDraw(shape, { snappable: true, templineStyle: { color: "#1f5fbf" }, pathOptions: { color: "#1f5fbf" } });
+}
+
+map.on("pm:create", (event) => {
+  state.drawn = event.layer;
+  $("preview").disabled = $("save").disabled = false;
+  say("已画好，请预览影响 · Drawn: check the impact before saving.");
+});
+
+function request(dryRun) {
+  const who = { author: $("author").value.trim(), reason: $("reason").value.trim(), dry_run: dryRun };
+  const action = state.action;
+  const p = state.selected && state.selected.feature.properties;
+  const post = (url, body) => [url, { method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ ...body, ...who }) }];
+  switch (action.kind) {
+    case "reshape":
+      return post(`/grids/${p.code}/reshape`, { version: p.version, geometry: state.selected.toGeoJSON().geometry });
+    case "split":
+      return post(`/grids/${p.code}/split`, { version: p.version, line: state.drawn.toGeoJSON().geometry });
+    case "merge": {
+      if (!action.other) throw new Error("先点击要合并的相邻网格 · Click the neighbouring grid first.");
+      const q = action.other.feature.properties;
+      return post("/grids/merge", { codes: [p.code, q.code], versions: [p.version, q.version] });
+    }
+    case "delete": {
+      const query = new URLSearchParams({ version: p.version, ...who });
+      return [`/grids/${p.code}?${query}`, { method: "DELETE" }];
+    }
+    case "create": {
+      const outline = state.drawn.getBounds();
+      const versions = {};  // the grids the outline was drawn over: a 409 if one has moved on since
+      state.gridLayer.eachLayer((layer) => {
+        if (layer.getBounds().intersects(outline)) versions[layer.feature.properties.code] = layer.feature.properties.version;
+      });
+      return post(`/communities/${$("community").value}/grids`, { geometry: state.drawn.toGeoJSON().geometry, versions });
+    }
+    default:
+      throw new Error(`unknown change ${action.kind}`);
+  }
+}
+
+async function submit(dryRun) {
+  if (!state.action) return;
+  if (!$("author").value.trim() || !$("reason").value.trim()) { say("请填写修改人和原因 · Give an author and a reason.", "error"); return; }
   if (state.gapLayer) { map.removeLayer(state.gapLayer); state.gapLayer = null; }
   try {
-    const result = await api(`/grids/${p.code}/reshape`, { method: "POST",
-      headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const [url, options] = request(dryRun);
+    const result = await api(url, options);
     const warnings = result.warnings.map((w) => `<li>${escape(w)}</li>`).join("");
     const head = dryRun ? "影响预览 · Impact (nothing saved yet)" : "已保存 · Saved";
     const grids = result.grids.map((g) => `${g.code} v${g.version}: ${g.households}`).join(", ");
+    const codes = [result.created.length ? `new: ${result.created.join(", ")}` : "",
+      result.retired.length ? `retired: ${result.retired.join(", ")}` : ""].filter(Boolean).join("; ");
+    const staff = result.staff.map((s) => `<li>${escape(s.name)} (${escape(s.role)}): ${escape(s.what)}</li>`).join("");
     const message = `<b>${head}</b><br>${result.buildings_moved} buildings, ${result.households_moved} households
-      change grid.${grids ? `<br>${escape(grids)}` : ""}${warnings ? `<ul>${warnings}</ul>` : ""}`;
-    if (!dryRun) await loadCommunity($("community").value, true);  // redraws, and re-selects the grid
+      change grid.${grids ? `<br>${escape(grids)}` : ""}${codes ? `<br>${escape(codes)}` : ""}
+      ${warnings ? `<ul>${warnings}</ul>` : ""}${staff ? `<ul>${staff}</ul>` : ""}`;
+    if (!dryRun) {
+      const keep = state.action.kind === "reshape" ? state.selected.feature.properties.code : result.created[0];
+      await loadCommunity($("community").value, keep || null);  // redraws, and selects the grid changed
+    }
     say(message, "ok");
   } catch (error) {
     const problems = (error.body && error.body.problems) || [];
     say(`<b>未保存 · Not saved</b><br>${escape(error.message)}${problems.length ? `<ul>${problems.map((x) => `<li>${escape(x)}</li>`).join("")}</ul>` : ""}`, "error");
     const gaps = (error.body && error.body.gaps) || [];
     if (gaps.length) state.gapLayer = L.geoJSON({ type: "GeometryCollection", geometries: gaps },
-      { style: { color: "#b00020", weight: 2, fillOpacity: 0.5 } }).addTo(map);
+      { pmIgnore: true, style: { color: "#b00020", weight: 2, fillOpacity: 0.5 } }).addTo(map);
   }
 }
 
+$("reshape").addEventListener("click", () => { clearDrawing(); select(state.selected); });
+$("split").addEventListener("click", () => draw("Line", "split"));
+$("create").addEventListener("click", () => draw("Polygon", "create"));
+$("merge").addEventListener("click", () => {
+  clearDrawing();
+  state.selected.setStyle({ color: "#1f5fbf", weight: 4 });
+  setAction({ kind: "merge" });
+});
+$("delete").addEventListener("click", () => {
+  clearDrawing();
+  state.selected.setStyle({ color: "#b00020", weight: 4 });
+  setAction({ kind: "delete" });
+});
 $("preview").addEventListener("click", () => submit(true));
 $("save").addEventListener("click", () => submit(false));
-$("cancel").addEventListener("click", () => loadCommunity($("community").value, true));
+$("cancel").addEventListener("click", () => loadCommunity($("community").value,
+  state.selected ? state.selected.feature.properties.code : null));
 loadCommunities().catch((error) => say(escape(error.message), "error"));
