@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,6 +20,14 @@ from gis.db.engine import make_engine
 STATIC_DIR = Path(__file__).resolve().parent.parent / "maps" / "static"
 
 
+def settle_gc() -> None:
+    """Move everything loaded at start-up (geopandas, pyproj, shapely, pandas: a few hundred thousand objects) out
+    of the garbage collector's sight. Otherwise every full collection walks them all and a request that happens
+    to trigger one takes ~100 ms longer (seen as the worst case of the edit-preview benchmark)."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The service over the database at ``settings.database_url`` (which must be set: the CLI resolves it)."""
     if not settings.database_url:
@@ -27,6 +36,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = make_engine(settings.database_url or "")
+        settle_gc()
         try:
             yield
         finally:

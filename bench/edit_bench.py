@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchdb import bench_database  # noqa: E402
 
+from api.app import settle_gc  # noqa: E402
 from gis.cities import city_from_name  # noqa: E402
 from gis.db.divisions import divide_and_store  # noqa: E402
 from gis.db.editing import edit_grids  # noqa: E402
@@ -78,6 +79,7 @@ def scenario(engine: Engine, city_id: int, grid_band: Band, band: Band) -> None:
                               "ON g.id = b.grid_id WHERE g.community_id = :c"), {"c": community_id}).all()
 
     preview()  # warm-up
+    settle_gc()  # as the server does once it has started
     times = [timed_ms(preview) for _ in range(RUNS)]
     floors = [timed_ms(floor) for _ in range(RUNS)]
     result = edit_grids(engine, "reshape", **payload)

@@ -108,11 +108,12 @@ def check_tiling(grids: Mapping[str, shapely.Geometry], community: shapely.Geome
     the community, gaps inside the scope. The rest of the community was tiled before and has not moved.
     """
     check = TilingCheck()
+    shapely.prepare(community)
     codes = list(grids)
     geoms = [grids[c] for c in codes]
     mine = set(codes if changed is None else changed)
     for code, geom in zip(codes, geoms, strict=True):
-        if code in mine:
+        if code in mine and not community.covers(geom):  # prepared: cheap when, as usual, it does
             outside = geom.difference(community).area
             if outside > TOLERANCE_M2:
                 check.outside.append((code, outside))
@@ -142,6 +143,14 @@ def _give_away(pieces: shapely.Geometry, owners: dict[str, shapely.Geometry], *,
         owners[best[0]] = to_multipolygon(shapely.union_all([owners[best[0]], piece]))
 
 
+def _edges_near(outline: shapely.Geometry, polygons: Sequence[shapely.Geometry]) -> shapely.Geometry:
+    """The boundaries of ``polygons`` within a metre of ``outline``'s bounding box: what a snap can reach, without
+    the cost of snapping to a whole community's border."""
+    minx, miny, maxx, maxy = outline.bounds
+    box = (minx - 1, miny - 1, maxx + 1, maxy + 1)
+    return shapely.GeometryCollection([shapely.clip_by_rect(p.boundary, *box) for p in polygons])
+
+
 def reshape(grids: Mapping[str, shapely.Geometry], code: str, outline: shapely.Geometry,
             community: shapely.Geometry) -> dict[str, shapely.Geometry]:
     """Give grid ``code`` the new ``outline``; neighbours are adjusted so that the community stays tiled."""
@@ -156,8 +165,7 @@ def reshape(grids: Mapping[str, shapely.Geometry], code: str, outline: shapely.G
     near = [c for c, g in grids.items() if c == code or g.intersects(reach)]
     # A drawn outline repeats the unchanged edges only to the precision of the map it was drawn on (GeoJSON at
     # 7 decimals is ~1 cm): snap it to the existing vertices so those edges do not turn into slivers.
-    existing = shapely.union_all([grids[c].boundary for c in near] + [community.boundary])
-    outline = shapely.snap(outline, existing, SNAP_M)
+    outline = shapely.snap(outline, _edges_near(outline, [grids[c] for c in near] + [community]), SNAP_M)
     target = outline.intersection(community)
     # overlays can leave stray lines or points beside the polygons (GeometryCollections): keep the polygons
     touched = {c: grids[c] if c == code else to_multipolygon(grids[c].difference(target)) for c in near}
@@ -181,8 +189,8 @@ def create(grids: Mapping[str, shapely.Geometry], outline: shapely.Geometry,
         raise InputError(f"the new grid reaches {outside:,.0f} m² outside its community; "
                          "grids never cross their community's border")
     near = [c for c, g in grids.items() if g.intersects(outline)]
-    existing = shapely.union_all([grids[c].boundary for c in near] + [community.boundary])
-    target = to_multipolygon(shapely.snap(outline, existing, SNAP_M).intersection(community))
+    edges = _edges_near(outline, [grids[c] for c in near] + [community])
+    target = to_multipolygon(shapely.snap(outline, edges, SNAP_M).intersection(community))
     if target.area <= TOLERANCE_M2:
         raise InputError("the new grid has no area inside its community")
     new = dict(grids)

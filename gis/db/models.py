@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    Time,
     UniqueConstraint,
     func,
     text,
@@ -296,3 +297,142 @@ class Import(Base):
     bounds: Mapped[Any] = mapped_column(Geometry("POLYGON", srid=SRID, spatial_index=False))
     counts: Mapped[dict[str, Any]] = mapped_column(JSONB)
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+# --- Events: intake, assignment and the closed loop (issue 4) -------------------------------------------------
+
+PRIORITIES = ("urgent", "high", "normal")
+SOURCES = ("grid_member", "resident_app", "hotline", "video", "referral")
+INPUT_CRS = ("wgs84", "gcj02", "bd09")
+EVENT_STATES = ("reported", "accepted", "rejected", "dispatched", "suspended", "handled", "verified", "closed")
+LEVELS = ("grid", "community", "street", "department")
+QUEUES = ("grid", "street_centre", "police", "department")
+CATEGORY_KINDS = ("component", "event", "social")
+ROUTES = ("grid", "police", "department")
+
+
+class Department(Base):
+    """A functional department (职能部门): where escalations end and some categories go straight away."""
+
+    __tablename__ = "departments"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str | None] = mapped_column(Text)
+
+
+class Category(Base):
+    """An event category: component (部件) or event (事件) as in GB/T 30428.2, or a social-governance matter; where
+    it goes first, which department ends its escalation, and its deadline per priority."""
+
+    __tablename__ = "categories"
+    __table_args__ = (
+        CheckConstraint(_in("kind", CATEGORY_KINDS), name="categories_kind_check"),
+        CheckConstraint(_in("route", ROUTES), name="categories_route_check"),
+        CheckConstraint("hours_urgent > 0 AND hours_high > 0 AND hours_normal > 0", name="categories_hours_check"),
+    )
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    route: Mapped[str] = mapped_column(String(16))
+    department_code: Mapped[str] = mapped_column(ForeignKey("departments.code"))
+    hours_urgent: Mapped[int] = mapped_column(Integer)
+    hours_high: Mapped[int] = mapped_column(Integer)
+    hours_normal: Mapped[int] = mapped_column(Integer)
+
+
+class DutyRoster(Base):
+    """Who is on duty for a grid, by weekday (0 = Monday) and local time of day."""
+
+    __tablename__ = "duty_roster"
+    __table_args__ = (
+        CheckConstraint("weekday BETWEEN 0 AND 6", name="duty_roster_weekday_check"),
+        CheckConstraint("starts < ends", name="duty_roster_hours_check"),
+        Index("duty_roster_grid_idx", "grid_id", "weekday"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"))
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id", ondelete="CASCADE"))
+    weekday: Mapped[int] = mapped_column(Integer)
+    starts: Mapped[Any] = mapped_column(Time)
+    ends: Mapped[Any] = mapped_column(Time)
+
+
+class Event(Base):
+    """A reported event, where it was assigned and why, and where it stands in the loop. The reporter's contact is
+    personal data: only the staff handling the event see it (never maps, lists for leaders or Open311)."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        CheckConstraint(_in("priority", PRIORITIES), name="events_priority_check"),
+        CheckConstraint(_in("source", SOURCES), name="events_source_check"),
+        CheckConstraint(_in("input_crs", INPUT_CRS), name="events_input_crs_check"),
+        CheckConstraint(_in("state", EVENT_STATES), name="events_state_check"),
+        CheckConstraint(_in("level", LEVELS), name="events_level_check"),
+        CheckConstraint(_in("queue", QUEUES), name="events_queue_check"),
+        Index("events_geom_idx", "geom", postgresql_using="gist"),
+        Index("events_grid_state_idx", "grid_id", "state"),
+        Index("events_assignee_idx", "assignee_staff_id", "state"),
+        Index("events_open_due_idx", "due_at", postgresql_where=text("state IN ('dispatched', 'handled')")),
+        Index("events_category_time_idx", "category_code", "reported_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    category_code: Mapped[str] = mapped_column(ForeignKey("categories.code"))
+    priority: Mapped[str] = mapped_column(String(8), server_default="normal")
+    source: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(Text, server_default="")
+    reporter_contact: Mapped[str | None] = mapped_column(Text)
+    photos: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    input_crs: Mapped[str] = mapped_column(String(8))
+    input_lon: Mapped[float] = mapped_column(Double)
+    input_lat: Mapped[float] = mapped_column(Double)
+    geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False))
+    city_id: Mapped[int | None] = mapped_column(ForeignKey("admin_units.id", ondelete="SET NULL"))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id", ondelete="SET NULL"))
+    grid_code: Mapped[str | None] = mapped_column(String(15))
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("admin_units.id", ondelete="SET NULL"))
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("admin_units.id", ondelete="SET NULL"))
+    queue: Mapped[str] = mapped_column(String(16))
+    assignee_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
+    department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
+    assignment_rule: Mapped[str] = mapped_column(Text)
+    flagged: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    state: Mapped[str] = mapped_column(String(12), server_default="reported")
+    level: Mapped[str] = mapped_column(String(12), server_default="grid")
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    suspended_seconds: Mapped[int] = mapped_column(Integer, server_default="0")
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_on_time: Mapped[bool | None] = mapped_column(Boolean)
+    reworks: Mapped[int] = mapped_column(Integer, server_default="0")
+    extensions: Mapped[int] = mapped_column(Integer, server_default="0")
+    escalations: Mapped[int] = mapped_column(Integer, server_default="0")
+    evaluation: Mapped[int | None] = mapped_column(Integer)
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class EventTransition(Base):
+    """One step of an event's history: who (and in which role) did what, when, with a note."""
+
+    __tablename__ = "event_transitions"
+    __table_args__ = (Index("event_transitions_event_idx", "event_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(16))
+    from_state: Mapped[str | None] = mapped_column(String(12))
+    to_state: Mapped[str] = mapped_column(String(12))
+    actor: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(24))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    note: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
