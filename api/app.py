@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import errors
-from api.routers import divisions, exchange, grid_edits, health, layers, maps
+from api.routers import divisions, events, exchange, grid_edits, health, layers, maps
 from api.settings import Settings
 from gis.db.engine import make_engine
 
@@ -58,6 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(divisions.router)
     app.include_router(exchange.router)  # before grid_edits: /grids/export is not a grid code
     app.include_router(grid_edits.router)
+    app.include_router(events.router)
     app.include_router(maps.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -7,12 +7,20 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from gis.errors import ConflictError, DatabaseUnavailableError, GridpatrolError, InputError, NotFoundError
+from gis.errors import (
+    ConflictError,
+    DatabaseUnavailableError,
+    ForbiddenError,
+    GridpatrolError,
+    InputError,
+    NotFoundError,
+)
 
 log = logging.getLogger(__name__)
 
 STATUS: tuple[tuple[type[GridpatrolError], int], ...] = (
     (NotFoundError, 404),
+    (ForbiddenError, 403),
     (ConflictError, 409),
     (InputError, 422),
     (DatabaseUnavailableError, 503),

@@ -28,3 +28,11 @@ class Settings(BaseSettings):
     """A tile server for a basemap, e.g. an intranet one: ``https://tiles.example.gov/{z}/{x}/{y}.png``.
     Unset: no basemap; the map is drawn from the city's own data and needs no network."""
     tile_attribution: str = "© OpenStreetMap contributors"
+    auto_dispatch: bool = True
+    """Intake accepts and dispatches each report at once (as the system), so its deadline clock starts."""
+    nearest_grid_m: float = Field(default=50.0, ge=0, le=1000)
+    """A report outside every grid goes to the nearest grid within this distance, else to its street's queue."""
+    timezone: str = "Asia/Shanghai"
+    """The local time the duty roster is written in."""
+    escalate_every_s: float = 60.0
+    """How often the service escalates events whose deadline has passed (0: never; run it by hand)."""

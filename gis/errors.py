@@ -38,3 +38,7 @@ class DatabaseUnavailableError(GridpatrolError, ConnectionError):
 
 class ConflictError(GridpatrolError):
     """The change was made against a stale version, or contradicts the current state (HTTP 409)."""
+
+
+class ForbiddenError(GridpatrolError, PermissionError):
+    """The actor's role may not take this step (HTTP 403)."""

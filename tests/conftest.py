@@ -13,13 +13,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from gis.cities import city_from_name
+from gis.db.divisions import divide_and_store
 from gis.db.embedded import DEFAULT_PORT, EmbeddedPostgres
 from gis.db.engine import make_engine
 from gis.db.importer import ImportReport, import_osm
 from gis.db.migrate import upgrade
+from gis.db.staff import seed_demo_staff
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
@@ -91,5 +94,35 @@ def beijing_db(pg_server: EmbeddedPostgres, template_db: str) -> Iterator[tuple[
 @pytest.fixture(scope="session")
 def beijing_engine(beijing_db: tuple[str, ImportReport]) -> Iterator[Engine]:
     engine = make_engine(beijing_db[0])
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def divided_template(pg_server: EmbeddedPostgres, template_db: str) -> Iterator[str]:
+    """A template database: the Beijing fixture imported, divided into grids, with the demo's synthetic staff."""
+    name = _clone(pg_server, template_db)
+    engine = make_engine(pg_server.url(name))
+    import_osm(engine, BEIJING, city=city_from_name("beijing"))
+    with engine.connect() as conn:
+        city_id = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city'")).scalar_one()
+    divide_and_store(engine, city_id)
+    seed_demo_staff(engine, city_id)
+    engine.dispose()
+    yield name
+    pg_server.drop_database(name)
+
+
+@pytest.fixture
+def divided_url(pg_server: EmbeddedPostgres, divided_template: str) -> Iterator[str]:
+    """A database of this test's own, cloned from :func:`divided_template`."""
+    name = _clone(pg_server, divided_template)
+    yield pg_server.url(name)
+    pg_server.drop_database(name)
+
+
+@pytest.fixture
+def divided_engine(divided_url: str) -> Iterator[Engine]:
+    engine = make_engine(divided_url)
     yield engine
     engine.dispose()

@@ -304,7 +304,8 @@ class Import(Base):
 PRIORITIES = ("urgent", "high", "normal")
 SOURCES = ("grid_member", "resident_app", "hotline", "video", "referral")
 INPUT_CRS = ("wgs84", "gcj02", "bd09")
-EVENT_STATES = ("reported", "accepted", "rejected", "dispatched", "suspended", "handled", "verified", "closed")
+EVENT_STATES = ("reported", "accepted", "rejected", "dispatched", "suspended", "handled", "verified", "closed",
+                "merged")
 LEVELS = ("grid", "community", "street", "department")
 QUEUES = ("grid", "street_centre", "police", "department")
 CATEGORY_KINDS = ("component", "event", "social")
@@ -412,6 +413,7 @@ class Event(Base):
     suspended_seconds: Mapped[int] = mapped_column(Integer, server_default="0")
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_on_time: Mapped[bool | None] = mapped_column(Boolean)
+    missed_deadline: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     reworks: Mapped[int] = mapped_column(Integer, server_default="0")
     extensions: Mapped[int] = mapped_column(Integer, server_default="0")
     escalations: Mapped[int] = mapped_column(Integer, server_default="0")

@@ -1,0 +1,224 @@
+"""Dispatch: report events, follow them round the loop, see what is overdue and how units perform.
+
+The reporter's contact is personal data: it is returned to the reporter's own client at intake, and afterwards
+only to the staff member the event is assigned to (``X-Staff-Id``: a stand-in until access control exists).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import select
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.engine import Engine
+
+from api.deps import SettingsDep, get_engine
+from gis.coords import point_from_geojson
+from gis.db import events
+from gis.db.staff import add_staff
+from gis.errors import InputError
+
+router = APIRouter(tags=["dispatch"])
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+class EventBody(BaseModel):
+    location: Any = Field(description="a GeoJSON Point: {\"type\": \"Point\", \"coordinates\": [lon, lat]}",
+                          examples=[{"type": "Point", "coordinates": [118.7838, 32.0415]}])
+    crs: str = Field(default="wgs84", description="the location's coordinate system: wgs84, gcj02 (Amap, "
+                     "Tencent) or bd09 (Baidu)")
+    category: str = Field(description="a category code (GET /categories)", examples=["C01"])
+    priority: str = Field(default="normal", description="urgent, high or normal")
+    source: str = Field(description="grid_member, resident_app, hotline, video or referral")
+    description: str = Field(default="", description=f"what was seen (at most {events.MAX_DESCRIPTION} characters)")
+    reporter_contact: str | None = Field(default=None, description="personal data: seen only by the handling staff")
+    photos: list[str] = Field(default_factory=list, description="photo references (URLs or storage keys)")
+    idempotency_key: str | None = Field(default=None, description="a client key: a retry returns the first "
+                                        "result; or send the Idempotency-Key header")
+
+
+class StepBody(BaseModel):
+    actor: str = Field(min_length=1, max_length=100, description="who takes the step")
+    role: str = Field(description="their role: centre_staff, grid_member, grid_chief, police, department, …")
+    note: str | None = Field(default=None, max_length=2000)
+    hours: float | None = Field(default=None, description="extend: the extra hours")
+    evaluation: int | None = Field(default=None, description="close: a score from 1 to 5")
+    into: int | None = Field(default=None, description="merge: the event this one duplicates")
+    to_level: str | None = Field(default=None, description="escalate: community, street or department "
+                                 "(default: the next level up)")
+    staff_id: int | None = Field(default=None, description="dispatch: to this staff member (default: as placed)")
+
+
+class StaffBody(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    role: str
+    unit: str | None = Field(default=None, description="the code of their community or street")
+    grids: dict[str, str] = Field(default_factory=dict, description="grid code → duty (chief, member, embedded)")
+    roster: list[dict[str, Any]] = Field(default_factory=list, description="[{grid, weekday (0 = Monday), "
+                                         "starts: 'HH:MM', ends: 'HH:MM'}]")
+
+
+@router.get("/categories", summary="Event categories, where each goes, and their deadlines")
+def list_categories(engine: EngineDep) -> list[dict[str, Any]]:
+    return events.categories(engine)
+
+
+@router.post("/events", status_code=201, summary="Report an event: placed on its grid and person at once",
+             responses={200: {"description": "a retry with the same idempotency key: the first result"},
+                        409: {"description": "the idempotency key was used for a different report"},
+                        422: {"description": "bad location, coordinate system, category or text"}})
+def report_event(body: EventBody, response: Response, engine: EngineDep, settings: SettingsDep,
+                 idempotency_key: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+    lon, lat = point_from_geojson(body.location)
+    report = events.EventIn(lon=lon, lat=lat, crs=body.crs, category=body.category, priority=body.priority,
+                            source=body.source, description=body.description,
+                            reporter_contact=body.reporter_contact, photos=body.photos,
+                            idempotency_key=body.idempotency_key or idempotency_key)
+    result = events.intake(engine, report, auto_dispatch=settings.auto_dispatch, radius_m=settings.nearest_grid_m,
+                           timezone=settings.timezone)
+    if result.replayed:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"/events/{result.event['id']}"
+    return result.event
+
+
+@router.get("/events", summary="Events by state, grid, unit or overdue")
+def find_events(
+    engine: EngineDep,
+    state: Annotated[list[str] | None, Query(description="one or more states")] = None,
+    grid: Annotated[str | None, Query(pattern=r"^\d{15}$")] = None,
+    unit: Annotated[str | None, Query(pattern=r"^\d{6,15}$", description="a district/street/community/grid "
+                                      "code: events under it")] = None,
+    overdue: bool = False,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[dict[str, Any]]:
+    return events.list_events(engine, states=state, grid=grid, unit_code=unit,
+                              overdue_at=datetime.now(UTC) if overdue else None, limit=limit, offset=offset)
+
+
+@router.get("/events/{event_id}", summary="One event (the reporter's contact only for its assignee)")
+def one_event(event_id: int, engine: EngineDep,
+              x_staff_id: Annotated[int | None, Header()] = None) -> dict[str, Any]:
+    event = events.get_event(engine, event_id, with_contact=True)
+    if not (x_staff_id is not None and event["assignee"] and event["assignee"]["id"] == x_staff_id):
+        event.pop("reporter_contact", None)
+    return event
+
+
+@router.get("/events/{event_id}/history", summary="Every step of an event: who, in which role, when, why")
+def event_history(event_id: int, engine: EngineDep) -> list[dict[str, Any]]:
+    return events.history(engine, event_id)
+
+
+@router.post("/events/{event_id}/{action}", summary="Take a step of the loop",
+             responses={403: {"description": "the role may not take this step"},
+                        409: {"description": "the event's state does not allow this step"}})
+def step(event_id: int, action: str, body: StepBody, engine: EngineDep) -> dict[str, Any]:
+    event = events.act(engine, event_id, action, actor=body.actor, role=body.role, note=body.note,
+                       hours=body.hours, evaluation=body.evaluation, into=body.into, to_level=body.to_level,
+                       staff_id=body.staff_id)
+    event.pop("reporter_contact", None)
+    return event
+
+
+@router.post("/escalations/run", summary="Escalate every event whose deadline has passed (also run every minute)")
+def run_escalations(engine: EngineDep) -> dict[str, Any]:
+    done = events.escalate_overdue(engine)
+    return {"escalated": len(done), "events": done}
+
+
+@router.get("/staff/{staff_id}/events", summary="A staff member's events (default: the open ones)")
+def staff_events(staff_id: int, engine: EngineDep,
+                 state: Annotated[list[str] | None, Query()] = None) -> list[dict[str, Any]]:
+    return events.list_events(engine, staff_id=staff_id, states=state or ["dispatched", "suspended", "handled"],
+                               limit=10_000)
+
+
+@router.get("/staff/{staff_id}/events/stream", summary="New assignments as they happen (server-sent events)",
+            response_class=StreamingResponse)
+def follow(staff_id: int, engine: EngineDep,
+           limit: Annotated[int | None, Query(ge=1, description="close after this many events")] = None,
+           heartbeat: Annotated[float, Query(ge=0.1, le=60)] = 15.0) -> StreamingResponse:
+    """``text/event-stream``: an ``assigned`` event (the event as JSON) each time one is dispatched, reworked or
+    escalated to this person; a comment line every ``heartbeat`` seconds keeps proxies from closing it."""
+    return StreamingResponse(_assignments(engine, staff_id, limit, heartbeat), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _assignments(engine: Engine, staff_id: int, limit: int | None, heartbeat: float) -> Iterator[str]:
+    raw = engine.raw_connection()
+    try:
+        pg = raw.dbapi_connection
+        assert pg is not None
+        pg.autocommit = True  # type: ignore[union-attr]
+        cur = pg.cursor()
+        cur.execute(f"LISTEN {events.NOTIFY_CHANNEL}")
+        yield ": following assignments\n\n"
+        sent = 0
+        while limit is None or sent < limit:
+            if select.select([pg], [], [], heartbeat) == ([], [], []):
+                yield ": keep-alive\n\n"
+                continue
+            pg.poll()  # type: ignore[union-attr]
+            while pg.notifies and (limit is None or sent < limit):  # type: ignore[union-attr]
+                note = json.loads(pg.notifies.pop(0).payload)  # type: ignore[union-attr]
+                if note.get("staff_id") != staff_id:
+                    continue
+                event = events.get_event(engine, int(note["event_id"]), with_contact=True)
+                sent += 1
+                yield f"id: {event['id']}\nevent: assigned\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
+    finally:
+        raw.close()
+
+
+@router.post("/staff", status_code=201, summary="Add a staff member, their grids and duty hours")
+def new_staff(body: StaffBody, engine: EngineDep) -> dict[str, Any]:
+    roster = []
+    for slot in body.roster:
+        try:
+            roster.append({"grid": str(slot["grid"]), "weekday": int(slot["weekday"]),
+                           "starts": datetime.strptime(str(slot["starts"]), "%H:%M").time(),
+                           "ends": datetime.strptime(str(slot["ends"]), "%H:%M").time()})
+        except (KeyError, ValueError, TypeError):
+            raise InputError("a roster slot is {grid, weekday 0–6, starts 'HH:MM', ends 'HH:MM'}") from None
+        if not 0 <= roster[-1]["weekday"] <= 6:
+            raise InputError("weekday is 0 (Monday) to 6 (Sunday)")
+    return add_staff(engine, name=body.name, role=body.role, unit_code=body.unit, grids=body.grids, roster=roster)
+
+
+@router.get("/kpis", summary="On-time closure and the other ranking figures per unit and period")
+def unit_kpis(
+    engine: EngineDep,
+    by: Literal["grid", "community", "street", "department"] = "grid",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    unit: Annotated[str | None, Query(pattern=r"^\w{1,32}$", description="only units whose code starts so")] = None,
+    format: Literal["json", "csv"] = "json",
+) -> Any:
+    """Default period: the last 30 days."""
+    end = _aware(end) or datetime.now(UTC)
+    start = _aware(start) or end - timedelta(days=30)
+    rows = events.kpis(engine, by, start, end, prefix=unit)
+    if format == "json":
+        return {"by": by, "start": start.isoformat(), "end": end.isoformat(), "units": rows}
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=events.KPI_FIELDS)
+    writer.writeheader()
+    writer.writerows(rows)
+    return Response(buffer.getvalue(), media_type="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="kpis-{by}.csv"'})
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value

@@ -1,0 +1,73 @@
+"""Coordinates as phones and Chinese maps give them: WGS-84, GCJ-02 (Amap, Tencent, most apps) or BD-09 (Baidu).
+
+Storage is WGS-84. GCJ-02 and BD-09 are the published obfuscations of WGS-84 (offsets of up to several hundred
+metres); going back is done with prcoords' iterative ("bored") inverses, accurate to about a millimetre, well
+below the obfuscation's own noise. Outside mainland China GCJ-02 equals WGS-84, as the apps do it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import prcoords
+
+from gis.errors import InputError
+
+SYSTEMS = {"wgs84": "WGS-84 (GPS)", "gcj02": "GCJ-02 (Amap, Tencent, most Chinese apps)", "bd09": "BD-09 (Baidu)"}
+ALIASES = {"wgs84": "wgs84", "wgs-84": "wgs84", "epsg:4326": "wgs84", "4326": "wgs84", "gps": "wgs84",
+           "gcj02": "gcj02", "gcj-02": "gcj02", "bd09": "bd09", "bd-09": "bd09", "bd09ll": "bd09"}
+
+
+def system(name: str) -> str:
+    """The canonical name of a coordinate system, or :class:`InputError` listing the accepted ones."""
+    key = ALIASES.get(str(name).strip().lower())
+    if key is None:
+        raise InputError(f"unknown coordinate system {name!r}: use one of {', '.join(SYSTEMS)}")
+    return key
+
+
+def check_lonlat(lon: float, lat: float) -> None:
+    if not (isinstance(lon, int | float) and isinstance(lat, int | float)) or isinstance(lon, bool):
+        raise InputError("coordinates must be numbers: [longitude, latitude]")
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        raise InputError("coordinates must be finite numbers (no NaN or infinity)")
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise InputError(f"[{lon}, {lat}] is out of range: longitude -180..180, latitude -90..90, in that order")
+
+
+def to_wgs84(lon: float, lat: float, crs: str) -> tuple[float, float]:
+    """``(lon, lat)`` in ``crs`` (a name :func:`system` accepts) as WGS-84 ``(lon, lat)``."""
+    check_lonlat(lon, lat)
+    kind = system(crs)
+    if kind == "wgs84":
+        return float(lon), float(lat)
+    point = prcoords.Coords(lat, lon)
+    wgs = prcoords.gcj_wgs_bored(point) if kind == "gcj02" else prcoords.bd_wgs_bored(point)
+    return float(wgs.lon), float(wgs.lat)
+
+
+def from_wgs84(lon: float, lat: float, crs: str) -> tuple[float, float]:
+    """WGS-84 ``(lon, lat)`` as ``crs`` (for clients that show GCJ-02 or BD-09 maps)."""
+    check_lonlat(lon, lat)
+    kind = system(crs)
+    if kind == "wgs84":
+        return float(lon), float(lat)
+    point = prcoords.Coords(lat, lon)
+    out = prcoords.wgs_gcj(point) if kind == "gcj02" else prcoords.wgs_bd(point)
+    return float(out.lon), float(out.lat)
+
+
+def point_from_geojson(geometry: object) -> tuple[float, float]:
+    """``(lon, lat)`` of a GeoJSON Point, or :class:`InputError` saying what is wrong with it."""
+    if not isinstance(geometry, dict):
+        raise InputError("location must be a GeoJSON Point: {\"type\": \"Point\", \"coordinates\": [lon, lat]}")
+    if geometry.get("type") != "Point":
+        raise InputError(f"location must be a GeoJSON Point; got type {geometry.get('type')!r}")
+    coords = geometry.get("coordinates")
+    if not isinstance(coords, list | tuple) or len(coords) not in (2, 3):
+        raise InputError("a Point's coordinates are [longitude, latitude]")
+    lon, lat = coords[0], coords[1]
+    if lon is None or lat is None:
+        raise InputError("a Point's coordinates are missing: give [longitude, latitude]")
+    check_lonlat(lon, lat)
+    return float(lon), float(lat)

@@ -1,0 +1,621 @@
+"""Events: intake and assignment by location, the closed loop, deadlines and escalation (DOMAIN.md "Events").
+
+Assignment rules, in order (the event stores which one placed it, in ``assignment_rule``):
+
+1. **Grid.** The current grid that contains the point. A point on a shared edge or vertex lies in several grids:
+   it goes to the one with the **lowest code** (the same tie-break the grid editor uses for buildings).
+   A point outside every grid goes to the nearest grid within ``radius_m`` (default 50 m, measured on the
+   spheroid); beyond that, to the **centre queue of the street** that contains it (or the nearest street
+   within 1 km), flagged for a person to look at. Farther than that it is outside the service area: a 422.
+2. **Person.** By the category's route: ``police`` categories go to the grid's embedded police officer (the
+   community's, failing that), ``department`` categories straight to the category's department; ``grid``
+   categories to the member on duty by the roster at the moment of the report (the city's local time), failing
+   that the grid chief. No one at all: the event stays in the grid's queue, flagged.
+
+The loop: reported → accepted → dispatched → handled (feedback) → verified → closed (evaluated), with reject and
+merge (a duplicate) before dispatch, rework (verification failed: back to dispatched), suspend/resume (the clock
+stops), extend (a later deadline) and escalate. With auto-dispatch (the default) intake accepts and dispatches in
+the same transaction, as the system, so the deadline clock starts at once. Each step is a row in
+``event_transitions`` with actor, role, time and note; a step the state does not allow is a ConflictError (409),
+a step the role may not take a ForbiddenError (403).
+
+Deadlines are wall-clock hours per category and priority (no working-day calendar yet: an approximation, said
+so in the docs). A passed deadline escalates grid → community → street → department, each level getting a fresh
+period; the event is then marked ``missed_deadline`` and cannot count as closed on time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Connection, Engine
+
+from gis.coords import system, to_wgs84
+from gis.errors import ConflictError, ForbiddenError, InputError, NotFoundError
+
+DEFAULT_RADIUS_M = 50.0
+STREET_RADIUS_M = 1000.0
+DUPLICATE_RADIUS_M = 50.0
+DUPLICATE_WINDOW = timedelta(hours=72)
+MAX_DESCRIPTION = 4000
+MAX_CONTACT = 200
+MAX_PHOTOS = 20
+OPEN_STATES = ("reported", "accepted", "dispatched", "suspended", "handled", "verified")
+LEVEL_ORDER = ("grid", "community", "street", "department")
+NOTIFY_CHANNEL = "gridpatrol_assignments"
+
+HANDLERS = frozenset({"grid_member", "grid_chief", "police", "auxiliary_police", "judge", "mediator", "lawyer",
+                      "department", "centre_staff"})
+CENTRE = frozenset({"centre_staff", "system"})
+VERIFIERS = frozenset({"grid_member", "grid_chief", "centre_staff"})
+STAFF = HANDLERS | {"system"}
+
+
+@dataclass(frozen=True)
+class Step:
+    sources: frozenset[str]
+    target: str | None  # None: the state does not change
+    roles: frozenset[str]
+
+
+STEPS: dict[str, Step] = {
+    "accept": Step(frozenset({"reported"}), "accepted", CENTRE),
+    "reject": Step(frozenset({"reported", "accepted"}), "rejected", CENTRE),
+    "merge": Step(frozenset({"reported", "accepted"}), "merged", CENTRE | {"grid_chief"}),
+    "dispatch": Step(frozenset({"accepted"}), "dispatched", CENTRE),
+    "handle": Step(frozenset({"dispatched"}), "handled", HANDLERS),
+    "verify": Step(frozenset({"handled"}), "verified", VERIFIERS),
+    "rework": Step(frozenset({"handled"}), "dispatched", VERIFIERS),
+    "close": Step(frozenset({"verified"}), "closed", CENTRE),
+    "suspend": Step(frozenset({"dispatched"}), "suspended", CENTRE),
+    "resume": Step(frozenset({"suspended"}), "dispatched", CENTRE),
+    "extend": Step(frozenset({"dispatched"}), None, CENTRE),
+    "escalate": Step(frozenset({"dispatched", "handled"}), None, STAFF),
+}
+
+
+@dataclass
+class EventIn:
+    """A report as it arrives: a point in some coordinate system and what was seen there."""
+
+    lon: float
+    lat: float
+    category: str
+    source: str
+    crs: str = "wgs84"
+    priority: str = "normal"
+    description: str = ""
+    reporter_contact: str | None = None
+    photos: list[str] = field(default_factory=list)
+    idempotency_key: str | None = None
+
+    def fingerprint(self) -> str:
+        """What "the same request" means for an idempotency key: every field of the report."""
+        body = {k: getattr(self, k) for k in ("lon", "lat", "crs", "category", "source", "priority",
+                                              "description", "reporter_contact", "photos")}
+        return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+    def check(self) -> None:
+        from gis.db.models import PRIORITIES, SOURCES
+
+        system(self.crs)
+        if self.priority not in PRIORITIES:
+            raise InputError(f"unknown priority {self.priority!r}: use one of {', '.join(PRIORITIES)}")
+        if self.source not in SOURCES:
+            raise InputError(f"unknown source {self.source!r}: use one of {', '.join(SOURCES)}")
+        if len(self.description) > MAX_DESCRIPTION:
+            raise InputError(f"the description has {len(self.description):,} characters; at most {MAX_DESCRIPTION:,}")
+        if self.reporter_contact is not None and len(self.reporter_contact) > MAX_CONTACT:
+            raise InputError(f"the reporter contact has more than {MAX_CONTACT} characters")
+        if len(self.photos) > MAX_PHOTOS or any(len(p) > 500 for p in self.photos):
+            raise InputError(f"at most {MAX_PHOTOS} photo references of at most 500 characters each")
+        if self.idempotency_key is not None and not 1 <= len(self.idempotency_key) <= 128:
+            raise InputError("an idempotency key has 1 to 128 characters")
+
+
+@dataclass
+class Intake:
+    event: dict[str, Any]
+    replayed: bool  # a retry with the same idempotency key: the first result, nothing stored again
+
+
+_PLACE_SQL = """
+WITH p AS (SELECT ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4326) AS pt),
+inside AS (
+    SELECT g.id, g.code, g.community_id, 0.0::float8 AS d, 'inside' AS how FROM grids g, p
+    WHERE ST_Intersects(g.geom, p.pt) ORDER BY g.code LIMIT 1),
+near AS (
+    SELECT n.id, n.code, n.community_id, n.d, 'nearest' AS how FROM (
+        SELECT g.id, g.code, g.community_id, ST_Distance(g.geom::geography, p.pt::geography) AS d
+        FROM p, LATERAL (SELECT id, code, community_id, geom FROM grids ORDER BY geom <-> p.pt LIMIT 4) g
+        WHERE NOT EXISTS (SELECT 1 FROM inside)) n
+    WHERE n.d <= %(radius)s ORDER BY n.d, n.code LIMIT 1),
+grid AS (SELECT * FROM inside UNION ALL SELECT * FROM near),
+street AS (
+    SELECT s.id, s.code, s.city_id, ST_Distance(s.geom::geography, p.pt::geography) AS d
+    FROM p, LATERAL (SELECT id, code, city_id, geom FROM admin_units WHERE level = 'street'
+                     ORDER BY geom <-> p.pt LIMIT 3) s
+    WHERE NOT EXISTS (SELECT 1 FROM grid) ORDER BY 4, s.code LIMIT 1)
+SELECT g.id, g.code, g.how, g.d, c.id, c.code, s.id, s.code, s.city_id, NULL::float8
+FROM grid g JOIN admin_units c ON c.id = g.community_id JOIN admin_units s ON s.id = c.parent_id
+UNION ALL
+SELECT NULL, NULL, 'street', NULL, NULL, NULL, st.id, st.code, st.city_id, st.d FROM street st
+"""
+
+_PERSON_SQL = {
+    "grid": """
+        SELECT staff_id, how FROM (
+            SELECT r.staff_id, 'the member on duty by the roster' AS how, 1 AS rank
+            FROM duty_roster r JOIN staff s ON s.id = r.staff_id AND s.active
+            WHERE r.grid_id = %(g)s AND r.weekday = %(wd)s AND r.starts <= %(t)s AND %(t)s < r.ends
+            UNION ALL
+            SELECT sg.staff_id, 'the grid chief (no one on duty)', 2
+            FROM staff_grids sg JOIN staff s ON s.id = sg.staff_id AND s.active
+            WHERE sg.grid_id = %(g)s AND sg.duty = 'chief') x
+        ORDER BY rank, staff_id LIMIT 1""",
+    "police": """
+        SELECT staff_id, how FROM (
+            SELECT s.id AS staff_id, 'the police officer embedded in the grid' AS how, 1 AS rank,
+                   s.role <> 'police' AS aux
+            FROM staff_grids sg JOIN staff s ON s.id = sg.staff_id AND s.active
+            WHERE sg.grid_id = %(g)s AND s.role IN ('police', 'auxiliary_police')
+            UNION ALL
+            SELECT s.id, 'the community police officer', 2, s.role <> 'police' FROM staff s
+            WHERE s.active AND s.unit_id = %(c)s AND s.role IN ('police', 'auxiliary_police')) x
+        ORDER BY rank, aux, staff_id LIMIT 1""",
+}
+
+_EVENT_COLUMNS = """
+    e.id, e.state, e.category_code, cat.name, cat.name_en, e.priority, e.source, e.description, e.photos,
+    ST_X(e.geom), ST_Y(e.geom), e.input_crs, e.input_lon, e.input_lat, e.grid_code, cu.code, su.code,
+    e.queue, e.assignee_staff_id, st.name, st.role, e.department_code, e.assignment_rule, e.flagged,
+    e.duplicate_of, e.level, e.reported_at, e.dispatched_at, e.due_at, e.closed_at, e.closed_on_time,
+    e.missed_deadline, e.reworks, e.extensions, e.escalations, e.suspended_seconds, e.evaluation, e.updated_at,
+    e.reporter_contact"""
+_EVENT_FROM = """
+    FROM events e JOIN categories cat ON cat.code = e.category_code
+    LEFT JOIN admin_units cu ON cu.id = e.community_id LEFT JOIN admin_units su ON su.id = e.street_id
+    LEFT JOIN staff st ON st.id = e.assignee_staff_id"""
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def event_row_to_dict(row: Sequence[Any], *, with_contact: bool = False) -> dict[str, Any]:
+    (eid, state, cat, cat_name, cat_en, priority, source, description, photos, lon, lat, in_crs, in_lon, in_lat,
+     grid, community, street, queue, staff_id, staff_name, staff_role, department, rule, flagged, duplicate_of,
+     level, reported, dispatched, due, closed, on_time, missed, reworks, extensions, escalations, suspended_s,
+     evaluation, updated, contact) = row
+    out = {
+        "id": eid, "state": state, "category": cat, "category_name": cat_name, "category_name_en": cat_en,
+        "priority": priority, "source": source, "description": description, "photos": photos,
+        "location": {"type": "Point", "coordinates": [round(lon, 7), round(lat, 7)]},
+        "input": {"crs": in_crs, "lon": in_lon, "lat": in_lat},
+        "grid": grid, "community": community, "street": street, "queue": queue, "level": level,
+        "assignee": {"id": staff_id, "name": staff_name, "role": staff_role} if staff_id is not None else None,
+        "department": department, "assignment_rule": rule, "flagged": flagged, "duplicate_of": duplicate_of,
+        "reported_at": _iso(reported), "dispatched_at": _iso(dispatched), "due_at": _iso(due),
+        "closed_at": _iso(closed), "closed_on_time": on_time, "missed_deadline": missed, "reworks": reworks,
+        "extensions": extensions, "escalations": escalations, "suspended_seconds": suspended_s,
+        "evaluation": evaluation, "updated_at": _iso(updated),
+    }
+    if with_contact:
+        out["reporter_contact"] = contact
+    return out
+
+
+@dataclass
+class Placement:
+    grid_id: int | None
+    grid_code: str | None
+    community_id: int | None
+    street_id: int
+    city_id: int | None
+    queue: str
+    staff_id: int | None
+    department: str | None
+    rule: str
+    flagged: bool
+
+
+def place(cur: Any, lon: float, lat: float, category: Mapping[str, Any], at: datetime, *,
+          radius_m: float = DEFAULT_RADIUS_M, timezone: str = "Asia/Shanghai") -> Placement:
+    """Where a point belongs and who is responsible for it (the rules of the module docstring)."""
+    cur.execute(_PLACE_SQL, {"x": lon, "y": lat, "radius": radius_m})
+    row = cur.fetchone()
+    if row is None:
+        raise InputError(f"the point [{lon:.6f}, {lat:.6f}] is outside the service area: no imported city has a "
+                         "street there")
+    grid_id, grid_code, how, distance, community_id, _, street_id, street_code, city_id, street_d = row
+    if grid_id is None:
+        if street_d is None or street_d > STREET_RADIUS_M:
+            raise InputError(f"the point [{lon:.6f}, {lat:.6f}] is outside the service area: the nearest street "
+                             f"is {street_d or 0:,.0f} m away")
+        where = "inside" if street_d == 0 else f"{street_d:,.0f} m from"
+        return Placement(None, None, None, street_id, city_id, "street_centre", None, category["department_code"],
+                         f"no grid within {radius_m:,.0f} m: the centre queue of street {street_code} (the point "
+                         f"is {where} it); flagged for a person to place", True)
+    grid_rule = (f"grid {grid_code} contains the point (on a shared edge: the lowest code)" if how == "inside"
+                 else f"outside every grid: the nearest grid, {grid_code}, {distance:,.1f} m away "
+                      f"(within {radius_m:,.0f} m)")
+    route = category["route"]
+    if route == "department":
+        return Placement(grid_id, grid_code, community_id, street_id, city_id, "department", None,
+                         category["department_code"], f"{grid_rule}; category {category['code']} goes straight to "
+                         f"the department {category['department_code']}", False)
+    local = at.astimezone(ZoneInfo(timezone))
+    cur.execute(_PERSON_SQL[route], {"g": grid_id, "c": community_id, "wd": local.weekday(),
+                                     "t": local.time().replace(tzinfo=None)})
+    person = cur.fetchone()
+    if person is None and route == "police":
+        return Placement(grid_id, grid_code, community_id, street_id, city_id, "department", None,
+                         category["department_code"], f"{grid_rule}; no police officer for the grid or community: "
+                         f"the department {category['department_code']}", True)
+    if person is None:
+        return Placement(grid_id, grid_code, community_id, street_id, city_id, "grid", None, None,
+                         f"{grid_rule}; nobody on duty and no grid chief: the grid's queue, flagged", True)
+    return Placement(grid_id, grid_code, community_id, street_id, city_id, "police" if route == "police" else "grid",
+                     int(person[0]), None, f"{grid_rule}; {person[1]}", how != "inside")
+
+
+def _category(cur: Any, code: str) -> dict[str, Any]:
+    cur.execute("SELECT code, route, department_code, hours_urgent, hours_high, hours_normal FROM categories "
+                "WHERE code = %s", (code,))
+    row = cur.fetchone()
+    if row is None:
+        cur.execute("SELECT string_agg(code, ', ' ORDER BY code) FROM categories")
+        raise InputError(f"unknown category {code!r}: use one of {cur.fetchone()[0]} (GET /categories)")
+    return dict(zip(("code", "route", "department_code", "urgent", "high", "normal"), row, strict=True))
+
+
+_INSERT_SQL = """
+WITH new AS (
+    INSERT INTO events (idempotency_key, request_hash, category_code, priority, source, description,
+        reporter_contact, photos, input_crs, input_lon, input_lat, geom, city_id, grid_id, grid_code, community_id,
+        street_id, queue, assignee_staff_id, department_code, assignment_rule, flagged, duplicate_of, state,
+        reported_at, dispatched_at, due_at, updated_at)
+    SELECT %(key)s, %(hash)s, %(category)s, %(priority)s, %(source)s, %(description)s, %(contact)s,
+        %(photos)s::jsonb, %(crs)s, %(in_lon)s, %(in_lat)s, p.pt, %(city)s, %(grid)s, %(grid_code)s,
+        %(community)s, %(street)s, %(queue)s, %(staff)s, %(department)s, %(rule)s, %(flagged)s, dup.id,
+        CASE WHEN %(auto)s AND dup.id IS NULL THEN 'dispatched' ELSE 'reported' END,
+        %(now)s, CASE WHEN %(auto)s AND dup.id IS NULL THEN %(now)s END,
+        CASE WHEN %(auto)s AND dup.id IS NULL THEN %(now)s + %(hours)s * interval '1 hour' END, %(now)s
+    FROM (SELECT ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4326) AS pt) p
+    LEFT JOIN LATERAL (
+        SELECT o.id FROM events o
+        WHERE o.category_code = %(category)s AND o.state IN ('reported', 'accepted', 'dispatched', 'suspended',
+              'handled', 'verified')
+          AND o.reported_at > %(now)s - %(window)s AND o.duplicate_of IS NULL
+          AND ST_DWithin(o.geom::geography, p.pt::geography, %(dup_radius)s)
+        ORDER BY o.geom <-> p.pt, o.id LIMIT 1) dup ON true
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id, state, duplicate_of, assignee_staff_id),
+steps AS (
+    INSERT INTO event_transitions (event_id, action, from_state, to_state, actor, role, at, note)
+    SELECT new.id, s.action, s.from_state, s.to_state, 'gridpatrol', 'system', %(now)s, s.note FROM new
+    CROSS JOIN LATERAL (VALUES
+        (1, 'report', NULL, 'reported', %(rule)s),
+        (2, 'accept', 'reported', 'accepted', 'accepted automatically'),
+        (3, 'dispatch', 'accepted', 'dispatched', 'dispatched automatically; the deadline clock starts'))
+        AS s(n, action, from_state, to_state, note)
+    WHERE s.n = 1 OR new.state = 'dispatched'
+    RETURNING 1),
+told AS (
+    SELECT pg_notify(%(channel)s, json_build_object('staff_id', new.assignee_staff_id, 'event_id', new.id)::text)
+    FROM new WHERE new.state = 'dispatched' AND new.assignee_staff_id IS NOT NULL)
+SELECT new.id, (SELECT count(*) FROM steps), (SELECT count(*) FROM told) FROM new
+"""
+
+
+def intake(engine: Engine, report: EventIn, *, auto_dispatch: bool = True, radius_m: float = DEFAULT_RADIUS_M,
+           timezone: str = "Asia/Shanghai", now: datetime | None = None) -> Intake:
+    """Place, assign and store one report; committed before it returns. A retry with the same idempotency key
+    returns the first result; the same key with a different report is a ConflictError."""
+    report.check()
+    lon, lat = to_wgs84(report.lon, report.lat, report.crs)
+    at = now or datetime.now(UTC)
+    fingerprint = report.fingerprint() if report.idempotency_key else None
+    with engine.begin() as conn:
+        cur = _cursor(conn)
+        if report.idempotency_key:
+            replay = _replay(cur, report.idempotency_key, fingerprint)
+            if replay is not None:
+                return Intake(replay, True)
+        category = _category(cur, report.category)
+        where = place(cur, lon, lat, category, at, radius_m=radius_m, timezone=timezone)
+        cur.execute(_INSERT_SQL, {
+            "key": report.idempotency_key, "hash": fingerprint, "category": report.category,
+            "priority": report.priority, "source": report.source, "description": report.description,
+            "contact": report.reporter_contact, "photos": json.dumps(report.photos), "crs": system(report.crs),
+            "in_lon": report.lon, "in_lat": report.lat, "x": lon, "y": lat, "city": where.city_id,
+            "grid": where.grid_id, "grid_code": where.grid_code, "community": where.community_id,
+            "street": where.street_id, "queue": where.queue, "staff": where.staff_id,
+            "department": where.department, "rule": where.rule, "flagged": where.flagged,
+            "auto": auto_dispatch, "now": at, "hours": category[report.priority], "window": DUPLICATE_WINDOW,
+            "dup_radius": DUPLICATE_RADIUS_M, "channel": NOTIFY_CHANNEL,
+        })
+        row = cur.fetchone()
+        if row is None:  # a concurrent request with the same key won the insert
+            conn.rollback()
+            with engine.begin() as again:
+                replay = _replay(_cursor(again), report.idempotency_key or "", fingerprint)
+            assert replay is not None
+            return Intake(replay, True)
+        event = _read(cur, int(row[0]), with_contact=True)
+    return Intake(event, False)
+
+
+def _cursor(conn: Connection) -> Any:
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    return raw.cursor()
+
+
+def _replay(cur: Any, key: str, fingerprint: str | None) -> dict[str, Any] | None:
+    cur.execute("SELECT id, request_hash FROM events WHERE idempotency_key = %s", (key,))
+    row = cur.fetchone()
+    if row is None:
+        return None
+    if row[1] != fingerprint:
+        raise ConflictError(f"idempotency key {key!r} was already used for a different report (event {row[0]}); "
+                            "use a new key for a new report")
+    return _read(cur, int(row[0]), with_contact=True)
+
+
+def _read(cur: Any, event_id: int, *, with_contact: bool) -> dict[str, Any]:
+    cur.execute(f"SELECT {_EVENT_COLUMNS} {_EVENT_FROM} WHERE e.id = %s", (event_id,))
+    row = cur.fetchone()
+    if row is None:
+        raise NotFoundError(f"no event {event_id}")
+    return event_row_to_dict(row, with_contact=with_contact)
+
+
+def get_event(engine: Engine, event_id: int, *, with_contact: bool = False) -> dict[str, Any]:
+    with engine.connect() as conn:
+        return _read(_cursor(conn), event_id, with_contact=with_contact)
+
+
+def history(engine: Engine, event_id: int) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        cur = _cursor(conn)
+        cur.execute("SELECT 1 FROM events WHERE id = %s", (event_id,))
+        if cur.fetchone() is None:
+            raise NotFoundError(f"no event {event_id}")
+        cur.execute("SELECT action, from_state, to_state, actor, role, at, note, data FROM event_transitions "
+                    "WHERE event_id = %s ORDER BY at, id", (event_id,))
+        return [{"action": a, "from": f, "to": t, "actor": who, "role": r, "at": at.isoformat(), "note": n,
+                 "data": d} for a, f, t, who, r, at, n, d in cur.fetchall()]
+
+
+def act(engine: Engine, event_id: int, action: str, *, actor: str, role: str, note: str | None = None,
+        hours: float | None = None, evaluation: int | None = None, into: int | None = None,
+        to_level: str | None = None, staff_id: int | None = None, now: datetime | None = None,
+        deadline_passed: bool = False) -> dict[str, Any]:
+    """Take one step of the loop on an event (see :data:`STEPS`). ``deadline_passed`` marks an escalation made
+    because the deadline passed (the event then cannot count as closed on time)."""
+    step = STEPS.get(action)
+    if step is None:
+        raise InputError(f"unknown action {action!r}: use one of {', '.join(STEPS)}")
+    if not actor.strip():
+        raise InputError("every step names its actor")
+    if role not in step.roles:
+        raise ForbiddenError(f"a {role} may not {action} an event; that is for: {', '.join(sorted(step.roles))}")
+    at = now or datetime.now(UTC)
+    with engine.begin() as conn:
+        cur = _cursor(conn)
+        cur.execute("SELECT e.state, e.due_at, e.suspended_at, e.level, e.category_code, e.priority, "
+                    "e.community_id, e.street_id, e.missed_deadline, c.department_code, "
+                    "c.hours_urgent, c.hours_high, c.hours_normal "
+                    "FROM events e JOIN categories c ON c.code = e.category_code WHERE e.id = %s FOR UPDATE OF e",
+                    (event_id,))
+        row = cur.fetchone()
+        if row is None:
+            raise NotFoundError(f"no event {event_id}")
+        (state, due, suspended_at, level, _, priority, community_id, street_id, missed, department,
+         *hours_by) = row
+        period = timedelta(hours=dict(zip(("urgent", "high", "normal"), hours_by, strict=True))[priority])
+        if state not in step.sources:
+            allowed = sorted(a for a, s in STEPS.items() if state in s.sources)
+            raise ConflictError(f"event {event_id} is {state}: it cannot be {action}ed now; possible steps: "
+                                f"{', '.join(allowed) or 'none (the loop is over)'}")
+        target = step.target or state
+        sets: dict[str, Any] = {"state": target, "updated_at": at}
+        data: dict[str, Any] = {}
+        if action == "dispatch":
+            sets.update(dispatched_at=at, due_at=at + period)
+            if staff_id is not None:
+                sets["assignee_staff_id"] = staff_id
+        elif action == "suspend":
+            sets["suspended_at"] = at
+        elif action == "resume":
+            paused = at - suspended_at
+            sets.update(suspended_at=None, due_at=due + paused)
+            cur.execute("UPDATE events SET suspended_seconds = suspended_seconds + %s WHERE id = %s",
+                        (int(paused.total_seconds()), event_id))
+            data["paused_seconds"] = int(paused.total_seconds())
+        elif action == "extend":
+            if hours is None or not 0 < hours <= 24 * 30:
+                raise InputError("an extension gives the extra hours (more than 0, at most 720)")
+            sets["due_at"] = due + timedelta(hours=hours)
+            cur.execute("UPDATE events SET extensions = extensions + 1 WHERE id = %s", (event_id,))
+            data["hours"] = hours
+        elif action == "rework":
+            cur.execute("UPDATE events SET reworks = reworks + 1 WHERE id = %s", (event_id,))
+        elif action == "close":
+            if evaluation is not None and not 1 <= evaluation <= 5:
+                raise InputError("an evaluation is a score from 1 to 5")
+            sets.update(closed_at=at, closed_on_time=bool(not missed and due is not None and at <= due),
+                        evaluation=evaluation)
+        elif action == "merge":
+            if into is None or into == event_id:
+                raise InputError("merge names the event this one duplicates (into)")
+            cur.execute("SELECT state FROM events WHERE id = %s", (into,))
+            other = cur.fetchone()
+            if other is None:
+                raise NotFoundError(f"no event {into} to merge into")
+            if other[0] not in OPEN_STATES:
+                raise ConflictError(f"event {into} is {other[0]}: merge into an open event")
+            sets["duplicate_of"] = into
+            data["into"] = into
+        elif action == "escalate":
+            target_level = to_level or _next_level(level)
+            if target_level not in LEVEL_ORDER or LEVEL_ORDER.index(target_level) <= LEVEL_ORDER.index(level):
+                raise ConflictError(f"event {event_id} is at the {level} level: it can only go up "
+                                    f"({', '.join(LEVEL_ORDER[LEVEL_ORDER.index(level) + 1:]) or 'it is at the top'})")
+            sets.update(_level_holder(cur, target_level, community_id, street_id, department))
+            sets.update(level=target_level, due_at=at + period)
+            if deadline_passed:
+                sets["missed_deadline"] = True
+            cur.execute("UPDATE events SET escalations = escalations + 1 WHERE id = %s", (event_id,))
+            data.update(from_level=level, to_level=target_level)
+        assignments = ", ".join(f"{k} = %({k})s" for k in sets)
+        cur.execute(f"UPDATE events SET {assignments} WHERE id = %(id)s", {**sets, "id": event_id})
+        cur.execute("INSERT INTO event_transitions (event_id, action, from_state, to_state, actor, role, at, note, "
+                    "data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    (event_id, action, state, target, actor, role, at, note, json.dumps(data) if data else None))
+        if target == "dispatched" and action in ("dispatch", "rework", "escalate"):
+            cur.execute("SELECT pg_notify(%s, json_build_object('staff_id', assignee_staff_id, 'event_id', id)::text) "
+                        "FROM events WHERE id = %s AND assignee_staff_id IS NOT NULL", (NOTIFY_CHANNEL, event_id))
+        return _read(cur, event_id, with_contact=True)
+
+
+def _next_level(level: str) -> str:
+    i = LEVEL_ORDER.index(level)
+    return LEVEL_ORDER[min(i + 1, len(LEVEL_ORDER) - 1)]
+
+
+def _level_holder(cur: Any, level: str, community_id: int | None, street_id: int | None,
+                  department: str) -> dict[str, Any]:
+    """Who holds an event escalated to ``level``: the unit's centre staff, or the category's department."""
+    if level == "department":
+        return {"queue": "department", "department_code": department, "assignee_staff_id": None}
+    unit = community_id if level == "community" else street_id
+    cur.execute("SELECT id FROM staff WHERE active AND role = 'centre_staff' AND unit_id = %s ORDER BY id LIMIT 1",
+                (unit,))
+    row = cur.fetchone()
+    return {"queue": "street_centre" if level == "street" else "grid", "assignee_staff_id": row[0] if row else None}
+
+
+def escalate_overdue(engine: Engine, *, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Escalate every dispatched event whose deadline has passed by one level (grid → community → street →
+    department), with a fresh period there; the event is marked as having missed its deadline. Returns what
+    was escalated. Run every minute by the service, and by ``gridpatrol escalate``."""
+    at = now or datetime.now(UTC)
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT id FROM events WHERE state = 'dispatched' AND due_at < %(t)s AND level <> 'department' "
+            "ORDER BY due_at", {"t": at}).all()
+    done = []
+    for (event_id,) in rows:
+        try:
+            event = act(engine, event_id, "escalate", actor="gridpatrol", role="system", now=at,
+                        note="the deadline passed", deadline_passed=True)
+        except ConflictError:  # moved on meanwhile
+            continue
+        done.append({"id": event_id, "level": event["level"], "due_at": event["due_at"]})
+    return done
+
+
+def list_events(engine: Engine, *, staff_id: int | None = None, states: Sequence[str] | None = None,
+                grid: str | None = None, overdue_at: datetime | None = None, unit_code: str | None = None,
+                limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+    """Events by assignee, state, grid, unit (district/street/community/grid code prefix) or overdue at a time."""
+    where, params = ["true"], {"limit": limit, "offset": offset}
+    if staff_id is not None:
+        where.append("e.assignee_staff_id = %(staff)s")
+        params["staff"] = staff_id
+    if states:
+        where.append("e.state = ANY(%(states)s)")
+        params["states"] = list(states)
+    if grid is not None:
+        where.append("e.grid_code = %(grid)s")
+        params["grid"] = grid
+    if unit_code is not None:
+        where.append("(e.grid_code LIKE %(prefix)s OR su.code LIKE %(prefix)s)")
+        params["prefix"] = unit_code + "%"
+    if overdue_at is not None:
+        where.append("e.state IN ('dispatched', 'handled') AND e.due_at < %(t)s")
+        params["t"] = overdue_at
+    with engine.connect() as conn:
+        cur = _cursor(conn)
+        cur.execute(f"SELECT {_EVENT_COLUMNS} {_EVENT_FROM} WHERE {' AND '.join(where)} "
+                    "ORDER BY e.due_at NULLS LAST, e.id LIMIT %(limit)s OFFSET %(offset)s", params)
+        return [event_row_to_dict(r, with_contact=staff_id is not None) for r in cur.fetchall()]
+
+
+def categories(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT code, name, name_en, kind, route, department_code, hours_urgent, hours_high, hours_normal "
+            "FROM categories ORDER BY code").all()
+    return [{"code": c, "name": n, "name_en": e, "kind": k, "route": r, "department": d,
+             "deadline_hours": {"urgent": u, "high": h, "normal": m}} for c, n, e, k, r, d, u, h, m in rows]
+
+
+KPI_FIELDS = ("unit", "reported", "dispatched", "due", "suspended", "closed_on_time", "closed",
+              "on_time_closure_rate", "closure_rate", "rework_rate", "extension_rate", "mean_handling_hours",
+              "open_overdue")
+KPI_LEVELS = {"grid": "e.grid_code", "community": "cu.code", "street": "su.code", "department": "cat.department_code"}
+
+
+def kpis(engine: Engine, by: str, start: datetime, end: datetime, *, now: datetime | None = None,
+         prefix: str | None = None) -> list[dict[str, Any]]:
+    """The figures units are ranked by (GB/T 30428.4 style), per unit, for events of the period [start, end).
+
+    * on-time closure rate (按期结案率) = closed on time ÷ (due − suspended), over the events due in the period;
+    * closure rate = share of the events dispatched in the period that are closed;
+    * rework rate = share of the events closed in the period that were sent back at least once;
+    * extension rate = share of the events dispatched in the period that got a later deadline;
+    * mean handling hours = dispatch to close, less suspended time, over the events closed in the period;
+    * open overdue = open events past their deadline at ``now`` (an on-time rate over closed cases hides them).
+    """
+    key = KPI_LEVELS.get(by)
+    if key is None:
+        raise InputError(f"KPIs are by {', '.join(KPI_LEVELS)}; got {by!r}")
+    if end <= start:
+        raise InputError("the period is empty: its end must come after its start")
+    at = now or datetime.now(UTC)
+    sql = f"""
+        SELECT {key} AS unit,
+            count(*) FILTER (WHERE e.reported_at >= %(s)s AND e.reported_at < %(e)s),
+            count(*) FILTER (WHERE e.dispatched_at >= %(s)s AND e.dispatched_at < %(e)s),
+            count(*) FILTER (WHERE e.due_at >= %(s)s AND e.due_at < %(e)s AND e.dispatched_at IS NOT NULL),
+            count(*) FILTER (WHERE e.due_at >= %(s)s AND e.due_at < %(e)s AND e.state = 'suspended'),
+            count(*) FILTER (WHERE e.due_at >= %(s)s AND e.due_at < %(e)s AND e.closed_on_time),
+            count(*) FILTER (WHERE e.dispatched_at >= %(s)s AND e.dispatched_at < %(e)s AND e.state = 'closed'),
+            count(*) FILTER (WHERE e.closed_at >= %(s)s AND e.closed_at < %(e)s),
+            count(*) FILTER (WHERE e.closed_at >= %(s)s AND e.closed_at < %(e)s AND e.reworks > 0),
+            count(*) FILTER (WHERE e.dispatched_at >= %(s)s AND e.dispatched_at < %(e)s AND e.extensions > 0),
+            avg(extract(epoch FROM e.closed_at - e.dispatched_at) - e.suspended_seconds)
+                FILTER (WHERE e.closed_at >= %(s)s AND e.closed_at < %(e)s) / 3600.0,
+            count(*) FILTER (WHERE e.state IN ('dispatched', 'handled', 'verified') AND e.due_at < %(now)s)
+        {_EVENT_FROM}
+        WHERE {key} IS NOT NULL {"AND " + key + " LIKE %(prefix)s" if prefix else ""}
+          AND (e.reported_at < %(e)s)
+        GROUP BY 1 ORDER BY 1"""
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(sql, {"s": start, "e": end, "now": at, "prefix": (prefix or "") + "%"}).all()
+
+    def rate(num: int, den: int) -> float | None:
+        return round(num / den, 4) if den else None
+
+    out = []
+    for (unit, reported, dispatched, due, suspended, on_time, closed_of_dispatched, closed, reworked, extended,
+         hours, overdue) in rows:
+        out.append({
+            "unit": unit, "reported": reported, "dispatched": dispatched, "due": due, "suspended": suspended,
+            "closed_on_time": on_time, "closed": closed,
+            "on_time_closure_rate": rate(on_time, due - suspended),
+            "closure_rate": rate(closed_of_dispatched, dispatched),
+            "rework_rate": rate(reworked, closed), "extension_rate": rate(extended, dispatched),
+            "mean_handling_hours": round(float(hours), 2) if hours is not None else None,
+            "open_overdue": overdue,
+        })
+    return out

@@ -1,0 +1,95 @@
+"""Staff, their grids and the duty roster; and the synthetic staff of the demo.
+
+The demo's people are **synthetic** (no real names): for each grid a chief and one member (on duty 08:00–20:00
+every day), for each community a police officer embedded in its grids and a centre staff member, and for each
+street a centre staff member. Real deployments load their own staff (``POST /staff``).
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from gis.db.models import GRID_DUTIES, STAFF_ROLES
+from gis.errors import InputError, NotFoundError
+
+
+def seed_demo_staff(engine: Engine, city_id: int) -> dict[str, int]:
+    """Give every grid, community and street of a city synthetic staff, unless it has some already."""
+    with engine.begin() as conn:
+        grids = conn.exec_driver_sql("""
+            SELECT g.id, g.code, g.community_id FROM grids g JOIN admin_units c ON c.id = g.community_id
+            WHERE c.city_id = %(c)s AND NOT EXISTS (SELECT 1 FROM staff_grids sg WHERE sg.grid_id = g.id)
+            ORDER BY g.code""", {"c": city_id}).all()
+        units = conn.exec_driver_sql("""
+            SELECT u.id, u.code, u.level FROM admin_units u WHERE u.city_id = %(c)s
+              AND u.level IN ('community', 'street') AND u.code IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM staff s WHERE s.unit_id = u.id) ORDER BY u.code""",
+            {"c": city_id}).all()
+        counts = {"grid_chief": 0, "grid_member": 0, "police": 0, "centre_staff": 0}
+        police: dict[int, int] = {}
+        for unit_id, code, level in units:
+            staff_id = _add(conn, f"{'社区' if level == 'community' else '街道'}综治中心 {code}", "centre_staff", unit_id)
+            counts["centre_staff"] += 1
+            if level == "community":
+                police[unit_id] = _add(conn, f"社区民警 {code}", "police", unit_id)
+                counts["police"] += 1
+        for grid_id, code, community_id in grids:
+            chief = _add(conn, f"网格长 {code}", "grid_chief", community_id)
+            member = _add(conn, f"网格员 {code}", "grid_member", community_id)
+            counts["grid_chief"] += 1
+            counts["grid_member"] += 1
+            conn.exec_driver_sql("INSERT INTO staff_grids (staff_id, grid_id, duty) VALUES (%(c)s, %(g)s, 'chief'), "
+                                 "(%(m)s, %(g)s, 'member')", {"c": chief, "m": member, "g": grid_id})
+            if community_id in police:
+                conn.exec_driver_sql("INSERT INTO staff_grids (staff_id, grid_id, duty) VALUES (%(p)s, %(g)s, "
+                                     "'embedded')", {"p": police[community_id], "g": grid_id})
+            conn.exec_driver_sql(
+                "INSERT INTO duty_roster (staff_id, grid_id, weekday, starts, ends) "
+                "SELECT %(m)s, %(g)s, d, %(a)s, %(b)s FROM generate_series(0, 6) d",
+                {"m": member, "g": grid_id, "a": time(8), "b": time(20)})
+    return counts
+
+
+def _add(conn: Any, name: str, role: str, unit_id: int | None) -> int:
+    return int(conn.exec_driver_sql("INSERT INTO staff (name, role, unit_id) VALUES (%(n)s, %(r)s, %(u)s) "
+                                    "RETURNING id", {"n": name, "r": role, "u": unit_id}).scalar_one())
+
+
+def add_staff(engine: Engine, *, name: str, role: str, unit_code: str | None = None,
+              grids: dict[str, str] | None = None, roster: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A staff member with their grids (grid code → duty) and duty hours on them."""
+    if role not in STAFF_ROLES:
+        raise InputError(f"unknown role {role!r}: use one of {', '.join(STAFF_ROLES)}")
+    with engine.begin() as conn:
+        unit_id = None
+        if unit_code is not None:
+            unit_id = conn.exec_driver_sql("SELECT id FROM admin_units WHERE code = %(c)s",
+                                           {"c": unit_code}).scalar()
+            if unit_id is None:
+                raise NotFoundError(f"no unit with code {unit_code}")
+        staff_id = _add(conn, name, role, unit_id)
+        for code, duty in (grids or {}).items():
+            if duty not in GRID_DUTIES:
+                raise InputError(f"unknown duty {duty!r}: use one of {', '.join(GRID_DUTIES)}")
+            grid_id = conn.exec_driver_sql("SELECT id FROM grids WHERE code = %(c)s", {"c": code}).scalar()
+            if grid_id is None:
+                raise NotFoundError(f"no grid {code}")
+            if duty == "chief" and conn.exec_driver_sql(
+                    "SELECT 1 FROM staff_grids WHERE grid_id = %(g)s AND duty = 'chief'", {"g": grid_id}).first():
+                raise InputError(f"grid {code} has a chief already: one chief per grid")
+            conn.exec_driver_sql("INSERT INTO staff_grids (staff_id, grid_id, duty) VALUES (%(s)s, %(g)s, %(d)s)",
+                                 {"s": staff_id, "g": grid_id, "d": duty})
+        for slot in roster or []:
+            grid_id = conn.exec_driver_sql("SELECT id FROM grids WHERE code = %(c)s", {"c": slot["grid"]}).scalar()
+            if grid_id is None:
+                raise NotFoundError(f"no grid {slot['grid']}")
+            if not slot["starts"] < slot["ends"]:
+                raise InputError("a duty slot starts before it ends")
+            conn.exec_driver_sql("INSERT INTO duty_roster (staff_id, grid_id, weekday, starts, ends) "
+                                 "VALUES (%(s)s, %(g)s, %(w)s, %(a)s, %(b)s)",
+                                 {"s": staff_id, "g": grid_id, "w": slot["weekday"], "a": slot["starts"],
+                                  "b": slot["ends"]})
+    return {"id": staff_id, "name": name, "role": role, "unit": unit_code, "grids": grids or {}}

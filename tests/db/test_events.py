@@ -1,0 +1,301 @@
+"""Dispatch end to end through the API, on the divided Beijing fixture with its synthetic staff."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from api.app import create_app
+from api.settings import Settings
+from gis.coords import from_wgs84
+from gis.db import events
+
+# 10:00 in Beijing on a weekday: the synthetic member of every grid is on duty (08:00–20:00)
+DAYTIME = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+NIGHT = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 23:00 in Beijing: nobody on duty, the chief answers
+
+
+@pytest.fixture
+def client(divided_url: str) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(database_url=divided_url, escalate_every_s=0))) as c:
+        yield c
+
+
+def inner_point(engine: Engine, rank: int = 0) -> tuple[str, float, float]:
+    """A grid and a point well inside it."""
+    with engine.connect() as conn:
+        code, lon, lat = conn.execute(text(
+            "SELECT code, ST_X(p), ST_Y(p) FROM (SELECT code, ST_PointOnSurface(geom) p FROM grids ORDER BY code "
+            "OFFSET :r LIMIT 1) s"), {"r": rank}).one()
+    return code, lon, lat
+
+
+def report(lon: float, lat: float, **extra: Any) -> dict[str, Any]:
+    return {"location": {"type": "Point", "coordinates": [lon, lat]}, "category": "C01", "source": "resident_app",
+            "description": "井盖缺失 manhole cover missing", "reporter_contact": "138 0000 0000", **extra}
+
+
+def count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM events")).scalar_one())
+
+
+def test_a_report_lands_on_its_grid_and_the_member_on_duty(divided_engine: Engine) -> None:
+    code, lon, lat = inner_point(divided_engine)
+    day = events.intake(divided_engine, events.EventIn(lon=lon, lat=lat, category="C01", source="hotline"),
+                        now=DAYTIME).event
+    assert day["grid"] == code and day["state"] == "dispatched" and day["queue"] == "grid"
+    assert day["assignee"]["role"] == "grid_member" and "on duty" in day["assignment_rule"]
+    assert day["due_at"] == (DAYTIME + timedelta(hours=72)).isoformat()  # C01 normal: 72 h from dispatch
+    night = events.intake(divided_engine, events.EventIn(lon=lon, lat=lat, category="E01", source="hotline"),
+                          now=NIGHT).event
+    assert night["assignee"]["role"] == "grid_chief" and "grid chief" in night["assignment_rule"]
+    steps = [h["action"] for h in events.history(divided_engine, day["id"])]
+    assert steps == ["report", "accept", "dispatch"]
+
+
+def test_intake_over_http_commits_before_201_and_hides_the_contact(client: TestClient,
+                                                                   divided_engine: Engine) -> None:
+    code, lon, lat = inner_point(divided_engine)
+    response = client.post("/events", json=report(lon, lat))
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["grid"] == code and body["reporter_contact"] == "138 0000 0000"
+    assert response.headers["location"] == f"/events/{body['id']}"
+    with divided_engine.connect() as conn:  # another connection sees it: committed
+        assert conn.execute(text("SELECT grid_code FROM events WHERE id = :i"), {"i": body["id"]}).scalar() == code
+    public = client.get(f"/events/{body['id']}").json()
+    assert "reporter_contact" not in public
+    mine = client.get(f"/events/{body['id']}", headers={"X-Staff-Id": str(body["assignee"]["id"])}).json()
+    assert mine["reporter_contact"] == "138 0000 0000"
+
+
+def test_a_point_on_a_shared_edge_goes_to_the_lowest_code(divided_engine: Engine) -> None:
+    with divided_engine.connect() as conn:
+        a, b, lon, lat = conn.execute(text("""
+            SELECT a.code, b.code, ST_X(p), ST_Y(p) FROM grids a JOIN grids b ON a.code < b.code
+              AND ST_Touches(a.geom, b.geom)
+            CROSS JOIN LATERAL (SELECT (ST_DumpPoints(ST_Intersection(a.geom, b.geom))).geom AS p LIMIT 1) v
+            ORDER BY a.code, b.code LIMIT 1""")).one()
+        holders = conn.execute(text("SELECT code FROM grids WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:x, "
+                                    ":y), 4326)) ORDER BY code"), {"x": lon, "y": lat}).scalars().all()
+    assert len(holders) >= 2 and a in holders and b in holders
+    event = events.intake(divided_engine, events.EventIn(lon=lon, lat=lat, category="C02", source="video")).event
+    assert event["grid"] == holders[0] and "lowest code" in event["assignment_rule"]
+
+
+def test_outside_every_grid_nearest_within_50_m_else_the_street_queue(divided_engine: Engine) -> None:
+    with divided_engine.connect() as conn:
+        # points 20 m and 300 m west of the westernmost corner of all grids
+        near, far = conn.execute(text("""
+            WITH c AS (SELECT (ST_DumpPoints(ST_Union(geom))).geom AS p FROM grids),
+            w AS (SELECT p FROM c ORDER BY ST_X(p) LIMIT 1)
+            SELECT ST_AsText(ST_Project(p::geography, 20, radians(270))::geometry),
+                   ST_AsText(ST_Project(p::geography, 300, radians(270))::geometry) FROM w
+        """)).one()
+        streets = conn.execute(text("SELECT count(*) FROM admin_units WHERE level = 'street'")).scalar()
+    assert streets
+    n, f = shapely.from_wkt(near), shapely.from_wkt(far)
+    nearby = events.intake(divided_engine, events.EventIn(lon=n.x, lat=n.y, category="C01", source="hotline")).event
+    assert nearby["grid"] and "nearest grid" in nearby["assignment_rule"] and nearby["flagged"]
+    beyond = events.intake(divided_engine, events.EventIn(lon=f.x, lat=f.y, category="C01", source="hotline"),
+                           radius_m=50).event
+    assert beyond["grid"] is None and beyond["queue"] == "street_centre" and beyond["flagged"]
+    assert beyond["street"] and "centre queue" in beyond["assignment_rule"]
+
+
+def test_gcj02_and_bd09_reports_land_where_the_wgs84_point_is(divided_engine: Engine) -> None:
+    code, lon, lat = inner_point(divided_engine, 3)
+    for crs in ("gcj02", "bd09"):
+        x, y = from_wgs84(lon, lat, crs)
+        event = events.intake(divided_engine, events.EventIn(lon=x, lat=y, crs=crs, category="C02",
+                                                             source="resident_app")).event
+        stored = event["location"]["coordinates"]
+        assert event["grid"] == code and event["input"]["crs"] == crs
+        assert abs(stored[0] - lon) < 1e-6 and abs(stored[1] - lat) < 1e-6  # ~0.1 m
+        assert abs(x - lon) + abs(y - lat) > 0.002  # the offset was real (hundreds of metres)
+
+
+def test_idempotency_key(client: TestClient, divided_engine: Engine) -> None:
+    _, lon, lat = inner_point(divided_engine)
+    first = client.post("/events", json=report(lon, lat, idempotency_key="app-42-0001"))
+    again = client.post("/events", json=report(lon, lat, idempotency_key="app-42-0001"))
+    assert first.status_code == 201 and again.status_code == 200
+    assert again.json()["id"] == first.json()["id"] and again.headers["idempotent-replayed"] == "true"
+    header = client.post("/events", json=report(lon, lat), headers={"Idempotency-Key": "app-42-0001"})
+    assert header.status_code == 200 and header.json()["id"] == first.json()["id"]
+    other = client.post("/events", json=report(lon, lat, description="another thing", idempotency_key="app-42-0001"))
+    assert other.status_code == 409 and "different report" in other.json()["detail"]
+    assert count(divided_engine) == 1
+
+
+def test_bad_reports_are_4xx_and_store_nothing(client: TestClient, divided_engine: Engine) -> None:
+    _, lon, lat = inner_point(divided_engine)
+    good = report(lon, lat)
+    cases = [
+        ({**good, "location": {"type": "Point"}}, "coordinates"),
+        ({**good, "location": {"type": "Point", "coordinates": ["116.3", "39.9"]}}, "numbers"),
+        ({**good, "location": {"type": "Point", "coordinates": [None, 39.9]}}, "missing"),
+        ({**good, "location": {"type": "Point", "coordinates": [39.9, 116.3]}}, "out of range"),
+        ({**good, "location": {"type": "Polygon", "coordinates": []}}, "Point"),
+        ({**good, "location": "116.3,39.9"}, "GeoJSON Point"),
+        ({**good, "crs": "utm50"}, "unknown coordinate system"),
+        ({**good, "category": "Z99"}, "unknown category"),
+        ({**good, "priority": "asap"}, "unknown priority"),
+        ({**good, "source": "pigeon"}, "unknown source"),
+        ({**good, "description": "x" * 5000}, "at most"),
+        ({**good, "location": {"type": "Point", "coordinates": [0.0, 0.0]}}, "outside the service area"),
+    ]
+    for body, message in cases:
+        response = client.post("/events", json=body)
+        assert response.status_code == 422, (body, response.text)
+        assert message in response.text, response.text
+    nan = client.post("/events", content=b'{"location": {"type": "Point", "coordinates": [NaN, 39.9]}, '
+                                         b'"category": "C01", "source": "hotline"}',
+                      headers={"content-type": "application/json"})
+    assert nan.status_code == 422, nan.text
+    broken = client.post("/events", content=b'{"location": ', headers={"content-type": "application/json"})
+    assert broken.status_code == 422
+    assert count(divided_engine) == 0
+
+
+def test_the_closed_loop_with_roles_and_history(client: TestClient, divided_engine: Engine) -> None:
+    _, lon, lat = inner_point(divided_engine)
+    event = client.post("/events", json=report(lon, lat)).json()
+    url = f"/events/{event['id']}"
+    member = {"actor": "网格员 王", "role": "grid_member"}
+    centre = {"actor": "综治中心 李", "role": "centre_staff"}
+    assert client.post(f"{url}/close", json=centre).status_code == 409  # not verified yet
+    assert client.post(f"{url}/accept", json=centre).status_code == 409  # already dispatched
+    assert client.post(f"{url}/handle", json={"actor": "居民", "role": "resident"}).status_code == 403
+    assert client.post(f"{url}/fly", json=member).status_code == 422
+    assert client.post(f"{url}/handle", json={**member, "note": "盖上了 covered"}).status_code == 200
+    rework = client.post(f"{url}/rework", json={**member, "note": "not fixed properly"})
+    assert rework.json()["state"] == "dispatched" and rework.json()["reworks"] == 1
+    client.post(f"{url}/handle", json=member)
+    client.post(f"{url}/verify", json=member)
+    closed = client.post(f"{url}/close", json={**centre, "evaluation": 5})
+    assert closed.status_code == 200 and closed.json()["state"] == "closed"
+    assert closed.json()["closed_on_time"] is True and "reporter_contact" not in closed.json()
+    steps = client.get(f"{url}/history").json()
+    assert [s["action"] for s in steps] == ["report", "accept", "dispatch", "handle", "rework", "handle", "verify",
+                                            "close"]
+    assert steps[3]["actor"] == "网格员 王" and steps[3]["note"] == "盖上了 covered"
+    assert client.post(f"{url}/handle", json=member).status_code == 409
+    assert client.get("/events/999999").status_code == 404
+
+
+def test_suspension_stops_the_clock_and_extension_moves_the_deadline(divided_engine: Engine) -> None:
+    _, lon, lat = inner_point(divided_engine)
+    event = events.intake(divided_engine, events.EventIn(lon=lon, lat=lat, category="C01", source="hotline"),
+                          now=DAYTIME).event
+    due = datetime.fromisoformat(event["due_at"])
+    centre = {"actor": "centre", "role": "centre_staff"}
+    events.act(divided_engine, event["id"], "suspend", now=DAYTIME + timedelta(hours=1), **centre)
+    resumed = events.act(divided_engine, event["id"], "resume", now=DAYTIME + timedelta(hours=6), **centre)
+    assert datetime.fromisoformat(resumed["due_at"]) == due + timedelta(hours=5)
+    assert resumed["suspended_seconds"] == 5 * 3600
+    extended = events.act(divided_engine, event["id"], "extend", hours=24, now=DAYTIME + timedelta(hours=7),
+                          **centre)
+    assert datetime.fromisoformat(extended["due_at"]) == due + timedelta(hours=29) and extended["extensions"] == 1
+
+
+def test_a_passed_deadline_escalates_up_the_levels(divided_engine: Engine) -> None:
+    _, lon, lat = inner_point(divided_engine)
+    event = events.intake(divided_engine, events.EventIn(lon=lon, lat=lat, category="E05", source="hotline",
+                                                         priority="urgent"), now=DAYTIME).event  # due in 1 h
+    levels = []
+    for hours in (2, 4, 6, 8):
+        done = events.escalate_overdue(divided_engine, now=DAYTIME + timedelta(hours=hours))
+        levels += [d["level"] for d in done if d["id"] == event["id"]]
+    assert levels == ["community", "street", "department"]  # and no further
+    final = events.get_event(divided_engine, event["id"])
+    assert final["department"] == "emergency" and final["queue"] == "department" and final["missed_deadline"]
+    assert final["escalations"] == 3
+    at = DAYTIME + timedelta(hours=8, minutes=30)
+    for action, role in (("handle", "department"), ("verify", "centre_staff"), ("close", "centre_staff")):
+        events.act(divided_engine, event["id"], action, actor="x", role=role, now=at)
+    assert events.get_event(divided_engine, event["id"])["closed_on_time"] is False  # it missed its deadline
+
+
+def test_whistle_blowing_sends_an_event_straight_to_the_department(client: TestClient,
+                                                                   divided_engine: Engine) -> None:
+    _, lon, lat = inner_point(divided_engine)
+    event = client.post("/events", json=report(lon, lat, category="E04")).json()
+    up = client.post(f"/events/{event['id']}/escalate", json={"actor": "网格长", "role": "grid_chief",
+                                                              "to_level": "department", "note": "吹哨"})
+    assert up.status_code == 200 and up.json()["department"] == "housing" and up.json()["level"] == "department"
+    assert not up.json()["missed_deadline"]
+    down = client.post(f"/events/{event['id']}/escalate", json={"actor": "x", "role": "centre_staff",
+                                                                "to_level": "grid"})
+    assert down.status_code == 409
+
+
+def test_police_and_department_categories_skip_the_grid_member(divided_engine: Engine) -> None:
+    _, lon, lat = inner_point(divided_engine)
+    police = events.intake(divided_engine, events.EventIn(lon=lon, lat=lat, category="S02", source="hotline")).event
+    assert police["assignee"]["role"] == "police" and police["queue"] == "police"
+    water = events.intake(divided_engine, events.EventIn(lon=lon, lat=lat, category="C05", source="hotline")).event
+    assert water["assignee"] is None and water["department"] == "water" and water["queue"] == "department"
+
+
+def test_a_second_report_nearby_is_linked_as_a_possible_duplicate_and_can_be_merged(divided_engine: Engine) -> None:
+    _, lon, lat = inner_point(divided_engine)
+    first = events.intake(divided_engine, events.EventIn(lon=lon, lat=lat, category="E01", source="hotline"),
+                          now=DAYTIME).event
+    near = events.intake(divided_engine, events.EventIn(lon=lon + 0.0002, lat=lat, category="E01",
+                                                        source="resident_app"), now=DAYTIME + timedelta(hours=5)).event
+    other_kind = events.intake(divided_engine, events.EventIn(lon=lon, lat=lat, category="C02", source="hotline"),
+                               now=DAYTIME).event
+    later = events.intake(divided_engine, events.EventIn(lon=lon, lat=lat, category="E01", source="hotline"),
+                          now=DAYTIME + timedelta(hours=80)).event
+    assert near["duplicate_of"] == first["id"] and near["state"] == "reported"  # waits for a person
+    assert other_kind["duplicate_of"] is None and later["duplicate_of"] is None
+    merged = events.act(divided_engine, near["id"], "merge", into=first["id"], actor="centre", role="centre_staff")
+    assert merged["state"] == "merged"
+
+
+def test_kpis_count_on_time_closure_over_due_less_suspended(client: TestClient, divided_engine: Engine) -> None:
+    _, lon, lat = inner_point(divided_engine)
+    start = DAYTIME - timedelta(days=1)
+    ids = [events.intake(divided_engine, events.EventIn(lon=lon + i * 0.001, lat=lat, category="C02",
+                                                        source="hotline"), now=DAYTIME).event["id"]
+           for i in range(4)]
+    grids = {events.get_event(divided_engine, i)["grid"] for i in ids}
+    centre = {"actor": "c", "role": "centre_staff"}
+    for i in ids[:2]:  # closed within the 72 h
+        for action, role in (("handle", "grid_member"), ("verify", "grid_member"), ("close", "centre_staff")):
+            events.act(divided_engine, i, action, actor="m", role=role, now=DAYTIME + timedelta(hours=10))
+    events.act(divided_engine, ids[2], "suspend", now=DAYTIME + timedelta(hours=1), **centre)
+    rows = events.kpis(divided_engine, "street", start, DAYTIME + timedelta(days=10),
+                       now=DAYTIME + timedelta(days=5))
+    total = {k: sum(r[k] for r in rows) for k in ("due", "suspended", "closed_on_time", "closed", "open_overdue")}
+    assert total == {"due": 4, "suspended": 1, "closed_on_time": 2, "closed": 2, "open_overdue": 1}
+    if len(rows) == 1:
+        assert rows[0]["on_time_closure_rate"] == round(2 / 3, 4)
+        assert rows[0]["mean_handling_hours"] == 10.0
+    by_grid = client.get("/kpis", params={"by": "grid", "start": start.isoformat(),
+                                          "end": (DAYTIME + timedelta(days=10)).isoformat()}).json()
+    assert {u["unit"] for u in by_grid["units"]} == grids
+    csv_text = client.get("/kpis", params={"by": "grid", "format": "csv", "start": start.isoformat(),
+                                           "end": (DAYTIME + timedelta(days=10)).isoformat()}).text
+    assert csv_text.startswith("unit,reported,dispatched,due") and len(csv_text.splitlines()) == 1 + len(grids)
+    assert client.get("/kpis", params={"by": "planet"}).status_code == 422
+    empty = client.get("/kpis", params={"start": "2026-01-02T00:00:00", "end": "2026-01-01T00:00:00"})
+    assert empty.status_code == 422 and "empty" in empty.text
+
+
+def test_members_fetch_their_events(client: TestClient, divided_engine: Engine) -> None:
+    _, lon, lat = inner_point(divided_engine)
+    event = client.post("/events", json=report(lon, lat)).json()
+    staff_id = event["assignee"]["id"]
+    mine = client.get(f"/staff/{staff_id}/events").json()
+    assert [e["id"] for e in mine] == [event["id"]] and mine[0]["reporter_contact"] == "138 0000 0000"
+    assert client.get(f"/staff/{staff_id + 100000}/events").json() == []
