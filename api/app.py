@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,11 +14,17 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from api import errors
 from api.routers import divisions, events, exchange, grid_edits, health, layers, maps
 from api.settings import Settings
 from gis.db.engine import make_engine
+from gis.db.events import escalate_overdue
+from gis.errors import GridpatrolError
+
+log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "maps" / "static"
 
@@ -28,6 +37,19 @@ def settle_gc() -> None:
     gc.freeze()
 
 
+async def _escalate_forever(engine: Engine, every_s: float) -> None:
+    """Escalate events whose deadline has passed, every ``every_s`` seconds (0: never), off the event loop."""
+    while every_s > 0:
+        await asyncio.sleep(every_s)
+        try:
+            done = await asyncio.to_thread(escalate_overdue, engine)
+        except (GridpatrolError, SQLAlchemyError) as exc:  # the database may be restarting: try again later
+            log.warning("escalation run failed: %s", exc)
+            continue
+        if done:
+            log.info("escalated %d overdue event(s)", len(done))
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The service over the database at ``settings.database_url`` (which must be set: the CLI resolves it)."""
     if not settings.database_url:
@@ -37,9 +59,13 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = make_engine(settings.database_url or "")
         settle_gc()
+        ticker = asyncio.create_task(_escalate_forever(app.state.engine, settings.escalate_every_s))
         try:
             yield
         finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
             app.state.engine.dispose()
 
     app = FastAPI(

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from gis import editing
 from gis.crs import WGS84, utm_crs_for
 from gis.db.divisions import issue_codes
+from gis.db.events import OPEN_STATES, reassign_after_edit
 from gis.db.features import GRID_TOTALS
 from gis.db.load import ewkb_hex
 from gis.division import GRID_BAND, to_multipolygon, to_wgs84
@@ -51,12 +52,14 @@ class ChangeResult:
     households_moved: int = 0
     moves: list[dict[str, Any]] = field(default_factory=list)
     staff: list[dict[str, Any]] = field(default_factory=list)
+    events_reassigned: int = 0
+    events: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("change", "dry_run", "grids", "created", "retired",
                                               "buildings_moved", "households_moved", "moves", "staff",
-                                              "warnings")}
+                                              "events_reassigned", "events", "warnings")}
 
 
 def edit_grids(
@@ -174,6 +177,8 @@ def edit_grids(
               AND ST_Intersects((SELECT geom FROM admin_units WHERE id = %(c)s), ST_PointOnSurface(b.geom))
         """, {"c": community_id})
         cur.execute("UPDATE grids SET note = NULL WHERE community_id = %s AND source = 'drawn'", (community_id,))
+        result.events = reassign_after_edit(cur, community_id, author=author, reason=reason)
+        result.events_reassigned = len(result.events)
         cur.execute(f"SELECT g.code, g.version, {GRID_TOTALS} FROM grids g WHERE g.code = ANY(%s) ORDER BY g.code",
                     ([*changed, *result.created],))
         result.grids = [{"code": c, "version": v, "households": h, "buildings": n, "in_band": GRID_BAND.holds(h)}
@@ -267,6 +272,7 @@ def _impact(cur: Any, result: ChangeResult, community_id: int, everything: dict[
             if label in touched and not GRID_BAND.holds(households):
                 result.warnings.append(f"grid {label} would hold {int(households):,} households, outside the band "
                                        f"{GRID_BAND}")
+    _event_impact(cur, result, community_id, everything, metric, scope)
     if retired:
         cur.execute("""
             SELECT s.id, s.name, s.role, g.code, sg.duty FROM staff_grids sg JOIN staff s ON s.id = sg.staff_id
@@ -274,6 +280,27 @@ def _impact(cur: Any, result: ChangeResult, community_id: int, everything: dict[
         result.staff = [{"staff_id": i, "name": n, "role": r, "grid": c, "duty": d,
                          "what": "their grid is retired: assign them to a new grid"}
                         for i, n, r, c, d in cur.fetchall()]
+
+
+def _event_impact(cur: Any, result: ChangeResult, community_id: int, everything: dict[str, Any], metric: Any,
+                  scope: Any) -> None:
+    """Open events whose point the change moves to another grid (labels of new grids are "new 1", …)."""
+    cur.execute("SELECT id, grid_code, ST_X(geom), ST_Y(geom) FROM events WHERE community_id = %s "
+                "AND state = ANY(%s) ORDER BY id", (community_id, list(OPEN_STATES)))
+    rows = cur.fetchall()
+    if not rows:
+        return
+    points = gpd.GeoSeries(gpd.points_from_xy([r[2] for r in rows], [r[3] for r in rows]), crs=WGS84).to_crs(metric)
+    labels = list(everything)
+    tree = shapely.STRtree(list(everything.values()))
+    for (event_id, before, _, _), point in zip(rows, points.values, strict=True):
+        if not scope.intersects(point):
+            continue
+        hits = sorted(labels[i] for i in tree.query(point, predicate="intersects"))
+        after = hits[0] if hits else None
+        if after != before:
+            result.events.append({"event_id": event_id, "from": before, "to": after})
+    result.events_reassigned = len(result.events)
 
 
 def _new_version(cur: Any, grid_id: int, code: str, version: int, community_id: int, geom_wgs: Any, change: str,

@@ -619,3 +619,36 @@ def kpis(engine: Engine, by: str, start: datetime, end: datetime, *, now: dateti
             "open_overdue": overdue,
         })
     return out
+
+
+def reassign_after_edit(cur: Any, community_id: int, *, author: str, reason: str, timezone: str = "Asia/Shanghai",
+                        now: datetime | None = None) -> list[dict[str, Any]]:
+    """After a boundary change in a community, move its open events to the grid that now holds their point
+    (lowest code on a shared edge), re-assign the grid's responsible person for those at grid level, and record
+    a ``reassign`` step for each. Runs inside the edit's transaction."""
+    at = now or datetime.now(UTC)
+    cur.execute("""
+        SELECT e.id, e.grid_code, e.level, e.queue, c.route, n.id, n.code
+        FROM events e JOIN categories c ON c.code = e.category_code
+        CROSS JOIN LATERAL (SELECT g.id, g.code FROM grids g WHERE g.community_id = %(c)s
+                            AND ST_Intersects(g.geom, e.geom) ORDER BY g.code LIMIT 1) n
+        WHERE e.community_id = %(c)s AND e.state = ANY(%(open)s) AND e.grid_code IS DISTINCT FROM n.code
+        ORDER BY e.id""", {"c": community_id, "open": list(OPEN_STATES)})
+    moved = []
+    local = at.astimezone(ZoneInfo(timezone))
+    for event_id, old, level, queue, route, grid_id, code in cur.fetchall():
+        sets: dict[str, Any] = {"grid_id": grid_id, "grid_code": code, "updated_at": at}
+        if level == "grid" and queue in ("grid", "police") and route in _PERSON_SQL:
+            cur.execute(_PERSON_SQL[route], {"g": grid_id, "c": community_id, "wd": local.weekday(),
+                                             "t": local.time().replace(tzinfo=None)})
+            person = cur.fetchone()
+            sets["assignee_staff_id"] = person[0] if person else None
+        assignments = ", ".join(f"{k} = %({k})s" for k in sets)
+        cur.execute(f"UPDATE events SET {assignments} WHERE id = %(id)s RETURNING state", {**sets, "id": event_id})
+        state = cur.fetchone()[0]
+        data = {"from": old, "to": code, "assignee": sets.get("assignee_staff_id")}
+        cur.execute("INSERT INTO event_transitions (event_id, action, from_state, to_state, actor, role, at, note, "
+                    "data) VALUES (%s, 'reassign', %s, %s, %s, 'system', %s, %s, %s)",
+                    (event_id, state, state, author, at, f"grid boundary changed: {reason}", json.dumps(data)))
+        moved.append({"event_id": event_id, **data})
+    return moved

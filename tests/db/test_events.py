@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 import shapely
+import shapely.geometry
+import shapely.ops
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -299,3 +301,69 @@ def test_members_fetch_their_events(client: TestClient, divided_engine: Engine) 
     mine = client.get(f"/staff/{staff_id}/events").json()
     assert [e["id"] for e in mine] == [event["id"]] and mine[0]["reporter_contact"] == "138 0000 0000"
     assert client.get(f"/staff/{staff_id + 100000}/events").json() == []
+
+
+def test_a_member_follows_new_assignments_as_a_stream(divided_url: str, divided_engine: Engine) -> None:
+    import threading
+
+    import httpx2 as httpx
+
+    from maps.browser import serve_in_thread
+
+    _, lon, lat = inner_point(divided_engine)
+    with serve_in_thread(create_app(Settings(database_url=divided_url, escalate_every_s=0))) as base:
+        first = httpx.post(f"{base}/events", json=report(lon, lat), timeout=10).json()
+        staff_id = first["assignee"]["id"]
+        received: list[str] = []
+        opened = threading.Event()
+
+        def listen() -> None:
+            with httpx.stream("GET", f"{base}/staff/{staff_id}/events/stream", params={"limit": 1, "heartbeat": 0.2},
+                              timeout=20) as response:
+                assert response.headers["content-type"].startswith("text/event-stream")
+                for line in response.iter_lines():
+                    opened.set()
+                    received.append(line)
+
+        listener = threading.Thread(target=listen)
+        listener.start()
+        assert opened.wait(10)
+        other = httpx.post(f"{base}/events", json=report(lon, lat, category="E03"), timeout=10).json()
+        listener.join(20)
+    assert not listener.is_alive()
+    assert "event: assigned" in received
+    data = next(line for line in received if line.startswith("data: "))
+    assert f'"id": {other["id"]}' in data and other["assignee"]["id"] == staff_id
+
+
+def test_a_boundary_change_reassigns_open_events_with_history(client: TestClient, divided_engine: Engine) -> None:
+    with divided_engine.connect() as conn:
+        a, b, geom_a, geom_b = conn.execute(text("""
+            SELECT a.code, b.code, ST_AsText(a.geom), ST_AsText(b.geom) FROM grids a JOIN grids b
+              ON a.community_id = b.community_id AND a.code < b.code
+            ORDER BY ST_Length(ST_Intersection(ST_Boundary(a.geom), ST_Boundary(b.geom))::geography) DESC
+            LIMIT 1""")).one()
+    shape_a, shape_b = shapely.from_wkt(geom_a), shapely.from_wkt(geom_b)
+    border = shape_a.boundary.intersection(shape_b.boundary)
+    # a point inside A, ~10 m from the middle of the border; B then takes a 30 m strip of A along it
+    middle = border.interpolate(0.5, normalized=True)
+    point = shapely.ops.nearest_points(shape_a.buffer(-0.0001), middle)[0]
+    strip = shape_a.intersection(border.buffer(0.0003))
+    event = client.post("/events", json=report(point.x, point.y)).json()
+    closed = client.post("/events", json=report(point.x, point.y, category="S01")).json()
+    for action, role in (("handle", "grid_member"), ("verify", "grid_member"), ("close", "centre_staff")):
+        client.post(f"/events/{closed['id']}/{action}", json={"actor": "x", "role": role})
+    assert event["grid"] == a
+    body = {"version": 1, "geometry": shapely.geometry.mapping(shape_b.union(strip)), "author": "planner",
+            "reason": "the wall moved", "dry_run": True}
+    preview = client.post(f"/grids/{b}/reshape", json=body)
+    assert preview.status_code == 200, preview.text
+    assert preview.json()["events"] == [{"event_id": event["id"], "from": a, "to": b}]  # the closed one stays
+    assert client.get(f"/events/{event['id']}").json()["grid"] == a  # a dry run changes nothing
+    saved = client.post(f"/grids/{b}/reshape", json={**body, "dry_run": False}).json()
+    assert saved["events_reassigned"] == 1
+    moved = client.get(f"/events/{event['id']}").json()
+    assert moved["grid"] == b and moved["assignee"]["id"] != event["assignee"]["id"]
+    last = client.get(f"/events/{event['id']}/history").json()[-1]
+    assert last["action"] == "reassign" and last["data"]["from"] == a and last["data"]["to"] == b
+    assert client.get(f"/events/{closed['id']}").json()["grid"] == a
