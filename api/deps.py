@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -10,6 +11,13 @@ from sqlalchemy.engine import Connection, Engine
 
 from api.settings import Settings
 from gis.db.features import BBox, parse_bbox
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """A query's date-time without a zone is taken as UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
 
 
 def get_settings(request: Request) -> Settings:

@@ -19,7 +19,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
-from api.deps import SettingsDep, get_engine
+from api.deps import SettingsDep, aware, get_engine
 from gis.coords import point_from_geojson
 from gis.db import events
 from gis.db.staff import add_staff
@@ -205,8 +205,8 @@ def unit_kpis(
     format: Literal["json", "csv"] = "json",
 ) -> Any:
     """Default period: the last 30 days."""
-    end = _aware(end) or datetime.now(UTC)
-    start = _aware(start) or end - timedelta(days=30)
+    end = aware(end) or datetime.now(UTC)
+    start = aware(start) or end - timedelta(days=30)
     rows = events.kpis(engine, by, start, end, prefix=unit)
     if format == "json":
         return {"by": by, "start": start.isoformat(), "end": end.isoformat(), "units": rows}
@@ -217,8 +217,3 @@ def unit_kpis(
     return Response(buffer.getvalue(), media_type="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="kpis-{by}.csv"'})
 
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
-from api.deps import get_engine
+from api.deps import aware, get_engine
 from gis.db.editing import diff, edit_grids, grid_at, history, revert
 from gis.errors import InputError
 
@@ -136,9 +136,7 @@ def which_grid(
     lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
     at: datetime | None = None,
 ) -> dict[str, Any]:
-    when = at or datetime.now(UTC)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
+    when = aware(at) or datetime.now(UTC)
     return {"lon": lon, "lat": lat, "at": when.isoformat(), "grid": grid_at(engine, lon, lat, when)}
 
 
