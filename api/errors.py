@@ -14,6 +14,7 @@ from gis.errors import (
     GridpatrolError,
     InputError,
     NotFoundError,
+    PayloadTooLargeError,
 )
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 STATUS: tuple[tuple[type[GridpatrolError], int], ...] = (
     (NotFoundError, 404),
     (ForbiddenError, 403),
+    (PayloadTooLargeError, 413),
     (ConflictError, 409),
     (InputError, 422),
     (DatabaseUnavailableError, 503),

@@ -42,3 +42,7 @@ class ConflictError(GridpatrolError):
 
 class ForbiddenError(GridpatrolError, PermissionError):
     """The actor's role may not take this step (HTTP 403)."""
+
+
+class PayloadTooLargeError(InputError):
+    """An upload larger than the service accepts (HTTP 413)."""

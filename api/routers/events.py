@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
@@ -22,11 +23,13 @@ from sqlalchemy.engine import Engine
 from api.deps import SettingsDep, aware, get_engine
 from gis.coords import point_from_geojson
 from gis.db import events
+from gis.db.bulk import bulk_intake, read_events_file
 from gis.db.staff import add_staff
-from gis.errors import InputError
+from gis.errors import InputError, PayloadTooLargeError
 
 router = APIRouter(tags=["dispatch"])
 EngineDep = Annotated[Engine, Depends(get_engine)]
+MAX_BULK_BYTES = 512 * 2**20
 
 
 class EventBody(BaseModel):
@@ -88,6 +91,29 @@ def report_event(body: EventBody, response: Response, engine: EngineDep, setting
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/events/{result.event['id']}"
     return result.event
+
+
+@router.post("/events/bulk", status_code=201, summary="Load a CSV or GeoJSON file of (historic) events, set-based",
+             responses={413: {"description": "file too large"},
+                        422: {"description": "bad rows (all listed), unknown categories, or points outside the "
+                                             "service area; nothing stored"}})
+async def bulk_events(
+    request: Request, engine: EngineDep, settings: SettingsDep,
+    format: Literal["csv", "geojson"] = "csv",
+    author: Annotated[str, Query(min_length=1, max_length=100)] = "bulk import",
+) -> dict[str, Any]:
+    """The body is the file. Columns: category, lon, lat, [crs, priority, source, description, reported_at,
+    closed_at]; a GeoJSON file gives Points with those properties."""
+    body = await request.body()
+    if len(body) > MAX_BULK_BYTES:
+        raise PayloadTooLargeError(f"the file is larger than {MAX_BULK_BYTES // 2**20} MB: split it")
+    if not body:
+        raise InputError("the request body is empty: send the file as the body")
+    name = f"upload.{format}"
+    frame = await run_in_threadpool(read_events_file, body, name)
+    report = await run_in_threadpool(bulk_intake, engine, frame, author=author, source_name=name,
+                                     radius_m=settings.nearest_grid_m)
+    return report.as_dict()
 
 
 @router.get("/events", summary="Events by state, grid, unit or overdue")

@@ -1,0 +1,93 @@
+"""Bulk intake of historic events, on the divided Beijing fixture."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from api.app import create_app
+from api.settings import Settings
+from gis.coords import from_wgs84
+from gis.db.bulk import bulk_intake, read_events_file
+from gis.errors import InputError
+
+
+@pytest.fixture
+def client(divided_url: str) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(database_url=divided_url, escalate_every_s=0))) as c:
+        yield c
+
+
+def points(engine: Engine, n: int) -> list[tuple[str, float, float]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(  # type: ignore[misc]
+            "SELECT code, ST_X(p), ST_Y(p) FROM (SELECT code, ST_PointOnSurface(geom) p FROM grids ORDER BY code) s "
+            "LIMIT :n"), {"n": n})]
+
+
+def test_a_csv_file_is_placed_like_single_reports(divided_engine: Engine) -> None:
+    rows = points(divided_engine, 5)
+    gx, gy = from_wgs84(rows[1][1], rows[1][2], "gcj02")
+    csv = "\n".join([
+        "category,lon,lat,crs,priority,source,description,reported_at,closed_at",
+        f"C01,{rows[0][1]},{rows[0][2]},,,,井盖,2026-10-01T08:00:00+08:00,2026-10-02T08:00:00+08:00",
+        f"E01,{gx},{gy},gcj02,urgent,hotline,垃圾,2026-10-01T09:00:00+08:00,2026-10-01T20:00:00+08:00",
+        f"S02,{rows[2][1]},{rows[2][2]},wgs84,high,video,,2026-10-03T09:00:00Z,",
+        f"C05,{rows[3][1]},{rows[3][2]},,,,,,",
+    ]).encode()
+    frame = read_events_file(csv, "old.csv")
+    report = bulk_intake(divided_engine, frame, source_name="old.csv")
+    assert report.stored == 4 and report.in_grid == 4 and report.closed == 2
+    with divided_engine.connect() as conn:
+        got = conn.execute(text("""
+            SELECT e.grid_code, e.state, e.closed_on_time, e.queue, s.role, e.department_code,
+                   (SELECT count(*) FROM event_transitions t WHERE t.event_id = e.id AND t.action = 'import')
+            FROM events e LEFT JOIN staff s ON s.id = e.assignee_staff_id ORDER BY e.id""")).all()
+    assert [g[0] for g in got] == [r[0] for r in rows[:4]]  # the GCJ-02 row lands where its WGS-84 point is
+    assert got[0][1:3] == ("closed", True)  # closed within C01's 72 h
+    assert got[1][1:3] == ("closed", False)  # E01 urgent: 4 h, closed after 11 h
+    assert got[2][3:5] == ("police", "police") and got[2][1] == "dispatched"
+    assert got[3][3] == "department" and got[3][5] == "water"
+    assert all(g[6] == 1 for g in got)
+
+
+def test_geojson_and_the_api(client: TestClient, divided_engine: Engine) -> None:
+    rows = points(divided_engine, 3)
+    collection = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [x, y]},
+         "properties": {"category": "E03", "reported_at": "2026-11-01T10:00:00Z"}} for _, x, y in rows]}
+    response = client.post("/events/bulk", params={"format": "geojson"}, content=json.dumps(collection))
+    assert response.status_code == 201, response.text
+    assert response.json()["stored"] == 3 and response.json()["in_grid"] == 3
+
+
+def test_a_file_with_bad_rows_is_refused_whole(client: TestClient, divided_engine: Engine) -> None:
+    (_, x, y), = points(divided_engine, 1)
+    bad = "\n".join(["category,lon,lat,priority,reported_at",
+                     f"C01,{x},{y},normal,2026-10-01T08:00:00Z",
+                     f"C01,abc,{y},normal,",
+                     f"C01,{x},{y},asap,",
+                     f"C01,{x},{y},normal,yesterday",
+                     f"C01,{x},999,normal,"]).encode()
+    with pytest.raises(InputError) as info:
+        read_events_file(bad, "bad.csv")
+    message = str(info.value)
+    assert "4 problem(s)" in message and "row 2" in message and "row 3" in message and "row 4" in message
+    cases = [
+        (bad, "csv", "problem"),
+        (b"category,lon\nC01,1", "csv", "lacks the column"),
+        (f"category,lon,lat\nZZ9,{x},{y}".encode(), "csv", "unknown category"),
+        (b"category,lon,lat\nC01,0.0,0.0", "csv", "outside the service area"),
+        (b"{not json", "geojson", "not a readable GeoJSON"),
+        (b"", "csv", "empty"),
+    ]
+    for body, kind, message in cases:
+        response = client.post("/events/bulk", params={"format": kind}, content=body)
+        assert response.status_code == 422 and message in response.text, response.text
+    with divided_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM events")).scalar() == 0
