@@ -206,6 +206,94 @@ def cmd_import_grids(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def seed_staff(settings: Settings, city_name: str) -> None:
+    from gis.db.features import find_city
+    from gis.db.staff import seed_demo_staff
+
+    engine = ready_engine(settings)
+    try:
+        with engine.connect() as conn:
+            city_id = find_city(conn, city_name).id
+        counts = seed_demo_staff(engine, city_id)
+    finally:
+        engine.dispose()
+    if any(counts.values()):
+        print("synthetic demo staff: " + ", ".join(f"{n} {role}" for role, n in counts.items()))
+
+
+def cmd_seed_staff(args: argparse.Namespace, settings: Settings) -> int:
+    seed_staff(settings, args.city)
+    return 0
+
+
+def cmd_import_events(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.db.bulk import bulk_intake, read_events_file
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise InputError(f"{path} does not exist")
+    frame = read_events_file(path.read_bytes(), path.name)
+    engine = ready_engine(settings)
+    try:
+        report = bulk_intake(engine, frame, author=args.author, source_name=path.name,
+                             radius_m=settings.nearest_grid_m)
+    finally:
+        engine.dispose()
+    print(f"stored {report.stored:,} events from {path.name} in {report.seconds:.2f} s "
+          f"({report.stored / max(report.seconds, 1e-9):,.0f}/s): {report.in_grid:,} inside a grid, "
+          f"{report.nearest:,} on the nearest grid, {report.street_queue:,} in a street's queue (flagged), "
+          f"{report.closed:,} closed")
+    return 0
+
+
+def cmd_escalate(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.db.events import escalate_overdue
+
+    engine = ready_engine(settings)
+    try:
+        done = escalate_overdue(engine)
+    finally:
+        engine.dispose()
+    print(f"escalated {len(done)} overdue event(s)")
+    for item in done:
+        print(f"  event {item['id']}: now at the {item['level']} level, due {item['due_at']}")
+    return 0
+
+
+def cmd_kpis(args: argparse.Namespace, settings: Settings) -> int:
+    import csv
+    from datetime import UTC, datetime, timedelta
+
+    from gis.db.events import KPI_FIELDS, kpis
+
+    def when(text: str | None, default: datetime) -> datetime:
+        if text is None:
+            return default
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            raise InputError(f"{text!r} is not an ISO 8601 date or time (e.g. 2026-11-01)") from None
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    end = when(args.end, datetime.now(UTC))
+    start = when(args.start, end - timedelta(days=30))
+    engine = ready_engine(settings)
+    try:
+        rows = kpis(engine, args.by, start, end, prefix=args.unit)
+    finally:
+        engine.dispose()
+    out = open(args.csv, "w", newline="") if args.csv else sys.stdout  # noqa: SIM115
+    try:
+        writer = csv.DictWriter(out, fieldnames=KPI_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    finally:
+        if args.csv:
+            out.close()
+            print(f"wrote {len(rows)} {args.by} row(s) to {args.csv}")
+    return 0
+
+
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     return run_import(settings, Path(args.file), args.city, Path(args.households) if args.households else None)
 
@@ -247,6 +335,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         else:
             run_import(settings, DEMO_FILE, DEMO_CITY, None)
             run_divide(settings, DEMO_CITY)
+        seed_staff(settings, DEMO_CITY)  # grids without staff get synthetic ones, so reports find a person
         if not args.no_serve:
             serve(settings, settings.host, settings.port)
     finally:
@@ -318,6 +407,27 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-serve", action="store_true", help="load the demo city and stop")
     demo.add_argument("--keep-db", action="store_true", help="leave the embedded server running afterwards")
     demo.set_defaults(func=cmd_demo)
+
+    staff = sub.add_parser("seed-staff", help="give a city's grids synthetic staff and a duty roster (demo)")
+    staff.add_argument("--city", required=True)
+    staff.set_defaults(func=cmd_seed_staff)
+
+    ev = sub.add_parser("import-events", help="load a CSV or GeoJSON file of (historic) events, set-based")
+    ev.add_argument("file")
+    ev.add_argument("--author", default="bulk import")
+    ev.set_defaults(func=cmd_import_events)
+
+    esc = sub.add_parser("escalate", help="escalate every event whose deadline has passed (the service does it "
+                                          "every minute)")
+    esc.set_defaults(func=cmd_escalate)
+
+    kpi = sub.add_parser("kpis", help="on-time closure rate and the other figures per unit, as CSV")
+    kpi.add_argument("--by", choices=["grid", "community", "street", "department"], default="grid")
+    kpi.add_argument("--start", help="ISO 8601 (default: 30 days before --end)")
+    kpi.add_argument("--end", help="ISO 8601 (default: now)")
+    kpi.add_argument("--unit", help="only units whose code starts so")
+    kpi.add_argument("--csv", help="write to this file instead of the terminal")
+    kpi.set_defaults(func=cmd_kpis)
 
     shot = sub.add_parser("screenshot", help="render a page in headless Chromium and save a PNG")
     shot.add_argument("--out", required=True)

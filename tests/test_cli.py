@@ -77,3 +77,34 @@ def test_db_status_of_the_embedded_server(pg_server, capsys: pytest.CaptureFixtu
     monkeypatch.chdir(Path(__file__).resolve().parents[1])
     code, out, _ = run(capsys, "db", "status")
     assert code == 0 and out.startswith("running")
+
+
+def test_events_through_the_cli(divided_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", divided_url)
+    engine = create_engine(divided_url)
+    with engine.connect() as conn:
+        x, y = conn.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM grids "
+                                 "ORDER BY code LIMIT 1) s")).one()
+    engine.dispose()
+    events = tmp_path / "events.csv"
+    events.write_text("category,lon,lat,reported_at,closed_at\n"
+                      f"C01,{x},{y},2026-10-01T08:00:00Z,2026-10-01T20:00:00Z\n"
+                      f"E01,{x},{y},2026-10-02T08:00:00Z,\n")
+    code, out, err = run(capsys, "import-events", str(events))
+    assert code == 0, err
+    assert "stored 2 events" in out and "1 closed" in out
+    code, out, err = run(capsys, "escalate")
+    assert code == 0 and "escalated 1 overdue event(s)" in out  # E01's 48 h passed long ago
+    report = tmp_path / "kpis.csv"
+    code, out, err = run(capsys, "kpis", "--by", "street", "--start", "2026-09-01", "--end", "2026-11-01",
+                         "--csv", str(report))
+    assert code == 0, err
+    lines = report.read_text().splitlines()
+    assert lines[0].startswith("unit,reported,dispatched,due") and len(lines) == 2
+    assert lines[1].split(",")[1:3] == ["2", "2"]
+    events.write_text("category,lon,lat\nC01,north,39.9\n")
+    code, _, err = run(capsys, "import-events", str(events))
+    assert code == EXIT_INPUT and "row 1" in err and "Traceback" not in err
+    code, _, err = run(capsys, "kpis", "--start", "last week")
+    assert code == EXIT_INPUT and "ISO 8601" in err
