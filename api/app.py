@@ -99,3 +99,9 @@ def create_app(settings: Settings) -> FastAPI:
         )
 
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app from the environment's settings: the factory ``gridpatrol serve --workers N`` gives uvicorn (each
+    worker process builds its own; DATABASE_URL is set by the CLI before it starts them)."""
+    return create_app(Settings())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -298,19 +299,25 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     return run_import(settings, Path(args.file), args.city, Path(args.households) if args.households else None)
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
+def serve(settings: Settings, host: str, port: int, *, workers: int = 1, access_log: bool = True) -> None:
     import uvicorn
 
     from api.app import create_app
 
     settings = settings.model_copy(update={"database_url": database_url(settings)})
     print(f"gridpatrol serving on http://{host}:{port}  (map at /, API docs at /docs; Ctrl-C to stop)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    if workers > 1:  # worker processes build the app from the environment
+        os.environ["DATABASE_URL"] = settings.database_url or ""
+        uvicorn.run("api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                    log_level="info", access_log=access_log)
+    else:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=access_log)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     ready_engine(settings).dispose()
-    serve(settings, args.host or settings.host, args.port or settings.port)
+    serve(settings, args.host or settings.host, args.port or settings.port, workers=args.workers,
+          access_log=not args.no_access_log)
     return 0
 
 
@@ -401,6 +408,8 @@ def parser() -> argparse.ArgumentParser:
     srv = sub.add_parser("serve", help="serve the API and maps")
     srv.add_argument("--host")
     srv.add_argument("--port", type=int)
+    srv.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    srv.add_argument("--no-access-log", action="store_true", help="do not log every request")
     srv.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="what `make run` does: database, Nanjing, serve on :8000")

@@ -3,12 +3,16 @@
 #   postgresql-15-postgis-3  (PostgreSQL 15 itself comes with it)  – the embedded PostGIS
 #   chromium                 (with --test)                          – the browser tests and screenshots
 #   fonts-wqy-microhei       (with --test)                          – so screenshots show Chinese names
+#   wrk                      (with --bench)                         – the HTTP load generator of the benchmarks
 # Skips the server packages when DATABASE_URL points at an existing database.
 set -euo pipefail
 
 want=()
 if [[ -z "${DATABASE_URL:-}" && ! -f /usr/share/postgresql/15/extension/postgis.control ]]; then
   want+=(postgresql-15-postgis-3)
+fi
+if [[ "${1:-}" == "--bench" ]]; then
+  command -v wrk >/dev/null || want+=(wrk)
 fi
 if [[ "${1:-}" == "--test" ]]; then
   [[ -x /usr/bin/chromium ]] || want+=(chromium)

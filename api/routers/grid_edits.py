@@ -1,4 +1,5 @@
-"""Planners' grid edits: create, reshape (replace the outline), split, merge, delete; history and "which grid was this point in on date D".
+"""Planners' grid edits: create, reshape (replace the outline),
+split, merge, delete; history and "which grid was this point in on date D".
 
 Every edit names the version it was made on (409 if the grid has moved on since), an author and a reason, and
 may be a dry run that returns the impact without storing anything.

@@ -111,7 +111,8 @@ def find_requests(
     bbox: Annotated[str | None, Query(description="extension: minlon,minlat,maxlon,maxlat")] = None,
 ) -> Any:
     def find() -> list[dict[str, Any]]:
-        where, params = ["true"], {}
+        where: list[str] = ["true"]
+        params: dict[str, Any] = {}
         if service_request_id:
             try:
                 params["ids"] = [int(x) for x in service_request_id.split(",")]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Connection, Engine
 
 from gis.coords import system, to_wgs84
+from gis.db.prepared import Prepared
 from gis.errors import ConflictError, ForbiddenError, InputError, NotFoundError
 
 DEFAULT_RADIUS_M = 50.0
@@ -48,7 +50,8 @@ MAX_CONTACT = 200
 MAX_PHOTOS = 20
 OPEN_STATES = ("reported", "accepted", "dispatched", "suspended", "handled", "verified")
 LEVEL_ORDER = ("grid", "community", "street", "department")
-NOTIFY_CHANNEL = "gridpatrol_assignments"
+ASSIGNING = ("dispatch", "rework", "escalate", "reassign")
+"""The steps after which an event sits with (possibly) a new person: what a member's stream reports."""
 
 HANDLERS = frozenset({"grid_member", "grid_chief", "police", "auxiliary_police", "judge", "mediator", "lawyer",
                       "department", "centre_staff"})
@@ -228,7 +231,7 @@ class Placement:
 def place(cur: Any, lon: float, lat: float, category: Mapping[str, Any], at: datetime, *,
           radius_m: float = DEFAULT_RADIUS_M, timezone: str = "Asia/Shanghai") -> Placement:
     """Where a point belongs and who is responsible for it (the rules of the module docstring)."""
-    cur.execute(_PLACE_SQL, {"x": lon, "y": lat, "radius": radius_m})
+    _PLACE.run(cur, {"x": lon, "y": lat, "radius": radius_m})
     row = cur.fetchone()
     if row is None:
         raise InputError(f"the point [{lon:.6f}, {lat:.6f}] is outside the service area: no imported city has a "
@@ -251,8 +254,8 @@ def place(cur: Any, lon: float, lat: float, category: Mapping[str, Any], at: dat
                          category["department_code"], f"{grid_rule}; category {category['code']} goes straight to "
                          f"the department {category['department_code']}", False)
     local = at.astimezone(ZoneInfo(timezone))
-    cur.execute(_PERSON_SQL[route], {"g": grid_id, "c": community_id, "wd": local.weekday(),
-                                     "t": local.time().replace(tzinfo=None)})
+    _PERSON[route].run(cur, {"g": grid_id, "c": community_id, "wd": local.weekday(),
+                             "t": local.time().replace(tzinfo=None)})
     person = cur.fetchone()
     if person is None and route == "police":
         return Placement(grid_id, grid_code, community_id, street_id, city_id, "department", None,
@@ -293,10 +296,11 @@ WITH new AS (
         WHERE o.category_code = %(category)s AND o.state IN ('reported', 'accepted', 'dispatched', 'suspended',
               'handled', 'verified')
           AND o.reported_at > %(now)s - %(window)s AND o.duplicate_of IS NULL
+          AND ST_DWithin(o.geom, p.pt, %(dup_deg)s)  -- the index's box, in degrees; then the exact test
           AND ST_DWithin(o.geom::geography, p.pt::geography, %(dup_radius)s)
         ORDER BY o.geom <-> p.pt, o.id LIMIT 1) dup ON true
     ON CONFLICT (idempotency_key) DO NOTHING
-    RETURNING id, state, duplicate_of, assignee_staff_id),
+    RETURNING *),
 steps AS (
     INSERT INTO event_transitions (event_id, action, from_state, to_state, actor, role, at, note)
     SELECT new.id, s.action, s.from_state, s.to_state, 'gridpatrol', 'system', %(now)s, s.note FROM new
@@ -306,12 +310,23 @@ steps AS (
         (3, 'dispatch', 'accepted', 'dispatched', 'dispatched automatically; the deadline clock starts'))
         AS s(n, action, from_state, to_state, note)
     WHERE s.n = 1 OR new.state = 'dispatched'
-    RETURNING 1),
-told AS (
-    SELECT pg_notify(%(channel)s, json_build_object('staff_id', new.assignee_staff_id, 'event_id', new.id)::text)
-    FROM new WHERE new.state = 'dispatched' AND new.assignee_staff_id IS NOT NULL)
-SELECT new.id, (SELECT count(*) FROM steps), (SELECT count(*) FROM told) FROM new
-"""
+    RETURNING 1)
+SELECT {columns}, (SELECT count(*) FROM steps)
+FROM new e JOIN categories cat ON cat.code = e.category_code
+LEFT JOIN admin_units cu ON cu.id = e.community_id LEFT JOIN admin_units su ON su.id = e.street_id
+LEFT JOIN staff st ON st.id = e.assignee_staff_id
+""".replace("{columns}", _EVENT_COLUMNS)
+
+
+_PLACE = Prepared("gridpatrol_place", _PLACE_SQL, {"x": "float8", "y": "float8", "radius": "float8"})
+_PERSON = {route: Prepared(f"gridpatrol_person_{route}", sql, {"g": "int", "c": "int", "wd": "int", "t": "time"})
+           for route, sql in _PERSON_SQL.items()}
+_INSERT = Prepared("gridpatrol_intake", _INSERT_SQL, {
+    "key": "text", "hash": "text", "category": "text", "priority": "text", "source": "text", "description": "text",
+    "contact": "text", "photos": "text", "crs": "text", "in_lon": "float8", "in_lat": "float8", "x": "float8",
+    "y": "float8", "city": "int", "grid": "int", "grid_code": "text", "community": "int", "street": "int",
+    "queue": "text", "staff": "int", "department": "text", "rule": "text", "flagged": "bool", "auto": "bool",
+    "now": "timestamptz", "hours": "float8", "window": "interval", "dup_radius": "float8", "dup_deg": "float8"})
 
 
 def intake(engine: Engine, report: EventIn, *, auto_dispatch: bool = True, radius_m: float = DEFAULT_RADIUS_M,
@@ -330,7 +345,7 @@ def intake(engine: Engine, report: EventIn, *, auto_dispatch: bool = True, radiu
                 return Intake(replay, True)
         category = _category(cur, report.category)
         where = place(cur, lon, lat, category, at, radius_m=radius_m, timezone=timezone)
-        cur.execute(_INSERT_SQL, {
+        _INSERT.run(cur, {
             "key": report.idempotency_key, "hash": fingerprint, "category": report.category,
             "priority": report.priority, "source": report.source, "description": report.description,
             "contact": report.reporter_contact, "photos": json.dumps(report.photos), "crs": system(report.crs),
@@ -339,7 +354,7 @@ def intake(engine: Engine, report: EventIn, *, auto_dispatch: bool = True, radiu
             "street": where.street_id, "queue": where.queue, "staff": where.staff_id,
             "department": where.department, "rule": where.rule, "flagged": where.flagged,
             "auto": auto_dispatch, "now": at, "hours": category[report.priority], "window": DUPLICATE_WINDOW,
-            "dup_radius": DUPLICATE_RADIUS_M, "channel": NOTIFY_CHANNEL,
+            "dup_radius": DUPLICATE_RADIUS_M, "dup_deg": _degrees(DUPLICATE_RADIUS_M, lat),
         })
         row = cur.fetchone()
         if row is None:  # a concurrent request with the same key won the insert
@@ -348,8 +363,13 @@ def intake(engine: Engine, report: EventIn, *, auto_dispatch: bool = True, radiu
                 replay = _replay(_cursor(again), report.idempotency_key or "", fingerprint)
             assert replay is not None
             return Intake(replay, True)
-        event = _read(cur, int(row[0]), with_contact=True)
+        event = event_row_to_dict(row[:-1], with_contact=True)
     return Intake(event, False)
+
+
+def _degrees(metres: float, lat: float) -> float:
+    """At least ``metres`` in degrees of longitude and latitude at ``lat``: a search box the GiST index can use."""
+    return metres / (111_320 * max(math.cos(math.radians(lat)), 0.01)) * 1.01
 
 
 def _cursor(conn: Connection) -> Any:
@@ -480,9 +500,6 @@ def act(engine: Engine, event_id: int, action: str, *, actor: str, role: str, no
         cur.execute("INSERT INTO event_transitions (event_id, action, from_state, to_state, actor, role, at, note, "
                     "data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                     (event_id, action, state, target, actor, role, at, note, json.dumps(data) if data else None))
-        if target == "dispatched" and action in ("dispatch", "rework", "escalate"):
-            cur.execute("SELECT pg_notify(%s, json_build_object('staff_id', assignee_staff_id, 'event_id', id)::text) "
-                        "FROM events WHERE id = %s AND assignee_staff_id IS NOT NULL", (NOTIFY_CHANNEL, event_id))
         return _read(cur, event_id, with_contact=True)
 
 
@@ -527,7 +544,8 @@ def list_events(engine: Engine, *, staff_id: int | None = None, states: Sequence
                 grid: str | None = None, overdue_at: datetime | None = None, unit_code: str | None = None,
                 limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
     """Events by assignee, state, grid, unit (district/street/community/grid code prefix) or overdue at a time."""
-    where, params = ["true"], {"limit": limit, "offset": offset}
+    where: list[str] = ["true"]
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
     if staff_id is not None:
         where.append("e.assignee_staff_id = %(staff)s")
         params["staff"] = staff_id
@@ -639,7 +657,7 @@ def reassign_after_edit(cur: Any, community_id: int, *, author: str, reason: str
     for event_id, old, level, queue, route, grid_id, code in cur.fetchall():
         sets: dict[str, Any] = {"grid_id": grid_id, "grid_code": code, "updated_at": at}
         if level == "grid" and queue in ("grid", "police") and route in _PERSON_SQL:
-            cur.execute(_PERSON_SQL[route], {"g": grid_id, "c": community_id, "wd": local.weekday(),
+            _PERSON[route].run(cur, {"g": grid_id, "c": community_id, "wd": local.weekday(),
                                              "t": local.time().replace(tzinfo=None)})
             person = cur.fetchone()
             sets["assignee_staff_id"] = person[0] if person else None
@@ -652,3 +670,14 @@ def reassign_after_edit(cur: Any, community_id: int, *, author: str, reason: str
                     (event_id, state, state, author, at, f"grid boundary changed: {reason}", json.dumps(data)))
         moved.append({"event_id": event_id, **data})
     return moved
+
+
+def assignments_since(engine: Engine, staff_id: int, after: datetime) -> list[tuple[int, datetime]]:
+    """(transition id, time) of the steps since ``after`` that left an event with ``staff_id``, oldest first."""
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql("""
+            SELECT t.id, t.at, e.id FROM event_transitions t JOIN events e ON e.id = t.event_id
+            WHERE t.at > %(after)s AND t.action = ANY(%(actions)s) AND e.assignee_staff_id = %(staff)s
+              AND e.state IN ('dispatched', 'suspended', 'handled')
+            ORDER BY t.at, t.id""", {"after": after, "actions": list(ASSIGNING), "staff": staff_id}).all()
+    return [(int(event_id), at) for _, at, event_id in rows]

@@ -246,6 +246,7 @@ class StaffGrid(Base):
     __table_args__ = (
         CheckConstraint(_in("duty", GRID_DUTIES), name="staff_grids_duty_check"),
         Index("staff_grids_one_chief", "grid_id", unique=True, postgresql_where=text("duty = 'chief'")),
+        Index("staff_grids_grid_idx", "grid_id"),
     )
 
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True)
@@ -426,7 +427,7 @@ class EventTransition(Base):
     """One step of an event's history: who (and in which role) did what, when, with a note."""
 
     __tablename__ = "event_transitions"
-    __table_args__ = (Index("event_transitions_event_idx", "event_id", "at"),)
+    __table_args__ = (Index("event_transitions_event_idx", "event_id", "at"), Index("event_transitions_at_idx", "at"))
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))

@@ -31,7 +31,8 @@ def seed_demo_staff(engine: Engine, city_id: int) -> dict[str, int]:
         counts = {"grid_chief": 0, "grid_member": 0, "police": 0, "centre_staff": 0}
         police: dict[int, int] = {}
         for unit_id, code, level in units:
-            staff_id = _add(conn, f"{'社区' if level == 'community' else '街道'}综治中心 {code}", "centre_staff", unit_id)
+            centre = "社区" if level == "community" else "街道"
+            _add(conn, f"{centre}综治中心 {code}", "centre_staff", unit_id)
             counts["centre_staff"] += 1
             if level == "community":
                 police[unit_id] = _add(conn, f"社区民警 {code}", "police", unit_id)
@@ -50,6 +51,8 @@ def seed_demo_staff(engine: Engine, city_id: int) -> dict[str, int]:
                 "INSERT INTO duty_roster (staff_id, grid_id, weekday, starts, ends) "
                 "SELECT %(m)s, %(g)s, d, %(a)s, %(b)s FROM generate_series(0, 6) d",
                 {"m": member, "g": grid_id, "a": time(8), "b": time(20)})
+        for table in ("staff", "staff_grids", "duty_roster"):  # fresh rows: give the planner their statistics
+            conn.exec_driver_sql(f"ANALYZE {table}")
     return counts
 
 

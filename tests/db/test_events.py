@@ -318,8 +318,8 @@ def test_a_member_follows_new_assignments_as_a_stream(divided_url: str, divided_
         opened = threading.Event()
 
         def listen() -> None:
-            with httpx.stream("GET", f"{base}/staff/{staff_id}/events/stream", params={"limit": 1, "heartbeat": 0.2},
-                              timeout=20) as response:
+            with httpx.stream("GET", f"{base}/staff/{staff_id}/events/stream",
+                              params={"limit": 1, "heartbeat": 0.2, "poll": 0.1}, timeout=20) as response:
                 assert response.headers["content-type"].startswith("text/event-stream")
                 for line in response.iter_lines():
                     opened.set()
@@ -367,3 +367,26 @@ def test_a_boundary_change_reassigns_open_events_with_history(client: TestClient
     last = client.get(f"/events/{event['id']}/history").json()[-1]
     assert last["action"] == "reassign" and last["data"]["from"] == a and last["data"]["to"] == b
     assert client.get(f"/events/{closed['id']}").json()["grid"] == a
+
+
+def test_staff_added_through_the_api_take_the_reports_of_their_hours(client: TestClient,
+                                                                    divided_engine: Engine) -> None:
+    code, lon, lat = inner_point(divided_engine, 2)
+    night_shift = {"name": "夜班网格员 赵", "role": "grid_member", "grids": {code: "member"},
+                   "roster": [{"grid": code, "weekday": d, "starts": "20:00", "ends": "23:59"} for d in range(7)]}
+    created = client.post("/staff", json=night_shift)
+    assert created.status_code == 201, created.text
+    event = events.intake(divided_engine, events.EventIn(lon=lon, lat=lat, category="E06", source="hotline"),
+                          now=NIGHT).event  # 23:00 Beijing time
+    assert event["assignee"]["id"] == created.json()["id"] and "on duty" in event["assignment_rule"]
+    bad = [
+        ({**night_shift, "role": "astronaut"}, 422, "unknown role"),
+        ({**night_shift, "grids": {"000000000000000": "member"}}, 404, "no grid"),
+        ({**night_shift, "grids": {code: "chief"}}, 422, "has a chief already"),
+        ({**night_shift, "roster": [{"grid": code, "weekday": 9, "starts": "08:00", "ends": "09:00"}]}, 422,
+         "weekday"),
+        ({**night_shift, "roster": [{"grid": code, "weekday": 1, "starts": "late", "ends": "09:00"}]}, 422, "HH:MM"),
+    ]
+    for body, status, message in bad:
+        response = client.post("/staff", json=body)
+        assert response.status_code == status and message in response.text, response.text

@@ -150,7 +150,8 @@ def test_planner_splits_merges_deletes_and_draws_grids(fresh_engine: Engine, fre
         page.mouse.click(*_screen(page, box, lon, lat))
         _check_and_save(page)
         with fresh_engine.connect() as conn:
-            merged = conn.execute(text("SELECT code FROM grid_versions WHERE change = 'merge' AND version = 1")).scalar_one()
+            merged = conn.execute(text(
+                "SELECT code FROM grid_versions WHERE change = 'merge' AND version = 1")).scalar_one()
             changes = [r[0] for r in conn.execute(text(
                 "SELECT change FROM grid_versions WHERE code = :c"), {"c": merged})]
         assert changes == ["merge"] and merged not in pieces
@@ -166,7 +167,8 @@ def test_planner_splits_merges_deletes_and_draws_grids(fresh_engine: Engine, fre
             page.mouse.click(*corner)
         _check_and_save(page)
         with fresh_engine.connect() as conn:
-            drawn = conn.execute(text("SELECT code FROM grid_versions WHERE change = 'create' AND version = 1")).scalar_one()
+            drawn = conn.execute(text(
+                "SELECT code FROM grid_versions WHERE change = 'create' AND version = 1")).scalar_one()
 
         # and delete it again: it is selected after the save
         page.wait_for_function(f"document.querySelector('#grid-info').innerText.includes('{drawn}')")

@@ -96,6 +96,8 @@ def upgrade() -> None:
         sa.CheckConstraint("starts < ends", name="duty_roster_hours_check"),
     )
     op.create_index("duty_roster_grid_idx", "duty_roster", ["grid_id", "weekday"])
+    # who serves a grid is looked up by grid at every intake (the key leads with staff_id)
+    op.create_index("staff_grids_grid_idx", "staff_grids", ["grid_id"])
     op.create_table(
         "events",
         sa.Column("id", sa.BigInteger(), primary_key=True),
@@ -168,8 +170,10 @@ def upgrade() -> None:
         sa.Column("data", JSONB(), nullable=True),
     )
     op.create_index("event_transitions_event_idx", "event_transitions", ["event_id", "at"])
+    op.create_index("event_transitions_at_idx", "event_transitions", ["at"])  # members' streams poll by time
 
 
 def downgrade() -> None:
+    op.drop_index("staff_grids_grid_idx", "staff_grids")
     for table in ("event_transitions", "events", "duty_roster", "categories", "departments"):
         op.drop_table(table)

@@ -1,0 +1,226 @@
+"""Intake benchmark: reports over HTTP (single events) and from a file (bulk), on the Nanjing demo and on a
+Siping-scale synthetic city of 7,181 grids.
+
+    make bench      # or: .venv/bin/python bench/intake_bench.py [--seconds 20] [--workers 2] [--connections 16]
+
+In one run, on one database: Nanjing is imported, divided and staffed; the synthetic city is built and staffed.
+Then
+1. the reference: a bare PostGIS point lookup (the grid containing a random point, lowest code), one connection,
+   sequential, from Python: its rate and latencies are the floor any intake sits on;
+2. single-event intake: ``gridpatrol serve`` (uvicorn, N worker processes) loaded by ``wrk`` (Debian's HTTP load
+   generator, C, over loopback) with random points over both cities and random categories, for S seconds;
+   printed: events/s, latency percentiles, the ratio to the reference, and a check that the database holds exactly
+   as many new events as the load generator got 201s (none lost, none doubled);
+3. bulk intake of 200,000 random events (CSV → validate → COPY → one spatial join), events/s.
+Targets (issue 4): ≥ 1,000 events/s with p99 under 50 ms over HTTP; bulk ≥ 50,000 events/s. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx2 as httpx
+import numpy as np
+import pandas as pd
+from sqlalchemy import text
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import synthetic_city  # noqa: E402
+from benchdb import bench_database  # noqa: E402
+
+from gis.cities import city_from_name  # noqa: E402
+from gis.db.bulk import bulk_intake, read_events_file  # noqa: E402
+from gis.db.divisions import divide_and_store  # noqa: E402
+from gis.db.engine import make_engine  # noqa: E402
+from gis.db.importer import import_osm  # noqa: E402
+from gis.db.staff import seed_demo_staff  # noqa: E402
+
+PORT = 8765
+CATEGORIES = ["C01", "C02", "C03", "E01", "E02", "E03", "E05", "E06", "S01", "S02"]
+TARGET_RATE, TARGET_P99_MS, TARGET_BULK = 1000.0, 50.0, 50_000.0
+LUA = """
+local boxes = {%s}
+local categories = {%s}
+math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16) %% 100000)
+request = function()
+  local b = boxes[math.random(#boxes)]
+  local lon = b[1] + math.random() * (b[3] - b[1])
+  local lat = b[2] + math.random() * (b[4] - b[2])
+  local body = string.format('{"location":{"type":"Point","coordinates":[%%.7f,%%.7f]},"category":"%%s",' ..
+    '"source":"grid_member","description":"bench"}', lon, lat, categories[math.random(#categories)])
+  return wrk.format("POST", "/events", {["Content-Type"] = "application/json"}, body)
+end
+"""
+
+
+def city_boxes(engine) -> list[tuple[float, float, float, float]]:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(g.geom)::geometry e "
+            "FROM grids g JOIN admin_units c ON c.id = g.community_id GROUP BY c.city_id) s")).all()
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def reference(url: str, boxes: list[tuple[float, float, float, float]], n: int = 5000) -> tuple[float, list[float]]:
+    import psycopg2
+
+    conn = psycopg2.connect(url.replace("postgresql+psycopg2", "postgresql"))
+    cur = conn.cursor()
+    rng = random.Random(7)
+    times = []
+    started = time.perf_counter()
+    for _ in range(n):
+        b = rng.choice(boxes)
+        x, y = rng.uniform(b[0], b[2]), rng.uniform(b[1], b[3])
+        t = time.perf_counter()
+        cur.execute("SELECT code FROM grids WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326)) "
+                    "ORDER BY code LIMIT 1", (x, y))
+        cur.fetchall()
+        times.append((time.perf_counter() - t) * 1000)
+    rate = n / (time.perf_counter() - started)
+    conn.close()
+    return rate, times
+
+
+def parse_wrk(output: str) -> dict[str, float]:
+    def ms(value: str) -> float:
+        number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
+        return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    out = {"rate": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}  # type: ignore[union-attr]
+    for pct in ("50", "75", "90", "99"):
+        out[f"p{pct}"] = ms(re.search(rf"\s{pct}%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    out["requests"] = float(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    out["non_2xx"] = float(bad.group(1)) if bad else 0.0
+    errors = re.search(r"Socket errors: (.*)", output)
+    out["socket_errors"] = errors.group(1) if errors else "none"  # type: ignore[assignment]
+    return out
+
+
+def http_run(url: str, boxes, seconds: int, workers: int, connections: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    env = {**os.environ, "DATABASE_URL": url, "GRIDPATROL_ESCALATE_EVERY_S": "0"}
+    server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gridpatrol"), "serve", "--port", str(PORT),
+                               "--workers", str(workers), "--no-access-log"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"http://127.0.0.1:{PORT}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("the server did not come up: " + (server.stderr.read() if server.stderr else ""))
+        script = LUA % (", ".join("{{{!r}, {!r}, {!r}, {!r}}}".format(*b) for b in boxes),
+                        ", ".join(f'"{c}"' for c in CATEGORIES))
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+            handle.write(script)
+        warm = subprocess.run(["wrk", "-t1", "-c4", "-d3s", "-s", handle.name, f"http://127.0.0.1:{PORT}"],
+                              capture_output=True, text=True, check=True)
+        with make_engine(url).connect() as conn:
+            before = conn.execute(text("SELECT count(*) FROM events")).scalar_one()
+        run = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", handle.name,
+                              f"http://127.0.0.1:{PORT}"], capture_output=True, text=True, check=True)
+        os.unlink(handle.name)
+        del warm
+        with make_engine(url).connect() as conn:
+            after = conn.execute(text("SELECT count(*) FROM events")).scalar_one()
+        result = parse_wrk(run.stdout)
+        result["stored"] = float(after - before)
+        return result
+    finally:
+        server.terminate()
+        server.wait(20)
+
+
+def bulk_run(engine, boxes, n: int = 200_000) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(11)
+    which = rng.integers(0, len(boxes), n)
+    b = np.array(boxes)[which]
+    frame = pd.DataFrame({
+        "category": rng.choice(CATEGORIES, n),
+        "lon": b[:, 0] + rng.random(n) * (b[:, 2] - b[:, 0]),
+        "lat": b[:, 1] + rng.random(n) * (b[:, 3] - b[:, 1]),
+        "reported_at": pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 300 * 86400, n), "s"),
+    })
+    buffer = io.BytesIO()
+    frame.to_csv(buffer, index=False)
+    started = time.perf_counter()
+    rows = read_events_file(buffer.getvalue(), "bench.csv")
+    validated = time.perf_counter() - started
+    report = bulk_intake(engine, rows, source_name="bench.csv")
+    total = time.perf_counter() - started
+    return {"rows": n, "validate_s": validated, "store_s": report.seconds, "total_s": total, "rate": n / total,
+            "in_grid": report.in_grid, "nearest": report.nearest, "street": report.street_queue}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--bulk-rows", type=int, default=200_000)
+    parser.add_argument("--skip-http", action="store_true", help="only the reference and the bulk intake")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: bash scripts/install-system-deps.sh --bench")
+    with bench_database("gridpatrol_intake_bench") as url:
+        engine = make_engine(url)
+        t = time.perf_counter()
+        import_osm(engine, ROOT / "data" / "nanjing-xinjiekou.osm", city=city_from_name("nanjing"))
+        with engine.connect() as conn:
+            nanjing = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city'")).scalar_one()
+        divide_and_store(engine, nanjing)
+        siping = synthetic_city.build(engine)
+        for city in (nanjing, siping):
+            seed_demo_staff(engine, city)
+        with engine.connect() as conn:
+            grids = conn.execute(text("SELECT count(*) FROM grids")).scalar_one()
+        print(f"set-up: Nanjing demo + synthetic Siping, {grids:,} grids, with staff ({time.perf_counter() - t:.0f} s)")
+        boxes = city_boxes(engine)
+        ref_rate, ref_times = reference(url, boxes)
+        ref_p50, ref_p99 = statistics.median(ref_times), float(np.percentile(ref_times, 99))
+        print(f"\n{'job':<58}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
+        print(f"{'reference: bare PostGIS point lookup (1 connection)':<58}{ref_rate:>10,.0f}{ref_p50:>9.2f}"
+              f"{ref_p99:>9.2f}", flush=True)
+        if not args.skip_http:
+            http = http_run(url, boxes, args.seconds, args.workers, args.connections)
+            label = f"HTTP intake: {args.workers} workers, wrk {args.connections} connections, {args.seconds} s"
+            print(f"{label:<58}{http['rate']:>10,.0f}{http['p50']:>9.2f}{http['p99']:>9.2f}")
+            # wrk counts the responses it received in time; requests still in flight when it stops are stored
+            # too (at most one per connection), so stored = answered + [0, connections]
+            answered = http["requests"] - http["non_2xx"]
+            ok = answered <= http["stored"] <= answered + args.connections
+            print(f"    {http['requests']:,.0f} requests, {http['non_2xx']:,.0f} non-2xx, socket errors: "
+                  f"{http['socket_errors']}; {http['stored']:,.0f} events stored "
+                  f"({'every 201 stored, none lost or doubled' if ok else 'MISMATCH'})")
+            print(f"    vs target {TARGET_RATE:,.0f}/s: {http['rate'] / TARGET_RATE:.2f}x; "
+                  f"p99 vs {TARGET_P99_MS:.0f} ms: {http['p99'] / TARGET_P99_MS:.2f}x; "
+                  f"vs the bare lookup: {http['rate'] / ref_rate:.2f}x the rate, "
+                  f"{http['p50'] / ref_p50:.1f}x the median latency", flush=True)
+        bulk = bulk_run(engine, boxes, args.bulk_rows)
+        label = f"bulk intake: {args.bulk_rows:,} rows CSV (validate + store)"
+        print(f"{label:<58}{bulk['rate']:>10,.0f}")
+        print(f"    validate {bulk['validate_s']:.2f} s + store {bulk['store_s']:.2f} s; "
+              f"{bulk['in_grid']:,} in a grid, {bulk['nearest']:,} nearest, {bulk['street']:,} street queue; "
+              f"vs target {TARGET_BULK:,.0f}/s: "
+              f"{bulk['rate'] / TARGET_BULK:.2f}x")
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
