@@ -169,6 +169,7 @@ def edit_grids(
                 _new_version(cur, gid, code, 1, community_id, wgs[f"new {i + 1}"], result.change, author, reason,
                              update=False)
             result.created = new_codes
+            _name_new_grids(result, new_codes)
         cur.execute("""
             UPDATE buildings b SET grid_id = (
                 SELECT g.id FROM grids g WHERE g.community_id = %(c)s
@@ -185,6 +186,21 @@ def edit_grids(
                         for c, v, h, n in cur.fetchall()]
         cur.close()
     return result
+
+
+def _name_new_grids(result: ChangeResult, codes: list[str]) -> None:
+    """Once stored, the new grids are called by their codes, not "new 1", "new 2", … (the preview's labels)."""
+    names = {f"new {i + 1}": code for i, code in enumerate(codes)}
+
+    def rename(text: str | None) -> str | None:
+        for label in sorted(names, key=len, reverse=True):
+            text = text.replace(f"grid {label} ", f"grid {names[label]} ") if text else text
+        return names.get(text or "", text)
+
+    result.warnings = [rename(w) or w for w in result.warnings]
+    for item in (*result.moves, *result.events):
+        for key in ("from", "to"):
+            item[key] = rename(item[key])
 
 
 def _one(cur: Any) -> Any:

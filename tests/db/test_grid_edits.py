@@ -129,6 +129,8 @@ def test_split_and_merge_issue_new_codes_and_retire_old_ones(client: TestClient,
     assert split.status_code == 200, split.text
     created = split.json()["created"]
     assert len(created) >= 2 and split.json()["retired"] == [code_a]
+    saved_text = str(split.json()["warnings"]) + str(split.json()["moves"])
+    assert "new 1" not in saved_text and "new 2" not in saved_text  # stored grids go by their codes
     assert code_a not in grids(client) and all(c in grids(client) for c in created)
     assert all(c[:12] == code_a[:12] and c > code_a for c in created)  # numbered on after every code ever issued
     assert tiled(fresh_engine)

@@ -136,6 +136,7 @@ def test_planner_splits_merges_deletes_and_draws_grids(fresh_engine: Engine, fre
         page.mouse.click(*end)
         page.mouse.click(*end)
         _check_and_save(page)
+        page.screenshot(path=str(ROOT / "docs" / "planner-tools.png"))  # the split saved: new codes, old retired
         with fresh_engine.connect() as conn:
             pieces = [r[0] for r in conn.execute(text(
                 "SELECT code FROM grid_versions WHERE change = 'split' AND version = 1 ORDER BY code"))]
@@ -174,7 +175,6 @@ def test_planner_splits_merges_deletes_and_draws_grids(fresh_engine: Engine, fre
         page.wait_for_function(f"document.querySelector('#grid-info').innerText.includes('{drawn}')")
         page.click("#delete")
         _check_and_save(page)
-        page.screenshot(path=str(ROOT / "docs" / "planner-tools.png"))
         browser.close()
     assert errors == []
     with fresh_engine.connect() as conn:
