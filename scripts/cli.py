@@ -295,6 +295,42 @@ def cmd_kpis(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+    import time
+
+    from gis.db.patrol import plan_basic, to_gpx
+
+    base = None
+    if args.base:
+        try:
+            lon, lat = (float(v) for v in args.base.split(","))
+        except ValueError:
+            raise InputError(f"--base is lon,lat (WGS-84), e.g. 118.7838,32.0415; got {args.base!r}") from None
+        base = (lon, lat)
+    engine = ready_engine(settings)
+    try:
+        started = time.perf_counter()
+        route = plan_basic(engine, args.grid, base=base, dwell_min=args.dwell)
+        seconds = time.perf_counter() - started
+    finally:
+        engine.dispose()
+    p = route["properties"]
+    print(f"grid {args.grid}: basic patrol {p['length_m']:,.0f} m, {p['minutes']:.0f} min walking + {p['stops']} "
+          f"stop(s) = {p['minutes_with_stops']:.0f} min; {p['covered_edges']}/{p['required_edges']} street segments, "
+          f"deadhead {p['deadhead_share']:.0%}, {'optimal' if p['optimal'] else 'heuristic (rural postman)'}; "
+          f"planned in {seconds * 1000:.0f} ms")
+    if p["unreachable"]:
+        print(f"  {len(p['unreachable'])} segment(s) cannot be reached from the base")
+    if args.gpx:
+        Path(args.gpx).write_text(to_gpx(route), encoding="utf-8")
+        print(f"wrote {args.gpx}")
+    if args.geojson:
+        Path(args.geojson).write_text(json.dumps(route, ensure_ascii=False), encoding="utf-8")
+        print(f"wrote {args.geojson}")
+    return 0
+
+
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     return run_import(settings, Path(args.file), args.city, Path(args.households) if args.households else None)
 
@@ -437,6 +473,14 @@ def parser() -> argparse.ArgumentParser:
     kpi.add_argument("--unit", help="only units whose code starts so")
     kpi.add_argument("--csv", help="write to this file instead of the terminal")
     kpi.set_defaults(func=cmd_kpis)
+
+    pat = sub.add_parser("patrol", help="a grid's weekly basic patrol: every street, from the base and back")
+    pat.add_argument("--grid", required=True, help="the grid's 15-digit code")
+    pat.add_argument("--base", help="lon,lat of the base (default: the grid's centre)")
+    pat.add_argument("--dwell", type=float, default=10.0, help="minutes at each key place (default 10)")
+    pat.add_argument("--gpx", help="write the route as GPX 1.1")
+    pat.add_argument("--geojson", help="write the route as GeoJSON")
+    pat.set_defaults(func=cmd_patrol)
 
     shot = sub.add_parser("screenshot", help="render a page in headless Chromium and save a PNG")
     shot.add_argument("--out", required=True)

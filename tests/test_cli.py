@@ -108,3 +108,21 @@ def test_events_through_the_cli(divided_url: str, tmp_path: Path, monkeypatch: p
     assert code == EXIT_INPUT and "row 1" in err and "Traceback" not in err
     code, _, err = run(capsys, "kpis", "--start", "last week")
     assert code == EXIT_INPUT and "ISO 8601" in err
+
+
+def test_patrol_through_the_cli(divided_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", divided_url)
+    engine = create_engine(divided_url)
+    with engine.connect() as conn:
+        code = conn.execute(text("SELECT code FROM grids ORDER BY code LIMIT 1 OFFSET 2")).scalar_one()
+    engine.dispose()
+    gpx = tmp_path / "route.gpx"
+    status, out, err = run(capsys, "patrol", "--grid", code, "--gpx", str(gpx))
+    assert status == 0, err
+    assert f"grid {code}: basic patrol" in out and "street segments" in out
+    assert gpx.read_text().count("<trkpt") > 2
+    status, _, err = run(capsys, "patrol", "--grid", code, "--base", "east")
+    assert status == EXIT_INPUT and "--base is lon,lat" in err
+    status, _, err = run(capsys, "patrol", "--grid", "123456789012345")
+    assert status == EXIT_INPUT and "no grid 123456789012345" in err

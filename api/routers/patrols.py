@@ -1,0 +1,55 @@
+"""Patrol routes for grid members: the weekly basic patrol of a grid, as GeoJSON or GPX 1.1."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.engine import Engine
+
+from api.deps import get_engine
+from gis.coords import to_wgs84
+from gis.db.patrol import DEFAULT_DWELL_MIN, grid_outline, plan_basic, to_gpx
+from gis.errors import InputError
+from maps.city import map_to_html
+from maps.patrol import patrol_map
+
+router = APIRouter(tags=["patrols"])
+
+
+@router.get("/grids/{code}/patrols/basic", summary="The grid's weekly basic patrol: every street, from the base "
+            "and back, as short as possible",
+            responses={404: {"description": "no such grid"},
+                       422: {"description": "no streets, a base off the network, bad parameters"}})
+async def basic_patrol(
+    code: str, engine: Annotated[Engine, Depends(get_engine)],
+    base: Annotated[str | None, Query(description="lon,lat of the base (default: the grid's centre)",
+                                      examples=["118.7838,32.0415"])] = None,
+    crs: Annotated[str, Query(description="the base's coordinate system: wgs84, gcj02, bd09")] = "wgs84",
+    dwell_min: Annotated[float, Query(ge=0, le=60, description="minutes at each key place")] = DEFAULT_DWELL_MIN,
+    format: Literal["geojson", "gpx", "html"] = "geojson",
+) -> Any:
+    """GeoJSON: the base, the steps in walking order (``required`` or a ``repeat``), the stops at key places, and
+    in ``properties`` the length, minutes, deadhead share, required segments covered, and a turn list. GPX 1.1:
+    the route as a track with the base and stops as waypoints, for a phone's navigation app. HTML: the map page
+    (numbered stops, the turn list; printable, readable on a phone)."""
+    if not (len(code) == 15 and code.isdigit()):
+        raise InputError(f"a grid code has 15 digits; got {code!r}")
+    point = None
+    if base is not None:
+        try:
+            lon, lat = (float(v) for v in base.split(","))
+        except ValueError:
+            raise InputError("base is lon,lat, e.g. 118.7838,32.0415") from None
+        point = to_wgs84(lon, lat, crs)
+    route = await run_in_threadpool(plan_basic, engine, code, base=point, dwell_min=dwell_min)
+    if format == "html":
+        grid = await run_in_threadpool(grid_outline, engine, code)
+        page = patrol_map(route, grid, f"网格 {code} 基础巡查 · basic patrol")
+        return HTMLResponse(map_to_html(page))
+    if format == "gpx":
+        return Response(to_gpx(route), media_type="application/gpx+xml",
+                        headers={"Content-Disposition": f'attachment; filename="patrol-{code}.gpx"'})
+    return route

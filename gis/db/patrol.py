@@ -1,0 +1,223 @@
+"""A grid's basic patrol from the stored walk network: load the network around the grid, plan the route
+(:func:`gis.patrol.basic_route`), and deliver it as GeoJSON (ordered steps, turn list, stops) or GPX 1.1.
+
+* The network is the walk network within ``margin_m`` (default 60 m) of the grid, so a route may use a street just
+  outside; the streets **required** are those whose middle lies inside the grid or within ``EDGE_M`` (15 m) of
+  it: grids are drawn along streets, so the streets on a grid's boundary are patrolled by the grids on both sides.
+* The base is a point the caller gives (the community office, the grid's service station), snapped to the
+  nearest network node and refused when that is more than ``MAX_BASE_SNAP_M`` away; by default, the node nearest
+  the grid's centre on the piece of network that holds most of the grid's streets.
+* Stops: the grid's key places (schools, markets, clinics, …) at the route's node nearest each, with a dwell time
+  (default 10 minutes, DOMAIN.md's 10–16).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import geopandas as gpd
+import gpxpy
+import gpxpy.gpx
+import networkx as nx
+import numpy as np
+import osmnx as ox
+import pandas as pd
+import shapely
+from shapely.geometry import LineString, mapping
+from sqlalchemy.engine import Engine
+
+from gis.crs import WGS84, utm_crs_for
+from gis.errors import InputError, NotFoundError
+from gis.patrol import Route, basic_route
+
+MARGIN_M = 60.0
+WIDER_MARGINS_M = (250.0, 800.0)
+EDGE_M = 15.0
+MAX_BASE_SNAP_M = 300.0
+DEFAULT_DWELL_MIN = 10.0
+
+
+def _metres(lon1: Any, lat1: Any, lon2: Any, lat2: Any) -> Any:
+    """Great-circle distance in metres (numpy-friendly)."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lon2 - lon1) / 2) ** 2
+    return 2 * 6_371_008.8 * np.arcsin(np.sqrt(a))
+
+
+def load_grid_network(engine: Engine, code: str, margin_m: float = MARGIN_M) -> dict[str, Any]:
+    """The grid's polygon, its undirected walk network (osmnx MultiGraph) with margin, the required edges, its
+    key places."""
+    with engine.connect() as conn:
+        grid = conn.exec_driver_sql(
+            "SELECT g.id, ST_AsBinary(g.geom), c.city_id FROM grids g JOIN admin_units c ON c.id = g.community_id "
+            "WHERE g.code = %(c)s", {"c": code}).first()
+        if grid is None:
+            raise NotFoundError(f"no grid {code}")
+        grid_id, wkb, city_id = grid
+        edges = gpd.read_postgis(
+            """SELECT e.u, e.v, e.key, e.osm_ids AS osmid, e.name, e.highway, e.length_m AS length, e.geom
+               FROM road_edges e,
+                      (SELECT ST_Buffer(geom::geography, %(m)s)::geometry AS area FROM grids WHERE id = %(g)s) a
+               WHERE e.city_id = %(city)s AND e.network = 'walk' AND e.geom && a.area
+                 AND ST_Intersects(e.geom, a.area)""",
+            conn, geom_col="geom", params={"m": margin_m, "g": grid_id, "city": city_id}, crs=WGS84)
+        places = conn.exec_driver_sql(
+            "SELECT k.kind, k.name, ST_X(ST_PointOnSurface(k.geom)), ST_Y(ST_PointOnSurface(k.geom)) "
+            "FROM key_places k, grids g WHERE g.id = %(g)s AND k.geom && g.geom "
+            "AND ST_Intersects(g.geom, ST_PointOnSurface(k.geom)) ORDER BY k.id", {"g": grid_id}).all()
+        ids = sorted({int(n) for n in pd.concat([edges["u"], edges["v"]])}) if len(edges) else []
+        nodes = gpd.read_postgis(
+            "SELECT osm_id, geom FROM road_nodes WHERE city_id = %(city)s AND network = 'walk' "
+            "AND osm_id = ANY(%(ids)s)", conn, geom_col="geom", params={"city": city_id, "ids": ids}, crs=WGS84)
+    polygon = shapely.from_wkb(bytes(wkb))
+    if edges.empty:
+        raise InputError(f"grid {code} has no walkable street within {margin_m:.0f} m: nothing to patrol")
+    node_frame = gpd.GeoDataFrame({"x": nodes.geometry.x.values, "y": nodes.geometry.y.values},
+                                  geometry=nodes.geometry.values, index=pd.Index(nodes["osm_id"].astype("int64"),
+                                                                                 name="osmid"), crs=WGS84)
+    edge_frame = edges.rename_geometry("geometry").set_index(["u", "v", "key"])
+    edge_frame = edge_frame[edge_frame.index.get_level_values("u").isin(node_frame.index)
+                            & edge_frame.index.get_level_values("v").isin(node_frame.index)]
+    directed = ox.convert.graph_from_gdfs(node_frame, edge_frame)
+    graph = ox.convert.to_undirected(directed)
+    # A grid's streets: those inside it, and those along its boundary (grids are drawn along streets, so a boundary
+    # street belongs to the grids on both sides): every edge whose middle lies within EDGE_M of the grid.
+    keys = list(graph.edges(keys=True))
+    middles = gpd.GeoSeries([graph.edges[e]["geometry"].interpolate(0.5, normalized=True) for e in keys], crs=WGS84)
+    metric = utm_crs_for(polygon.centroid.x, polygon.centroid.y)
+    area = gpd.GeoSeries([polygon], crs=WGS84).to_crs(metric).iloc[0].buffer(EDGE_M)
+    inside = middles.to_crs(metric).within(area).to_numpy()
+    required = [e for e, keep in zip(keys, inside, strict=True) if keep]
+    return {"graph": graph, "required": required, "polygon": polygon, "places": places, "city_id": city_id}
+
+
+def grid_outline(engine: Engine, code: str) -> shapely.Geometry:
+    with engine.connect() as conn:
+        wkb = conn.exec_driver_sql("SELECT ST_AsBinary(geom) FROM grids WHERE code = %(c)s", {"c": code}).scalar()
+    if wkb is None:
+        raise NotFoundError(f"no grid {code}")
+    return shapely.from_wkb(bytes(wkb))
+
+
+def nearest_node(graph: nx.MultiGraph, lon: float, lat: float) -> tuple[int, float]:
+    ids = list(graph.nodes)
+    xs = np.array([graph.nodes[n]["x"] for n in ids])
+    ys = np.array([graph.nodes[n]["y"] for n in ids])
+    d = _metres(lon, lat, xs, ys)
+    i = int(np.argmin(d))
+    return ids[i], float(d[i])
+
+
+def plan_basic(engine: Engine, code: str, *, base: tuple[float, float] | None = None,
+               dwell_min: float = DEFAULT_DWELL_MIN, margin_m: float = MARGIN_M) -> dict[str, Any]:
+    """The grid's weekly basic patrol as a GeoJSON FeatureCollection (steps in order, then stops)."""
+    if not 0 <= dwell_min <= 60:
+        raise InputError("the dwell time at a stop is 0 to 60 minutes")
+    # The network is cut at the margin, which can strand a street that joins the rest only further out: widen
+    # the margin until every required street is reachable (or the widest margin says it is not).
+    for margin in sorted({margin_m, *WIDER_MARGINS_M}):
+        if margin < margin_m:
+            continue
+        net = load_grid_network(engine, code, margin)
+        graph, polygon = net["graph"], net["polygon"]
+        if not net["required"]:
+            raise InputError(f"grid {code} has no street inside it or along its boundary: nothing to patrol")
+        if base is not None:
+            node, snap = nearest_node(graph, *base)
+        else:  # the grid's centre, on the piece of network that holds most of its streets
+            centre = polygon.representative_point()
+            piece = max(nx.connected_components(graph), key=lambda nodes: sum(
+                graph.edges[e]["length"] for e in net["required"] if e[0] in nodes))
+            node, snap = nearest_node(graph.subgraph(piece), centre.x, centre.y)
+        if snap > MAX_BASE_SNAP_M:
+            raise InputError(f"the base is {snap:,.0f} m from the grid's nearest walkable street (at most "
+                             f"{MAX_BASE_SNAP_M:,.0f} m): give a base on or near the network")
+        reach = nx.node_connected_component(graph, node)
+        if all(u in reach for u, _, _ in net["required"]):
+            break
+    route = basic_route(graph, net["required"], node)
+    return _as_geojson(code, graph, route, net["places"], dwell_min, base_given=base is not None, snap_m=snap)
+
+
+def _oriented(graph: nx.MultiGraph, a: Any, b: Any, k: int) -> LineString:
+    geom: LineString = graph.edges[a, b, k]["geometry"]
+    start = geom.coords[0]
+    ax, ay = graph.nodes[a]["x"], graph.nodes[a]["y"]
+    if math.hypot(start[0] - ax, start[1] - ay) > 1e-7:
+        geom = LineString(geom.coords[::-1])
+    return geom
+
+
+def _name(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)
+
+
+def _as_geojson(code: str, graph: nx.MultiGraph, route: Route, places: list[Any], dwell_min: float, *,
+                base_given: bool, snap_m: float) -> dict[str, Any]:
+    features = []
+    visited: list[Any] = [route.base]
+    turns: list[dict[str, Any]] = []
+    distance = 0.0
+    for seq, (a, b, k, required) in enumerate(route.steps, start=1):
+        data = graph.edges[a, b, k]
+        name = _name(data.get("name"))
+        line = _oriented(graph, a, b, k)
+        features.append({"type": "Feature", "geometry": mapping(line), "properties": {
+            "kind": "step", "seq": seq, "from": a, "to": b, "name": name, "length_m": round(data["length"], 1),
+            "required": required, "repeat": not required}})
+        if not turns or turns[-1]["name"] != name:
+            turns.append({"at_m": round(distance, 1), "name": name, "length_m": 0.0})
+        turns[-1]["length_m"] = round(turns[-1]["length_m"] + data["length"], 1)
+        distance += data["length"]
+        visited.append(b)
+    stops = []
+    if places:
+        xs = np.array([graph.nodes[n]["x"] for n in visited])
+        ys = np.array([graph.nodes[n]["y"] for n in visited])
+        for kind, name, x, y in places:
+            d = _metres(x, y, xs, ys)
+            i = int(np.argmin(d))
+            stops.append({"kind": kind, "name": name, "node": visited[i], "after_step": i, "distance_m": float(d[i]),
+                          "lon": x, "lat": y})
+        stops.sort(key=lambda s: (s["after_step"], str(s["name"])))
+    for number, stop in enumerate(stops, start=1):
+        features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [stop["lon"], stop["lat"]]},
+                         "properties": {"kind": "stop", "number": number, "place_kind": stop["kind"],
+                                        "name": stop["name"], "after_step": stop["after_step"],
+                                        "off_route_m": round(stop["distance_m"], 1), "dwell_min": dwell_min}})
+    base = graph.nodes[route.base]
+    features.insert(0, {"type": "Feature", "geometry": {"type": "Point", "coordinates": [base["x"], base["y"]]},
+                        "properties": {"kind": "base", "node": route.base, "given": base_given,
+                                       "snapped_m": round(snap_m, 1)}})
+    summary = route.summary()
+    summary.update(grid=code, stops=len(stops), dwell_min=dwell_min,
+                   minutes_with_stops=round(route.minutes + dwell_min * len(stops), 1),
+                   unreachable=[list(e) for e in route.unreachable], turns=turns)
+    return {"type": "FeatureCollection", "properties": summary, "features": features}
+
+
+def to_gpx(collection: dict[str, Any]) -> str:
+    """GPX 1.1: the route as one track (the path walked, in order), the base and stops as waypoints."""
+    gpx = gpxpy.gpx.GPX()
+    gpx.creator = "gridpatrol"
+    props = collection["properties"]
+    track = gpxpy.gpx.GPXTrack(name=f"网格 {props['grid']} 基础巡查 basic patrol",
+                               description=f"{props['length_m']:.0f} m, about {props['minutes_with_stops']:.0f} min")
+    segment = gpxpy.gpx.GPXTrackSegment()
+    for feature in collection["features"]:
+        props_f = feature["properties"]
+        if props_f["kind"] == "step":
+            coords = feature["geometry"]["coordinates"]
+            for x, y in coords if not segment.points else coords[1:]:
+                segment.points.append(gpxpy.gpx.GPXTrackPoint(latitude=y, longitude=x))
+        else:
+            x, y = feature["geometry"]["coordinates"]
+            label = ("base" if props_f["kind"] == "base"
+                     else f"{props_f['number']}. {props_f['name'] or props_f['place_kind']}")
+            gpx.waypoints.append(gpxpy.gpx.GPXWaypoint(latitude=y, longitude=x, name=label))
+    track.segments.append(segment)
+    gpx.tracks.append(track)
+    return gpx.to_xml(version="1.1")

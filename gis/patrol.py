@@ -1,0 +1,126 @@
+"""The weekly basic patrol: walk every street of a grid at least once, from the base and back, as short as it can be.
+
+This is the postman problem on the grid's undirected walk network (streets inside the grid are *required*; streets
+in the margin around it may be walked to get somewhere, never required):
+
+* When the required streets and the base form one connected piece, the route is **optimal** (the Chinese postman
+  on the required streets): every required street once, plus a minimum T-join that evens out the odd-degree
+  intersections, found exactly as a minimum-weight perfect matching of those intersections on shortest-path
+  distances (networkx's blossom matching), then walked as an Euler circuit from the base.
+* When they fall into several pieces (a grid boundary cuts a street pattern that only connects through the margin)
+  the problem is the rural postman, NP-hard in general: the pieces are first joined along a minimum spanning tree
+  of shortest connections (Frederickson's heuristic), then evened out as above. The route says ``optimal: false``.
+* Required streets that cannot be reached from the base at all are reported, not silently dropped.
+
+Lengths are metres along the street geometry (osmnx's ``length``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from gis.errors import InputError
+
+Edge = tuple[Hashable, Hashable, int]  # (u, v, key) in an undirected MultiGraph
+WALK_M_PER_MIN = 75.0  # 4.5 km/h: a patrol on foot that looks around
+
+
+@dataclass
+class Route:
+    base: Hashable
+    steps: list[tuple[Hashable, Hashable, int, bool]]  # (from, to, key, required walk) in walking order
+    length_m: float
+    required_m: float
+    deadhead_m: float
+    required_edges: int
+    covered_edges: int
+    unreachable: list[Edge] = field(default_factory=list)
+    optimal: bool = True
+    pieces: int = 1
+
+    @property
+    def minutes(self) -> float:
+        return self.length_m / WALK_M_PER_MIN
+
+    @property
+    def deadhead_share(self) -> float:
+        return self.deadhead_m / self.length_m if self.length_m else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {"length_m": round(self.length_m, 1), "required_m": round(self.required_m, 1),
+                "deadhead_m": round(self.deadhead_m, 1), "deadhead_share": round(self.deadhead_share, 4),
+                "minutes": round(self.minutes, 1), "required_edges": self.required_edges,
+                "covered_edges": self.covered_edges, "unreachable_edges": len(self.unreachable),
+                "optimal": self.optimal, "required_pieces": self.pieces}
+
+
+def _canonical(graph: nx.MultiGraph, u: Hashable, v: Hashable, k: int) -> Edge:
+    return (u, v, k) if graph.has_edge(u, v, k) else (v, u, k)
+
+
+def basic_route(graph: nx.MultiGraph, required: Iterable[Edge], base: Hashable, *,
+                weight: str = "length") -> Route:
+    """The shortest closed walk from ``base`` over every edge of ``required`` (see the module docstring)."""
+    if base not in graph:
+        raise InputError("the base is not a node of the grid's street network")
+    wanted = {_canonical(graph, u, v, k) for u, v, k in required}
+    if not wanted:
+        raise InputError("the grid has no streets to patrol")
+    reach = nx.node_connected_component(graph, base)
+    unreachable = sorted((e for e in wanted if e[0] not in reach), key=str)
+    wanted -= set(unreachable)
+    if not wanted:
+        raise InputError(f"none of the grid's {len(unreachable)} street segments can be reached from the base")
+
+    def length(u: Hashable, v: Hashable, k: int) -> float:
+        return float(graph.edges[u, v, k][weight])
+
+    tour = nx.MultiGraph()
+    tour.add_node(base)
+    for u, v, k in wanted:
+        tour.add_edge(u, v, key=("req", u, v, k), u=u, v=v, k=k, required=True)
+    pieces = [set(c) for c in nx.connected_components(tour)]
+    optimal = len(pieces) == 1
+
+    def add_path(path: Sequence[Hashable]) -> None:
+        for a, b in itertools.pairwise(path):
+            k = min(graph[a][b], key=lambda key: (graph[a][b][key][weight], key))
+            tour.add_edge(a, b, u=a, v=b, k=k, required=False)
+
+    if len(pieces) > 1:  # rural postman: join the pieces along a minimum spanning tree of shortest connections
+        closest = nx.Graph()
+        for i, piece in enumerate(pieces):
+            dist, routes = nx.multi_source_dijkstra(graph, piece, weight=weight)
+            for j, other in enumerate(pieces):
+                if j <= i:
+                    continue
+                target = min(other, key=lambda n: (dist.get(n, float("inf")), str(n)))
+                closest.add_edge(i, j, weight=dist[target], path=routes[target])
+        for i, j in sorted(nx.minimum_spanning_edges(closest, data=False), key=str):
+            add_path(closest.edges[i, j]["path"])
+    odd = sorted((n for n, d in tour.degree() if d % 2), key=str)
+    if odd:
+        metric = nx.Graph()
+        paths: dict[tuple[Hashable, Hashable], list[Hashable]] = {}
+        for a in odd:
+            dist, way = nx.single_source_dijkstra(graph, a, weight=weight)
+            for b in odd:
+                if str(a) < str(b):
+                    metric.add_edge(a, b, weight=dist[b])
+                    paths[a, b] = way[b]
+        for a, b in sorted(nx.min_weight_matching(metric, weight="weight"), key=str):
+            add_path(paths[(a, b) if (a, b) in paths else (b, a)])
+    steps = []
+    for a, b, key in nx.eulerian_circuit(tour, source=base, keys=True):
+        data = tour.edges[a, b, key]
+        steps.append((a, b, data["k"], data["required"]))
+    total = sum(length(a, b, k) for a, b, k, _ in steps)
+    required_m = sum(length(*e) for e in wanted)
+    return Route(base=base, steps=steps, length_m=total, required_m=required_m, deadhead_m=total - required_m,
+                 required_edges=len(wanted) + len(unreachable), covered_edges=len(wanted), unreachable=unreachable,
+                 optimal=optimal, pieces=len(pieces))

@@ -1,0 +1,92 @@
+"""A patrol route as a map page: the grid, the route in walking order (repeats dashed), the base, numbered stops,
+and beside it the figures and the turn list. Printable (A4, the panel above the map) and readable on a phone.
+Only Leaflet is loaded, from gridpatrol itself."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import folium
+import shapely
+from shapely.geometry import mapping
+
+from maps.city import ATTRIBUTION, VENDOR, _Attribution, _page
+
+ROUTE_COLOUR, REPEAT_COLOUR = "#1f5fbf", "#e07b00"
+
+_STYLE = """
+<style>
+#gp-panel { position: fixed; top: 10px; right: 10px; z-index: 1000; background: #fff; border: 1px solid #999;
+  border-radius: 4px; padding: 8px 12px; font: 14px/1.45 system-ui, sans-serif; max-width: 340px;
+  max-height: 80vh; overflow-y: auto; }
+#gp-panel h1 { font-size: 16px; margin: 0 0 6px; } #gp-panel ol { padding-left: 20px; margin: 4px 0; }
+.gp-stop { background: #b00020; color: #fff; border-radius: 50%; width: 22px; height: 22px; line-height: 22px;
+  text-align: center; font: bold 12px sans-serif; border: 2px solid #fff; box-shadow: 0 0 2px #000; }
+.gp-base { background: #222; color: #fff; border-radius: 3px; padding: 1px 4px; font: bold 12px sans-serif; }
+@media (max-width: 600px) { #gp-panel { left: 10px; right: 10px; max-width: none; max-height: 38vh; } }
+@media print { #gp-panel { position: static; max-height: none; max-width: none; border: none; }
+  .leaflet-control-zoom { display: none; } }
+</style>
+"""
+
+
+def patrol_map(route: dict[str, Any], grid: shapely.Geometry, title: str) -> folium.Map:
+    minx, miny, maxx, maxy = shapely.union_all(
+        [grid, *[shapely.geometry.shape(f["geometry"]) for f in route["features"]]]).bounds
+    fmap = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], tiles=None, zoom_start=16,
+                      control_scale=True, zoomSnap=0.25)
+    fmap.default_js = [("leaflet", f"{VENDOR}/leaflet/leaflet.js")]
+    fmap.default_css = [("leaflet_css", f"{VENDOR}/leaflet/leaflet.css")]
+    fmap.fit_bounds([[miny, minx], [maxy, maxx]], padding=(20, 20))
+    folium.GeoJson(mapping(grid), name="grid", interactive=False,
+                   style_function=lambda _f: {"color": "#222", "weight": 2, "fillColor": "#a6d96a",
+                                              "fillOpacity": 0.15}).add_to(fmap)
+    steps = [f for f in route["features"] if f["properties"]["kind"] == "step"]
+    folium.GeoJson(
+        {"type": "FeatureCollection", "features": steps}, name="route",
+        style_function=lambda f: {"color": REPEAT_COLOUR if f["properties"]["repeat"] else ROUTE_COLOUR,
+                                  "weight": 5, "opacity": 0.85,
+                                  "dashArray": "6 6" if f["properties"]["repeat"] else None},
+        tooltip=folium.GeoJsonTooltip(["seq", "name", "length_m", "repeat"],
+                                      aliases=["step", "street", "metres", "walked again"]),
+    ).add_to(fmap)
+    for feature in route["features"]:
+        props = feature["properties"]
+        if feature["geometry"]["type"] != "Point":
+            continue
+        lon, lat = feature["geometry"]["coordinates"]
+        if props["kind"] == "base":
+            folium.Marker([lat, lon], tooltip="base 起点",
+                          icon=folium.DivIcon(html='<span class="gp-base">起点 base</span>', icon_size=(80, 20),
+                                              icon_anchor=(10, 10))).add_to(fmap)
+        elif props["kind"] == "stop":
+            label = html.escape(str(props["name"] or props["place_kind"]))
+            folium.Marker([lat, lon], tooltip=f"{props['number']}. {label} ({props['dwell_min']:.0f} min)",
+                          icon=folium.DivIcon(html=f'<div class="gp-stop">{props["number"]}</div>',
+                                              icon_size=(26, 26), icon_anchor=(13, 13))).add_to(fmap)
+    _page(fmap).header.add_child(folium.Element(_STYLE))
+    _page(fmap).html.add_child(folium.Element(_panel(route, title)))
+    _Attribution(ATTRIBUTION).add_to(fmap)
+    return fmap
+
+
+def _panel(route: dict[str, Any], title: str) -> str:
+    p = route["properties"]
+    stops = [f["properties"] for f in route["features"] if f["properties"]["kind"] == "stop"]
+    turns = "".join(f"<li>{html.escape(t['name'] or '(unnamed path)')}: {t['length_m']:,.0f} m</li>"
+                    for t in p["turns"])
+    stop_items = "".join(f"<li>{html.escape(str(s['name'] or s['place_kind']))} · {s['dwell_min']:.0f} min</li>"
+                         for s in stops)
+    warning = (f"<p style='color:#b00020'>{len(p['unreachable'])} street segment(s) cannot be reached from the base"
+               "</p>" if p["unreachable"] else "")
+    return (
+        f'<div id="gp-panel"><h1>{html.escape(title)}</h1>'
+        f"<b>{p['length_m']:,.0f} m</b> · {p['minutes']:.0f} min walking + {len(stops)} stop(s) = "
+        f"<b>{p['minutes_with_stops']:.0f} min</b><br>"
+        f"{p['covered_edges']}/{p['required_edges']} street segments · "
+        f"<span style='color:{REPEAT_COLOUR}'>walked again</span> {p['deadhead_share']:.0%} · "
+        f"{'optimal' if p['optimal'] else 'heuristic'}{warning}"
+        f"{'<h2 style=font-size:14px>停靠点 Stops</h2><ol>' + stop_items + '</ol>' if stops else ''}"
+        f"<h2 style='font-size:14px'>路线 Streets in order</h2><ol>{turns}</ol></div>"
+    )

@@ -1,0 +1,97 @@
+"""The basic patrol of real grids (the divided Beijing fixture) through the API: GeoJSON and GPX."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import gpxpy
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from api.app import create_app
+from api.settings import Settings
+from gis.db.patrol import load_grid_network
+
+
+@pytest.fixture
+def client(divided_url: str) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(database_url=divided_url, escalate_every_s=0))) as c:
+        yield c
+
+
+def grid_codes(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return [r[0] for r in conn.execute(text("SELECT code FROM grids ORDER BY code"))]
+
+
+def test_every_grid_gets_a_closed_route_over_all_its_streets(client: TestClient, divided_engine: Engine) -> None:
+    checked = 0
+    for code in grid_codes(divided_engine):
+        net = load_grid_network(divided_engine, code)
+        response = client.get(f"/grids/{code}/patrols/basic")
+        if not net["required"]:
+            assert response.status_code == 422 and "nothing to patrol" in response.text
+            continue
+        assert response.status_code == 200, response.text
+        route = response.json()
+        props = route["properties"]
+        steps = [f for f in route["features"] if f["properties"]["kind"] == "step"]
+        base = route["features"][0]
+        assert base["properties"]["kind"] == "base"
+        assert steps[0]["properties"]["from"] == base["properties"]["node"] == steps[-1]["properties"]["to"]
+        for a, b in itertools.pairwise(steps):
+            assert a["properties"]["to"] == b["properties"]["from"]
+            assert a["geometry"]["coordinates"][-1] == pytest.approx(b["geometry"]["coordinates"][0], abs=1e-6)
+        walked = {frozenset((s["properties"]["from"], s["properties"]["to"])) for s in steps}
+        reachable = [e for e in net["required"] if list(e) not in props["unreachable"]]
+        assert all(frozenset((u, v)) in walked for u, v, _ in reachable)  # every required street walked
+        assert props["covered_edges"] == len(reachable)
+        rounding = 0.05 * len(steps) + 0.1  # each step is rounded to 0.1 m
+        assert props["length_m"] == pytest.approx(sum(s["properties"]["length_m"] for s in steps), abs=rounding)
+        assert props["length_m"] >= props["required_m"] and 0 <= props["deadhead_share"] < 1
+        assert props["minutes"] == pytest.approx(props["length_m"] / 75, abs=0.1)
+        checked += 1
+    assert checked >= 5
+
+
+def test_gpx_opens_as_gpx_1_1(client: TestClient, divided_engine: Engine) -> None:
+    code = next(c for c in grid_codes(divided_engine) if load_grid_network(divided_engine, c)["required"])
+    response = client.get(f"/grids/{code}/patrols/basic", params={"format": "gpx", "dwell_min": 12})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/gpx+xml")
+    assert 'version="1.1"' in response.text
+    gpx = gpxpy.parse(response.text)
+    points = gpx.tracks[0].segments[0].points
+    geojson = client.get(f"/grids/{code}/patrols/basic").json()
+    assert len(points) > 2 and gpx.waypoints[0].name == "base"
+    assert abs(points[0].latitude - points[-1].latitude) < 1e-6  # back at the base
+    assert gpx.length_2d() == pytest.approx(geojson["properties"]["length_m"], rel=0.02)
+
+
+def test_bad_patrol_requests(client: TestClient, divided_engine: Engine) -> None:
+    code = grid_codes(divided_engine)[0]
+    cases = [
+        ("/grids/000000000000000/patrols/basic", {}, 404, "no grid"),
+        ("/grids/12/patrols/basic", {}, 422, "15 digits"),
+        (f"/grids/{code}/patrols/basic", {"base": "north"}, 422, "lon,lat"),
+        (f"/grids/{code}/patrols/basic", {"base": "116.0,39.0"}, 422, "from the grid's nearest walkable street"),
+        (f"/grids/{code}/patrols/basic", {"base": "116.3,39.9", "crs": "utm"}, 422, "unknown coordinate system"),
+        (f"/grids/{code}/patrols/basic", {"dwell_min": -1}, 422, ""),
+    ]
+    for url, params, status, message in cases:
+        response = client.get(url, params=params)
+        assert response.status_code == status and message in response.text, (url, params, response.text)
+
+
+def test_the_route_map_page_in_headless_chromium(divided_url: str, divided_engine: Engine) -> None:
+    from maps.browser import serve_in_thread, visit
+    from tests.conftest import ROOT
+
+    code = max(grid_codes(divided_engine), key=lambda c: len(load_grid_network(divided_engine, c)["required"]))
+    with serve_in_thread(create_app(Settings(database_url=divided_url, escalate_every_s=0))) as base:
+        result = visit(f"{base}/grids/{code}/patrols/basic?format=html", width=1200, height=800,
+                       screenshot=ROOT / "docs" / "patrol.png")
+    assert result.ok, result.summary()
+    assert (ROOT / "docs" / "patrol.png").stat().st_size > 20_000
