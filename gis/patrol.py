@@ -59,6 +59,11 @@ class Route:
                 "optimal": self.optimal, "required_pieces": self.pieces}
 
 
+def shortest_key(graph: nx.MultiGraph, u: Hashable, v: Hashable, weight: str = "length") -> int:
+    """Of the parallel streets between two nodes, the shortest (what a shortest path walks)."""
+    return int(min(graph[u][v], key=lambda key: (graph[u][v][key][weight], key)))
+
+
 def _canonical(graph: nx.MultiGraph, u: Hashable, v: Hashable, k: int) -> Edge:
     return (u, v, k) if graph.has_edge(u, v, k) else (v, u, k)
 
@@ -89,8 +94,7 @@ def basic_route(graph: nx.MultiGraph, required: Iterable[Edge], base: Hashable, 
 
     def add_path(path: Sequence[Hashable]) -> None:
         for a, b in itertools.pairwise(path):
-            k = min(graph[a][b], key=lambda key: (graph[a][b][key][weight], key))
-            tour.add_edge(a, b, u=a, v=b, k=k, required=False)
+            tour.add_edge(a, b, u=a, v=b, k=shortest_key(graph, a, b, weight), required=False)
 
     if len(pieces) > 1:  # rural postman: join the pieces along a minimum spanning tree of shortest connections
         closest = nx.Graph()

@@ -309,6 +309,27 @@ def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
             raise InputError(f"--base is lon,lat (WGS-84), e.g. 118.7838,32.0415; got {args.base!r}") from None
         base = (lon, lat)
     engine = ready_engine(settings)
+    if args.inspection:
+        from gis.db.patrol import plan_full_inspection
+
+        try:
+            started = time.perf_counter()
+            plan = plan_full_inspection(engine, args.grid, base=base, shift_min=args.shift)
+            seconds = time.perf_counter() - started
+        finally:
+            engine.dispose()
+        q = plan["properties"]
+        print(f"grid {args.grid}: full inspection of {q['buildings']} buildings in {q['tours']} tour(s) of at most "
+              f"{args.shift:.0f} min, {q['length_m']:,.0f} m in all; planned in {seconds:.1f} s")
+        for f in plan["features"]:
+            if f["properties"]["kind"] == "tour":
+                t = f["properties"]
+                print(f"  tour {t['tour']}: {t['stops']} stops, {t['buildings']} buildings, {t['length_m']:,.0f} m, "
+                      f"{t['minutes']:.0f} min")
+        if args.geojson:
+            Path(args.geojson).write_text(json.dumps(plan, ensure_ascii=False), encoding="utf-8")
+            print(f"wrote {args.geojson}")
+        return 0
     try:
         started = time.perf_counter()
         route = plan_basic(engine, args.grid, base=base, dwell_min=args.dwell)
@@ -474,10 +495,14 @@ def parser() -> argparse.ArgumentParser:
     kpi.add_argument("--csv", help="write to this file instead of the terminal")
     kpi.set_defaults(func=cmd_kpis)
 
-    pat = sub.add_parser("patrol", help="a grid's weekly basic patrol: every street, from the base and back")
+    pat = sub.add_parser("patrol", help="a grid's weekly basic patrol (every street, from the base and back), or "
+                                        "its monthly full inspection (every building)")
     pat.add_argument("--grid", required=True, help="the grid's 15-digit code")
     pat.add_argument("--base", help="lon,lat of the base (default: the grid's centre)")
     pat.add_argument("--dwell", type=float, default=10.0, help="minutes at each key place (default 10)")
+    pat.add_argument("--inspection", action="store_true",
+                     help="the monthly full inspection (every building) instead of the basic patrol")
+    pat.add_argument("--shift", type=float, default=240.0, help="minutes in one shift (inspection; default 240)")
     pat.add_argument("--gpx", help="write the route as GPX 1.1")
     pat.add_argument("--geojson", help="write the route as GeoJSON")
     pat.set_defaults(func=cmd_patrol)

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from api.deps import get_engine
 from gis.coords import to_wgs84
-from gis.db.patrol import DEFAULT_DWELL_MIN, grid_outline, plan_basic, to_gpx
+from gis.db.patrol import DEFAULT_DWELL_MIN, grid_outline, plan_basic, plan_full_inspection, to_gpx
 from gis.errors import InputError
 from maps.city import map_to_html
 from maps.patrol import patrol_map
@@ -35,15 +35,7 @@ async def basic_patrol(
     in ``properties`` the length, minutes, deadhead share, required segments covered, and a turn list. GPX 1.1:
     the route as a track with the base and stops as waypoints, for a phone's navigation app. HTML: the map page
     (numbered stops, the turn list; printable, readable on a phone)."""
-    if not (len(code) == 15 and code.isdigit()):
-        raise InputError(f"a grid code has 15 digits; got {code!r}")
-    point = None
-    if base is not None:
-        try:
-            lon, lat = (float(v) for v in base.split(","))
-        except ValueError:
-            raise InputError("base is lon,lat, e.g. 118.7838,32.0415") from None
-        point = to_wgs84(lon, lat, crs)
+    point = _base_point(code, base, crs)
     route = await run_in_threadpool(plan_basic, engine, code, base=point, dwell_min=dwell_min)
     if format == "html":
         grid = await run_in_threadpool(grid_outline, engine, code)
@@ -53,3 +45,35 @@ async def basic_patrol(
         return Response(to_gpx(route), media_type="application/gpx+xml",
                         headers={"Content-Disposition": f'attachment; filename="patrol-{code}.gpx"'})
     return route
+
+
+@router.get("/grids/{code}/patrols/inspection", summary="The grid's monthly full inspection: every building, in "
+            "the shortest tours, split into shifts",
+            responses={404: {"description": "no such grid"},
+                       422: {"description": "no buildings or streets, a base off the network, bad parameters"}})
+async def full_inspection(
+    code: str, engine: Annotated[Engine, Depends(get_engine)],
+    base: Annotated[str | None, Query(description="lon,lat of the base (default: the grid's centre)")] = None,
+    crs: Annotated[str, Query(description="the base's coordinate system: wgs84, gcj02, bd09")] = "wgs84",
+    shift_min: Annotated[float, Query(gt=0, le=24 * 60, description="minutes in one shift")] = 240.0,
+    minutes_per_building: Annotated[float, Query(ge=0, le=120)] = 2.0,
+    time_limit_s: Annotated[float, Query(gt=0, le=30, description="the solver's search time")] = 1.0,
+) -> Any:
+    """GeoJSON: one LineString per tour (a day or a member: length, minutes, buildings) and each stop with the
+    buildings visited there, in order. Every building of the grid is visited exactly once; those the network
+    does not reach are listed."""
+    point = _base_point(code, base, crs)
+    return await run_in_threadpool(plan_full_inspection, engine, code, base=point, shift_min=shift_min,
+                                   minutes_per_building=minutes_per_building, time_limit_s=time_limit_s)
+
+
+def _base_point(code: str, base: str | None, crs: str) -> tuple[float, float] | None:
+    if not (len(code) == 15 and code.isdigit()):
+        raise InputError(f"a grid code has 15 digits; got {code!r}")
+    if base is None:
+        return None
+    try:
+        lon, lat = (float(v) for v in base.split(","))
+    except ValueError:
+        raise InputError("base is lon,lat, e.g. 118.7838,32.0415") from None
+    return to_wgs84(lon, lat, crs)

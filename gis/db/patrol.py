@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -29,7 +30,8 @@ from sqlalchemy.engine import Engine
 
 from gis.crs import WGS84, utm_crs_for
 from gis.errors import InputError, NotFoundError
-from gis.patrol import Route, basic_route
+from gis.inspection import DEFAULT_MINUTES_PER_BUILDING, DEFAULT_SHIFT_MIN, plan_inspection
+from gis.patrol import Route, basic_route, shortest_key
 
 MARGIN_M = 60.0
 WIDER_MARGINS_M = (250.0, 800.0)
@@ -109,11 +111,9 @@ def nearest_node(graph: nx.MultiGraph, lon: float, lat: float) -> tuple[int, flo
     return ids[i], float(d[i])
 
 
-def plan_basic(engine: Engine, code: str, *, base: tuple[float, float] | None = None,
-               dwell_min: float = DEFAULT_DWELL_MIN, margin_m: float = MARGIN_M) -> dict[str, Any]:
-    """The grid's weekly basic patrol as a GeoJSON FeatureCollection (steps in order, then stops)."""
-    if not 0 <= dwell_min <= 60:
-        raise InputError("the dwell time at a stop is 0 to 60 minutes")
+def _network_and_base(engine: Engine, code: str, base: tuple[float, float] | None,
+                      margin_m: float) -> tuple[dict[str, Any], Any, float]:
+    """The grid's network (see :func:`load_grid_network`) and the base node on it, with how far the base was."""
     # The network is cut at the margin, which can strand a street that joins the rest only further out: widen
     # the margin until every required street is reachable (or the widest margin says it is not).
     for margin in sorted({margin_m, *WIDER_MARGINS_M}):
@@ -136,6 +136,16 @@ def plan_basic(engine: Engine, code: str, *, base: tuple[float, float] | None = 
         reach = nx.node_connected_component(graph, node)
         if all(u in reach for u, _, _ in net["required"]):
             break
+    return net, node, snap
+
+
+def plan_basic(engine: Engine, code: str, *, base: tuple[float, float] | None = None,
+               dwell_min: float = DEFAULT_DWELL_MIN, margin_m: float = MARGIN_M) -> dict[str, Any]:
+    """The grid's weekly basic patrol as a GeoJSON FeatureCollection (steps in order, then stops)."""
+    if not 0 <= dwell_min <= 60:
+        raise InputError("the dwell time at a stop is 0 to 60 minutes")
+    net, node, snap = _network_and_base(engine, code, base, margin_m)
+    graph = net["graph"]
     route = basic_route(graph, net["required"], node)
     return _as_geojson(code, graph, route, net["places"], dwell_min, base_given=base is not None, snap_m=snap)
 
@@ -221,3 +231,50 @@ def to_gpx(collection: dict[str, Any]) -> str:
     track.segments.append(segment)
     gpx.tracks.append(track)
     return gpx.to_xml(version="1.1")
+
+
+def plan_full_inspection(engine: Engine, code: str, *, base: tuple[float, float] | None = None,
+                         shift_min: float = DEFAULT_SHIFT_MIN,
+                         minutes_per_building: float = DEFAULT_MINUTES_PER_BUILDING,
+                         time_limit_s: float = 1.0) -> dict[str, Any]:
+    """The grid's monthly full inspection (:func:`gis.inspection.plan_inspection`) as GeoJSON: one path per tour
+    (day or member), and each stop with the buildings visited there."""
+    net, node, snap = _network_and_base(engine, code, base, MARGIN_M)
+    graph = net["graph"]
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT b.id, ST_X(ST_PointOnSurface(b.geom)), ST_Y(ST_PointOnSurface(b.geom)) FROM buildings b "
+            "JOIN grids g ON g.id = b.grid_id WHERE g.code = %(c)s ORDER BY b.id", {"c": code}).all()
+    if not rows:
+        raise InputError(f"grid {code} has no buildings to inspect")
+    piece = list(nx.node_connected_component(graph, node))
+    xs = np.array([graph.nodes[n]["x"] for n in piece])
+    ys = np.array([graph.nodes[n]["y"] for n in piece])
+    at = {int(b): piece[int(np.argmin(_metres(x, y, xs, ys)))] for b, x, y in rows}
+    plan = plan_inspection(graph, at, node, shift_min=shift_min, minutes_per_building=minutes_per_building,
+                           time_limit_s=time_limit_s)
+    features: list[dict[str, Any]] = []
+    for number, tour in enumerate(plan.tours, start=1):
+        stops = [node, *tour.stops, node]
+        coords: list[tuple[float, float]] = []
+        for a, b in itertools.pairwise(stops):
+            path = nx.shortest_path(graph, a, b, weight="length")
+            for u, v in itertools.pairwise(path):
+                line = list(_oriented(graph, u, v, shortest_key(graph, u, v)).coords)
+                coords.extend(line if not coords else line[1:])
+        if len(coords) < 2:
+            coords = [(graph.nodes[node]["x"], graph.nodes[node]["y"])] * 2
+        features.append({"type": "Feature", "geometry": {"type": "LineString", "coordinates": coords},
+                         "properties": {"kind": "tour", "tour": number, "length_m": round(tour.length_m, 1),
+                                        "minutes": round(tour.minutes, 1), "stops": len(tour.stops),
+                                        "buildings": sum(len(g) for g in tour.buildings)}})
+        for seq, (stop, group) in enumerate(zip(tour.stops, tour.buildings, strict=True), start=1):
+            features.append({"type": "Feature",
+                             "geometry": {"type": "Point", "coordinates": [graph.nodes[stop]["x"],
+                                                                            graph.nodes[stop]["y"]]},
+                             "properties": {"kind": "stop", "tour": number, "seq": seq, "node": stop,
+                                            "buildings": group}})
+    return {"type": "FeatureCollection", "features": features, "properties": {
+        "grid": code, "tours": len(plan.tours), "length_m": round(plan.length_m, 1), "buildings": plan.buildings,
+        "unreachable_buildings": plan.unreachable, "shift_min": shift_min,
+        "minutes_per_building": minutes_per_building, "base_node": node, "base_snapped_m": round(snap, 1)}}

@@ -95,3 +95,26 @@ def test_the_route_map_page_in_headless_chromium(divided_url: str, divided_engin
                        screenshot=ROOT / "docs" / "patrol.png")
     assert result.ok, result.summary()
     assert (ROOT / "docs" / "patrol.png").stat().st_size > 20_000
+
+
+def test_the_full_inspection_visits_every_building_once_within_shifts(client: TestClient,
+                                                                      divided_engine: Engine) -> None:
+    with divided_engine.connect() as conn:
+        code, count = conn.execute(text(
+            "SELECT g.code, count(*) FROM grids g JOIN buildings b ON b.grid_id = g.id GROUP BY g.code "
+            "ORDER BY count(*) DESC LIMIT 1")).one()
+        ids = {r[0] for r in conn.execute(text("SELECT b.id FROM buildings b JOIN grids g ON g.id = b.grid_id "
+                                               "WHERE g.code = :c"), {"c": code})}
+    response = client.get(f"/grids/{code}/patrols/inspection", params={"shift_min": 90, "time_limit_s": 0.5})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    stops = [f["properties"] for f in body["features"] if f["properties"]["kind"] == "stop"]
+    tours = [f["properties"] for f in body["features"] if f["properties"]["kind"] == "tour"]
+    visited = [b for s in stops for b in s["buildings"]]
+    assert len(visited) == len(set(visited))  # nobody twice
+    assert set(visited) | set(body["properties"]["unreachable_buildings"]) == ids  # everybody
+    assert len(tours) == body["properties"]["tours"] >= 1 and all(t["minutes"] <= 90 for t in tours)
+    assert body["properties"]["length_m"] == pytest.approx(sum(t["length_m"] for t in tours), abs=1)
+    assert count == len(ids)
+    bad = client.get(f"/grids/{code}/patrols/inspection", params={"shift_min": 0})
+    assert bad.status_code == 422
