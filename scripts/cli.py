@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -382,6 +383,9 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """Start the database, load central Nanjing (once), serve; stop the embedded server on exit."""
     server = None if settings.database_url else embedded(settings)
     was_running = server is not None and server.status() == "running"
+    # `kill`, systemd and docker stop with SIGTERM, whose default action ends the process without cleaning up.
+    # uvicorn shuts down gracefully on it and then re-raises it: make it an exit, so the database is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
         engine = ready_engine(settings)
         from sqlalchemy import text

@@ -126,3 +126,45 @@ def test_patrol_through_the_cli(divided_url: str, tmp_path: Path, monkeypatch: p
     assert status == EXIT_INPUT and "--base is lon,lat" in err
     status, _, err = run(capsys, "patrol", "--grid", "123456789012345")
     assert status == EXIT_INPUT and "no grid 123456789012345" in err
+
+
+def test_the_demo_serves_nanjing_and_stops_its_database_on_sigterm() -> None:
+    """What `make run` runs, on a private cluster and port: load, staff, serve; SIGTERM (as `kill`, systemd and
+    docker send) stops the server and the embedded database with it."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import time
+
+    import httpx2 as httpx
+
+    from gis.db.embedded import EmbeddedPostgres
+    from tests.conftest import ROOT
+
+    data = ROOT / "var" / f"test-demo-{os.getpid()}"
+    env = {**os.environ, "GRIDPATROL_DATA_DIR": str(data), "GRIDPATROL_PG_PORT": "54391", "GRIDPATROL_PORT": "8791"}
+    env.pop("DATABASE_URL", None)
+    demo = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gridpatrol"), "demo"], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get("http://127.0.0.1:8791/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(1)
+        else:
+            raise AssertionError("the demo did not come up")
+        grids = httpx.get("http://127.0.0.1:8791/grids", params={"limit": 1}, timeout=10).json()
+        assert grids["numberMatched"] >= 80
+        demo.send_signal(signal.SIGTERM)
+        out, _ = demo.communicate(timeout=60)
+        assert "synthetic demo staff" in out and "stopped embedded PostgreSQL" in out
+        assert EmbeddedPostgres(data / "postgres", port=54391).status() != "running"
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+        EmbeddedPostgres(data / "postgres", port=54391).stop()
+        shutil.rmtree(data, ignore_errors=True)
