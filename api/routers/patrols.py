@@ -11,7 +11,14 @@ from sqlalchemy.engine import Engine
 
 from api.deps import get_engine
 from gis.coords import to_wgs84
-from gis.db.patrol import DEFAULT_DWELL_MIN, grid_outline, plan_basic, plan_full_inspection, to_gpx
+from gis.db.patrol import (
+    DEFAULT_DWELL_MIN,
+    grid_outline,
+    inspection_to_gpx,
+    plan_basic,
+    plan_full_inspection,
+    to_gpx,
+)
 from gis.errors import InputError
 from maps.city import map_to_html
 from maps.patrol import patrol_map
@@ -58,13 +65,18 @@ async def full_inspection(
     shift_min: Annotated[float, Query(gt=0, le=24 * 60, description="minutes in one shift")] = 240.0,
     minutes_per_building: Annotated[float, Query(ge=0, le=120)] = 2.0,
     time_limit_s: Annotated[float, Query(gt=0, le=30, description="the solver's search time")] = 1.0,
+    format: Literal["geojson", "gpx"] = "geojson",
 ) -> Any:
     """GeoJSON: one LineString per tour (a day or a member: length, minutes, buildings) and each stop with the
     buildings visited there, in order. Every building of the grid is visited exactly once; those the network
-    does not reach are listed."""
+    does not reach are listed. GPX 1.1: a track per tour, a waypoint per stop."""
     point = _base_point(code, base, crs)
-    return await run_in_threadpool(plan_full_inspection, engine, code, base=point, shift_min=shift_min,
+    plan = await run_in_threadpool(plan_full_inspection, engine, code, base=point, shift_min=shift_min,
                                    minutes_per_building=minutes_per_building, time_limit_s=time_limit_s)
+    if format == "gpx":
+        return Response(inspection_to_gpx(plan), media_type="application/gpx+xml",
+                        headers={"Content-Disposition": f'attachment; filename="inspection-{code}.gpx"'})
+    return plan
 
 
 def _base_point(code: str, base: str | None, crs: str) -> tuple[float, float] | None:

@@ -278,3 +278,27 @@ def plan_full_inspection(engine: Engine, code: str, *, base: tuple[float, float]
         "grid": code, "tours": len(plan.tours), "length_m": round(plan.length_m, 1), "buildings": plan.buildings,
         "unreachable_buildings": plan.unreachable, "shift_min": shift_min,
         "minutes_per_building": minutes_per_building, "base_node": node, "base_snapped_m": round(snap, 1)}}
+
+
+def inspection_to_gpx(collection: dict[str, Any]) -> str:
+    """GPX 1.1 of a full inspection: one track per tour (a day or a member), each stop a waypoint naming the tour,
+    its place in it and how many buildings to visit there."""
+    gpx = gpxpy.gpx.GPX()
+    gpx.creator = "gridpatrol"
+    grid = collection["properties"]["grid"]
+    for feature in collection["features"]:
+        props = feature["properties"]
+        if props["kind"] == "tour":
+            track = gpxpy.gpx.GPXTrack(name=f"网格 {grid} 全面巡查 inspection, tour {props['tour']}",
+                                       description=f"{props['length_m']:.0f} m, about {props['minutes']:.0f} min, "
+                                                   f"{props['buildings']} buildings")
+            segment = gpxpy.gpx.GPXTrackSegment(
+                [gpxpy.gpx.GPXTrackPoint(latitude=y, longitude=x) for x, y in feature["geometry"]["coordinates"]])
+            track.segments.append(segment)
+            gpx.tracks.append(track)
+        else:
+            x, y = feature["geometry"]["coordinates"]
+            gpx.waypoints.append(gpxpy.gpx.GPXWaypoint(
+                latitude=y, longitude=x, name=f"{props['tour']}.{props['seq']}",
+                description=f"{len(props['buildings'])} building(s): {', '.join(map(str, props['buildings']))}"))
+    return gpx.to_xml(version="1.1")

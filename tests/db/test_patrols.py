@@ -118,3 +118,8 @@ def test_the_full_inspection_visits_every_building_once_within_shifts(client: Te
     assert count == len(ids)
     bad = client.get(f"/grids/{code}/patrols/inspection", params={"shift_min": 0})
     assert bad.status_code == 422
+    gpx = gpxpy.parse(client.get(f"/grids/{code}/patrols/inspection",
+                                 params={"shift_min": 90, "time_limit_s": 0.5, "format": "gpx"}).text)
+    # (a second solve may order or split differently: the solver is time-limited; the buildings are the same)
+    assert gpx.tracks and all(len(t.segments[0].points) >= 2 for t in gpx.tracks)
+    assert sum(int(w.description.split(" ")[0]) for w in gpx.waypoints) == len(visited)
