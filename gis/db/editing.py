@@ -262,22 +262,12 @@ def _impact(cur: Any, result: ChangeResult, community_id: int, everything: dict[
                    WHERE b.grid_id IS NULL AND b.geom && c.geom AND ST_Intersects(c.geom, ST_PointOnSurface(b.geom)))
         SELECT id, households, code, ST_X(pt), ST_Y(pt) FROM p ORDER BY id""", {"c": community_id})
     rows = cur.fetchall()
+    shapely.prepare(scope)
+    tree = (list(everything), shapely.STRtree(list(everything.values())))
     if rows:
         frame = pd.DataFrame(rows, columns=["id", "households", "before", "x", "y"])
-        points = gpd.GeoSeries(gpd.points_from_xy(frame["x"], frame["y"]), crs=WGS84).to_crs(metric)
-        shapely.prepare(scope)
-        inside = np.flatnonzero(shapely.intersects(scope, points.values))
-        labels = list(everything)
-        tree = shapely.STRtree(list(everything.values()))
-        after = frame["before"].astype(object).tolist()  # outside the touched area nothing moves
-        found: dict[int, str] = {}
-        hit_point, hit_grid = tree.query(points.values[inside], predicate="intersects")
-        for p, g in zip(hit_point.tolist(), hit_grid.tolist(), strict=True):
-            label = labels[g]
-            found[p] = min(found.get(p, label), label)  # on a shared edge: the lowest code (documented tie-break)
-        for p in range(len(inside)):
-            after[int(inside[p])] = found.get(p)
-        frame["after"] = after
+        frame["after"] = _grids_after(frame["x"], frame["y"], frame["before"].astype(object).tolist(), tree, metric,
+                                     scope)
         moved = frame[frame["before"] != frame["after"]]
         result.buildings_moved = len(moved)
         result.households_moved = int(moved["households"].sum())
@@ -288,7 +278,7 @@ def _impact(cur: Any, result: ChangeResult, community_id: int, everything: dict[
             if label in touched and not GRID_BAND.holds(households):
                 result.warnings.append(f"grid {label} would hold {int(households):,} households, outside the band "
                                        f"{GRID_BAND}")
-    _event_impact(cur, result, community_id, everything, metric, scope)
+    _event_impact(cur, result, community_id, tree, metric, scope)
     if retired:
         cur.execute("""
             SELECT s.id, s.name, s.role, g.code, sg.duty FROM staff_grids sg JOIN staff s ON s.id = sg.staff_id
@@ -298,7 +288,24 @@ def _impact(cur: Any, result: ChangeResult, community_id: int, everything: dict[
                         for i, n, r, c, d in cur.fetchall()]
 
 
-def _event_impact(cur: Any, result: ChangeResult, community_id: int, everything: dict[str, Any], metric: Any,
+def _grids_after(lons: Any, lats: Any, before: list[str | None], tree: tuple[list[str], Any], metric: Any,
+                 scope: Any) -> list[str | None]:
+    """The grid each point (WGS-84) lies in after the change: only points in the touched ``scope`` can move; on
+    a shared edge the lowest code wins (the documented tie-break). ``tree`` is (labels, STRtree of the new grids)."""
+    labels, index = tree
+    points = gpd.GeoSeries(gpd.points_from_xy(lons, lats), crs=WGS84).to_crs(metric).values
+    inside = np.flatnonzero(shapely.intersects(scope, points))
+    after = list(before)
+    found: dict[int, str] = {}
+    hit_point, hit_grid = index.query(points[inside], predicate="intersects")
+    for p, g in zip(hit_point.tolist(), hit_grid.tolist(), strict=True):
+        found[p] = min(found.get(p, labels[g]), labels[g])
+    for p, i in enumerate(inside.tolist()):
+        after[i] = found.get(p)
+    return after
+
+
+def _event_impact(cur: Any, result: ChangeResult, community_id: int, tree: tuple[list[str], Any], metric: Any,
                   scope: Any) -> None:
     """Open events whose point the change moves to another grid (labels of new grids are "new 1", …)."""
     cur.execute("SELECT id, grid_code, ST_X(geom), ST_Y(geom) FROM events WHERE community_id = %s "
@@ -306,16 +313,10 @@ def _event_impact(cur: Any, result: ChangeResult, community_id: int, everything:
     rows = cur.fetchall()
     if not rows:
         return
-    points = gpd.GeoSeries(gpd.points_from_xy([r[2] for r in rows], [r[3] for r in rows]), crs=WGS84).to_crs(metric)
-    labels = list(everything)
-    tree = shapely.STRtree(list(everything.values()))
-    for (event_id, before, _, _), point in zip(rows, points.values, strict=True):
-        if not scope.intersects(point):
-            continue
-        hits = sorted(labels[i] for i in tree.query(point, predicate="intersects"))
-        after = hits[0] if hits else None
-        if after != before:
-            result.events.append({"event_id": event_id, "from": before, "to": after})
+    before = [r[1] for r in rows]
+    after = _grids_after([r[2] for r in rows], [r[3] for r in rows], before, tree, metric, scope)
+    result.events = [{"event_id": r[0], "from": b, "to": a} for r, b, a in zip(rows, before, after, strict=True)
+                     if a != b]
     result.events_reassigned = len(result.events)
 
 
