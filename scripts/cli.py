@@ -300,7 +300,11 @@ def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
     import json
     import time
 
-    from gis.db.patrol import plan_basic, to_gpx
+    from gis.db.patrol import DEFAULT_DWELL_MIN, inspection_to_gpx, plan_basic, plan_full_inspection, to_gpx
+    from gis.inspection import DEFAULT_SHIFT_MIN
+
+    shift = DEFAULT_SHIFT_MIN if args.shift is None else args.shift
+    dwell = DEFAULT_DWELL_MIN if args.dwell is None else args.dwell
 
     base = None
     if args.base:
@@ -310,45 +314,36 @@ def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
             raise InputError(f"--base is lon,lat (WGS-84), e.g. 118.7838,32.0415; got {args.base!r}") from None
         base = (lon, lat)
     engine = ready_engine(settings)
+    try:
+        started = time.perf_counter()
+        plan = (plan_full_inspection(engine, args.grid, base=base, shift_min=shift) if args.inspection
+                else plan_basic(engine, args.grid, base=base, dwell_min=dwell))
+        seconds = time.perf_counter() - started
+    finally:
+        engine.dispose()
+    p = plan["properties"]
     if args.inspection:
-        from gis.db.patrol import plan_full_inspection
-
-        try:
-            started = time.perf_counter()
-            plan = plan_full_inspection(engine, args.grid, base=base, shift_min=args.shift)
-            seconds = time.perf_counter() - started
-        finally:
-            engine.dispose()
-        q = plan["properties"]
-        print(f"grid {args.grid}: full inspection of {q['buildings']} buildings in {q['tours']} tour(s) of at most "
-              f"{args.shift:.0f} min, {q['length_m']:,.0f} m in all; planned in {seconds:.1f} s")
+        print(f"grid {args.grid}: full inspection of {p['buildings']} buildings in {p['tours']} tour(s) of at most "
+              f"{shift:.0f} min, {p['length_m']:,.0f} m in all; planned in {seconds:.1f} s")
         for f in plan["features"]:
             if f["properties"]["kind"] == "tour":
                 t = f["properties"]
                 print(f"  tour {t['tour']}: {t['stops']} stops, {t['buildings']} buildings, {t['length_m']:,.0f} m, "
                       f"{t['minutes']:.0f} min")
-        if args.geojson:
-            Path(args.geojson).write_text(json.dumps(plan, ensure_ascii=False), encoding="utf-8")
-            print(f"wrote {args.geojson}")
-        return 0
-    try:
-        started = time.perf_counter()
-        route = plan_basic(engine, args.grid, base=base, dwell_min=args.dwell)
-        seconds = time.perf_counter() - started
-    finally:
-        engine.dispose()
-    p = route["properties"]
-    print(f"grid {args.grid}: basic patrol {p['length_m']:,.0f} m, {p['minutes']:.0f} min walking + {p['stops']} "
-          f"stop(s) = {p['minutes_with_stops']:.0f} min; {p['covered_edges']}/{p['required_edges']} street segments, "
-          f"deadhead {p['deadhead_share']:.0%}, {'optimal' if p['optimal'] else 'heuristic (rural postman)'}; "
-          f"planned in {seconds * 1000:.0f} ms")
-    if p["unreachable"]:
-        print(f"  {len(p['unreachable'])} segment(s) cannot be reached from the base")
+    else:
+        print(f"grid {args.grid}: basic patrol {p['length_m']:,.0f} m, {p['minutes']:.0f} min walking + {p['stops']} "
+              f"stop(s) = {p['minutes_with_stops']:.0f} min; {p['covered_edges']}/{p['required_edges']} street "
+              f"segments, deadhead {p['deadhead_share']:.0%}, "
+              f"{'optimal' if p['optimal'] else 'heuristic (rural postman)'}; planned in {seconds * 1000:.0f} ms")
+    unreachable = p["unreachable_buildings"] if args.inspection else p["unreachable"]
+    if unreachable:
+        what = "building(s)" if args.inspection else "segment(s)"
+        print(f"  {len(unreachable)} {what} cannot be reached from the base")
     if args.gpx:
-        Path(args.gpx).write_text(to_gpx(route), encoding="utf-8")
+        Path(args.gpx).write_text((inspection_to_gpx if args.inspection else to_gpx)(plan), encoding="utf-8")
         print(f"wrote {args.gpx}")
     if args.geojson:
-        Path(args.geojson).write_text(json.dumps(route, ensure_ascii=False), encoding="utf-8")
+        Path(args.geojson).write_text(json.dumps(plan, ensure_ascii=False), encoding="utf-8")
         print(f"wrote {args.geojson}")
     return 0
 
@@ -503,10 +498,10 @@ def parser() -> argparse.ArgumentParser:
                                         "its monthly full inspection (every building)")
     pat.add_argument("--grid", required=True, help="the grid's 15-digit code")
     pat.add_argument("--base", help="lon,lat of the base (default: the grid's centre)")
-    pat.add_argument("--dwell", type=float, default=10.0, help="minutes at each key place (default 10)")
+    pat.add_argument("--dwell", type=float, help="minutes at each key place (default: the planner's, 10)")
     pat.add_argument("--inspection", action="store_true",
                      help="the monthly full inspection (every building) instead of the basic patrol")
-    pat.add_argument("--shift", type=float, default=240.0, help="minutes in one shift (inspection; default 240)")
+    pat.add_argument("--shift", type=float, help="minutes in one shift (inspection; default: the planner's, 240)")
     pat.add_argument("--gpx", help="write the route as GPX 1.1")
     pat.add_argument("--geojson", help="write the route as GeoJSON")
     pat.set_defaults(func=cmd_patrol)

@@ -20,10 +20,15 @@ from gis.db.patrol import (
     to_gpx,
 )
 from gis.errors import InputError
+from gis.inspection import DEFAULT_MINUTES_PER_BUILDING, DEFAULT_SHIFT_MIN
 from maps.city import map_to_html
 from maps.patrol import patrol_map
 
 router = APIRouter(tags=["patrols"])
+EngineDep = Annotated[Engine, Depends(get_engine)]
+BaseParam = Annotated[str | None, Query(description="lon,lat of the base (default: the grid's centre)",
+                                        examples=["118.7838,32.0415"])]
+CrsParam = Annotated[str, Query(description="the base's coordinate system: wgs84, gcj02, bd09")]
 
 
 @router.get("/grids/{code}/patrols/basic", summary="The grid's weekly basic patrol: every street, from the base "
@@ -31,10 +36,7 @@ router = APIRouter(tags=["patrols"])
             responses={404: {"description": "no such grid"},
                        422: {"description": "no streets, a base off the network, bad parameters"}})
 async def basic_patrol(
-    code: str, engine: Annotated[Engine, Depends(get_engine)],
-    base: Annotated[str | None, Query(description="lon,lat of the base (default: the grid's centre)",
-                                      examples=["118.7838,32.0415"])] = None,
-    crs: Annotated[str, Query(description="the base's coordinate system: wgs84, gcj02, bd09")] = "wgs84",
+    code: str, engine: EngineDep, base: BaseParam = None, crs: CrsParam = "wgs84",
     dwell_min: Annotated[float, Query(ge=0, le=60, description="minutes at each key place")] = DEFAULT_DWELL_MIN,
     format: Literal["geojson", "gpx", "html"] = "geojson",
 ) -> Any:
@@ -59,11 +61,9 @@ async def basic_patrol(
             responses={404: {"description": "no such grid"},
                        422: {"description": "no buildings or streets, a base off the network, bad parameters"}})
 async def full_inspection(
-    code: str, engine: Annotated[Engine, Depends(get_engine)],
-    base: Annotated[str | None, Query(description="lon,lat of the base (default: the grid's centre)")] = None,
-    crs: Annotated[str, Query(description="the base's coordinate system: wgs84, gcj02, bd09")] = "wgs84",
-    shift_min: Annotated[float, Query(gt=0, le=24 * 60, description="minutes in one shift")] = 240.0,
-    minutes_per_building: Annotated[float, Query(ge=0, le=120)] = 2.0,
+    code: str, engine: EngineDep, base: BaseParam = None, crs: CrsParam = "wgs84",
+    shift_min: Annotated[float, Query(gt=0, le=24 * 60, description="minutes in one shift")] = DEFAULT_SHIFT_MIN,
+    minutes_per_building: Annotated[float, Query(ge=0, le=120)] = DEFAULT_MINUTES_PER_BUILDING,
     time_limit_s: Annotated[float, Query(gt=0, le=30, description="the solver's search time")] = 1.0,
     format: Literal["geojson", "gpx"] = "geojson",
 ) -> Any:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import geopandas as gpd
@@ -102,13 +103,23 @@ def grid_outline(engine: Engine, code: str) -> shapely.Geometry:
     return shapely.from_wkb(bytes(wkb))
 
 
+def _locator(graph: nx.MultiGraph, nodes: Sequence[Any]) -> Callable[[float, float], tuple[int, float]]:
+    """A lookup of the position in ``nodes`` of the node nearest a point (lon, lat), and its distance in metres."""
+    xs = np.array([graph.nodes[n]["x"] for n in nodes])
+    ys = np.array([graph.nodes[n]["y"] for n in nodes])
+
+    def find(lon: float, lat: float) -> tuple[int, float]:
+        d = _metres(lon, lat, xs, ys)
+        i = int(np.argmin(d))
+        return i, float(d[i])
+
+    return find
+
+
 def nearest_node(graph: nx.MultiGraph, lon: float, lat: float) -> tuple[int, float]:
     ids = list(graph.nodes)
-    xs = np.array([graph.nodes[n]["x"] for n in ids])
-    ys = np.array([graph.nodes[n]["y"] for n in ids])
-    d = _metres(lon, lat, xs, ys)
-    i = int(np.argmin(d))
-    return ids[i], float(d[i])
+    i, metres = _locator(graph, ids)(lon, lat)
+    return ids[i], metres
 
 
 def _network_and_base(engine: Engine, code: str, base: tuple[float, float] | None,
@@ -185,12 +196,10 @@ def _as_geojson(code: str, graph: nx.MultiGraph, route: Route, places: list[Any]
         visited.append(b)
     stops = []
     if places:
-        xs = np.array([graph.nodes[n]["x"] for n in visited])
-        ys = np.array([graph.nodes[n]["y"] for n in visited])
+        find = _locator(graph, visited)
         for kind, name, x, y in places:
-            d = _metres(x, y, xs, ys)
-            i = int(np.argmin(d))
-            stops.append({"kind": kind, "name": name, "node": visited[i], "after_step": i, "distance_m": float(d[i]),
+            i, metres = find(x, y)
+            stops.append({"kind": kind, "name": name, "node": visited[i], "after_step": i, "distance_m": metres,
                           "lon": x, "lat": y})
         stops.sort(key=lambda s: (s["after_step"], str(s["name"])))
     for number, stop in enumerate(stops, start=1):
@@ -248,9 +257,8 @@ def plan_full_inspection(engine: Engine, code: str, *, base: tuple[float, float]
     if not rows:
         raise InputError(f"grid {code} has no buildings to inspect")
     piece = list(nx.node_connected_component(graph, node))
-    xs = np.array([graph.nodes[n]["x"] for n in piece])
-    ys = np.array([graph.nodes[n]["y"] for n in piece])
-    at = {int(b): piece[int(np.argmin(_metres(x, y, xs, ys)))] for b, x, y in rows}
+    find = _locator(graph, piece)
+    at = {int(b): piece[find(x, y)[0]] for b, x, y in rows}
     plan = plan_inspection(graph, at, node, shift_min=shift_min, minutes_per_building=minutes_per_building,
                            time_limit_s=time_limit_s)
     features: list[dict[str, Any]] = []
