@@ -9,6 +9,7 @@ the database session and survive a rolled-back transaction).
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,16 +33,12 @@ class Prepared:
 
     def run(self, cur: Any, params: Mapping[str, Any]) -> None:
         """Execute on ``cur`` (a psycopg2 cursor), preparing it on that session first if needed."""
-        conn = cur.connection
-        done: set[str] | None = _sessions.get(id(conn))
-        if done is None or _pids.get(id(conn)) != conn.get_backend_pid():  # a new or reconnected session
-            done = _sessions[id(conn)] = set()
-            _pids[id(conn)] = conn.get_backend_pid()
+        done = _sessions.setdefault(cur.connection, set())
         if self.name not in done:
             cur.execute(self.prepare)
             done.add(self.name)
         cur.execute(self.execute_sql, [params[p] for p in self.order])
 
 
-_sessions: dict[int, set[str]] = {}
-_pids: dict[int, int] = {}
+_sessions: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+"""The statements prepared on each open connection (one psycopg2 connection is one database session)."""
