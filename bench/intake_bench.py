@@ -129,16 +129,17 @@ def http_run(url: str, boxes, seconds: int, workers: int, connections: int) -> d
                         ", ".join(f'"{c}"' for c in CATEGORIES))
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
             handle.write(script)
-        warm = subprocess.run(["wrk", "-t1", "-c4", "-d3s", "-s", handle.name, f"http://127.0.0.1:{PORT}"],
-                              capture_output=True, text=True, check=True)
-        with make_engine(url).connect() as conn:
+        subprocess.run(["wrk", "-t1", "-c4", "-d3s", "-s", handle.name, f"http://127.0.0.1:{PORT}"],  # warm-up
+                       capture_output=True, text=True, check=True)
+        counter = make_engine(url)
+        with counter.connect() as conn:
             before = conn.execute(text("SELECT count(*) FROM events")).scalar_one()
         run = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", handle.name,
                               f"http://127.0.0.1:{PORT}"], capture_output=True, text=True, check=True)
         os.unlink(handle.name)
-        del warm
-        with make_engine(url).connect() as conn:
+        with counter.connect() as conn:
             after = conn.execute(text("SELECT count(*) FROM events")).scalar_one()
+        counter.dispose()
         result = parse_wrk(run.stdout)
         result["stored"] = float(after - before)
         return result

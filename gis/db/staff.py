@@ -77,18 +77,14 @@ def add_staff(engine: Engine, *, name: str, role: str, unit_code: str | None = N
         for code, duty in (grids or {}).items():
             if duty not in GRID_DUTIES:
                 raise InputError(f"unknown duty {duty!r}: use one of {', '.join(GRID_DUTIES)}")
-            grid_id = conn.exec_driver_sql("SELECT id FROM grids WHERE code = %(c)s", {"c": code}).scalar()
-            if grid_id is None:
-                raise NotFoundError(f"no grid {code}")
+            grid_id = _grid_id(conn, code)
             if duty == "chief" and conn.exec_driver_sql(
                     "SELECT 1 FROM staff_grids WHERE grid_id = %(g)s AND duty = 'chief'", {"g": grid_id}).first():
                 raise InputError(f"grid {code} has a chief already: one chief per grid")
             conn.exec_driver_sql("INSERT INTO staff_grids (staff_id, grid_id, duty) VALUES (%(s)s, %(g)s, %(d)s)",
                                  {"s": staff_id, "g": grid_id, "d": duty})
         for slot in roster or []:
-            grid_id = conn.exec_driver_sql("SELECT id FROM grids WHERE code = %(c)s", {"c": slot["grid"]}).scalar()
-            if grid_id is None:
-                raise NotFoundError(f"no grid {slot['grid']}")
+            grid_id = _grid_id(conn, slot["grid"])
             if not slot["starts"] < slot["ends"]:
                 raise InputError("a duty slot starts before it ends")
             conn.exec_driver_sql("INSERT INTO duty_roster (staff_id, grid_id, weekday, starts, ends) "
@@ -96,3 +92,10 @@ def add_staff(engine: Engine, *, name: str, role: str, unit_code: str | None = N
                                  {"s": staff_id, "g": grid_id, "w": slot["weekday"], "a": slot["starts"],
                                   "b": slot["ends"]})
     return {"id": staff_id, "name": name, "role": role, "unit": unit_code, "grids": grids or {}}
+
+
+def _grid_id(conn: Any, code: str) -> int:
+    grid_id = conn.exec_driver_sql("SELECT id FROM grids WHERE code = %(c)s", {"c": code}).scalar()
+    if grid_id is None:
+        raise NotFoundError(f"no grid {code}")
+    return int(grid_id)
