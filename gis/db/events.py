@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Connection, Engine
 
 from gis.coords import system, to_wgs84
+from gis.db.models import PRIORITIES, SOURCES
 from gis.db.prepared import Prepared
 from gis.errors import ConflictError, ForbiddenError, InputError, NotFoundError
 
@@ -105,8 +106,6 @@ class EventIn:
         return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
     def check(self) -> None:
-        from gis.db.models import PRIORITIES, SOURCES
-
         system(self.crs)
         if self.priority not in PRIORITIES:
             raise InputError(f"unknown priority {self.priority!r}: use one of {', '.join(PRIORITIES)}")
@@ -656,7 +655,7 @@ def reassign_after_edit(cur: Any, community_id: int, *, author: str, reason: str
     local = at.astimezone(ZoneInfo(timezone))
     for event_id, old, level, queue, route, grid_id, code in cur.fetchall():
         sets: dict[str, Any] = {"grid_id": grid_id, "grid_code": code, "updated_at": at}
-        if level == "grid" and queue in ("grid", "police") and route in _PERSON_SQL:
+        if level == "grid" and queue in ("grid", "police") and route in _PERSON:
             _PERSON[route].run(cur, {"g": grid_id, "c": community_id, "wd": local.weekday(),
                                              "t": local.time().replace(tzinfo=None)})
             person = cur.fetchone()
