@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -57,7 +58,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.engine = make_engine(settings.database_url or "")
+        app.state.engine = make_engine(settings.database_url or "", connections=settings.db_connections)
+        app.state.intake_lanes = ThreadPoolExecutor(settings.intake_lanes, thread_name_prefix="intake")
         settle_gc()
         ticker = asyncio.create_task(_escalate_forever(app.state.engine, settings.escalate_every_s))
         try:
@@ -66,6 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
+            app.state.intake_lanes.shutdown()
             app.state.engine.dispose()
 
     app = FastAPI(

@@ -20,11 +20,12 @@ def aware(value: datetime | None) -> datetime | None:
     return value
 
 
-def get_settings(request: Request) -> Settings:
+# ``async``: FastAPI runs a plain ``def`` dependency in its thread pool, a hand-off per request for a lookup
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     return request.app.state.engine  # type: ignore[no-any-return]
 
 

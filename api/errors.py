@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 
+import psycopg2
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 
 from gis.errors import (
     ConflictError,
@@ -47,3 +49,20 @@ def install(app: FastAPI) -> None:
             if hasattr(exc, extra):
                 body[extra] = getattr(exc, extra)
         return JSONResponse(body, status_code=status)
+
+    lost = "the database connection was lost or refused (is it restarting?): retry in a moment"
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        # the service's pool does not test connections before use (gis.db.engine): a broken one surfaces here
+        if exc.connection_invalidated or isinstance(exc.orig, psycopg2.OperationalError | psycopg2.InterfaceError):
+            log.warning("%s %s: %s", request.method, request.url.path, exc.orig)
+            return JSONResponse({"detail": lost}, status_code=503, headers={"Retry-After": "1"})
+        log.exception("%s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"detail": "internal error (logged)"}, status_code=500)
+
+    @app.exception_handler(psycopg2.OperationalError)
+    @app.exception_handler(psycopg2.InterfaceError)
+    async def _connection_lost(request: Request, exc: psycopg2.Error) -> JSONResponse:  # raw DBAPI paths (intake)
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse({"detail": lost}, status_code=503, headers={"Retry-After": "1"})

@@ -15,16 +15,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @contextmanager
-def bench_database(name: str) -> Iterator[str]:
-    """URL of a migrated database for one benchmark. On the embedded server it is dropped and created afresh,
-    and a server started here is stopped afterwards."""
+def bench_database(name: str, *, reuse: bool = False) -> Iterator[str]:
+    """URL of a migrated database for one benchmark. On the embedded server it is dropped and created afresh
+    (kept as it is with ``reuse``, to iterate quickly), and a server started here is stopped afterwards."""
     settings = Settings()
     if settings.database_url:
         url, started = settings.database_url, None
     else:
         server = EmbeddedPostgres((ROOT / settings.data_dir).resolve() / "postgres", port=settings.pg_port)
         started = server if server.start() else None
-        server.drop_database(name)
+        if not reuse:
+            server.drop_database(name)
         server.create_database(name)
         url = server.url(name)
     engine = make_engine(url)

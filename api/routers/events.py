@@ -6,12 +6,14 @@ only to the staff member the event is assigned to (``X-Staff-Id``: a stand-in un
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -78,15 +80,17 @@ def list_categories(engine: EngineDep) -> list[dict[str, Any]]:
              responses={200: {"description": "a retry with the same idempotency key: the first result"},
                         409: {"description": "the idempotency key was used for a different report"},
                         422: {"description": "bad location, coordinate system, category or text"}})
-def report_event(body: EventBody, engine: EngineDep, settings: SettingsDep,
-                 idempotency_key: Annotated[str | None, Header()] = None) -> JSONResponse:
+async def report_event(request: Request, body: EventBody, engine: EngineDep, settings: SettingsDep,
+                       idempotency_key: Annotated[str | None, Header()] = None) -> JSONResponse:
     lon, lat = point_from_geojson(body.location)
     report = events.EventIn(lon=lon, lat=lat, crs=body.crs, category=body.category, priority=body.priority,
                             source=body.source, description=body.description,
                             reporter_contact=body.reporter_contact, photos=body.photos,
                             idempotency_key=body.idempotency_key or idempotency_key)
-    result = events.intake(engine, report, auto_dispatch=settings.auto_dispatch, radius_m=settings.nearest_grid_m,
-                           timezone=settings.timezone)
+    # the intake lanes: a FIFO queue in front of the database, off the event loop (see Settings.intake_lanes)
+    result = await asyncio.get_running_loop().run_in_executor(
+        request.app.state.intake_lanes, partial(events.intake, engine, report, auto_dispatch=settings.auto_dispatch,
+                                              radius_m=settings.nearest_grid_m, timezone=settings.timezone))
     headers = {"Location": f"/events/{result.event['id']}"}
     if result.replayed:
         headers["Idempotent-Replayed"] = "true"

@@ -9,7 +9,18 @@ from sqlalchemy.exc import OperationalError
 from gis.errors import DatabaseUnavailableError
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, connections: int | None = None) -> Engine:
+    """An engine over ``url``.
+
+    ``connections=None`` (scripts, tests): 5 connections kept plus up to 10 more when needed, each tested with a
+    round trip when taken from the pool (SQLAlchemy's pre-ping).
+
+    ``connections=N`` (the service): a fixed pool of N, kept open; callers beyond it wait for one. No pre-ping: it
+    is a round trip per request, a tenth of an event intake's cost. Disconnects are handled optimistically
+    instead: a connection found broken is dropped (SQLAlchemy invalidates the pool), the request that found it is
+    answered 503 "retry" (``api.errors``), and event intake retries by itself (``events.intake``)."""
+    if connections is not None:
+        return create_engine(url, pool_pre_ping=False, pool_size=connections, max_overflow=0, pool_timeout=30)
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 

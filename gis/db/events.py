@@ -29,12 +29,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
+import psycopg2
 from sqlalchemy.engine import Connection, Engine
 
 from gis.coords import system, to_wgs84
@@ -127,60 +127,7 @@ class Intake:
     replayed: bool  # a retry with the same idempotency key: the first result, nothing stored again
 
 
-_PLACE_SQL = """
-WITH p AS (SELECT ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4326) AS pt),
-inside AS (
-    SELECT g.id, g.code, g.community_id, 0.0::float8 AS d, 'inside' AS how FROM grids g, p
-    WHERE ST_Intersects(g.geom, p.pt) ORDER BY g.code LIMIT 1),
-near AS (
-    SELECT n.id, n.code, n.community_id, n.d, 'nearest' AS how FROM (
-        SELECT g.id, g.code, g.community_id, ST_Distance(g.geom::geography, p.pt::geography) AS d
-        FROM p, LATERAL (SELECT id, code, community_id, geom FROM grids ORDER BY geom <-> p.pt LIMIT 4) g
-        WHERE NOT EXISTS (SELECT 1 FROM inside)) n
-    WHERE n.d <= %(radius)s ORDER BY n.d, n.code LIMIT 1),
-grid AS (SELECT * FROM inside UNION ALL SELECT * FROM near),
-street AS (
-    SELECT s.id, s.code, s.city_id, ST_Distance(s.geom::geography, p.pt::geography) AS d
-    FROM p, LATERAL (SELECT id, code, city_id, geom FROM admin_units WHERE level = 'street'
-                     ORDER BY geom <-> p.pt LIMIT 3) s
-    WHERE NOT EXISTS (SELECT 1 FROM grid) ORDER BY 4, s.code LIMIT 1)
-SELECT g.id, g.code, g.how, g.d, c.id, c.code, s.id, s.code, s.city_id, NULL::float8
-FROM grid g JOIN admin_units c ON c.id = g.community_id JOIN admin_units s ON s.id = c.parent_id
-UNION ALL
-SELECT NULL, NULL, 'street', NULL, NULL, NULL, st.id, st.code, st.city_id, st.d FROM street st
-"""
-
-_PERSON_SQL = {
-    "grid": """
-        SELECT staff_id, how FROM (
-            SELECT r.staff_id, 'the member on duty by the roster' AS how, 1 AS rank
-            FROM duty_roster r JOIN staff s ON s.id = r.staff_id AND s.active
-            WHERE r.grid_id = %(g)s AND r.weekday = %(wd)s AND r.starts <= %(t)s AND %(t)s < r.ends
-            UNION ALL
-            SELECT sg.staff_id, 'the grid chief (no one on duty)', 2
-            FROM staff_grids sg JOIN staff s ON s.id = sg.staff_id AND s.active
-            WHERE sg.grid_id = %(g)s AND sg.duty = 'chief') x
-        ORDER BY rank, staff_id LIMIT 1""",
-    "police": """
-        SELECT staff_id, how FROM (
-            SELECT s.id AS staff_id, 'the police officer embedded in the grid' AS how, 1 AS rank,
-                   s.role <> 'police' AS aux
-            FROM staff_grids sg JOIN staff s ON s.id = sg.staff_id AND s.active
-            WHERE sg.grid_id = %(g)s AND s.role IN ('police', 'auxiliary_police')
-            UNION ALL
-            SELECT s.id, 'the community police officer', 2, s.role <> 'police' FROM staff s
-            WHERE s.active AND s.unit_id = %(c)s AND s.role IN ('police', 'auxiliary_police')) x
-        ORDER BY rank, aux, staff_id LIMIT 1""",
-}
-
-_EVENT_COLUMNS = """
-    e.id, e.state, e.category_code, cat.name, cat.name_en, e.priority, e.source, e.description, e.photos,
-    ST_X(e.geom), ST_Y(e.geom), e.input_crs, e.input_lon, e.input_lat, e.grid_code, cu.code, su.code,
-    e.queue, e.assignee_staff_id, st.name, st.role, e.department_code, e.assignment_rule, e.flagged,
-    e.duplicate_of, e.level, e.reported_at, e.dispatched_at, e.due_at, e.closed_at, e.closed_on_time,
-    e.missed_deadline, e.reworks, e.extensions, e.escalations, e.suspended_seconds, e.evaluation, e.updated_at,
-    e.reporter_contact"""
-_EVENT_FROM = """
+_EVENT_FROM = """  -- events with the names their codes and assignee go by (the view event_rows reads the same)
     FROM events e JOIN categories cat ON cat.code = e.category_code
     LEFT JOIN admin_units cu ON cu.id = e.community_id LEFT JOIN admin_units su ON su.id = e.street_id
     LEFT JOIN staff st ON st.id = e.assignee_staff_id"""
@@ -191,6 +138,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def event_row_to_dict(row: Sequence[Any], *, with_contact: bool = False) -> dict[str, Any]:
+    """An event as clients see it, from a row of the view ``event_rows`` (migration 0005)."""
     (eid, state, cat, cat_name, cat_en, priority, source, description, photos, lon, lat, in_crs, in_lon, in_lat,
      grid, community, street, queue, staff_id, staff_name, staff_role, department, rule, flagged, duplicate_of,
      level, reported, dispatched, due, closed, on_time, missed, reworks, extensions, escalations, suspended_s,
@@ -213,157 +161,58 @@ def event_row_to_dict(row: Sequence[Any], *, with_contact: bool = False) -> dict
     return out
 
 
-@dataclass
-class Placement:
-    grid_id: int | None
-    grid_code: str | None
-    community_id: int | None
-    street_id: int
-    city_id: int | None
-    queue: str
-    staff_id: int | None
-    department: str | None
-    rule: str
-    flagged: bool
-
-
-def place(cur: Any, lon: float, lat: float, category: Mapping[str, Any], at: datetime, *,
-          radius_m: float = DEFAULT_RADIUS_M, timezone: str = "Asia/Shanghai") -> Placement:
-    """Where a point belongs and who is responsible for it (the rules of the module docstring)."""
-    _PLACE.run(cur, {"x": lon, "y": lat, "radius": radius_m})
-    row = cur.fetchone()
-    if row is None:
-        raise InputError(f"the point [{lon:.6f}, {lat:.6f}] is outside the service area: no imported city has a "
-                         "street there")
-    grid_id, grid_code, how, distance, community_id, _, street_id, street_code, city_id, street_d = row
-    if grid_id is None:
-        if street_d is None or street_d > STREET_RADIUS_M:
-            raise InputError(f"the point [{lon:.6f}, {lat:.6f}] is outside the service area: the nearest street "
-                             f"is {street_d or 0:,.0f} m away")
-        where = "inside" if street_d == 0 else f"{street_d:,.0f} m from"
-        return Placement(None, None, None, street_id, city_id, "street_centre", None, category["department_code"],
-                         f"no grid within {radius_m:,.0f} m: the centre queue of street {street_code} (the point "
-                         f"is {where} it); flagged for a person to place", True)
-    grid_rule = (f"grid {grid_code} contains the point (on a shared edge: the lowest code)" if how == "inside"
-                 else f"outside every grid: the nearest grid, {grid_code}, {distance:,.1f} m away "
-                      f"(within {radius_m:,.0f} m)")
-    route = category["route"]
-    if route == "department":
-        return Placement(grid_id, grid_code, community_id, street_id, city_id, "department", None,
-                         category["department_code"], f"{grid_rule}; category {category['code']} goes straight to "
-                         f"the department {category['department_code']}", False)
-    local = at.astimezone(ZoneInfo(timezone))
-    _PERSON[route].run(cur, {"g": grid_id, "c": community_id, "wd": local.weekday(),
-                             "t": local.time().replace(tzinfo=None)})
-    person = cur.fetchone()
-    if person is None and route == "police":
-        return Placement(grid_id, grid_code, community_id, street_id, city_id, "department", None,
-                         category["department_code"], f"{grid_rule}; no police officer for the grid or community: "
-                         f"the department {category['department_code']}", True)
-    if person is None:
-        return Placement(grid_id, grid_code, community_id, street_id, city_id, "grid", None, None,
-                         f"{grid_rule}; nobody on duty and no grid chief: the grid's queue, flagged", True)
-    return Placement(grid_id, grid_code, community_id, street_id, city_id, "police" if route == "police" else "grid",
-                     int(person[0]), None, f"{grid_rule}; {person[1]}", how != "inside")
-
-
-def _category(cur: Any, code: str) -> dict[str, Any]:
-    cur.execute("SELECT code, route, department_code, hours_urgent, hours_high, hours_normal FROM categories "
-                "WHERE code = %s", (code,))
-    row = cur.fetchone()
-    if row is None:
-        cur.execute("SELECT string_agg(code, ', ' ORDER BY code) FROM categories")
-        raise InputError(f"unknown category {code!r}: use one of {cur.fetchone()[0]} (GET /categories)")
-    return dict(zip(("code", "route", "department_code", "urgent", "high", "normal"), row, strict=True))
-
-
-_INSERT_SQL = """
-WITH new AS (
-    INSERT INTO events (idempotency_key, request_hash, category_code, priority, source, description,
-        reporter_contact, photos, input_crs, input_lon, input_lat, geom, city_id, grid_id, grid_code, community_id,
-        street_id, queue, assignee_staff_id, department_code, assignment_rule, flagged, duplicate_of, state,
-        reported_at, dispatched_at, due_at, updated_at)
-    SELECT %(key)s, %(hash)s, %(category)s, %(priority)s, %(source)s, %(description)s, %(contact)s,
-        %(photos)s::jsonb, %(crs)s, %(in_lon)s, %(in_lat)s, p.pt, %(city)s, %(grid)s, %(grid_code)s,
-        %(community)s, %(street)s, %(queue)s, %(staff)s, %(department)s, %(rule)s, %(flagged)s, dup.id,
-        CASE WHEN %(auto)s AND dup.id IS NULL THEN 'dispatched' ELSE 'reported' END,
-        %(now)s, CASE WHEN %(auto)s AND dup.id IS NULL THEN %(now)s END,
-        CASE WHEN %(auto)s AND dup.id IS NULL THEN %(now)s + %(hours)s * interval '1 hour' END, %(now)s
-    FROM (SELECT ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4326) AS pt) p
-    LEFT JOIN LATERAL (
-        SELECT o.id FROM events o
-        WHERE o.category_code = %(category)s AND o.state IN ('reported', 'accepted', 'dispatched', 'suspended',
-              'handled', 'verified')
-          AND o.reported_at > %(now)s - %(window)s AND o.duplicate_of IS NULL
-          AND ST_DWithin(o.geom, p.pt, %(dup_deg)s)  -- the index's box, in degrees; then the exact test
-          AND ST_DWithin(o.geom::geography, p.pt::geography, %(dup_radius)s)
-        ORDER BY o.geom <-> p.pt, o.id LIMIT 1) dup ON true
-    ON CONFLICT (idempotency_key) DO NOTHING
-    RETURNING *),
-steps AS (
-    INSERT INTO event_transitions (event_id, action, from_state, to_state, actor, role, at, note)
-    SELECT new.id, s.action, s.from_state, s.to_state, 'gridpatrol', 'system', %(now)s, s.note FROM new
-    CROSS JOIN LATERAL (VALUES
-        (1, 'report', NULL, 'reported', %(rule)s),
-        (2, 'accept', 'reported', 'accepted', 'accepted automatically'),
-        (3, 'dispatch', 'accepted', 'dispatched', 'dispatched automatically; the deadline clock starts'))
-        AS s(n, action, from_state, to_state, note)
-    WHERE s.n = 1 OR new.state = 'dispatched'
-    RETURNING 1)
-SELECT {columns}, (SELECT count(*) FROM steps)
-FROM new e JOIN categories cat ON cat.code = e.category_code
-LEFT JOIN admin_units cu ON cu.id = e.community_id LEFT JOIN admin_units su ON su.id = e.street_id
-LEFT JOIN staff st ON st.id = e.assignee_staff_id
-""".replace("{columns}", _EVENT_COLUMNS)
-
-
-_PLACE = Prepared("gridpatrol_place", _PLACE_SQL, {"x": "float8", "y": "float8", "radius": "float8"})
-_PERSON = {route: Prepared(f"gridpatrol_person_{route}", sql, {"g": "int", "c": "int", "wd": "int", "t": "time"})
-           for route, sql in _PERSON_SQL.items()}
-_INSERT = Prepared("gridpatrol_intake", _INSERT_SQL, {
+_INTAKE = Prepared("gridpatrol_intake", """
+    SELECT r.replayed, (r.event).* FROM gridpatrol_intake(%(key)s, %(hash)s, %(category)s, %(priority)s, %(source)s,
+        %(description)s, %(contact)s, %(photos)s, %(crs)s, %(in_lon)s, %(in_lat)s, %(x)s, %(y)s, %(auto)s,
+        %(radius)s, %(street_radius)s, %(timezone)s, %(now)s, %(window)s, %(dup_radius)s, %(dup_deg)s) r""", {
     "key": "text", "hash": "text", "category": "text", "priority": "text", "source": "text", "description": "text",
-    "contact": "text", "photos": "text", "crs": "text", "in_lon": "float8", "in_lat": "float8", "x": "float8",
-    "y": "float8", "city": "int", "grid": "int", "grid_code": "text", "community": "int", "street": "int",
-    "queue": "text", "staff": "int", "department": "text", "rule": "text", "flagged": "bool", "auto": "bool",
-    "now": "timestamptz", "hours": "float8", "window": "interval", "dup_radius": "float8", "dup_deg": "float8"})
+    "contact": "text", "photos": "jsonb", "crs": "text", "in_lon": "float8", "in_lat": "float8", "x": "float8",
+    "y": "float8", "auto": "bool", "radius": "float8", "street_radius": "float8", "timezone": "text",
+    "now": "timestamptz", "window": "interval", "dup_radius": "float8", "dup_deg": "float8"})
+_CLIENT_ERRORS = {"GP422": InputError, "GP409": ConflictError}
 
 
 def intake(engine: Engine, report: EventIn, *, auto_dispatch: bool = True, radius_m: float = DEFAULT_RADIUS_M,
            timezone: str = "Asia/Shanghai", now: datetime | None = None) -> Intake:
-    """Place, assign and store one report; committed before it returns. A retry with the same idempotency key
-    returns the first result; the same key with a different report is a ConflictError."""
+    """Place, assign and store one report (the rules of the module docstring, carried out by the database
+    function ``gridpatrol_intake`` in one round trip); committed before it returns. A retry with the same
+    idempotency key returns the first result; the same key with a different report is a ConflictError."""
     report.check()
     lon, lat = to_wgs84(report.lon, report.lat, report.crs)
     at = now or datetime.now(UTC)
-    fingerprint = report.fingerprint() if report.idempotency_key else None
-    with engine.begin() as conn:
-        cur = _cursor(conn)
-        if report.idempotency_key:
-            replay = _replay(cur, report.idempotency_key, fingerprint)
-            if replay is not None:
-                return Intake(replay, True)
-        category = _category(cur, report.category)
-        where = place(cur, lon, lat, category, at, radius_m=radius_m, timezone=timezone)
-        _INSERT.run(cur, {
-            "key": report.idempotency_key, "hash": fingerprint, "category": report.category,
-            "priority": report.priority, "source": report.source, "description": report.description,
-            "contact": report.reporter_contact, "photos": json.dumps(report.photos), "crs": system(report.crs),
-            "in_lon": report.lon, "in_lat": report.lat, "x": lon, "y": lat, "city": where.city_id,
-            "grid": where.grid_id, "grid_code": where.grid_code, "community": where.community_id,
-            "street": where.street_id, "queue": where.queue, "staff": where.staff_id,
-            "department": where.department, "rule": where.rule, "flagged": where.flagged,
-            "auto": auto_dispatch, "now": at, "hours": category[report.priority], "window": DUPLICATE_WINDOW,
-            "dup_radius": DUPLICATE_RADIUS_M, "dup_deg": _degrees(DUPLICATE_RADIUS_M, lat),
-        })
-        row = cur.fetchone()
-        if row is None:  # a concurrent request with the same key won the insert
-            conn.rollback()
-            with engine.begin() as again:
-                replay = _replay(_cursor(again), report.idempotency_key or "", fingerprint)
-            assert replay is not None
-            return Intake(replay, True)
-        event = event_row_to_dict(row[:-1], with_contact=True)
-    return Intake(event, False)
+    params = {
+        "key": report.idempotency_key, "category": report.category, "priority": report.priority,
+        "hash": report.fingerprint() if report.idempotency_key else None, "source": report.source,
+        "description": report.description, "contact": report.reporter_contact, "photos": json.dumps(report.photos),
+        "crs": system(report.crs), "in_lon": report.lon, "in_lat": report.lat, "x": lon, "y": lat,
+        "auto": auto_dispatch, "radius": radius_m, "street_radius": STREET_RADIUS_M, "timezone": timezone,
+        "now": at, "window": DUPLICATE_WINDOW, "dup_radius": DUPLICATE_RADIUS_M,
+        "dup_deg": _degrees(DUPLICATE_RADIUS_M, lat)}
+    for attempt in (1, 2):
+        raw = engine.raw_connection()  # the pool's DBAPI connection: SQLAlchemy's layer costs more than the call
+        db: Any = raw.dbapi_connection
+        try:
+            db.autocommit = True  # one statement, its own transaction: committed when it returns
+            cur = db.cursor()
+            _INTAKE.run(cur, params)
+            replayed, *event = cur.fetchone()
+            return Intake(event_row_to_dict(event, with_contact=True), replayed)
+        except psycopg2.Error as exc:
+            if db.closed and attempt == 1:
+                # the pooled connection was broken (the database restarted since it was last used): once more on
+                # a fresh one. (Should it break after the commit, before the answer, a report without an
+                # idempotency key would be stored twice: clients that retry send a key.)
+                raw.invalidate(exc)
+                continue
+            error = _CLIENT_ERRORS.get(exc.pgcode or "")
+            if error is None:
+                raise
+            raise error(exc.diag.message_primary or str(exc)) from None
+        finally:
+            if not db.closed:
+                db.autocommit = False
+            raw.close()  # back to the pool (a broken one is dropped there)
+    raise AssertionError("unreachable")
 
 
 def _degrees(metres: float, lat: float) -> float:
@@ -377,19 +226,8 @@ def _cursor(conn: Connection) -> Any:
     return raw.cursor()
 
 
-def _replay(cur: Any, key: str, fingerprint: str | None) -> dict[str, Any] | None:
-    cur.execute("SELECT id, request_hash FROM events WHERE idempotency_key = %s", (key,))
-    row = cur.fetchone()
-    if row is None:
-        return None
-    if row[1] != fingerprint:
-        raise ConflictError(f"idempotency key {key!r} was already used for a different report (event {row[0]}); "
-                            "use a new key for a new report")
-    return _read(cur, int(row[0]), with_contact=True)
-
-
 def _read(cur: Any, event_id: int, *, with_contact: bool) -> dict[str, Any]:
-    cur.execute(f"SELECT {_EVENT_COLUMNS} {_EVENT_FROM} WHERE e.id = %s", (event_id,))
+    cur.execute("SELECT * FROM event_rows WHERE id = %s", (event_id,))
     row = cur.fetchone()
     if row is None:
         raise NotFoundError(f"no event {event_id}")
@@ -546,24 +384,24 @@ def list_events(engine: Engine, *, staff_id: int | None = None, states: Sequence
     where: list[str] = ["true"]
     params: dict[str, Any] = {"limit": limit, "offset": offset}
     if staff_id is not None:
-        where.append("e.assignee_staff_id = %(staff)s")
+        where.append("v.assignee_id = %(staff)s")
         params["staff"] = staff_id
     if states:
-        where.append("e.state = ANY(%(states)s)")
+        where.append("v.state = ANY(%(states)s)")
         params["states"] = list(states)
     if grid is not None:
-        where.append("e.grid_code = %(grid)s")
+        where.append("v.grid = %(grid)s")
         params["grid"] = grid
     if unit_code is not None:
-        where.append("(e.grid_code LIKE %(prefix)s OR su.code LIKE %(prefix)s)")
+        where.append("(v.grid LIKE %(prefix)s OR v.street LIKE %(prefix)s)")
         params["prefix"] = unit_code + "%"
     if overdue_at is not None:
-        where.append("e.state IN ('dispatched', 'handled') AND e.due_at < %(t)s")
+        where.append("v.state IN ('dispatched', 'handled') AND v.due_at < %(t)s")
         params["t"] = overdue_at
     with engine.connect() as conn:
         cur = _cursor(conn)
-        cur.execute(f"SELECT {_EVENT_COLUMNS} {_EVENT_FROM} WHERE {' AND '.join(where)} "
-                    "ORDER BY e.due_at NULLS LAST, e.id LIMIT %(limit)s OFFSET %(offset)s", params)
+        cur.execute(f"SELECT * FROM event_rows v WHERE {' AND '.join(where)} "
+                    "ORDER BY v.due_at NULLS LAST, v.id LIMIT %(limit)s OFFSET %(offset)s", params)
         return [event_row_to_dict(r, with_contact=staff_id is not None) for r in cur.fetchall()]
 
 
@@ -652,12 +490,11 @@ def reassign_after_edit(cur: Any, community_id: int, *, author: str, reason: str
         WHERE e.community_id = %(c)s AND e.state = ANY(%(open)s) AND e.grid_code IS DISTINCT FROM n.code
         ORDER BY e.id""", {"c": community_id, "open": list(OPEN_STATES)})
     moved = []
-    local = at.astimezone(ZoneInfo(timezone))
     for event_id, old, level, queue, route, grid_id, code in cur.fetchall():
         sets: dict[str, Any] = {"grid_id": grid_id, "grid_code": code, "updated_at": at}
-        if level == "grid" and queue in ("grid", "police") and route in _PERSON:
-            _PERSON[route].run(cur, {"g": grid_id, "c": community_id, "wd": local.weekday(),
-                                             "t": local.time().replace(tzinfo=None)})
+        if level == "grid" and queue in ("grid", "police") and route in ("grid", "police"):
+            cur.execute("SELECT staff_id FROM gridpatrol_person(%s, %s, %s, %s AT TIME ZONE %s)",
+                        (route, grid_id, community_id, at, timezone))
             person = cur.fetchone()
             sets["assignee_staff_id"] = person[0] if person else None
         assignments = ", ".join(f"{k} = %({k})s" for k in sets)

@@ -228,7 +228,11 @@ class Staff(Base):
     """A grid chief, grid member, embedded officer or centre staff member. No resident data lives here."""
 
     __tablename__ = "staff"
-    __table_args__ = (CheckConstraint(_in("role", STAFF_ROLES), name="staff_role_check"),)
+    __table_args__ = (
+        CheckConstraint(_in("role", STAFF_ROLES), name="staff_role_check"),
+        # the community police officer, when a grid has none embedded (migration 0005)
+        Index("staff_police_unit_idx", "unit_id", postgresql_where=text("role IN ('police', 'auxiliary_police')")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(Text)
@@ -380,6 +384,10 @@ class Event(Base):
         Index("events_assignee_idx", "assignee_staff_id", "state"),
         Index("events_open_due_idx", "due_at", postgresql_where=text("state IN ('dispatched', 'handled')")),
         Index("events_category_time_idx", "category_code", "reported_at"),
+        # the duplicate check at intake (migration 0005): open events not already marked as duplicates
+        Index("events_open_geom_idx", "geom", postgresql_using="gist", postgresql_where=text(
+            "duplicate_of IS NULL AND state IN ('reported', 'accepted', 'dispatched', 'suspended', 'handled', "
+            "'verified')")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

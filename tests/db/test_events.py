@@ -79,6 +79,30 @@ def test_intake_over_http_commits_before_201_and_hides_the_contact(client: TestC
     assert mine["reporter_contact"] == "138 0000 0000"
 
 
+def test_after_the_database_drops_its_connections_intake_retries_and_others_say_503(
+        client: TestClient, divided_engine: Engine) -> None:
+    """The service's pool does not ping before use (gis.db.engine): a connection the database has closed (a
+    restart) is found broken on use. Intake runs once more on a fresh one; another request answers 503 "retry"
+    (never a 500), and the next one works."""
+    code, lon, lat = inner_point(divided_engine)
+
+    def restart() -> None:  # what a database restart does to the app's pooled connections
+        with divided_engine.connect() as conn:
+            killed = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+        assert killed == 1  # the test client's one pooled connection
+
+    assert client.post("/events", json=report(lon, lat)).status_code == 201
+    restart()
+    lost = client.get("/events")
+    assert lost.status_code == 503 and "retry" in lost.json()["detail"] and lost.headers["retry-after"] == "1"
+    assert client.get("/events").status_code == 200
+    restart()
+    again = client.post("/events", json=report(lon, lat, description="after the restart"))
+    assert again.status_code == 201 and again.json()["grid"] == code
+    assert count(divided_engine) == 2
+
+
 def test_a_point_on_a_shared_edge_goes_to_the_lowest_code(divided_engine: Engine) -> None:
     with divided_engine.connect() as conn:
         a, b, lon, lat = conn.execute(text("""
