@@ -31,9 +31,10 @@ _STYLE = """
 """
 
 
-def patrol_map(route: dict[str, Any], grid: shapely.Geometry, title: str) -> folium.Map:
+def _grid_map(grid: shapely.Geometry, features: list[dict[str, Any]]) -> folium.Map:
+    """A map fitted to the grid and ``features``, with the grid drawn; only gridpatrol's own Leaflet."""
     minx, miny, maxx, maxy = shapely.union_all(
-        [grid, *[shapely.geometry.shape(f["geometry"]) for f in route["features"]]]).bounds
+        [grid, *[shapely.geometry.shape(f["geometry"]) for f in features]]).bounds
     fmap = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], tiles=None, zoom_start=16,
                       control_scale=True, zoomSnap=0.25)
     fmap.default_js = [("leaflet", f"{VENDOR}/leaflet/leaflet.js")]
@@ -42,6 +43,18 @@ def patrol_map(route: dict[str, Any], grid: shapely.Geometry, title: str) -> fol
     folium.GeoJson(mapping(grid), name="grid", interactive=False,
                    style_function=lambda _f: {"color": "#222", "weight": 2, "fillColor": "#a6d96a",
                                               "fillOpacity": 0.15}).add_to(fmap)
+    return fmap
+
+
+def _finish(fmap: folium.Map, panel: str) -> folium.Map:
+    _page(fmap).header.add_child(folium.Element(_STYLE))
+    _page(fmap).html.add_child(folium.Element(panel))
+    _Attribution(ATTRIBUTION).add_to(fmap)
+    return fmap
+
+
+def patrol_map(route: dict[str, Any], grid: shapely.Geometry, title: str) -> folium.Map:
+    fmap = _grid_map(grid, route["features"])
     steps = [f for f in route["features"] if f["properties"]["kind"] == "step"]
     folium.GeoJson(
         {"type": "FeatureCollection", "features": steps}, name="route",
@@ -65,10 +78,7 @@ def patrol_map(route: dict[str, Any], grid: shapely.Geometry, title: str) -> fol
             folium.Marker([lat, lon], tooltip=f"{props['number']}. {label} ({props['dwell_min']:.0f} min)",
                           icon=folium.DivIcon(html=f'<div class="gp-stop">{props["number"]}</div>',
                                               icon_size=(26, 26), icon_anchor=(13, 13))).add_to(fmap)
-    _page(fmap).header.add_child(folium.Element(_STYLE))
-    _page(fmap).html.add_child(folium.Element(_panel(route, title)))
-    _Attribution(ATTRIBUTION).add_to(fmap)
-    return fmap
+    return _finish(fmap, _panel(route, title))
 
 
 def _panel(route: dict[str, Any], title: str) -> str:
@@ -89,4 +99,54 @@ def _panel(route: dict[str, Any], title: str) -> str:
         f"{'optimal' if p['optimal'] else 'heuristic'}{warning}"
         f"{'<h2 style=font-size:14px>停靠点 Stops</h2><ol>' + stop_items + '</ol>' if stops else ''}"
         f"<h2 style='font-size:14px'>路线 Streets in order</h2><ol>{turns}</ol></div>"
+    )
+
+
+TOUR_COLOURS = ("#1f5fbf", "#b00020", "#2a9d3a", "#7b3fb5", "#e07b00", "#008b8b", "#8b4513", "#d63384")
+
+
+def inspection_map(plan: dict[str, Any], grid: shapely.Geometry, title: str) -> folium.Map:
+    """The monthly full inspection as a map page: each tour (a day or a member) in its own colour, its stops
+    numbered in walking order (tooltip: how many buildings are visited there), the base, and a panel with each
+    tour's length, minutes and buildings. Printable and readable on a phone, like the patrol page."""
+    fmap = _grid_map(grid, plan["features"])
+    base_at = None
+    for feature in plan["features"]:
+        props = feature["properties"]
+        colour = TOUR_COLOURS[(props["tour"] - 1) % len(TOUR_COLOURS)]
+        if props["kind"] == "tour":
+            folium.GeoJson(feature, name=f"tour {props['tour']}",
+                           style_function=lambda _f, c=colour: {"color": c, "weight": 4, "opacity": 0.8},
+                           tooltip=f"tour {props['tour']}: {props['length_m']:,.0f} m, {props['minutes']:.0f} min, "
+                                   f"{props['buildings']} buildings").add_to(fmap)
+            base_at = feature["geometry"]["coordinates"][0]
+        else:
+            lon, lat = feature["geometry"]["coordinates"]
+            n = len(props["buildings"])
+            folium.Marker([lat, lon], tooltip=f"tour {props['tour']}, stop {props['seq']}: {n} building(s)",
+                          icon=folium.DivIcon(html=f'<div class="gp-stop" style="background:{colour}">'
+                                                   f'{props["seq"]}</div>',
+                                              icon_size=(26, 26), icon_anchor=(13, 13))).add_to(fmap)
+    if base_at is not None:
+        folium.Marker([base_at[1], base_at[0]], tooltip="base 起点",
+                      icon=folium.DivIcon(html='<span class="gp-base">起点 base</span>', icon_size=(80, 20),
+                                          icon_anchor=(10, 10))).add_to(fmap)
+    return _finish(fmap, _inspection_panel(plan, title))
+
+
+def _inspection_panel(plan: dict[str, Any], title: str) -> str:
+    p = plan["properties"]
+    tours = [f["properties"] for f in plan["features"] if f["properties"]["kind"] == "tour"]
+    items = "".join(
+        f"<li><span style='color:{TOUR_COLOURS[(t['tour'] - 1) % len(TOUR_COLOURS)]}'>■</span> "
+        f"{t['length_m']:,.0f} m · {t['minutes']:.0f} min · {t['stops']} stops · {t['buildings']} buildings</li>"
+        for t in tours)
+    missing = p["unreachable_buildings"]
+    warning = (f"<p style='color:#b00020'>{len(missing)} building(s) cannot be reached on the street network</p>"
+               if missing else "")
+    return (
+        f'<div id="gp-panel"><h1>{html.escape(title)}</h1>'
+        f"<b>{p['buildings']}</b> buildings · <b>{p['length_m']:,.0f} m</b> in {p['tours']} tour(s) of at most "
+        f"{p['shift_min']:.0f} min ({p['minutes_per_building']:g} min per building){warning}"
+        f"<h2 style='font-size:14px'>巡查班次 Tours (a day or a member each)</h2><ol>{items}</ol></div>"
     )

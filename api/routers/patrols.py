@@ -22,7 +22,7 @@ from gis.db.patrol import (
 from gis.errors import InputError
 from gis.inspection import DEFAULT_MINUTES_PER_BUILDING, DEFAULT_SHIFT_MIN
 from maps.city import map_to_html
-from maps.patrol import patrol_map
+from maps.patrol import inspection_map, patrol_map
 
 router = APIRouter(tags=["patrols"])
 EngineDep = Annotated[Engine, Depends(get_engine)]
@@ -65,14 +65,19 @@ async def full_inspection(
     shift_min: Annotated[float, Query(gt=0, le=24 * 60, description="minutes in one shift")] = DEFAULT_SHIFT_MIN,
     minutes_per_building: Annotated[float, Query(ge=0, le=120)] = DEFAULT_MINUTES_PER_BUILDING,
     time_limit_s: Annotated[float, Query(gt=0, le=30, description="the solver's search time")] = 1.0,
-    format: Literal["geojson", "gpx"] = "geojson",
+    format: Literal["geojson", "gpx", "html"] = "geojson",
 ) -> Any:
     """GeoJSON: one LineString per tour (a day or a member: length, minutes, buildings) and each stop with the
     buildings visited there, in order. Every building of the grid is visited exactly once; those the network
-    does not reach are listed. GPX 1.1: a track per tour, a waypoint per stop."""
+    does not reach are listed. GPX 1.1: a track per tour, a waypoint per stop. HTML: the map page (each tour in
+    its colour, numbered stops; printable, readable on a phone)."""
     point = _base_point(code, base, crs)
     plan = await run_in_threadpool(plan_full_inspection, engine, code, base=point, shift_min=shift_min,
                                    minutes_per_building=minutes_per_building, time_limit_s=time_limit_s)
+    if format == "html":
+        grid = await run_in_threadpool(grid_outline, engine, code)
+        page = inspection_map(plan, grid, f"网格 {code} 全面巡查 · full inspection")
+        return HTMLResponse(map_to_html(page))
     if format == "gpx":
         return Response(inspection_to_gpx(plan), media_type="application/gpx+xml",
                         headers={"Content-Disposition": f'attachment; filename="inspection-{code}.gpx"'})

@@ -97,6 +97,20 @@ def test_the_route_map_page_in_headless_chromium(divided_url: str, divided_engin
     assert (ROOT / "docs" / "patrol.png").stat().st_size > 20_000
 
 
+def test_the_inspection_map_page_in_headless_chromium(divided_url: str, divided_engine: Engine) -> None:
+    from maps.browser import serve_in_thread, visit
+    from tests.conftest import ROOT
+
+    with divided_engine.connect() as conn:  # the grid with the most buildings, in shifts short enough for 2+ tours
+        code = conn.execute(text("SELECT g.code FROM grids g JOIN buildings b ON b.grid_id = g.id GROUP BY g.code "
+                                 "ORDER BY count(*) DESC LIMIT 1")).scalar_one()
+    with serve_in_thread(create_app(Settings(database_url=divided_url, escalate_every_s=0))) as base:
+        result = visit(f"{base}/grids/{code}/patrols/inspection?format=html&shift_min=90&time_limit_s=0.5",
+                       width=1200, height=800, screenshot=ROOT / "docs" / "inspection.png")
+    assert result.ok, result.summary()
+    assert (ROOT / "docs" / "inspection.png").stat().st_size > 20_000
+
+
 def test_the_full_inspection_visits_every_building_once_within_shifts(client: TestClient,
                                                                       divided_engine: Engine) -> None:
     with divided_engine.connect() as conn:
