@@ -63,6 +63,23 @@ END
 $$
 """
 
+REPLAY = """
+CREATE OR REPLACE FUNCTION gridpatrol_replay(p_key text, p_hash text) RETURNS bigint LANGUAGE plpgsql AS $$
+-- the event stored under an idempotency key (NULL: none), or GP409 when it was stored for a different report.
+-- Volatile, so that it sees a row a concurrent request has just committed (intake's ON CONFLICT path)
+DECLARE
+    v_id bigint; v_hash text;
+BEGIN
+    SELECT e.id, e.request_hash INTO v_id, v_hash FROM events e WHERE e.idempotency_key = p_key;
+    IF FOUND AND v_hash IS DISTINCT FROM p_hash THEN
+        RAISE EXCEPTION USING ERRCODE = 'GP409', MESSAGE = format('idempotency key %L was already used '
+            'for a different report (event %s); use a new key for a new report', p_key, v_id);
+    END IF;
+    RETURN v_id;
+END
+$$
+"""
+
 INTAKE = """
 CREATE OR REPLACE FUNCTION gridpatrol_intake(
     p_key text, p_hash text, p_category text, p_priority text, p_source text, p_description text,
@@ -80,19 +97,15 @@ DECLARE
     pt geometry := ST_SetSRID(ST_MakePoint(p_x, p_y), 4326);
     here text := format('[%s, %s]', round(p_x::numeric, 6), round(p_y::numeric, 6));
     cat categories%ROWTYPE;
-    v_id bigint; v_hash text;
+    v_id bigint;
     g_id int; g_code text; g_comm int; g_d float8 := 0; g_inside boolean := true;
     s_id int; s_code text; s_city int; s_d float8;
     v_queue text; v_staff int; v_dept text; v_rule text; v_flagged boolean := false; grid_rule text;
     who record; v_dup bigint; v_state text;
 BEGIN
     IF p_key IS NOT NULL THEN  -- a retry: the first result
-        SELECT e.id, e.request_hash INTO v_id, v_hash FROM events e WHERE e.idempotency_key = p_key;
-        IF FOUND THEN
-            IF v_hash IS DISTINCT FROM p_hash THEN
-                RAISE EXCEPTION USING ERRCODE = 'GP409', MESSAGE = format('idempotency key %L was already used '
-                    'for a different report (event %s); use a new key for a new report', p_key, v_id);
-            END IF;
+        v_id := gridpatrol_replay(p_key, p_hash);
+        IF v_id IS NOT NULL THEN
             RETURN QUERY SELECT true, v FROM event_rows v WHERE v.id = v_id;
             RETURN;
         END IF;
@@ -189,11 +202,7 @@ BEGIN
     RETURNING id INTO v_id;
 
     IF v_id IS NULL THEN  -- a concurrent request with the same key stored it first: answer as a retry
-        SELECT e.id, e.request_hash INTO v_id, v_hash FROM events e WHERE e.idempotency_key = p_key;
-        IF v_hash IS DISTINCT FROM p_hash THEN
-            RAISE EXCEPTION USING ERRCODE = 'GP409', MESSAGE = format('idempotency key %L was already used '
-                'for a different report (event %s); use a new key for a new report', p_key, v_id);
-        END IF;
+        v_id := gridpatrol_replay(p_key, p_hash);
         RETURN QUERY SELECT true, v FROM event_rows v WHERE v.id = v_id;
         RETURN;
     END IF;
@@ -220,6 +229,7 @@ def upgrade() -> None:
     op.execute("CREATE INDEX staff_police_unit_idx ON staff (unit_id) WHERE role IN ('police', 'auxiliary_police')")
     op.execute(EVENT_ROWS)
     op.execute(PERSON)
+    op.execute(REPLAY)
     op.execute(INTAKE)
 
 
@@ -227,6 +237,7 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS gridpatrol_intake(text, text, text, text, text, text, text, jsonb, text, "
                "float8, float8, float8, float8, boolean, float8, float8, text, timestamptz, interval, float8, "
                "float8)")
+    op.execute("DROP FUNCTION IF EXISTS gridpatrol_replay(text, text)")
     op.execute("DROP FUNCTION IF EXISTS gridpatrol_person(text, int, int, timestamp)")
     op.execute("DROP INDEX IF EXISTS events_open_geom_idx")
     op.execute("DROP VIEW IF EXISTS event_rows")
