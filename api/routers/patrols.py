@@ -1,9 +1,12 @@
-"""Patrol routes for grid members: the weekly basic patrol of a grid, as GeoJSON or GPX 1.1."""
+"""Patrol routes for grid members: a grid's weekly basic patrol and monthly full inspection, as GeoJSON, GPX 1.1
+or a map page."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
+import folium
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
@@ -46,14 +49,8 @@ async def basic_patrol(
     (numbered stops, the turn list; printable, readable on a phone)."""
     point = _base_point(code, base, crs)
     route = await run_in_threadpool(plan_basic, engine, code, base=point, dwell_min=dwell_min)
-    if format == "html":
-        grid = await run_in_threadpool(grid_outline, engine, code)
-        page = patrol_map(route, grid, f"网格 {code} 基础巡查 · basic patrol")
-        return HTMLResponse(map_to_html(page))
-    if format == "gpx":
-        return Response(to_gpx(route), media_type="application/gpx+xml",
-                        headers={"Content-Disposition": f'attachment; filename="patrol-{code}.gpx"'})
-    return route
+    return await _deliver(engine, code, route, format, draw=patrol_map, gpx=to_gpx,
+                          title=f"网格 {code} 基础巡查 · basic patrol", filename=f"patrol-{code}.gpx")
 
 
 @router.get("/grids/{code}/patrols/inspection", summary="The grid's monthly full inspection: every building, in "
@@ -74,13 +71,20 @@ async def full_inspection(
     point = _base_point(code, base, crs)
     plan = await run_in_threadpool(plan_full_inspection, engine, code, base=point, shift_min=shift_min,
                                    minutes_per_building=minutes_per_building, time_limit_s=time_limit_s)
+    return await _deliver(engine, code, plan, format, draw=inspection_map, gpx=inspection_to_gpx,
+                          title=f"网格 {code} 全面巡查 · full inspection", filename=f"inspection-{code}.gpx")
+
+
+async def _deliver(engine: Engine, code: str, plan: dict[str, Any], format: str, *,
+                   draw: Callable[[dict[str, Any], Any, str], folium.Map], gpx: Callable[[dict[str, Any]], str],
+                   title: str, filename: str) -> Any:
+    """A planned route as asked: its map page, a GPX 1.1 download, or the GeoJSON itself."""
     if format == "html":
         grid = await run_in_threadpool(grid_outline, engine, code)
-        page = inspection_map(plan, grid, f"网格 {code} 全面巡查 · full inspection")
-        return HTMLResponse(map_to_html(page))
+        return HTMLResponse(map_to_html(draw(plan, grid, title)))
     if format == "gpx":
-        return Response(inspection_to_gpx(plan), media_type="application/gpx+xml",
-                        headers={"Content-Disposition": f'attachment; filename="inspection-{code}.gpx"'})
+        return Response(gpx(plan), media_type="application/gpx+xml",
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
     return plan
 
 
