@@ -13,8 +13,9 @@ from sqlalchemy.engine import Engine
 from api.app import create_app
 from api.settings import Settings
 from gis.coords import from_wgs84
-from gis.db.bulk import bulk_intake, read_events_file
-from gis.errors import InputError
+from gis.db.bulk import _lock_references, bulk_intake, read_events_file
+from gis.db.engine import make_engine
+from gis.errors import ConflictError, InputError
 
 
 @pytest.fixture
@@ -54,6 +55,50 @@ def test_a_csv_file_is_placed_like_single_reports(divided_engine: Engine) -> Non
     assert got[2][3:5] == ("police", "police") and got[2][1] == "dispatched"
     assert got[3][3] == "department" and got[3][5] == "water"
     assert all(g[6] == 1 for g in got)
+    with divided_engine.connect() as conn:
+        stored = conn.execute(text(
+            "SELECT input_crs, input_lon, input_lat, to_char(reported_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), "
+            "to_char(closed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') FROM events ORDER BY id")).all()
+    assert stored[0][3:] == ("2026-10-01 00:00:00", "2026-10-02 00:00:00")  # +08:00 read as such, kept exactly
+    assert stored[1][:3] == ("gcj02", gx, gy)  # the coordinates as reported are kept beside the converted point
+    assert stored[2][3:] == ("2026-10-03 09:00:00", None)
+
+
+def test_without_a_superuser_the_import_runs_with_the_per_row_foreign_key_checks(divided_url: str,
+                                                                                divided_engine: Engine) -> None:
+    # The embedded database's owner is a superuser, so the import checks the foreign keys set-based; under an
+    # ordinary role PostgreSQL's own per-row checks run: the same result.
+    with divided_engine.begin() as conn:
+        conn.execute(text("DROP ROLE IF EXISTS gp_importer"))
+        conn.execute(text("CREATE ROLE gp_importer LOGIN"))
+        conn.execute(text("GRANT ALL ON ALL TABLES IN SCHEMA public TO gp_importer"))
+        conn.execute(text("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO gp_importer"))
+    importer = make_engine(divided_url.replace("//gridpatrol@", "//gp_importer@"))
+    try:
+        rows = points(divided_engine, 3)
+        csv = "\n".join(["category,lon,lat"] + [f"C01,{x},{y}" for _, x, y in rows]).encode()
+        report = bulk_intake(importer, read_events_file(csv, "a.csv"))
+        assert report.stored == 3 and report.in_grid == 3
+        with importer.connect() as conn:
+            assert conn.execute(text("SELECT current_setting('is_superuser')")).scalar() == "off"
+            assert conn.execute(text("SELECT array_agg(grid_code ORDER BY id) FROM events")).scalar() == [
+                r[0] for r in rows]
+    finally:
+        importer.dispose()
+        with divided_engine.begin() as conn:
+            conn.execute(text("DROP OWNED BY gp_importer"))
+            conn.execute(text("DROP ROLE gp_importer"))
+
+
+def test_a_row_the_events_would_refer_to_that_is_gone_stops_the_import(divided_engine: Engine) -> None:
+    # What a grid deleted between placement and insert looks like to the set-based foreign-key check.
+    with divided_engine.begin() as conn:
+        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cur.execute("CREATE TEMP TABLE resolved ON COMMIT DROP AS SELECT 'C01'::text AS category, "
+                    "NULL::text AS department_code, -1 AS grid_id, NULL::int AS community_id, "
+                    "NULL::int AS unit_street_id, NULL::int AS city_id, NULL::int AS assignee_staff_id")
+        with pytest.raises(ConflictError, match="1 grids row"):
+            _lock_references(cur)
 
 
 def test_geojson_and_the_api(client: TestClient, divided_engine: Engine) -> None:
