@@ -66,11 +66,7 @@ def plan_inspection(graph: nx.MultiGraph, building_nodes: Mapping[int, Hashable]
     if len(stops) > MAX_STOPS:
         raise InputError(f"{len(stops):,} stops: at most {MAX_STOPS:,} per inspection")
     nodes = [base, *stops]
-    distance = [[0] * len(nodes) for _ in nodes]
-    for i, a in enumerate(nodes):
-        lengths = nx.single_source_dijkstra_path_length(graph, a, weight=weight)
-        for j, b in enumerate(nodes):
-            distance[i][j] = round(lengths[b])  # metres, as integers for the solver
+    distance = distance_matrix(graph, nodes, weight)
     service = [0] + [round(len(at[n]) * minutes_per_building * 60) for n in stops]  # seconds at each stop
     travel_s = [[round(d / WALK_M_PER_MIN * 60) for d in row] for row in distance]
     shift_s = round(shift_min * 60)
@@ -94,6 +90,15 @@ def plan_inspection(graph: nx.MultiGraph, building_nodes: Mapping[int, Hashable]
         minutes = (sum(travel_s[a][b] for a, b in itertools.pairwise(path)) + sum(service[i] for i in path)) / 60
         tours.append(Tour([nodes[i] for i in order], [at[nodes[i]] for i in order], float(length), minutes))
     return Inspection(base, tours, sum(len(v) for v in at.values()), unreachable)
+
+
+def distance_matrix(graph: nx.MultiGraph, nodes: Sequence[Hashable], weight: str = "length") -> list[list[int]]:
+    """Shortest-path lengths between ``nodes`` (all on one connected piece), in whole metres for the solver."""
+    distance = []
+    for a in nodes:
+        lengths = nx.single_source_dijkstra_path_length(graph, a, weight=weight)
+        distance.append([round(lengths[b]) for b in nodes])
+    return distance
 
 
 def _tour_estimate(travel_s: Sequence[Sequence[int]]) -> int:

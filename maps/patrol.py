@@ -105,25 +105,29 @@ def _panel(route: dict[str, Any], title: str) -> str:
 TOUR_COLOURS = ("#1f5fbf", "#b00020", "#2a9d3a", "#7b3fb5", "#e07b00", "#008b8b", "#8b4513", "#d63384")
 
 
-def inspection_map(plan: dict[str, Any], grid: shapely.Geometry, title: str) -> folium.Map:
-    """The monthly full inspection as a map page: each tour (a day or a member) in its own colour, its stops
-    numbered in walking order (tooltip: how many buildings are visited there), the base, and a panel with each
-    tour's length, minutes and buildings. Printable and readable on a phone, like the patrol page."""
+def tours_map(plan: dict[str, Any], grid: shapely.Geometry, title: str) -> folium.Map:
+    """Tours as a map page: a full inspection (each tour, a day or a member, in its own colour) or a time-budgeted
+    round. Stops are numbered in walking order (tooltip: what to visit there), places a budgeted round leaves out
+    are grey, the base is marked, and a panel gives each tour's figures. Printable and readable on a phone, like
+    the patrol page."""
     fmap = _grid_map(grid, plan["features"])
     base_at = None
     for feature in plan["features"]:
         props = feature["properties"]
+        if props["kind"] == "dropped":
+            lon, lat = feature["geometry"]["coordinates"]
+            folium.CircleMarker([lat, lon], radius=7, color="#777", fill=True, fill_opacity=0.5, weight=1,
+                                tooltip=f"left out (no time): {props['label']}").add_to(fmap)
+            continue
         colour = TOUR_COLOURS[(props["tour"] - 1) % len(TOUR_COLOURS)]
         if props["kind"] == "tour":
             folium.GeoJson(feature, name=f"tour {props['tour']}",
                            style_function=lambda _f, c=colour: {"color": c, "weight": 4, "opacity": 0.8},
-                           tooltip=f"tour {props['tour']}: {props['length_m']:,.0f} m, {props['minutes']:.0f} min, "
-                                   f"{props['buildings']} buildings").add_to(fmap)
+                           tooltip=f"tour {props['tour']}: {props['label']}").add_to(fmap)
             base_at = feature["geometry"]["coordinates"][0]
         else:
             lon, lat = feature["geometry"]["coordinates"]
-            n = len(props["buildings"])
-            folium.Marker([lat, lon], tooltip=f"tour {props['tour']}, stop {props['seq']}: {n} building(s)",
+            folium.Marker([lat, lon], tooltip=f"tour {props['tour']}, stop {props['seq']}: {props['label']}",
                           icon=folium.DivIcon(html=f'<div class="gp-stop" style="background:{colour}">'
                                                    f'{props["seq"]}</div>',
                                               icon_size=(26, 26), icon_anchor=(13, 13))).add_to(fmap)
@@ -131,16 +135,22 @@ def inspection_map(plan: dict[str, Any], grid: shapely.Geometry, title: str) -> 
         folium.Marker([base_at[1], base_at[0]], tooltip="base 起点",
                       icon=folium.DivIcon(html='<span class="gp-base">起点 base</span>', icon_size=(80, 20),
                                           icon_anchor=(10, 10))).add_to(fmap)
-    return _finish(fmap, _inspection_panel(plan, title))
+    return _finish(fmap, _tours_panel(plan, title))
 
 
-def _inspection_panel(plan: dict[str, Any], title: str) -> str:
+def _tours_panel(plan: dict[str, Any], title: str) -> str:
     p = plan["properties"]
     tours = [f["properties"] for f in plan["features"] if f["properties"]["kind"] == "tour"]
     items = "".join(
         f"<li><span style='color:{TOUR_COLOURS[(t['tour'] - 1) % len(TOUR_COLOURS)]}'>■</span> "
-        f"{t['length_m']:,.0f} m · {t['minutes']:.0f} min · {t['stops']} stops · {t['buildings']} buildings</li>"
-        for t in tours)
+        f"{html.escape(t['label'])} · {t['stops']} stops</li>" for t in tours)
+    if "budget_min" in p:  # a time-budgeted round
+        share = f"{p['risk_share']:.0%}" if p["risk_share"] is not None else "–"
+        head = (f"<b>{p['minutes']:.0f} of {p['budget_min']:.0f} min</b> · {p['length_m']:,.0f} m · "
+                f"risk covered <b>{share}</b> ({p['risk']:g} of {p['risk_total']:g}: {p['key_places']} key places, "
+                f"{p['events']} events of the last {p['events_since_days']} days) · {p['dwell_min']:g} min per stop"
+                f"{'; ' + str(p['dropped']) + ' place(s) left out (grey)' if p['dropped'] else ''}")
+        return f'<div id="gp-panel"><h1>{html.escape(title)}</h1>{head}<ol>{items}</ol></div>'
     missing = p["unreachable_buildings"]
     warning = (f"<p style='color:#b00020'>{len(missing)} building(s) cannot be reached on the street network</p>"
                if missing else "")

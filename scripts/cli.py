@@ -300,7 +300,14 @@ def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
     import json
     import time
 
-    from gis.db.patrol import DEFAULT_DWELL_MIN, inspection_to_gpx, plan_basic, plan_full_inspection, to_gpx
+    from gis.db.patrol import (
+        DEFAULT_DWELL_MIN,
+        plan_basic,
+        plan_budgeted_round,
+        plan_full_inspection,
+        to_gpx,
+        tours_to_gpx,
+    )
     from gis.inspection import DEFAULT_SHIFT_MIN
 
     shift = DEFAULT_SHIFT_MIN if args.shift is None else args.shift
@@ -313,16 +320,31 @@ def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
         except ValueError:
             raise InputError(f"--base is lon,lat (WGS-84), e.g. 118.7838,32.0415; got {args.base!r}") from None
         base = (lon, lat)
+    if args.inspection and args.budget is not None:
+        raise InputError("--inspection and --budget are different patrols: give one")
     engine = ready_engine(settings)
     try:
         started = time.perf_counter()
-        plan = (plan_full_inspection(engine, args.grid, base=base, shift_min=shift) if args.inspection
-                else plan_basic(engine, args.grid, base=base, dwell_min=dwell))
+        if args.budget is not None:
+            plan = plan_budgeted_round(engine, args.grid, args.budget, base=base, dwell_min=dwell)
+        elif args.inspection:
+            plan = plan_full_inspection(engine, args.grid, base=base, shift_min=shift)
+        else:
+            plan = plan_basic(engine, args.grid, base=base, dwell_min=dwell)
         seconds = time.perf_counter() - started
     finally:
         engine.dispose()
     p = plan["properties"]
-    if args.inspection:
+    if args.budget is not None:
+        share = f"{p['risk_share']:.0%}" if p["risk_share"] is not None else "nothing to cover"
+        print(f"grid {args.grid}: {args.budget:g}-minute round, {p['stops']} stop(s), {p['length_m']:,.0f} m, "
+              f"{p['minutes']:.0f} min; risk covered {share} ({p['risk']:g} of {p['risk_total']:g}: "
+              f"{p['key_places']} key places, {p['events']} events of the last {p['events_since_days']} days); "
+              f"{p['dropped']} place(s) left out; planned in {seconds:.1f} s")
+        for f in plan["features"]:
+            if f["properties"]["kind"] == "stop":
+                print(f"  {f['properties']['seq']}. {f['properties']['label']}")
+    elif args.inspection:
         print(f"grid {args.grid}: full inspection of {p['buildings']} buildings in {p['tours']} tour(s) of at most "
               f"{shift:.0f} min, {p['length_m']:,.0f} m in all; planned in {seconds:.1f} s")
         for f in plan["features"]:
@@ -335,12 +357,13 @@ def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
               f"stop(s) = {p['minutes_with_stops']:.0f} min; {p['covered_edges']}/{p['required_edges']} street "
               f"segments, deadhead {p['deadhead_share']:.0%}, "
               f"{'optimal' if p['optimal'] else 'heuristic (rural postman)'}; planned in {seconds * 1000:.0f} ms")
-    unreachable = p["unreachable_buildings"] if args.inspection else p["unreachable"]
+    unreachable = p.get("unreachable_buildings") if args.inspection else p.get("unreachable")
     if unreachable:
         what = "building(s)" if args.inspection else "segment(s)"
         print(f"  {len(unreachable)} {what} cannot be reached from the base")
     if args.gpx:
-        Path(args.gpx).write_text((inspection_to_gpx if args.inspection else to_gpx)(plan), encoding="utf-8")
+        tours = args.inspection or args.budget is not None
+        Path(args.gpx).write_text((tours_to_gpx if tours else to_gpx)(plan), encoding="utf-8")
         print(f"wrote {args.gpx}")
     if args.geojson:
         Path(args.geojson).write_text(json.dumps(plan, ensure_ascii=False), encoding="utf-8")
@@ -494,14 +517,16 @@ def parser() -> argparse.ArgumentParser:
     kpi.add_argument("--csv", help="write to this file instead of the terminal")
     kpi.set_defaults(func=cmd_kpis)
 
-    pat = sub.add_parser("patrol", help="a grid's weekly basic patrol (every street, from the base and back), or "
-                                        "its monthly full inspection (every building)")
+    pat = sub.add_parser("patrol", help="a grid's weekly basic patrol (every street, from the base and back), "
+                                        "its monthly full inspection (every building), or a time-budgeted round")
     pat.add_argument("--grid", required=True, help="the grid's 15-digit code")
     pat.add_argument("--base", help="lon,lat of the base (default: the grid's centre)")
     pat.add_argument("--dwell", type=float, help="minutes at each key place (default: the planner's, 10)")
     pat.add_argument("--inspection", action="store_true",
                      help="the monthly full inspection (every building) instead of the basic patrol")
     pat.add_argument("--shift", type=float, help="minutes in one shift (inspection; default: the planner's, 240)")
+    pat.add_argument("--budget", type=float, metavar="MIN",
+                     help="a time-budgeted round instead: the most risk (key places, recent events) in MIN minutes")
     pat.add_argument("--gpx", help="write the route as GPX 1.1")
     pat.add_argument("--geojson", help="write the route as GeoJSON")
     pat.set_defaults(func=cmd_patrol)

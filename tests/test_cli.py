@@ -126,6 +126,11 @@ def test_patrol_through_the_cli(divided_url: str, tmp_path: Path, monkeypatch: p
     assert status == EXIT_INPUT and "--base is lon,lat" in err
     status, _, err = run(capsys, "patrol", "--grid", "123456789012345")
     assert status == EXIT_INPUT and "no grid 123456789012345" in err
+    status, out, err = run(capsys, "patrol", "--grid", code, "--budget", "30", "--gpx", str(tmp_path / "b.gpx"))
+    assert status == 0, err
+    assert f"grid {code}: 30-minute round" in out and "risk covered" in out
+    status, _, err = run(capsys, "patrol", "--grid", code, "--budget", "0")
+    assert status == EXIT_INPUT and "time budget must be more than 0" in err
 
 
 def test_the_demo_serves_nanjing_and_stops_its_database_on_sigterm() -> None:

@@ -1,5 +1,5 @@
-"""Patrol routes for grid members: a grid's weekly basic patrol and monthly full inspection, as GeoJSON, GPX 1.1
-or a map page."""
+"""Patrol routes for grid members: a grid's weekly basic patrol, monthly full inspection and time-budgeted round,
+as GeoJSON, GPX 1.1 or a map page."""
 
 from __future__ import annotations
 
@@ -16,16 +16,18 @@ from api.deps import get_engine
 from gis.coords import to_wgs84
 from gis.db.patrol import (
     DEFAULT_DWELL_MIN,
+    DEFAULT_HOT_SPOT_DAYS,
     grid_outline,
-    inspection_to_gpx,
     plan_basic,
+    plan_budgeted_round,
     plan_full_inspection,
     to_gpx,
+    tours_to_gpx,
 )
 from gis.errors import InputError
 from gis.inspection import DEFAULT_MINUTES_PER_BUILDING, DEFAULT_SHIFT_MIN
 from maps.city import map_to_html
-from maps.patrol import inspection_map, patrol_map
+from maps.patrol import patrol_map, tours_map
 
 router = APIRouter(tags=["patrols"])
 EngineDep = Annotated[Engine, Depends(get_engine)]
@@ -71,8 +73,34 @@ async def full_inspection(
     point = _base_point(code, base, crs)
     plan = await run_in_threadpool(plan_full_inspection, engine, code, base=point, shift_min=shift_min,
                                    minutes_per_building=minutes_per_building, time_limit_s=time_limit_s)
-    return await _deliver(engine, code, plan, format, draw=inspection_map, gpx=inspection_to_gpx,
+    return await _deliver(engine, code, plan, format, draw=tours_map, gpx=tours_to_gpx,
                           title=f"网格 {code} 全面巡查 · full inspection", filename=f"inspection-{code}.gpx")
+
+
+@router.get("/grids/{code}/patrols/budgeted", summary="The grid's time-budgeted patrol: the round that covers the "
+            "most risk (key places, recent events) in N minutes",
+            responses={404: {"description": "no such grid"},
+                       422: {"description": "a zero or negative budget, no streets, a base off the network"}})
+async def budgeted_patrol(
+    code: str, engine: EngineDep,
+    minutes: Annotated[float, Query(description="the time budget: walking plus the stops, in minutes",
+                                    examples=[60])],
+    base: BaseParam = None, crs: CrsParam = "wgs84",
+    dwell_min: Annotated[float, Query(ge=0, le=60, description="minutes at each stop")] = DEFAULT_DWELL_MIN,
+    days: Annotated[int, Query(ge=1, le=3660, description="events of the last N days count")] = DEFAULT_HOT_SPOT_DAYS,
+    time_limit_s: Annotated[float, Query(gt=0, le=30, description="the solver's search time")] = 1.0,
+    format: Literal["geojson", "gpx", "html"] = "geojson",
+) -> Any:
+    """An orienteering round from the base and back within ``minutes``: each key place of the grid scores 3, each
+    event of the last ``days`` days 1 (2 while open); the round collects the most score it can, then walks the
+    least. GeoJSON: the round as a LineString, its stops in order with why each is worth a stop, the places left
+    out for lack of time (``kind: dropped``), and in ``properties`` minutes, length and the share of the risk
+    covered. GPX 1.1 and the map page as for the inspection."""
+    point = _base_point(code, base, crs)
+    plan = await run_in_threadpool(plan_budgeted_round, engine, code, minutes, base=point, dwell_min=dwell_min,
+                                   days=days, time_limit_s=time_limit_s)
+    return await _deliver(engine, code, plan, format, draw=tours_map, gpx=tours_to_gpx,
+                          title=f"网格 {code} 限时巡查 · {minutes:g}-minute patrol", filename=f"budgeted-{code}.gpx")
 
 
 async def _deliver(engine: Engine, code: str, plan: dict[str, Any], format: str, *,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -29,7 +30,9 @@ import shapely
 from shapely.geometry import LineString, mapping
 from sqlalchemy.engine import Engine
 
+from gis.budgeted import EVENT_RISK, KEY_PLACE_RISK, OPEN_EVENT_RISK, plan_budgeted
 from gis.crs import WGS84, utm_crs_for
+from gis.db.events import OPEN_STATES
 from gis.errors import InputError, NotFoundError
 from gis.inspection import DEFAULT_MINUTES_PER_BUILDING, DEFAULT_SHIFT_MIN, plan_inspection
 from gis.patrol import Route, basic_route, shortest_key
@@ -39,6 +42,7 @@ WIDER_MARGINS_M = (250.0, 800.0)
 EDGE_M = 15.0
 MAX_BASE_SNAP_M = 300.0
 DEFAULT_DWELL_MIN = 10.0
+DEFAULT_HOT_SPOT_DAYS = 90
 
 
 def _metres(lon1: Any, lat1: Any, lon2: Any, lat2: Any) -> Any:
@@ -263,50 +267,118 @@ def plan_full_inspection(engine: Engine, code: str, *, base: tuple[float, float]
                            time_limit_s=time_limit_s)
     features: list[dict[str, Any]] = []
     for number, tour in enumerate(plan.tours, start=1):
-        stops = [node, *tour.stops, node]
-        coords: list[tuple[float, float]] = []
-        for a, b in itertools.pairwise(stops):
-            path = nx.shortest_path(graph, a, b, weight="length")
-            for u, v in itertools.pairwise(path):
-                line = list(_oriented(graph, u, v, shortest_key(graph, u, v)).coords)
-                coords.extend(line if not coords else line[1:])
-        if len(coords) < 2:
-            coords = [(graph.nodes[node]["x"], graph.nodes[node]["y"])] * 2
-        features.append({"type": "Feature", "geometry": {"type": "LineString", "coordinates": coords},
-                         "properties": {"kind": "tour", "tour": number, "length_m": round(tour.length_m, 1),
-                                        "minutes": round(tour.minutes, 1), "stops": len(tour.stops),
-                                        "buildings": sum(len(g) for g in tour.buildings)}})
+        buildings = sum(len(g) for g in tour.buildings)
+        features.append(_tour_feature(graph, node, tour.stops, {
+            "kind": "tour", "tour": number, "length_m": round(tour.length_m, 1), "minutes": round(tour.minutes, 1),
+            "stops": len(tour.stops), "buildings": buildings,
+            "label": f"{tour.length_m:,.0f} m, about {tour.minutes:.0f} min, {buildings} buildings"}))
         for seq, (stop, group) in enumerate(zip(tour.stops, tour.buildings, strict=True), start=1):
-            features.append({"type": "Feature",
-                             "geometry": {"type": "Point", "coordinates": [graph.nodes[stop]["x"],
-                                                                            graph.nodes[stop]["y"]]},
-                             "properties": {"kind": "stop", "tour": number, "seq": seq, "node": stop,
-                                            "buildings": group}})
+            features.append(_stop_feature(graph, stop, {
+                "kind": "stop", "tour": number, "seq": seq, "node": stop, "buildings": group,
+                "label": f"{len(group)} building(s): {', '.join(map(str, group))}"}))
     return {"type": "FeatureCollection", "features": features, "properties": {
-        "grid": code, "tours": len(plan.tours), "length_m": round(plan.length_m, 1), "buildings": plan.buildings,
+        "grid": code, "title": "全面巡查 full inspection", "tours": len(plan.tours),
+        "length_m": round(plan.length_m, 1), "buildings": plan.buildings,
         "unreachable_buildings": plan.unreachable, "shift_min": shift_min,
         "minutes_per_building": minutes_per_building, "base_node": node, "base_snapped_m": round(snap, 1)}}
 
 
-def inspection_to_gpx(collection: dict[str, Any]) -> str:
-    """GPX 1.1 of a full inspection: one track per tour (a day or a member), each stop a waypoint naming the tour,
-    its place in it and how many buildings to visit there."""
+def _tour_feature(graph: nx.MultiGraph, base: Any, stops: Sequence[Any], props: dict[str, Any]) -> dict[str, Any]:
+    """A tour from ``base`` through ``stops`` and back as one LineString along the shortest paths walked."""
+    coords: list[tuple[float, float]] = []
+    for a, b in itertools.pairwise([base, *stops, base]):
+        path = nx.shortest_path(graph, a, b, weight="length")
+        for u, v in itertools.pairwise(path):
+            line = list(_oriented(graph, u, v, shortest_key(graph, u, v)).coords)
+            coords.extend(line if not coords else line[1:])
+    if len(coords) < 2:
+        coords = [(graph.nodes[base]["x"], graph.nodes[base]["y"])] * 2
+    return {"type": "Feature", "geometry": {"type": "LineString", "coordinates": coords}, "properties": props}
+
+
+def _stop_feature(graph: nx.MultiGraph, node: Any, props: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [graph.nodes[node]["x"],
+                                                                             graph.nodes[node]["y"]]},
+            "properties": props}
+
+
+def tours_to_gpx(collection: dict[str, Any]) -> str:
+    """GPX 1.1 of tours (a full inspection's days or members, a budgeted round): one track per tour, each stop a
+    waypoint named tour.seq and described by its label (what to visit there)."""
     gpx = gpxpy.gpx.GPX()
     gpx.creator = "gridpatrol"
-    grid = collection["properties"]["grid"]
+    grid, title = collection["properties"]["grid"], collection["properties"]["title"]
     for feature in collection["features"]:
         props = feature["properties"]
         if props["kind"] == "tour":
-            track = gpxpy.gpx.GPXTrack(name=f"网格 {grid} 全面巡查 inspection, tour {props['tour']}",
-                                       description=f"{props['length_m']:.0f} m, about {props['minutes']:.0f} min, "
-                                                   f"{props['buildings']} buildings")
+            track = gpxpy.gpx.GPXTrack(name=f"网格 {grid} {title}, tour {props['tour']}", description=props["label"])
             segment = gpxpy.gpx.GPXTrackSegment(
                 [gpxpy.gpx.GPXTrackPoint(latitude=y, longitude=x) for x, y in feature["geometry"]["coordinates"]])
             track.segments.append(segment)
             gpx.tracks.append(track)
-        else:
+        elif props["kind"] == "stop":
             x, y = feature["geometry"]["coordinates"]
-            gpx.waypoints.append(gpxpy.gpx.GPXWaypoint(
-                latitude=y, longitude=x, name=f"{props['tour']}.{props['seq']}",
-                description=f"{len(props['buildings'])} building(s): {', '.join(map(str, props['buildings']))}"))
+            gpx.waypoints.append(gpxpy.gpx.GPXWaypoint(latitude=y, longitude=x, name=f"{props['tour']}.{props['seq']}",
+                                                       description=props["label"]))
     return gpx.to_xml(version="1.1")
+
+
+def plan_budgeted_round(engine: Engine, code: str, budget_min: float, *, base: tuple[float, float] | None = None,
+                        dwell_min: float = DEFAULT_DWELL_MIN, days: int = DEFAULT_HOT_SPOT_DAYS,
+                        time_limit_s: float = 1.0) -> dict[str, Any]:
+    """The grid's time-budgeted patrol (:func:`gis.budgeted.plan_budgeted`) as GeoJSON: the round, and each stop
+    with what makes it worth a stop (key places; events of the last ``days`` days, open ones counting double).
+
+    Places and events are taken to the nearest node of the base's piece of network; the places the round leaves
+    out for lack of time are listed with their risk."""
+    if not 1 <= days <= 3660:
+        raise InputError("days (how far back recent events count) is 1 to 3660")
+    net, node, snap = _network_and_base(engine, code, base, MARGIN_M)
+    graph = net["graph"]
+    with engine.connect() as conn:
+        events = conn.exec_driver_sql(
+            "SELECT e.id, e.category_code, e.state = ANY(%(open)s), ST_X(e.geom), ST_Y(e.geom) FROM events e "
+            "JOIN grids g ON g.id = e.grid_id WHERE g.code = %(c)s AND e.duplicate_of IS NULL "
+            "AND e.state NOT IN ('merged', 'rejected') AND e.reported_at >= now() - %(days)s * interval '1 day' "
+            "ORDER BY e.id", {"c": code, "open": list(OPEN_STATES), "days": days}).all()
+    piece = list(nx.node_connected_component(graph, node))
+    find = _locator(graph, piece)
+    risk: dict[Any, float] = {}
+    why: dict[Any, list[dict[str, Any]]] = {}
+    for kind, name, x, y in net["places"]:
+        at = piece[find(x, y)[0]]
+        risk[at] = risk.get(at, 0.0) + KEY_PLACE_RISK
+        why.setdefault(at, []).append({"what": "key place", "kind": kind, "name": name})
+    for event_id, category, is_open, x, y in events:
+        at = piece[find(x, y)[0]]
+        risk[at] = risk.get(at, 0.0) + (OPEN_EVENT_RISK if is_open else EVENT_RISK)
+        why.setdefault(at, []).append({"what": "event", "id": event_id, "category": category, "open": is_open})
+    plan = plan_budgeted(graph, risk, node, budget_min, dwell_min=dwell_min, time_limit_s=time_limit_s)
+
+    def label(stop: Any) -> str:
+        places = Counter(str(w["name"] or w["kind"]) for w in why[stop] if w["what"] == "key place")
+        n_events = sum(w["what"] == "event" for w in why[stop])
+        parts = [name if n == 1 else f"{n}× {name}" for name, n in places.items()]
+        parts += [f"{n_events} recent event(s)"] if n_events else []
+        return f"risk {risk[stop]:g}: " + "; ".join(map(str, parts))
+
+    features = [_tour_feature(graph, node, plan.stops, {
+        "kind": "tour", "tour": 1, "length_m": round(plan.length_m, 1), "minutes": round(plan.minutes, 1),
+        "stops": len(plan.stops), "risk": plan.risk,
+        "label": f"{plan.length_m:,.0f} m, {plan.minutes:.0f} of {budget_min:.0f} min, risk {plan.risk:g} of "
+                 f"{plan.risk_total:g}"})]
+    for seq, stop in enumerate(plan.stops, start=1):
+        features.append(_stop_feature(graph, stop, {"kind": "stop", "tour": 1, "seq": seq, "node": stop,
+                                                    "risk": risk[stop], "why": why[stop], "label": label(stop)}))
+    for stop in plan.dropped:
+        features.append(_stop_feature(graph, stop, {"kind": "dropped", "node": stop, "risk": risk[stop],
+                                                    "why": why[stop], "label": label(stop)}))
+    return {"type": "FeatureCollection", "features": features, "properties": {
+        "grid": code, "title": "限时巡查 time-budgeted patrol", "budget_min": budget_min,
+        "minutes": round(plan.minutes, 1), "length_m": round(plan.length_m, 1), "dwell_min": dwell_min,
+        "risk": plan.risk, "risk_total": plan.risk_total,
+        "risk_share": round(plan.risk / plan.risk_total, 4) if plan.risk_total else None,
+        "stops": len(plan.stops), "dropped": len(plan.dropped), "events_since_days": days,
+        "key_places": len(net["places"]), "events": len(events),
+        "base_node": node, "base_snapped_m": round(snap, 1),
+        "risk_scores": {"key_place": KEY_PLACE_RISK, "event": EVENT_RISK, "open_event": OPEN_EVENT_RISK}}}

@@ -137,3 +137,62 @@ def test_the_full_inspection_visits_every_building_once_within_shifts(client: Te
     # (a second solve may order or split differently: the solver is time-limited; the buildings are the same)
     assert gpx.tracks and all(len(t.segments[0].points) >= 2 for t in gpx.tracks)
     assert sum(int(w.description.split(" ")[0]) for w in gpx.waypoints) == len(visited)
+
+
+def _grid_with_places(engine: Engine) -> str:
+    with engine.connect() as conn:  # the grid with the most key places (ties: the lowest code)
+        return conn.execute(text(
+            "SELECT g.code FROM grids g JOIN key_places k ON ST_Intersects(g.geom, ST_PointOnSurface(k.geom)) "
+            "GROUP BY g.code ORDER BY count(*) DESC, g.code LIMIT 1")).scalar_one()
+
+
+def _report_inside(client: TestClient, engine: Engine, code: str, n: int) -> None:
+    with engine.connect() as conn:
+        points = conn.execute(text("SELECT ST_X(p.geom), ST_Y(p.geom) FROM grids g, "
+                                   "ST_Dump(ST_GeneratePoints(g.geom, :n, 7)) p WHERE g.code = :c"),
+                              {"n": n, "c": code}).all()
+    for (x, y), category in zip(points, ["C01", "C02", "C03", "E01", "E02"], strict=False):  # no duplicates
+        response = client.post("/events", json={"location": {"type": "Point", "coordinates": [x, y]},
+                                                 "category": category, "source": "grid_member"})
+        assert response.status_code == 201 and response.json()["grid"] == code, response.text
+
+
+def test_the_time_budgeted_patrol_covers_the_most_risk_it_can(client: TestClient, divided_engine: Engine) -> None:
+    code = _grid_with_places(divided_engine)
+    _report_inside(client, divided_engine, code, 4)
+    wide = client.get(f"/grids/{code}/patrols/budgeted", params={"minutes": 240, "time_limit_s": 0.3}).json()
+    p = wide["properties"]
+    assert p["events"] == 4 and p["key_places"] >= 1
+    assert p["risk_total"] == 3 * p["key_places"] + 2 * 4  # every event is still open: 2 each
+    assert p["minutes"] <= 240 and p["risk"] == p["risk_total"] and p["dropped"] == 0  # time enough for all
+    stops = [f["properties"] for f in wide["features"] if f["properties"]["kind"] == "stop"]
+    assert sum(s["risk"] for s in stops) == p["risk"]
+    assert sum(w["what"] == "event" for s in stops for w in s["why"]) == 4
+    tight = client.get(f"/grids/{code}/patrols/budgeted",
+                       params={"minutes": 25, "dwell_min": 10, "time_limit_s": 0.3}).json()
+    q = tight["properties"]
+    assert q["minutes"] <= 25 and q["stops"] <= 2 and q["stops"] + q["dropped"] == p["stops"]
+    assert 0 < q["risk"] < p["risk"]
+    dropped = [f["properties"] for f in tight["features"] if f["properties"]["kind"] == "dropped"]
+    assert q["risk"] + sum(d["risk"] for d in dropped) == q["risk_total"]
+    gpx = gpxpy.parse(client.get(f"/grids/{code}/patrols/budgeted",
+                                 params={"minutes": 240, "time_limit_s": 0.3, "format": "gpx"}).text)
+    assert len(gpx.tracks) == 1 and len(gpx.waypoints) == p["stops"]
+    for minutes, message in ((0, "time budget"), (-30, "time budget"), ("soon", "")):
+        response = client.get(f"/grids/{code}/patrols/budgeted", params={"minutes": minutes})
+        assert response.status_code == 422 and message in response.text, response.text
+    assert client.get(f"/grids/{code}/patrols/budgeted").status_code == 422  # the budget is required
+
+
+def test_the_budgeted_patrol_map_page_in_headless_chromium(divided_url: str, divided_engine: Engine) -> None:
+    from maps.browser import serve_in_thread, visit
+    from tests.conftest import ROOT
+
+    code = _grid_with_places(divided_engine)
+    with serve_in_thread(create_app(Settings(database_url=divided_url, escalate_every_s=0))) as base:
+        with TestClient(create_app(Settings(database_url=divided_url, escalate_every_s=0))) as c:
+            _report_inside(c, divided_engine, code, 5)
+        result = visit(f"{base}/grids/{code}/patrols/budgeted?format=html&minutes=45&time_limit_s=0.3",
+                       width=1200, height=800, screenshot=ROOT / "docs" / "budgeted.png")
+    assert result.ok, result.summary()
+    assert (ROOT / "docs" / "budgeted.png").stat().st_size > 20_000
