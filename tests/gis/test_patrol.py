@@ -113,3 +113,18 @@ def test_unreachable_streets_are_reported_and_bad_input_refused() -> None:
         basic_route(g, [], (0, 0))
     with pytest.raises(InputError, match="can be reached"):
         basic_route(g, [("x", "y", 0)], (0, 0))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_sparse_blossom_t_join_equals_the_textbook_matching(seed: int) -> None:
+    # Larger networks than the brute force can check: PyMatching on the street graph and networkx's blossom
+    # matching on all shortest paths between odd nodes must give routes of the same length.
+    rng = random.Random(seed)
+    g = lattice(rng.randint(4, 9), rng.randint(4, 9), seed, extra=rng.randint(0, 6))
+    required = rng.sample(list(g.edges(keys=True)), rng.randint(len(g.edges) // 2, len(g.edges)))
+    base = required[0][0]
+    fast = basic_route(g, required, base)
+    reference = basic_route(g, required, base, t_join="networkx")
+    check_walk(g, fast, required, base)
+    assert fast.optimal == reference.optimal
+    assert fast.length_m == pytest.approx(reference.length_m, abs=1e-6)
