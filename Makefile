@@ -27,13 +27,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	@touch $(STAMP)
 
-bench: setup                    ## import, division (against spopt max-p), edit-preview and intake benchmarks
+bench: setup                    ## import, division (against spopt max-p), edit-preview, intake and patrol benchmarks
 	@bash scripts/install-system-deps.sh --bench
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/division_bench.py --liechtenstein
 	$(BIN)/python bench/edit_bench.py
 	$(BIN)/python bench/intake_bench.py
+	$(BIN)/python bench/patrol_bench.py
 
 screenshots: setup system-deps-test   ## the map screenshot in docs/
 	$(BIN)/gridpatrol screenshot --out docs/map-nanjing.png

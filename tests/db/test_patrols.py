@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from api.app import create_app
 from api.settings import Settings
 from gis.db.patrol import load_grid_network
+from gis.patrol import basic_route
 
 
 @pytest.fixture
@@ -53,6 +54,11 @@ def test_every_grid_gets_a_closed_route_over_all_its_streets(client: TestClient,
         assert props["length_m"] == pytest.approx(sum(s["properties"]["length_m"] for s in steps), abs=rounding)
         assert props["length_m"] >= props["required_m"] and 0 <= props["deadhead_share"] < 1
         assert props["minutes"] == pytest.approx(props["length_m"] / 75, abs=0.1)
+        # the sparse-blossom T-join and the textbook matching on shortest paths agree on the real network
+        node = base["properties"]["node"]
+        fast = basic_route(net["graph"], net["required"], node)
+        assert fast.length_m == pytest.approx(
+            basic_route(net["graph"], net["required"], node, t_join="networkx").length_m, abs=1e-6)
         checked += 1
     assert checked >= 5
 
