@@ -262,6 +262,63 @@ def cmd_escalate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_log_visit(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.db.visits import log_visit, track_from_gpx
+
+    try:
+        data = Path(args.gpx).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {args.gpx}: {exc.strerror}") from None
+    coords, start, end = track_from_gpx(data)
+    if start is None or end is None:
+        raise InputError(f"{args.gpx} has no times: a visit needs them (record the track with times)")
+    engine = ready_engine(settings)
+    try:
+        visit = log_visit(engine, args.grid, kind=args.kind, started_at=start, ended_at=end, staff_id=args.staff,
+                          track=coords, tolerance_m=args.tolerance)
+    finally:
+        engine.dispose()
+    share = f"{visit['walked_share']:.0%}" if visit["walked_share"] is not None else "–"
+    print(f"visit {visit['id']} on grid {args.grid}: {visit['segments_walked']}/{visit['segments_required']} street "
+          f"segments walked ({share} of {visit['required_m']:,.0f} m), {visit['started_at']} – {visit['ended_at']}")
+    return 0
+
+
+def cmd_compliance(args: argparse.Namespace, settings: Settings) -> int:
+    import csv
+
+    from gis.db.visits import compliance, schedule
+
+    engine = ready_engine(settings)
+    try:
+        if args.schedule:
+            plan = schedule(engine, args.grid, args.month, settings.timezone)
+            rows = [{"grid": args.grid, **item} for item in plan["items"]]
+        else:
+            report = compliance(engine, args.grid, args.month, settings.timezone)
+            rows = [{"grid": args.grid, "month": args.month, **{k: v for k, v in w.items() if k != "staff"}}
+                    for w in report["weeks"]]
+    finally:
+        engine.dispose()
+    if not args.schedule:
+        print(f"grid {args.grid}, {args.month}: basic patrol done in {report['basic_patrols_done']} of "
+              f"{report['weeks_in_month']} weeks; full inspection {report['full_inspection']} "
+              f"({report['buildings_visited']}/{report['buildings']} buildings)", file=sys.stderr)
+    fields: list[str] = []
+    for row in rows:
+        fields += [k for k in row if k not in fields]
+    out = open(args.csv, "w", newline="") if args.csv else sys.stdout  # noqa: SIM115
+    try:
+        writer = csv.DictWriter(out, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    finally:
+        if args.csv:
+            out.close()
+            print(f"wrote {len(rows)} row(s) to {args.csv}")
+    return 0
+
+
 def cmd_kpis(args: argparse.Namespace, settings: Settings) -> int:
     import csv
     from datetime import UTC, datetime, timedelta
@@ -516,6 +573,22 @@ def parser() -> argparse.ArgumentParser:
     kpi.add_argument("--unit", help="only units whose code starts so")
     kpi.add_argument("--csv", help="write to this file instead of the terminal")
     kpi.set_defaults(func=cmd_kpis)
+
+    vis = sub.add_parser("log-visit", help="log a patrol from a phone's GPX track: matched to the grid's streets")
+    vis.add_argument("--grid", required=True, help="the grid's 15-digit code")
+    vis.add_argument("--gpx", required=True, help="the GPX file (with point times)")
+    vis.add_argument("--staff", type=int, help="the staff member's id")
+    vis.add_argument("--kind", choices=["basic", "inspection", "budgeted"], default="basic")
+    vis.add_argument("--tolerance", type=float, default=20.0, help="metres from the track a street may be (20)")
+    vis.set_defaults(func=cmd_log_visit)
+
+    com = sub.add_parser("compliance", help="per week: was the basic patrol done; the month's full inspection; "
+                                            "or with --schedule the month's plan per member; as CSV")
+    com.add_argument("--grid", required=True, help="the grid's 15-digit code")
+    com.add_argument("--month", required=True, help="YYYY-MM")
+    com.add_argument("--schedule", action="store_true", help="the month's patrol plan with each item's status")
+    com.add_argument("--csv", help="write to this file instead of the terminal")
+    com.set_defaults(func=cmd_compliance)
 
     pat = sub.add_parser("patrol", help="a grid's weekly basic patrol (every street, from the base and back), "
                                         "its monthly full inspection (every building), or a time-budgeted round")

@@ -173,3 +173,42 @@ def test_the_demo_serves_nanjing_and_stops_its_database_on_sigterm() -> None:
             demo.kill()
         EmbeddedPostgres(data / "postgres", port=54391).stop()
         shutil.rmtree(data, ignore_errors=True)
+
+
+def test_visits_through_the_cli(divided_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import gpxpy.gpx
+
+    from gis.db.engine import make_engine
+    from gis.db.patrol import plan_basic
+
+    monkeypatch.setenv("DATABASE_URL", divided_url)
+    engine = make_engine(divided_url)
+    with engine.connect() as conn:
+        code = conn.execute(text("SELECT code FROM grids ORDER BY code LIMIT 1 OFFSET 2")).scalar_one()
+    route = plan_basic(engine, code)
+    engine.dispose()
+    gpx = gpxpy.gpx.GPX()
+    gpx.tracks.append(gpxpy.gpx.GPXTrack())
+    gpx.tracks[0].segments.append(gpxpy.gpx.GPXTrackSegment())
+    start = datetime.now(UTC) - timedelta(hours=1)
+    for f in route["features"]:
+        if f["properties"]["kind"] == "step":
+            for x, y in f["geometry"]["coordinates"]:
+                gpx.tracks[0].segments[0].points.append(gpxpy.gpx.GPXTrackPoint(latitude=y, longitude=x, time=start))
+    path = tmp_path / "walk.gpx"
+    path.write_text(gpx.to_xml())
+    status, out, err = run(capsys, "log-visit", "--grid", code, "--gpx", str(path))
+    assert status == 0, err
+    assert "street segments walked (100%" in out
+    month = start.strftime("%Y-%m")
+    status, out, err = run(capsys, "compliance", "--grid", code, "--month", month)
+    assert status == 0 and out.startswith("grid,month,week_of") and "basic patrol done in" in err
+    status, out, err = run(capsys, "compliance", "--grid", code, "--month", month, "--schedule")
+    assert status == 0 and "basic" in out
+    status, _, err = run(capsys, "log-visit", "--grid", code, "--gpx", str(tmp_path / "missing.gpx"))
+    assert status == EXIT_INPUT and "cannot read" in err
+    status, _, err = run(capsys, "compliance", "--grid", code, "--month", "13/2026")
+    assert status == EXIT_INPUT and "YYYY-MM" in err

@@ -447,3 +447,39 @@ class EventTransition(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     note: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+VISIT_KINDS = ("basic", "inspection", "budgeted")
+
+
+class PatrolVisit(Base):
+    """A patrol a grid member logged: when, by whom, the GPS track and what it was matched to, the buildings
+    visited. Kept when the grid is later redrawn or retired (its code stays on the row)."""
+
+    __tablename__ = "patrol_visits"
+    __table_args__ = (
+        CheckConstraint(_in("kind", VISIT_KINDS), name="patrol_visits_kind_check"),
+        CheckConstraint("ended_at >= started_at", name="patrol_visits_time_check"),
+        Index("patrol_visits_grid_time_idx", "grid_code", "started_at"),
+        Index("patrol_visits_staff_idx", "staff_id", "started_at"),
+        Index("patrol_visits_track_idx", "track", postgresql_using="gist"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id", ondelete="SET NULL"))
+    grid_code: Mapped[str] = mapped_column(String(15))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    track: Mapped[Any] = mapped_column(Geometry("LINESTRING", srid=SRID, spatial_index=False), nullable=True)
+    tolerance_m: Mapped[float] = mapped_column(Double)
+    required_m: Mapped[float] = mapped_column(Double)
+    walked_m: Mapped[float] = mapped_column(Double)
+    segments_required: Mapped[int] = mapped_column(Integer)
+    segments_walked: Mapped[int] = mapped_column(Integer)
+    buildings: Mapped[list[int]] = mapped_column(ARRAY(Integer), server_default="{}")
+    unknown_buildings: Mapped[list[int]] = mapped_column(ARRAY(Integer), server_default="{}")
+    walked_segments: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
+    note: Mapped[str] = mapped_column(Text, server_default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,115 @@
+"""Visits and proof: members log patrols (GPS track as GeoJSON or GPX, buildings visited); compliance per week
+and month; a month's schedule per grid and member."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+from sqlalchemy.engine import Engine
+
+from api.deps import SettingsDep, get_engine
+from gis.db import visits
+from gis.db.models import VISIT_KINDS
+from gis.errors import InputError, PayloadTooLargeError
+
+router = APIRouter(tags=["visits"])
+EngineDep = Annotated[Engine, Depends(get_engine)]
+MonthParam = Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM", examples=["2026-11"])]
+MAX_GPX_BYTES = 20 * 2**20
+
+
+class VisitBody(BaseModel):
+    kind: Literal["basic", "inspection", "budgeted"] = Field(description=f"one of {', '.join(VISIT_KINDS)}")
+    started_at: datetime
+    ended_at: datetime
+    staff_id: int | None = None
+    track: dict[str, Any] | None = Field(None, description="a GeoJSON LineString in WGS-84")
+    buildings: list[int] = Field(default_factory=list, description="ids of the buildings visited")
+    note: str = Field("", max_length=2000)
+    tolerance_m: float = Field(visits.DEFAULT_TOLERANCE_M, ge=1, le=100)
+
+
+def _line(track: dict[str, Any] | None) -> list[Any] | None:
+    if track is None:
+        return None
+    if track.get("type") != "LineString" or not isinstance(track.get("coordinates"), list):
+        raise InputError('the track is a GeoJSON LineString: {"type": "LineString", "coordinates": [[lon, lat], …]}')
+    return list(track["coordinates"])
+
+
+@router.post("/grids/{code}/visits", status_code=201, summary="Log a visit: its GPS track is matched to the grid's "
+             "streets", responses={404: {"description": "no such grid"},
+                                   422: {"description": "a malformed track, bad times, an unknown staff member"}})
+async def log_visit(code: str, body: VisitBody, engine: EngineDep) -> dict[str, Any]:
+    """The answer says which street segments the track walked (within ``tolerance_m``) and their share of the
+    grid's street length; buildings outside the grid are listed apart (``unknown_buildings``)."""
+    return await run_in_threadpool(
+        visits.log_visit, engine, code, kind=body.kind, started_at=body.started_at, ended_at=body.ended_at,
+        staff_id=body.staff_id, track=_line(body.track), buildings=body.buildings, note=body.note,
+        tolerance_m=body.tolerance_m)
+
+
+@router.post("/grids/{code}/visits/gpx", status_code=201, summary="Log a visit from a GPX file (a phone's recorded "
+             "track)", responses={404: {"description": "no such grid"},
+                                  422: {"description": "not GPX, no times, a track far from the grid"}})
+async def log_visit_gpx(
+    code: str, request: Request, engine: EngineDep,
+    kind: Literal["basic", "inspection", "budgeted"] = "basic",
+    staff_id: int | None = None,
+    tolerance_m: Annotated[float, Query(ge=1, le=100)] = visits.DEFAULT_TOLERANCE_M,
+) -> dict[str, Any]:
+    """The body is the GPX file; the visit's start and end are its first and last point times."""
+    data = await request.body()
+    if len(data) > MAX_GPX_BYTES:
+        raise PayloadTooLargeError(f"the GPX file is larger than {MAX_GPX_BYTES // 2**20} MB")
+    coords, start, end = visits.track_from_gpx(data)
+    if start is None or end is None:
+        raise InputError("the GPX track has no times: record it with times, or log it as JSON with started_at/ended_at")
+    return await run_in_threadpool(visits.log_visit, engine, code, kind=kind, started_at=start, ended_at=end,
+                                   staff_id=staff_id, track=coords, tolerance_m=tolerance_m)
+
+
+@router.get("/visits/{visit_id}", summary="One logged visit", responses={404: {"description": "no such visit"}})
+async def get_visit(visit_id: int, engine: EngineDep) -> dict[str, Any]:
+    return await run_in_threadpool(visits.get_visit, engine, visit_id)
+
+
+@router.get("/grids/{code}/compliance", summary="Was the weekly basic patrol done each week, and the monthly full "
+            "inspection?", responses={404: {"description": "no such grid"}})
+async def compliance(code: str, engine: EngineDep, settings: SettingsDep, month: MonthParam,
+                     format: Literal["json", "csv"] = "json") -> Any:
+    report = await run_in_threadpool(visits.compliance, engine, code, month, settings.timezone)
+    if format == "json":
+        return report
+    rows = [{"grid": code, "month": month, **{k: v for k, v in w.items() if k != "staff"}} for w in report["weeks"]]
+    return _csv(rows, f"compliance-{code}-{month}.csv")
+
+
+@router.get("/grids/{code}/schedule", summary="A month's patrol plan for the grid's chief and members",
+            responses={404: {"description": "no such grid"}})
+async def schedule(code: str, engine: EngineDep, settings: SettingsDep, month: MonthParam,
+                   format: Literal["json", "csv"] = "json") -> Any:
+    """Weekly basic patrols for each person and the monthly inspection's tours, with each item's status (done,
+    missed, planned) from the logged visits."""
+    plan = await run_in_threadpool(visits.schedule, engine, code, month, settings.timezone)
+    if format == "json":
+        return plan
+    return _csv([{"grid": code, **item} for item in plan["items"]], f"schedule-{code}-{month}.csv")
+
+
+def _csv(rows: list[dict[str, Any]], filename: str) -> Response:
+    buffer = io.StringIO()
+    fields: list[str] = []
+    for row in rows:
+        fields += [k for k in row if k not in fields]
+    writer = csv.DictWriter(buffer, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    return Response(buffer.getvalue(), media_type="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})

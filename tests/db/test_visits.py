@@ -1,0 +1,163 @@
+"""Visits and proof on the divided Beijing fixture: tracks matched to streets, compliance, the month's schedule."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import gpxpy.gpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from api.app import create_app
+from api.settings import Settings
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture
+def client(divided_url: str) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(database_url=divided_url, escalate_every_s=0))) as c:
+        yield c
+
+
+def _staffed_grid(client: TestClient, engine: Engine) -> tuple[str, int, int]:
+    """The grid with the most buildings, its chief and its member (the fixture's synthetic staff)."""
+    with engine.connect() as conn:
+        code, grid_id = conn.execute(text(
+            "SELECT g.code, g.id FROM grids g JOIN buildings b ON b.grid_id = g.id GROUP BY g.code, g.id "
+            "ORDER BY count(*) DESC LIMIT 1")).one()
+        duty = dict(conn.execute(text("SELECT duty, staff_id FROM staff_grids WHERE grid_id = :g "
+                                      "AND duty IN ('chief', 'member')"), {"g": grid_id}).all())
+    return code, duty["chief"], duty["member"]
+
+
+def _route_track(client: TestClient, code: str) -> list[list[float]]:
+    route = client.get(f"/grids/{code}/patrols/basic").json()
+    coords: list[list[float]] = []
+    for f in route["features"]:
+        if f["properties"]["kind"] == "step":
+            coords.extend(f["geometry"]["coordinates"] if not coords else f["geometry"]["coordinates"][1:])
+    return coords
+
+
+def _month_of_week(moment: datetime) -> str:
+    local = moment.astimezone(TZ).date()
+    return (local - timedelta(days=local.weekday()) + timedelta(days=3)).strftime("%Y-%m")  # the week's Thursday
+
+
+def test_a_walked_route_is_matched_and_the_week_and_month_are_done(client: TestClient,
+                                                                  divided_engine: Engine) -> None:
+    code, chief, member = _staffed_grid(client, divided_engine)
+    track = _route_track(client, code)
+    start = datetime.now(UTC) - timedelta(hours=2)
+    body = {"kind": "basic", "staff_id": chief, "started_at": start.isoformat(),
+            "ended_at": (start + timedelta(minutes=50)).isoformat(), "track": {"type": "LineString",
+                                                                                "coordinates": track}}
+    response = client.post(f"/grids/{code}/visits", json=body)
+    assert response.status_code == 201, response.text
+    visit = response.json()
+    assert visit["segments_walked"] == visit["segments_required"] > 0  # the planned route walks every street
+    assert visit["walked_share"] == pytest.approx(1.0)
+    assert client.get(f"/visits/{visit['id']}").json() == visit
+
+    half = client.post(f"/grids/{code}/visits", json={**body, "staff_id": member,
+                                                      "track": {"type": "LineString",
+                                                                "coordinates": track[:len(track) // 3]}}).json()
+    assert 0 < half["walked_share"] < 0.8
+
+    with divided_engine.connect() as conn:
+        buildings = [r[0] for r in conn.execute(text(
+            "SELECT b.id FROM buildings b JOIN grids g ON g.id = b.grid_id WHERE g.code = :c"), {"c": code})]
+    inspected = client.post(f"/grids/{code}/visits", json={
+        "kind": "inspection", "staff_id": member, "started_at": start.isoformat(),
+        "ended_at": (start + timedelta(hours=1)).isoformat(), "buildings": [*buildings, 999_999_999]}).json()
+    assert sorted(inspected["buildings"]) == sorted(buildings) and inspected["unknown_buildings"] == [999_999_999]
+
+    week_month = _month_of_week(start)
+    report = client.get(f"/grids/{code}/compliance", params={"month": week_month}).json()
+    local = start.astimezone(TZ).date()
+    week = next(w for w in report["weeks"] if w["week_of"] == (local - timedelta(days=local.weekday())).isoformat())
+    assert week["basic_patrol"] == "done" and week["visits"] == 3 and sorted(week["staff"]) == sorted([chief, member])
+    month = start.astimezone(TZ).strftime("%Y-%m")
+    report = client.get(f"/grids/{code}/compliance", params={"month": month}).json()
+    assert report["full_inspection"] == "done" and report["buildings_visited"] == len(buildings)
+    csv = client.get(f"/grids/{code}/compliance", params={"month": week_month, "format": "csv"})
+    assert csv.status_code == 200 and csv.text.startswith("grid,month,week_of")
+
+    plan = client.get(f"/grids/{code}/schedule", params={"month": week_month}).json()
+    basic = [i for i in plan["items"] if i["kind"] == "basic"]
+    weeks = {i["week_of"] for i in basic}
+    assert plan["people"] == 2 and len(basic) == 2 * len(weeks) and len(weeks) in (4, 5)  # each, every week
+    mine = [i for i in basic if i["week_of"] == week["week_of"]]
+    assert {i["staff_id"]: i["status"] for i in mine} == {chief: "done", member: "done"}
+    assert len({i["date"] for i in mine}) == 2  # chief and member patrol on different days
+    tours = [i for i in plan["items"] if i["kind"] == "inspection"]
+    assert len(tours) == plan["inspection_tours"] >= 1
+    assert all(datetime.fromisoformat(i["date"]).weekday() < 5 for i in tours)
+
+
+def test_a_gpx_track_from_a_phone(client: TestClient, divided_engine: Engine) -> None:
+    code, chief, _ = _staffed_grid(client, divided_engine)
+    track = _route_track(client, code)
+    gpx = gpxpy.gpx.GPX()
+    segment = gpxpy.gpx.GPXTrackSegment()
+    start = datetime.now(UTC) - timedelta(hours=3)
+    for i, (x, y) in enumerate(track):
+        segment.points.append(gpxpy.gpx.GPXTrackPoint(latitude=y, longitude=x, time=start + timedelta(seconds=20 * i)))
+    gpx.tracks.append(gpxpy.gpx.GPXTrack())
+    gpx.tracks[0].segments.append(segment)
+    response = client.post(f"/grids/{code}/visits/gpx", params={"staff_id": chief}, content=gpx.to_xml())
+    assert response.status_code == 201, response.text
+    assert response.json()["walked_share"] == pytest.approx(1.0)
+    assert response.json()["started_at"] == start.isoformat()
+
+
+def test_bad_visits_are_refused_and_nothing_is_stored(client: TestClient, divided_engine: Engine) -> None:
+    code, chief, _ = _staffed_grid(client, divided_engine)
+    track = _route_track(client, code)
+    start = datetime.now(UTC) - timedelta(hours=1)
+    good = {"kind": "basic", "staff_id": chief, "started_at": start.isoformat(),
+            "ended_at": (start + timedelta(minutes=30)).isoformat(),
+            "track": {"type": "LineString", "coordinates": track}}
+    far = [[x + 1.0, y] for x, y in track]  # the same shape 85 km east
+    cases = [
+        ({"track": {"type": "LineString", "coordinates": [track[0]]}}, 422, "at least 2 points"),
+        ({"track": {"type": "Point", "coordinates": track[0]}}, 422, "GeoJSON LineString"),
+        ({"track": {"type": "LineString", "coordinates": [[1, "a"], [2, 3]]}}, 422, "numbers"),
+        ({"track": {"type": "LineString", "coordinates": [[116.3, 95.0], [116.3, 39.9]]}}, 422, "in range"),
+        ({"track": {"type": "LineString", "coordinates": far}}, 422, "never comes within"),
+        ({"ended_at": (start - timedelta(hours=1)).isoformat()}, 422, "ends before it starts"),
+        ({"ended_at": (datetime.now(UTC) + timedelta(days=1)).isoformat()}, 422, "future"),
+        ({"started_at": "2026-11-20T09:00:00"}, 422, "time zone"),
+        ({"kind": "stroll"}, 422, ""),
+        ({"staff_id": 987654}, 422, "no staff member"),
+        ({"track": None}, 422, "a track, buildings visited, or both"),
+        ({"tolerance_m": 0}, 422, ""),
+    ]
+    for change, status, message in cases:
+        response = client.post(f"/grids/{code}/visits", json={**good, **change})
+        assert response.status_code == status and message in response.text, (change, response.text)
+    raw = json.dumps({**good, "track": {"type": "LineString", "coordinates": [["X", 39.9], [116.3, 39.9]]}})
+    nan = client.post(f"/grids/{code}/visits", content=raw.replace('"X"', "NaN"),  # JSON from a sloppy client
+                      headers={"Content-Type": "application/json"})
+    assert nan.status_code == 422 and "finite" in nan.text, nan.text
+    assert client.post("/grids/000000000000000/visits", json=good).status_code == 404
+    assert client.post(f"/grids/{code}/visits/gpx", content=b"<gpx nonsense").status_code == 422
+    no_times = gpxpy.gpx.GPX()
+    no_times.tracks.append(gpxpy.gpx.GPXTrack())
+    no_times.tracks[0].segments.append(gpxpy.gpx.GPXTrackSegment(
+        [gpxpy.gpx.GPXTrackPoint(latitude=y, longitude=x) for x, y in track[:5]]))
+    response = client.post(f"/grids/{code}/visits/gpx", content=no_times.to_xml())
+    assert response.status_code == 422 and "no times" in response.text
+    for month in ("2026-13", "November"):
+        assert client.get(f"/grids/{code}/compliance", params={"month": month}).status_code == 422
+    assert client.get("/visits/424242").status_code == 404
+    with divided_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM patrol_visits")).scalar() == 0
+    assert not math.isnan(client.post(f"/grids/{code}/visits", json=good).json()["walked_share"])
