@@ -319,6 +319,40 @@ def cmd_compliance(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_coverage(args: argparse.Namespace, settings: Settings) -> int:
+    import csv
+    from datetime import UTC, datetime, timedelta
+
+    from gis.db.coverage import coverage_report
+    from gis.db.features import find_city
+
+    try:
+        minutes = [float(m) for m in args.minutes.split(",")]
+        end = datetime.fromisoformat(args.end) if args.end else datetime.now(UTC)
+        start = datetime.fromisoformat(args.start) if args.start else end - timedelta(days=30)
+    except ValueError:
+        raise InputError("--minutes is like 1,3,5 and --start/--end ISO 8601 dates (e.g. 2026-11-01)") from None
+    start, end = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end))
+    engine = ready_engine(settings)
+    try:
+        with engine.connect() as conn:
+            city = find_city(conn, args.city)
+        report = coverage_report(engine, city.id, start, end, by=args.by, mode=args.mode, minutes=minutes)
+    finally:
+        engine.dispose()
+    rows = report["rows"]
+    out = open(args.csv, "w", newline="") if args.csv else sys.stdout  # noqa: SIM115
+    try:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    finally:
+        if args.csv:
+            out.close()
+            print(f"wrote {len(rows)} {args.by} row(s) to {args.csv} in {report['seconds']:.1f} s")
+    return 0
+
+
 def cmd_kpis(args: argparse.Namespace, settings: Settings) -> int:
     import csv
     from datetime import UTC, datetime, timedelta
@@ -573,6 +607,17 @@ def parser() -> argparse.ArgumentParser:
     kpi.add_argument("--unit", help="only units whose code starts so")
     kpi.add_argument("--csv", help="write to this file instead of the terminal")
     kpi.set_defaults(func=cmd_kpis)
+
+    cov = sub.add_parser("coverage", help="coverage per grid or unit for a period (streets walked, buildings "
+                                          "visited, events per 1,000 households, response circles), as CSV")
+    cov.add_argument("--city", required=True)
+    cov.add_argument("--by", choices=["grid", "community", "street", "district", "city"], default="grid")
+    cov.add_argument("--start", help="ISO 8601 (default: 30 days before --end)")
+    cov.add_argument("--end", help="ISO 8601 (default: now)")
+    cov.add_argument("--mode", choices=["walk", "ebike", "drive"], default="walk", help="response circles' mode")
+    cov.add_argument("--minutes", default="1,3,5", help="response circles' minutes (1,3,5)")
+    cov.add_argument("--csv", help="write to this file instead of the terminal")
+    cov.set_defaults(func=cmd_coverage)
 
     vis = sub.add_parser("log-visit", help="log a patrol from a phone's GPX track: matched to the grid's streets")
     vis.add_argument("--grid", required=True, help="the grid's 15-digit code")

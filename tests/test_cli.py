@@ -212,3 +212,14 @@ def test_visits_through_the_cli(divided_url: str, tmp_path: Path, monkeypatch: p
     assert status == EXIT_INPUT and "cannot read" in err
     status, _, err = run(capsys, "compliance", "--grid", code, "--month", "13/2026")
     assert status == EXIT_INPUT and "YYYY-MM" in err
+
+
+def test_coverage_through_the_cli(divided_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", divided_url)
+    out_file = tmp_path / "coverage.csv"
+    status, out, err = run(capsys, "coverage", "--city", "beijing", "--by", "community", "--csv", str(out_file))
+    assert status == 0, err
+    assert "community row(s)" in out and out_file.read_text().startswith("level,code,name,grids")
+    status, _, err = run(capsys, "coverage", "--city", "beijing", "--minutes", "soon")
+    assert status == EXIT_INPUT and "--minutes" in err

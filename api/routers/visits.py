@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
-from api.deps import SettingsDep, get_engine
+from api.deps import SettingsDep, aware, get_engine
 from gis.db import visits
 from gis.db.models import VISIT_KINDS
 from gis.errors import InputError, PayloadTooLargeError
@@ -113,3 +113,37 @@ def _csv(rows: list[dict[str, Any]], filename: str) -> Response:
     writer.writerows(rows)
     return Response(buffer.getvalue(), media_type="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@router.get("/coverage", summary="Coverage per grid, community, street, district or city: streets planned and "
+            "walked, buildings and key places visited, events per 1,000 households, response circles",
+            responses={404: {"description": "no such city"}, 422: {"description": "bad parameters"}})
+async def coverage(
+    engine: EngineDep,
+    city: Annotated[str, Query(description="an imported city: nanjing, 南京市, …")],
+    by: Literal["grid", "community", "street", "district", "city"] = "grid",
+    start: datetime | None = None, end: datetime | None = None,
+    mode: Literal["walk", "ebike", "drive"] = "walk",
+    minutes: Annotated[str, Query(description="response-circle minutes, comma-separated")] = "1,3,5",
+    format: Literal["json", "csv"] = "json",
+) -> Any:
+    """Default period: the last 30 days. Response circles: the share of households and key places within each
+    number of ``minutes`` of a police station and of a grid base, by ``mode`` (walk 4.5 km/h, e-bike 15 km/h,
+    drive 30 km/h), from network isochrones (reachable streets, buffered 30 m)."""
+    from datetime import UTC, timedelta
+
+    from gis.db.coverage import coverage_report
+    from gis.db.features import find_city
+
+    try:
+        wanted = [float(m) for m in minutes.split(",")]
+    except ValueError:
+        raise InputError("minutes is a comma-separated list of numbers, e.g. 1,3,5") from None
+    end = aware(end) or datetime.now(UTC)
+    start = aware(start) or end - timedelta(days=30)
+    with engine.connect() as conn:
+        city_id = find_city(conn, city).id
+    report = await run_in_threadpool(coverage_report, engine, city_id, start, end, by=by, mode=mode, minutes=wanted)
+    if format == "json":
+        return report
+    return _csv(report["rows"], f"coverage-{by}.csv")
