@@ -447,7 +447,8 @@ def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
         print(f"grid {args.grid}: basic patrol {p['length_m']:,.0f} m, {p['minutes']:.0f} min walking + {p['stops']} "
               f"stop(s) = {p['minutes_with_stops']:.0f} min; {p['covered_edges']}/{p['required_edges']} street "
               f"segments, deadhead {p['deadhead_share']:.0%}, "
-              f"{'optimal' if p['optimal'] else 'heuristic (rural postman)'}; planned in {seconds * 1000:.0f} ms")
+              f"{'optimal' if p['optimal'] else 'heuristic (rural postman)'}; planned in {seconds * 1000:.0f} ms"
+              + (f"; {p['optional_edges']} optional segment(s) not required" if p.get("optional_edges") else ""))
     unreachable = p.get("unreachable_buildings") if args.inspection else p.get("unreachable")
     if unreachable:
         what = "building(s)" if args.inspection else "segment(s)"
@@ -459,6 +460,29 @@ def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
     if args.geojson:
         Path(args.geojson).write_text(json.dumps(plan, ensure_ascii=False), encoding="utf-8")
         print(f"wrote {args.geojson}")
+    return 0
+
+
+def cmd_streets(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.db.patrol_streets import grid_streets, set_optional_streets
+
+    engine = ready_engine(settings)
+    try:
+        if args.optional is None:
+            streets = grid_streets(engine, args.grid)
+        else:
+            if not args.author or not args.reason:
+                raise InputError("--optional changes the grid's patrol: give --author and --reason too")
+            streets = set_optional_streets(engine, args.grid, args.optional, author=args.author, reason=args.reason)
+    finally:
+        engine.dispose()
+    p = streets["properties"]
+    for f in streets["features"]:
+        s = f["properties"]
+        flag = f"optional ({s['reason']})" if s["optional"] else "required"
+        print(f"  {s['id']:<28} {s['length_m']:>8,.1f} m  {flag:<10}  {s['name'] or s['highway'] or ''}")
+    print(f"grid {args.grid}: {p['required_segments']} required segment(s), {p['required_m']:,.0f} m; "
+          f"{p['optional_segments']} optional, {p['optional_m']:,.0f} m")
     return 0
 
 
@@ -648,6 +672,14 @@ def parser() -> argparse.ArgumentParser:
     pat.add_argument("--gpx", help="write the route as GPX 1.1")
     pat.add_argument("--geojson", help="write the route as GeoJSON")
     pat.set_defaults(func=cmd_patrol)
+
+    st = sub.add_parser("streets", help="a grid's streets for the basic patrol; mark which ones are optional")
+    st.add_argument("--grid", required=True, help="the grid's 15-digit code")
+    st.add_argument("--optional", nargs="*", metavar="U-V-KEY",
+                    help="make exactly these segments optional (none: every street required again)")
+    st.add_argument("--author", help="who marks them (with --optional)")
+    st.add_argument("--reason", help="why (with --optional), e.g. 'gated compound'")
+    st.set_defaults(func=cmd_streets)
 
     shot = sub.add_parser("screenshot", help="render a page in headless Chromium and save a PNG")
     shot.add_argument("--out", required=True)

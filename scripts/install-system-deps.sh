@@ -4,6 +4,7 @@
 #   chromium                 (with --test)                          – the browser tests and screenshots
 #   fonts-wqy-microhei       (with --test)                          – so screenshots show Chinese names
 #   wrk                      (with --bench)                         – the HTTP load generator of the benchmarks
+#   postgresql-15-pgrouting  (with --bench)                         – pgr_chinesePostman, a patrol reference
 # Skips the server packages when DATABASE_URL points at an existing database.
 set -euo pipefail
 
@@ -13,6 +14,9 @@ if [[ -z "${DATABASE_URL:-}" && ! -f /usr/share/postgresql/15/extension/postgis.
 fi
 if [[ "${1:-}" == "--bench" ]]; then
   command -v wrk >/dev/null || want+=(wrk)
+  if [[ -z "${DATABASE_URL:-}" && ! -f /usr/share/postgresql/15/extension/pgrouting.control ]]; then
+    want+=(postgresql-15-pgrouting)
+  fi
 fi
 if [[ "${1:-}" == "--test" ]]; then
   [[ -x /usr/bin/chromium ]] || want+=(chromium)

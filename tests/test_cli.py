@@ -131,6 +131,19 @@ def test_patrol_through_the_cli(divided_url: str, tmp_path: Path, monkeypatch: p
     assert f"grid {code}: 30-minute round" in out and "risk covered" in out
     status, _, err = run(capsys, "patrol", "--grid", code, "--budget", "0")
     assert status == EXIT_INPUT and "time budget must be more than 0" in err
+    # a planner marks a street optional: the basic patrol no longer requires it
+    status, out, err = run(capsys, "streets", "--grid", code)
+    assert status == 0 and "0 optional" in out, err
+    first = out.split()[0]
+    status, _, err = run(capsys, "streets", "--grid", code, "--optional", first)
+    assert status == EXIT_INPUT and "--author and --reason" in err
+    status, out, err = run(capsys, "streets", "--grid", code, "--optional", first, "--author", "Li", "--reason",
+                           "gated compound")
+    assert status == 0 and "1 optional" in out and "optional (gated compound)" in out, err
+    status, out, err = run(capsys, "patrol", "--grid", code)
+    assert status == 0 and "1 optional segment(s) not required" in out, err
+    status, _, err = run(capsys, "streets", "--grid", code, "--optional", "7-8", "--author", "Li", "--reason", "x")
+    assert status == EXIT_INPUT and "u-v-key" in err
 
 
 def test_the_demo_serves_nanjing_and_stops_its_database_on_sigterm() -> None:

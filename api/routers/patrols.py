@@ -10,6 +10,7 @@ import folium
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
 from api.deps import get_engine
@@ -24,6 +25,7 @@ from gis.db.patrol import (
     to_gpx,
     tours_to_gpx,
 )
+from gis.db.patrol_streets import grid_streets, set_optional_streets
 from gis.errors import InputError
 from gis.inspection import DEFAULT_MINUTES_PER_BUILDING, DEFAULT_SHIFT_MIN
 from maps.city import map_to_html
@@ -103,6 +105,36 @@ async def budgeted_patrol(
                           title=f"网格 {code} 限时巡查 · {minutes:g}-minute patrol", filename=f"budgeted-{code}.gpx")
 
 
+class OptionalStreets(BaseModel):
+    segments: list[str] = Field(max_length=10_000, description="the segments (u-v-key) to mark optional; every "
+                                "other street of the grid becomes required; [] makes them all required",
+                                examples=[["1234-5678-0"]])
+    author: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=2000, examples=["gated compound: no access for grid members"])
+
+
+@router.get("/grids/{code}/streets", summary="The grid's streets for the basic patrol: required or optional",
+            responses={404: {"description": "no such grid"}, 422: {"description": "no streets, a bad code"}})
+async def streets(code: str, engine: EngineDep) -> Any:
+    """Every street segment the grid's basic patrol walks (inside the grid or along its boundary), as GeoJSON:
+    its id (``u-v-key``), name, kind, length and whether a planner marked it optional (by whom, why, when)."""
+    _check_code(code)
+    return await run_in_threadpool(grid_streets, engine, code)
+
+
+@router.put("/grids/{code}/streets/optional", summary="Mark which of the grid's streets the basic patrol need "
+            "not walk",
+            responses={404: {"description": "no such grid"},
+                       422: {"description": "a segment that is not the grid's, every street optional, no author"}})
+async def mark_optional_streets(code: str, body: OptionalStreets, engine: EngineDep) -> Any:
+    """Replaces the grid's optional streets with ``segments``. The basic patrol then walks only the required
+    ones (the rural postman: optional streets are used only where they are the shortest way), and coverage and
+    proof of patrol count only the required ones. Returns the grid's streets after the change."""
+    _check_code(code)
+    return await run_in_threadpool(set_optional_streets, engine, code, body.segments, author=body.author,
+                                   reason=body.reason)
+
+
 async def _deliver(engine: Engine, code: str, plan: dict[str, Any], format: str, *,
                    draw: Callable[[dict[str, Any], Any, str], folium.Map], gpx: Callable[[dict[str, Any]], str],
                    title: str, filename: str) -> Any:
@@ -116,9 +148,13 @@ async def _deliver(engine: Engine, code: str, plan: dict[str, Any], format: str,
     return plan
 
 
-def _base_point(code: str, base: str | None, crs: str) -> tuple[float, float] | None:
+def _check_code(code: str) -> None:
     if not (len(code) == 15 and code.isdigit()):
         raise InputError(f"a grid code has 15 digits; got {code!r}")
+
+
+def _base_point(code: str, base: str | None, crs: str) -> tuple[float, float] | None:
+    _check_code(code)
     if base is None:
         return None
     try:

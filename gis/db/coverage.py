@@ -2,10 +2,10 @@
 
 Per grid:
 * **street length**: the walk network's segments the grid patrols (those whose middle lies inside it or within
-  15 m of it, as for the basic patrol); **planned**: the part its basic patrol covers, i.e. the segments on the
-  piece of the city's walk network that holds most of the grid's streets (an approximation of the route's
-  reach: the route itself searches a margin of at most 800 m); **walked**: the segments logged visits walked in
-  the period (their union);
+  15 m of it, as for the basic patrol, less those its planner marked optional); **planned**: the part its basic
+  patrol covers, i.e. the segments on the piece of the city's walk network that holds most of the grid's streets
+  (an approximation of the route's reach: the route itself searches a margin of at most 800 m); **walked**: the
+  segments logged visits walked in the period (their union);
 * **buildings visited** and **key places visited** in the period (a key place counts when a logged track passed
   within :data:`PLACE_VISIT_M`);
 * **events per 1,000 households** reported in the period;
@@ -95,7 +95,11 @@ def coverage_report(engine: Engine, city_id: int, start: datetime, end: datetime
                               JOIN admin_units c ON c.id = g.community_id WHERE c.city_id = %(c)s)
                 SELECT DISTINCT a.id, least(e.u, e.v), greatest(e.u, e.v), e.key, e.length_m
                 FROM area a JOIN road_edges e ON e.city_id = %(c)s AND e.network = 'walk' AND e.geom && a.a
-                 AND ST_Intersects(a.a, ST_LineInterpolatePoint(e.geom, 0.5))""", {"c": city_id}).all()
+                 AND ST_Intersects(a.a, ST_LineInterpolatePoint(e.geom, 0.5))
+                JOIN grids g ON g.id = a.id
+                WHERE NOT EXISTS (SELECT 1 FROM patrol_optional_streets o WHERE o.grid_code = g.code
+                                  AND o.u = least(e.u, e.v) AND o.v = greatest(e.u, e.v) AND o.key = e.key)""",
+            {"c": city_id}).all()
         visits = conn.exec_driver_sql(
             "SELECT v.grid_id, v.walked_segments, v.buildings FROM patrol_visits v JOIN grids g ON g.id = v.grid_id "
             "JOIN admin_units c ON c.id = g.community_id WHERE c.city_id = %(c)s AND v.started_at >= %(a)s "

@@ -483,3 +483,19 @@ class PatrolVisit(Base):
     walked_segments: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
     note: Mapped[str] = mapped_column(Text, server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class PatrolOptionalStreet(Base):
+    """A street segment of a grid that its planner marked optional for the basic patrol (walked if useful, never
+    required). The segment is the walk network's undirected ``(least(u, v), greatest(u, v), key)``."""
+
+    __tablename__ = "patrol_optional_streets"
+    __table_args__ = (CheckConstraint("u <= v", name="patrol_optional_streets_order_check"),)
+
+    grid_code: Mapped[str] = mapped_column(String(15), primary_key=True)
+    u: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    v: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    key: Mapped[int] = mapped_column(Integer, primary_key=True)
+    author: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    marked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

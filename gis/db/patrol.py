@@ -7,6 +7,8 @@
 * The base is a point the caller gives (the community office, the grid's service station), snapped to the
   nearest network node and refused when that is more than ``MAX_BASE_SNAP_M`` away; by default, the node nearest
   the grid's centre on the piece of network that holds most of the grid's streets.
+* Streets a planner marked optional (:mod:`gis.db.patrol_streets`) are in the network but not required: the
+  route walks them only where that is the shortest way (the rural postman on the required streets).
 * Stops: the grid's key places (schools, markets, clinics, …) at the route's node nearest each, with a dwell time
   (default 10 minutes, DOMAIN.md's 10–16).
 """
@@ -73,6 +75,8 @@ def load_grid_network(engine: Engine, code: str, margin_m: float = MARGIN_M) -> 
             "SELECT k.kind, k.name, ST_X(ST_PointOnSurface(k.geom)), ST_Y(ST_PointOnSurface(k.geom)) "
             "FROM key_places k, grids g WHERE g.id = %(g)s AND k.geom && g.geom "
             "AND ST_Intersects(g.geom, ST_PointOnSurface(k.geom)) ORDER BY k.id", {"g": grid_id}).all()
+        marked = {(int(a), int(b), int(k)) for a, b, k in conn.exec_driver_sql(
+            "SELECT u, v, key FROM patrol_optional_streets WHERE grid_code = %(c)s", {"c": code})}
         ids = sorted({int(n) for n in pd.concat([edges["u"], edges["v"]])}) if len(edges) else []
         nodes = gpd.read_postgis(
             "SELECT osm_id, geom FROM road_nodes WHERE city_id = %(city)s AND network = 'walk' "
@@ -95,8 +99,18 @@ def load_grid_network(engine: Engine, code: str, margin_m: float = MARGIN_M) -> 
     metric = utm_crs_for(polygon.centroid.x, polygon.centroid.y)
     area = gpd.GeoSeries([polygon], crs=WGS84).to_crs(metric).iloc[0].buffer(EDGE_M)
     inside = middles.to_crs(metric).within(area).to_numpy()
-    required = [e for e, keep in zip(keys, inside, strict=True) if keep]
-    return {"graph": graph, "required": required, "polygon": polygon, "places": places, "city_id": city_id}
+    streets = [e for e, keep in zip(keys, inside, strict=True) if keep]
+    # streets the planner marked optional may be walked, never required: the rural postman on the rest
+    optional = [e for e in streets if segment_key(e) in marked]
+    required = [e for e in streets if segment_key(e) not in marked]
+    return {"graph": graph, "required": required, "optional": optional, "polygon": polygon, "places": places,
+            "city_id": city_id}
+
+
+def segment_key(edge: tuple[Any, Any, Any]) -> tuple[int, int, int]:
+    """A walk-network segment as stored: undirected, ``(least(u, v), greatest(u, v), key)``."""
+    u, v, k = int(edge[0]), int(edge[1]), int(edge[2])
+    return (min(u, v), max(u, v), k)
 
 
 def grid_outline(engine: Engine, code: str) -> shapely.Geometry:
@@ -137,6 +151,9 @@ def _network_and_base(engine: Engine, code: str, base: tuple[float, float] | Non
         net = load_grid_network(engine, code, margin)
         graph, polygon = net["graph"], net["polygon"]
         if not net["required"]:
+            if net["optional"]:
+                raise InputError(f"every street of grid {code} is marked optional: nothing to patrol (mark some "
+                                 "required again: PUT /grids/{code}/streets/optional)")
             raise InputError(f"grid {code} has no street inside it or along its boundary: nothing to patrol")
         if base is not None:
             node, snap = nearest_node(graph, *base)
@@ -162,7 +179,9 @@ def plan_basic(engine: Engine, code: str, *, base: tuple[float, float] | None = 
     net, node, snap = _network_and_base(engine, code, base, margin_m)
     graph = net["graph"]
     route = basic_route(graph, net["required"], node)
-    return _as_geojson(code, graph, route, net["places"], dwell_min, base_given=base is not None, snap_m=snap)
+    out = _as_geojson(code, graph, route, net["places"], dwell_min, base_given=base is not None, snap_m=snap)
+    out["properties"]["optional_edges"] = len(net["optional"])
+    return out
 
 
 def _oriented(graph: nx.MultiGraph, a: Any, b: Any, k: int) -> LineString:

@@ -202,3 +202,70 @@ def test_the_budgeted_patrol_map_page_in_headless_chromium(divided_url: str, div
                        width=1200, height=800, screenshot=ROOT / "docs" / "budgeted.png")
     assert result.ok, result.summary()
     assert (ROOT / "docs" / "budgeted.png").stat().st_size > 20_000
+
+
+def test_a_planner_marks_streets_optional_and_the_route_skips_them(client: TestClient,
+                                                                   divided_engine: Engine) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from gis.db.coverage import coverage_report
+
+    code = max(grid_codes(divided_engine), key=lambda c: len(load_grid_network(divided_engine, c)["required"]))
+    streets = client.get(f"/grids/{code}/streets").json()
+    segments = streets["features"]
+    assert streets["properties"]["optional_segments"] == 0 and len(segments) >= 5
+    assert all(not s["properties"]["optional"] for s in segments)
+    before = client.get(f"/grids/{code}/patrols/basic").json()["properties"]
+    assert before["optional_edges"] == 0 and before["required_edges"] == len(segments)
+    with divided_engine.connect() as conn:
+        city = conn.execute(text("SELECT c.city_id FROM grids g JOIN admin_units c ON c.id = g.community_id "
+                                 "WHERE g.code = :c"), {"c": code}).scalar_one()
+    end = datetime.now(UTC)
+
+    def street_m() -> float:
+        rows = coverage_report(divided_engine, city, end - timedelta(days=30), end)["rows"]
+        return float(next(r["street_m"] for r in rows if r["code"] == code))
+
+    covered_before = street_m()
+    longest = max(segments, key=lambda s: s["properties"]["length_m"])["properties"]
+    body = {"segments": [longest["id"]], "author": "planner Li", "reason": "gated compound: no access"}
+    marked = client.put(f"/grids/{code}/streets/optional", json=body)
+    assert marked.status_code == 200, marked.text
+    m = marked.json()["properties"]
+    assert (m["optional_segments"], m["required_segments"], m["marked"]) == (1, len(segments) - 1, 1)
+    shown = next(s["properties"] for s in marked.json()["features"] if s["properties"]["id"] == longest["id"])
+    assert shown["optional"] and shown["marked_by"] == "planner Li" and shown["reason"] == body["reason"]
+
+    after = client.get(f"/grids/{code}/patrols/basic").json()
+    p = after["properties"]
+    assert p["optional_edges"] == 1 and p["required_edges"] == len(segments) - 1
+    assert p["required_m"] == pytest.approx(before["required_m"] - longest["length_m"], abs=0.2)
+    if before["optimal"] and p["optimal"]:  # fewer required streets never make the optimum longer
+        assert p["length_m"] <= before["length_m"] + 0.1
+    walked = {frozenset((s["properties"]["from"], s["properties"]["to"]))
+              for s in after["features"] if s["properties"]["kind"] == "step"}
+    unreachable = {frozenset(e[:2]) for e in p["unreachable"]}
+    for s in segments:
+        u, v, _ = (int(x) for x in s["properties"]["id"].split("-"))
+        if s["properties"]["id"] != longest["id"] and frozenset((u, v)) not in unreachable:
+            assert frozenset((u, v)) in walked  # every required street is still walked
+    # coverage counts only the required streets
+    assert street_m() == pytest.approx(covered_before - longest["length_m"], abs=0.2)
+
+    # bad requests change nothing
+    for bad, status, message in (
+        ({**body, "segments": ["1-2"]}, 422, "u-v-key"),
+        ({**body, "segments": ["1-2-0"]}, 422, "not streets of grid"),
+        ({**body, "segments": [s["properties"]["id"] for s in segments]}, 422, "leave at least one required"),
+        ({**body, "author": ""}, 422, ""),
+        ({"segments": []}, 422, ""),
+    ):
+        response = client.put(f"/grids/{code}/streets/optional", json=bad)
+        assert response.status_code == status and message in response.text, (bad, response.text)
+    assert client.get(f"/grids/{code}/streets").json()["properties"]["optional_segments"] == 1
+    assert client.put("/grids/000000000000000/streets/optional", json=body).status_code == 404
+    assert client.get("/grids/12/streets").status_code == 422
+
+    cleared = client.put(f"/grids/{code}/streets/optional", json={**body, "segments": []}).json()["properties"]
+    assert (cleared["optional_segments"], cleared["unmarked"]) == (0, 1)
+    assert client.get(f"/grids/{code}/patrols/basic").json()["properties"]["length_m"] == before["length_m"]
