@@ -53,8 +53,11 @@ SOURCES = ("police", "base")
 
 
 def coverage_report(engine: Engine, city_id: int, start: datetime, end: datetime, *, by: str = "grid",
-                    mode: str = "walk", minutes: Sequence[float] = DEFAULT_MINUTES) -> dict[str, Any]:
-    """The coverage rows of ``city_id``'s grids (or their communities, streets, districts, the city)."""
+                    mode: str = "walk", minutes: Sequence[float] = DEFAULT_MINUTES,
+                    with_areas: bool = False) -> dict[str, Any]:
+    """The coverage rows of ``city_id``'s grids (or their communities, streets, districts, the city). With
+    ``with_areas`` the result also holds the response circles themselves (``areas``: ``"police_5min"`` and so on →
+    a shapely geometry in WGS-84, simplified to 5 m), for maps."""
     if by not in LEVELS:
         raise InputError(f"by is one of {', '.join(LEVELS)}")
     if mode not in MODES:
@@ -90,15 +93,18 @@ def coverage_report(engine: Engine, city_id: int, start: datetime, end: datetime
         edges = conn.exec_driver_sql(
             "SELECT u, v, key, length_m, ST_AsBinary(geom) FROM road_edges WHERE city_id = %(c)s "
             "AND network = %(n)s", {"c": city_id, "n": network}).all()
+        # (MATERIALIZED: each grid's buffer is computed once, not once per street it is tested against)
         streets = conn.exec_driver_sql(
-            f"""WITH area AS (SELECT g.id, ST_Buffer(g.geom::geography, {EDGE_M})::geometry AS a FROM grids g
-                              JOIN admin_units c ON c.id = g.community_id WHERE c.city_id = %(c)s)
-                SELECT DISTINCT a.id, least(e.u, e.v), greatest(e.u, e.v), e.key, e.length_m
-                FROM area a JOIN road_edges e ON e.city_id = %(c)s AND e.network = 'walk' AND e.geom && a.a
-                 AND ST_Intersects(a.a, ST_LineInterpolatePoint(e.geom, 0.5))
-                JOIN grids g ON g.id = a.id
-                WHERE NOT EXISTS (SELECT 1 FROM patrol_optional_streets o WHERE o.grid_code = g.code
-                                  AND o.u = least(e.u, e.v) AND o.v = greatest(e.u, e.v) AND o.key = e.key)""",
+            f"""WITH area AS MATERIALIZED (
+                    SELECT g.id, g.code, ST_Buffer(g.geom::geography, {EDGE_M})::geometry AS a FROM grids g
+                    JOIN admin_units c ON c.id = g.community_id WHERE c.city_id = %(c)s),
+                streets AS MATERIALIZED (
+                    SELECT DISTINCT a.id, a.code, least(e.u, e.v) AS u, greatest(e.u, e.v) AS v, e.key, e.length_m
+                    FROM area a JOIN road_edges e ON e.city_id = %(c)s AND e.network = 'walk' AND e.geom && a.a
+                     AND ST_Intersects(a.a, ST_LineInterpolatePoint(e.geom, 0.5)))
+                SELECT s.id, s.u, s.v, s.key, s.length_m FROM streets s
+                WHERE NOT EXISTS (SELECT 1 FROM patrol_optional_streets o WHERE o.grid_code = s.code
+                                  AND o.u = s.u AND o.v = s.v AND o.key = s.key)""",
             {"c": city_id}).all()
         visits = conn.exec_driver_sql(
             "SELECT v.grid_id, v.walked_segments, v.buildings FROM patrol_visits v JOIN grids g ON g.id = v.grid_id "
@@ -150,6 +156,8 @@ def coverage_report(engine: Engine, city_id: int, start: datetime, end: datetime
     footprints = metric([b[3] for b in buildings])
     place_shapes = metric([p[3] for p in places])
     inside: dict[tuple[str, float], tuple[np.ndarray, np.ndarray]] = {}
+    areas: dict[str, Any] = {}
+    to_wgs84 = Transformer.from_crs(to_metric.target_crs, 4326, always_xy=True)
     for source, nodes in sources.items():
         if len(nodes) == 0:
             for m in minutes:
@@ -160,6 +168,9 @@ def coverage_report(engine: Engine, city_id: int, start: datetime, end: datetime
         for m in minutes:
             area = _isochrone(lines, u, v, length, reach, m * speed)
             inside[source, m] = (shapely.intersects(area, footprints), shapely.intersects(area, place_shapes))
+            if with_areas:
+                areas[f"{source}_{m:g}min"] = shapely.transform(area.simplify(5.0), lambda xy: np.column_stack(
+                    to_wgs84.transform(xy[:, 0], xy[:, 1])))
 
     near = shapely.union_all(shapely.buffer(lines, ISOCHRONE_BUFFER_M, quad_segs=4))
     near_network = shapely.intersects(near, footprints)
@@ -223,7 +234,7 @@ def coverage_report(engine: Engine, city_id: int, start: datetime, end: datetime
     out = _roll_up(list(rows.values()), by, units, minutes)
     return {"city_id": city_id, "by": by, "start": start.isoformat(), "end": end.isoformat(), "mode": mode,
             "minutes": minutes, "speed_m_per_min": speed, "network": network, "police_stations": len(stations),
-            "seconds": round(time.perf_counter() - started, 2), "rows": out}
+            "seconds": round(time.perf_counter() - started, 2), "rows": out, **({"areas": areas} if with_areas else {})}
 
 
 def _undirected_min(u: np.ndarray, v: np.ndarray, weight: np.ndarray, n: int) -> sparse.csr_matrix:
