@@ -19,7 +19,19 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from api import errors
-from api.routers import divisions, events, exchange, grid_edits, health, layers, maps, open311, patrols, visits
+from api.routers import (
+    divisions,
+    events,
+    exchange,
+    grid_edits,
+    health,
+    layers,
+    leaders,
+    maps,
+    open311,
+    patrols,
+    visits,
+)
 from api.settings import Settings
 from gis.db.engine import make_engine
 from gis.db.events import escalate_overdue
@@ -91,6 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(open311.router)
     app.include_router(patrols.router)
     app.include_router(visits.router)
+    app.include_router(leaders.router)
     app.include_router(maps.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

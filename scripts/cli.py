@@ -223,6 +223,26 @@ def seed_staff(settings: Settings, city_name: str) -> None:
         print("synthetic demo staff: " + ", ".join(f"{n} {role}" for role, n in counts.items()))
 
 
+def seed_activity(settings: Settings, city_name: str) -> None:
+    from gis.db.demo_activity import seed_demo_activity
+    from gis.db.features import find_city
+
+    engine = ready_engine(settings)
+    try:
+        with engine.connect() as conn:
+            city_id = find_city(conn, city_name).id
+        counts = seed_demo_activity(engine, city_id)
+    finally:
+        engine.dispose()
+    if any(counts.values()):
+        print(f"synthetic demo activity: {counts['events']} events, {counts['visits']} patrol visits")
+
+
+def cmd_seed_activity(args: argparse.Namespace, settings: Settings) -> int:
+    seed_activity(settings, args.city)
+    return 0
+
+
 def cmd_seed_staff(args: argparse.Namespace, settings: Settings) -> int:
     seed_staff(settings, args.city)
     return 0
@@ -537,6 +557,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             run_import(settings, DEMO_FILE, DEMO_CITY, None)
             run_divide(settings, DEMO_CITY)
         seed_staff(settings, DEMO_CITY)  # grids without staff get synthetic ones, so reports find a person
+        seed_activity(settings, DEMO_CITY)  # synthetic events and visits, so the leaders' maps show something
         if not args.no_serve:
             serve(settings, settings.host, settings.port)
     finally:
@@ -615,6 +636,11 @@ def parser() -> argparse.ArgumentParser:
     staff.add_argument("--city", required=True)
     staff.set_defaults(func=cmd_seed_staff)
 
+    act = sub.add_parser("seed-activity", help="synthetic events and patrol visits for a city's grids (the demo's; "
+                                               "once per city)")
+    act.add_argument("--city", required=True)
+    act.set_defaults(func=cmd_seed_activity)
+
     ev = sub.add_parser("import-events", help="load a CSV or GeoJSON file of (historic) events, set-based")
     ev.add_argument("file")
     ev.add_argument("--author", default="bulk import")
@@ -625,7 +651,7 @@ def parser() -> argparse.ArgumentParser:
     esc.set_defaults(func=cmd_escalate)
 
     kpi = sub.add_parser("kpis", help="on-time closure rate and the other figures per unit, as CSV")
-    kpi.add_argument("--by", choices=["grid", "community", "street", "department"], default="grid")
+    kpi.add_argument("--by", choices=["grid", "community", "street", "district", "department"], default="grid")
     kpi.add_argument("--start", help="ISO 8601 (default: 30 days before --end)")
     kpi.add_argument("--end", help="ISO 8601 (default: now)")
     kpi.add_argument("--unit", help="only units whose code starts so")

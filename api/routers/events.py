@@ -233,7 +233,7 @@ def new_staff(body: StaffBody, engine: EngineDep) -> dict[str, Any]:
 @router.get("/kpis", summary="On-time closure and the other ranking figures per unit and period")
 def unit_kpis(
     engine: EngineDep,
-    by: Literal["grid", "community", "street", "department"] = "grid",
+    by: Literal["grid", "community", "street", "district", "department"] = "grid",
     start: datetime | None = None,
     end: datetime | None = None,
     unit: Annotated[str | None, Query(pattern=r"^\w{1,32}$", description="only units whose code starts so")] = None,

@@ -417,7 +417,9 @@ def categories(engine: Engine) -> list[dict[str, Any]]:
 KPI_FIELDS = ("unit", "reported", "dispatched", "due", "suspended", "closed_on_time", "closed",
               "on_time_closure_rate", "closure_rate", "rework_rate", "extension_rate", "mean_handling_hours",
               "open_overdue")
-KPI_LEVELS = {"grid": "e.grid_code", "community": "cu.code", "street": "su.code", "department": "cat.department_code"}
+KPI_LEVELS = {"grid": "e.grid_code", "community": "cu.code", "street": "su.code", "district": "left(su.code, 6)",
+              "department": "cat.department_code"}
+"""Units KPIs roll up to: a district is its streets' first 6 digits (codes are hierarchical, DOMAIN.md)."""
 
 
 def kpis(engine: Engine, by: str, start: datetime, end: datetime, *, now: datetime | None = None,

@@ -1,0 +1,193 @@
+"""Leaders' coverage maps: a unit's children coloured by a measure, drill-down from city to grid, the figures beside
+the map and as CSV, and the whole page as one standalone HTML file."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+import shapely
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.engine import Engine
+
+from api.deps import SettingsDep, get_engine
+from api.errors import status_for
+from api.settings import Settings
+from gis.db import leaders
+from gis.db.events import categories
+from gis.db.patrol import plan_basic
+from gis.errors import GridpatrolError, InputError
+from maps.city import map_to_html, message_page
+from maps.leaders import TABLE_COLUMNS, leaders_map, query_string, standalone_html
+
+router = APIRouter(tags=["leaders"])
+EngineDep = Annotated[Engine, Depends(get_engine)]
+DEFAULT_DAYS = 30
+
+
+@dataclass
+class ViewParams:
+    city: str | None
+    unit: str | None
+    measure: str
+    start: date
+    end: date
+    category: str | None
+    mode: str
+    minutes: float
+    grids: bool
+
+    def query(self, **changes: Any) -> str:
+        values = {"city": self.city, "unit": self.unit, "measure": self.measure, "start": self.start.isoformat(),
+                  "end": self.end.isoformat(), "category": self.category, "mode": self.mode,
+                  "minutes": f"{self.minutes:g}", "grids": "1" if self.grids else None}
+        values.update(changes)
+        return query_string(values)
+
+
+def view_params(
+    settings: SettingsDep,
+    city: Annotated[str | None, Query(description="a city (name or id); default: the configured one")] = None,
+    unit: Annotated[str | None, Query(description="a district (6 digits), street (9), community (12) or grid "
+                                                  "(15) code")] = None,
+    measure: Annotated[str, Query(description="what colours the map: " + ", ".join(leaders.MEASURES))] =
+        "walked_share",
+    start: Annotated[date | None, Query(description="first day of the period (default: 30 days ago)")] = None,
+    end: Annotated[date | None, Query(description="last day of the period, included (default: today)")] = None,
+    category: Annotated[str | None, Query(description="the heat map's event category (default: all)")] = None,
+    mode: Annotated[Literal["walk", "ebike", "drive"], Query(description="response circles by")] = "ebike",
+    minutes: Annotated[float, Query(gt=0, le=60, description="the response circle, in minutes")] = 5.0,
+    grids: Annotated[bool, Query(description="show every grid inside the unit instead of its children")] = False,
+) -> ViewParams:
+    if measure not in leaders.MEASURES:
+        raise InputError(f"unknown measure {measure!r}: one of {', '.join(leaders.MEASURES)}")
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    end = end or today
+    start = start or end - timedelta(days=DEFAULT_DAYS - 1)
+    if end < start:
+        raise InputError(f"the period is empty: it ends ({end}) before it starts ({start})")
+    return ViewParams(city=city if city or unit else settings.default_city, unit=unit, measure=measure,
+                      start=start, end=end, category=category or None, mode=mode, minutes=minutes, grids=grids)
+
+
+ViewDep = Annotated[ViewParams, Depends(view_params)]
+
+
+def _period(p: ViewParams, timezone: str) -> tuple[datetime, datetime]:
+    zone = ZoneInfo(timezone)
+    return (datetime.combine(p.start, time(), zone).astimezone(UTC),
+            datetime.combine(p.end + timedelta(days=1), time(), zone).astimezone(UTC))
+
+
+def build_view(engine: Engine, settings: Settings, p: ViewParams, *, prefix: str = "") -> dict[str, Any]:
+    """Everything the page draws, from the database (see :func:`maps.leaders.leaders_map`)."""
+    start, end = _period(p, settings.timezone)
+    known = categories(engine)
+    if p.category and p.category not in {c["code"] for c in known}:
+        raise InputError(f"unknown event category {p.category!r}: GET /categories lists them")
+    with engine.connect() as conn:
+        unit = leaders.find_unit(conn, city=p.city, unit=p.unit)
+        chain = leaders.breadcrumb(conn, unit)
+        level, units = leaders.child_units(conn, unit, grids=p.grids)
+        events = leaders.events_in(conn, unit, start, end, category=p.category)
+        places = leaders.key_places_in(conn, unit)
+        outline = leaders.unit_outline(conn, unit)
+    info = leaders.unit_figures(engine, unit, level, units, start, end, mode=p.mode, minutes=p.minutes)
+    measure = leaders.MEASURES[p.measure]
+
+    def href(u: leaders.Unit | dict[str, Any]) -> str:
+        if isinstance(u, leaders.Unit) and u.level == "city":
+            return f"{prefix}/leaders?{p.query(unit=None, city=str(u.id), grids=None)}"
+        code = u.code if isinstance(u, leaders.Unit) else u["code"]
+        return f"{prefix}/leaders?{p.query(unit=code, city=None, grids=None)}"
+
+    for u in units:
+        u["href"] = href(u) if not (level == "grid" and unit.level == "grid") else ""
+    notes = []
+    if not units:
+        notes.append(f"{unit.name} has no {level}s yet: divide the city first (gridpatrol divide, POST /divisions)")
+    if measure.source == "coverage" and "coverage" in info["missing"]:
+        notes.append(f"no coverage figures here: {info['missing']['coverage']}")
+    elif units and all(u["figures"].get(measure.key) is None for u in units):
+        why = {"on_time_closure_rate": "no event fell due in the period",
+               "walked_share": "no street to patrol", "buildings_visited_share": "no building in these units"}
+        notes.append(f"no {measure.label} for {p.start} – {p.end}: {why.get(measure.key, 'nothing to count')}")
+    if not events:
+        notes.append(f"no events reported {p.start} – {p.end}" + (f" in category {p.category}" if p.category else "")
+                     + ": the heat map is empty")
+    route = None
+    if unit.level == "grid":
+        try:
+            route = plan_basic(engine, unit.code or "")
+        except InputError as exc:
+            notes.append(f"no patrol route: {exc}")
+    areas = {}
+    if outline is not None:
+        box = shapely.geometry.shape(outline).bounds
+        areas = {name: shapely.clip_by_rect(a, *box) for name, a in info["areas"].items()}
+    households = sum(u["households"] for u in units)
+    summary = (f"{len(units):,} {level}s · {households:,} households · {len(events):,} events "
+               f"{p.start} – {p.end} · response circles: {p.minutes:g} min by {p.mode}")
+    footnote = ("Figures are the API's (GET /coverage, GET /kpis) for the period; coverage is computed for the "
+                f"whole city and kept {leaders.COVERAGE_TTL_S:.0f} s. Response circles are network isochrones "
+                "(buffered reachable streets). Click a unit to go down a level; the path above goes back up.")
+    crumbs = [{"name": c.name, "href": href(c) if i < len(chain) - 1 or p.grids else ""}
+              for i, c in enumerate(chain)]
+    return {"unit": unit, "breadcrumb": crumbs, "level": level, "units": units, "measure": measure,
+            "missing": info["missing"], "areas": areas, "events": events, "places": places, "outline": outline,
+            "route": route, "notes": notes, "summary": summary, "footnote": footnote,
+            "params": {"city": p.city if not p.unit else None, "unit": p.unit, "start": p.start.isoformat(),
+                       "end": p.end.isoformat(), "category": p.category, "mode": p.mode, "minutes": p.minutes,
+                       "grids": p.grids},
+            "measures": leaders.MEASURES, "categories": [(c["code"], c["name"]) for c in known]}
+
+
+@router.get("/leaders", response_class=HTMLResponse, summary="Leaders' coverage map: a unit's children "
+            "coloured by a measure, drill-down from city to grid")
+async def leaders_page(request: Request, engine: EngineDep, settings: SettingsDep, p: ViewDep,
+                       export: Annotated[bool, Query(description="download as one standalone HTML file")] = False,
+                       ) -> HTMLResponse:
+    """City → district → street → community → grid: click a unit to go down a level, the path at the top to go
+    back up. The panel holds the measure, the period, the heat map's category, the response circles' mode and
+    minutes, the figures as a sortable table (and CSV), and a link saving the page as one HTML file."""
+    prefix = str(request.base_url).rstrip("/") if export else ""
+    try:
+        view = await run_in_threadpool(build_view, engine, settings, p, prefix=prefix)
+    except GridpatrolError as exc:
+        return HTMLResponse(message_page("Cannot draw this map", str(exc)), status_code=status_for(exc))
+    links = {"csv": f"{prefix}/leaders/figures?{p.query(format='csv')}",
+             "export": f"{prefix}/leaders?{p.query(export='1')}"}
+    fmap = leaders_map(view, links=links, tile_url=settings.tile_url, tile_attribution=settings.tile_attribution)
+    if export:
+        name = view["unit"].code or str(view["unit"].id)
+        return HTMLResponse(standalone_html(fmap),
+                            headers={"Content-Disposition": f'attachment; filename="leaders-{name}.html"'})
+    return HTMLResponse(map_to_html(fmap))
+
+
+@router.get("/leaders/figures", summary="The leaders' table: each unit's figures, as JSON or CSV")
+async def leaders_figures(engine: EngineDep, settings: SettingsDep, p: ViewDep,
+                          format: Literal["json", "csv"] = "json") -> Any:
+    """The table beside the map: per unit households, grids, streets walked, buildings visited, response-circle
+    shares, events, on-time closure rate, open overdue and events per 1,000 households."""
+    view = await run_in_threadpool(build_view, engine, settings, p)
+    rows = [{"code": u["code"], "name": u["name"], "level": view["level"], **u["figures"]} for u in view["units"]]
+    if format == "json":
+        return {"unit": {"level": view["unit"].level, "code": view["unit"].code, "name": view["unit"].name},
+                "level": view["level"], "start": p.start.isoformat(), "end": p.end.isoformat(), "mode": p.mode,
+                "minutes": p.minutes, "notes": view["notes"], "rows": rows}
+    out = io.StringIO()
+    keys = ["code", "name", "level", *(k for k, _h, _f in TABLE_COLUMNS)]
+    writer = csv.DictWriter(out, fieldnames=keys, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    name = view["unit"].code or str(view["unit"].id)
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="leaders-{name}.csv"'})
+

@@ -1,0 +1,197 @@
+"""The leaders' coverage maps on the divided Nanjing demo with its synthetic activity: every level draws, the
+figures are the API's, drill-down works in headless Chromium, and bad input gets a clear answer."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from api.app import create_app
+from api.settings import Settings
+from gis.cities import city_from_name
+from gis.db.demo_activity import seed_demo_activity
+from gis.db.divisions import divide_and_store
+from gis.db.embedded import EmbeddedPostgres
+from gis.db.engine import make_engine
+from gis.db.importer import import_osm
+from gis.db.staff import seed_demo_staff
+from tests.conftest import NANJING, ROOT, _clone
+
+
+@pytest.fixture(scope="module")
+def nanjing_url(pg_server: EmbeddedPostgres, template_db: str) -> Iterator[str]:
+    """Central Nanjing imported, divided, staffed, with the demo's synthetic events and visits (read only)."""
+    name = _clone(pg_server, template_db)
+    url = pg_server.url(name)
+    engine = make_engine(url)
+    import_osm(engine, NANJING, city=city_from_name("nanjing"))
+    with engine.connect() as conn:
+        city_id = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city'")).scalar_one()
+    divide_and_store(engine, city_id)
+    seed_demo_staff(engine, city_id)
+    counts = seed_demo_activity(engine, city_id)
+    assert counts["events"] > 100 and counts["visits"] > 10
+    engine.dispose()
+    yield url
+    pg_server.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def client(nanjing_url: str) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(database_url=nanjing_url, escalate_every_s=0))) as c:
+        yield c
+
+
+def codes(url: str, sql: str) -> list[str]:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        out = [r[0] for r in conn.execute(text(sql))]
+    engine.dispose()
+    return out
+
+
+def test_every_level_draws_and_links_one_level_down(client: TestClient, nanjing_url: str) -> None:
+    district = codes(nanjing_url, "SELECT code FROM admin_units WHERE level = 'district' ORDER BY code")[1]
+    street = codes(nanjing_url, f"SELECT code FROM admin_units WHERE level = 'street' AND code LIKE '{district}%' "
+                                "ORDER BY code")[0]
+    community = codes(nanjing_url, f"SELECT code FROM admin_units WHERE level = 'community' AND code LIKE "
+                                   f"'{street}%' ORDER BY code")[0]
+    grid = codes(nanjing_url, f"SELECT g.code FROM grids g JOIN admin_units c ON c.id = g.community_id "
+                              f"WHERE c.code = '{community}' ORDER BY g.code")[0]
+    for unit, child in ((None, district), (district, street), (street, community), (community, grid)):
+        response = client.get("/leaders", params={"unit": unit} if unit else {"city": "nanjing"})
+        assert response.status_code == 200, response.text
+        page = response.text
+        assert f"unit={child}" in page  # the child links one level down (the map's click and the table)
+        assert "cdn." not in page.replace("cdn.jsdelivr.net/npm/leaflet", "")  # no remote asset left
+        if unit:  # the breadcrumb leads back up to the city
+            assert "/leaders?" in page and "南京市" in page
+    leaf = client.get("/leaders", params={"unit": grid, "measure": "open_overdue"})
+    assert leaf.status_code == 200 and "basic patrol route" in leaf.text and grid in leaf.text
+
+
+def test_the_figures_are_the_apis(client: TestClient) -> None:
+    end = date.today()
+    start = end - timedelta(days=29)
+    figures = client.get("/leaders/figures", params={"city": "nanjing", "start": start, "end": end}).json()
+    assert figures["level"] == "district" and len(figures["rows"]) == 3
+    coverage = {r["code"]: r for r in client.get("/coverage", params={
+        "city": "nanjing", "by": "district", "mode": "ebike", "minutes": "5",
+        "start": f"{start}T00:00:00+08:00", "end": f"{end + timedelta(days=1)}T00:00:00+08:00"}).json()["rows"]}
+    kpis = {r["unit"]: r for r in client.get("/kpis", params={
+        "by": "district", "start": f"{start}T00:00:00+08:00",
+        "end": f"{end + timedelta(days=1)}T00:00:00+08:00"}).json()["units"]}
+    for row in figures["rows"]:
+        c, k = coverage[row["code"]], kpis.get(row["code"], {})
+        assert row["walked_share"] == c["walked_share"] and row["households"] == c["households"]
+        assert row["households_police_share"] == c["households_police_5min_share"]
+        assert row["on_time_closure_rate"] == k.get("on_time_closure_rate")
+        assert row["open_overdue"] == k.get("open_overdue", 0)
+    assert sum(r["reported"] for r in figures["rows"]) > 100
+    assert any(r["walked_share"] for r in figures["rows"])  # the synthetic visits were matched to streets
+    table = client.get("/leaders/figures", params={"city": "nanjing", "start": start, "end": end, "format": "csv"})
+    assert table.status_code == 200 and table.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(table.text)))
+    assert [r["code"] for r in rows] == [r["code"] for r in figures["rows"]]
+    assert [int(r["households"]) for r in rows] == [r["households"] for r in figures["rows"]]
+
+
+def test_every_grid_view_and_the_standalone_file(client: TestClient) -> None:
+    every = client.get("/leaders", params={"city": "nanjing", "grids": "1", "measure": "households_per_grid"})
+    assert every.status_code == 200 and "87 grids" in every.text
+    export = client.get("/leaders", params={"city": "nanjing", "export": "1"})
+    assert export.status_code == 200 and "attachment" in export.headers["content-disposition"]
+    assert '<script src="/static' not in export.text and "L.map" in export.text  # Leaflet itself is inlined
+    assert "http://testserver/leaders?" in export.text  # its links point back at the service
+
+
+@pytest.mark.parametrize(("params", "status", "message"), [
+    ({"unit": "320199"}, 404, "no district, street or community"),
+    ({"unit": "999999999999999"}, 404, "no grid"),
+    ({"unit": "12"}, 422, "6 (district)"),
+    ({"city": "atlantis"}, 404, "no city"),
+    ({"start": "2026-11-20", "end": "2026-11-01"}, 422, "the period is empty"),
+    ({"measure": "happiness"}, 422, "unknown measure"),
+    ({"category": "ZZ9"}, 422, "unknown event category"),
+    ({"minutes": "0"}, 422, ""),
+])
+def test_bad_requests_get_a_clear_answer(client: TestClient, params: dict[str, str], status: int,
+                                         message: str) -> None:
+    response = client.get("/leaders", params=params)
+    assert response.status_code == status and message in response.text, response.text
+
+
+def test_a_measure_without_data_says_so(client: TestClient) -> None:
+    long_ago = {"city": "nanjing", "start": "2020-01-01", "end": "2020-01-31", "measure": "on_time_closure_rate"}
+    response = client.get("/leaders", params=long_ago)
+    assert response.status_code == 200
+    assert "no event fell due in the period" in response.text and "the heat map is empty" in response.text
+    assert 'class="folium-map"' in response.text  # still a map: the units, grey, with their figures
+
+
+def test_the_pages_in_headless_chromium(nanjing_url: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from maps.browser import CHROMIUM, CHROMIUM_ARGS, LOCAL_HOSTS, serve_in_thread
+
+    community = codes(nanjing_url, "SELECT c.code FROM admin_units c JOIN grids g ON g.community_id = c.id "
+                                   "GROUP BY c.code ORDER BY count(*) DESC, c.code LIMIT 1")[0]
+    grid = codes(nanjing_url, "SELECT g.code FROM grids g JOIN events e ON e.grid_id = g.id GROUP BY g.code "
+                              "ORDER BY count(*) DESC, g.code LIMIT 1")[0]
+    external: list[str] = []
+    errors: list[str] = []
+    with serve_in_thread(create_app(Settings(database_url=nanjing_url, escalate_every_s=0))) as base, \
+            sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+
+        def guard(route) -> None:  # type: ignore[no-untyped-def]
+            if route.request.url.split("/")[2].split(":")[0] in LOCAL_HOSTS:
+                route.continue_()
+            else:
+                external.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", guard)
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{base}/leaders?city=nanjing&measure=walked_share", wait_until="networkidle")
+        page.screenshot(path=str(ROOT / "docs" / "leaders-city.png"))
+        # click the middle of the first district drawn: the page goes down to it
+        target = page.evaluate("""() => {
+            for (const key in window) {
+                const layer = window[key];
+                if (layer && layer.getLayers && layer.toGeoJSON && key.startsWith('geo_json')) {
+                    const found = layer.getLayers().find(
+                        l => l.feature && l.feature.properties && l.feature.properties.href);
+                    if (found) {
+                        const map = found._map, c = found.getBounds().getCenter(), p = map.latLngToContainerPoint(c);
+                        const box = map.getContainer().getBoundingClientRect();
+                        return {x: box.left + p.x, y: box.top + p.y, code: found.feature.properties.code};
+                    }
+                }
+            }
+            return null; }""")
+        assert target is not None
+        with page.expect_navigation(wait_until="networkidle"):
+            page.mouse.click(target["x"], target["y"])
+        assert f"unit={target['code']}" in page.url
+        assert target["code"] in page.inner_text("#gp-panel h1")
+        # the table sorts by a click on its header
+        page.click("#gp-table th:nth-child(2)")
+        values = [int(v.replace(",", "")) for v in page.locator("#gp-table tbody td:nth-child(2)").all_inner_texts()]
+        assert values == sorted(values, reverse=True)
+        page.goto(f"{base}/leaders?unit={community}&measure=on_time_closure_rate", wait_until="networkidle")
+        page.screenshot(path=str(ROOT / "docs" / "leaders-community.png"))
+        page.goto(f"{base}/leaders?unit={grid}&measure=walked_share", wait_until="networkidle")
+        page.screenshot(path=str(ROOT / "docs" / "leaders-grid.png"))
+        browser.close()
+    assert not external and not errors, (external, errors)
+    for name in ("leaders-city", "leaders-community", "leaders-grid"):
+        assert (ROOT / "docs" / f"{name}.png").stat().st_size > 30_000
