@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	@touch $(STAMP)
 
-bench: setup                    ## import, division (against spopt max-p), edit-preview, intake and patrol benchmarks
+bench: setup                    ## import, division (against spopt max-p), edit-preview, intake, patrol and leaders' map benchmarks
 	@bash scripts/install-system-deps.sh --bench
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	@# postman_problems pins networkx 2.0; it runs on ours with two patches (bench/postman_references.py)
@@ -37,6 +37,7 @@ bench: setup                    ## import, division (against spopt max-p), edit-
 	$(BIN)/python bench/edit_bench.py
 	$(BIN)/python bench/intake_bench.py
 	$(BIN)/python bench/patrol_bench.py
+	$(BIN)/python bench/leaders_bench.py
 
 screenshots: setup system-deps-test   ## the map screenshot in docs/
 	$(BIN)/gridpatrol screenshot --out docs/map-nanjing.png

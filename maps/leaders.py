@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,9 @@ def classes(values: Sequence[float], k: int = 5, *, share: bool = False) -> list
     distinct = np.unique(data)
     if distinct.size <= k:
         return [float(v) for v in distinct]
-    return sorted({float(b) for b in mapclassify.Quantiles(data, k=k).bins})
+    with warnings.catch_warnings():  # "not enough unique values to form k classes": fewer classes is the point
+        warnings.simplefilter("ignore", UserWarning)
+        return sorted({float(b) for b in mapclassify.Quantiles(data, k=k).bins})
 
 
 def leaders_map(view: dict[str, Any], *, links: dict[str, str], tile_url: str | None = None,
@@ -144,7 +147,8 @@ def leaders_map(view: dict[str, Any], *, links: dict[str, str], tile_url: str | 
     if view["events"]:
         # at city and district level the choropleth comes first: the heat map is one click away in the layers
         shown = view["unit"].level in ("street", "community", "grid") or bool(view["params"].get("category"))
-        folium.plugins.HeatMap([[lat, lon, 1.0 if is_open else 0.5] for lon, lat, _c, is_open in view["events"]],
+        folium.plugins.HeatMap([[round(lat, 5), round(lon, 5), 1.0 if is_open else 0.5]
+                                for lon, lat, _c, is_open in view["events"]],
                                name=f"events ({len(view['events']):,}; open ones weigh double)", radius=18, blur=14,
                                min_opacity=0.3, show=shown).add_to(fmap)
     if view["places"]:
