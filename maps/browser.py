@@ -59,6 +59,42 @@ class VisitResult:
                 f"{len(self.console_errors)} console errors")
 
 
+@dataclass
+class LocalPage:
+    """A Chromium page that may load only from this machine, and what went wrong on it."""
+
+    page: Any
+    external_requests: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def local_page(*, width: int = 1400, height: int = 900) -> Iterator[LocalPage]:
+    """Headless Chromium with one page whose requests to any other host are blocked and recorded, as are its
+    console errors and uncaught exceptions (for tests that click and type, where :func:`visit` only looks)."""
+    from playwright.sync_api import Route, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            out = LocalPage(browser.new_page(viewport={"width": width, "height": height}))
+
+            def guard(route: Route) -> None:
+                host = urlparse(route.request.url).hostname or ""
+                if route.request.url.startswith(("data:", "blob:")) or host in LOCAL_HOSTS:
+                    route.continue_()
+                else:
+                    out.external_requests.append(route.request.url)
+                    route.abort()
+
+            out.page.route("**/*", guard)
+            out.page.on("console", lambda m: out.console_errors.append(m.text) if m.type == "error" else None)
+            out.page.on("pageerror", lambda e: out.console_errors.append(str(e)))
+            yield out
+        finally:
+            browser.close()
+
+
 @contextmanager
 def serve_in_thread(app: Any) -> Iterator[str]:
     """Serve an ASGI app with uvicorn on a free loopback port for the duration of the block."""

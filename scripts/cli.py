@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import psycopg2
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from api.settings import Settings
@@ -208,32 +209,31 @@ def cmd_import_grids(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def seed_staff(settings: Settings, city_name: str) -> None:
+def _seed_city(settings: Settings, city_name: str, seed: Callable[[Engine, int], dict[str, int]]) -> dict[str, int]:
+    """Run one of the demo's synthetic seeders on the city named ``city_name``; its counts."""
     from gis.db.features import find_city
-    from gis.db.staff import seed_demo_staff
 
     engine = ready_engine(settings)
     try:
         with engine.connect() as conn:
             city_id = find_city(conn, city_name).id
-        counts = seed_demo_staff(engine, city_id)
+        return seed(engine, city_id)
     finally:
         engine.dispose()
+
+
+def seed_staff(settings: Settings, city_name: str) -> None:
+    from gis.db.staff import seed_demo_staff
+
+    counts = _seed_city(settings, city_name, seed_demo_staff)
     if any(counts.values()):
         print("synthetic demo staff: " + ", ".join(f"{n} {role}" for role, n in counts.items()))
 
 
 def seed_activity(settings: Settings, city_name: str) -> None:
     from gis.db.demo_activity import seed_demo_activity
-    from gis.db.features import find_city
 
-    engine = ready_engine(settings)
-    try:
-        with engine.connect() as conn:
-            city_id = find_city(conn, city_name).id
-        counts = seed_demo_activity(engine, city_id)
-    finally:
-        engine.dispose()
+    counts = _seed_city(settings, city_name, seed_demo_activity)
     if any(counts.values()):
         print(f"synthetic demo activity: {counts['events']} events, {counts['visits']} patrol visits")
 

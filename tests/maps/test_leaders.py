@@ -136,31 +136,15 @@ def test_a_measure_without_data_says_so(client: TestClient) -> None:
 
 
 def test_the_pages_in_headless_chromium(nanjing_url: str) -> None:
-    from playwright.sync_api import sync_playwright
-
-    from maps.browser import CHROMIUM, CHROMIUM_ARGS, LOCAL_HOSTS, serve_in_thread
+    from maps.browser import local_page, serve_in_thread
 
     community = codes(nanjing_url, "SELECT c.code FROM admin_units c JOIN grids g ON g.community_id = c.id "
                                    "GROUP BY c.code ORDER BY count(*) DESC, c.code LIMIT 1")[0]
     grid = codes(nanjing_url, "SELECT g.code FROM grids g JOIN events e ON e.grid_id = g.id GROUP BY g.code "
                               "ORDER BY count(*) DESC, g.code LIMIT 1")[0]
-    external: list[str] = []
-    errors: list[str] = []
     with serve_in_thread(create_app(Settings(database_url=nanjing_url, escalate_every_s=0))) as base, \
-            sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-
-        def guard(route) -> None:  # type: ignore[no-untyped-def]
-            if route.request.url.split("/")[2].split(":")[0] in LOCAL_HOSTS:
-                route.continue_()
-            else:
-                external.append(route.request.url)
-                route.abort()
-
-        page.route("**/*", guard)
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
+            local_page() as tab:
+        page = tab.page
         page.goto(f"{base}/leaders?city=nanjing&measure=walked_share", wait_until="networkidle")
         page.screenshot(path=str(ROOT / "docs" / "leaders-city.png"))
         # click the middle of the first district drawn: the page goes down to it
@@ -191,7 +175,6 @@ def test_the_pages_in_headless_chromium(nanjing_url: str) -> None:
         page.screenshot(path=str(ROOT / "docs" / "leaders-community.png"))
         page.goto(f"{base}/leaders?unit={grid}&measure=walked_share", wait_until="networkidle")
         page.screenshot(path=str(ROOT / "docs" / "leaders-grid.png"))
-        browser.close()
-    assert not external and not errors, (external, errors)
+        assert not tab.external_requests and not tab.console_errors, (tab.external_requests, tab.console_errors)
     for name in ("leaders-city", "leaders-community", "leaders-grid"):
         assert (ROOT / "docs" / f"{name}.png").stat().st_size > 30_000

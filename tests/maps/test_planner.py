@@ -15,7 +15,7 @@ from api.settings import Settings
 from gis.cities import city_from_name
 from gis.db.divisions import divide_and_store
 from gis.db.importer import import_osm
-from maps.browser import CHROMIUM, CHROMIUM_ARGS, LOCAL_HOSTS, serve_in_thread
+from maps.browser import CHROMIUM, CHROMIUM_ARGS, local_page, serve_in_thread
 from tests.conftest import BEIJING, ROOT
 
 
@@ -45,20 +45,9 @@ def test_planner_drags_a_boundary_and_saves_it(fresh_engine: Engine, fresh_url: 
         city_id = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city'")).scalar_one()
     divide_and_store(fresh_engine, city_id)
     code, community_code, (lon, lat) = pick_vertex(fresh_engine)
-    external, errors = [], []
-    with serve_in_thread(create_app(Settings(database_url=fresh_url))) as base, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1300, "height": 850})
-        def guard(route) -> None:  # type: ignore[no-untyped-def]
-            if route.request.url.split("/")[2].split(":")[0] in LOCAL_HOSTS:
-                route.continue_()
-            else:
-                external.append(route.request.url)
-                route.abort()
-
-        page.route("**/*", guard)
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    with serve_in_thread(create_app(Settings(database_url=fresh_url))) as base, \
+            local_page(width=1300, height=850) as tab:
+        page = tab.page
         page.goto(f"{base}/planner?community={community_code}&grid={code}", wait_until="networkidle")
         page.wait_for_selector(".marker-icon")  # Geoman's vertex handles: the grid is in edit mode
         assert code in page.inner_text("#grid-info")
@@ -82,8 +71,7 @@ def test_planner_drags_a_boundary_and_saves_it(fresh_engine: Engine, fresh_url: 
         assert "Saved" in page.inner_text("#result")  # still shown after the map was redrawn
         shot = ROOT / "docs" / "planner.png"
         page.screenshot(path=str(shot))
-        browser.close()
-    assert external == [] and errors == []
+        assert tab.external_requests == [] and tab.console_errors == []
     with fresh_engine.connect() as conn:
         versions = conn.execute(text(
             "SELECT version, change, author FROM grid_versions WHERE code = :c ORDER BY version"), {"c": code}).all()
