@@ -123,37 +123,21 @@ def serve_in_thread(app: Any) -> Iterator[str]:
 def visit(url: str, *, screenshot: Path | None = None, width: int = 1400, height: int = 900,
           timeout_s: float = 60.0) -> VisitResult:
     """Load ``url`` in headless Chromium, wait until the network is idle, probe the Leaflet map."""
-    from playwright.sync_api import Route, sync_playwright
-
     result = VisitResult(url=url)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": width, "height": height})
-
-            def guard(route: Route) -> None:
-                host = urlparse(route.request.url).hostname or ""
-                if route.request.url.startswith(("data:", "blob:")) or host in LOCAL_HOSTS:
-                    route.continue_()
-                else:
-                    result.external_requests.append(route.request.url)
-                    route.abort()
-
-            page.route("**/*", guard)
-            page.on("requestfailed", lambda r: result.failed_requests.append(f"{r.url} ({r.failure})"))
-            page.on("console", lambda m: result.console_errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: result.console_errors.append(str(e)))
-            started = time.perf_counter()
-            response = page.goto(url, wait_until="networkidle", timeout=timeout_s * 1000)
-            result.load_s = time.perf_counter() - started
-            result.status = response.status if response else None
-            result.map = page.evaluate(_MAP_PROBE)
-            # Blocked external requests also show up as failed; keep each problem in one list only.
-            result.failed_requests = [f for f in result.failed_requests
-                                      if not any(f.startswith(e) for e in result.external_requests)]
-            if screenshot is not None:
-                screenshot.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(screenshot), full_page=False)
-        finally:
-            browser.close()
+    with local_page(width=width, height=height) as tab:
+        page = tab.page
+        result.external_requests = tab.external_requests
+        result.console_errors = tab.console_errors
+        page.on("requestfailed", lambda r: result.failed_requests.append(f"{r.url} ({r.failure})"))
+        started = time.perf_counter()
+        response = page.goto(url, wait_until="networkidle", timeout=timeout_s * 1000)
+        result.load_s = time.perf_counter() - started
+        result.status = response.status if response else None
+        result.map = page.evaluate(_MAP_PROBE)
+        # Blocked external requests also show up as failed; keep each problem in one list only.
+        result.failed_requests = [f for f in result.failed_requests
+                                  if not any(f.startswith(e) for e in result.external_requests)]
+        if screenshot is not None:
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshot), full_page=False)
     return result
