@@ -9,8 +9,9 @@
   the grid's centre on the piece of network that holds most of the grid's streets.
 * Streets a planner marked optional (:mod:`gis.db.patrol_streets`) are in the network but not required: the
   route walks them only where that is the shortest way (the rural postman on the required streets).
-* Stops: the grid's key places (schools, markets, clinics, …) at the route's node nearest each, with a dwell time
-  (default 10 minutes, DOMAIN.md's 10–16).
+* Stops: the grid's key places (schools, markets, clinics, …) at the route's node nearest each, and its hot spots
+  (a route intersection with 2+ of the grid's events of the last 90 days within 50 m), with a dwell time (default
+  10 minutes, DOMAIN.md's 10–16).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ EDGE_M = 15.0
 MAX_BASE_SNAP_M = 300.0
 DEFAULT_DWELL_MIN = 10.0
 DEFAULT_HOT_SPOT_DAYS = 90
+HOT_SPOT_MIN_EVENTS = 2  # half of all calls come from under 5 % of places (DOMAIN.md): a repeat marks one
+HOT_SPOT_NEAR_M = 50.0
 
 
 def _metres(lon1: Any, lat1: Any, lon2: Any, lat2: Any) -> Any:
@@ -179,9 +182,36 @@ def plan_basic(engine: Engine, code: str, *, base: tuple[float, float] | None = 
     net, node, snap = _network_and_base(engine, code, base, margin_m)
     graph = net["graph"]
     route = basic_route(graph, net["required"], node)
-    out = _as_geojson(code, graph, route, net["places"], dwell_min, base_given=base is not None, snap_m=snap)
-    out["properties"]["optional_edges"] = len(net["optional"])
+    spots = _hot_spots(engine, code, graph, route, days=DEFAULT_HOT_SPOT_DAYS)
+    out = _as_geojson(code, graph, route, [*net["places"], *spots], dwell_min, base_given=base is not None,
+                      snap_m=snap)
+    out["properties"].update(optional_edges=len(net["optional"]), hot_spots=len(spots),
+                             hot_spot_rule=f"a point of the route with {HOT_SPOT_MIN_EVENTS}+ events reported "
+                                           f"within {HOT_SPOT_NEAR_M:.0f} m in the last {DEFAULT_HOT_SPOT_DAYS} days")
     return out
+
+
+def _hot_spots(engine: Engine, code: str, graph: nx.MultiGraph, route: Route, *,
+               days: int) -> list[tuple[str, str, float, float]]:
+    """Stops at hot spots: the route's intersections with at least :data:`HOT_SPOT_MIN_EVENTS` of the grid's
+    events of the last ``days`` days nearest them (within :data:`HOT_SPOT_NEAR_M`), as (kind, name, lon, lat)."""
+    with engine.connect() as conn:
+        events = conn.exec_driver_sql(
+            "SELECT ST_X(e.geom), ST_Y(e.geom) FROM events e JOIN grids g ON g.id = e.grid_id WHERE g.code = %(c)s "
+            "AND e.duplicate_of IS NULL AND e.state NOT IN ('merged', 'rejected') "
+            "AND e.reported_at >= now() - %(d)s * interval '1 day'", {"c": code, "d": days}).all()
+    if not events:
+        return []
+    nodes = list(dict.fromkeys([route.base, *(b for _a, b, _k, _r in route.steps)]))
+    find = _locator(graph, nodes)
+    counts: Counter[Any] = Counter()
+    for x, y in events:
+        i, metres = find(x, y)
+        if metres <= HOT_SPOT_NEAR_M:
+            counts[nodes[i]] += 1
+    return [("hot_spot", f"{n} events in {days} days", graph.nodes[node]["x"], graph.nodes[node]["y"])
+            for node, n in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+            if n >= HOT_SPOT_MIN_EVENTS]
 
 
 def _oriented(graph: nx.MultiGraph, a: Any, b: Any, k: int) -> LineString:

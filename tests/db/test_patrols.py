@@ -269,3 +269,23 @@ def test_a_planner_marks_streets_optional_and_the_route_skips_them(client: TestC
     cleared = client.put(f"/grids/{code}/streets/optional", json={**body, "segments": []}).json()["properties"]
     assert (cleared["optional_segments"], cleared["unmarked"]) == (0, 1)
     assert client.get(f"/grids/{code}/patrols/basic").json()["properties"]["length_m"] == before["length_m"]
+
+
+def test_the_basic_patrol_stops_at_hot_spots(client: TestClient, divided_engine: Engine) -> None:
+    code = max(grid_codes(divided_engine), key=lambda c: len(load_grid_network(divided_engine, c)["required"]))
+    before = client.get(f"/grids/{code}/patrols/basic").json()
+    assert before["properties"]["hot_spots"] == 0
+    step = next(f for f in before["features"] if f["properties"]["kind"] == "step" and f["properties"]["seq"] > 3)
+    x, y = step["geometry"]["coordinates"][-1]  # an intersection the route passes
+    for category in ("C01", "C02", "E01"):  # three reports, none a duplicate of another
+        response = client.post("/events", json={"location": {"type": "Point", "coordinates": [x + 1e-5, y]},
+                                                 "category": category, "source": "grid_member"})
+        assert response.status_code == 201 and response.json()["grid"] == code, response.text
+    after = client.get(f"/grids/{code}/patrols/basic", params={"dwell_min": 12}).json()
+    spots = [f["properties"] for f in after["features"]
+             if f["properties"]["kind"] == "stop" and f["properties"]["place_kind"] == "hot_spot"]
+    assert after["properties"]["hot_spots"] == len(spots) == 1
+    assert spots[0]["name"] == "3 events in 90 days" and spots[0]["dwell_min"] == 12
+    p, q = after["properties"], before["properties"]
+    assert p["stops"] == q["stops"] + 1 and p["length_m"] == q["length_m"]  # the same route, one more stop
+    assert p["minutes_with_stops"] == pytest.approx(p["minutes"] + 12 * p["stops"], abs=0.2)
