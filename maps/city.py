@@ -30,6 +30,9 @@ LOCAL_ASSETS: dict[str, str] = {
     "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js": f"{VENDOR}/leaflet/leaflet.js",
     "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css": f"{VENDOR}/leaflet/leaflet.css",
     "https://cdnjs.cloudflare.com/ajax/libs/d3/3.5.5/d3.min.js": f"{VENDOR}/d3/d3.min.js",
+    # folium.plugins.HeatMap's Leaflet.heat (the copy folium ships, with its weights patch)
+    "https://cdn.jsdelivr.net/gh/python-visualization/folium@main/folium/templates/leaflet_heat.min.js":
+        f"{VENDOR}/leaflet-heat/leaflet-heat.min.js",
 }
 
 KIND_COLOURS: dict[str, str] = {

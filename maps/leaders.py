@@ -30,8 +30,6 @@ NO_DATA = "#bdbdbd"
 PANEL_PX = 460
 STATIC_ROOT = Path(__file__).resolve().parent / "static"
 
-HEAT_JS = "https://cdn.jsdelivr.net/gh/python-visualization/folium@main/folium/templates/leaflet_heat.min.js"
-LOCAL_ASSETS.setdefault(HEAT_JS, f"{VENDOR}/leaflet-heat/leaflet-heat.min.js")
 
 TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (  # key, header, format
     ("households", "households", "int"), ("grids", "grids", "int"), ("households_per_grid", "hh/grid", "num"),
