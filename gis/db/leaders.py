@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from gis.db.coverage import coverage_report
 from gis.db.events import kpis
+from gis.db.features import GRID_TOTALS, find_city
 from gis.errors import InputError, NotFoundError
 
 LEVELS = ("city", "district", "street", "community", "grid")
@@ -66,7 +67,8 @@ class Unit:
 
 
 def find_unit(conn: Connection, *, city: str | None, unit: str | None) -> Unit:
-    """A grid by its 15-digit code, an administrative unit by its code, or else a city by name."""
+    """A grid by its 15-digit code, an administrative unit by its code, or else a city (by key, name or id:
+    :func:`gis.db.features.find_city`)."""
     if unit:
         if not unit.isdigit() or len(unit) not in (6, 9, 12, 15):
             raise InputError(f"a unit code has 6 (district), 9 (street), 12 (community) or 15 (grid) digits; "
@@ -85,21 +87,8 @@ def find_unit(conn: Connection, *, city: str | None, unit: str | None) -> Unit:
         return Unit(row[1], row[0], row[2], row[3], row[4])
     if not city:
         raise InputError("say which city (city=…) or unit (unit=code)")
-    row = conn.exec_driver_sql("SELECT id, name FROM admin_units WHERE level = 'city' AND (name = %(n)s OR "
-                               "lower(name_en) = lower(%(n)s) OR id::text = %(n)s) ORDER BY id LIMIT 1",
-                               {"n": city}).first()
-    if row is None:
-        from gis.cities import city_from_name  # the registry's key (nanjing) → the stored name (南京市)
-
-        try:
-            stored = city_from_name(city).name
-        except InputError:
-            raise NotFoundError(f"no city {city!r} imported") from None
-        row = conn.exec_driver_sql("SELECT id, name FROM admin_units WHERE level = 'city' AND name = %(n)s",
-                                   {"n": stored}).first()
-        if row is None:
-            raise NotFoundError(f"no city {city!r} imported")
-    return Unit("city", row[0], None, row[1], row[0])
+    found = find_city(conn, city)
+    return Unit("city", found.id, None, found.name, found.id)
 
 
 def breadcrumb(conn: Connection, unit: Unit) -> list[Unit]:
@@ -138,12 +127,10 @@ def child_units(conn: Connection, unit: Unit, *, grids: bool = False) -> tuple[s
         if unit.level == "district":
             inside += " AND c.city_id = %(city)s"
         rows = conn.exec_driver_sql(
-            f"""SELECT g.code, coalesce(g.name, g.code), {_geometry_sql('g.geom')},
-                       coalesce(h.households, 0), 1, coalesce(h.buildings, 0)
-                FROM grids g JOIN admin_units c ON c.id = g.community_id
-                LEFT JOIN (SELECT grid_id, sum(households)::int AS households, count(*) AS buildings
-                           FROM buildings GROUP BY grid_id) h ON h.grid_id = g.id
-                WHERE {inside} ORDER BY g.code""",
+            f"""SELECT code, name, geojson, households, 1, buildings FROM (
+                    SELECT g.code, coalesce(g.name, g.code) AS name, {_geometry_sql('g.geom')} AS geojson,
+                           {GRID_TOTALS}
+                    FROM grids g JOIN admin_units c ON c.id = g.community_id WHERE {inside}) t ORDER BY code""",
             {"id": unit.id, "prefix": (unit.code or "") + "%", "city": unit.city_id}).all()
     else:
         parent = "u.parent_id = %(id)s" if unit.level != "city" else "u.city_id = %(id)s"
