@@ -14,12 +14,13 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import folium
 import folium.plugins
 import mapclassify
 import numpy as np
+import shapely
+import shapely.geometry
 from folium.utilities import JsCode
 
 from maps.city import ATTRIBUTION, KIND_COLOURS, LOCAL_ASSETS, VENDOR, _Attribution, _page, map_to_html
@@ -94,9 +95,8 @@ def leaders_map(view: dict[str, Any], *, links: dict[str, str], tile_url: str | 
     values = [u["figures"].get(measure.key) for u in units]
     bins = classes(values, share=measure.share)
     palette = GOOD_HIGH if measure.higher_is_better else BAD_HIGH
-    colours = palette[-len(bins):] if len(bins) < len(palette) else palette
-    if bins and len(bins) < len(palette) and not measure.share:  # spread few classes over the palette
-        colours = [palette[round(i * (len(palette) - 1) / max(1, len(bins) - 1))] for i in range(len(bins))]
+    colours = palette if len(bins) >= len(palette) else [  # fewer classes: spread them over the palette
+        palette[round(i * (len(palette) - 1) / max(1, len(bins) - 1))] for i in range(len(bins))]
 
     def colour(value: Any) -> str:
         if value is None:
@@ -176,26 +176,13 @@ def leaders_map(view: dict[str, Any], *, links: dict[str, str], tile_url: str | 
 
 
 def _bounds(geometries: Sequence[dict[str, Any]]) -> tuple[float, float, float, float]:
-    xs: list[float] = []
-    ys: list[float] = []
-
-    def walk(coords: Any) -> None:
-        if coords and isinstance(coords[0], int | float):
-            xs.append(float(coords[0]))
-            ys.append(float(coords[1]))
-        else:
-            for c in coords:
-                walk(c)
-
-    for g in geometries:
-        if g.get("type") == "FeatureCollection":
-            for f in g["features"]:
-                walk(f["geometry"]["coordinates"])
-        else:
-            walk(g.get("coordinates", []))
-    if not xs:
+    """(minx, miny, maxx, maxy) of GeoJSON geometries and FeatureCollections; zeros when there is nothing."""
+    shapes = [shapely.geometry.shape(f["geometry"]) for g in geometries
+              for f in (g["features"] if g.get("type") == "FeatureCollection" else [{"geometry": g}])]
+    if not shapes:
         return (0.0, 0.0, 0.0, 0.0)
-    return min(xs), min(ys), max(xs), max(ys)
+    minx, miny, maxx, maxy = shapely.total_bounds(shapes)
+    return float(minx), float(miny), float(maxx), float(maxy)
 
 
 def _style() -> str:
@@ -311,8 +298,3 @@ def standalone_html(fmap: folium.Map) -> str:
         else:
             page = page.replace(f'<link rel="stylesheet" href="{local}"/>', f"<style>{body}</style>")
     return page
-
-
-def query_string(params: dict[str, Any]) -> str:
-    return urlencode({k: v for k, v in params.items() if v not in (None, "", False)})
-

@@ -8,6 +8,7 @@ import io
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import shapely
@@ -24,7 +25,7 @@ from gis.db.events import categories
 from gis.db.patrol import plan_basic
 from gis.errors import GridpatrolError, InputError
 from maps.city import map_to_html, message_page
-from maps.leaders import TABLE_COLUMNS, leaders_map, query_string, standalone_html
+from maps.leaders import TABLE_COLUMNS, leaders_map, standalone_html
 
 router = APIRouter(tags=["leaders"])
 EngineDep = Annotated[Engine, Depends(get_engine)]
@@ -48,7 +49,7 @@ class ViewParams:
                   "end": self.end.isoformat(), "category": self.category, "mode": self.mode,
                   "minutes": f"{self.minutes:g}", "grids": "1" if self.grids else None}
         values.update(changes)
-        return query_string(values)
+        return urlencode({k: v for k, v in values.items() if v not in (None, "", False)})
 
 
 def view_params(
@@ -85,8 +86,9 @@ def _period(p: ViewParams, timezone: str) -> tuple[datetime, datetime]:
             datetime.combine(p.end + timedelta(days=1), time(), zone).astimezone(UTC))
 
 
-def build_view(engine: Engine, settings: Settings, p: ViewParams, *, prefix: str = "") -> dict[str, Any]:
-    """Everything the page draws, from the database (see :func:`maps.leaders.leaders_map`)."""
+def build_figures(engine: Engine, settings: Settings, p: ViewParams, *, prefix: str = "") -> dict[str, Any]:
+    """The unit, its breadcrumb, the units shown under it with their figures and links, and notes on what has no
+    data: what both the page and the table need."""
     start, end = _period(p, settings.timezone)
     known = categories(engine)
     if p.category and p.category not in {c["code"] for c in known}:
@@ -95,9 +97,6 @@ def build_view(engine: Engine, settings: Settings, p: ViewParams, *, prefix: str
         unit = leaders.find_unit(conn, city=p.city, unit=p.unit)
         chain = leaders.breadcrumb(conn, unit)
         level, units = leaders.child_units(conn, unit, grids=p.grids)
-        events = leaders.events_in(conn, unit, start, end, category=p.category)
-        places = leaders.key_places_in(conn, unit)
-        outline = leaders.unit_outline(conn, unit)
     info = leaders.unit_figures(engine, unit, level, units, start, end, mode=p.mode, minutes=p.minutes)
     measure = leaders.MEASURES[p.measure]
 
@@ -118,6 +117,23 @@ def build_view(engine: Engine, settings: Settings, p: ViewParams, *, prefix: str
         why = {"on_time_closure_rate": "no event fell due in the period",
                "walked_share": "no street to patrol", "buildings_visited_share": "no building in these units"}
         notes.append(f"no {measure.label} for {p.start} – {p.end}: {why.get(measure.key, 'nothing to count')}")
+    crumbs = [{"name": c.name, "href": href(c) if i < len(chain) - 1 or p.grids else ""}
+              for i, c in enumerate(chain)]
+    return {"unit": unit, "breadcrumb": crumbs, "level": level, "units": units, "measure": measure,
+            "missing": info["missing"], "areas": info["areas"], "notes": notes, "period": (start, end),
+            "categories": [(c["code"], c["name"]) for c in known]}
+
+
+def build_view(engine: Engine, settings: Settings, p: ViewParams, *, prefix: str = "") -> dict[str, Any]:
+    """Everything the page draws (see :func:`maps.leaders.leaders_map`): :func:`build_figures` plus the events,
+    key places, outline, response circles and, on a grid, its patrol route."""
+    view = build_figures(engine, settings, p, prefix=prefix)
+    unit, units, level, notes = view["unit"], view["units"], view["level"], view["notes"]
+    start, end = view["period"]
+    with engine.connect() as conn:
+        events = leaders.events_in(conn, unit, start, end, category=p.category)
+        places = leaders.key_places_in(conn, unit)
+        outline = leaders.unit_outline(conn, unit)
     if not events:
         notes.append(f"no events reported {p.start} – {p.end}" + (f" in category {p.category}" if p.category else "")
                      + ": the heat map is empty")
@@ -130,22 +146,19 @@ def build_view(engine: Engine, settings: Settings, p: ViewParams, *, prefix: str
     areas = {}
     if outline is not None:
         box = shapely.geometry.shape(outline).bounds
-        areas = {name: shapely.clip_by_rect(a, *box) for name, a in info["areas"].items()}
+        areas = {name: shapely.clip_by_rect(a, *box) for name, a in view["areas"].items()}
     households = sum(u["households"] for u in units)
     summary = (f"{len(units):,} {level}s · {households:,} households · {len(events):,} events "
                f"{p.start} – {p.end} · response circles: {p.minutes:g} min by {p.mode}")
     footnote = ("Figures are the API's (GET /coverage, GET /kpis) for the period; coverage is computed for the "
                 f"whole city and kept {leaders.COVERAGE_TTL_S:.0f} s. Response circles are network isochrones "
                 "(buffered reachable streets). Click a unit to go down a level; the path above goes back up.")
-    crumbs = [{"name": c.name, "href": href(c) if i < len(chain) - 1 or p.grids else ""}
-              for i, c in enumerate(chain)]
-    return {"unit": unit, "breadcrumb": crumbs, "level": level, "units": units, "measure": measure,
-            "missing": info["missing"], "areas": areas, "events": events, "places": places, "outline": outline,
-            "route": route, "notes": notes, "summary": summary, "footnote": footnote,
+    return {**view, "areas": areas, "events": events, "places": places, "outline": outline, "route": route,
+            "summary": summary, "footnote": footnote,
             "params": {"city": p.city if not p.unit else None, "unit": p.unit, "start": p.start.isoformat(),
                        "end": p.end.isoformat(), "category": p.category, "mode": p.mode, "minutes": p.minutes,
                        "grids": p.grids},
-            "measures": leaders.MEASURES, "categories": [(c["code"], c["name"]) for c in known]}
+            "measures": leaders.MEASURES}
 
 
 @router.get("/leaders", response_class=HTMLResponse, summary="Leaders' coverage map: a unit's children "
@@ -176,7 +189,7 @@ async def leaders_figures(engine: EngineDep, settings: SettingsDep, p: ViewDep,
                           format: Literal["json", "csv"] = "json") -> Any:
     """The table beside the map: per unit households, grids, streets walked, buildings visited, response-circle
     shares, events, on-time closure rate, open overdue and events per 1,000 households."""
-    view = await run_in_threadpool(build_view, engine, settings, p)
+    view = await run_in_threadpool(build_figures, engine, settings, p)
     rows = [{"code": u["code"], "name": u["name"], "level": view["level"], **u["figures"]} for u in view["units"]]
     if format == "json":
         return {"unit": {"level": view["unit"].level, "code": view["unit"].code, "name": view["unit"].name},
