@@ -41,29 +41,34 @@ def parse_segment_id(value: str) -> tuple[int, int, int]:
 def grid_streets(engine: Engine, code: str) -> dict[str, Any]:
     """The grid's streets as a GeoJSON FeatureCollection: each segment with its id, name, length and whether it is
     required or marked optional; in ``properties`` the totals."""
-    net = load_grid_network(engine, code)
+    return _streets(engine, code, load_grid_network(engine, code))
+
+
+def _streets(engine: Engine, code: str, net: dict[str, Any]) -> dict[str, Any]:
+    """:func:`grid_streets` from a loaded network, with the marks as they are stored now."""
     graph = net["graph"]
     with engine.connect() as conn:
         marks = {(int(u), int(v), int(k)): (author, reason, at) for u, v, k, author, reason, at in conn.exec_driver_sql(
             "SELECT u, v, key, author, reason, marked_at FROM patrol_optional_streets WHERE grid_code = %(c)s",
             {"c": code})}
     features = []
-    for edge, optional in [*((e, False) for e in net["required"]), *((e, True) for e in net["optional"])]:
+    for edge in [*net["required"], *net["optional"]]:
         data = graph.edges[edge]
+        mark = marks.get(segment_key(edge))
         props: dict[str, Any] = {"id": segment_id(edge), "name": _text(data.get("name")),
                                  "highway": _text(data.get("highway")), "length_m": round(float(data["length"]), 1),
-                                 "optional": optional}
-        if optional:
-            author, reason, at = marks[segment_key(edge)]
+                                 "optional": mark is not None}
+        if mark is not None:
+            author, reason, at = mark
             props.update(marked_by=author, reason=reason, marked_at=at.isoformat())
         features.append({"type": "Feature", "geometry": mapping(data["geometry"]), "properties": props})
     features.sort(key=lambda f: f["properties"]["id"])
     length = {flag: sum(f["properties"]["length_m"] for f in features if f["properties"]["optional"] is flag)
               for flag in (False, True)}
+    optional = sum(f["properties"]["optional"] for f in features)
     return {"type": "FeatureCollection", "features": features, "properties": {
-        "grid": code, "segments": len(features), "required_segments": len(net["required"]),
-        "optional_segments": len(net["optional"]), "required_m": round(length[False], 1),
-        "optional_m": round(length[True], 1)}}
+        "grid": code, "segments": len(features), "required_segments": len(features) - optional,
+        "optional_segments": optional, "required_m": round(length[False], 1), "optional_m": round(length[True], 1)}}
 
 
 def set_optional_streets(engine: Engine, code: str, segments: Sequence[str], *, author: str,
@@ -103,7 +108,7 @@ def set_optional_streets(engine: Engine, code: str, segments: Sequence[str], *, 
                 "AS t(u, v, k)",
                 {"c": code, "a": author.strip(), "r": reason.strip(), "u": [n[0] for n in new],
                  "v": [n[1] for n in new], "k": [n[2] for n in new]})
-    out = grid_streets(engine, code)
+    out = _streets(engine, code, net)  # the same streets, with the new marks
     out["properties"].update(marked=len(new), unmarked=len(gone))
     return out
 
