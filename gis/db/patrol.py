@@ -156,7 +156,7 @@ def _network_and_base(engine: Engine, code: str, base: tuple[float, float] | Non
         if not net["required"]:
             if net["optional"]:
                 raise InputError(f"every street of grid {code} is marked optional: nothing to patrol (mark some "
-                                 "required again: PUT /grids/{code}/streets/optional)")
+                                 f"required again: PUT /grids/{code}/streets/optional)")
             raise InputError(f"grid {code} has no street inside it or along its boundary: nothing to patrol")
         if base is not None:
             node, snap = nearest_node(graph, *base)
