@@ -19,7 +19,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from api import errors
+from api.auth import AuditLog, AuditMiddleware, RateLimiter, Tokens
 from api.routers import (
+    auth,
     divisions,
     events,
     exchange,
@@ -72,6 +74,9 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = make_engine(settings.database_url or "", connections=settings.db_connections)
         app.state.intake_lanes = ThreadPoolExecutor(settings.intake_lanes, thread_name_prefix="intake")
+        app.state.tokens = Tokens(app.state.engine, settings)
+        app.state.audit = AuditLog(app.state.engine)
+        app.state.audit.start()
         settle_gc()
         ticker = asyncio.create_task(_escalate_forever(app.state.engine, settings.escalate_every_s))
         try:
@@ -80,6 +85,7 @@ def create_app(settings: Settings) -> FastAPI:
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
+            await app.state.audit.stop()
             app.state.intake_lanes.shutdown()
             app.state.engine.dispose()
 
@@ -93,8 +99,12 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.intake_limiter = RateLimiter(settings.intake_rate, settings.intake_burst)
+    app.state.login_limiter = RateLimiter(0.5, 10)  # ten tries, then one every two seconds
     errors.install(app)
+    app.add_middleware(AuditMiddleware)
     app.include_router(health.router)
+    app.include_router(auth.router)
     app.include_router(layers.router)
     app.include_router(divisions.router)
     app.include_router(exchange.router)  # before grid_edits: /grids/export is not a grid code

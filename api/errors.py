@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 
 import psycopg2
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError
 
+from api.auth import sign_in_redirect
 from gis.errors import (
     ConflictError,
     DatabaseUnavailableError,
@@ -17,11 +19,15 @@ from gis.errors import (
     InputError,
     NotFoundError,
     PayloadTooLargeError,
+    RateLimitedError,
+    UnauthorizedError,
 )
 
 log = logging.getLogger(__name__)
 
 STATUS: tuple[tuple[type[GridpatrolError], int], ...] = (
+    (UnauthorizedError, 401),
+    (RateLimitedError, 429),
     (NotFoundError, 404),
     (ForbiddenError, 403),
     (PayloadTooLargeError, 413),
@@ -40,15 +46,22 @@ def status_for(exc: GridpatrolError) -> int:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(GridpatrolError)
-    async def _gridpatrol_error(request: Request, exc: GridpatrolError) -> JSONResponse:
+    async def _gridpatrol_error(request: Request, exc: GridpatrolError) -> Response:
         status = status_for(exc)
+        if status == 401 and request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+            return sign_in_redirect(request)  # a browser opening a page: the sign-in form first
         if status >= 500:
             log.error("%s %s: %s", request.method, request.url.path, exc)
         body: dict[str, object] = {"detail": str(exc)}
         for extra in ("problems", "gaps"):  # a refused grid edit says what is wrong and where
             if hasattr(exc, extra):
                 body[extra] = getattr(exc, extra)
-        return JSONResponse(body, status_code=status)
+        headers: dict[str, str] = {}
+        if isinstance(exc, UnauthorizedError):
+            headers["WWW-Authenticate"] = "Bearer"
+        if isinstance(exc, RateLimitedError):
+            headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+        return JSONResponse(body, status_code=status, headers=headers)
 
     lost = "the database connection was lost or refused (is it restarting?): retry in a moment"
 
@@ -65,4 +78,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(psycopg2.InterfaceError)
     async def _connection_lost(request: Request, exc: psycopg2.Error) -> JSONResponse:  # raw DBAPI paths (intake)
         log.warning("%s %s: %s", request.method, request.url.path, exc)
+        # SQLAlchemy drops every pooled connection when it sees a disconnect itself; a raw cursor's error goes
+        # past it, so do the same: the others were opened before the same restart (a fresh pool; those checked
+        # out finish on the old one)
+        engine = getattr(request.app.state, "engine", None)
+        if engine is not None:
+            engine.dispose(close=False)
         return JSONResponse({"detail": lost}, status_code=503, headers={"Retry-After": "1"})

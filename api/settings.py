@@ -45,3 +45,13 @@ class Settings(BaseSettings):
     is one short database call, so more lanes than the database has cores only adds waiting: on the 2-core
     benchmark machine 1 lane per worker gave p99 21 ms at 1,100 events/s, 4 lanes p99 100 ms at 1,000/s. Scale
     with ``--workers``; raise this when the database has cores to spare."""
+    secret_key: str | None = None
+    """The key tokens are signed with. Unset: one the service made and keeps in the database (``service_keys``),
+    the same for every worker process."""
+    token_minutes: int = Field(default=480, ge=1, le=60 * 24 * 30)
+    """How long a sign-in lasts: one working shift by default."""
+    intake_rate: float = Field(default=20.0, ge=0)
+    """Reports a second each signed-in client may send on average (``POST /events``, Open311 ``POST``, bulk
+    files); 0: no limit. The load benchmarks raise it: one load generator stands for a whole city's clients."""
+    intake_burst: int = Field(default=60, ge=1)
+    """Reports a client may send at once before the rate applies (an offline phone's queue, flushed)."""

@@ -46,3 +46,15 @@ class ForbiddenError(GridpatrolError, PermissionError):
 
 class PayloadTooLargeError(InputError):
     """An upload larger than the service accepts (HTTP 413)."""
+
+
+class UnauthorizedError(GridpatrolError):
+    """No token, a wrong or expired one, or a wrong password (HTTP 401): sign in (again)."""
+
+
+class RateLimitedError(GridpatrolError):
+    """A client sending faster than it may (HTTP 429); ``retry_after`` says when to try again, in seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

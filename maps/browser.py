@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from api.auth import TOKEN_COOKIE
+
 CHROMIUM = "/usr/bin/chromium"
 # What the workplace's probe uses: without the background-networking flags Chromium keeps dialling Google.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -69,15 +71,20 @@ class LocalPage:
 
 
 @contextmanager
-def local_page(*, width: int = 1400, height: int = 900) -> Iterator[LocalPage]:
+def local_page(*, width: int = 1400, height: int = 900, token: str | None = None) -> Iterator[LocalPage]:
     """Headless Chromium with one page whose requests to any other host are blocked and recorded, as are its
-    console errors and uncaught exceptions (for tests that click and type, where :func:`visit` only looks)."""
+    console errors and uncaught exceptions (for tests that click and type, where :func:`visit` only looks).
+    ``token``: signed in with it (the sign-in cookie of ``/login``, for every port of this machine)."""
     from playwright.sync_api import Route, sync_playwright
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            out = LocalPage(browser.new_page(viewport={"width": width, "height": height}))
+            context = browser.new_context(viewport={"width": width, "height": height})
+            if token is not None:
+                context.add_cookies([{"name": TOKEN_COOKIE, "value": token, "domain": "127.0.0.1", "path": "/",
+                                      "httpOnly": True, "sameSite": "Strict"}])
+            out = LocalPage(context.new_page())
 
             def guard(route: Route) -> None:
                 host = urlparse(route.request.url).hostname or ""
@@ -121,10 +128,10 @@ def serve_in_thread(app: Any) -> Iterator[str]:
 
 
 def visit(url: str, *, screenshot: Path | None = None, width: int = 1400, height: int = 900,
-          timeout_s: float = 60.0) -> VisitResult:
+          timeout_s: float = 60.0, token: str | None = None) -> VisitResult:
     """Load ``url`` in headless Chromium, wait until the network is idle, probe the Leaflet map."""
     result = VisitResult(url=url)
-    with local_page(width=width, height=height) as tab:
+    with local_page(width=width, height=height, token=token) as tab:
         page = tab.page
         result.external_requests = tab.external_requests
         result.console_errors = tab.console_errors

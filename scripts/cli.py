@@ -64,6 +64,8 @@ def ready_engine(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action in ("backup", "restore"):
+        return db_backup_restore(args, settings)
     if settings.database_url:
         if args.action == "status":
             engine = make_engine(settings.database_url)
@@ -82,6 +84,73 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
         state = server.status()
         print(f"{state}: {server.url(settings.db_name)} (data in {server.pgdata})")
         return 0 if state == "running" else 1
+    return 0
+
+
+def db_backup_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.db.backup import backup, restore
+
+    if not args.file:
+        raise InputError(f"gridpatrol db {args.action} FILE: say which file")
+    url = database_url(settings)
+    path = Path(args.file)
+    if args.action == "backup":
+        size = backup(url, path)
+        print(f"wrote {path} ({size / 2**20:,.1f} MB); restore it with: gridpatrol db restore {path}")
+        return 0
+    if not args.yes:
+        raise InputError(f"restoring replaces everything in the database with {path}: add --yes to go ahead")
+    restore(url, path)
+    engine = ready_engine(settings)  # a backup from an older version: bring its schema up to date
+    engine.dispose()
+    print(f"restored {path}")
+    return 0
+
+
+def read_password(args: argparse.Namespace) -> str:
+    """From ``--password-stdin``, else ``GRIDPATROL_PASSWORD``, else asked for twice on a terminal."""
+    import getpass
+
+    if getattr(args, "password_stdin", False):
+        return sys.stdin.readline().rstrip("\n")
+    if os.environ.get("GRIDPATROL_PASSWORD"):
+        return os.environ["GRIDPATROL_PASSWORD"]
+    if not sys.stdin.isatty():
+        raise InputError("no password: pipe it with --password-stdin, or set GRIDPATROL_PASSWORD")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise InputError("the two passwords differ")
+    return first
+
+
+def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.db import users
+
+    engine = ready_engine(settings)
+    try:
+        if args.action == "list":
+            for u in users.list_users(engine):
+                where = u.unit_code or ("every city" if u.scope.everywhere else f"city {u.scope.city_id}")
+                print(f"  {u.username:<24} {u.role:<12} {u.scope.level:<10} {where:<16} "
+                      f"{'' if u.active else 'disabled'}")
+            return 0
+        if not args.username:
+            raise InputError(f"gridpatrol users {args.action} USERNAME: say whose account")
+        if args.action == "add":
+            if not args.role:
+                raise InputError("a new user needs --role: " + ", ".join(users.USER_ROLES))
+            user = users.create_user(engine, args.username, read_password(args), args.role, unit=args.unit,
+                                     display_name=args.name or "", staff_id=args.staff_id,
+                                     department=args.department)
+            print(f"added {user.username}: {user.role} of {user.unit_code or user.scope.level}")
+        elif args.action == "passwd":
+            user = users.set_password(engine, args.username, read_password(args))
+            print(f"new password for {user.username}; their earlier sign-ins no longer work")
+        else:
+            user = users.set_active(engine, args.username, args.action == "enable")
+            print(f"{user.username} {'enabled' if user.active else 'disabled (signed out everywhere)'}")
+    finally:
+        engine.dispose()
     return 0
 
 
@@ -558,6 +627,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             run_divide(settings, DEMO_CITY)
         seed_staff(settings, DEMO_CITY)  # grids without staff get synthetic ones, so reports find a person
         seed_activity(settings, DEMO_CITY)  # synthetic events and visits, so the leaders' maps show something
+        seed_users(settings, DEMO_CITY)  # one account per role, so a newcomer can sign in
         if not args.no_serve:
             serve(settings, settings.host, settings.port)
     finally:
@@ -567,13 +637,60 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+DEMO_USERS = Path("demo-users.txt")
+
+
+def seed_users(settings: Settings, city: str) -> None:
+    """The demo's accounts; new ones' passwords are printed and kept in ``<data_dir>/demo-users.txt``."""
+    from gis.db.features import find_city
+    from gis.db.users import seed_demo_users
+
+    engine = ready_engine(settings)
+    try:
+        with engine.connect() as conn:
+            city_id = find_city(conn, CITIES[city].name).id
+        made = seed_demo_users(engine, city_id)
+    finally:
+        engine.dispose()
+    listing = settings.data_dir / DEMO_USERS
+    if made:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        with listing.open("a", encoding="utf-8") as out:
+            for name, role, unit, password in made:
+                out.write(f"{name}\t{password}\t{role}\t{unit}\n")
+        listing.chmod(0o600)
+    if listing.exists():
+        print(f"demo accounts (username, password, role, unit) — sign in at /login; kept in {listing}:")
+        print("".join(f"  {line}" for line in listing.read_text(encoding="utf-8").splitlines(keepends=True)))
+
+
+def token_for(settings: Settings, username: str | None) -> str:
+    """A sign-in for a user without their password: for the operator's own tools (screenshots), who hold the
+    database anyway. Default: the first admin."""
+    from api.auth import Tokens
+    from gis.db import users
+
+    engine = ready_engine(settings)
+    try:
+        found = [u for u in users.list_users(engine) if u.active and
+                 (u.username == username if username else u.role == "admin")]
+        if not found:
+            raise InputError(f"no active user {username!r}" if username else
+                             "no admin yet: gridpatrol users add admin --role admin")
+        return Tokens(engine, settings).issue(found[0])[0]
+    finally:
+        engine.dispose()
+
+
 def cmd_screenshot(args: argparse.Namespace, settings: Settings) -> int:
     from api.app import create_app
     from maps.browser import serve_in_thread, visit
 
     settings = settings.model_copy(update={"database_url": database_url(settings)})
+    token = token_for(settings, args.user)
     with serve_in_thread(create_app(settings)) as base:
-        result = visit(f"{base}{args.path}", screenshot=Path(args.out), width=args.width, height=args.height)
+        result = visit(f"{base}{args.path}", screenshot=Path(args.out), width=args.width, height=args.height,
+                       token=token)
     print(f"wrote {args.out}: {result.summary()}")
     return 0 if result.ok else 1
 
@@ -585,9 +702,23 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gridpatrol", description=__doc__.split("\n", 1)[0])
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    db = sub.add_parser("db", help="start, stop or check the embedded PostGIS")
-    db.add_argument("action", choices=("start", "stop", "status"))
+    db = sub.add_parser("db", help="start, stop or check the embedded PostGIS; back it up or restore it")
+    db.add_argument("action", choices=("start", "stop", "status", "backup", "restore"))
+    db.add_argument("file", nargs="?", help="backup / restore: the pg_dump file")
+    db.add_argument("--yes", action="store_true", help="restore: yes, replace the database's contents")
     db.set_defaults(func=cmd_db)
+
+    usr = sub.add_parser("users", help="add users, reset passwords, disable or list them")
+    usr.add_argument("action", choices=("add", "passwd", "disable", "enable", "list"))
+    usr.add_argument("username", nargs="?")
+    usr.add_argument("--role", help="add: admin, planner, dispatcher, grid_member, leader or department")
+    usr.add_argument("--unit", help="add: their grid, community, street or district code, or a city's name "
+                     "(an admin without one: every city)")
+    usr.add_argument("--name", help="add: the name shown")
+    usr.add_argument("--staff-id", type=int, help="add: their staff record (a grid member's grids and events)")
+    usr.add_argument("--department", help="add: a department user's department code")
+    usr.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    usr.set_defaults(func=cmd_users)
 
     mig = sub.add_parser("migrate", help="create or upgrade the schema (Alembic)")
     mig.set_defaults(func=cmd_migrate)
@@ -712,6 +843,7 @@ def parser() -> argparse.ArgumentParser:
     shot.add_argument("--path", default="/", help="the page, e.g. /?city=beijing")
     shot.add_argument("--width", type=int, default=1400)
     shot.add_argument("--height", type=int, default=900)
+    shot.add_argument("--user", help="seen as this user (default: the first admin)")
     shot.set_defaults(func=cmd_screenshot)
     return p
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
@@ -23,8 +24,11 @@ from gis.db.engine import make_engine
 from gis.db.importer import ImportReport, import_osm
 from gis.db.migrate import upgrade
 from gis.db.staff import seed_demo_staff
+from gis.db.users import create_user
 
 ROOT = Path(__file__).resolve().parents[1]
+ADMIN = "test-admin"
+PASSWORD = "correct horse battery"
 DATA = ROOT / "data"
 BEIJING = DATA / "beijing-xueyuanlu.osm"
 NANJING = DATA / "nanjing-xinjiekou.osm"
@@ -53,9 +57,53 @@ def template_db(pg_server: EmbeddedPostgres) -> Iterator[str]:
     pg_server.create_database(name)
     engine = make_engine(pg_server.url(name))
     upgrade(engine)
+    create_user(engine, ADMIN, PASSWORD, "admin")  # every clone has an admin bound to every city
     engine.dispose()
     yield name
     pg_server.drop_database(name)
+
+
+def sign_in(client: TestClient, username: str = ADMIN, password: str = PASSWORD) -> dict[str, str]:
+    """The headers of a signed-in request (through ``POST /token``, as any client does)."""
+    answer = client.post("/token", data={"username": username, "password": password})
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+def admin(client: TestClient) -> TestClient:
+    """The client, signed in as the template's admin for every request it sends."""
+    client.headers.update(sign_in(client))
+    return client
+
+
+def user_headers(client: TestClient, engine: Engine, role: str, unit: str | None, **extra: object) -> dict[str, str]:
+    """A new user with ``role`` bound to ``unit`` (see :func:`gis.db.users.create_user`), signed in."""
+    name = f"{role}-{uuid.uuid4().hex[:8]}"
+    create_user(engine, name, PASSWORD, role, unit=unit, **extra)  # type: ignore[arg-type]
+    return sign_in(client, name)
+
+
+def staff_headers(client: TestClient, engine: Engine, staff_id: int) -> dict[str, str]:
+    """A grid member's account for a staff record, bound to their first grid (else their unit), signed in."""
+    with engine.connect() as conn:
+        unit = conn.execute(text(
+            "SELECT g.code FROM staff_grids sg JOIN grids g ON g.id = sg.grid_id WHERE sg.staff_id = :s "
+            "UNION ALL SELECT u.code FROM staff s JOIN admin_units u ON u.id = s.unit_id WHERE s.id = :s LIMIT 1"),
+            {"s": staff_id}).scalar_one()
+    return user_headers(client, engine, "grid_member", unit, staff_id=staff_id)
+
+
+def http_token(base: str, username: str = ADMIN, password: str = PASSWORD) -> str:
+    """A token from a served app (for tests speaking real HTTP, and the browser's sign-in cookie)."""
+    import httpx2 as httpx
+
+    answer = httpx.post(f"{base}/token", data={"username": username, "password": password}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])
+
+
+def http_headers(base: str, username: str = ADMIN, password: str = PASSWORD) -> dict[str, str]:
+    return {"Authorization": f"Bearer {http_token(base, username, password)}"}
 
 
 def _clone(server: EmbeddedPostgres, template: str) -> str:

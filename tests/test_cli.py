@@ -175,11 +175,21 @@ def test_the_demo_serves_nanjing_and_stops_its_database_on_sigterm() -> None:
                 time.sleep(1)
         else:
             raise AssertionError("the demo did not come up")
-        grids = httpx.get("http://127.0.0.1:8791/grids", params={"limit": 1}, timeout=10).json()
+        assert httpx.get("http://127.0.0.1:8791/grids", timeout=10).status_code == 401  # sign in first
+        # the demo made one account per role and keeps their passwords in its data directory
+        accounts = {line.split("\t")[0]: line.split("\t") for line in
+                    (data / "demo-users.txt").read_text(encoding="utf-8").splitlines()}
+        assert {"admin", "planner", "dispatcher", "leader", "member", "department"} <= set(accounts)
+        signed = httpx.post("http://127.0.0.1:8791/token", timeout=30,
+                            data={"username": "leader", "password": accounts["leader"][1]})
+        assert signed.status_code == 200, signed.text
+        grids = httpx.get("http://127.0.0.1:8791/grids", params={"limit": 1}, timeout=10,
+                          headers={"Authorization": f"Bearer {signed.json()['access_token']}"}).json()
         assert grids["numberMatched"] >= 80
         demo.send_signal(signal.SIGTERM)
         out, _ = demo.communicate(timeout=60)
         assert "synthetic demo staff" in out and "stopped embedded PostgreSQL" in out
+        assert accounts["admin"][1] in out  # the passwords were shown to whoever ran it
         assert EmbeddedPostgres(data / "postgres", port=54391).status() != "running"
     finally:
         if demo.poll() is None:

@@ -9,10 +9,12 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.engine import Engine
 
+from api.auth import Planner, require_city
 from api.deps import get_engine
 from gis.db.divisions import divide_and_store
 from gis.db.features import find_city
 from gis.division import Band
+from gis.errors import ForbiddenError
 
 router = APIRouter(tags=["planning"])
 
@@ -36,11 +38,21 @@ class DivisionRequest(BaseModel):
 
 
 @router.post("/divisions", summary="Propose (dry run) or store a division into streets, communities and grids")
-def create_division(request: DivisionRequest, engine: Annotated[Engine, Depends(get_engine)]) -> dict[str, Any]:
+def create_division(request: DivisionRequest, engine: Annotated[Engine, Depends(get_engine)],
+                    user: Planner) -> dict[str, Any]:
     """Divides each district of the city (or the one named). The answer lists, per district, how many grids
-    fall in the band and why the others do not; with ``dry_run`` it carries the proposed grids as GeoJSON."""
+    fall in the band and why the others do not; with ``dry_run`` it carries the proposed grids as GeoJSON.
+    A planner bound to a district divides only that district; one bound lower cannot divide."""
     with engine.connect() as conn:
         city = find_city(conn, request.city)
+        require_city(user, city.id)
+        if user.scope.prefix is not None:
+            wanted = (request.district or "").strip().casefold()
+            mine = conn.exec_driver_sql("SELECT name, code FROM admin_units WHERE level = 'district' AND "
+                                        "code = %(c)s", {"c": user.scope.prefix}).first()
+            if mine is None or wanted not in {mine.name.casefold(), mine.code}:
+                raise ForbiddenError("you may divide only your own district: name it in 'district'"
+                                     if mine is not None else "a division covers a district; yours is smaller")
     summaries = divide_and_store(engine, city.id, district=request.district,
                                  grid_band=Band(*request.grid_band), community_band=Band(*request.community_band),
                                  dry_run=request.dry_run)

@@ -1,7 +1,8 @@
 """Dispatch: report events, follow them round the loop, see what is overdue and how units perform.
 
 The reporter's contact is personal data: it is returned to the reporter's own client at intake, and afterwards
-only to the staff member the event is assigned to (``X-Staff-Id``: a stand-in until access control exists).
+only to the staff handling the event: its assignee, the dispatchers (centre staff) of its unit, the department it
+went to. Each such read is written to the audit log. Everyone sees only the events of their jurisdiction.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import csv
 import io
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Annotated, Any, Literal
@@ -22,12 +23,23 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
+from api.auth import (
+    CurrentUser,
+    Dispatcher,
+    Handler,
+    Reporter,
+    client_of,
+    event_in_scope,
+    narrow,
+    require_code,
+)
 from api.deps import SettingsDep, aware, get_engine
 from gis.coords import point_from_geojson
 from gis.db import events
 from gis.db.bulk import bulk_intake, read_events_file
 from gis.db.staff import add_staff
-from gis.errors import InputError, PayloadTooLargeError
+from gis.db.users import User
+from gis.errors import ForbiddenError, InputError, NotFoundError, PayloadTooLargeError
 
 router = APIRouter(tags=["dispatch"])
 EngineDep = Annotated[Engine, Depends(get_engine)]
@@ -51,8 +63,9 @@ class EventBody(BaseModel):
 
 
 class StepBody(BaseModel):
-    actor: str = Field(min_length=1, max_length=100, description="who takes the step")
-    role: str = Field(description="their role: centre_staff, grid_member, grid_chief, police, department, …")
+    """The actor is the signed-in user; their role in the loop is their staff record's (grid member, grid chief,
+    police, …), or centre staff for a dispatcher, department for a department."""
+
     note: str | None = Field(default=None, max_length=2000)
     hours: float | None = Field(default=None, description="extend: the extra hours")
     evaluation: int | None = Field(default=None, description="close: a score from 1 to 5")
@@ -60,6 +73,8 @@ class StepBody(BaseModel):
     to_level: str | None = Field(default=None, description="escalate: community, street or department "
                                  "(default: the next level up)")
     staff_id: int | None = Field(default=None, description="dispatch: to this staff member (default: as placed)")
+    seen_updated_at: datetime | None = Field(default=None, description="the event's updated_at as you read it: "
+                                             "if it changed since, 409 and nothing done")
 
 
 class StaffBody(BaseModel):
@@ -72,15 +87,16 @@ class StaffBody(BaseModel):
 
 
 @router.get("/categories", summary="Event categories, where each goes, and their deadlines")
-def list_categories(engine: EngineDep) -> list[dict[str, Any]]:
+def list_categories(engine: EngineDep, _: CurrentUser) -> list[dict[str, Any]]:
     return events.categories(engine)
 
 
 @router.post("/events", status_code=201, summary="Report an event: placed on its grid and person at once",
              responses={200: {"description": "a retry with the same idempotency key: the first result"},
                         409: {"description": "the idempotency key was used for a different report"},
-                        422: {"description": "bad location, coordinate system, category or text"}})
-async def report_event(request: Request, body: EventBody, engine: EngineDep, settings: SettingsDep,
+                        422: {"description": "bad location, coordinate system, category or text"},
+                        429: {"description": "this client sends reports too fast: retry after Retry-After"}})
+async def report_event(request: Request, body: EventBody, engine: EngineDep, settings: SettingsDep, _: Reporter,
                        idempotency_key: Annotated[str | None, Header()] = None) -> JSONResponse:
     lon, lat = point_from_geojson(body.location)
     report = events.EventIn(lon=lon, lat=lat, crs=body.crs, category=body.category, priority=body.priority,
@@ -103,9 +119,8 @@ async def report_event(request: Request, body: EventBody, engine: EngineDep, set
                         422: {"description": "bad rows (all listed), unknown categories, or points outside the "
                                              "service area; nothing stored"}})
 async def bulk_events(
-    request: Request, engine: EngineDep, settings: SettingsDep,
+    request: Request, engine: EngineDep, settings: SettingsDep, user: Dispatcher,
     format: Literal["csv", "geojson"] = "csv",
-    author: Annotated[str, Query(min_length=1, max_length=100)] = "bulk import",
 ) -> dict[str, Any]:
     """The body is the file. Columns: category, lon, lat, [crs, priority, source, description, reported_at,
     closed_at]; a GeoJSON file gives Points with those properties."""
@@ -116,14 +131,14 @@ async def bulk_events(
         raise InputError("the request body is empty: send the file as the body")
     name = f"upload.{format}"
     frame = await run_in_threadpool(read_events_file, body, name)
-    report = await run_in_threadpool(bulk_intake, engine, frame, author=author, source_name=name,
+    report = await run_in_threadpool(bulk_intake, engine, frame, author=user.username, source_name=name,
                                      radius_m=settings.nearest_grid_m)
     return report.as_dict()
 
 
 @router.get("/events", summary="Events by state, grid, unit or overdue")
 def find_events(
-    engine: EngineDep,
+    engine: EngineDep, user: CurrentUser,
     state: Annotated[list[str] | None, Query(description="one or more states")] = None,
     grid: Annotated[str | None, Query(pattern=r"^\d{15}$")] = None,
     unit: Annotated[str | None, Query(pattern=r"^\d{6,15}$", description="a district/street/community/grid "
@@ -132,63 +147,145 @@ def find_events(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[dict[str, Any]]:
-    return events.list_events(engine, states=state, grid=grid, unit_code=unit,
+    """Only the events of the user's jurisdiction (a department: those gone or escalated to it); no contacts."""
+    if grid is not None:
+        narrow(user, grid)
+    return events.list_events(engine, states=state, grid=grid, unit_code=narrow(user, unit),
+                              city_id=user.scope.city_id,
+                              department=user.department if user.role == "department" else None,
                               overdue_at=datetime.now(UTC) if overdue else None, limit=limit, offset=offset)
 
 
-@router.get("/events/{event_id}", summary="One event (the reporter's contact only for its assignee)")
-def one_event(event_id: int, engine: EngineDep,
-              x_staff_id: Annotated[int | None, Header()] = None) -> dict[str, Any]:
+@router.get("/events/{event_id}", summary="One event (the reporter's contact only for those handling it)",
+            responses={404: {"description": "no such event in your jurisdiction"}})
+def one_event(request: Request, event_id: int, engine: EngineDep, user: CurrentUser) -> dict[str, Any]:
+    with engine.connect() as conn:
+        event_in_scope(conn, user, event_id)
     event = events.get_event(engine, event_id, with_contact=True)
-    if not (x_staff_id is not None and event["assignee"] and event["assignee"]["id"] == x_staff_id):
+    if handles(user, event):
+        if event.get("reporter_contact") is not None:
+            request.app.state.audit.add(user, "read_personal", method="GET", path=request.url.path,
+                                        subject=f"event {event_id}", client=client_of(request),
+                                        detail={"field": "reporter_contact"})
+    else:
         event.pop("reporter_contact", None)
     return event
 
 
-@router.get("/events/{event_id}/history", summary="Every step of an event: who, in which role, when, why")
-def event_history(event_id: int, engine: EngineDep) -> list[dict[str, Any]]:
+def handles(user: User, event: dict[str, Any]) -> bool:
+    """Whether the user handles the event: its assignee, a dispatcher (or admin) of its unit, its department."""
+    if user.role in ("dispatcher", "admin"):
+        return True  # the caller checked the event lies in their jurisdiction
+    if user.role == "department":
+        return event.get("department") == user.department
+    assignee = event.get("assignee")
+    return user.staff_id is not None and assignee is not None and assignee["id"] == user.staff_id
+
+
+@router.get("/events/{event_id}/history", summary="Every step of an event: who, in which role, when, why",
+            responses={404: {"description": "no such event in your jurisdiction"}})
+def event_history(event_id: int, engine: EngineDep, user: CurrentUser) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        event_in_scope(conn, user, event_id)
     return events.history(engine, event_id)
 
 
+LOOP_ROLE = {"admin": "centre_staff", "dispatcher": "centre_staff", "department": "department",
+             "grid_member": "grid_member"}
+
+
+def loop_role(engine: Engine, user: User) -> str:
+    """The user's role in the loop: their staff record's when they have one, else by their account's role."""
+    if user.staff_id is not None:
+        with engine.connect() as conn:
+            role = conn.exec_driver_sql("SELECT role FROM staff WHERE id = %(s)s AND active",
+                                        {"s": user.staff_id}).scalar()
+        if role is not None:
+            return str(role)
+    return LOOP_ROLE[user.role]
+
+
 @router.post("/events/{event_id}/{action}", summary="Take a step of the loop",
-             responses={403: {"description": "the role may not take this step"},
-                        409: {"description": "the event's state does not allow this step"}})
-def step(event_id: int, action: str, body: StepBody, engine: EngineDep) -> dict[str, Any]:
-    event = events.act(engine, event_id, action, actor=body.actor, role=body.role, note=body.note,
+             responses={403: {"description": "your role may not take this step"},
+                        404: {"description": "no such event in your jurisdiction"},
+                        409: {"description": "the event's state does not allow this step, or it changed since "
+                                             "seen_updated_at"}})
+def step(event_id: int, action: str, body: StepBody, engine: EngineDep, user: Handler) -> dict[str, Any]:
+    with engine.connect() as conn:
+        event_in_scope(conn, user, event_id)
+    event = events.act(engine, event_id, action, actor=user.username, role=loop_role(engine, user), note=body.note,
                        hours=body.hours, evaluation=body.evaluation, into=body.into, to_level=body.to_level,
-                       staff_id=body.staff_id)
+                       staff_id=body.staff_id, seen_updated_at=aware(body.seen_updated_at))
     event.pop("reporter_contact", None)
     return event
 
 
 @router.post("/escalations/run", summary="Escalate every event whose deadline has passed (also run every minute)")
-def run_escalations(engine: EngineDep) -> dict[str, Any]:
+def run_escalations(engine: EngineDep, _: Dispatcher) -> dict[str, Any]:
     done = events.escalate_overdue(engine)
     return {"escalated": len(done), "events": done}
 
 
-@router.get("/staff/{staff_id}/events", summary="A staff member's events (default: the open ones)")
-def staff_events(staff_id: int, engine: EngineDep,
+def staff_in_scope(engine: Engine, user: User, staff_id: int) -> None:
+    """404 unless the staff member is the user, or works in the user's jurisdiction (a dispatcher, leader or admin
+    of their unit)."""
+    if user.staff_id == staff_id:
+        return
+    if user.role in ("dispatcher", "leader", "admin"):
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT coalesce(u.city_id, u.id), u.code FROM staff s JOIN admin_units u ON u.id = s.unit_id "
+                "WHERE s.id = %(s)s UNION ALL SELECT c.city_id, g.code FROM staff_grids sg JOIN grids g ON "
+                "g.id = sg.grid_id JOIN admin_units c ON c.id = g.community_id WHERE sg.staff_id = %(s)s",
+                {"s": staff_id}).all()
+        if any(user.scope.covers(city, code) for city, code in rows):
+            return
+    raise NotFoundError(f"no staff member {staff_id} in your jurisdiction")
+
+
+@router.get("/staff/{staff_id}/events", summary="A staff member's events (default: the open ones)",
+            responses={404: {"description": "no such staff member in your jurisdiction"}})
+def staff_events(request: Request, staff_id: int, engine: EngineDep, user: CurrentUser,
                  state: Annotated[list[str] | None, Query()] = None) -> list[dict[str, Any]]:
-    return events.list_events(engine, staff_id=staff_id, states=state or ["dispatched", "suspended", "handled"],
-                               limit=10_000)
+    """The member's own list carries the reporters' contacts (audited); others see it without them."""
+    staff_in_scope(engine, user, staff_id)
+    own = user.staff_id == staff_id
+    found = events.list_events(engine, staff_id=staff_id, states=state or ["dispatched", "suspended", "handled"],
+                               with_contact=own, limit=10_000)
+    if own:
+        request.app.state.audit.add(user, "read_personal", method="GET", path=request.url.path,
+                                    subject=f"staff {staff_id} events", client=client_of(request),
+                                    detail={"events": [e["id"] for e in found if e.get("reporter_contact")]})
+    return found
 
 
 @router.get("/staff/{staff_id}/events/stream", summary="New assignments as they happen (server-sent events)",
-            response_class=StreamingResponse)
-def follow(staff_id: int, engine: EngineDep,
+            response_class=StreamingResponse,
+            responses={404: {"description": "no such staff member in your jurisdiction"}})
+def follow(request: Request, staff_id: int, engine: EngineDep, user: CurrentUser,
            limit: Annotated[int | None, Query(ge=1, description="close after this many events")] = None,
            heartbeat: Annotated[float, Query(ge=0.1, le=60)] = 15.0,
            poll: Annotated[float, Query(ge=0.1, le=10)] = 1.0) -> StreamingResponse:
     """``text/event-stream``: an ``assigned`` event (the event as JSON) each time one is dispatched, reworked,
     escalated or reassigned to this person, within ``poll`` seconds; a comment line every ``heartbeat`` seconds
     keeps proxies from closing it. (Polled rather than LISTEN/NOTIFY: a NOTIFY takes a database-wide lock at
-    every commit, which serialised intake.)"""
-    return StreamingResponse(_assignments(engine, staff_id, limit, heartbeat, poll), media_type="text/event-stream",
+    every commit, which serialised intake.) The contacts only on the member's own stream (each one audited)."""
+    staff_in_scope(engine, user, staff_id)
+    own = user.staff_id == staff_id
+
+    def audited(event: dict[str, Any]) -> None:
+        if own and event.get("reporter_contact") is not None:
+            request.app.state.audit.add(user, "read_personal", method="GET", path=request.url.path,
+                                        subject=f"event {event['id']}", client=client_of(request),
+                                        detail={"field": "reporter_contact"})
+
+    return StreamingResponse(_assignments(engine, staff_id, limit, heartbeat, poll, own, audited),
+                             media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-def _assignments(engine: Engine, staff_id: int, limit: int | None, heartbeat: float, poll: float) -> Iterator[str]:
+def _assignments(engine: Engine, staff_id: int, limit: int | None, heartbeat: float, poll: float,
+                 with_contact: bool, seen_by: Callable[[dict[str, Any]], None]) -> Iterator[str]:
     yield ": following assignments\n\n"
     seen: set[tuple[int, datetime]] = set()
     since = started = datetime.now(UTC)
@@ -200,7 +297,8 @@ def _assignments(engine: Engine, staff_id: int, limit: int | None, heartbeat: fl
         fresh = [a for a in events.assignments_since(engine, staff_id, after) if a not in seen]
         for event_id, at in fresh:
             seen.add((event_id, at))
-            event = events.get_event(engine, event_id, with_contact=True)
+            event = events.get_event(engine, event_id, with_contact=with_contact)
+            seen_by(event)
             sent += 1
             yield f"id: {event_id}\nevent: assigned\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
             if limit is not None and sent >= limit:
@@ -216,7 +314,10 @@ def _assignments(engine: Engine, staff_id: int, limit: int | None, heartbeat: fl
 
 
 @router.post("/staff", status_code=201, summary="Add a staff member, their grids and duty hours")
-def new_staff(body: StaffBody, engine: EngineDep) -> dict[str, Any]:
+def new_staff(body: StaffBody, engine: EngineDep, user: Dispatcher) -> dict[str, Any]:
+    """Only in the dispatcher's jurisdiction: their unit and grids must lie inside it."""
+    for code in ([body.unit] if body.unit else []) + list(body.grids) + [str(s.get("grid")) for s in body.roster]:
+        require_code(engine, user, code)
     roster: list[dict[str, Any]] = []
     for slot in body.roster:
         try:
@@ -232,17 +333,24 @@ def new_staff(body: StaffBody, engine: EngineDep) -> dict[str, Any]:
 
 @router.get("/kpis", summary="On-time closure and the other ranking figures per unit and period")
 def unit_kpis(
-    engine: EngineDep,
+    engine: EngineDep, user: CurrentUser,
     by: Literal["grid", "community", "street", "district", "department"] = "grid",
     start: datetime | None = None,
     end: datetime | None = None,
     unit: Annotated[str | None, Query(pattern=r"^\w{1,32}$", description="only units whose code starts so")] = None,
     format: Literal["json", "csv"] = "json",
 ) -> Any:
-    """Default period: the last 30 days."""
+    """Default period: the last 30 days. Only the units of the user's jurisdiction; a department sees its own
+    figures (``by=department``)."""
     end = aware(end) or datetime.now(UTC)
     start = aware(start) or end - timedelta(days=30)
-    rows = events.kpis(engine, by, start, end, prefix=unit)
+    if user.role == "department":
+        if by != "department":
+            raise ForbiddenError("a department sees its own figures: by=department")
+        prefix = user.department
+    else:
+        prefix = narrow(user, unit) if by != "department" else unit
+    rows = events.kpis(engine, by, start, end, prefix=prefix, city_id=user.scope.city_id)
     if format == "json":
         return {"by": by, "start": start.isoformat(), "end": end.isoformat(), "units": rows}
     buffer = io.StringIO()

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.engine import Engine
 
+from api.auth import Planner, Viewer, require_city, require_code
 from api.deps import ConnectionDep, get_engine
 from gis.db.exchange import grids_frame, import_grids
 from gis.db.features import find_city
@@ -22,9 +23,15 @@ Format = Annotated[str, Query(pattern="^(geojson|gpkg|shp)$", description="geojs
 
 @router.get("/grids/export", summary="A city's grids as GeoJSON, GeoPackage or zipped Shapefile",
             responses={200: {"content": {m: {} for _, _, m in FORMATS.values()}}})
-def export(conn: ConnectionDep, city: Annotated[str, Query(max_length=100)], format: Format = "geojson") -> Response:
+def export(conn: ConnectionDep, user: Viewer, city: Annotated[str, Query(max_length=100)],
+           format: Format = "geojson") -> Response:
+    """Only the grids of the user's jurisdiction."""
     row = find_city(conn, city)
-    payload = grids_to_bytes(grids_frame(conn, row.id), format)
+    require_city(user, row.id)
+    frame = grids_frame(conn, row.id)
+    if user.scope.prefix is not None:
+        frame = frame[frame["code"].str.startswith(user.scope.prefix)]
+    payload = grids_to_bytes(frame, format)
     _, suffix, media = FORMATS[format]
     name = f"grids-{(row.name_en or str(row.id)).lower()}{'.zip' if format == 'shp' else suffix}"
     return Response(payload, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -35,13 +42,14 @@ def export(conn: ConnectionDep, city: Annotated[str, Query(max_length=100)], for
                         413: {"description": "file too large"},
                         422: {"description": "unreadable file, bad polygons, or the grids would not tile"}})
 async def import_file(
-    code: str, request: Request, engine: Annotated[Engine, Depends(get_engine)],
-    author: Annotated[str, Query(min_length=1, max_length=100)],
+    code: str, request: Request, engine: Annotated[Engine, Depends(get_engine)], user: Planner,
     reason: Annotated[str, Query(min_length=1, max_length=500)],
     format: Format = "geojson", dry_run: bool = False,
 ) -> Any:
     """The request body is the file itself (a zip for a shapefile). Features with a ``code`` of the community
-    update that grid; features without one become new grids; grids missing from the file are retired."""
+    update that grid; features without one become new grids; grids missing from the file are retired. The
+    change is recorded as the signed-in user's."""
+    require_code(engine, user, code)
     body = await request.body()
     if len(body) > MAX_UPLOAD_BYTES:
         return Response(f"file larger than {MAX_UPLOAD_BYTES // 2**20} MB", status_code=413)
@@ -51,5 +59,5 @@ async def import_file(
     with tempfile.TemporaryDirectory(prefix="gridpatrol-") as tmp:
         path = Path(tmp) / f"upload{suffix}"
         path.write_bytes(body)
-        result = import_grids(engine, path, community_code=code, author=author, reason=reason, dry_run=dry_run)
+        result = import_grids(engine, path, community_code=code, author=user.username, reason=reason, dry_run=dry_run)
     return result.as_dict()

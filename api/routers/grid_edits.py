@@ -1,7 +1,8 @@
 """Planners' grid edits: create, reshape (replace the outline),
 split, merge, delete; history and "which grid was this point in on date D".
 
-Every edit names the version it was made on (409 if the grid has moved on since), an author and a reason, and
+Every edit names the version it was made on (409 if the grid has moved on since) and a reason (the author is the
+signed-in planner), and
 may be a dry run that returns the impact without storing anything.
 """
 
@@ -14,9 +15,10 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
+from api.auth import CurrentUser, Planner, Viewer, require_code
 from api.deps import aware, get_engine
 from gis.db.editing import diff, edit_grids, grid_at, history, revert
-from gis.errors import InputError
+from gis.errors import ForbiddenError, InputError
 
 router = APIRouter(tags=["planning"])
 EngineDep = Annotated[Engine, Depends(get_engine)]
@@ -24,7 +26,6 @@ CODE = r"^\d{15}$"
 
 
 class Edit(BaseModel):
-    author: str = Field(min_length=1, max_length=100, description="who makes the change")
     reason: str = Field(min_length=1, max_length=500, description="why")
     dry_run: bool = Field(default=False, description="return the impact; store nothing")
 
@@ -67,78 +68,93 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.post("/communities/{community}/grids", responses=_RESPONSES,
              summary="Create a grid from a drawn outline; the grids under it give the area up")
-def create_grid(community: str, body: Create, engine: EngineDep) -> dict[str, Any]:
+def create_grid(community: str, body: Create, engine: EngineDep, user: Planner) -> dict[str, Any]:
     if not (len(community) == 12 and community.isdigit()):
         raise InputError(f"a community code has 12 digits; got {community!r}")
+    require_code(engine, user, community)
     return edit_grids(engine, "create", community=community, codes=list(body.versions),
-                      versions=list(body.versions.values()), geometry=body.geometry, author=body.author,
+                      versions=list(body.versions.values()), geometry=body.geometry, author=user.username,
                       reason=body.reason, dry_run=body.dry_run).as_dict()
 
 
 @router.post("/grids/{code}/reshape", responses=_RESPONSES, summary="Move a grid's boundary; neighbours follow")
-def reshape_grid(code: str, body: Reshape, engine: EngineDep) -> dict[str, Any]:
+def reshape_grid(code: str, body: Reshape, engine: EngineDep, user: Planner) -> dict[str, Any]:
     _check_code(code)
+    require_code(engine, user, code)
     return edit_grids(engine, "reshape", codes=[code], versions=[body.version], geometry=body.geometry,
-                      author=body.author, reason=body.reason, dry_run=body.dry_run).as_dict()
+                      author=user.username, reason=body.reason, dry_run=body.dry_run).as_dict()
 
 
 @router.post("/grids/{code}/split", responses=_RESPONSES, summary="Split a grid by a drawn line")
-def split_grid(code: str, body: Split, engine: EngineDep) -> dict[str, Any]:
+def split_grid(code: str, body: Split, engine: EngineDep, user: Planner) -> dict[str, Any]:
     _check_code(code)
+    require_code(engine, user, code)
     return edit_grids(engine, "split", codes=[code], versions=[body.version], line=body.line,
-                      author=body.author, reason=body.reason, dry_run=body.dry_run).as_dict()
+                      author=user.username, reason=body.reason, dry_run=body.dry_run).as_dict()
 
 
 @router.post("/grids/merge", responses=_RESPONSES, summary="Merge two adjacent grids")
-def merge_grids(body: Merge, engine: EngineDep) -> dict[str, Any]:
+def merge_grids(body: Merge, engine: EngineDep, user: Planner) -> dict[str, Any]:
+    for code in body.codes:
+        require_code(engine, user, code)
     return edit_grids(engine, "merge", codes=list(body.codes), versions=list(body.versions),
-                      author=body.author, reason=body.reason, dry_run=body.dry_run).as_dict()
+                      author=user.username, reason=body.reason, dry_run=body.dry_run).as_dict()
 
 
 @router.delete("/grids/{code}", responses=_RESPONSES, summary="Delete a grid; its area goes to its neighbours")
 def delete_grid(
-    code: str, engine: EngineDep,
+    code: str, engine: EngineDep, user: Planner,
     version: Annotated[int, Query(ge=1)],
-    author: Annotated[str, Query(min_length=1, max_length=100)],
     reason: Annotated[str, Query(min_length=1, max_length=500)],
     dry_run: bool = False,
 ) -> dict[str, Any]:
     _check_code(code)
-    return edit_grids(engine, "delete", codes=[code], versions=[version], author=author, reason=reason,
+    require_code(engine, user, code)
+    return edit_grids(engine, "delete", codes=[code], versions=[version], author=user.username, reason=reason,
                       dry_run=dry_run).as_dict()
 
 
 @router.get("/grids/{code}/history", responses={404: {"description": "no such code, ever"}},
             summary="Every version of a grid: who, when, why, and its outline")
-def grid_history(code: str, engine: EngineDep) -> list[dict[str, Any]]:
+def grid_history(code: str, engine: EngineDep, user: Viewer) -> list[dict[str, Any]]:
     _check_code(code)
+    require_code(engine, user, code)
     return history(engine, code)
 
 
 @router.post("/grids/{code}/revert", responses=_RESPONSES, summary="Restore an earlier outline (as a new version)")
-def revert_grid(code: str, body: Revert, engine: EngineDep) -> dict[str, Any]:
+def revert_grid(code: str, body: Revert, engine: EngineDep, user: Planner) -> dict[str, Any]:
     _check_code(code)
-    return revert(engine, code, to_version=body.to_version, version=body.version, author=body.author,
+    require_code(engine, user, code)
+    return revert(engine, code, to_version=body.to_version, version=body.version, author=user.username,
                   reason=body.reason, dry_run=body.dry_run).as_dict()
 
 
 @router.get("/grids/{code}/diff", responses={404: {"description": "no such grid or version"}},
             summary="What a grid gained and lost between two versions")
-def grid_diff(code: str, engine: EngineDep, from_version: Annotated[int, Query(ge=1)],
+def grid_diff(code: str, engine: EngineDep, user: Viewer, from_version: Annotated[int, Query(ge=1)],
               to_version: Annotated[int, Query(ge=1)]) -> dict[str, Any]:
     _check_code(code)
+    require_code(engine, user, code)
     return diff(engine, code, from_version, to_version)
 
 
 @router.get("/grid-at", summary="Which grid covered a point at a moment (default: now)")
 def which_grid(
-    engine: EngineDep,
+    engine: EngineDep, user: CurrentUser,
     lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
     lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
     at: datetime | None = None,
 ) -> dict[str, Any]:
+    """``grid`` is null when no grid of the user's jurisdiction covered the point."""
     when = aware(at) or datetime.now(UTC)
-    return {"lon": lon, "lat": lat, "at": when.isoformat(), "grid": grid_at(engine, lon, lat, when)}
+    found = grid_at(engine, lon, lat, when)
+    if found is not None:
+        try:
+            require_code(engine, user, found["code"])
+        except ForbiddenError:
+            found = None
+    return {"lon": lon, "lat": lat, "at": when.isoformat(), "grid": found}
 
 
 def _check_code(code: str) -> None:

@@ -6,8 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
+from api.auth import CurrentUser, require_city
 from api.deps import BBoxDep, ConnectionDep, PageDep
 from gis.db import features
+from gis.db.users import User
 
 router = APIRouter(tags=["layers"])
 
@@ -19,13 +21,18 @@ _DOC: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _city_id(conn: Any, city: str | None) -> int | None:
-    return features.find_city(conn, city).id if city else None
+def _city_id(conn: Any, city: str | None, user: User) -> int | None:
+    if not city:
+        return None
+    city_id = features.find_city(conn, city).id
+    require_city(user, city_id)
+    return city_id
 
 
-def _collection(conn: Any, layer: str, bbox: Any, page: Any, filters: dict[str, Any]) -> Response:
+def _collection(conn: Any, layer: str, bbox: Any, page: Any, filters: dict[str, Any], user: User) -> Response:
+    """Only what lies in the user's jurisdiction."""
     body = features.feature_collection(conn, layer, bbox=bbox, limit=page.limit, offset=page.offset,
-                                       filters=filters)
+                                       filters=filters, scope=user.scope)
     return Response(body, media_type=GEOJSON)
 
 
@@ -33,42 +40,45 @@ CityQuery = Annotated[str | None, Query(description="an imported city: nanjing, 
 
 
 @router.get("/cities", summary="Imported cities with their figures")
-def cities(conn: ConnectionDep) -> list[dict[str, Any]]:
+def cities(conn: ConnectionDep, user: CurrentUser) -> list[dict[str, Any]]:
+    """The cities of the user's jurisdiction (all of them for an admin bound to none)."""
     return [{"id": c.id, "name": c.name, "name_en": c.name_en, "code": c.code,
-             **features.city_summary(conn, c.id)} for c in features.list_cities(conn)]
+             **features.city_summary(conn, c.id)} for c in features.list_cities(conn)
+            if user.scope.city_id in (None, c.id)]
 
 
 @router.get("/admin-units", summary="Cities, districts, streets and communities", responses=_DOC)
 def admin_units(
-    conn: ConnectionDep, bbox: BBoxDep, page: PageDep, city: CityQuery = None,
+    conn: ConnectionDep, user: CurrentUser, bbox: BBoxDep, page: PageDep, city: CityQuery = None,
     level: Annotated[str | None, Query(pattern="^(city|district|street|community)$")] = None,
     parent_id: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
     return _collection(conn, "admin_units", bbox, page,
-                       {"city_id": _city_id(conn, city), "level": level, "parent_id": parent_id})
+                       {"city_id": _city_id(conn, city, user), "level": level, "parent_id": parent_id}, user)
 
 
 @router.get("/grids", summary="Grids (网格)", responses=_DOC)
-def grids(conn: ConnectionDep, bbox: BBoxDep, page: PageDep, city: CityQuery = None,
+def grids(conn: ConnectionDep, user: CurrentUser, bbox: BBoxDep, page: PageDep, city: CityQuery = None,
           community_id: Annotated[int | None, Query(ge=1)] = None) -> Response:
     """Grids with their households (confirmed counts where given, else estimates) and buildings."""
-    return _collection(conn, "grids", bbox, page, {"city_id": _city_id(conn, city), "community_id": community_id})
+    return _collection(conn, "grids", bbox, page,
+                       {"city_id": _city_id(conn, city, user), "community_id": community_id}, user)
 
 
 @router.get("/buildings", summary="Buildings with estimated and confirmed households", responses=_DOC)
 def buildings(
-    conn: ConnectionDep, bbox: BBoxDep, page: PageDep, city: CityQuery = None,
+    conn: ConnectionDep, user: CurrentUser, bbox: BBoxDep, page: PageDep, city: CityQuery = None,
     use: Annotated[str | None, Query(pattern="^(residential|non_residential|unknown)$")] = None,
     grid_id: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
     return _collection(conn, "buildings", bbox, page,
-                       {"city_id": _city_id(conn, city), "use": use, "grid_id": grid_id})
+                       {"city_id": _city_id(conn, city, user), "use": use, "grid_id": grid_id}, user)
 
 
 @router.get("/key-places", summary="Key places: schools, hospitals, markets, police, elderly homes, …",
             responses=_DOC)
 def key_places(
-    conn: ConnectionDep, bbox: BBoxDep, page: PageDep, city: CityQuery = None,
+    conn: ConnectionDep, user: CurrentUser, bbox: BBoxDep, page: PageDep, city: CityQuery = None,
     kind: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Response:
-    return _collection(conn, "key_places", bbox, page, {"city_id": _city_id(conn, city), "kind": kind})
+    return _collection(conn, "key_places", bbox, page, {"city_id": _city_id(conn, city, user), "kind": kind}, user)

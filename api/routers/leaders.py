@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
@@ -17,13 +17,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.engine import Engine
 
+from api.auth import Viewer
 from api.deps import SettingsDep, get_engine
 from api.errors import status_for
 from api.settings import Settings
 from gis.db import leaders
 from gis.db.events import categories
 from gis.db.patrol import plan_basic
-from gis.errors import GridpatrolError, InputError
+from gis.db.users import Scope
+from gis.errors import ForbiddenError, GridpatrolError, InputError
 from maps.city import map_to_html, message_page
 from maps.leaders import TABLE_COLUMNS, leaders_map, standalone_html
 
@@ -43,6 +45,8 @@ class ViewParams:
     mode: str
     minutes: float
     grids: bool
+    scope: Scope = field(default_factory=lambda: Scope("all"))
+    """The viewer's jurisdiction: the page shows nothing outside it."""
 
     def query(self, **changes: Any) -> str:
         values = {"city": self.city, "unit": self.unit, "measure": self.measure, "start": self.start.isoformat(),
@@ -53,7 +57,7 @@ class ViewParams:
 
 
 def view_params(
-    settings: SettingsDep,
+    settings: SettingsDep, user: Viewer,
     city: Annotated[str | None, Query(description="a city (name or id); default: the configured one")] = None,
     unit: Annotated[str | None, Query(description="a district (6 digits), street (9), community (12) or grid "
                                                   "(15) code")] = None,
@@ -73,8 +77,13 @@ def view_params(
     start = start or end - timedelta(days=DEFAULT_DAYS - 1)
     if end < start:
         raise InputError(f"the period is empty: it ends ({end}) before it starts ({start})")
+    if user.scope.prefix is not None and not unit:
+        unit = user.unit_code  # a viewer below the city opens on their own unit
+    if user.scope.city_id is not None and not city and not unit:
+        city = str(user.scope.city_id)
     return ViewParams(city=city if city or unit else settings.default_city, unit=unit, measure=measure,
-                      start=start, end=end, category=category or None, mode=mode, minutes=minutes, grids=grids)
+                      start=start, end=end, category=category or None, mode=mode, minutes=minutes, grids=grids,
+                      scope=user.scope)
 
 
 ViewDep = Annotated[ViewParams, Depends(view_params)]
@@ -95,7 +104,11 @@ def build_figures(engine: Engine, settings: Settings, p: ViewParams, *, prefix: 
         raise InputError(f"unknown event category {p.category!r}: GET /categories lists them")
     with engine.connect() as conn:
         unit = leaders.find_unit(conn, city=p.city, unit=p.unit)
-        chain = leaders.breadcrumb(conn, unit)
+        if not p.scope.covers(unit.city_id, unit.code):
+            raise ForbiddenError(f"{unit.name} lies outside your jurisdiction")
+        # the path up stops at the viewer's own unit
+        chain = [c for c in leaders.breadcrumb(conn, unit)
+                 if c is unit or p.scope.covers(c.city_id, c.code)]
         level, units = leaders.child_units(conn, unit, grids=p.grids)
     info = leaders.unit_figures(engine, unit, level, units, start, end, mode=p.mode, minutes=p.minutes)
     measure = leaders.MEASURES[p.measure]

@@ -10,9 +10,10 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, HTMLResponse
 from sqlalchemy import text
 
+from api.auth import Planner, Viewer, require_city
 from api.deps import ConnectionDep, SettingsDep
 from gis.db import features
-from gis.errors import NotFoundError
+from gis.errors import ForbiddenError, NotFoundError
 from maps.city import city_map, map_to_html, message_page
 
 router = APIRouter(tags=["maps"])
@@ -22,32 +23,39 @@ PLANNER = Path(__file__).resolve().parents[2] / "maps" / "static" / "planner" / 
 
 
 @router.get("/planner", response_class=HTMLResponse, summary="The planner's page: view and edit grid boundaries")
-def planner_page() -> FileResponse:
+def planner_page(_: Planner) -> FileResponse:
     """``?community=CODE`` opens a community, ``&grid=CODE`` selects a grid for editing."""
     return FileResponse(PLANNER, media_type="text/html")
 
 
 @router.get("/", response_class=HTMLResponse, summary="Map of a city: buildings by households, key places")
 def city_page(
-    conn: ConnectionDep, settings: SettingsDep,
+    conn: ConnectionDep, settings: SettingsDep, user: Viewer,
     city: Annotated[str | None, Query(description="an imported city; default: the configured one")] = None,
 ) -> HTMLResponse:
-    cities = features.list_cities(conn)
+    """Only what lies in the viewer's jurisdiction; their own city by default."""
+    cities = [c for c in features.list_cities(conn) if user.scope.city_id in (None, c.id)]
     if not cities:
         return HTMLResponse(message_page("No city imported yet", "Import an OpenStreetMap extract first:",
                                          status_hint="gridpatrol import-osm data/nanjing-xinjiekou.osm "
                                                      "--city nanjing"), status_code=404)
     try:
-        row = features.find_city(conn, city or settings.default_city)
+        row = features.find_city(conn, city or (str(user.scope.city_id) if user.scope.city_id else None)
+                                 or settings.default_city)
+        require_city(user, row.id)
+    except ForbiddenError as exc:
+        return HTMLResponse(message_page("Not your city", str(exc)), status_code=403)
     except NotFoundError as exc:
         if city:
             return HTMLResponse(message_page("Unknown city", str(exc)), status_code=404)
         row = cities[0]
-    buildings = features.read_layer(conn, "buildings", filters={"city_id": row.id})
-    places = features.read_layer(conn, "key_places", filters={"city_id": row.id})
-    districts = features.read_layer(conn, "admin_units", filters={"city_id": row.id, "level": "district"})
-    communities = features.read_layer(conn, "admin_units", filters={"city_id": row.id, "level": "community"})
-    grids = features.read_layer(conn, "grids", filters={"city_id": row.id})
+    buildings = features.read_layer(conn, "buildings", filters={"city_id": row.id}, scope=user.scope)
+    places = features.read_layer(conn, "key_places", filters={"city_id": row.id}, scope=user.scope)
+    districts = features.read_layer(conn, "admin_units", filters={"city_id": row.id, "level": "district"},
+                                    scope=user.scope)
+    communities = features.read_layer(conn, "admin_units", filters={"city_id": row.id, "level": "community"},
+                                      scope=user.scope)
+    grids = features.read_layer(conn, "grids", filters={"city_id": row.id}, scope=user.scope)
     extent = conn.execute(text("SELECT ST_AsBinary(ST_GeometryN(geom, 1)) FROM admin_units WHERE id = :id"),
                           {"id": row.id}).scalar()
     fmap = city_map(buildings, places, districts, grids=grids, communities=communities,

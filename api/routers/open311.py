@@ -5,11 +5,14 @@ rejected or merged), with the loop's state in ``status_notes``. JSON only (the s
 Errors come in the spec's shape: ``[{"code": 400, "description": "…"}]``. Extensions for the queries the spec
 lacks: ``lat``/``long``/``radius`` (metres) and ``bbox`` on ``GET requests.json``. The reporter's contact (email,
 phone, names) is stored for the handling staff and never returned here.
+
+The read endpoints are public (they carry no personal data). ``POST requests.json`` needs a token: the spec's
+``api_key`` field, or an ``Authorization: Bearer`` header (a resident app signs in with its own account).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
@@ -17,6 +20,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 
+from api.auth import current_user, oauth2
 from api.deps import SettingsDep, aware, get_engine
 from api.errors import status_for
 from gis.coords import check_lonlat
@@ -40,6 +44,13 @@ def _spec_errors(call: Callable[[], T]) -> T | JSONResponse:
         return JSONResponse([{"code": status, "description": str(exc)}], status_code=status)
 
 
+async def _spec_errors_async(call: Callable[[], Awaitable[T]]) -> T | JSONResponse:
+    try:
+        return await call()
+    except GridpatrolError as exc:
+        return JSONResponse([{"code": status_for(exc), "description": str(exc)}], status_code=status_for(exc))
+
+
 @router.get("/services.json", summary="Open311: the service list (event categories)")
 def services(engine: EngineDep) -> list[dict[str, Any]]:
     return [{"service_code": c["code"], "service_name": c["name"], "description": c["name_en"],
@@ -57,9 +68,11 @@ def service_definition(code: str, engine: EngineDep) -> Any:
 
 
 @router.post("/requests.json", status_code=201, summary="Open311: create a service request")
-async def create_request(request: Request, engine: EngineDep, settings: SettingsDep) -> Any:
+async def create_request(request: Request, engine: EngineDep, settings: SettingsDep,
+                         token: Annotated[str | None, Depends(oauth2)] = None) -> Any:
     """Form-encoded (as the spec) or JSON. ``lat``/``long`` are WGS-84; the extension field ``crs`` (gcj02,
-    bd09) says otherwise. ``address_string`` alone is not enough: this service needs the point."""
+    bd09) says otherwise. ``address_string`` alone is not enough: this service needs the point. ``api_key``: a
+    token from POST /token (or send it as a bearer token)."""
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
             raw = await request.json()
@@ -70,6 +83,12 @@ async def create_request(request: Request, engine: EngineDep, settings: Settings
         fields = {k: v for k, v in raw.items()}
     else:
         fields = dict((await request.form()).items())
+    signed = await _spec_errors_async(lambda: current_user(request, token or str(fields.get("api_key") or "")))
+    if isinstance(signed, JSONResponse):
+        return signed
+    limited = _spec_errors(lambda: request.app.state.intake_limiter.take(f"user:{signed.id}"))
+    if isinstance(limited, JSONResponse):
+        return limited
 
     def create() -> list[dict[str, Any]]:
         if not fields.get("service_code"):

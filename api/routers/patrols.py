@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
+from api.auth import Planner, Viewer, require_code_async
 from api.deps import get_engine
 from gis.coords import to_wgs84
 from gis.db.patrol import (
@@ -43,7 +44,7 @@ CrsParam = Annotated[str, Query(description="the base's coordinate system: wgs84
             responses={404: {"description": "no such grid"},
                        422: {"description": "no streets, a base off the network, bad parameters"}})
 async def basic_patrol(
-    code: str, engine: EngineDep, base: BaseParam = None, crs: CrsParam = "wgs84",
+    code: str, engine: EngineDep, user: Viewer, base: BaseParam = None, crs: CrsParam = "wgs84",
     dwell_min: Annotated[float, Query(ge=0, le=60, description="minutes at each key place")] = DEFAULT_DWELL_MIN,
     format: Literal["geojson", "gpx", "html"] = "geojson",
 ) -> Any:
@@ -52,6 +53,7 @@ async def basic_patrol(
     the route as a track with the base and stops as waypoints, for a phone's navigation app. HTML: the map page
     (numbered stops, the turn list; printable, readable on a phone)."""
     point = _base_point(code, base, crs)
+    await require_code_async(engine, user, code)
     route = await run_in_threadpool(plan_basic, engine, code, base=point, dwell_min=dwell_min)
     return await _deliver(engine, code, route, format, draw=patrol_map, gpx=to_gpx,
                           title=f"网格 {code} 基础巡查 · basic patrol", filename=f"patrol-{code}.gpx")
@@ -62,7 +64,7 @@ async def basic_patrol(
             responses={404: {"description": "no such grid"},
                        422: {"description": "no buildings or streets, a base off the network, bad parameters"}})
 async def full_inspection(
-    code: str, engine: EngineDep, base: BaseParam = None, crs: CrsParam = "wgs84",
+    code: str, engine: EngineDep, user: Viewer, base: BaseParam = None, crs: CrsParam = "wgs84",
     shift_min: Annotated[float, Query(gt=0, le=24 * 60, description="minutes in one shift")] = DEFAULT_SHIFT_MIN,
     minutes_per_building: Annotated[float, Query(ge=0, le=120)] = DEFAULT_MINUTES_PER_BUILDING,
     time_limit_s: Annotated[float, Query(gt=0, le=30, description="the solver's search time")] = 1.0,
@@ -73,6 +75,7 @@ async def full_inspection(
     does not reach are listed. GPX 1.1: a track per tour, a waypoint per stop. HTML: the map page (each tour in
     its colour, numbered stops; printable, readable on a phone)."""
     point = _base_point(code, base, crs)
+    await require_code_async(engine, user, code)
     plan = await run_in_threadpool(plan_full_inspection, engine, code, base=point, shift_min=shift_min,
                                    minutes_per_building=minutes_per_building, time_limit_s=time_limit_s)
     return await _deliver(engine, code, plan, format, draw=tours_map, gpx=tours_to_gpx,
@@ -84,7 +87,7 @@ async def full_inspection(
             responses={404: {"description": "no such grid"},
                        422: {"description": "a zero or negative budget, no streets, a base off the network"}})
 async def budgeted_patrol(
-    code: str, engine: EngineDep,
+    code: str, engine: EngineDep, user: Viewer,
     minutes: Annotated[float, Query(description="the time budget: walking plus the stops, in minutes",
                                     examples=[60])],
     base: BaseParam = None, crs: CrsParam = "wgs84",
@@ -99,6 +102,7 @@ async def budgeted_patrol(
     out for lack of time (``kind: dropped``), and in ``properties`` minutes, length and the share of the risk
     covered. GPX 1.1 and the map page as for the inspection."""
     point = _base_point(code, base, crs)
+    await require_code_async(engine, user, code)
     plan = await run_in_threadpool(plan_budgeted_round, engine, code, minutes, base=point, dwell_min=dwell_min,
                                    days=days, time_limit_s=time_limit_s)
     return await _deliver(engine, code, plan, format, draw=tours_map, gpx=tours_to_gpx,
@@ -109,29 +113,30 @@ class OptionalStreets(BaseModel):
     segments: list[str] = Field(max_length=10_000, description="the segments (u-v-key) to mark optional; every "
                                 "other street of the grid becomes required; [] makes them all required",
                                 examples=[["1234-5678-0"]])
-    author: str = Field(min_length=1, max_length=2000)
     reason: str = Field(min_length=1, max_length=2000, examples=["gated compound: no access for grid members"])
 
 
 @router.get("/grids/{code}/streets", summary="The grid's streets for the basic patrol: required or optional",
             responses={404: {"description": "no such grid"}, 422: {"description": "no streets, a bad code"}})
-async def streets(code: str, engine: EngineDep) -> Any:
+async def streets(code: str, engine: EngineDep, user: Viewer) -> Any:
     """Every street segment the grid's basic patrol walks (inside the grid or along its boundary), as GeoJSON:
     its id (``u-v-key``), name, kind, length and whether a planner marked it optional (by whom, why, when)."""
     _check_code(code)
+    await require_code_async(engine, user, code)
     return await run_in_threadpool(grid_streets, engine, code)
 
 
 @router.put("/grids/{code}/streets/optional", summary="Mark which of the grid's streets the basic patrol need "
             "not walk",
             responses={404: {"description": "no such grid"},
-                       422: {"description": "a segment that is not the grid's, every street optional, no author"}})
-async def mark_optional_streets(code: str, body: OptionalStreets, engine: EngineDep) -> Any:
+                       422: {"description": "a segment that is not the grid's, every street optional, no reason"}})
+async def mark_optional_streets(code: str, body: OptionalStreets, engine: EngineDep, user: Planner) -> Any:
     """Replaces the grid's optional streets with ``segments``. The basic patrol then walks only the required
     ones (the rural postman: optional streets are used only where they are the shortest way), and coverage and
     proof of patrol count only the required ones. Returns the grid's streets after the change."""
     _check_code(code)
-    return await run_in_threadpool(set_optional_streets, engine, code, body.segments, author=body.author,
+    await require_code_async(engine, user, code)
+    return await run_in_threadpool(set_optional_streets, engine, code, body.segments, author=user.username,
                                    reason=body.reason)
 
 

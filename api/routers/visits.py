@@ -13,12 +13,15 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
+from api.auth import FieldMember, Viewer, require_city, require_code_async
 from api.deps import SettingsDep, aware, get_engine
 from gis.db import visits
 from gis.db.models import VISIT_KINDS
-from gis.errors import InputError, PayloadTooLargeError
+from gis.db.users import User
+from gis.errors import ForbiddenError, InputError, NotFoundError, PayloadTooLargeError
 
 router = APIRouter(tags=["visits"])
+FINER = ("grid", "community", "street", "district", "city")
 EngineDep = Annotated[Engine, Depends(get_engine)]
 MonthParam = Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM", examples=["2026-11"])]
 MAX_GPX_BYTES = 20 * 2**20
@@ -35,6 +38,15 @@ class VisitBody(BaseModel):
     tolerance_m: float = Field(visits.DEFAULT_TOLERANCE_M, ge=1, le=100)
 
 
+def _walker(user: User, staff_id: int | None) -> int | None:
+    """Who walked: a grid member is always themself; an admin may log for anyone."""
+    if user.role != "grid_member":
+        return staff_id
+    if staff_id is not None and staff_id != user.staff_id:
+        raise ForbiddenError("a grid member logs their own visits: leave staff_id out")
+    return user.staff_id
+
+
 def _line(track: dict[str, Any] | None) -> list[Any] | None:
     if track is None:
         return None
@@ -46,12 +58,14 @@ def _line(track: dict[str, Any] | None) -> list[Any] | None:
 @router.post("/grids/{code}/visits", status_code=201, summary="Log a visit: its GPS track is matched to the grid's "
              "streets", responses={404: {"description": "no such grid"},
                                    422: {"description": "a malformed track, bad times, an unknown staff member"}})
-async def log_visit(code: str, body: VisitBody, engine: EngineDep) -> dict[str, Any]:
+async def log_visit(code: str, body: VisitBody, engine: EngineDep, user: FieldMember) -> dict[str, Any]:
     """The answer says which street segments the track walked (within ``tolerance_m``) and their share of the
-    grid's street length; buildings outside the grid are listed apart (``unknown_buildings``)."""
+    grid's street length; buildings outside the grid are listed apart (``unknown_buildings``). A grid member logs
+    their own visits (``staff_id`` defaults to theirs) in their own grids."""
+    await require_code_async(engine, user, code)
     return await run_in_threadpool(
         visits.log_visit, engine, code, kind=body.kind, started_at=body.started_at, ended_at=body.ended_at,
-        staff_id=body.staff_id, track=_line(body.track), buildings=body.buildings, note=body.note,
+        staff_id=_walker(user, body.staff_id), track=_line(body.track), buildings=body.buildings, note=body.note,
         tolerance_m=body.tolerance_m)
 
 
@@ -59,12 +73,14 @@ async def log_visit(code: str, body: VisitBody, engine: EngineDep) -> dict[str, 
              "track)", responses={404: {"description": "no such grid"},
                                   422: {"description": "not GPX, no times, a track far from the grid"}})
 async def log_visit_gpx(
-    code: str, request: Request, engine: EngineDep,
+    code: str, request: Request, engine: EngineDep, user: FieldMember,
     kind: Literal["basic", "inspection", "budgeted"] = "basic",
     staff_id: int | None = None,
     tolerance_m: Annotated[float, Query(ge=1, le=100)] = visits.DEFAULT_TOLERANCE_M,
 ) -> dict[str, Any]:
     """The body is the GPX file; the visit's start and end are its first and last point times."""
+    await require_code_async(engine, user, code)
+    staff_id = _walker(user, staff_id)
     data = await request.body()
     if len(data) > MAX_GPX_BYTES:
         raise PayloadTooLargeError(f"the GPX file is larger than {MAX_GPX_BYTES // 2**20} MB")
@@ -76,14 +92,20 @@ async def log_visit_gpx(
 
 
 @router.get("/visits/{visit_id}", summary="One logged visit", responses={404: {"description": "no such visit"}})
-async def get_visit(visit_id: int, engine: EngineDep) -> dict[str, Any]:
-    return await run_in_threadpool(visits.get_visit, engine, visit_id)
+async def get_visit(visit_id: int, engine: EngineDep, user: Viewer) -> dict[str, Any]:
+    visit = await run_in_threadpool(visits.get_visit, engine, visit_id)
+    try:
+        await require_code_async(engine, user, visit["grid"])
+    except ForbiddenError:
+        raise NotFoundError(f"no visit {visit_id}") from None
+    return visit
 
 
 @router.get("/grids/{code}/compliance", summary="Was the weekly basic patrol done each week, and the monthly full "
             "inspection?", responses={404: {"description": "no such grid"}})
-async def compliance(code: str, engine: EngineDep, settings: SettingsDep, month: MonthParam,
+async def compliance(code: str, engine: EngineDep, settings: SettingsDep, user: Viewer, month: MonthParam,
                      format: Literal["json", "csv"] = "json") -> Any:
+    await require_code_async(engine, user, code)
     report = await run_in_threadpool(visits.compliance, engine, code, month, settings.timezone)
     if format == "json":
         return report
@@ -93,10 +115,11 @@ async def compliance(code: str, engine: EngineDep, settings: SettingsDep, month:
 
 @router.get("/grids/{code}/schedule", summary="A month's patrol plan for the grid's chief and members",
             responses={404: {"description": "no such grid"}})
-async def schedule(code: str, engine: EngineDep, settings: SettingsDep, month: MonthParam,
+async def schedule(code: str, engine: EngineDep, settings: SettingsDep, user: Viewer, month: MonthParam,
                    format: Literal["json", "csv"] = "json") -> Any:
     """Weekly basic patrols for each person and the monthly inspection's tours, with each item's status (done,
     missed, planned) from the logged visits."""
+    await require_code_async(engine, user, code)
     plan = await run_in_threadpool(visits.schedule, engine, code, month, settings.timezone)
     if format == "json":
         return plan
@@ -119,7 +142,7 @@ def _csv(rows: list[dict[str, Any]], filename: str) -> Response:
             "walked, buildings and key places visited, events per 1,000 households, response circles",
             responses={404: {"description": "no such city"}, 422: {"description": "bad parameters"}})
 async def coverage(
-    engine: EngineDep,
+    engine: EngineDep, user: Viewer,
     city: Annotated[str, Query(description="an imported city: nanjing, 南京市, …")],
     by: Literal["grid", "community", "street", "district", "city"] = "grid",
     start: datetime | None = None, end: datetime | None = None,
@@ -129,7 +152,8 @@ async def coverage(
 ) -> Any:
     """Default period: the last 30 days. Response circles: the share of households and key places within each
     number of ``minutes`` of a police station and of a grid base, by ``mode`` (walk 4.5 km/h, e-bike 15 km/h,
-    drive 30 km/h), from network isochrones (reachable streets, buffered 30 m)."""
+    drive 30 km/h), from network isochrones (reachable streets, buffered 30 m). Only the units of the user's
+    jurisdiction, at its level or finer (a sum over a larger unit would count grids that are not theirs)."""
     from datetime import UTC, timedelta
 
     from gis.db.coverage import coverage_report
@@ -143,7 +167,13 @@ async def coverage(
     start = aware(start) or end - timedelta(days=30)
     with engine.connect() as conn:
         city_id = find_city(conn, city).id
+    require_city(user, city_id)
+    if user.scope.prefix is not None and FINER.index(by) > FINER.index(user.scope.level):
+        raise ForbiddenError(f"a {user.scope.level}-level user sees coverage by {user.scope.level} or finer, "
+                             f"not by {by}")
     report = await run_in_threadpool(coverage_report, engine, city_id, start, end, by=by, mode=mode, minutes=wanted)
+    if user.scope.prefix is not None:
+        report["rows"] = [r for r in report["rows"] if str(r["code"]).startswith(user.scope.prefix)]
     if format == "json":
         return report
     return _csv(report["rows"], f"coverage-{by}.csv")

@@ -254,9 +254,11 @@ def history(engine: Engine, event_id: int) -> list[dict[str, Any]]:
 def act(engine: Engine, event_id: int, action: str, *, actor: str, role: str, note: str | None = None,
         hours: float | None = None, evaluation: int | None = None, into: int | None = None,
         to_level: str | None = None, staff_id: int | None = None, now: datetime | None = None,
-        deadline_passed: bool = False) -> dict[str, Any]:
+        deadline_passed: bool = False, seen_updated_at: datetime | None = None) -> dict[str, Any]:
     """Take one step of the loop on an event (see :data:`STEPS`). ``deadline_passed`` marks an escalation made
-    because the deadline passed (the event then cannot count as closed on time)."""
+    because the deadline passed (the event then cannot count as closed on time). ``seen_updated_at``: the event's
+    ``updated_at`` as the caller read it; when someone changed the event since, the step is a ConflictError (the
+    later of two concurrent edits loses, rather than acting on a state its author never saw)."""
     step = STEPS.get(action)
     if step is None:
         raise InputError(f"unknown action {action!r}: use one of {', '.join(STEPS)}")
@@ -269,14 +271,17 @@ def act(engine: Engine, event_id: int, action: str, *, actor: str, role: str, no
         cur = _cursor(conn)
         cur.execute("SELECT e.state, e.due_at, e.suspended_at, e.level, e.category_code, e.priority, "
                     "e.community_id, e.street_id, e.missed_deadline, c.department_code, "
-                    "c.hours_urgent, c.hours_high, c.hours_normal "
+                    "c.hours_urgent, c.hours_high, c.hours_normal, e.updated_at "
                     "FROM events e JOIN categories c ON c.code = e.category_code WHERE e.id = %s FOR UPDATE OF e",
                     (event_id,))
         row = cur.fetchone()
         if row is None:
             raise NotFoundError(f"no event {event_id}")
         (state, due, suspended_at, level, _, priority, community_id, street_id, missed, department,
-         *hours_by) = row
+         *hours_by, updated_at) = row
+        if seen_updated_at is not None and seen_updated_at != updated_at:
+            raise ConflictError(f"event {event_id} changed at {updated_at.isoformat()}, after you read it "
+                                f"({seen_updated_at.isoformat()}): read it again, then decide")
         period = timedelta(hours=dict(zip(("urgent", "high", "normal"), hours_by, strict=True))[priority])
         if state not in step.sources:
             allowed = sorted(a for a, s in STEPS.items() if state in s.sources)
@@ -379,10 +384,18 @@ def escalate_overdue(engine: Engine, *, now: datetime | None = None) -> list[dic
 
 def list_events(engine: Engine, *, staff_id: int | None = None, states: Sequence[str] | None = None,
                 grid: str | None = None, overdue_at: datetime | None = None, unit_code: str | None = None,
+                city_id: int | None = None, department: str | None = None, with_contact: bool = False,
                 limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-    """Events by assignee, state, grid, unit (district/street/community/grid code prefix) or overdue at a time."""
+    """Events by assignee, state, grid, unit (district/street/community/grid code prefix), city, overdue at a time,
+    or gone or escalated to a department. The reporter's contact only ``with_contact``."""
     where: list[str] = ["true"]
     params: dict[str, Any] = {"limit": limit, "offset": offset}
+    if city_id is not None:
+        where.append("v.id IN (SELECT id FROM events WHERE city_id = %(city)s)")
+        params["city"] = city_id
+    if department is not None:
+        where.append("v.department = %(dep)s AND (v.level = 'department' OR v.queue = 'department')")
+        params["dep"] = department
     if staff_id is not None:
         where.append("v.assignee_id = %(staff)s")
         params["staff"] = staff_id
@@ -402,7 +415,7 @@ def list_events(engine: Engine, *, staff_id: int | None = None, states: Sequence
         cur = _cursor(conn)
         cur.execute(f"SELECT * FROM event_rows v WHERE {' AND '.join(where)} "
                     "ORDER BY v.due_at NULLS LAST, v.id LIMIT %(limit)s OFFSET %(offset)s", params)
-        return [event_row_to_dict(r, with_contact=staff_id is not None) for r in cur.fetchall()]
+        return [event_row_to_dict(r, with_contact=with_contact) for r in cur.fetchall()]
 
 
 def categories(engine: Engine) -> list[dict[str, Any]]:
@@ -423,7 +436,7 @@ KPI_LEVELS = {"grid": "e.grid_code", "community": "cu.code", "street": "su.code"
 
 
 def kpis(engine: Engine, by: str, start: datetime, end: datetime, *, now: datetime | None = None,
-         prefix: str | None = None) -> list[dict[str, Any]]:
+         prefix: str | None = None, city_id: int | None = None) -> list[dict[str, Any]]:
     """The figures units are ranked by (GB/T 30428.4 style), per unit, for events of the period [start, end).
 
     * on-time closure rate (按期结案率) = closed on time ÷ (due − suspended), over the events due in the period;
@@ -455,10 +468,12 @@ def kpis(engine: Engine, by: str, start: datetime, end: datetime, *, now: dateti
             count(*) FILTER (WHERE e.state IN ('dispatched', 'handled', 'verified') AND e.due_at < %(now)s)
         {_EVENT_FROM}
         WHERE {key} IS NOT NULL {"AND " + key + " LIKE %(prefix)s" if prefix else ""}
+          {"AND e.city_id = %(city)s" if city_id is not None else ""}
           AND (e.reported_at < %(e)s)
         GROUP BY 1 ORDER BY 1"""
     with engine.connect() as conn:
-        rows = conn.exec_driver_sql(sql, {"s": start, "e": end, "now": at, "prefix": (prefix or "") + "%"}).all()
+        rows = conn.exec_driver_sql(sql, {"s": start, "e": end, "now": at, "prefix": (prefix or "") + "%",
+                                        "city": city_id}).all()
 
     def rate(num: int, den: int) -> float | None:
         return round(num / den, 4) if den else None

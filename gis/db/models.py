@@ -499,3 +499,64 @@ class PatrolOptionalStreet(Base):
     author: Mapped[str] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(Text)
     marked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+USER_ROLES = ("admin", "planner", "dispatcher", "grid_member", "leader", "department")
+USER_LEVELS = ("all", "city", "district", "street", "community", "grid")
+
+
+class User(Base):
+    """Someone who signs in: a role and the unit whose jurisdiction they act in (see :mod:`gis.db.users`)."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(_in("role", USER_ROLES), name="users_role_check"),
+        CheckConstraint(_in("unit_level", USER_LEVELS), name="users_level_check"),
+        CheckConstraint("(unit_level = 'all') = (city_id IS NULL)", name="users_city_check"),
+        CheckConstraint("role <> 'department' OR department_code IS NOT NULL", name="users_department_check"),
+        Index("users_username_key", text("lower(username)"), unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str] = mapped_column(Text, server_default="")
+    password_hash: Mapped[str] = mapped_column(Text)
+    password_version: Mapped[int] = mapped_column(Integer, server_default="1")
+    role: Mapped[str] = mapped_column(String(16))
+    unit_level: Mapped[str] = mapped_column(String(12))
+    unit_code: Mapped[str | None] = mapped_column(String(15))
+    city_id: Mapped[int | None] = mapped_column(ForeignKey("admin_units.id", ondelete="CASCADE"))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
+    department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    password_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AuditEntry(Base):
+    """One line of the audit log: a change, a read of personal data, a sign-in; who, when, what."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("audit_log_at_idx", "at"), Index("audit_log_subject_idx", "subject", "at"))
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    username: Mapped[str | None] = mapped_column(String(64))
+    role: Mapped[str | None] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(16))
+    method: Mapped[str | None] = mapped_column(String(8))
+    path: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[int | None] = mapped_column(Integer)
+    subject: Mapped[str | None] = mapped_column(Text)
+    client: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class ServiceKey(Base):
+    """A secret the service made for itself: the key tokens are signed with."""
+
+    __tablename__ = "service_keys"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

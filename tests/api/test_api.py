@@ -8,12 +8,13 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.settings import Settings
 from gis.db.importer import ImportReport
+from tests.conftest import admin
 
 
 @pytest.fixture(scope="module")
 def client(beijing_db: tuple[str, ImportReport]) -> Iterator[TestClient]:
     with TestClient(create_app(Settings(database_url=beijing_db[0], default_city="beijing"))) as c:
-        yield c
+        yield admin(c)
 
 
 def test_health(client: TestClient) -> None:

@@ -11,12 +11,13 @@ from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from api.settings import Settings
+from tests.conftest import admin
 
 
 @pytest.fixture
 def client(divided_url: str) -> Iterator[TestClient]:
     with TestClient(create_app(Settings(database_url=divided_url, escalate_every_s=0))) as c:
-        yield c
+        yield admin(c)
 
 
 @pytest.fixture

@@ -16,12 +16,13 @@ from gis.coords import from_wgs84
 from gis.db.bulk import _lock_references, bulk_intake, read_events_file
 from gis.db.engine import make_engine
 from gis.errors import ConflictError, InputError
+from tests.conftest import admin
 
 
 @pytest.fixture
 def client(divided_url: str) -> Iterator[TestClient]:
     with TestClient(create_app(Settings(database_url=divided_url, escalate_every_s=0))) as c:
-        yield c
+        yield admin(c)
 
 
 def points(engine: Engine, n: int) -> list[tuple[str, float, float]]:

@@ -14,13 +14,14 @@ from sqlalchemy.engine import Engine
 from api.app import create_app
 from api.settings import Settings
 from gis.db.coverage import ISOCHRONE_BUFFER_M, _isochrone
+from tests.conftest import admin
 from tests.db.test_visits import _route_track, _staffed_grid
 
 
 @pytest.fixture
 def client(divided_url: str) -> Iterator[TestClient]:
     with TestClient(create_app(Settings(database_url=divided_url, escalate_every_s=0))) as c:
-        yield c
+        yield admin(c)
 
 
 def test_an_isochrone_cuts_edges_where_the_time_runs_out() -> None:

@@ -10,7 +10,7 @@ from api.settings import Settings
 from gis.cities import city_from_name
 from gis.db.divisions import divide_and_store
 from gis.db.importer import import_osm
-from tests.conftest import BEIJING, NANJING
+from tests.conftest import BEIJING, NANJING, admin
 
 
 @pytest.fixture
@@ -87,6 +87,7 @@ def test_a_city_without_districts_gets_a_synthetic_district_code(fresh_engine: E
 
 def test_division_api(nanjing, fresh_url: str) -> None:
     with TestClient(create_app(Settings(database_url=fresh_url))) as client:
+        admin(client)
         proposal = client.post("/divisions", json={"city": "nanjing", "district": "玄武区"})
         assert proposal.status_code == 200, proposal.text
         body = proposal.json()

@@ -22,7 +22,7 @@ from gis.db.importer import import_osm
 from gis.errors import InputError
 from gis.exchange import grids_from_file, grids_to_bytes
 from scripts.cli import main
-from tests.conftest import BEIJING
+from tests.conftest import BEIJING, admin
 
 WHO = {"author": "planner li", "reason": "survey of 2026"}
 
@@ -119,6 +119,7 @@ def test_import_bad_files(divided, community, tmp_path: Path) -> None:
 def test_export_and_import_over_http(divided, community, fresh_url: str) -> None:
     code, grids = community
     with TestClient(create_app(Settings(database_url=fresh_url))) as client:
+        admin(client)
         response = client.get("/grids/export", params={"city": "beijing", "format": "shp"})
         assert response.status_code == 200
         assert response.headers["content-disposition"].endswith('.zip"')

@@ -15,12 +15,13 @@ from api.app import create_app
 from api.settings import Settings
 from gis.db.patrol import load_grid_network
 from gis.patrol import basic_route
+from tests.conftest import ADMIN, admin, http_token
 
 
 @pytest.fixture
 def client(divided_url: str) -> Iterator[TestClient]:
     with TestClient(create_app(Settings(database_url=divided_url, escalate_every_s=0))) as c:
-        yield c
+        yield admin(c)
 
 
 def grid_codes(engine: Engine) -> list[str]:
@@ -98,7 +99,7 @@ def test_the_route_map_page_in_headless_chromium(divided_url: str, divided_engin
     code = max(grid_codes(divided_engine), key=lambda c: len(load_grid_network(divided_engine, c)["required"]))
     with serve_in_thread(create_app(Settings(database_url=divided_url, escalate_every_s=0))) as base:
         result = visit(f"{base}/grids/{code}/patrols/basic?format=html", width=1200, height=800,
-                       screenshot=ROOT / "docs" / "patrol.png")
+                       screenshot=ROOT / "docs" / "patrol.png", token=http_token(base))
     assert result.ok, result.summary()
     assert (ROOT / "docs" / "patrol.png").stat().st_size > 20_000
 
@@ -112,7 +113,7 @@ def test_the_inspection_map_page_in_headless_chromium(divided_url: str, divided_
                                  "ORDER BY count(*) DESC LIMIT 1")).scalar_one()
     with serve_in_thread(create_app(Settings(database_url=divided_url, escalate_every_s=0))) as base:
         result = visit(f"{base}/grids/{code}/patrols/inspection?format=html&shift_min=90&time_limit_s=0.5",
-                       width=1200, height=800, screenshot=ROOT / "docs" / "inspection.png")
+                       width=1200, height=800, screenshot=ROOT / "docs" / "inspection.png", token=http_token(base))
     assert result.ok, result.summary()
     assert (ROOT / "docs" / "inspection.png").stat().st_size > 20_000
 
@@ -197,9 +198,10 @@ def test_the_budgeted_patrol_map_page_in_headless_chromium(divided_url: str, div
     code = _grid_with_places(divided_engine)
     with serve_in_thread(create_app(Settings(database_url=divided_url, escalate_every_s=0))) as base:
         with TestClient(create_app(Settings(database_url=divided_url, escalate_every_s=0))) as c:
+            admin(c)
             _report_inside(c, divided_engine, code, 5)
         result = visit(f"{base}/grids/{code}/patrols/budgeted?format=html&minutes=45&time_limit_s=0.3",
-                       width=1200, height=800, screenshot=ROOT / "docs" / "budgeted.png")
+                       width=1200, height=800, screenshot=ROOT / "docs" / "budgeted.png", token=http_token(base))
     assert result.ok, result.summary()
     assert (ROOT / "docs" / "budgeted.png").stat().st_size > 20_000
 
@@ -234,7 +236,7 @@ def test_a_planner_marks_streets_optional_and_the_route_skips_them(client: TestC
     m = marked.json()["properties"]
     assert (m["optional_segments"], m["required_segments"], m["marked"]) == (1, len(segments) - 1, 1)
     shown = next(s["properties"] for s in marked.json()["features"] if s["properties"]["id"] == longest["id"])
-    assert shown["optional"] and shown["marked_by"] == "planner Li" and shown["reason"] == body["reason"]
+    assert shown["optional"] and shown["marked_by"] == ADMIN and shown["reason"] == body["reason"]
 
     after = client.get(f"/grids/{code}/patrols/basic").json()
     p = after["properties"]
@@ -257,7 +259,7 @@ def test_a_planner_marks_streets_optional_and_the_route_skips_them(client: TestC
         ({**body, "segments": ["1-2"]}, 422, "u-v-key"),
         ({**body, "segments": ["1-2-0"]}, 422, "not streets of grid"),
         ({**body, "segments": [s["properties"]["id"] for s in segments]}, 422, "leave at least one required"),
-        ({**body, "author": ""}, 422, ""),
+        ({**body, "reason": ""}, 422, ""),
         ({"segments": []}, 422, ""),
     ):
         response = client.put(f"/grids/{code}/streets/optional", json=bad)

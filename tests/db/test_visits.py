@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from api.settings import Settings
+from tests.conftest import admin
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -23,7 +24,7 @@ TZ = ZoneInfo("Asia/Shanghai")
 @pytest.fixture
 def client(divided_url: str) -> Iterator[TestClient]:
     with TestClient(create_app(Settings(database_url=divided_url, escalate_every_s=0))) as c:
-        yield c
+        yield admin(c)
 
 
 def _staffed_grid(client: TestClient, engine: Engine) -> tuple[str, int, int]:

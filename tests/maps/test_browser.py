@@ -10,6 +10,7 @@ from api.app import create_app
 from api.settings import Settings
 from gis.db.importer import ImportReport
 from maps.browser import serve_in_thread, visit
+from tests.conftest import http_token
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ def base_url(beijing_db: tuple[str, ImportReport]) -> Iterator[str]:
 def test_city_map_renders_in_chromium(base_url: str, beijing_db: tuple[str, ImportReport], tmp_path) -> None:
     report = beijing_db[1]
     shot = tmp_path / "map.png"
-    result = visit(f"{base_url}/", screenshot=shot)
+    result = visit(f"{base_url}/", screenshot=shot, token=http_token(base_url))
     assert result.status == 200
     assert result.failed_requests == []
     assert result.external_requests == []
@@ -31,6 +32,29 @@ def test_city_map_renders_in_chromium(base_url: str, beijing_db: tuple[str, Impo
     assert result.map["features"] == report.counts["buildings"].total + 1
     assert result.map["markers"] == report.counts["key places"].total
     assert shot.stat().st_size > 20_000
+
+
+def test_a_page_opened_without_signing_in_goes_to_the_sign_in_form_and_back(base_url: str) -> None:
+    from maps.browser import local_page
+    from tests.conftest import ADMIN, PASSWORD
+
+    with local_page() as tab:
+        page = tab.page
+        page.goto(f"{base_url}/?city=beijing", wait_until="networkidle")
+        assert page.url.startswith(f"{base_url}/login?next=")
+        page.fill("#u", ADMIN)
+        page.fill("#p", "not the password")
+        page.click("button[type=submit]")
+        assert page.locator(".error").is_visible() and "wrong username or password" in page.content()
+        page.fill("#u", ADMIN)
+        page.fill("#p", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_load_state("networkidle")
+        assert page.url == f"{base_url}/?city=beijing"
+        assert page.locator(".leaflet-container").count() == 1
+    # the sign-in page's own failed answer is a 401 in the console: nothing else may fail
+    assert tab.external_requests == []
+    assert all("401" in e for e in tab.console_errors), tab.console_errors
 
 
 def test_api_docs_render_in_chromium(base_url: str) -> None:

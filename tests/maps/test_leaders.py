@@ -21,7 +21,7 @@ from gis.db.embedded import EmbeddedPostgres
 from gis.db.engine import make_engine
 from gis.db.importer import import_osm
 from gis.db.staff import seed_demo_staff
-from tests.conftest import NANJING, ROOT, _clone
+from tests.conftest import NANJING, ROOT, _clone, admin, http_token
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def nanjing_url(pg_server: EmbeddedPostgres, template_db: str) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def client(nanjing_url: str) -> Iterator[TestClient]:
     with TestClient(create_app(Settings(database_url=nanjing_url, escalate_every_s=0))) as c:
-        yield c
+        yield admin(c)
 
 
 def codes(url: str, sql: str) -> list[str]:
@@ -143,7 +143,7 @@ def test_the_pages_in_headless_chromium(nanjing_url: str) -> None:
     grid = codes(nanjing_url, "SELECT g.code FROM grids g JOIN events e ON e.grid_id = g.id GROUP BY g.code "
                               "ORDER BY count(*) DESC, g.code LIMIT 1")[0]
     with serve_in_thread(create_app(Settings(database_url=nanjing_url, escalate_every_s=0))) as base, \
-            local_page() as tab:
+            local_page(token=http_token(base)) as tab:
         page = tab.page
         page.goto(f"{base}/leaders?city=nanjing&measure=walked_share", wait_until="networkidle")
         page.screenshot(path=str(ROOT / "docs" / "leaders-city.png"))

@@ -11,12 +11,14 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
+from api.auth import TOKEN_COOKIE
 from api.settings import Settings
 from gis.cities import city_from_name
 from gis.db.divisions import divide_and_store
 from gis.db.importer import import_osm
+from gis.db.users import create_user
 from maps.browser import CHROMIUM, CHROMIUM_ARGS, local_page, serve_in_thread
-from tests.conftest import BEIJING, ROOT
+from tests.conftest import BEIJING, PASSWORD, ROOT, http_token
 
 
 def pick_vertex(engine: Engine) -> tuple[str, str, tuple[float, float]]:
@@ -45,8 +47,9 @@ def test_planner_drags_a_boundary_and_saves_it(fresh_engine: Engine, fresh_url: 
         city_id = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city'")).scalar_one()
     divide_and_store(fresh_engine, city_id)
     code, community_code, (lon, lat) = pick_vertex(fresh_engine)
+    create_user(fresh_engine, "zhang", PASSWORD, "planner", unit="beijing", display_name="planner zhang")
     with serve_in_thread(create_app(Settings(database_url=fresh_url))) as base, \
-            local_page(width=1300, height=850) as tab:
+            local_page(width=1300, height=850, token=http_token(base, "zhang")) as tab:
         page = tab.page
         page.goto(f"{base}/planner?community={community_code}&grid={code}", wait_until="networkidle")
         page.wait_for_selector(".marker-icon")  # Geoman's vertex handles: the grid is in edit mode
@@ -59,7 +62,7 @@ def test_planner_drags_a_boundary_and_saves_it(fresh_engine: Engine, fresh_url: 
         page.mouse.down()
         page.mouse.move(x + 12, y + 9, steps=6)
         page.mouse.up()
-        page.fill("#author", "planner zhang")
+        assert page.inner_text("#author") == "planner zhang"  # who signed in is who edits
         page.fill("#reason", "boundary follows the new wall")
         page.click("#preview")
         page.wait_for_selector("#result.ok", timeout=15000)
@@ -75,7 +78,7 @@ def test_planner_drags_a_boundary_and_saves_it(fresh_engine: Engine, fresh_url: 
     with fresh_engine.connect() as conn:
         versions = conn.execute(text(
             "SELECT version, change, author FROM grid_versions WHERE code = :c ORDER BY version"), {"c": code}).all()
-    assert [tuple(v) for v in versions] == [(1, "division", "gridpatrol"), (2, "reshape", "planner zhang")]
+    assert [tuple(v) for v in versions] == [(1, "division", "gridpatrol"), (2, "reshape", "zhang")]
     assert Path(shot).stat().st_size > 20_000
 
 
@@ -104,13 +107,14 @@ def test_planner_splits_merges_deletes_and_draws_grids(fresh_engine: Engine, fre
     errors: list[str] = []
     with serve_in_thread(create_app(Settings(database_url=fresh_url))) as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1300, "height": 850})
+        context = browser.new_context(viewport={"width": 1300, "height": 850})
+        context.add_cookies([{"name": TOKEN_COOKIE, "value": http_token(base), "domain": "127.0.0.1", "path": "/"}])
+        page = context.new_page()
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
         page.goto(f"{base}/planner?community={community_code}&grid={code}", wait_until="networkidle")
         page.wait_for_selector(".marker-icon")
-        page.fill("#author", "planner li")
         page.fill("#reason", "two new estates")
         box = page.locator("#map").bounding_box()
 

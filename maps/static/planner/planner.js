@@ -148,7 +148,7 @@ map.on("pm:create", (event) => {
 });
 
 function request(dryRun) {
-  const who = { author: $("author").value.trim(), reason: $("reason").value.trim(), dry_run: dryRun };
+  const who = { reason: $("reason").value.trim(), dry_run: dryRun };  // the author is the signed-in user
   const action = state.action;
   const p = state.selected && state.selected.feature.properties;
   const post = (url, body) => [url, { method: "POST", headers: { "content-type": "application/json" },
@@ -182,7 +182,7 @@ function request(dryRun) {
 
 async function submit(dryRun) {
   if (!state.action) return;
-  if (!$("author").value.trim() || !$("reason").value.trim()) { say("请填写修改人和原因 · Give an author and a reason.", "error"); return; }
+  if (!$("reason").value.trim()) { say("请填写修改原因 · Give a reason.", "error"); return; }
   if (state.gapLayer) { map.removeLayer(state.gapLayer); state.gapLayer = null; }
   try {
     const [url, options] = request(dryRun);
@@ -227,4 +227,6 @@ $("preview").addEventListener("click", () => submit(true));
 $("save").addEventListener("click", () => submit(false));
 $("cancel").addEventListener("click", () => loadCommunity($("community").value,
   state.selected ? state.selected.feature.properties.code : null));
+api("/me").then((me) => { $("author").textContent = me.display_name || me.username; })
+  .catch((error) => say(escape(error.message), "error"));
 loadCommunities().catch((error) => say(escape(error.message), "error"));

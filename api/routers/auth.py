@@ -1,0 +1,107 @@
+"""Signing in: OAuth2 password flow for programs (``POST /token``), a form and a cookie for browsers (``/login``)."""
+
+from __future__ import annotations
+
+import html
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.security import OAuth2PasswordRequestForm
+
+from api.auth import TOKEN_COOKIE, CurrentUser, allow, client_of
+from gis.db import users
+from gis.db.users import User
+from gis.errors import UnauthorizedError
+
+router = APIRouter(tags=["access"])
+Admin = Annotated[User, Depends(allow("admin"))]
+
+
+async def _sign_in(request: Request, username: str, password: str) -> tuple[User, str, int]:
+    state = request.app.state
+    client = client_of(request)
+    state.login_limiter.take(f"login:{client}")  # guessing passwords costs time
+    user = await run_in_threadpool(users.authenticate, state.engine, username, password)
+    if user is None:
+        state.audit.add(None, "sign_in_failed", subject=f"user {username[:64]}", client=client)
+        raise UnauthorizedError("wrong username or password")
+    await state.tokens.ready()
+    token, seconds = state.tokens.issue(user)
+    state.audit.add(user, "sign_in", subject=f"user {user.username}", client=client)
+    return user, token, seconds
+
+
+@router.post("/token", summary="Sign in (OAuth2 password flow): a bearer token for the other endpoints",
+             responses={401: {"description": "wrong username or password"},
+                        429: {"description": "too many attempts from this client"}})
+async def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> dict[str, Any]:
+    user, access, seconds = await _sign_in(request, form.username, form.password)
+    return {"access_token": access, "token_type": "bearer", "expires_in": seconds, "user": user.as_dict()}
+
+
+@router.get("/me", summary="Who the token belongs to: role, unit, staff record")
+async def me(user: CurrentUser) -> dict[str, Any]:
+    return user.as_dict()
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this service (never another site): ``/leaders?unit=…`` yes, ``//evil`` or ``http:`` no."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+LOGIN_PAGE = """<!doctype html><html lang="zh"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>gridpatrol · 登录 Sign in</title>
+<style>body{{font:18px system-ui,sans-serif;background:#fff;color:#111;max-width:24rem;margin:3rem auto;padding:0 1rem}}
+label{{display:block;margin:1rem 0 .3rem;font-weight:600}}input{{font-size:1.1rem;width:100%;padding:.7rem;
+box-sizing:border-box;border:2px solid #333;border-radius:6px}}button{{margin-top:1.4rem;width:100%;padding:.9rem;
+font-size:1.1rem;font-weight:700;background:#0b4f9c;color:#fff;border:0;border-radius:6px}}
+.error{{background:#fde8e8;border:2px solid #b00020;padding:.7rem;border-radius:6px}}</style></head><body>
+<h1>gridpatrol</h1>{error}
+<form method="post" action="/login"><input type="hidden" name="next" value="{next}">
+<label for="u">用户名 Username</label><input id="u" name="username" autocomplete="username" required autofocus>
+<label for="p">密码 Password</label><input id="p" name="password" type="password" autocomplete="current-password"
+required><button type="submit">登录 Sign in</button></form></body></html>"""
+
+
+def login_page(next_: str, error: str | None = None, status: int = 200) -> HTMLResponse:
+    box = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
+    return HTMLResponse(LOGIN_PAGE.format(error=box, next=html.escape(_safe_next(next_))), status_code=status)
+
+
+@router.get("/login", response_class=HTMLResponse, include_in_schema=False)
+async def login_form(next: Annotated[str, Query(max_length=2000)] = "/") -> HTMLResponse:
+    return login_page(next)
+
+
+@router.post("/login", include_in_schema=False)
+async def login(request: Request, username: Annotated[str, Form(max_length=200)],
+                password: Annotated[str, Form(max_length=1024)],
+                next: Annotated[str, Form(max_length=2000)] = "/") -> Response:
+    try:
+        _, access, seconds = await _sign_in(request, username, password)
+    except UnauthorizedError as exc:
+        return login_page(next, f"{exc} · 用户名或密码错误", status=401)
+    answer = RedirectResponse(_safe_next(next), status_code=303)
+    answer.set_cookie(TOKEN_COOKIE, access, max_age=seconds, httponly=True, samesite="strict", path="/")
+    return answer
+
+
+@router.post("/logout", include_in_schema=False)
+async def logout() -> Response:
+    answer = RedirectResponse("/login", status_code=303)
+    answer.delete_cookie(TOKEN_COOKIE, path="/")
+    return answer
+
+
+@router.get("/audit", summary="The audit log (admins): changes, reads of personal data, sign-ins")
+async def audit_log(request: Request, _: Admin,
+                    subject: Annotated[str | None, Query(max_length=200, description="e.g. 'event 12'")] = None,
+                    username: Annotated[str | None, Query(max_length=64)] = None,
+                    limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> list[dict[str, Any]]:
+    await run_in_threadpool(request.app.state.audit.flush)
+    return await run_in_threadpool(users.audit_entries, request.app.state.engine, subject=subject,
+                                   username=username, limit=limit)

@@ -1,0 +1,57 @@
+"""``gridpatrol db backup`` / ``restore``: the whole database in one pg_dump custom-format file, and back.
+
+A restore runs in one transaction (``--single-transaction --exit-on-error``): a broken or foreign file leaves the
+database as it was. It replaces what the file holds (``--clean --if-exists``); the PostGIS extension stays.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from gis.db.embedded import pg_bindir
+from gis.errors import DatabaseUnavailableError, InputError
+
+MAGIC = b"PGDMP"
+"""What a pg_dump custom-format file starts with."""
+
+
+def libpq_url(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _run(args: list[str], what: str) -> None:
+    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        detail = (done.stderr or done.stdout).strip().splitlines()
+        reason = next((line for line in detail if "error" in line.lower()), detail[0] if detail else "")
+        if "connection" in reason.lower() or "could not connect" in reason.lower():
+            raise DatabaseUnavailableError(f"{what} failed: {reason}")
+        raise InputError(f"{what} failed: {reason}")
+
+
+def backup(url: str, path: Path) -> int:
+    """Write the database to ``path`` (pg_dump custom format, compressed); returns the file's size in bytes."""
+    path = path.resolve()
+    if path.is_dir():
+        raise InputError(f"{path} is a directory: give a file name, e.g. gridpatrol.dump")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    _run([str(pg_bindir() / "pg_dump"), "--format=custom", "--no-owner", "--no-privileges",
+          f"--file={partial}", libpq_url(url)], "the backup")
+    partial.replace(path)  # a backup that stopped half-way never takes the name of a good one
+    return path.stat().st_size
+
+
+def restore(url: str, path: Path) -> None:
+    """Replace the database's contents with the backup at ``path``, all or nothing."""
+    path = path.resolve()
+    if not path.is_file():
+        raise InputError(f"no backup file {path}")
+    with path.open("rb") as handle:
+        if handle.read(len(MAGIC)) != MAGIC:
+            raise InputError(f"{path} is not a gridpatrol backup (a pg_dump custom-format file)")
+    _run([str(pg_bindir() / "pg_restore"), "--clean", "--if-exists", "--no-owner", "--no-privileges",
+          "--single-transaction", "--exit-on-error", f"--dbname={libpq_url(url)}", str(path)], "the restore")
