@@ -100,7 +100,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.intake_limiter = RateLimiter(settings.intake_rate, settings.intake_burst)
-    app.state.login_limiter = RateLimiter(0.5, 10)  # ten tries, then one every two seconds
+    app.state.login_limiter = RateLimiter(0.5, 10)  # ten wrong passwords, then one try every two seconds
     errors.install(app)
     app.add_middleware(AuditMiddleware)
     app.include_router(health.router)

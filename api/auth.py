@@ -226,6 +226,14 @@ class RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}
 
     def take(self, key: str) -> None:
+        """Spend one request of ``key``'s allowance, or :class:`RateLimitedError` when there is none left."""
+        self._spend(key, 1.0)
+
+    def check(self, key: str) -> None:
+        """:class:`RateLimitedError` when ``key`` has no allowance left; spends nothing."""
+        self._spend(key, 0.0)
+
+    def _spend(self, key: str, cost: float) -> None:
         if self.rate <= 0:
             return
         now = time.monotonic()
@@ -234,9 +242,9 @@ class RateLimiter:
         if tokens < 1:
             wait = (1 - tokens) / self.rate
             self._buckets[key] = (tokens, now)
-            raise RateLimitedError(f"too many reports from this client: at most {self.rate:g} a second "
+            raise RateLimitedError(f"too many requests from this client: at most {self.rate:g} a second "
                                    f"(bursts of {self.burst:g}); retry in {wait:.1f} s", wait)
-        self._buckets[key] = (tokens - 1, now)
+        self._buckets[key] = (tokens - cost, now)
         if len(self._buckets) > 100_000:  # forget idle clients
             self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import warnings
 from typing import Any
 
 import folium
@@ -50,14 +51,21 @@ class RemoteAssetError(RuntimeError):
     """The rendered page would load a script or stylesheet from another host."""
 
 
+def quantile_bounds(data: np.ndarray, k: int) -> list[float]:
+    """Upper bounds of up to ``k`` quantile classes of ``data`` (mapclassify); with ``k`` or fewer distinct values,
+    one class each. (Quantiles of values that repeat can tie: mapclassify then makes fewer classes, as wanted.)"""
+    distinct = np.unique(data)
+    if distinct.size <= k:
+        return [float(v) for v in distinct]
+    with warnings.catch_warnings():  # "not enough unique values to form k classes": fewer classes is the point
+        warnings.simplefilter("ignore", UserWarning)
+        return sorted({float(b) for b in mapclassify.Quantiles(data, k=k).bins})
+
+
 def _household_classes(values: np.ndarray, k: int = 6) -> list[float]:
-    """Upper bounds of ``k`` quantile classes of the buildings that hold households (mapclassify)."""
+    """Upper bounds of up to ``k`` quantile classes of the buildings that hold households."""
     positive = values[values > 0]
-    if positive.size == 0:
-        return [1.0]
-    k = max(1, min(k, int(np.unique(positive).size)))
-    bins = mapclassify.Quantiles(positive, k=k).bins
-    return sorted({float(b) for b in bins})
+    return quantile_bounds(positive, k) if positive.size else [1.0]
 
 
 def city_map(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import math
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,16 @@ import shapely
 import shapely.geometry
 from folium.utilities import JsCode
 
-from maps.city import ATTRIBUTION, KIND_COLOURS, LOCAL_ASSETS, VENDOR, _Attribution, _page, map_to_html
+from maps.city import (
+    ATTRIBUTION,
+    KIND_COLOURS,
+    LOCAL_ASSETS,
+    VENDOR,
+    _Attribution,
+    _page,
+    map_to_html,
+    quantile_bounds,
+)
 
 GOOD_HIGH = ["#d73027", "#fc8d59", "#fee08b", "#d9ef8b", "#91cf60", "#1a9850"]  # red (low) → green (high)
 BAD_HIGH = ["#fff5eb", "#fdd0a2", "#fd8d3c", "#e6550d", "#a63603", "#7f2704"]  # light → dark (more is worse)
@@ -62,12 +70,7 @@ def classes(values: Sequence[float], k: int = 5, *, share: bool = False) -> list
         return []
     if share:
         return [float(b) for b in mapclassify.UserDefined(data, bins=SHARE_BINS).bins]
-    distinct = np.unique(data)
-    if distinct.size <= k:
-        return [float(v) for v in distinct]
-    with warnings.catch_warnings():  # "not enough unique values to form k classes": fewer classes is the point
-        warnings.simplefilter("ignore", UserWarning)
-        return sorted({float(b) for b in mapclassify.Quantiles(data, k=k).bins})
+    return quantile_bounds(data, k)
 
 
 def leaders_map(view: dict[str, Any], *, links: dict[str, str], tile_url: str | None = None,

@@ -22,9 +22,10 @@ Admin = Annotated[User, Depends(allow("admin"))]
 async def _sign_in(request: Request, username: str, password: str) -> tuple[User, str, int]:
     state = request.app.state
     client = client_of(request)
-    state.login_limiter.take(f"login:{client}")  # guessing passwords costs time
+    state.login_limiter.check(f"login:{client}")  # guessing passwords costs time: failures spend the allowance
     user = await run_in_threadpool(users.authenticate, state.engine, username, password)
     if user is None:
+        state.login_limiter.take(f"login:{client}")
         state.audit.add(None, "sign_in_failed", subject=f"user {username[:64]}", client=client)
         raise UnauthorizedError("wrong username or password")
     await state.tokens.ready()
