@@ -246,3 +246,84 @@ def test_coverage_through_the_cli(divided_url: str, tmp_path: Path, monkeypatch:
     assert "community row(s)" in out and out_file.read_text().startswith("level,code,name,grids")
     status, _, err = run(capsys, "coverage", "--city", "beijing", "--minutes", "soon")
     assert status == EXIT_INPUT and "--minutes" in err
+
+
+def test_users_through_the_cli(fresh_url: str, monkeypatch: pytest.MonkeyPatch,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    from gis.db.engine import make_engine
+    from gis.db.users import authenticate
+
+    monkeypatch.setenv("DATABASE_URL", fresh_url)
+    monkeypatch.setenv("GRIDPATROL_PASSWORD", "first password")
+    code, out, err = run(capsys, "users", "add", "Chen", "--role", "admin", "--name", "陈")
+    assert code == 0 and "added chen: admin" in out, err
+    status, _, err = run(capsys, "users", "add", "liu", "--role", "leader")
+    assert status == EXIT_INPUT and "--unit" in err  # a leader is bound to a unit
+    status, _, err = run(capsys, "users", "add", "chen", "--role", "admin")
+    assert status == EXIT_INPUT and "taken" in err
+    monkeypatch.setenv("GRIDPATROL_PASSWORD", "second password")
+    assert run(capsys, "users", "passwd", "chen")[0] == 0
+    engine = make_engine(fresh_url)
+    try:
+        assert authenticate(engine, "chen", "first password") is None
+        assert authenticate(engine, "CHEN", "second password") is not None
+        assert run(capsys, "users", "disable", "chen")[0] == 0
+        assert authenticate(engine, "chen", "second password") is None
+    finally:
+        engine.dispose()
+    code, out, _ = run(capsys, "users", "list")
+    assert code == 0 and "chen" in out and "disabled" in out
+    status, _, err = run(capsys, "users", "passwd", "nobody")
+    assert status == EXIT_INPUT and "no user" in err
+    monkeypatch.setenv("GRIDPATROL_PASSWORD", "short")
+    status, _, err = run(capsys, "users", "passwd", "chen")
+    assert status == EXIT_INPUT and "at least 8" in err
+
+
+def test_backup_and_restore_round_trip(divided_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from sqlalchemy import text
+
+    from gis.db.engine import make_engine
+
+    monkeypatch.setenv("DATABASE_URL", divided_url)
+    engine = make_engine(divided_url)
+
+    def snapshot() -> tuple[object, ...]:
+        with engine.connect() as conn:
+            return tuple(conn.execute(text(q)).all() for q in (
+                "SELECT code, version, ST_AsText(geom) FROM grids ORDER BY code",
+                "SELECT count(*), sum(households) FROM buildings",
+                "SELECT username, role, password_hash FROM users ORDER BY username",
+                "SELECT id, state, grid_code FROM events ORDER BY id"))
+
+    try:
+        before = snapshot()
+        dump = tmp_path / "backups" / "gridpatrol.dump"
+        code, out, err = run(capsys, "db", "backup", str(dump))
+        assert code == 0 and dump.stat().st_size > 10_000 and "restore it with" in out, err
+        with engine.begin() as conn:  # damage: an edit, a deletion
+            conn.execute(text("UPDATE grids SET name = 'changed' WHERE code = (SELECT min(code) FROM grids)"))
+            conn.execute(text("DELETE FROM users"))
+        assert snapshot() != before
+        status, _, err = run(capsys, "db", "restore", str(dump))
+        assert status == EXIT_INPUT and "--yes" in err  # not without saying so
+        code, out, err = run(capsys, "db", "restore", str(dump), "--yes")
+        assert code == 0 and "restored" in out, err
+        engine.dispose()
+        assert snapshot() == before
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM grids WHERE name = 'changed'")).scalar() == 0
+        # a file that is not a backup: refused, the database untouched
+        bogus = tmp_path / "not-a-dump"
+        bogus.write_text("SELECT 1;")
+        status, _, err = run(capsys, "db", "restore", str(bogus), "--yes")
+        assert status == EXIT_INPUT and "not a gridpatrol backup" in err
+        truncated = tmp_path / "cut.dump"
+        truncated.write_bytes(dump.read_bytes()[: dump.stat().st_size // 2])
+        status, _, err = run(capsys, "db", "restore", str(truncated), "--yes")
+        assert status == EXIT_INPUT and "restore failed" in err
+        engine.dispose()
+        assert snapshot() == before  # all or nothing
+    finally:
+        engine.dispose()
