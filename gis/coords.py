@@ -1,8 +1,10 @@
 """Coordinates as phones and Chinese maps give them: WGS-84, GCJ-02 (Amap, Tencent, most apps) or BD-09 (Baidu).
 
 Storage is WGS-84. GCJ-02 and BD-09 are the published obfuscations of WGS-84 (offsets of up to several hundred
-metres); going back is done with prcoords' iterative ("bored") inverses, accurate to about a millimetre, well
-below the obfuscation's own noise. Outside mainland China GCJ-02 equals WGS-84, as the apps do it.
+metres); going back is done with prcoords' iterative ("bored") inverses. A round trip lands within 5 mm for GCJ-02
+and 2 cm for BD-09 (the worst of 20,000 random points in mainland China; tests/gis/test_properties.py checks it),
+well below the obfuscation's own noise and a phone's GPS. Outside mainland China GCJ-02 equals WGS-84, as the apps
+do it.
 """
 
 from __future__ import annotations
@@ -42,7 +44,10 @@ def to_wgs84(lon: float, lat: float, crs: str) -> tuple[float, float]:
     if kind == "wgs84":
         return float(lon), float(lat)
     point = prcoords.Coords(lat, lon)
-    wgs = prcoords.gcj_wgs_bored(point) if kind == "gcj02" else prcoords.bd_wgs_bored(point)
+    if not prcoords.sanity_in_china_p(point):  # GCJ-02 is WGS-84 there; BD-09 keeps only Baidu's own shift
+        wgs = point if kind == "gcj02" else prcoords.bd_gcj(point)
+    else:
+        wgs = prcoords.gcj_wgs_bored(point) if kind == "gcj02" else prcoords.bd_wgs_bored(point)
     return float(wgs.lon), float(wgs.lat)
 
 
@@ -53,7 +58,10 @@ def from_wgs84(lon: float, lat: float, crs: str) -> tuple[float, float]:
     if kind == "wgs84":
         return float(lon), float(lat)
     point = prcoords.Coords(lat, lon)
-    out = prcoords.wgs_gcj(point) if kind == "gcj02" else prcoords.wgs_bd(point)
+    if not prcoords.sanity_in_china_p(point):  # as above, without prcoords' warning on every call
+        out = point if kind == "gcj02" else prcoords.gcj_bd(point)
+    else:
+        out = prcoords.wgs_gcj(point) if kind == "gcj02" else prcoords.wgs_bd(point)
     return float(out.lon), float(out.lat)
 
 

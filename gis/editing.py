@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import shapely
 from shapely.geometry import LineString, MultiPolygon, Polygon, shape
 from shapely.ops import split as split_by_line
@@ -69,8 +70,10 @@ def _parse(geojson: Mapping[str, Any], kinds: tuple[str, ...]) -> shapely.Geomet
         got = geojson.get("type") if isinstance(geojson, Mapping) else type(geojson).__name__
         raise InputError(f"expected a GeoJSON {' or '.join(kinds)}; got {got!r}")
     try:
-        geometry = shape(geojson)
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        with np.errstate(invalid="ignore"):  # NaN coordinates: _coords_ok below refuses them with a reason
+            geometry = shape(geojson)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, shapely.errors.ShapelyError) as exc:
+        # GEOS's own refusals (an unclosed ring, a one-point line) included: found by tests/gis/test_properties.py
         raise InputError(f"malformed GeoJSON {geojson.get('type')}: {exc}") from None
     if geometry.is_empty:
         raise InputError("the geometry is empty")
