@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -11,13 +11,25 @@ from sqlalchemy.engine import Connection, Engine
 
 from api.settings import Settings
 from gis.db.features import BBox, parse_bbox
+from gis.errors import InputError
+
+YEARS = (1900, 2200)
+"""The years a date in a request may fall in: periods are computed from them, and year 1 minus 30 days is not a
+date."""
 
 
 def aware(value: datetime | None) -> datetime | None:
-    """A query's date-time without a zone is taken as UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
+    """A query's date-time without a zone is taken as UTC; one outside :data:`YEARS` is refused."""
+    if value is None:
+        return None
+    check_year(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def check_year(value: date | datetime) -> None:
+    if not YEARS[0] <= value.year <= YEARS[1]:
+        raise InputError(f"{value.isoformat()} is not a date this service plans for: give one between "
+                         f"{YEARS[0]} and {YEARS[1]}")
 
 
 # ``async``: FastAPI runs a plain ``def`` dependency in its thread pool, a hand-off per request for a lookup

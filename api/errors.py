@@ -44,6 +44,13 @@ def status_for(exc: GridpatrolError) -> int:
     return 400
 
 
+def _bad_value(exc: psycopg2.Error) -> JSONResponse:
+    """SQLSTATE class 22 (a number out of range, a malformed value): the client's value, refused by the database
+    inside a transaction that is rolled back, so nothing was stored."""
+    reason = (exc.pgerror or str(exc)).strip().splitlines()[0].removeprefix("ERROR:").strip()
+    return JSONResponse({"detail": f"a value is out of range or malformed: {reason}"}, status_code=422)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(GridpatrolError)
     async def _gridpatrol_error(request: Request, exc: GridpatrolError) -> Response:
@@ -71,6 +78,20 @@ def install(app: FastAPI) -> None:
         if exc.connection_invalidated or isinstance(exc.orig, psycopg2.OperationalError | psycopg2.InterfaceError):
             log.warning("%s %s: %s", request.method, request.url.path, exc.orig)
             return JSONResponse({"detail": lost}, status_code=503, headers={"Retry-After": "1"})
+        if isinstance(exc.orig, psycopg2.DataError):
+            return _bad_value(exc.orig)
+        log.exception("%s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"detail": "internal error (logged)"}, status_code=500)
+
+    @app.exception_handler(psycopg2.DataError)
+    async def _data_error(request: Request, exc: psycopg2.DataError) -> JSONResponse:  # raw DBAPI paths
+        return _bad_value(exc)
+
+    @app.exception_handler(ValueError)
+    async def _value_error(request: Request, exc: ValueError) -> JSONResponse:
+        # psycopg2 refuses text with NUL characters before sending anything: the client's text, not our fault
+        if "NUL (0x00)" in str(exc):
+            return JSONResponse({"detail": "text must not contain NUL (\\u0000) characters"}, status_code=422)
         log.exception("%s %s", request.method, request.url.path, exc_info=exc)
         return JSONResponse({"detail": "internal error (logged)"}, status_code=500)
 

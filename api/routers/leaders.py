@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.engine import Engine
 
 from api.auth import Viewer
-from api.deps import SettingsDep, get_engine
+from api.deps import SettingsDep, check_year, get_engine
 from api.errors import status_for
 from api.settings import Settings
 from gis.db import leaders
@@ -72,6 +72,9 @@ def view_params(
 ) -> ViewParams:
     if measure not in leaders.MEASURES:
         raise InputError(f"unknown measure {measure!r}: one of {', '.join(leaders.MEASURES)}")
+    for given in (start, end):
+        if given is not None:
+            check_year(given)
     today = datetime.now(ZoneInfo(settings.timezone)).date()
     end = end or today
     start = start or end - timedelta(days=DEFAULT_DAYS - 1)

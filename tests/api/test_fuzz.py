@@ -1,0 +1,97 @@
+"""The API fuzzed from its own OpenAPI schema (schemathesis): no generated request gets a 5xx.
+
+Every operation of ``/openapi.json`` is called with requests generated from its schema — valid ones and ones
+that break it — signed in as an admin (so the requests get past the sign-in to the code behind it), on the
+divided Beijing fixture with events. The last test checks that the run made at least ``MIN_REQUESTS`` requests.
+
+Two adjustments keep the run within minutes, and neither hides an error class: the solvers' search time
+(``time_limit_s``) is capped at 0.2 s, and the slow planners (a city's division, the patrol solvers, coverage)
+get fewer examples than the rest. The assignment stream is left out: it is an endless response by design
+(``limit`` unset), tested in tests/db/test_events.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx2 as httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from sqlalchemy import text
+
+from api.app import create_app
+from api.settings import Settings
+from gis.db.embedded import EmbeddedPostgres
+from gis.db.engine import make_engine
+from maps.browser import serve_in_thread
+from tests.conftest import _clone, http_headers
+
+MIN_REQUESTS = 2000
+SLOW = r"^/(divisions|coverage|leaders.*|grids/\{code\}/(patrols/.*|streets.*|visits.*|compliance|schedule)|)$"
+CALLS: Counter[str] = Counter()
+STATUSES: Counter[int] = Counter()
+
+
+@dataclass
+class Fuzzed:
+    base: str
+    headers: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def fuzzed(pg_server: EmbeddedPostgres, divided_template: str) -> Iterator[Fuzzed]:
+    """The service, served on loopback over a database of its own with an event in every grid."""
+    name = _clone(pg_server, divided_template)
+    url = pg_server.url(name)
+    with serve_in_thread(create_app(Settings(database_url=url, escalate_every_s=0, intake_rate=0))) as base:
+        headers = http_headers(base)
+        engine = make_engine(url)
+        with engine.connect() as conn:  # some events, so ids and grids have something behind them
+            points = conn.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
+                                       "FROM grids ORDER BY code) s")).all()
+        engine.dispose()
+        for lon, lat in points:
+            httpx.post(f"{base}/events", headers=headers, timeout=10, json={
+                "location": {"type": "Point", "coordinates": [lon, lat]}, "category": "C02", "source": "hotline"})
+        yield Fuzzed(base, headers)
+    pg_server.drop_database(name)
+
+
+# the service's own schema, as /openapi.json serves it (building the app connects to nothing)
+schema = schemathesis.openapi.from_dict(create_app(Settings(database_url="postgresql://unused/none")).openapi()) \
+    .exclude(path_regex=r"/events/stream$")
+
+
+def _call(case: schemathesis.Case, fuzzed: Fuzzed) -> None:
+    if isinstance(case.query, dict) and "time_limit_s" in case.query:
+        with contextlib.suppress(TypeError, ValueError):  # a non-number stays: the API must refuse it with a 422
+            case.query["time_limit_s"] = min(float(case.query["time_limit_s"]), 0.2)
+    response = case.call(base_url=fuzzed.base, headers=fuzzed.headers, timeout=120)
+    CALLS[case.operation.label] += 1
+    STATUSES[response.status_code] += 1
+    assert response.status_code < 500, (f"{case.method} {case.formatted_path} {case.query} {case.body!r}: "
+                                        f"{response.status_code} {response.text[:800]}")
+
+
+@schema.exclude(path_regex=SLOW).parametrize()
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_no_request_gets_a_server_error(case: schemathesis.Case, fuzzed: Fuzzed) -> None:
+    _call(case, fuzzed)
+
+
+@schema.include(path_regex=SLOW).parametrize()
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_no_request_to_the_planners_gets_a_server_error(case: schemathesis.Case, fuzzed: Fuzzed) -> None:
+    _call(case, fuzzed)
+
+
+def test_the_run_made_enough_requests() -> None:
+    total = sum(CALLS.values())
+    assert len(CALLS) >= 40, sorted(CALLS)  # every operation was called
+    assert total >= MIN_REQUESTS, f"{total} requests: {CALLS.most_common()}"
+    assert sum(n for s, n in STATUSES.items() if s >= 500) == 0
+    print(f"\nschemathesis: {total} requests over {len(CALLS)} operations; statuses {dict(sorted(STATUSES.items()))}")
