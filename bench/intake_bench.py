@@ -28,6 +28,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx2 as httpx
@@ -47,6 +49,7 @@ from gis.db.divisions import divide_and_store  # noqa: E402
 from gis.db.engine import make_engine  # noqa: E402
 from gis.db.importer import import_osm  # noqa: E402
 from gis.db.staff import seed_demo_staff  # noqa: E402
+from gis.db.users import create_user  # noqa: E402
 
 PORT = 8765
 CATEGORIES = ["C01", "C02", "C03", "E01", "E02", "E03", "E05", "E06", "S01", "S02"]
@@ -54,6 +57,7 @@ TARGET_RATE, TARGET_P99_MS, TARGET_BULK = 1000.0, 50.0, 50_000.0
 LUA = """
 local boxes = {%s}
 local categories = {%s}
+local token = "%s"
 math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16) %% 100000)
 request = function()
   local b = boxes[math.random(#boxes)]
@@ -61,7 +65,8 @@ request = function()
   local lat = b[2] + math.random() * (b[4] - b[2])
   local body = string.format('{"location":{"type":"Point","coordinates":[%%.7f,%%.7f]},"category":"%%s",' ..
     '"source":"grid_member","description":"bench"}', lon, lat, categories[math.random(#categories)])
-  return wrk.format("POST", "/events", {["Content-Type"] = "application/json"}, body)
+  return wrk.format("POST", "/events", {["Content-Type"] = "application/json",
+                                        ["Authorization"] = "Bearer " .. token}, body)
 end
 """
 
@@ -111,22 +116,52 @@ def parse_wrk(output: str) -> dict[str, float]:
     return out
 
 
-def http_run(url: str, boxes, seconds: int, workers: int, connections: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    env = {**os.environ, "DATABASE_URL": url, "GRIDPATROL_ESCALATE_EVERY_S": "0"}
-    server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gridpatrol"), "serve", "--port", str(PORT),
+BENCH_USER, BENCH_PASSWORD = "bench", "bench-password-not-secret"
+
+
+@contextmanager
+def serving(url: str, port: int, workers: int, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``gridpatrol serve`` on ``port`` with ``workers`` processes over ``url``; yields a bench admin's token."""
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM users WHERE username = :u"), {"u": BENCH_USER}).first()
+    if not exists:
+        create_user(engine, BENCH_USER, BENCH_PASSWORD, "admin")
+    engine.dispose()
+    # one load generator stands for a whole city's clients: no per-client intake limit
+    env = {**os.environ, "DATABASE_URL": url, "GRIDPATROL_ESCALATE_EVERY_S": "0", "GRIDPATROL_INTAKE_RATE": "0",
+           **(env or {})}
+    # the server's log goes to a file: a pipe nobody reads fills up (64 kB of "connection lost" warnings during a
+    # database restart) and then blocks the server's event loop on its next log line
+    log_path = ROOT / "var" / f"bench-serve-{port}.log"
+    log_path.parent.mkdir(exist_ok=True)
+    log = log_path.open("w")
+    server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gridpatrol"), "serve", "--port", str(port),
                                "--workers", str(workers), "--no-access-log"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                              stdout=subprocess.DEVNULL, stderr=log, text=True)
     try:
         for _ in range(100):
             try:
-                if httpx.get(f"http://127.0.0.1:{PORT}/health", timeout=1).status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 time.sleep(0.2)
         else:
-            raise RuntimeError("the server did not come up: " + (server.stderr.read() if server.stderr else ""))
+            raise RuntimeError(f"the server did not come up: see {log_path}")
+        answer = httpx.post(f"http://127.0.0.1:{port}/token", timeout=30,
+                            data={"username": BENCH_USER, "password": BENCH_PASSWORD})
+        answer.raise_for_status()
+        yield str(answer.json()["access_token"])
+    finally:
+        server.terminate()
+        server.wait(60)
+        log.close()
+
+
+def http_run(url: str, boxes, seconds: int, workers: int, connections: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    with serving(url, PORT, workers) as token:
         script = LUA % (", ".join("{{{!r}, {!r}, {!r}, {!r}}}".format(*b) for b in boxes),
-                        ", ".join(f'"{c}"' for c in CATEGORIES))
+                        ", ".join(f'"{c}"' for c in CATEGORIES), token)
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
             handle.write(script)
         subprocess.run(["wrk", "-t1", "-c4", "-d3s", "-s", handle.name, f"http://127.0.0.1:{PORT}"],  # warm-up
@@ -143,9 +178,6 @@ def http_run(url: str, boxes, seconds: int, workers: int, connections: int) -> d
         result = parse_wrk(run.stdout)
         result["stored"] = float(after - before)
         return result
-    finally:
-        server.terminate()
-        server.wait(20)
 
 
 def bulk_run(engine, boxes, n: int = 200_000) -> dict[str, float]:  # type: ignore[no-untyped-def]
@@ -169,14 +201,20 @@ def bulk_run(engine, boxes, n: int = 200_000) -> dict[str, float]:  # type: igno
             "in_grid": report.in_grid, "nearest": report.nearest, "street": report.street_queue}
 
 
-def build_cities(engine) -> None:  # type: ignore[no-untyped-def]
+def build_nanjing(engine) -> int:  # type: ignore[no-untyped-def]
+    """The demo city, imported, divided and staffed; its id."""
     import_osm(engine, ROOT / "data" / "nanjing-xinjiekou.osm", city=city_from_name("nanjing"))
     with engine.connect() as conn:
         nanjing = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city'")).scalar_one()
     divide_and_store(engine, nanjing)
+    seed_demo_staff(engine, nanjing)
+    return int(nanjing)
+
+
+def build_cities(engine) -> None:  # type: ignore[no-untyped-def]
+    build_nanjing(engine)
     siping = synthetic_city.build(engine)
-    for city in (nanjing, siping):
-        seed_demo_staff(engine, city)
+    seed_demo_staff(engine, siping)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE")  # settle: no autovacuum of the fresh cities during the measured runs
 
