@@ -30,6 +30,7 @@ from api.routers import (
     layers,
     leaders,
     maps,
+    member,
     open311,
     patrols,
     visits,
@@ -114,6 +115,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(patrols.router)
     app.include_router(visits.router)
     app.include_router(leaders.router)
+    app.include_router(member.router)
     app.include_router(maps.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -66,25 +66,28 @@ class LocalPage:
     """A Chromium page that may load only from this machine, and what went wrong on it."""
 
     page: Any
+    context: Any = None
     external_requests: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
 
 
 @contextmanager
-def local_page(*, width: int = 1400, height: int = 900, token: str | None = None) -> Iterator[LocalPage]:
+def local_page(*, width: int = 1400, height: int = 900, token: str | None = None,
+               **context_options: Any) -> Iterator[LocalPage]:
     """Headless Chromium with one page whose requests to any other host are blocked and recorded, as are its
     console errors and uncaught exceptions (for tests that click and type, where :func:`visit` only looks).
-    ``token``: signed in with it (the sign-in cookie of ``/login``, for every port of this machine)."""
+    ``token``: signed in with it (the sign-in cookie of ``/login``, for every port of this machine). Other keywords
+    go to Playwright's ``new_context`` (a phone: ``is_mobile``, ``has_touch``, ``geolocation``, ``permissions``)."""
     from playwright.sync_api import Route, sync_playwright
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            context = browser.new_context(viewport={"width": width, "height": height})
+            context = browser.new_context(viewport={"width": width, "height": height}, **context_options)
             if token is not None:
                 context.add_cookies([{"name": TOKEN_COOKIE, "value": token, "domain": "127.0.0.1", "path": "/",
                                       "httpOnly": True, "sameSite": "Strict"}])
-            out = LocalPage(context.new_page())
+            out = LocalPage(context.new_page(), context)
 
             def guard(route: Route) -> None:
                 host = urlparse(route.request.url).hostname or ""

@@ -42,9 +42,22 @@ async def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Dep
     return {"access_token": access, "token_type": "bearer", "expires_in": seconds, "user": user.as_dict()}
 
 
-@router.get("/me", summary="Who the token belongs to: role, unit, staff record")
-async def me(user: CurrentUser) -> dict[str, Any]:
-    return user.as_dict()
+@router.get("/me", summary="Who the token belongs to: role, unit, staff record, and the grids they work in")
+async def me(request: Request, user: CurrentUser) -> dict[str, Any]:
+    """``grids``: the staff record's grids with the duty in each (a grid member's page opens on the first), or the
+    user's own grid when bound to one."""
+    return {**user.as_dict(), "grids": await run_in_threadpool(_grids_of, request.app.state.engine, user)}
+
+
+def _grids_of(engine: Any, user: User) -> list[dict[str, str]]:
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT g.code, sg.duty FROM staff_grids sg JOIN grids g ON g.id = sg.grid_id WHERE sg.staff_id = %(s)s "
+            "ORDER BY sg.duty = 'member' DESC, g.code", {"s": user.staff_id or 0}).all()
+    grids = [{"code": str(c), "duty": str(d)} for c, d in rows if user.scope.covers(user.scope.city_id, str(c))]
+    if not grids and user.scope.level == "grid" and user.unit_code:
+        grids = [{"code": user.unit_code, "duty": "member"}]
+    return grids
 
 
 def _safe_next(target: str | None) -> str:

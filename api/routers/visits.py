@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
@@ -36,6 +37,8 @@ class VisitBody(BaseModel):
     buildings: list[int] = Field(default_factory=list, description="ids of the buildings visited")
     note: str = Field("", max_length=2000)
     tolerance_m: float = Field(visits.DEFAULT_TOLERANCE_M, ge=1, le=100)
+    idempotency_key: str | None = Field(None, min_length=1, max_length=128, description="a client key: the same "
+                                        "visit sent again (a phone's offline queue) is stored once")
 
 
 def _walker(user: User, staff_id: int | None) -> int | None:
@@ -58,15 +61,16 @@ def _line(track: dict[str, Any] | None) -> list[Any] | None:
 @router.post("/grids/{code}/visits", status_code=201, summary="Log a visit: its GPS track is matched to the grid's "
              "streets", responses={404: {"description": "no such grid"},
                                    422: {"description": "a malformed track, bad times, an unknown staff member"}})
-async def log_visit(code: str, body: VisitBody, engine: EngineDep, user: FieldMember) -> dict[str, Any]:
+async def log_visit(code: str, body: VisitBody, engine: EngineDep, user: FieldMember) -> Any:
     """The answer says which street segments the track walked (within ``tolerance_m``) and their share of the
     grid's street length; buildings outside the grid are listed apart (``unknown_buildings``). A grid member logs
     their own visits (``staff_id`` defaults to theirs) in their own grids."""
     await require_code_async(engine, user, code)
-    return await run_in_threadpool(
+    visit = await run_in_threadpool(
         visits.log_visit, engine, code, kind=body.kind, started_at=body.started_at, ended_at=body.ended_at,
         staff_id=_walker(user, body.staff_id), track=_line(body.track), buildings=body.buildings, note=body.note,
-        tolerance_m=body.tolerance_m)
+        tolerance_m=body.tolerance_m, idempotency_key=body.idempotency_key)
+    return JSONResponse(visit, status_code=200) if visit.get("replayed") else visit
 
 
 @router.post("/grids/{code}/visits/gpx", status_code=201, summary="Log a visit from a GPX file (a phone's recorded "

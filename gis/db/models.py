@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     Time,
@@ -482,6 +483,7 @@ class PatrolVisit(Base):
     unknown_buildings: Mapped[list[int]] = mapped_column(ARRAY(Integer), server_default="{}")
     walked_segments: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
     note: Mapped[str] = mapped_column(Text, server_default="")
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -560,3 +562,39 @@ class ServiceKey(Base):
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+TASK_STATES = ("open", "taken", "closed")
+
+
+class Photo(Base):
+    """A picture attached to a report or a feedback, addressed by its SHA-256 (``photo:<hex>``)."""
+
+    __tablename__ = "photos"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by: Mapped[str | None] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class VolunteerTask(Base):
+    """A task a community posts for a grid, which a member or a volunteer takes and closes."""
+
+    __tablename__ = "volunteer_tasks"
+    __table_args__ = (CheckConstraint(_in("state", TASK_STATES), name="volunteer_tasks_state_check"),
+                      Index("volunteer_tasks_grid_idx", "grid_code", "state"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grid_code: Mapped[str] = mapped_column(String(15))
+    title: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, server_default="")
+    state: Mapped[str] = mapped_column(String(8), server_default="open")
+    posted_by: Mapped[str] = mapped_column(String(64))
+    posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    taken_by: Mapped[str | None] = mapped_column(String(64))
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)

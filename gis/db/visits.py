@@ -30,7 +30,7 @@ from sqlalchemy.engine import Engine
 from gis.crs import WGS84, utm_crs_for
 from gis.db.models import VISIT_KINDS
 from gis.db.patrol import load_grid_network
-from gis.errors import InputError, NotFoundError
+from gis.errors import ConflictError, InputError, NotFoundError
 
 DEFAULT_TOLERANCE_M = 20.0
 WALKED_SHARE = 0.8
@@ -71,8 +71,17 @@ def _check_track(coords: list[Any]) -> LineString:
 
 def log_visit(engine: Engine, code: str, *, kind: str, started_at: datetime, ended_at: datetime,
               staff_id: int | None = None, track: list[Any] | None = None, buildings: list[int] | None = None,
-              note: str = "", tolerance_m: float = DEFAULT_TOLERANCE_M) -> dict[str, Any]:
-    """Store a visit to grid ``code``, its track matched to the grid's streets; the stored visit as a dict."""
+              note: str = "", tolerance_m: float = DEFAULT_TOLERANCE_M,
+              idempotency_key: str | None = None) -> dict[str, Any]:
+    """Store a visit to grid ``code``, its track matched to the grid's streets; the stored visit as a dict.
+    ``idempotency_key``: a visit sent again with the same key (a phone's queue retried) is stored once, and the
+    answer is the first one's with ``replayed`` set."""
+    if idempotency_key is not None:
+        if not 1 <= len(idempotency_key) <= 128:
+            raise InputError("an idempotency key has 1 to 128 characters")
+        first = _visit_by_key(engine, idempotency_key)
+        if first is not None:
+            return _replayed(engine, first, code)
     if kind not in VISIT_KINDS:
         raise InputError(f"unknown visit kind {kind!r}: one of {', '.join(VISIT_KINDS)}")
     if started_at.tzinfo is None or ended_at.tzinfo is None:
@@ -125,14 +134,34 @@ def log_visit(engine: Engine, code: str, *, kind: str, started_at: datetime, end
         row = conn.exec_driver_sql(
             """INSERT INTO patrol_visits (grid_id, grid_code, staff_id, kind, started_at, ended_at, track,
                    tolerance_m, required_m, walked_m, segments_required, segments_walked, buildings,
-                   unknown_buildings, walked_segments, note)
+                   unknown_buildings, walked_segments, note, idempotency_key)
                VALUES (%(g)s, %(c)s, %(s)s, %(k)s, %(a)s, %(b)s, ST_GeomFromText(%(t)s, 4326), %(tol)s, %(rm)s,
-                   %(wm)s, %(sr)s, %(sw)s, %(bu)s, %(ub)s, %(ws)s::jsonb, %(n)s) RETURNING id""",
+                   %(wm)s, %(sr)s, %(sw)s, %(bu)s, %(ub)s, %(ws)s::jsonb, %(n)s, %(key)s)
+               ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
             {"g": grid, "c": code, "s": staff_id, "k": kind, "a": started_at, "b": ended_at,
              "t": line.wkt if line is not None else None, "tol": tolerance_m, "rm": required_m, "wm": walked_m,
              "sr": len(required), "sw": len(walked), "bu": sorted(known),
-             "ub": [b for b in buildings if b not in known], "ws": json.dumps(walked), "n": note}).scalar_one()
+             "ub": [b for b in buildings if b not in known], "ws": json.dumps(walked), "n": note,
+             "key": idempotency_key}).scalar()
+    if row is None:  # the same key stored meanwhile, by a retry that overtook this request
+        first = _visit_by_key(engine, idempotency_key or "")
+        assert first is not None
+        return _replayed(engine, first, code)
     return get_visit(engine, row)
+
+
+def _visit_by_key(engine: Engine, key: str) -> int | None:
+    with engine.connect() as conn:
+        found = conn.exec_driver_sql("SELECT id FROM patrol_visits WHERE idempotency_key = %(k)s",
+                                     {"k": key}).scalar()
+    return int(found) if found is not None else None
+
+
+def _replayed(engine: Engine, visit_id: int, code: str) -> dict[str, Any]:
+    visit = get_visit(engine, visit_id)
+    if visit["grid"] != code:
+        raise ConflictError(f"the idempotency key was used for a visit to grid {visit['grid']}, not {code}")
+    return {**visit, "replayed": True}
 
 
 def get_visit(engine: Engine, visit_id: int) -> dict[str, Any]:

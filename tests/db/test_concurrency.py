@@ -86,17 +86,22 @@ def test_two_handlers_at_once_without_a_version_the_state_decides(served: tuple[
     assert steps.count("handle") == 1
 
 
+def _largest(geometry: Any) -> Any:
+    return max(geometry.geoms, key=lambda g: g.area) if geometry.geom_type == "MultiPolygon" else geometry
+
+
 def test_two_planners_reshape_the_same_grid_one_is_409(served: tuple[str, dict[str, str]],
                                                         divided_engine: Engine) -> None:
     base, auth = served
-    with divided_engine.connect() as conn:
-        code = conn.execute(text("SELECT code FROM grids ORDER BY code LIMIT 1")).scalar_one()
+    with divided_engine.connect() as conn:  # a grid away from its community's edge: shrinking it leaves no gap
+        code = conn.execute(text(
+            "SELECT g.code FROM grids g JOIN admin_units c ON c.id = g.community_id "
+            "WHERE NOT ST_DWithin(ST_Boundary(c.geom), g.geom, 0.0002) ORDER BY g.code LIMIT 1")).scalar_one()
     grid = next(f for f in httpx.get(f"{base}/grids", headers=auth, params={"limit": 1000}, timeout=10)
                 .json()["features"] if f["properties"]["code"] == code)
     outline = shape(grid["geometry"])
-    bodies = [{"version": 1, "geometry": mapping(outline.buffer(d).geoms[0] if outline.buffer(d).geom_type ==
-                                                 "MultiPolygon" else outline.buffer(d)), "reason": f"edit {d}"}
-              for d in (0.0001, -0.0001)]
+    bodies = [{"version": 1, "geometry": mapping(_largest(outline.buffer(-d))), "reason": f"edit {d}"}
+              for d in (0.00003, 0.00006)]  # two valid edits of version 1: the neighbours take the strip
     statuses = at_once(*[lambda b=b: httpx.post(f"{base}/grids/{code}/reshape", headers=auth, json=b, timeout=60)
                          for b in bodies])
     assert sorted(statuses) == [200, 409], statuses

@@ -1,0 +1,97 @@
+"""The grid member's phone page (``/m/``) and what it needs beyond the other routers: photos, volunteer tasks.
+
+The page itself is static (``maps/static/member``): it reads the member's grid, route and events from the API,
+works offline through its service worker, and queues what the member sends without a signal (reports, visits,
+tracks, photos) on the phone until it returns, each with its idempotency key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy.engine import Engine
+
+from api.auth import CurrentUser, Dispatcher, FieldMember, Reporter, Viewer, require_code
+from api.deps import get_engine
+from gis.db import member
+from gis.errors import ForbiddenError, NotFoundError
+
+router = APIRouter(tags=["grid member"])
+EngineDep = Annotated[Engine, Depends(get_engine)]
+PAGE = Path(__file__).resolve().parents[2] / "maps" / "static" / "member"
+
+
+@router.get("/m/", response_class=FileResponse, summary="The grid member's phone page: my grid, my route, "
+            "one-key report, my visits and events (works offline)")
+def member_page(_: CurrentUser) -> FileResponse:
+    return FileResponse(PAGE / "index.html", media_type="text/html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/m/sw.js", include_in_schema=False)
+def service_worker() -> FileResponse:
+    """The page's service worker (a static script, like /static: no data in it)."""
+    return FileResponse(PAGE / "sw.js", media_type="text/javascript",
+                        headers={"Service-Worker-Allowed": "/m/", "Cache-Control": "no-cache"})
+
+
+@router.post("/photos", status_code=201, summary="Keep a photo for a report or a feedback; its key for `photos`",
+             responses={413: {"description": "larger than 5 MB"}, 422: {"description": "not a JPEG, PNG or WebP"}})
+async def upload_photo(request: Request, engine: EngineDep, user: Reporter) -> dict[str, Any]:
+    """The body is the picture. The same picture sent twice gets the same key and is stored once."""
+    data = await request.body()
+    return await run_in_threadpool(member.store_photo, engine, data, uploaded_by=user.username)
+
+
+@router.get("/photos/{key}", summary="A stored photo", responses={404: {"description": "no such photo"}})
+def photo(key: str, engine: EngineDep, _: CurrentUser) -> Response:
+    data, media = member.get_photo(engine, key)
+    return Response(data, media_type=media, headers={"Cache-Control": "private, max-age=86400"})
+
+
+class TaskBody(BaseModel):
+    title: str = Field(min_length=1, max_length=200, examples=["帮独居老人买药 Buy medicine for an old neighbour"])
+    description: str = Field(default="", max_length=2000)
+
+
+class CloseBody(BaseModel):
+    note: str = Field(default="", max_length=2000)
+
+
+@router.post("/grids/{code}/tasks", status_code=201, summary="Post a volunteer task for a grid (the community)",
+             responses={404: {"description": "no such grid"}})
+def new_task(code: str, body: TaskBody, engine: EngineDep, user: Dispatcher) -> dict[str, Any]:
+    require_code(engine, user, code)
+    return member.post_task(engine, code, body.title, body.description, posted_by=user.username)
+
+
+@router.get("/grids/{code}/tasks", summary="A grid's open and taken volunteer tasks")
+def grid_tasks(code: str, engine: EngineDep, user: Viewer) -> list[dict[str, Any]]:
+    require_code(engine, user, code)
+    return member.list_tasks(engine, [code])
+
+
+def _own_task(engine: Engine, user: Any, task_id: int) -> None:
+    try:
+        require_code(engine, user, member.task_grid(engine, task_id))
+    except ForbiddenError:
+        raise NotFoundError(f"no task {task_id}") from None
+
+
+@router.post("/tasks/{task_id}/take", summary="Take a volunteer task (409 when someone took it first)",
+             responses={404: {"description": "no such task in your grids"}, 409: {"description": "taken already"}})
+def take(task_id: int, engine: EngineDep, user: FieldMember) -> dict[str, Any]:
+    _own_task(engine, user, task_id)
+    return member.take_task(engine, task_id, by=user.username)
+
+
+@router.post("/tasks/{task_id}/close", summary="Close a volunteer task you took",
+             responses={404: {"description": "no such task in your grids"},
+                        409: {"description": "not taken by you"}})
+def close(task_id: int, body: CloseBody, engine: EngineDep, user: FieldMember) -> dict[str, Any]:
+    _own_task(engine, user, task_id)
+    return member.close_task(engine, task_id, by=user.username, note=body.note)

@@ -1,0 +1,150 @@
+"""The grid member's phone page in headless Chromium at phone size, with an emulated position and network:
+report, log a visit, lose the signal, report and visit again, reopen the page offline, get the signal back — and
+the database holds each report and visit exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from api.app import create_app
+from api.settings import Settings
+from gis.db.users import create_user
+from maps.browser import local_page, serve_in_thread
+from tests.conftest import PASSWORD, ROOT, http_token
+
+PHONE = {"width": 390, "height": 844}
+
+
+@dataclass
+class Member:
+    grid: str
+    lon: float
+    lat: float
+    staff_id: int
+
+
+@pytest.fixture
+def member(divided_engine: Engine) -> Member:
+    with divided_engine.connect() as conn:
+        grid, lon, lat, staff = conn.execute(text(
+            "SELECT g.code, ST_X(ST_PointOnSurface(g.geom)), ST_Y(ST_PointOnSurface(g.geom)), sg.staff_id "
+            "FROM grids g JOIN staff_grids sg ON sg.grid_id = g.id AND sg.duty = 'member' "
+            "WHERE EXISTS (SELECT 1 FROM buildings b WHERE b.grid_id = g.id) ORDER BY g.code LIMIT 1")).one()
+    create_user(divided_engine, "wang", PASSWORD, "grid_member", unit=grid, staff_id=staff, display_name="网格员 王")
+    return Member(grid, lon, lat, staff)
+
+
+@pytest.fixture
+def served(divided_url: str) -> Iterator[str]:
+    with serve_in_thread(create_app(Settings(database_url=divided_url, escalate_every_s=0))) as base:
+        yield base
+
+
+def phone(base: str, member: Member, **extra: object):  # type: ignore[no-untyped-def]
+    return local_page(**PHONE, token=http_token(base, "wang"), is_mobile=True, has_touch=True,
+                      geolocation={"latitude": member.lat, "longitude": member.lon}, permissions=["geolocation"],
+                      locale="zh-CN", **extra)
+
+
+def report(page, note: str, photo=None) -> None:  # type: ignore[no-untyped-def]
+    page.click("#tabs button[data-tab=report]")
+    page.click("#categories button >> nth=0")
+    page.fill("#note", note)
+    if photo is not None:
+        page.set_input_files("#photo", str(photo))
+    page.click("#send")
+
+
+def queued(page) -> int:  # type: ignore[no-untyped-def]
+    return int(page.get_attribute("body", "data-queued") or 0)
+
+
+def test_report_visit_offline_and_back_every_item_stored_once(served: str, member: Member, divided_engine: Engine,
+                                                              tmp_path) -> None:  # type: ignore[no-untyped-def]
+    picture = tmp_path / "manhole.png"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    with phone(served, member) as tab:
+        page = tab.page
+        page.goto(f"{served}/m/", wait_until="networkidle")
+        page.wait_for_selector("body[data-ready='1']")
+        assert page.evaluate("navigator.serviceWorker.ready.then(() => true)")  # the page is cached on the phone
+        page.wait_for_function("navigator.serviceWorker.controller !== null")
+        page.wait_for_selector("body[data-cached='1']")  # read again through the worker: there offline
+        assert member.grid in page.inner_text("#who")
+        page.wait_for_selector("#buildings .visit")
+        page.screenshot(path=str(ROOT / "docs" / "member-map.png"))
+
+        report(page, "第一次 online report")
+        page.wait_for_function(f"document.querySelector('#report-result').innerText.includes('{member.grid}')")
+        answer = page.inner_text("#report-result")
+        assert "负责人" in answer and "网格" in answer  # which grid and which person it went to
+        page.screenshot(path=str(ROOT / "docs" / "member-report.png"), full_page=True)
+
+        page.click("#tabs button[data-tab=map]")
+        page.click("#buildings .visit >> nth=0")
+        page.wait_for_function("document.body.dataset.queued === '0' && "
+                               "document.querySelector('#banner').innerText.includes('#')")
+
+        assert tab.console_errors == [] and tab.external_requests == []
+        # the signal goes: both are kept on the phone
+        tab.context.set_offline(True)
+        page.wait_for_function("!navigator.onLine")
+        report(page, "第二次 offline report", photo=picture)  # with a photo: kept on the phone too
+        page.wait_for_function("document.body.dataset.queued === '1'")
+        assert "无信号" in page.inner_text("#report-result")
+        page.click("#tabs button[data-tab=map]")
+        page.click("#buildings .visit >> nth=1")
+        page.wait_for_function("document.body.dataset.queued === '2'")
+        # the page reopened with no signal: from the service worker's cache, the queue still there
+        page.reload(wait_until="load")
+        page.wait_for_selector("body[data-ready='1']")
+        page.wait_for_function("document.body.dataset.queued === '2'")
+        assert page.locator("#queue li").count() == 2
+        page.screenshot(path=str(ROOT / "docs" / "member-offline.png"), full_page=True)
+
+        # offline, the only errors are the requests that could not go out
+        assert all("net::ERR" in e or "Failed to fetch" in e for e in tab.console_errors), tab.console_errors
+        seen = len(tab.console_errors)
+        tab.context.set_offline(False)
+        page.wait_for_function("document.body.dataset.queued === '0'", timeout=30_000)
+        assert tab.external_requests == [] and tab.console_errors[seen:] == [], tab.console_errors[seen:]
+    with divided_engine.connect() as conn:
+        notes = dict(conn.execute(text("SELECT description, count(*) FROM events GROUP BY 1")).all())
+        visits = conn.execute(text("SELECT count(*), count(DISTINCT idempotency_key), count(DISTINCT buildings) "
+                                   "FROM patrol_visits WHERE grid_code = :g"), {"g": member.grid}).one()
+        photos = conn.execute(text("SELECT e.photos, p.size FROM events e JOIN photos p ON p.key = e.photos->>0 "
+                                   "WHERE e.description LIKE '第二次%'")).all()
+    assert notes == {"第一次 online report": 1, "第二次 offline report": 1}
+    assert len(photos) == 1 and photos[0][1] == picture.stat().st_size  # the photo went up with it, once
+    assert tuple(visits) == (2, 2, 2)
+
+
+def test_the_page_says_what_is_wrong(served: str, member: Member, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with phone(served, member) as tab:
+        page = tab.page
+        page.goto(f"{served}/m/", wait_until="networkidle")
+        page.wait_for_selector("body[data-ready='1']")
+        page.click("#tabs button[data-tab=report]")
+        page.click("#send")
+        assert "类别" in page.inner_text("#report-result")  # no category picked
+        not_a_photo = tmp_path / "notes.txt"
+        not_a_photo.write_text("not a picture")
+        page.set_input_files("#photo", str(not_a_photo))
+        assert "不是图片" in page.inner_text("#report-result")
+        # walking out of the grid
+        tab.context.set_geolocation({"latitude": member.lat + 0.05, "longitude": member.lon})
+        page.wait_for_function("document.querySelector('#banner').innerText.includes('不在')")
+        page.click("#lang")
+        assert "Report" in page.inner_text("#tabs")
+    # no position permission: the page says so and still lets the member tap the map
+    with local_page(**PHONE, token=http_token(served, "wang"), is_mobile=True, has_touch=True) as tab:
+        page = tab.page
+        page.goto(f"{served}/m/", wait_until="networkidle")
+        page.wait_for_selector("body[data-ready='1']")
+        page.wait_for_function("document.querySelector('#where').innerText.length > 0")
+        assert "定位" in page.inner_text("#where") or "定位" in page.inner_text("#banner")
