@@ -75,6 +75,8 @@ class StepBody(BaseModel):
     staff_id: int | None = Field(default=None, description="dispatch: to this staff member (default: as placed)")
     seen_updated_at: datetime | None = Field(default=None, description="the event's updated_at as you read it: "
                                              "if it changed since, 409 and nothing done")
+    photos: list[str] = Field(default_factory=list, max_length=20, description="a feedback's photos (keys from "
+                              "POST /photos), kept with the step")
 
 
 class StaffBody(BaseModel):
@@ -205,7 +207,8 @@ def loop_role(engine: Engine, user: User) -> str:
     return LOOP_ROLE[user.role]
 
 
-@router.post("/events/{event_id}/{action}", summary="Take a step of the loop",
+@router.post("/events/{event_id}/{action}", summary="Take a step of the loop (accept, reject, merge, dispatch, "
+             "receive, handle, verify, rework, close, suspend, resume, extend, escalate)",
              responses={403: {"description": "your role may not take this step"},
                         404: {"description": "no such event in your jurisdiction"},
                         409: {"description": "the event's state does not allow this step, or it changed since "
@@ -215,7 +218,7 @@ def step(event_id: int, action: str, body: StepBody, engine: EngineDep, user: Ha
         event_in_scope(conn, user, event_id)
     event = events.act(engine, event_id, action, actor=user.username, role=loop_role(engine, user), note=body.note,
                        hours=body.hours, evaluation=body.evaluation, into=body.into, to_level=body.to_level,
-                       staff_id=body.staff_id, seen_updated_at=aware(body.seen_updated_at))
+                       staff_id=body.staff_id, seen_updated_at=aware(body.seen_updated_at), photos=body.photos)
     event.pop("reporter_contact", None)
     return event
 

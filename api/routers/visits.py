@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from api.auth import FieldMember, Viewer, require_city, require_code_async
 from api.deps import SettingsDep, aware, get_engine
+from gis.coords import point_from_geojson
 from gis.db import visits
 from gis.db.models import VISIT_KINDS
 from gis.db.users import User
@@ -39,6 +40,8 @@ class VisitBody(BaseModel):
     tolerance_m: float = Field(visits.DEFAULT_TOLERANCE_M, ge=1, le=100)
     idempotency_key: str | None = Field(None, min_length=1, max_length=128, description="a client key: the same "
                                         "visit sent again (a phone's offline queue) is stored once")
+    position: dict[str, Any] | None = Field(None, description="where the member logged it: a GeoJSON Point "
+                                            "(WGS-84)")
 
 
 def _walker(user: User, staff_id: int | None) -> int | None:
@@ -69,7 +72,8 @@ async def log_visit(code: str, body: VisitBody, engine: EngineDep, user: FieldMe
     visit = await run_in_threadpool(
         visits.log_visit, engine, code, kind=body.kind, started_at=body.started_at, ended_at=body.ended_at,
         staff_id=_walker(user, body.staff_id), track=_line(body.track), buildings=body.buildings, note=body.note,
-        tolerance_m=body.tolerance_m, idempotency_key=body.idempotency_key)
+        tolerance_m=body.tolerance_m, idempotency_key=body.idempotency_key,
+        position=point_from_geojson(body.position) if body.position is not None else None)
     return JSONResponse(visit, status_code=200) if visit.get("replayed") else visit
 
 

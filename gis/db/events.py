@@ -73,6 +73,7 @@ STEPS: dict[str, Step] = {
     "reject": Step(frozenset({"reported", "accepted"}), "rejected", CENTRE),
     "merge": Step(frozenset({"reported", "accepted"}), "merged", CENTRE | {"grid_chief"}),
     "dispatch": Step(frozenset({"accepted"}), "dispatched", CENTRE),
+    "receive": Step(frozenset({"dispatched"}), None, HANDLERS),  # 签收: the handler confirms they have it
     "handle": Step(frozenset({"dispatched"}), "handled", HANDLERS),
     "verify": Step(frozenset({"handled"}), "verified", VERIFIERS),
     "rework": Step(frozenset({"handled"}), "dispatched", VERIFIERS),
@@ -201,8 +202,10 @@ def intake(engine: Engine, report: EventIn, *, auto_dispatch: bool = True, radiu
             if db.closed and attempt == 1:
                 # the pooled connection was broken (the database restarted since it was last used): once more on
                 # a fresh one. (Should it break after the commit, before the answer, a report without an
-                # idempotency key would be stored twice: clients that retry send a key.)
+                # idempotency key would be stored twice: clients that retry send a key.) The pool's other
+                # connections date from before the same restart: a fresh pool, as SQLAlchemy does on a disconnect.
                 raw.invalidate(exc)
+                engine.dispose(close=False)
                 continue
             error = _CLIENT_ERRORS.get(exc.pgcode or "")
             if error is None:
@@ -254,7 +257,8 @@ def history(engine: Engine, event_id: int) -> list[dict[str, Any]]:
 def act(engine: Engine, event_id: int, action: str, *, actor: str, role: str, note: str | None = None,
         hours: float | None = None, evaluation: int | None = None, into: int | None = None,
         to_level: str | None = None, staff_id: int | None = None, now: datetime | None = None,
-        deadline_passed: bool = False, seen_updated_at: datetime | None = None) -> dict[str, Any]:
+        deadline_passed: bool = False, seen_updated_at: datetime | None = None,
+        photos: Sequence[str] = ()) -> dict[str, Any]:
     """Take one step of the loop on an event (see :data:`STEPS`). ``deadline_passed`` marks an escalation made
     because the deadline passed (the event then cannot count as closed on time). ``seen_updated_at``: the event's
     ``updated_at`` as the caller read it; when someone changed the event since, the step is a ConflictError (the
@@ -290,6 +294,10 @@ def act(engine: Engine, event_id: int, action: str, *, actor: str, role: str, no
         target = step.target or state
         sets: dict[str, Any] = {"state": target, "updated_at": at}
         data: dict[str, Any] = {}
+        if photos:  # a feedback's pictures (POST /photos keys), kept with the step
+            if len(photos) > MAX_PHOTOS or not all(isinstance(k, str) and 0 < len(k) <= 300 for k in photos):
+                raise InputError(f"at most {MAX_PHOTOS} photo references of at most 300 characters")
+            data["photos"] = list(photos)
         if action == "dispatch":
             sets.update(dispatched_at=at, due_at=at + period)
             if staff_id is not None:

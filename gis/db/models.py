@@ -459,6 +459,7 @@ class PatrolVisit(Base):
 
     __tablename__ = "patrol_visits"
     __table_args__ = (
+        Index("patrol_visits_position_idx", "position", postgresql_using="gist"),
         CheckConstraint(_in("kind", VISIT_KINDS), name="patrol_visits_kind_check"),
         CheckConstraint("ended_at >= started_at", name="patrol_visits_time_check"),
         Index("patrol_visits_grid_time_idx", "grid_code", "started_at"),
@@ -484,6 +485,7 @@ class PatrolVisit(Base):
     walked_segments: Mapped[list[Any]] = mapped_column(JSONB, server_default="[]")
     note: Mapped[str] = mapped_column(Text, server_default="")
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    position: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

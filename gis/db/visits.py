@@ -72,10 +72,10 @@ def _check_track(coords: list[Any]) -> LineString:
 def log_visit(engine: Engine, code: str, *, kind: str, started_at: datetime, ended_at: datetime,
               staff_id: int | None = None, track: list[Any] | None = None, buildings: list[int] | None = None,
               note: str = "", tolerance_m: float = DEFAULT_TOLERANCE_M,
-              idempotency_key: str | None = None) -> dict[str, Any]:
+              idempotency_key: str | None = None, position: tuple[float, float] | None = None) -> dict[str, Any]:
     """Store a visit to grid ``code``, its track matched to the grid's streets; the stored visit as a dict.
     ``idempotency_key``: a visit sent again with the same key (a phone's queue retried) is stored once, and the
-    answer is the first one's with ``replayed`` set."""
+    answer is the first one's with ``replayed`` set. ``position``: (lon, lat) where the member logged it."""
     if idempotency_key is not None:
         if not 1 <= len(idempotency_key) <= 128:
             raise InputError("an idempotency key has 1 to 128 characters")
@@ -134,15 +134,17 @@ def log_visit(engine: Engine, code: str, *, kind: str, started_at: datetime, end
         row = conn.exec_driver_sql(
             """INSERT INTO patrol_visits (grid_id, grid_code, staff_id, kind, started_at, ended_at, track,
                    tolerance_m, required_m, walked_m, segments_required, segments_walked, buildings,
-                   unknown_buildings, walked_segments, note, idempotency_key)
+                   unknown_buildings, walked_segments, note, idempotency_key, position)
                VALUES (%(g)s, %(c)s, %(s)s, %(k)s, %(a)s, %(b)s, ST_GeomFromText(%(t)s, 4326), %(tol)s, %(rm)s,
-                   %(wm)s, %(sr)s, %(sw)s, %(bu)s, %(ub)s, %(ws)s::jsonb, %(n)s, %(key)s)
+                   %(wm)s, %(sr)s, %(sw)s, %(bu)s, %(ub)s, %(ws)s::jsonb, %(n)s, %(key)s,
+                   ST_SetSRID(ST_MakePoint(%(px)s, %(py)s), 4326))
                ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
             {"g": grid, "c": code, "s": staff_id, "k": kind, "a": started_at, "b": ended_at,
              "t": line.wkt if line is not None else None, "tol": tolerance_m, "rm": required_m, "wm": walked_m,
              "sr": len(required), "sw": len(walked), "bu": sorted(known),
              "ub": [b for b in buildings if b not in known], "ws": json.dumps(walked), "n": note,
-             "key": idempotency_key}).scalar()
+             "key": idempotency_key, "px": position[0] if position else None,
+             "py": position[1] if position else None}).scalar()
     if row is None:  # the same key stored meanwhile, by a retry that overtook this request
         first = _visit_by_key(engine, idempotency_key or "")
         assert first is not None
@@ -168,16 +170,19 @@ def get_visit(engine: Engine, visit_id: int) -> dict[str, Any]:
     with engine.connect() as conn:
         row = conn.exec_driver_sql(
             "SELECT id, grid_code, staff_id, kind, started_at, ended_at, tolerance_m, required_m, walked_m, "
-            "segments_required, segments_walked, buildings, unknown_buildings, note, track IS NOT NULL "
+            "segments_required, segments_walked, buildings, unknown_buildings, note, track IS NOT NULL, "
+            "ST_X(position), ST_Y(position) "
             "FROM patrol_visits WHERE id = %(i)s", {"i": visit_id}).first()
     if row is None:
         raise NotFoundError(f"no visit {visit_id}")
-    (vid, code, staff, kind, start, end, tol, req_m, walk_m, seg_req, seg_walk, blds, unknown, note, has) = row
+    (vid, code, staff, kind, start, end, tol, req_m, walk_m, seg_req, seg_walk, blds, unknown, note, has, px,
+     py) = row
     return {"id": vid, "grid": code, "staff_id": staff, "kind": kind, "started_at": start.isoformat(),
             "ended_at": end.isoformat(), "track": has, "tolerance_m": tol, "required_m": round(req_m, 1),
             "walked_m": round(walk_m, 1), "walked_share": round(walk_m / req_m, 4) if req_m else None,
             "segments_required": seg_req, "segments_walked": seg_walk, "buildings": list(blds),
-            "unknown_buildings": list(unknown), "note": note}
+            "unknown_buildings": list(unknown), "note": note,
+            "position": {"type": "Point", "coordinates": [px, py]} if px is not None else None}
 
 
 def month_bounds(month: str) -> tuple[date, date]:

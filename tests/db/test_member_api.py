@@ -54,9 +54,11 @@ def test_a_visit_sent_twice_is_stored_once(client: TestClient, divided_engine: E
                                      "LIMIT 1"), {"c": code}).scalar_one()
     now = datetime.now(UTC)
     body = {"kind": "inspection", "started_at": (now - timedelta(minutes=5)).isoformat(), "ended_at": now.isoformat(),
-            "buildings": [building], "idempotency_key": "phone-1"}
+            "buildings": [building], "idempotency_key": "phone-1",
+            "position": {"type": "Point", "coordinates": [116.3446, 40.0071]}}
     first = client.post(f"/grids/{code}/visits", json=body, headers=member)
     assert first.status_code == 201, first.text
+    assert first.json()["position"] == body["position"]  # where the member logged it
     again = client.post(f"/grids/{code}/visits", json=body, headers=member)
     assert again.status_code == 200 and again.json()["id"] == first.json()["id"] and again.json()["replayed"]
     with divided_engine.connect() as conn:
@@ -92,3 +94,26 @@ def test_me_lists_the_members_grids(client: TestClient, divided_engine: Engine) 
     code, member = _member(client, divided_engine)
     me = client.get("/me", headers=member).json()
     assert me["grids"][0] == {"code": code, "duty": "member"} and me["role"] == "grid_member"
+
+
+def test_a_member_receives_and_handles_with_a_photo(client: TestClient, divided_engine: Engine) -> None:
+    from gis.db import events
+
+    code, member = _member(client, divided_engine)
+    with divided_engine.connect() as conn:
+        staff, lon, lat = conn.execute(text(
+            "SELECT sg.staff_id, ST_X(ST_PointOnSurface(g.geom)), ST_Y(ST_PointOnSurface(g.geom)) FROM grids g "
+            "JOIN staff_grids sg ON sg.grid_id = g.id AND sg.duty = 'member' WHERE g.code = :c"), {"c": code}).one()
+    event = events.intake(divided_engine, events.EventIn(lon=lon, lat=lat, category="E01", source="hotline"),
+                          now=datetime(2026, 11, 23, 2, 0, tzinfo=UTC)).event  # 10:00 Beijing: the member's
+    assert event["assignee"]["id"] == staff
+    url = f"/events/{event['id']}"
+    got = client.post(f"{url}/receive", json={}, headers=member)
+    assert got.status_code == 200 and got.json()["state"] == "dispatched"  # 签收 changes no state
+    photo = client.post("/photos", content=PNG, headers=member).json()["key"]
+    done = client.post(f"{url}/handle", json={"note": "已清理", "photos": [photo]}, headers=member)
+    assert done.status_code == 200 and done.json()["state"] == "handled"
+    last = client.get(f"{url}/history", headers=member).json()[-1]
+    assert last["action"] == "handle" and last["data"]["photos"] == [photo]
+    too_many = client.post(f"{url}/verify", json={"photos": ["x"] * 21}, headers=member)
+    assert too_many.status_code == 422

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+import api.auth
 from api.app import create_app
 from api.settings import Settings
-from gis.db.users import create_user
+from gis.db import events
+from gis.db.users import create_user, set_active
 from maps.browser import local_page, serve_in_thread
 from tests.conftest import PASSWORD, ROOT, http_token
 
@@ -68,6 +71,11 @@ def test_report_visit_offline_and_back_every_item_stored_once(served: str, membe
                                                               tmp_path) -> None:  # type: ignore[no-untyped-def]
     picture = tmp_path / "manhole.png"
     picture.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    # 10:00 in Beijing: the member is on duty, so this report is theirs to handle on the page
+    mine = events.intake(divided_engine, events.EventIn(lon=member.lon + 0.0003, lat=member.lat, category="E01",
+                                                        source="hotline", description="路边堆物"),
+                         now=datetime(2026, 11, 23, 2, 0, tzinfo=UTC)).event
+    assert mine["assignee"]["id"] == member.staff_id
     with phone(served, member) as tab:
         page = tab.page
         page.goto(f"{served}/m/", wait_until="networkidle")
@@ -96,7 +104,7 @@ def test_report_visit_offline_and_back_every_item_stored_once(served: str, membe
         page.wait_for_function("!navigator.onLine")
         report(page, "第二次 offline report", photo=picture)  # with a photo: kept on the phone too
         page.wait_for_function("document.body.dataset.queued === '1'")
-        assert "无信号" in page.inner_text("#report-result")
+        page.wait_for_function("document.querySelector('#report-result').innerText.includes('无信号')")
         page.click("#tabs button[data-tab=map]")
         page.click("#buildings .visit >> nth=1")
         page.wait_for_function("document.body.dataset.queued === '2'")
@@ -113,15 +121,52 @@ def test_report_visit_offline_and_back_every_item_stored_once(served: str, membe
         tab.context.set_offline(False)
         page.wait_for_function("document.body.dataset.queued === '0'", timeout=30_000)
         assert tab.external_requests == [] and tab.console_errors[seen:] == [], tab.console_errors[seen:]
+
+        # my events: got it, then done with a note and a photo
+        page.click("#tabs button[data-tab=events]")
+        row = page.locator("#events li", has_text=f"#{mine['id']}")
+        loaded = int(page.get_attribute("body", "data-events-loaded") or 0)
+        row.locator("button[data-action=receive]").click()
+        page.wait_for_function(f"document.body.dataset.queued === '0' && "
+                               f"Number(document.body.dataset.eventsLoaded) > {loaded}")  # the list, read again
+        row = page.locator("#events li", has_text=f"#{mine['id']}")
+        row.locator(".feedback").fill("已清理 cleared")
+        row.locator(".feedback-photo").set_input_files(str(picture))
+        sent = int(page.get_attribute("body", "data-delivered") or 0)
+        row.locator("button[data-action=handle]").click()
+        page.wait_for_function(f"Number(document.body.dataset.delivered) > {sent}")
+        page.screenshot(path=str(ROOT / "docs" / "member-events.png"), full_page=True)
     with divided_engine.connect() as conn:
         notes = dict(conn.execute(text("SELECT description, count(*) FROM events GROUP BY 1")).all())
         visits = conn.execute(text("SELECT count(*), count(DISTINCT idempotency_key), count(DISTINCT buildings) "
                                    "FROM patrol_visits WHERE grid_code = :g"), {"g": member.grid}).one()
         photos = conn.execute(text("SELECT e.photos, p.size FROM events e JOIN photos p ON p.key = e.photos->>0 "
                                    "WHERE e.description LIKE '第二次%'")).all()
-    assert notes == {"第一次 online report": 1, "第二次 offline report": 1}
+    assert notes == {"第一次 online report": 1, "第二次 offline report": 1, "路边堆物": 1}
     assert len(photos) == 1 and photos[0][1] == picture.stat().st_size  # the photo went up with it, once
     assert tuple(visits) == (2, 2, 2)
+    steps = [(s["action"], s["note"], (s["data"] or {}).get("photos"))
+             for s in events.history(divided_engine, mine["id"])]
+    assert steps[-2:] == [("receive", "", None), ("handle", "已清理 cleared", [photos[0][0][0]])]
+
+
+def test_a_sign_in_that_expired_offline_keeps_the_queue(served: str, member: Member, divided_engine: Engine,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(api.auth, "USER_TTL_S", 0.0)
+    with phone(served, member) as tab:
+        page = tab.page
+        page.goto(f"{served}/m/", wait_until="networkidle")
+        page.wait_for_selector("body[data-ready='1']")
+        tab.context.set_offline(True)
+        page.wait_for_function("!navigator.onLine")
+        report(page, "离线时登录过期")
+        page.wait_for_function("document.body.dataset.queued === '1'")
+        set_active(divided_engine, "wang", False)  # the sign-in no longer holds (as after a password reset)
+        tab.context.set_offline(False)
+        page.wait_for_function("document.querySelector('#banner').innerText.includes('重新登录')", timeout=30_000)
+        assert queued(page) == 1  # nothing lost from the queue
+    with divided_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM events WHERE description = '离线时登录过期'")).scalar() == 0
 
 
 def test_the_page_says_what_is_wrong(served: str, member: Member, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ const T = {
     tab_events: "我的事件", tab_tasks: "志愿任务", end_patrol: "结束巡查并上传轨迹", nearby: "附近楼栋（点击记录走访）",
     report_title: "一键上报", note: "说明（可选）", photo: "照片（可选）", send: "上报", route_title: "基础巡查路线",
     gpx: "下载 GPX", my_events: "分派给我的事件（由近到远）", to_verify: "待核查", tasks_title: "社区发布的任务",
-    queue_title: "待发送", visit: "记录走访", done: "处理完成", verify: "核查通过", take: "接单", close: "完成",
+    queue_title: "待发送", visit: "记录走访", done: "处理完成", handle: "处理完成", receive: "签收", verify: "核查通过", take: "接单", close: "完成",
     pick: "请先选择类别", sent: "已送达", queued: "无信号：已保存，恢复后自动发送", grid: "网格", person: "负责人",
     rule: "规则", no_position: "无法获取位置：请允许定位，或在地图上点选位置", outside: "您当前不在您的网格内",
     position: "位置", tapped: "地图选点", gps: "当前位置", too_big: "照片太大（最多 5 MB）", not_image: "不是图片文件",
@@ -27,7 +27,7 @@ const T = {
     photo: "Photo (optional)", send: "Send report", route_title: "Basic patrol route", gpx: "Download GPX",
     my_events: "Events assigned to me (nearest first)", to_verify: "Waiting for verification",
     tasks_title: "Tasks posted by the community", queue_title: "Waiting to be sent", visit: "Log visit",
-    done: "Done", verify: "Verified", take: "Take", close: "Close", pick: "Pick a category first", sent: "Delivered",
+    done: "Done", handle: "Done", receive: "Got it", verify: "Verified", take: "Take", close: "Close", pick: "Pick a category first", sent: "Delivered",
     queued: "No signal: saved on the phone, sent when the signal returns", grid: "grid", person: "person",
     rule: "rule", no_position: "No position: allow location, or tap the map", outside: "You are outside your grid",
     position: "Position", tapped: "tapped on the map", gps: "your position", too_big: "The photo is too large (5 MB at most)",
@@ -123,6 +123,7 @@ async function flush() {
 }
 
 function delivered(item, body) {
+  document.body.dataset.delivered = String(Number(document.body.dataset.delivered || 0) + 1);
   if (item.kind === "event") {
     const who = body.assignee ? body.assignee.name : (body.department || body.queue);
     const line = `${t("sent")} #${body.id}: ${t("grid")} ${escape(body.grid || "—")} · ${t("person")} ${escape(who)}`;
@@ -283,6 +284,7 @@ async function logVisit(building) {
   const now = new Date();
   const body = { kind: "inspection", started_at: (state.trackStart || now).toISOString(), ended_at: now.toISOString(),
     buildings: [building.id], note: building.properties.name || "" };
+  if (state.position) body.position = { type: "Point", coordinates: state.position };
   const key = uuid();
   body.idempotency_key = key;
   await enqueue({ key, kind: "visit", url: `/grids/${state.grid}/visits`, body,
@@ -302,11 +304,8 @@ $("end-patrol").addEventListener("click", async () => {
 });
 
 $("photo").addEventListener("change", () => {
-  const file = $("photo").files[0];
-  if (!file) return;
-  if (!file.type.startsWith("image/")) { result("report-result", t("not_image"), "error"); $("photo").value = ""; }
-  else if (file.size > 5 * 1024 * 1024) { result("report-result", t("too_big"), "error"); $("photo").value = ""; }
-  else result("report-result", "");
+  const problem = photoProblem($("photo").files[0]);
+  if (problem) { result("report-result", problem, "error"); $("photo").value = ""; } else result("report-result", "");
 });
 
 $("send").addEventListener("click", async () => {
@@ -362,6 +361,7 @@ async function loadEvents() {
       <div class="actions"><button class="step" data-id="${e.id}" data-action="verify">${t("verify")}</button></div></li>`).join("")
     || `<li>${t("no_events")}</li>`;
   bindSteps($("verify"));
+  document.body.dataset.eventsLoaded = String(Number(document.body.dataset.eventsLoaded || 0) + 1);
 }
 function sortEvents() {
   const from = state.position;
@@ -373,17 +373,30 @@ function sortEvents() {
   $("events").innerHTML = rows.map(({ e, d }) => `<li>#${e.id} <b>${escape(lang === "zh" ? e.category_name : e.category_name_en)}</b>
       ${d != null ? `· ${Math.round(d)} ${t("m")}` : ""}<br><small>${escape(e.description)} · ${escape(e.state)} · ${e.due_at ? new Date(e.due_at).toLocaleString() : ""}</small>
       ${e.reporter_contact ? `<br><small>☎ ${escape(e.reporter_contact)}</small>` : ""}
+      ${e.state === "dispatched" ? `<div class="actions"><button class="step" data-id="${e.id}" data-action="receive">${t("receive")}</button></div>
       <div class="actions"><input class="feedback" placeholder="${t("feedback")}" aria-label="${t("feedback")}">
-      <button class="step" data-id="${e.id}" data-action="handle">${t("done")}</button></div></li>`).join("")
+      <input class="feedback-photo" type="file" accept="image/*" capture="environment" aria-label="${t("photo")}">
+      <button class="step" data-id="${e.id}" data-action="handle">${t("done")}</button></div>` : ""}</li>`).join("")
     || `<li>${t("no_events")}</li>`;
   bindSteps($("events"));
 }
+function photoProblem(file) {
+  if (!file) return null;
+  if (!file.type.startsWith("image/")) return t("not_image");
+  return file.size > 5 * 1024 * 1024 ? t("too_big") : null;
+}
+
 function bindSteps(list) {
   list.querySelectorAll(".step").forEach((b) => b.addEventListener("click", async () => {
-    const note = (b.closest("li").querySelector(".feedback") || {}).value || "";
+    const row = b.closest("li");
+    const note = (row.querySelector(".feedback") || {}).value || "";
+    const input = b.dataset.action === "handle" ? row.querySelector(".feedback-photo") : null;
+    const photo = input && input.files[0] ? input.files[0] : null;
+    const problem = photoProblem(photo);
+    if (problem) { banner(problem, true); input.value = ""; return; }
     const key = uuid();
-    await enqueue({ key, kind: "step", url: `/events/${b.dataset.id}/${b.dataset.action}`, body: { note },
-      label: `#${b.dataset.id} ${t(b.dataset.action === "verify" ? "verify" : "done")}` });
+    await enqueue({ key, kind: "step", url: `/events/${b.dataset.id}/${b.dataset.action}`, body: { note }, photo,
+      label: `#${b.dataset.id} ${t(b.dataset.action)}` });
     b.disabled = true;
   }));
 }

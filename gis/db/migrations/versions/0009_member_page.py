@@ -3,7 +3,8 @@
 * ``photos``: pictures attached to reports and feedback, stored in the database (a few hundred kB each, at most
   ``gis.db.member.MAX_PHOTO_BYTES``), addressed by their SHA-256 (``photo:<hex>``): the same picture sent twice
   (a retry from a phone's queue) is stored once.
-* ``patrol_visits.idempotency_key``: a visit logged offline and sent again when the signal returns is stored once.
+* ``patrol_visits.idempotency_key``: a visit logged offline and sent again when the signal returns is stored once;
+  ``patrol_visits.position``: where the member was when they logged it (a phone's position, WGS-84).
 * ``volunteer_tasks``: tasks a community posts for a grid ("residents order, the community posts, members take
   the order"), taken and closed by a member or a volunteer.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from geoalchemy2 import Geometry
 
 revision = "0009"
 down_revision = "0008"
@@ -37,6 +39,8 @@ def upgrade() -> None:
     )
     op.add_column("patrol_visits", sa.Column("idempotency_key", sa.String(128)))
     op.create_unique_constraint("patrol_visits_idempotency_key_key", "patrol_visits", ["idempotency_key"])
+    op.add_column("patrol_visits", sa.Column("position", Geometry("POINT", srid=4326, spatial_index=False)))
+    op.create_index("patrol_visits_position_idx", "patrol_visits", ["position"], postgresql_using="gist")
     op.create_table(
         "volunteer_tasks",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -58,6 +62,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("volunteer_tasks")
+    op.drop_index("patrol_visits_position_idx", "patrol_visits")
+    op.drop_column("patrol_visits", "position")
     op.drop_constraint("patrol_visits_idempotency_key_key", "patrol_visits")
     op.drop_column("patrol_visits", "idempotency_key")
     op.drop_table("photos")
