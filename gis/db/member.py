@@ -104,11 +104,7 @@ def take_task(engine: Engine, task_id: int, *, by: str) -> dict[str, Any]:
             f"UPDATE volunteer_tasks SET state = 'taken', taken_by = %(b)s, taken_at = %(t)s WHERE id = %(i)s "
             f"AND state = 'open' RETURNING {_TASK}", {"b": by, "t": datetime.now(UTC), "i": task_id}).first()
         if row is None:
-            state = conn.exec_driver_sql("SELECT state, taken_by FROM volunteer_tasks WHERE id = %(i)s",
-                                         {"i": task_id}).first()
-            if state is None:
-                raise NotFoundError(f"no task {task_id}")
-            raise ConflictError(f"task {task_id} is {state[0]}" + (f" (by {state[1]})" if state[1] else ""))
+            raise _refusal(conn, task_id, "")
     return _task(row)
 
 
@@ -120,10 +116,13 @@ def close_task(engine: Engine, task_id: int, *, by: str, note: str = "") -> dict
             f"AND state = 'taken' AND taken_by = %(b)s RETURNING {_TASK}",
             {"b": by, "t": datetime.now(UTC), "i": task_id, "n": note or None}).first()
         if row is None:
-            state = conn.exec_driver_sql("SELECT state, taken_by FROM volunteer_tasks WHERE id = %(i)s",
-                                         {"i": task_id}).first()
-            if state is None:
-                raise NotFoundError(f"no task {task_id}")
-            raise ConflictError(f"task {task_id} is {state[0]}" + (f" by {state[1]}" if state[1] else "") +
-                                ": only who took it closes it")
+            raise _refusal(conn, task_id, ": only who took it closes it")
     return _task(row)
+
+
+def _refusal(conn: Any, task_id: int, why: str) -> Exception:
+    """Why a take or close changed nothing: no such task (404), or its state (409)."""
+    row = conn.exec_driver_sql("SELECT state, taken_by FROM volunteer_tasks WHERE id = %(i)s", {"i": task_id}).first()
+    if row is None:
+        return NotFoundError(f"no task {task_id}")
+    return ConflictError(f"task {task_id} is {row[0]}" + (f" (by {row[1]})" if row[1] else "") + why)
