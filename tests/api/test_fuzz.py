@@ -1,7 +1,8 @@
 """The API fuzzed from its own OpenAPI schema (schemathesis): no generated request gets a 5xx.
 
 Every operation of ``/openapi.json`` is called with requests generated from its schema — valid ones and ones
-that break it — signed in as an admin (so the requests get past the sign-in to the code behind it), on the
+that break it — signed in as an admin (so the requests get past the sign-in to the code behind it), and again
+with fewer examples as a grid member bound to one grid (so they meet the jurisdiction checks), on the
 divided Beijing fixture with events. The last test checks that the run made at least ``MIN_REQUESTS`` requests.
 
 Two adjustments keep the run within minutes, and neither hides an error class: the solvers' search time
@@ -27,8 +28,9 @@ from api.app import create_app
 from api.settings import Settings
 from gis.db.embedded import EmbeddedPostgres
 from gis.db.engine import make_engine
+from gis.db.users import create_user
 from maps.browser import serve_in_thread
-from tests.conftest import _clone, http_headers
+from tests.conftest import PASSWORD, _clone, http_headers
 
 MIN_REQUESTS = 2000
 SLOW = r"^/(divisions|coverage|leaders.*|grids/\{code\}/(patrols/.*|streets.*|visits.*|compliance|schedule)|)$"
@@ -40,6 +42,8 @@ STATUSES: Counter[int] = Counter()
 class Fuzzed:
     base: str
     headers: dict[str, str]
+    scoped: dict[str, str]
+    """A grid member's, bound to one grid: the requests meet the jurisdiction checks (403, 404) too."""
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +57,14 @@ def fuzzed(pg_server: EmbeddedPostgres, divided_template: str) -> Iterator[Fuzze
         with engine.connect() as conn:  # some events, so ids and grids have something behind them
             points = conn.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
                                        "FROM grids ORDER BY code) s")).all()
+            grid, staff = conn.execute(text("SELECT g.code, sg.staff_id FROM grids g JOIN staff_grids sg ON "
+                                            "sg.grid_id = g.id AND sg.duty = 'member' ORDER BY g.code LIMIT 1")).one()
+        create_user(engine, "fuzz-member", PASSWORD, "grid_member", unit=grid, staff_id=staff)
         engine.dispose()
         for lon, lat in points:
             httpx.post(f"{base}/events", headers=headers, timeout=10, json={
                 "location": {"type": "Point", "coordinates": [lon, lat]}, "category": "C02", "source": "hotline"})
-        yield Fuzzed(base, headers)
+        yield Fuzzed(base, headers, http_headers(base, "fuzz-member"))
     pg_server.drop_database(name)
 
 
@@ -66,11 +73,11 @@ schema = schemathesis.openapi.from_dict(create_app(Settings(database_url="postgr
     .exclude(path_regex=r"/events/stream$")
 
 
-def _call(case: schemathesis.Case, fuzzed: Fuzzed) -> None:
+def _call(case: schemathesis.Case, fuzzed: Fuzzed, headers: dict[str, str] | None = None) -> None:
     if isinstance(case.query, dict) and "time_limit_s" in case.query:
         with contextlib.suppress(TypeError, ValueError):  # a non-number stays: the API must refuse it with a 422
             case.query["time_limit_s"] = min(float(case.query["time_limit_s"]), 0.2)
-    response = case.call(base_url=fuzzed.base, headers=fuzzed.headers, timeout=120)
+    response = case.call(base_url=fuzzed.base, headers=headers or fuzzed.headers, timeout=120)
     CALLS[case.operation.label] += 1
     STATUSES[response.status_code] += 1
     assert response.status_code < 500, (f"{case.method} {case.formatted_path} {case.query} {case.body!r}: "
@@ -87,6 +94,12 @@ def test_no_request_gets_a_server_error(case: schemathesis.Case, fuzzed: Fuzzed)
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_no_request_to_the_planners_gets_a_server_error(case: schemathesis.Case, fuzzed: Fuzzed) -> None:
     _call(case, fuzzed)
+
+
+@schema.exclude(path_regex=SLOW).parametrize()
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_no_request_of_a_grid_member_gets_a_server_error(case: schemathesis.Case, fuzzed: Fuzzed) -> None:
+    _call(case, fuzzed, fuzzed.scoped)
 
 
 def test_the_run_made_enough_requests() -> None:
