@@ -92,3 +92,14 @@ def test_bad_requests_get_the_spec_error_shape(client: TestClient, point: tuple[
     assert client.get("/open311/v2/requests/abc.json").status_code == 400
     assert client.get("/open311/v2/requests/99999.json").status_code == 404
     assert client.get("/open311/v2/requests.json").json() == []
+
+
+def test_a_311_client_signs_with_the_specs_api_key(client: TestClient, point: tuple[float, float]) -> None:
+    lon, lat = point
+    token = client.headers["Authorization"].removeprefix("Bearer ")
+    anonymous = TestClient(client.app)  # no bearer header: the key travels in the form, as the spec has it
+    form = {"service_code": "C02", "lat": str(lat), "long": str(lon)}
+    assert anonymous.post("/open311/v2/requests.json", data={**form, "api_key": token}).status_code == 201
+    refused = anonymous.post("/open311/v2/requests.json", data={**form, "api_key": "not-a-key"})
+    assert refused.status_code == 401 and refused.json()[0]["code"] == 401  # the spec's error shape
+    assert anonymous.post("/open311/v2/requests.json", data=form).status_code == 401
