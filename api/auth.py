@@ -31,7 +31,6 @@ from sqlalchemy.engine import Connection, Engine
 
 from api.settings import Settings
 from gis.db import users
-from gis.db.models import USER_ROLES
 from gis.db.users import User
 from gis.errors import ForbiddenError, NotFoundError, RateLimitedError, UnauthorizedError
 
@@ -42,7 +41,6 @@ USER_TTL_S = 5.0
 ALGORITHM = "HS256"
 
 # who may do what, by role (an admin may do everything, everywhere it is bound)
-EVERYONE = USER_ROLES
 VIEWERS = ("admin", "planner", "dispatcher", "grid_member", "leader")
 """Everyone but a department, which sees only the events escalated to it."""
 PLANNERS = ("admin", "planner")
@@ -155,12 +153,6 @@ def require_city(user: User, city_id: int) -> None:
         raise ForbiddenError("that city lies outside your jurisdiction")
 
 
-def city_of_code(conn: Connection, code: str) -> int | None:
-    return conn.exec_driver_sql(
-        "SELECT c.city_id FROM grids g JOIN admin_units c ON c.id = g.community_id WHERE g.code = %(c)s "
-        "UNION ALL SELECT coalesce(city_id, id) FROM admin_units WHERE code = %(c)s LIMIT 1", {"c": code}).scalar()
-
-
 def require_code(db: Engine | Connection, user: User, code: str) -> None:
     """403 unless the grid or unit ``code`` lies inside the user's jurisdiction (an unknown code passes: the
     endpoint answers 404 for it, as it would for anyone)."""
@@ -173,10 +165,10 @@ def require_code(db: Engine | Connection, user: User, code: str) -> None:
         return
     if isinstance(db, Engine):
         with db.connect() as conn:
-            city = city_of_code(conn, code)
+            found = users.unit_by_code(conn, code)
     else:
-        city = city_of_code(db, code)
-    if city is not None and city != scope.city_id:
+        found = users.unit_by_code(db, code)
+    if found is not None and found[1] != scope.city_id:
         raise outside(code)
 
 
@@ -211,7 +203,7 @@ def event_visible(user: User, city_id: int | None, code: str | None, department:
                   queue: str) -> bool:
     if user.role == "department":
         return department == user.department and (level == "department" or queue == "department") \
-            and user.scope.covers(city_id, None if user.scope.prefix is None else code)
+            and user.scope.covers(city_id, code)
     return user.scope.covers(city_id, code)
 
 

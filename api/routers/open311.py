@@ -35,20 +35,24 @@ MAX_REQUESTS = 1000
 T = TypeVar("T")
 
 
+def _spec_error(exc: GridpatrolError) -> JSONResponse:
+    status = status_for(exc)
+    status = 400 if status == 422 else status  # the spec's clients know 400 for bad input
+    return JSONResponse([{"code": status, "description": str(exc)}], status_code=status)
+
+
 def _spec_errors(call: Callable[[], T]) -> T | JSONResponse:
     try:
         return call()
     except GridpatrolError as exc:
-        status = status_for(exc)
-        status = 400 if status == 422 else status  # the spec's clients know 400 for bad input
-        return JSONResponse([{"code": status, "description": str(exc)}], status_code=status)
+        return _spec_error(exc)
 
 
 async def _spec_errors_async(call: Callable[[], Awaitable[T]]) -> T | JSONResponse:
     try:
         return await call()
     except GridpatrolError as exc:
-        return JSONResponse([{"code": status_for(exc), "description": str(exc)}], status_code=status_for(exc))
+        return _spec_error(exc)
 
 
 @router.get("/services.json", summary="Open311: the service list (event categories)")

@@ -106,14 +106,20 @@ def _check_username(username: str) -> str:
     return name
 
 
+def unit_by_code(conn: Connection, code: str) -> tuple[str, int, str] | None:
+    """``(level, city_id, code)`` of the grid or administrative unit with ``code``, or ``None``."""
+    row = conn.exec_driver_sql("SELECT 'grid', c.city_id, g.code FROM grids g JOIN admin_units c ON c.id = "
+                               "g.community_id WHERE g.code = %(u)s UNION ALL SELECT level, coalesce(city_id, id), "
+                               "code FROM admin_units WHERE code = %(u)s LIMIT 1", {"u": code}).first()
+    return (str(row[0]), int(row[1]), str(row[2])) if row is not None else None
+
+
 def resolve_unit(conn: Connection, unit: str | None) -> tuple[str, int | None, str | None]:
     """``(level, city_id, code)`` of a unit given by its code, or by a city's name (``None``: every city)."""
     if unit is None or unit.strip().lower() in ("", "all"):
         return "all", None, None
     unit = unit.strip()
-    row = conn.exec_driver_sql("SELECT 'grid', c.city_id, g.code FROM grids g JOIN admin_units c ON c.id = "
-                               "g.community_id WHERE g.code = %(u)s UNION ALL SELECT level, coalesce(city_id, id), "
-                               "code FROM admin_units WHERE code = %(u)s LIMIT 1", {"u": unit}).first()
+    row = unit_by_code(conn, unit)
     if row is None:  # a city by name
         from gis.db.features import find_city
         try:
@@ -122,8 +128,7 @@ def resolve_unit(conn: Connection, unit: str | None) -> tuple[str, int | None, s
             raise NotFoundError(f"no grid, unit or city {unit!r}: give a grid, community, street or district code "
                                 "or a city's name") from None
         return "city", city.id, city.code
-    level, city_id, code = row
-    return str(level), int(city_id), str(code)
+    return row
 
 
 def create_user(engine: Engine, username: str, password: str, role: str, *, unit: str | None = None,
