@@ -7,7 +7,6 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api import errors
 from api.auth import AuditLog, AuditMiddleware, RateLimiter, Tokens
+from api.intake import IntakeQueue
 from api.routers import (
     auth,
     divisions,
@@ -74,7 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = make_engine(settings.database_url or "", connections=settings.db_connections)
-        app.state.intake_lanes = ThreadPoolExecutor(settings.intake_lanes, thread_name_prefix="intake")
+        app.state.intake = IntakeQueue(app.state.engine, settings)
         app.state.tokens = Tokens(app.state.engine, settings)
         app.state.audit = AuditLog(app.state.engine)
         app.state.audit.start()
@@ -87,7 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
             await app.state.audit.stop()
-            app.state.intake_lanes.shutdown()
+            await app.state.intake.close()
             app.state.engine.dispose()
 
     app = FastAPI(

@@ -41,10 +41,12 @@ class Settings(BaseSettings):
     queue in front of the database, instead of opening and closing a connection per request (a PostGIS backend
     costs milliseconds to start) and more concurrent queries than the cores can run."""
     intake_lanes: int = Field(default=1, ge=1, le=64)
-    """Reports each worker process stores at the same time (``POST /events``); the rest queue in order. An intake
-    is one short database call, so more lanes than the database has cores only adds waiting: on the 2-core
-    benchmark machine 1 lane per worker gave p99 21 ms at 1,100 events/s, 4 lanes p99 100 ms at 1,000/s. Scale
-    with ``--workers``; raise this when the database has cores to spare."""
+    """Batches of reports each worker process stores at the same time (``POST /events``, Open311 ``POST``); the
+    rest wait in order (``api.intake``). A batch is one short database call, so more lanes than the database has
+    cores only adds waiting. Scale with ``--workers``; raise this when the database has cores to spare."""
+    intake_batch: int = Field(default=64, ge=1, le=1000)
+    """At most this many waiting reports go to the database in one call and one commit. Batches form only while
+    the database is busy (an idle lane sends a report at once); 1 stores every report on its own."""
     secret_key: str | None = None
     """The key tokens are signed with. Unset: one the service made and keeps in the database (``service_keys``),
     the same for every worker process."""

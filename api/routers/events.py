@@ -7,14 +7,12 @@ went to. Each such read is written to the audit log. Everyone sees only the even
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -98,17 +96,14 @@ def list_categories(engine: EngineDep, _: CurrentUser) -> list[dict[str, Any]]:
                         409: {"description": "the idempotency key was used for a different report"},
                         422: {"description": "bad location, coordinate system, category or text"},
                         429: {"description": "this client sends reports too fast: retry after Retry-After"}})
-async def report_event(request: Request, body: EventBody, engine: EngineDep, settings: SettingsDep, _: Reporter,
+async def report_event(request: Request, body: EventBody, _: Reporter,
                        idempotency_key: Annotated[str | None, Header()] = None) -> JSONResponse:
     lon, lat = point_from_geojson(body.location)
     report = events.EventIn(lon=lon, lat=lat, crs=body.crs, category=body.category, priority=body.priority,
                             source=body.source, description=body.description,
                             reporter_contact=body.reporter_contact, photos=body.photos,
                             idempotency_key=body.idempotency_key or idempotency_key)
-    # the intake lanes: a FIFO queue in front of the database, off the event loop (see Settings.intake_lanes)
-    result = await asyncio.get_running_loop().run_in_executor(
-        request.app.state.intake_lanes, partial(events.intake, engine, report, auto_dispatch=settings.auto_dispatch,
-                                              radius_m=settings.nearest_grid_m, timezone=settings.timezone))
+    result = await request.app.state.intake.submit(report)  # stored in a batch with the others waiting (api.intake)
     headers = {"Location": f"/events/{result.event['id']}"}
     if result.replayed:
         headers["Idempotent-Replayed"] = "true"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 
@@ -14,10 +14,12 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health", summary="Liveness and database check")
-def health(engine: Annotated[Engine, Depends(get_engine)]) -> Any:
-    """``200 {"status": "ok", "postgis": "3.3.2"}``, or ``503`` with the reason when the database is down."""
+def health(request: Request, engine: Annotated[Engine, Depends(get_engine)]) -> Any:
+    """``200 {"status": "ok", "postgis": "3.3.2", "intake": {...}}``, or ``503`` with the reason when the
+    database is down. ``intake``: the batches this worker process has stored reports in since it started (see
+    ``api.intake``): how many, for how many reports, their mean size, and how many reports wait now."""
     try:
         version = check_database(engine)
     except DatabaseUnavailableError as exc:
         return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503)
-    return {"status": "ok", "database": "ok", "postgis": version}
+    return {"status": "ok", "database": "ok", "postgis": version, "intake": request.app.state.intake.figures()}

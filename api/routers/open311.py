@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 
 from api.auth import current_user, oauth2
-from api.deps import SettingsDep, aware, get_engine
+from api.deps import aware, get_engine
 from api.errors import status_for
 from gis.coords import check_lonlat
 from gis.db import events
@@ -72,7 +72,7 @@ def service_definition(code: str, engine: EngineDep) -> Any:
 
 
 @router.post("/requests.json", status_code=201, summary="Open311: create a service request")
-async def create_request(request: Request, engine: EngineDep, settings: SettingsDep,
+async def create_request(request: Request,
                          token: Annotated[str | None, Depends(oauth2)] = None) -> Any:
     """Form-encoded (as the spec) or JSON. ``lat``/``long`` are WGS-84; the extension field ``crs`` (gcj02,
     bd09) says otherwise. ``address_string`` alone is not enough: this service needs the point. ``api_key``: a
@@ -94,7 +94,7 @@ async def create_request(request: Request, engine: EngineDep, settings: Settings
     if isinstance(limited, JSONResponse):
         return limited
 
-    def create() -> list[dict[str, Any]]:
+    def read() -> events.EventIn:
         if not fields.get("service_code"):
             raise InputError("service_code is required (GET services.json lists them)")
         if fields.get("lat") in (None, "") or fields.get("long") in (None, ""):
@@ -110,14 +110,18 @@ async def create_request(request: Request, engine: EngineDep, settings: Settings
         description = str(fields.get("description") or "")
         if fields.get("address_string"):
             description = f"{description}\n[address] {fields['address_string']}".strip()
-        report = events.EventIn(lon=lon, lat=lat, crs=str(fields.get("crs") or "wgs84"),
-                                category=str(fields["service_code"]), source="resident_app",
-                                description=description, reporter_contact=contact,
-                                photos=[str(media)] if media else [])
-        event = events.intake(engine, report, auto_dispatch=settings.auto_dispatch,
-                              radius_m=settings.nearest_grid_m, timezone=settings.timezone).event
-        return [{"service_request_id": str(event["id"]), "service_notice": _notice(event), "account_id": None}]
-    return _spec_errors(create)
+        return events.EventIn(lon=lon, lat=lat, crs=str(fields.get("crs") or "wgs84"),
+                              category=str(fields["service_code"]), source="resident_app", description=description,
+                              reporter_contact=contact, photos=[str(media)] if media else [])
+
+    report = _spec_errors(read)
+    if isinstance(report, JSONResponse):
+        return report
+    stored = await _spec_errors_async(lambda: request.app.state.intake.submit(report))  # see api.intake
+    if isinstance(stored, JSONResponse):
+        return stored
+    event = stored.event
+    return [{"service_request_id": str(event["id"]), "service_notice": _notice(event), "account_id": None}]
 
 
 @router.get("/requests.json", summary="Open311: service requests, with the spec's filters and a spatial extension")

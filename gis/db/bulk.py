@@ -279,9 +279,9 @@ def _lock_references(cur: Any) -> bool:
     the insert's time) needs a superuser, as the embedded database's owner is; under another role they run as
     usual, which is correct and slower.
     """
-    for table, key, column in _REFERENCES:
-        cur.execute(f"SELECT count(DISTINCT {column}) FROM resolved")
-        (wanted,) = cur.fetchone()
+    cur.execute(f"SELECT {', '.join(f'count(DISTINCT {column})' for _, _, column in _REFERENCES)} FROM resolved")
+    distinct = cur.fetchone()
+    for (table, key, column), wanted in zip(_REFERENCES, distinct, strict=True):
         cur.execute(f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {key} IN "
                     f"(SELECT {column} FROM resolved) FOR KEY SHARE) t")
         (found,) = cur.fetchone()
@@ -325,7 +325,7 @@ def bulk_intake(engine: Engine, frame: pd.DataFrame, *, author: str = "gridpatro
         if lost:
             raise InputError(f"{len(lost)}+ row(s) lie outside the service area (no street within "
                              f"{STREET_RADIUS_M:,.0f} m): rows {[r[0] for r in lost]}; nothing stored")
-        cur.execute("ANALYZE placed")
+        cur.execute("ANALYZE placed (grid_id, community_id, street_id)")  # what the next joins go by
         cur.execute("SELECT how, count(*) FROM placed GROUP BY how")
         how = dict(cur.fetchall())
         cur.execute(_RESOLVE)

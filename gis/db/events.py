@@ -40,7 +40,7 @@ from sqlalchemy.engine import Connection, Engine
 from gis.coords import system, to_wgs84
 from gis.db.models import PRIORITIES, SOURCES
 from gis.db.prepared import Prepared
-from gis.errors import ConflictError, ForbiddenError, InputError, NotFoundError
+from gis.errors import ConflictError, ForbiddenError, GridpatrolError, InputError, NotFoundError
 
 DEFAULT_RADIUS_M = 50.0
 STREET_RADIUS_M = 1000.0
@@ -120,6 +120,13 @@ class EventIn:
             raise InputError(f"at most {MAX_PHOTOS} photo references of at most 500 characters each")
         if self.idempotency_key is not None and not 1 <= len(self.idempotency_key) <= 128:
             raise InputError("an idempotency key has 1 to 128 characters")
+        texts = [self.category, self.description, self.reporter_contact or "", self.idempotency_key or ""]
+        if any("\x00" in t for t in texts + self.photos):
+            raise InputError("text must not contain NUL (\\u0000) characters")
+        try:
+            "".join(texts + self.photos).encode()
+        except UnicodeEncodeError:
+            raise InputError("text must be valid Unicode (a lone surrogate such as \\ud800 is not)") from None
 
 
 @dataclass
@@ -162,33 +169,84 @@ def event_row_to_dict(row: Sequence[Any], *, with_contact: bool = False) -> dict
     return out
 
 
-_INTAKE = Prepared("gridpatrol_intake", """
-    SELECT r.replayed, (r.event).* FROM gridpatrol_intake(%(key)s, %(hash)s, %(category)s, %(priority)s, %(source)s,
-        %(description)s, %(contact)s, %(photos)s, %(crs)s, %(in_lon)s, %(in_lat)s, %(x)s, %(y)s, %(auto)s,
-        %(radius)s, %(street_radius)s, %(timezone)s, %(now)s, %(window)s, %(dup_radius)s, %(dup_deg)s) r""", {
-    "key": "text", "hash": "text", "category": "text", "priority": "text", "source": "text", "description": "text",
-    "contact": "text", "photos": "jsonb", "crs": "text", "in_lon": "float8", "in_lat": "float8", "x": "float8",
-    "y": "float8", "auto": "bool", "radius": "float8", "street_radius": "float8", "timezone": "text",
-    "now": "timestamptz", "window": "interval", "dup_radius": "float8", "dup_deg": "float8"})
-_CLIENT_ERRORS = {"GP422": InputError, "GP409": ConflictError}
+_INTAKE = Prepared("gridpatrol_intake_batch", """
+    SELECT r.ord, r.replayed, r.error_code, r.error, (r.event).* FROM gridpatrol_intake_batch(%(reports)s, %(auto)s,
+        %(radius)s, %(street_radius)s, %(timezone)s, %(window)s, %(dup_radius)s) r""", {
+    "reports": "jsonb", "auto": "bool", "radius": "float8", "street_radius": "float8", "timezone": "text",
+    "window": "interval", "dup_radius": "float8"})
+_CLIENT_ERRORS: dict[str, type[GridpatrolError]] = {"GP422": InputError, "GP409": ConflictError}
 
 
 def intake(engine: Engine, report: EventIn, *, auto_dispatch: bool = True, radius_m: float = DEFAULT_RADIUS_M,
            timezone: str = "Asia/Shanghai", now: datetime | None = None) -> Intake:
-    """Place, assign and store one report (the rules of the module docstring, carried out by the database
-    function ``gridpatrol_intake`` in one round trip); committed before it returns. A retry with the same
-    idempotency key returns the first result; the same key with a different report is a ConflictError."""
-    report.check()
-    lon, lat = to_wgs84(report.lon, report.lat, report.crs)
-    at = now or datetime.now(UTC)
-    params = {
-        "key": report.idempotency_key, "category": report.category, "priority": report.priority,
-        "hash": report.fingerprint() if report.idempotency_key else None, "source": report.source,
-        "description": report.description, "contact": report.reporter_contact, "photos": json.dumps(report.photos),
-        "crs": system(report.crs), "in_lon": report.lon, "in_lat": report.lat, "x": lon, "y": lat,
-        "auto": auto_dispatch, "radius": radius_m, "street_radius": STREET_RADIUS_M, "timezone": timezone,
-        "now": at, "window": DUPLICATE_WINDOW, "dup_radius": DUPLICATE_RADIUS_M,
-        "dup_deg": _degrees(DUPLICATE_RADIUS_M, lat)}
+    """Place, assign and store one report (the rules of the module docstring); committed before it returns. A
+    retry with the same idempotency key returns the first result; the same key with a different report is a
+    ConflictError."""
+    (result,) = intake_many(engine, [(report, now or datetime.now(UTC))], auto_dispatch=auto_dispatch,
+                            radius_m=radius_m, timezone=timezone)
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def intake_many(engine: Engine, reports: Sequence[tuple[EventIn, datetime]], *, auto_dispatch: bool = True,
+                radius_m: float = DEFAULT_RADIUS_M, timezone: str = "Asia/Shanghai") -> list[Intake | Exception]:
+    """Store ``reports`` (each with the moment it was reported) in one database call and one commit, in order,
+    each by the rules of the module docstring (carried out by ``gridpatrol_intake_batch``, migration 0010).
+    Answers, per report, its :class:`Intake` or what refused it: the error a client can fix (InputError,
+    ConflictError), or a database error only that report caused; a bad report refuses only itself. All are
+    committed before it returns. A database that cannot be reached raises, for the whole batch.
+
+    Batching is what lets intake keep up under load: the round trip, the statement and the commit are shared by
+    the batch (``api.intake`` hands it every report waiting at once)."""
+    answers: list[Intake | Exception | None] = [None] * len(reports)
+    items: list[dict[str, Any]] = []
+    sent: list[int] = []  # the index in ``reports`` of each item sent
+    for i, (report, at) in enumerate(reports):
+        try:
+            report.check()
+            lon, lat = to_wgs84(report.lon, report.lat, report.crs)
+        except GridpatrolError as exc:
+            answers[i] = exc
+            continue
+        items.append({
+            "key": report.idempotency_key, "hash": report.fingerprint() if report.idempotency_key else None,
+            "category": report.category, "priority": report.priority, "source": report.source,
+            "description": report.description, "contact": report.reporter_contact, "photos": report.photos,
+            "crs": system(report.crs), "in_lon": report.lon, "in_lat": report.lat, "x": lon, "y": lat,
+            "at": at.isoformat(), "dup_deg": _degrees(DUPLICATE_RADIUS_M, lat)})
+        sent.append(i)
+
+    def params(batch: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"reports": json.dumps(batch, ensure_ascii=False), "auto": auto_dispatch, "radius": radius_m,
+                "street_radius": STREET_RADIUS_M, "timezone": timezone, "window": DUPLICATE_WINDOW,
+                "dup_radius": DUPLICATE_RADIUS_M}
+
+    rows: list[tuple[Any, ...]] = []
+    if len(items) == 1:
+        rows = _run_intake(engine, params(items))
+    elif items:
+        try:
+            rows = _run_intake(engine, params(items))
+        except (psycopg2.Error, UnicodeError):
+            # something no rule foresaw failed the batch (nothing of it is stored): each report on its own, so
+            # that the failure is the one report's that caused it
+            for n, item in enumerate(items, 1):
+                try:
+                    rows += [(n, *row[1:]) for row in _run_intake(engine, params([item]))]
+                except (psycopg2.Error, UnicodeError) as exc:
+                    answers[sent[n - 1]] = exc
+    for ord_, replayed, code, message, *event in rows:
+        i = sent[ord_ - 1]
+        if code is not None:
+            answers[i] = _CLIENT_ERRORS[code](message)
+        else:
+            answers[i] = Intake(event_row_to_dict(event, with_contact=True), replayed)
+    assert all(a is not None for a in answers)
+    return answers  # type: ignore[return-value]
+
+
+def _run_intake(engine: Engine, params: dict[str, Any]) -> list[tuple[Any, ...]]:
     for attempt in (1, 2):
         raw = engine.raw_connection()  # the pool's DBAPI connection: SQLAlchemy's layer costs more than the call
         db: Any = raw.dbapi_connection
@@ -196,8 +254,7 @@ def intake(engine: Engine, report: EventIn, *, auto_dispatch: bool = True, radiu
             db.autocommit = True  # one statement, its own transaction: committed when it returns
             cur = db.cursor()
             _INTAKE.run(cur, params)
-            replayed, *event = cur.fetchone()
-            return Intake(event_row_to_dict(event, with_contact=True), replayed)
+            return cur.fetchall()  # type: ignore[no-any-return]
         except psycopg2.Error as exc:
             if db.closed and attempt == 1:
                 # the pooled connection was broken (the database restarted since it was last used): once more on
@@ -207,10 +264,7 @@ def intake(engine: Engine, report: EventIn, *, auto_dispatch: bool = True, radiu
                 raw.invalidate(exc)
                 engine.dispose(close=False)
                 continue
-            error = _CLIENT_ERRORS.get(exc.pgcode or "")
-            if error is None:
-                raise
-            raise error(exc.diag.message_primary or str(exc)) from None
+            raise
         finally:
             if not db.closed:
                 db.autocommit = False

@@ -385,6 +385,9 @@ class Event(Base):
         Index("events_assignee_idx", "assignee_staff_id", "state"),
         Index("events_open_due_idx", "due_at", postgresql_where=text("state IN ('dispatched', 'handled')")),
         Index("events_category_time_idx", "category_code", "reported_at"),
+        # a client's retry (migration 0010): only reports that carry a key are indexed
+        Index("events_idempotency_key_idx", "idempotency_key", unique=True,
+              postgresql_where=text("idempotency_key IS NOT NULL")),
         # the duplicate check at intake (migration 0005): open events not already marked as duplicates
         Index("events_open_geom_idx", "geom", postgresql_using="gist", postgresql_where=text(
             "duplicate_of IS NULL AND state IN ('reported', 'accepted', 'dispatched', 'suspended', 'handled', "
@@ -392,7 +395,7 @@ class Event(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
     request_hash: Mapped[str | None] = mapped_column(String(64))
     category_code: Mapped[str] = mapped_column(ForeignKey("categories.code"))
     priority: Mapped[str] = mapped_column(String(8), server_default="normal")

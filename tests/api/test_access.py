@@ -138,6 +138,17 @@ def test_wrong_expired_and_revoked_tokens_are_401(world: World, monkeypatch: pyt
     assert client.post("/token", data={"username": "li", "password": "a brand new secret"}).status_code == 401
 
 
+def test_a_token_accepted_before_is_refused_once_it_expires(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = world.client
+    soon = datetime.now(UTC) + timedelta(minutes=5)
+    token = jwt.encode({"sub": "1", "ver": 1, "exp": soon}, signing_key(world.engine), algorithm="HS256")
+    assert client.get("/grids", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    later = soon.timestamp() + 1
+    monkeypatch.setattr(api.auth.time, "time", lambda: later)  # the service remembers the token as checked
+    answer = client.get("/grids", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 401 and "expired" in answer.json()["detail"]
+
+
 def test_roles_may_do_only_their_work(world: World) -> None:
     client = world.client
     leader = headers(world, "leader", CITY)

@@ -1,0 +1,97 @@
+"""The intake queue: reports wait here for the database and are stored in batches.
+
+Each worker process has one queue and ``Settings.intake_lanes`` lanes draining it. A lane takes every report
+waiting (up to ``Settings.intake_batch``), stores them with one database call and one commit
+(:func:`gis.db.events.intake_many`), and answers each request with its own result: its event, or the error that
+report alone caused. Nothing waits on a timer: a report arriving at an idle lane goes at once, as a batch of one;
+batches grow only while the database is busy with the previous one, which is exactly when sharing the round trip
+and the commit pays (on the 2-core benchmark machine, a report costs the database about a third less in a batch
+of eight than alone). Every report is committed before its request is answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections import deque
+from datetime import UTC, datetime
+
+from sqlalchemy.engine import Engine
+
+from api.settings import Settings
+from gis.db import events
+
+Waiting = tuple[events.EventIn, datetime, "asyncio.Future[events.Intake]"]
+
+
+class IntakeQueue:
+    """The lanes are threads (the database call blocks); a request awaits its own future, settled in its own
+    event loop, so the queue serves any loop (uvicorn has one per process; a test client may run others)."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self._waiting: deque[Waiting] = deque()
+        self._ready = threading.Condition()
+        self._closed = False
+        self.batches = 0  # database calls made, and the reports they carried: this process's, for /health
+        self.reports = 0
+        self._lanes = [threading.Thread(target=self._lane, name=f"intake-{i}", daemon=True)
+                       for i in range(settings.intake_lanes)]
+        for lane in self._lanes:
+            lane.start()
+
+    async def submit(self, report: events.EventIn) -> events.Intake:
+        """Store ``report``: its result once it is committed; raises what refused it."""
+        future: asyncio.Future[events.Intake] = asyncio.get_running_loop().create_future()
+        with self._ready:
+            if self._closed:
+                raise RuntimeError("the intake queue is closed")
+            self._waiting.append((report, datetime.now(UTC), future))
+            self._ready.notify()
+        return await future
+
+    def _lane(self) -> None:
+        limit = self.settings.intake_batch
+        while True:
+            with self._ready:
+                while not self._waiting and not self._closed:
+                    self._ready.wait()
+                if not self._waiting:  # closed, and nothing left
+                    return
+                batch = [self._waiting.popleft() for _ in range(min(limit, len(self._waiting)))]
+                self.batches += 1
+                self.reports += len(batch)
+            try:
+                results: list[events.Intake | Exception] = events.intake_many(
+                    self.engine, [(report, at) for report, at, _ in batch], auto_dispatch=self.settings.auto_dispatch,
+                    radius_m=self.settings.nearest_grid_m, timezone=self.settings.timezone)
+            except Exception as exc:  # the database could not be reached: every report of the batch says so
+                results = [exc] * len(batch)
+            for (_, _, future), result in zip(batch, results, strict=True):
+                # RuntimeError: that loop is closed, its request gone (the report is stored all the same)
+                with contextlib.suppress(RuntimeError):
+                    future.get_loop().call_soon_threadsafe(_settle, future, result)
+
+    def figures(self) -> dict[str, float]:
+        with self._ready:
+            return {"batches": self.batches, "reports": self.reports, "waiting": len(self._waiting),
+                    "mean_batch": round(self.reports / self.batches, 2) if self.batches else 0.0}
+
+    async def close(self) -> None:
+        """Store what is waiting, then stop the lanes."""
+        with self._ready:
+            self._closed = True
+            self._ready.notify_all()
+        for lane in self._lanes:
+            await asyncio.to_thread(lane.join)
+
+
+def _settle(future: asyncio.Future[events.Intake], result: events.Intake | Exception) -> None:
+    if future.done():  # the client went away; its report is stored all the same
+        return
+    if isinstance(result, Exception):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
