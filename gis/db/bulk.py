@@ -12,7 +12,7 @@ street's centre queue, flagged), applied to all rows at once. The person is the 
 police officer for police categories, or the department for department categories: the duty roster of a past
 moment is not reconstructed, and historic rows are not checked for duplicates. Each event is dispatched at its
 ``reported_at``, with the category's deadline from there; a row with ``closed_at`` is closed then (on time if by
-the deadline). Every event gets one ``import`` step in its history.
+the deadline). Every event gets one ``import`` step in its history. The ids follow grid and time, not the file.
 """
 
 from __future__ import annotations
@@ -239,7 +239,10 @@ WITH new AS (
         p.reported_at, p.reported_at, p.reported_at + p.period, p.closed_at,
         CASE WHEN p.closed_at IS NOT NULL THEN p.closed_at <= p.reported_at + p.period END, now()
     FROM resolved p
-    ORDER BY p.row
+    -- grid by grid: each index then takes its new entries in runs of neighbours (the grid's pages of the
+    -- (grid, state) and assignee indexes, one corner of the spatial index) instead of all over; a tenth of the
+    -- insert's time on the benchmark. The ids follow that order, not the file's.
+    ORDER BY p.grid_code, p.reported_at, p.row
     RETURNING id, state, reported_at)
 INSERT INTO event_transitions (event_id, action, from_state, to_state, actor, role, at, note)
 SELECT id, 'import', NULL, state, %(author)s, 'system', reported_at, %(note)s FROM new
@@ -311,6 +314,7 @@ def bulk_intake(engine: Engine, frame: pd.DataFrame, *, author: str = "gridpatro
             raise InputError(f"unknown category {', '.join(map(repr, unknown[:10]))} (rows {rows}); use one of "
                              f"{', '.join(sorted(known))}; nothing stored")
         cur.execute("SET LOCAL jit = off")  # compiling these plans costs more than running them
+        cur.execute("SET LOCAL work_mem = '256MB'")  # the insert's sort of the whole file, in memory
         cur.execute(_STAGING)
         _copy_numbers(cur, "staging", frame)
         buffer = io.StringIO()
