@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
 import threading
-from collections import deque
 from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
@@ -32,9 +32,9 @@ class IntakeQueue:
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
-        self._waiting: deque[Waiting] = deque()
-        self._ready = threading.Condition()
+        self._waiting: queue.SimpleQueue[Waiting | None] = queue.SimpleQueue()  # None: a lane's signal to stop
         self._closed = False
+        self._count = threading.Lock()
         self.batches = 0  # database calls made, and the reports they carried: this process's, for /health
         self.reports = 0
         self._lanes = [threading.Thread(target=self._lane, name=f"intake-{i}", daemon=True)
@@ -44,23 +44,27 @@ class IntakeQueue:
 
     async def submit(self, report: events.EventIn) -> events.Intake:
         """Store ``report``: its result once it is committed; raises what refused it."""
+        if self._closed:
+            raise RuntimeError("the intake queue is closed")
         future: asyncio.Future[events.Intake] = asyncio.get_running_loop().create_future()
-        with self._ready:
-            if self._closed:
-                raise RuntimeError("the intake queue is closed")
-            self._waiting.append((report, datetime.now(UTC), future))
-            self._ready.notify()
+        self._waiting.put((report, datetime.now(UTC), future))
         return await future
 
     def _lane(self) -> None:
         limit = self.settings.intake_batch
         while True:
-            with self._ready:
-                while not self._waiting and not self._closed:
-                    self._ready.wait()
-                if not self._waiting:  # closed, and nothing left
-                    return
-                batch = [self._waiting.popleft() for _ in range(min(limit, len(self._waiting)))]
+            first = self._waiting.get()  # sleeps until a report comes
+            if first is None:
+                return
+            batch = [first]
+            with contextlib.suppress(queue.Empty):  # and whatever else is waiting by now
+                while len(batch) < limit:
+                    item = self._waiting.get_nowait()
+                    if item is None:  # stop after this batch
+                        self._waiting.put(None)
+                        break
+                    batch.append(item)
+            with self._count:
                 self.batches += 1
                 self.reports += len(batch)
             try:
@@ -75,17 +79,22 @@ class IntakeQueue:
                     future.get_loop().call_soon_threadsafe(_settle, future, result)
 
     def figures(self) -> dict[str, float]:
-        with self._ready:
-            return {"batches": self.batches, "reports": self.reports, "waiting": len(self._waiting),
+        with self._count:
+            return {"batches": self.batches, "reports": self.reports, "waiting": self._waiting.qsize(),
                     "mean_batch": round(self.reports / self.batches, 2) if self.batches else 0.0}
 
     async def close(self) -> None:
         """Store what is waiting, then stop the lanes."""
-        with self._ready:
-            self._closed = True
-            self._ready.notify_all()
+        self._closed = True
+        for _ in self._lanes:
+            self._waiting.put(None)  # after what is waiting
         for lane in self._lanes:
             await asyncio.to_thread(lane.join)
+        with contextlib.suppress(queue.Empty):  # a report that came as the lanes stopped: refused, not lost silently
+            while True:
+                item = self._waiting.get_nowait()
+                if item is not None:
+                    item[2].get_loop().call_soon_threadsafe(item[2].cancel)
 
 
 def _settle(future: asyncio.Future[events.Intake], result: events.Intake | Exception) -> None:

@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import psycopg2
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -60,7 +61,7 @@ def test_a_batch_answers_each_report_and_stores_only_the_good_ones(divided_engin
 
 @dataclass
 class Unchecked(events.EventIn):
-    """A report that skips the checks: stands for a failure no rule foresaw, which the database meets."""
+    """A report that skips the checks: stands for a failure no rule foresaw, met on the way or in the database."""
 
     def check(self) -> None:
         pass
@@ -70,18 +71,22 @@ def test_a_report_that_fails_the_whole_batch_fails_alone(divided_engine: Engine)
     _, lon, lat = inner_point(divided_engine)
     before = count(divided_engine)
     batch = [events.EventIn(lon=lon, lat=lat, category="C01", source="hotline"),
+             Unchecked(lon=lon, lat=lat, category="E05", source="a source far too long for its column"),
              Unchecked(lon=lon, lat=lat, category="E05", source="hotline", description="lone \ud800 surrogate"),
              events.EventIn(lon=lon, lat=lat, category="S01", source="hotline")]
-    good, bad, also_good = events.intake_many(divided_engine, [(r, at()) for r in batch])
+    good, too_long, surrogate, also_good = events.intake_many(divided_engine, [(r, at()) for r in batch])
     assert isinstance(good, events.Intake) and isinstance(also_good, events.Intake)
-    assert isinstance(bad, UnicodeError)
+    assert isinstance(too_long, psycopg2.Error)  # the database refused it: the batch again, without it
+    assert isinstance(surrogate, TypeError)  # cannot even be written as JSON: never sent
     assert count(divided_engine) == before + 2
-    with pytest.raises(UnicodeError):  # alone, it fails as it did in the batch
+    with pytest.raises(psycopg2.Error):  # alone, it fails as it did in the batch
         events.intake(divided_engine, batch[1])
     # through the checks a client's report goes through, the same text is a clear 422
     with pytest.raises(InputError, match="valid Unicode"):
         events.intake(divided_engine, events.EventIn(lon=lon, lat=lat, category="E05", source="hotline",
                                                      description="lone \ud800 surrogate"))
+    with pytest.raises(InputError, match="unknown source"):
+        events.intake(divided_engine, events.EventIn(lon=lon, lat=lat, category="E05", source="x" * 40))
 
 
 def test_reports_that_wait_while_the_database_is_busy_go_together(divided_url: str) -> None:
