@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import queue
 import threading
 from datetime import UTC, datetime
@@ -80,7 +81,8 @@ class IntakeQueue:
 
     def figures(self) -> dict[str, float]:
         with self._count:
-            return {"batches": self.batches, "reports": self.reports, "waiting": self._waiting.qsize(),
+            return {"process": os.getpid(), "batches": self.batches, "reports": self.reports,
+                    "waiting": self._waiting.qsize(),
                     "mean_batch": round(self.reports / self.batches, 2) if self.batches else 0.0}
 
     async def close(self) -> None:

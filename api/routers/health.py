@@ -17,7 +17,8 @@ router = APIRouter(tags=["health"])
 def health(request: Request, engine: Annotated[Engine, Depends(get_engine)]) -> Any:
     """``200 {"status": "ok", "postgis": "3.3.2", "intake": {...}}``, or ``503`` with the reason when the
     database is down. ``intake``: the batches this worker process has stored reports in since it started (see
-    ``api.intake``): how many, for how many reports, their mean size, and how many reports wait now."""
+    ``api.intake``): its process id, how many, for how many reports, their mean size, and how many reports wait
+    now."""
     try:
         version = check_database(engine)
     except DatabaseUnavailableError as exc:
