@@ -195,8 +195,9 @@ def one_request(request_id: str, engine: EngineDep) -> Any:
 _SQL = """
     SELECT e.id, e.state, e.category_code, c.name, e.description, ST_X(e.geom), ST_Y(e.geom), e.reported_at,
            e.updated_at, e.due_at, e.photos, e.grid_code, e.level, d.name, g.name, s.name,
-           (SELECT t.note FROM event_transitions t WHERE t.event_id = e.id AND t.note IS NOT NULL
-            ORDER BY t.at DESC, t.id DESC LIMIT 1)
+           coalesce((SELECT t.note FROM event_transitions t WHERE t.event_id = e.id AND t.note IS NOT NULL
+                     ORDER BY t.at DESC, t.id DESC LIMIT 1),
+                    (SELECT i.note FROM event_imports i WHERE i.id = e.import_id))
     FROM events e JOIN categories c ON c.code = e.category_code LEFT JOIN departments d ON d.code = e.department_code
     LEFT JOIN grids g ON g.id = e.grid_id LEFT JOIN admin_units s ON s.id = e.street_id
     WHERE {where} ORDER BY e.reported_at DESC, e.id DESC LIMIT %(limit)s"""

@@ -12,7 +12,8 @@ street's centre queue, flagged), applied to all rows at once. The person is the 
 police officer for police categories, or the department for department categories: the duty roster of a past
 moment is not reconstructed, and historic rows are not checked for duplicates. Each event is dispatched at its
 ``reported_at``, with the category's deadline from there; a row with ``closed_at`` is closed then (on time if by
-the deadline). Every event gets one ``import`` step in its history. The ids follow grid and time, not the file.
+the deadline). The import is recorded once per file (``event_imports``, one row for the closed cases and one for
+the open ones), and is the first step of each event's history. The ids follow grid and time, not the file.
 """
 
 from __future__ import annotations
@@ -219,10 +220,10 @@ _REFERENCES = [
 ]
 
 _INSERT = """
-WITH new AS (
-    INSERT INTO events (category_code, priority, source, description, photos, input_crs, input_lon, input_lat, geom,
+INSERT INTO events (category_code, priority, source, description, photos, input_crs, input_lon, input_lat, geom,
         city_id, grid_id, grid_code, community_id, street_id, queue, assignee_staff_id, department_code,
-        assignment_rule, flagged, state, reported_at, dispatched_at, due_at, closed_at, closed_on_time, updated_at)
+        assignment_rule, flagged, state, reported_at, dispatched_at, due_at, closed_at, closed_on_time, updated_at,
+        import_id)
     SELECT p.category, p.priority, p.source, coalesce(p.description, ''), '[]'::jsonb, p.in_crs, p.in_lon, p.in_lat,
         p.geom, p.city_id, p.grid_id, p.grid_code, p.community_id, p.unit_street_id,
         CASE WHEN p.grid_id IS NULL THEN 'street_centre' WHEN p.route = 'department' THEN 'department'
@@ -237,15 +238,13 @@ WITH new AS (
         p.how <> 'inside',
         CASE WHEN p.closed_at IS NOT NULL THEN 'closed' ELSE 'dispatched' END,
         p.reported_at, p.reported_at, p.reported_at + p.period, p.closed_at,
-        CASE WHEN p.closed_at IS NOT NULL THEN p.closed_at <= p.reported_at + p.period END, now()
+        CASE WHEN p.closed_at IS NOT NULL THEN p.closed_at <= p.reported_at + p.period END, now(),
+        CASE WHEN p.closed_at IS NOT NULL THEN %(closed_import)s ELSE %(open_import)s END
     FROM resolved p
     -- grid by grid: each index then takes its new entries in runs of neighbours (the grid's pages of the
     -- (grid, state) and assignee indexes, one corner of the spatial index) instead of all over; a tenth of the
     -- insert's time on the benchmark. The ids follow that order, not the file's.
     ORDER BY p.grid_code, p.reported_at, p.row
-    RETURNING id, state, reported_at)
-INSERT INTO event_transitions (event_id, action, from_state, to_state, actor, role, at, note)
-SELECT id, 'import', NULL, state, %(author)s, 'system', reported_at, %(note)s FROM new
 """
 
 
@@ -334,12 +333,21 @@ def bulk_intake(engine: Engine, frame: pd.DataFrame, *, author: str = "gridpatro
         how = dict(cur.fetchall())
         cur.execute(_RESOLVE)
         set_based = _lock_references(cur)
-        cur.execute(_INSERT, {"radius": radius_m, "author": author,
-                              "note": f"imported from {source_name}"})
+        cur.execute("SELECT count(*) FROM placed WHERE closed_at IS NOT NULL")
+        (closed,) = cur.fetchone() or (0,)
+        imports: dict[str, int] = {}  # the file's import records, by the state its events are imported in
+        for state, rows in (("closed", closed), ("dispatched", len(frame) - closed)):
+            if rows:
+                cur.execute("INSERT INTO event_imports (source_name, author, state, rows, note) "
+                            "VALUES (%s, %s, %s, %s, %s) RETURNING id",
+                            (source_name[:200], author[:64], state, rows, f"imported from {source_name}"))
+                record = cur.fetchone()
+                assert record is not None
+                imports[state] = record[0]
+        cur.execute(_INSERT, {"radius": radius_m, "closed_import": imports.get("closed"),
+                              "open_import": imports.get("dispatched")})
         stored = cur.rowcount
         if set_based:
             cur.execute("SET LOCAL session_replication_role = origin")
-        cur.execute("SELECT count(*) FROM placed WHERE closed_at IS NOT NULL")
-        (closed,) = cur.fetchone() or (0,)
     return BulkReport(rows=len(frame), stored=stored, in_grid=how.get("inside", 0), nearest=how.get("nearest", 0),
                       street_queue=how.get("street", 0), closed=closed, seconds=time.perf_counter() - started)

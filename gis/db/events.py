@@ -303,10 +303,13 @@ def history(engine: Engine, event_id: int) -> list[dict[str, Any]]:
         cur.execute("SELECT 1 FROM events WHERE id = %s", (event_id,))
         if cur.fetchone() is None:
             raise NotFoundError(f"no event {event_id}")
-        cur.execute("SELECT action, from_state, to_state, actor, role, at, note, data FROM event_transitions "
-                    "WHERE event_id = %s ORDER BY at, id", (event_id,))
+        # an event loaded from a file begins with its import (one record per file: migration 0011)
+        cur.execute("SELECT 'import', NULL, i.state, i.author, 'system', e.reported_at, i.note, NULL::jsonb, 0 AS id "
+                    "FROM events e JOIN event_imports i ON i.id = e.import_id WHERE e.id = %(e)s UNION ALL "
+                    "SELECT action, from_state, to_state, actor, role, at, note, data, id FROM event_transitions "
+                    "WHERE event_id = %(e)s ORDER BY 6, 9", {"e": event_id})
         return [{"action": a, "from": f, "to": t, "actor": who, "role": r, "at": at.isoformat(), "note": n,
-                 "data": d} for a, f, t, who, r, at, n, d in cur.fetchall()]
+                 "data": d} for a, f, t, who, r, at, n, d, _ in cur.fetchall()]
 
 
 def act(engine: Engine, event_id: int, action: str, *, actor: str, role: str, note: str | None = None,

@@ -433,6 +433,23 @@ class Event(Base):
     evaluation: Mapped[int | None] = mapped_column(Integer)
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("event_imports.id"))
+
+
+class EventImport(Base):
+    """A file of historic events loaded in bulk (migration 0011): one row for the file's cases closed at import,
+    one for those still open; each imported event points to its row, which is the first step of its history."""
+
+    __tablename__ = "event_imports"
+    __table_args__ = (CheckConstraint(_in("state", ("dispatched", "closed")), name="event_imports_state_check"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_name: Mapped[str] = mapped_column(String(200))
+    author: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    rows: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(Text)
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class EventTransition(Base):

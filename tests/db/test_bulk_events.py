@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from api.app import create_app
 from api.settings import Settings
 from gis.coords import from_wgs84
+from gis.db import events
 from gis.db.bulk import _lock_references, bulk_intake, read_events_file
 from gis.db.engine import make_engine
 from gis.errors import ConflictError, InputError
@@ -48,14 +49,21 @@ def test_a_csv_file_is_placed_like_single_reports(divided_engine: Engine) -> Non
     with divided_engine.connect() as conn:
         got = conn.execute(text("""
             SELECT e.grid_code, e.state, e.closed_on_time, e.queue, s.role, e.department_code,
-                   (SELECT count(*) FROM event_transitions t WHERE t.event_id = e.id AND t.action = 'import')
+                   (SELECT count(*) FROM event_transitions t WHERE t.event_id = e.id), e.id
             FROM events e LEFT JOIN staff s ON s.id = e.assignee_staff_id ORDER BY e.id""")).all()
     assert [g[0] for g in got] == [r[0] for r in rows[:4]]  # the GCJ-02 row lands where its WGS-84 point is
     assert got[0][1:3] == ("closed", True)  # closed within C01's 72 h
     assert got[1][1:3] == ("closed", False)  # E01 urgent: 4 h, closed after 11 h
     assert got[2][3:5] == ("police", "police") and got[2][1] == "dispatched"
     assert got[3][3] == "department" and got[3][5] == "water"
-    assert all(g[6] == 1 for g in got)
+    assert all(g[6] == 0 for g in got)  # no rows of steps: the import is one record per file and state
+    for eid, state in ((got[0][7], "closed"), (got[2][7], "dispatched")):  # and each history begins with it
+        (step,) = events.history(divided_engine, eid)
+        assert step["action"] == "import" and step["to"] == state and step["note"] == "imported from old.csv"
+        assert step["actor"] == "gridpatrol" and step["role"] == "system"
+    with divided_engine.connect() as conn:
+        records = conn.execute(text("SELECT source_name, state, rows FROM event_imports ORDER BY state")).all()
+    assert [tuple(r) for r in records] == [("old.csv", "closed", 2), ("old.csv", "dispatched", 2)]
     with divided_engine.connect() as conn:
         stored = conn.execute(text(
             "SELECT input_crs, input_lon, input_lat, to_char(reported_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), "
