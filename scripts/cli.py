@@ -154,6 +154,42 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from tqdm import tqdm
+
+    from gis.db import users
+
+    engine = ready_engine(settings)
+    try:
+        if args.action == "list":
+            for e in users.audit_entries(engine, subject=args.subject, username=args.user, limit=args.limit):
+                print(f"  {e['at'][:19]}  {e['username'] or '-':<16} {e['method'] or e['action']:<6} "
+                      f"{e['status'] or '':<4} {e['subject'] or ''}")
+            return 0
+        if (args.before is None) == (args.keep_days is None):
+            raise InputError("gridpatrol audit prune: say either --before DATE or --keep-days N")
+        if args.keep_days is not None:
+            if args.keep_days < 1:
+                raise InputError("--keep-days must be at least 1")
+            before = datetime.now(UTC) - timedelta(days=args.keep_days)
+        else:
+            try:  # a date is midnight in the service's time zone
+                day = datetime.strptime(args.before, "%Y-%m-%d")
+            except ValueError:
+                raise InputError(f"--before {args.before!r}: give a date as YYYY-MM-DD") from None
+            before = day.replace(tzinfo=ZoneInfo(settings.timezone))
+        total = users.count_audit_before(engine, before)
+        with tqdm(total=total, desc="pruning the audit log", unit="line", file=sys.stderr) as bar:
+            deleted = users.prune_audit(engine, before, progress=bar.update)
+        print(f"deleted {deleted:,} audit line(s) written before {before.isoformat(timespec='seconds')}")
+    finally:
+        engine.dispose()
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     ready_engine(settings)
     print("database schema is up to date")
@@ -719,6 +755,15 @@ def parser() -> argparse.ArgumentParser:
     usr.add_argument("--department", help="add: a department user's department code")
     usr.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     usr.set_defaults(func=cmd_users)
+
+    aud = sub.add_parser("audit", help="read the audit log, or delete its old lines")
+    aud.add_argument("action", choices=("list", "prune"))
+    aud.add_argument("--user", help="list: one user's lines")
+    aud.add_argument("--subject", help="list: the lines about one thing (e.g. /events/42)")
+    aud.add_argument("--limit", type=int, default=50, help="list: how many, newest first (default 50)")
+    aud.add_argument("--before", help="prune: delete the lines written before this date (YYYY-MM-DD, local time)")
+    aud.add_argument("--keep-days", type=int, help="prune: keep the last N days, delete the rest")
+    aud.set_defaults(func=cmd_audit)
 
     mig = sub.add_parser("migrate", help="create or upgrade the schema (Alembic)")
     mig.set_defaults(func=cmd_migrate)

@@ -327,3 +327,38 @@ def test_backup_and_restore_round_trip(divided_url: str, tmp_path: Path, monkeyp
         assert snapshot() == before  # all or nothing
     finally:
         engine.dispose()
+
+
+def test_audit_log_through_the_cli(fresh_url: str, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from sqlalchemy import text
+
+    from gis.db.engine import make_engine
+
+    monkeypatch.setenv("DATABASE_URL", fresh_url)
+    engine = make_engine(fresh_url)
+    try:
+        with engine.begin() as conn:  # a year of lines: one a day at midday, the newest half a day old
+            conn.execute(text("INSERT INTO audit_log (at, username, role, action, method, path, status, subject) "
+                              "SELECT now() - (d + 0.5) * interval '1 day', 'li', 'dispatcher', 'change', 'POST', "
+                              "'/events', 201, '/events/' || d FROM generate_series(0, 364) d"))
+
+        def lines() -> int:
+            with engine.connect() as conn:
+                return int(conn.execute(text("SELECT count(*) FROM audit_log WHERE action = 'change'")).scalar_one())
+
+        code, out, err = run(capsys, "audit", "prune", "--keep-days", "90")
+        assert code == 0 and "deleted 275 audit line(s)" in out, err  # days 90..364
+        assert lines() == 90
+        for args, message in ((["--before", "2999-01-01"], "in the future"), (["--before", "01/02/2026"], "YYYY-MM-DD"),
+                              ([], "either --before"), (["--keep-days", "0"], "at least 1"),
+                              (["--before", "2026-01-01", "--keep-days", "3"], "either --before")):
+            status, _, err = run(capsys, "audit", "prune", *args)
+            assert status == EXIT_INPUT and message in err, (args, err)
+        assert lines() == 90  # a refused prune deletes nothing
+        code, out, _ = run(capsys, "audit", "list", "--limit", "3")
+        assert code == 0 and "prune" in out.splitlines()[0] and "audit_log" in out  # the pruning is in the log
+        code, out, _ = run(capsys, "audit", "list", "--subject", "/events/7")
+        assert code == 0 and len(out.splitlines()) == 1 and "li" in out
+    finally:
+        engine.dispose()

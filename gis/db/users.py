@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -258,6 +259,35 @@ def audit_entries(engine: Engine, *, subject: str | None = None, username: str |
             f"WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT %(limit)s", params).mappings().all()
     return [{**r, "at": r["at"].isoformat()} for r in rows]
 
+
+
+def prune_audit(engine: Engine, before: datetime, *, chunk: int = 50_000,
+                progress: Callable[[int], None] | None = None) -> int:
+    """Delete the audit log's lines written before ``before``, oldest first, ``chunk`` lines a transaction (the
+    service goes on writing meanwhile: no long lock, no transaction that grows with the log). ``progress`` is told
+    each chunk's count. Answers how many were deleted; the pruning itself is written to the log."""
+    if before > datetime.now(UTC):
+        raise InputError(f"{before.isoformat()} is in the future: pruning up to it would delete lines being written "
+                         "now; give a date in the past")
+    deleted = 0
+    while True:
+        with engine.begin() as conn:
+            n = conn.exec_driver_sql(
+                "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < %(b)s ORDER BY at "
+                "LIMIT %(n)s)", {"b": before, "n": chunk}).rowcount
+        deleted += n
+        if progress is not None:
+            progress(n)
+        if n < chunk:
+            break
+    audit(engine, [{"username": None, "role": "system", "action": "prune", "subject": "audit_log",
+                    "detail": {"before": before.isoformat(), "deleted": deleted}}])
+    return deleted
+
+
+def count_audit_before(engine: Engine, before: datetime) -> int:
+    with engine.connect() as conn:
+        return int(conn.exec_driver_sql("SELECT count(*) FROM audit_log WHERE at < %(b)s", {"b": before}).scalar_one())
 
 
 def seed_demo_users(engine: Engine, city_id: int) -> list[tuple[str, str, str, str]]:
