@@ -71,6 +71,12 @@ def test_a_csv_file_is_placed_like_single_reports(divided_engine: Engine) -> Non
     assert stored[0][3:] == ("2026-10-01 00:00:00", "2026-10-02 00:00:00")  # +08:00 read as such, kept exactly
     assert stored[1][:3] == ("gcj02", gx, gy)  # the coordinates as reported are kept beside the converted point
     assert stored[2][3:] == ("2026-10-03 09:00:00", None)
+    # the file was staged in a schema of its own, gone with the transaction; a refused file leaves none either
+    with pytest.raises(InputError, match="outside the service area"):
+        bulk_intake(divided_engine, read_events_file(b"category,lon,lat\nC01,0.0,0.0\n", "far.csv"))
+    with divided_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'gridpatrol_import_%'")
+                            ).scalar() == 0
 
 
 def test_without_a_superuser_the_import_runs_with_the_per_row_foreign_key_checks(divided_url: str,
@@ -90,6 +96,8 @@ def test_without_a_superuser_the_import_runs_with_the_per_row_foreign_key_checks
         assert report.stored == 3 and report.in_grid == 3
         with importer.connect() as conn:
             assert conn.execute(text("SELECT current_setting('is_superuser')")).scalar() == "off"
+            # nor may it create a schema: it staged the file in temporary tables
+            assert conn.execute(text("SELECT has_database_privilege(current_database(), 'CREATE')")).scalar() is False
             assert conn.execute(text("SELECT array_agg(grid_code ORDER BY id) FROM events")).scalar() == [
                 r[0] for r in rows]
     finally:
