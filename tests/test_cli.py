@@ -358,6 +358,8 @@ def test_audit_log_through_the_cli(fresh_url: str, monkeypatch: pytest.MonkeyPat
         assert lines() == 90  # a refused prune deletes nothing
         code, out, _ = run(capsys, "audit", "list", "--limit", "3")
         assert code == 0 and "prune" in out.splitlines()[0] and "audit_log" in out  # the pruning is in the log
+        status, _, err = run(capsys, "audit", "list", "--limit", "-1")
+        assert status == EXIT_INPUT and "the limit is 1 to 10,000" in err
         code, out, _ = run(capsys, "audit", "list", "--subject", "/events/7")
         assert code == 0 and len(out.splitlines()) == 1 and "li" in out
     finally:

@@ -115,7 +115,7 @@ async def logout() -> Response:
 async def audit_log(request: Request, _: Admin,
                     subject: Annotated[str | None, Query(max_length=200, description="e.g. 'event 12'")] = None,
                     username: Annotated[str | None, Query(max_length=64)] = None,
-                    limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> list[dict[str, Any]]:
+                    limit: Annotated[int, Query(ge=1, le=users.MAX_AUDIT_LINES)] = 100) -> list[dict[str, Any]]:
     await run_in_threadpool(request.app.state.audit.flush)
     return await run_in_threadpool(users.audit_entries, request.app.state.engine, subject=subject,
                                    username=username, limit=limit)

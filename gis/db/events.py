@@ -224,19 +224,20 @@ def intake_many(engine: Engine, reports: Sequence[tuple[EventIn, datetime]], *, 
                 "dup_radius": DUPLICATE_RADIUS_M}
 
     rows: list[tuple[Any, ...]] = []
-    if len(items) == 1:
-        rows = _run_intake(engine, params(items))
-    elif items:
-        try:
-            rows = _run_intake(engine, params(items))
-        except psycopg2.Error:
-            # something no rule foresaw failed the batch (nothing of it is stored): each report on its own, so
-            # that the failure is the one report's that caused it
-            for n, item in enumerate(items, 1):
-                try:
-                    rows += [(n, *row[1:]) for row in _run_intake(engine, params([item]))]
-                except psycopg2.Error as exc:
-                    answers[sent[n - 1]] = exc
+    try:
+        rows = _run_intake(engine, params(items)) if items else []
+    except psycopg2.OperationalError:  # the database, not a report: the whole batch
+        raise
+    except psycopg2.Error:
+        if len(items) == 1:
+            raise
+        # something no rule foresaw failed the batch (nothing of it is stored): each report on its own, so that
+        # the failure is the one report's that caused it
+        for n, item in enumerate(items, 1):
+            try:
+                rows += [(n, *row[1:]) for row in _run_intake(engine, params([item]))]
+            except psycopg2.Error as exc:
+                answers[sent[n - 1]] = exc
     for ord_, replayed, code, message, *event in rows:
         i = sent[ord_ - 1]
         if code is not None:

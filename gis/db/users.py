@@ -243,8 +243,14 @@ def audit(engine: Engine, entries: Sequence[dict[str, Any]]) -> None:
             "path text, status int, subject text, client text, detail jsonb)", {"rows": json.dumps(rows)})
 
 
+MAX_AUDIT_LINES = 10_000
+"""The most lines one read of the audit log answers."""
+
+
 def audit_entries(engine: Engine, *, subject: str | None = None, username: str | None = None,
                   limit: int = 100) -> list[dict[str, Any]]:
+    if not 1 <= limit <= MAX_AUDIT_LINES:
+        raise InputError(f"the limit is 1 to {MAX_AUDIT_LINES:,} lines")
     where: list[str] = ["true"]
     params: dict[str, Any] = {"limit": limit}
     if subject is not None:
