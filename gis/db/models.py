@@ -385,13 +385,17 @@ class Event(Base):
         Index("events_assignee_idx", "assignee_staff_id", "state"),
         Index("events_open_due_idx", "due_at", postgresql_where=text("state IN ('dispatched', 'handled')")),
         Index("events_category_time_idx", "category_code", "reported_at"),
-        # a client's retry (migration 0010): only reports that carry a key are indexed
-        Index("events_idempotency_key_idx", "idempotency_key", unique=True,
+        # a client's retry (migration 0010): only reports that carry a key are indexed; unique with the partition
+        # key, as a partitioned table's unique index must be (archives hold no keys: unique over the table)
+        Index("events_idempotency_key_idx", "idempotency_key", "archive", unique=True,
               postgresql_where=text("idempotency_key IS NOT NULL")),
         # the duplicate check at intake (migration 0005): open events not already marked as duplicates
         Index("events_open_geom_idx", "geom", postgresql_using="gist", postgresql_where=text(
             "duplicate_of IS NULL AND state IN ('reported', 'accepted', 'dispatched', 'suspended', 'handled', "
             "'verified')")),
+        # partitioned (migration 0012): the live cases in events_live (archive 0), each large historic file's
+        # closed cases in an archive partition of their own (archive = its import record): see gis.db.bulk
+        {"postgresql_partition_by": "LIST (archive)"},
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -434,6 +438,7 @@ class Event(Base):
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     import_id: Mapped[int | None] = mapped_column(ForeignKey("event_imports.id"))
+    archive: Mapped[int] = mapped_column(Integer, server_default="0")  # the partition: 0 live, else an import's id
 
 
 class EventImport(Base):

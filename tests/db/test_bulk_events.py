@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import pandas as pd
 import pytest
+from alembic import command
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from api.app import create_app
 from api.settings import Settings
@@ -16,6 +19,7 @@ from gis.coords import from_wgs84
 from gis.db import events
 from gis.db.bulk import _lock_references, bulk_intake, read_events_file
 from gis.db.engine import make_engine
+from gis.db.migrate import alembic_config, upgrade
 from gis.errors import ConflictError, InputError
 from tests.conftest import admin
 
@@ -111,11 +115,10 @@ def test_a_row_the_events_would_refer_to_that_is_gone_stops_the_import(divided_e
     # What a grid deleted between placement and insert looks like to the set-based foreign-key check.
     with divided_engine.begin() as conn:
         cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cur.execute("CREATE TEMP TABLE resolved ON COMMIT DROP AS SELECT 'C01'::text AS category, "
-                    "NULL::text AS department_code, -1 AS grid_id, NULL::int AS community_id, "
-                    "NULL::int AS unit_street_id, NULL::int AS city_id, NULL::int AS assignee_staff_id")
+        cur.execute("CREATE TEMP TABLE units ON COMMIT DROP AS SELECT -1 AS grid_id, NULL::int AS community_id, "
+                    "NULL::int AS street_id, NULL::int AS city_id, NULL::int AS chief_id, NULL::int AS police_id")
         with pytest.raises(ConflictError, match="1 grids row"):
-            _lock_references(cur)
+            _lock_references(cur, ["C01"])
 
 
 def test_geojson_and_the_api(client: TestClient, divided_engine: Engine) -> None:
@@ -153,3 +156,86 @@ def test_a_file_with_bad_rows_is_refused_whole(client: TestClient, divided_engin
         assert response.status_code == 422 and message in response.text, response.text
     with divided_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM events")).scalar() == 0
+
+
+def _historic_file(engine: Engine, n: int) -> bytes:
+    """``n`` grids' points, each reported in October; every other one closed the next day (on time or not)."""
+    lines = ["category,lon,lat,priority,description,reported_at,closed_at"]
+    for i, (_, x, y) in enumerate(points(engine, n)):
+        category = ("C01", "E01", "S02", "C05")[i % 4]  # the grid chief, urgent, police, department
+        closed = f"2026-10-{2 + i % 5:02d}T08:00:00Z" if i % 2 == 0 else ""
+        lines.append(f"{category},{x},{y},{'urgent' if i % 3 == 0 else 'normal'},{'旧案' if i % 5 else ''},"
+                     f"2026-10-01T{i % 24:02d}:00:00Z,{closed}")
+    return "\n".join(lines).encode()
+
+
+_CONTENT = ("category_code, priority, source, description, input_crs, input_lon, input_lat, ST_AsText(geom), city_id, "
+            "grid_id, grid_code, community_id, street_id, queue, assignee_staff_id, department_code, assignment_rule, "
+            "flagged, state, reported_at, dispatched_at, due_at, closed_at, closed_on_time")
+
+
+def test_a_files_closed_cases_go_into_an_archive_partition_and_read_as_before(divided_engine: Engine) -> None:
+    data = _historic_file(divided_engine, 12)
+    plain = bulk_intake(divided_engine, read_events_file(data, "a.csv"), source_name="a.csv")
+    archived = bulk_intake(divided_engine, read_events_file(data, "b.csv"), source_name="b.csv", archive_min_rows=1)
+    assert plain.archive is None and plain.stored == 12 and plain.closed == 6
+    assert archived.archive is not None and archived.stored == 12 and archived.closed == 6
+    with divided_engine.connect() as conn:
+        def content(source: str) -> list[tuple[object, ...]]:
+            return [tuple(r) for r in conn.execute(text(
+                f"SELECT {_CONTENT} FROM events WHERE import_id IN (SELECT id FROM event_imports "
+                "WHERE source_name = :s) ORDER BY grid_code, reported_at"), {"s": source})]
+        assert content("b.csv") == content("a.csv")  # where the rows are kept changes nothing they say
+        partition = conn.execute(text(
+            "SELECT c.oid::regclass::text, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
+            "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'events'::regclass AND c.relname <> "
+            "'events_live'")).one()
+        (closed_record,) = conn.execute(text(
+            "SELECT id FROM event_imports WHERE source_name = 'b.csv' AND state = 'closed'")).scalars()
+        assert partition == (archived.archive.removeprefix("public."), f"FOR VALUES IN ({closed_record})")
+        where = conn.execute(text(
+            "SELECT e.tableoid::regclass::text, e.state, count(*) FROM events e JOIN event_imports i "
+            "ON i.id = e.import_id WHERE i.source_name = 'b.csv' GROUP BY 1, 2 ORDER BY 1")).all()
+        assert [tuple(r) for r in where] == [("events_archive_" + str(closed_record), "closed", 6),
+                                             ("events_live", "dispatched", 6)]
+        # the archive has the events table's indexes and keys, and holds closed cases only
+        indexes = conn.execute(text(f"SELECT count(*) FROM pg_index WHERE indrelid = '{archived.archive}'::regclass"
+                                    )).scalar_one()
+        keys = conn.execute(text(f"SELECT count(*) FROM pg_constraint WHERE conrelid = '{archived.archive}'::regclass "
+                                 "AND contype = 'f' AND convalidated")).scalar_one()
+        assert indexes == 8 and keys == 8  # the primary key and the parent's seven; every foreign key checked
+        with pytest.raises(IntegrityError, match="violates check constraint"):  # an archive holds closed cases
+            conn.execute(text(f"UPDATE {archived.archive} SET state = 'dispatched'"))
+        conn.rollback()
+        old = conn.execute(text(f"SELECT id FROM {archived.archive} ORDER BY id LIMIT 1")).scalar_one()
+    # an archived case reads, lists and counts like any other, and, being closed, takes no further step
+    assert events.get_event(divided_engine, old)["state"] == "closed"
+    (step,) = events.history(divided_engine, old)
+    assert step["action"] == "import" and step["note"] == "imported from b.csv"
+    with pytest.raises(ConflictError):
+        events.act(divided_engine, old, "rework", actor="x", role="centre_staff")
+    start, end = pd.Timestamp("2026-10-01", tz="UTC"), pd.Timestamp("2026-11-01", tz="UTC")
+    figures = {k["unit"]: k for k in events.kpis(divided_engine, "street", start, end)}
+    assert sum(k["closed"] for k in figures.values()) == 12  # both files' closed cases
+    assert sum(k["dispatched"] for k in figures.values()) == 24
+
+
+def test_an_archive_goes_back_into_the_events_table_on_downgrade(divided_engine: Engine) -> None:
+    report = bulk_intake(divided_engine, read_events_file(_historic_file(divided_engine, 8), "c.csv"),
+                         archive_min_rows=1)
+    assert report.archive is not None
+    with divided_engine.connect() as conn:
+        before = [tuple(r) for r in conn.execute(text(f"SELECT id, {_CONTENT} FROM events ORDER BY id"))]
+    config = alembic_config(divided_engine.url.render_as_string(hide_password=False))
+    with divided_engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0011")
+    with divided_engine.connect() as conn:
+        assert conn.execute(text("SELECT relkind FROM pg_class WHERE relname = 'events'")).scalar_one() == "r"
+        assert conn.execute(text("SELECT count(*) FROM pg_class WHERE relname LIKE 'events_archive%'")).scalar() == 0
+        assert [tuple(r) for r in conn.execute(text(f"SELECT id, {_CONTENT} FROM events ORDER BY id"))] == before
+    upgrade(divided_engine)
+    with divided_engine.connect() as conn:
+        assert [tuple(r) for r in conn.execute(text(f"SELECT id, {_CONTENT} FROM events ORDER BY id"))] == before
+        assert conn.execute(text("SELECT DISTINCT tableoid::regclass::text FROM events")).scalars().all() == [
+            "events_live"]

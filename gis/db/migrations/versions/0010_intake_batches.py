@@ -21,10 +21,9 @@ the index only ever answered for a key.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 from alembic import op
+
+from gis.db.migrate import revision_module
 
 revision = "0010"
 down_revision = "0009"
@@ -219,16 +218,6 @@ $$
 """
 
 
-def _intake_function_migration():  # type: ignore[no-untyped-def]
-    """Migration 0005's module (its file name is not an importable module name): its functions, for downgrade."""
-    path = Path(__file__).with_name("0005_intake_function.py")
-    spec = importlib.util.spec_from_file_location("gridpatrol_migration_0005", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def upgrade() -> None:
     op.execute("ALTER TABLE events DROP CONSTRAINT events_idempotency_key_key")
     op.execute("CREATE UNIQUE INDEX events_idempotency_key_idx ON events (idempotency_key) "
@@ -246,7 +235,7 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION gridpatrol_intake_one(text, text, text, text, text, text, text, jsonb, text, float8, "
                "float8, float8, float8, boolean, float8, float8, text, timestamptz, interval, float8, float8)")
     op.execute("DROP FUNCTION gridpatrol_stored(text, text)")
-    old = _intake_function_migration()
+    old = revision_module("0005_intake_function.py")
     op.execute(old.REPLAY)
     op.execute(old.INTAKE)
     op.execute("DROP INDEX events_idempotency_key_idx")
