@@ -21,8 +21,12 @@ order.
 from __future__ import annotations
 
 import io
+import os
+import re
 import secrets
 import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +34,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyogrio
+from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
 
 from gis.coords import to_wgs84
 from gis.db.events import DEFAULT_RADIUS_M, MAX_DESCRIPTION, STREET_RADIUS_M
@@ -42,12 +48,20 @@ ARCHIVE_MIN_ROWS = 10_000
 """A file with at least this many closed cases stores them in an archive partition of their own (migration 0012):
 built in one pass, which is many times faster than adding each row to the events table's indexes; a smaller
 file's cases go into the live partition (a partition per small file would only make every query longer)."""
+MAX_PARTS = 4
+"""At most this many archive partitions per file (one per processor, up to this)."""
 MAX_ARCHIVES = 200
 """Past this many archive partitions, closed cases go into the live partition too: each partition is one more
 index probe for every query on events that does not name a partition."""
 COLUMNS = ["row", "lon", "lat", "in_crs", "in_lon", "in_lat", "category", "priority", "source", "description",
            "reported_at", "closed_at"]
-NO_TIME = np.iinfo(np.int64).min  # closed_us of a row with no closed_at (binary COPY has no NULL in a fixed layout)
+_TYPED = {"lon": "float64", "lat": "float64", "category": "category", "crs": "category", "priority": "category",
+          "source": "category"}  # how a CSV file is read first (see _read_csv)
+_CRS_NAMES = {"epsg:4326": "wgs84", "4326": "wgs84"}
+# PostgreSQL's binary timestamptz: microseconds since 2000-01-01 UTC; its -infinity is the least int8, which
+# stands for "no closed_at" (a binary COPY of fixed-size rows has no NULL)
+PG_EPOCH = pd.Timestamp("2000-01-01", tz="UTC")
+NO_TIME = np.iinfo(np.int64).min
 
 # The rows are staged by a binary COPY (numpy writes PostgreSQL's binary format in one step; pandas' CSV writer
 # spent 3 s of a 200,000-row import formatting floats and times), the words as small numbers (their place in
@@ -57,15 +71,15 @@ NO_TIME = np.iinfo(np.int64).min  # closed_us of a row with no closed_at (binary
 # private to its session: about twice as slow on 2 cores). A role that may not create a schema stages in
 # temporary tables instead.
 _STAGING = """
-CREATE {kind} TABLE staging (row int4, lon float8, lat float8, in_lon float8, in_lat float8, reported_us int8,
-    closed_us int8, crs int2, category int2, priority int2, source int2,
+CREATE {kind} TABLE staging (row int4, lon float8, lat float8, in_lon float8, in_lat float8,
+    reported_at timestamptz, closed_at timestamptz, crs int2, category int2, priority int2, source int2,
     geom geometry(Point, 4326) GENERATED ALWAYS AS (ST_SetSRID(ST_MakePoint(lon, lat), 4326)) STORED) {drop};
 CREATE {kind} TABLE staging_text (row int4, description text) {drop}
 """
 # the spatial join in parallel even over the few thousand grids of a city (below the default's 8 MB)
 _PARALLEL = ["SET LOCAL min_parallel_table_scan_size = 0", "SET LOCAL parallel_setup_cost = 100"]
 _NUMBERS = [("row", ">i4"), ("lon", ">f8"), ("lat", ">f8"), ("in_lon", ">f8"), ("in_lat", ">f8"),
-            ("reported_us", ">i8"), ("closed_us", ">i8"), ("crs", ">i2"), ("category", ">i2"), ("priority", ">i2"),
+            ("reported_at", ">i8"), ("closed_at", ">i8"), ("crs", ">i2"), ("category", ">i2"), ("priority", ">i2"),
             ("source", ">i2")]
 _CODES = {"crs": list(INPUT_CRS), "priority": list(PRIORITIES), "source": list(SOURCES)}  # + "category"
 
@@ -78,7 +92,7 @@ class BulkReport:
     nearest: int
     street_queue: int
     closed: int
-    archive: str | None  # the archive partition the closed cases went into, if they did
+    archives: list[str]  # the archive partitions the closed cases went into, if they did
     seconds: float
 
     def as_dict(self) -> dict[str, Any]:
@@ -98,13 +112,23 @@ def read_events_file(data: bytes, name: str) -> pd.DataFrame:
             raise InputError(f"{name}: every feature must be a Point; found {', '.join(sorted(kinds))}")
         frame = pd.DataFrame(frame.drop(columns="geometry")).assign(lon=frame.geometry.x, lat=frame.geometry.y)
     elif suffix == ".csv":
-        try:
-            frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
-        except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise InputError(f"{name} is not a readable CSV file: {exc}") from None
+        frame = _read_csv(data, name)
     else:
         raise InputError(f"{name}: give a .csv or .geojson file")
     return _validate(frame, name)
+
+
+def _read_csv(data: bytes, name: str) -> pd.DataFrame:
+    """The CSV file's rows: the numbers parsed as numbers and the words as categories (half the time of reading
+    every column as text), unless some number is not one; then every column as text, for :func:`_validate` to say
+    which rows are wrong."""
+    try:
+        try:
+            return pd.read_csv(io.BytesIO(data), dtype=_TYPED, keep_default_na=False)
+        except ValueError:
+            return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(f"{name} is not a readable CSV file: {exc}") from None
 
 
 def _validate(frame: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -114,41 +138,54 @@ def _validate(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     if frame.empty:
         raise InputError(f"{name} holds no events")
     n = len(frame)
-    out = pd.DataFrame({"row": np.arange(1, n + 1)})
     problems: list[str] = []
 
-    def text(column: str, default: str) -> pd.Series:
+    def words(column: str, default: str, normalise: Callable[[str], str] = str) -> np.ndarray:
+        """The column as an array of words, ``default`` where it is absent or empty: each distinct value is
+        normalised once (a file of 200,000 rows holds a handful of them)."""
         if column not in frame.columns:
-            return pd.Series([default] * n, dtype=object)
-        return frame[column].astype(object).where(frame[column].notna(), default).astype(str).replace("", default)
+            return np.full(n, default, dtype=object)
+        codes, values = pd.factorize(frame[column])
+        distinct = np.array([normalise(str(v)) if str(v) != "" else default for v in values] + [default],
+                            dtype=object)
+        return distinct[codes]  # a missing value (code -1) takes the last: the default
 
-    lon = pd.to_numeric(frame["lon"], errors="coerce").to_numpy(dtype=float)
-    lat = pd.to_numeric(frame["lat"], errors="coerce").to_numpy(dtype=float)
+    def wrong(values: np.ndarray, allowed: Sequence[str], what: str, hint: str = "") -> None:
+        problems.extend(f"row {i + 1}: {what} {values[i]!r}{hint}" for i in np.flatnonzero(~np.isin(values, allowed)))
+
+    def numbers(column: str) -> np.ndarray:
+        if frame[column].dtype.kind == "f":
+            return frame[column].to_numpy(dtype=float)
+        return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+
+    def times(column: str) -> tuple[pd.Series, np.ndarray]:
+        """The column's times (NaT where it is absent or empty), and which rows hold something else."""
+        if column not in frame.columns:
+            return pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us, UTC]"), np.zeros(n, dtype=bool)
+        given = frame[column].astype(object).where(frame[column].notna(), "").astype(str)  # GeoJSON: times, or NaT
+        parsed = pd.to_datetime(given, errors="coerce", utc=True, format="ISO8601").astype("datetime64[us, UTC]")
+        return parsed, ((given != "") & parsed.isna()).to_numpy()
+
+    lon, lat = numbers("lon"), numbers("lat")
     bad = ~np.isfinite(lon) | ~np.isfinite(lat) | (np.abs(lon) > 180) | (np.abs(lat) > 90)
     problems += [f"row {i + 1}: lon/lat must be numbers in range (lon -180..180, lat -90..90)"
                  for i in np.flatnonzero(bad)]
-    crs = text("crs", "wgs84").str.lower().str.replace("-", "", regex=False)
-    crs = crs.replace({"epsg:4326": "wgs84", "4326": "wgs84"})
-    problems += [f"row {i + 1}: unknown coordinate system {crs[i]!r} (wgs84, gcj02, bd09)"
-                 for i in np.flatnonzero(~crs.isin(["wgs84", "gcj02", "bd09"]))]
-    priority, source = text("priority", "normal"), text("source", "referral")
-    problems += [f"row {i + 1}: unknown priority {priority[i]!r}" for i in np.flatnonzero(~priority.isin(PRIORITIES))]
-    problems += [f"row {i + 1}: unknown source {source[i]!r}" for i in np.flatnonzero(~source.isin(SOURCES))]
-    description = text("description", "")
+    crs = words("crs", "wgs84", lambda v: _CRS_NAMES.get(v.lower().replace("-", ""), v.lower().replace("-", "")))
+    wrong(crs, INPUT_CRS, "unknown coordinate system", " (wgs84, gcj02, bd09)")
+    priority, source = words("priority", "normal"), words("source", "referral")
+    wrong(priority, PRIORITIES, "unknown priority")
+    wrong(source, SOURCES, "unknown source")
+    description = (frame["description"].fillna("").astype(str) if "description" in frame.columns
+                   else pd.Series("", index=frame.index, dtype=object))
     problems += [f"row {i + 1}: the description is longer than {MAX_DESCRIPTION} characters"
                  for i in np.flatnonzero(description.str.len() > MAX_DESCRIPTION)]
-    category = text("category", "")
+    category = words("category", "")
     problems += [f"row {i + 1}: the category is empty" for i in np.flatnonzero(category == "")]
-    now = pd.Timestamp.now(tz="UTC")
-    reported = pd.to_datetime(text("reported_at", ""), errors="coerce", utc=True, format="ISO8601").astype(
-        "datetime64[us, UTC]")
-    given = text("reported_at", "") != ""
-    problems += [f"row {i + 1}: reported_at is not an ISO 8601 time" for i in np.flatnonzero(given & reported.isna())]
-    reported = reported.fillna(now.as_unit("us"))
-    closed = pd.to_datetime(text("closed_at", ""), errors="coerce", utc=True, format="ISO8601")
-    closed_given = text("closed_at", "") != ""
-    problems += [f"row {i + 1}: closed_at is not an ISO 8601 time"
-                 for i in np.flatnonzero(closed_given & closed.isna())]
+    reported, bad_reported = times("reported_at")
+    problems += [f"row {i + 1}: reported_at is not an ISO 8601 time" for i in np.flatnonzero(bad_reported)]
+    reported = reported.fillna(pd.Timestamp.now(tz="UTC").as_unit("us"))
+    closed, bad_closed = times("closed_at")
+    problems += [f"row {i + 1}: closed_at is not an ISO 8601 time" for i in np.flatnonzero(bad_closed)]
     problems += [f"row {i + 1}: closed_at comes before reported_at"
                  for i in np.flatnonzero((closed < reported).fillna(False).to_numpy())]
     if problems:
@@ -156,11 +193,12 @@ def _validate(frame: pd.DataFrame, name: str) -> pd.DataFrame:
         raise InputError(f"{name}: {len(problems)} problem(s), nothing stored: "
                          + "; ".join(problems[:MAX_LISTED]) + more)
     wgs_lon, wgs_lat = lon.copy(), lat.copy()
-    for i in np.flatnonzero(crs.to_numpy() != "wgs84"):  # per point: rare in bulk data, exact inverse
+    for i in np.flatnonzero(crs != "wgs84"):  # per point: rare in bulk data, exact inverse
         wgs_lon[i], wgs_lat[i] = to_wgs84(float(lon[i]), float(lat[i]), crs[i])
-    return out.assign(lon=wgs_lon, lat=wgs_lat, in_crs=crs.to_numpy(), in_lon=lon, in_lat=lat,
-                      category=category.to_numpy(), priority=priority.to_numpy(), source=source.to_numpy(),
-                      description=description.to_numpy(), reported_at=reported, closed_at=closed)
+    return pd.DataFrame({"row": np.arange(1, n + 1), "lon": wgs_lon, "lat": wgs_lat, "in_crs": crs, "in_lon": lon,
+                         "in_lat": lat, "category": category, "priority": priority, "source": source,
+                         "description": description.to_numpy(dtype=object),
+                         "reported_at": reported.array, "closed_at": closed.array})
 
 
 # Placement in three set-based steps, so that the costly searches run only for the few rows that need them:
@@ -172,7 +210,7 @@ def _validate(frame: pd.DataFrame, name: str) -> pd.DataFrame:
 # carries is read from the staged rows when the events are written.
 _PLACE = [
     "CREATE INDEX ON staging USING gist (geom)",
-    "ANALYZE staging",
+    "ANALYZE staging (row, category, closed_at)",
     """
     CREATE {kind} TABLE hits {drop} AS
     SELECT h.row, g.id AS grid_id FROM (
@@ -181,7 +219,7 @@ _PLACE = [
     """,
     "ANALYZE hits",
     """
-    CREATE TEMP TABLE fallback ON COMMIT DROP AS
+    CREATE {kind} TABLE fallback {drop} AS
     SELECT s.row, s.geom, n.id AS grid_id, n.d AS grid_d, NULL::int AS street_id, NULL::float8 AS street_d
     FROM staging s LEFT JOIN LATERAL (
         SELECT k.id, k.d FROM (
@@ -205,7 +243,7 @@ _PLACE = [
 # street whose centre queue takes rows): a few thousand rows however long the file. The rows they refer to are
 # locked from here before the insert (see ``_lock_references``).
 _UNITS = """
-CREATE TEMP TABLE units ON COMMIT DROP AS
+CREATE {kind} TABLE units {drop} AS
 WITH used AS (SELECT DISTINCT grid_id FROM hits UNION SELECT grid_id FROM fallback WHERE grid_id IS NOT NULL),
 chief AS (SELECT grid_id, staff_id FROM staff_grids WHERE duty = 'chief'),
 police AS (  -- per grid: its embedded police officer (auxiliary police only when there is no officer)
@@ -214,12 +252,17 @@ police AS (  -- per grid: its embedded police officer (auxiliary police only whe
     WHERE s.active AND s.role IN ('police', 'auxiliary_police') ORDER BY sg.grid_id, s.role <> 'police', s.id)
 SELECT g.id AS key, g.code::text AS grid_code, g.id AS grid_id, g.community_id,
        cu.parent_id AS street_id, su.city_id, chief.staff_id AS chief_id, police.staff_id AS police_id,
-       rank() OVER (ORDER BY g.code)::int8 AS ord  -- the order the events are stored in: by grid code
+       rank() OVER (ORDER BY g.code)::int8 AS ord,  -- the order the events are stored in: by grid code
+       'bulk: grid ' || g.code || ' contains the point (lowest code on a shared edge); the grid chief' AS rule_chief,
+       'bulk: grid ' || g.code || ' contains the point (lowest code on a shared edge); the embedded police officer'
+           AS rule_police,
+       'bulk: grid ' || g.code || ' contains the point (lowest code on a shared edge); the department'
+           AS rule_department
 FROM used JOIN grids g ON g.id = used.grid_id
 LEFT JOIN admin_units cu ON cu.id = g.community_id LEFT JOIN admin_units su ON su.id = cu.parent_id
 LEFT JOIN chief ON chief.grid_id = g.id LEFT JOIN police ON police.grid_id = g.id
 UNION ALL
-SELECT -st.id, NULL, NULL, NULL, st.id, st.city_id, NULL, NULL, 0  -- keyed by minus the street's id
+SELECT -st.id, NULL, NULL, NULL, st.id, st.city_id, NULL, NULL, 0, NULL, NULL, NULL  -- keyed by minus the street
 FROM (SELECT DISTINCT street_id FROM fallback WHERE grid_id IS NULL) q JOIN admin_units st ON st.id = q.street_id
 """
 
@@ -240,57 +283,54 @@ INSERT INTO {table} (category_code, priority, source, description, photos, input
         city_id, grid_id, grid_code, community_id, street_id, queue, assignee_staff_id, department_code,
         assignment_rule, flagged, state, reported_at, dispatched_at, due_at, closed_at, closed_on_time, updated_at,
         import_id, archive)
-    SELECT c.code, p.priority, p.source, coalesce(d.description, ''), '[]'::jsonb, p.crs, s.in_lon, s.in_lat,
+    SELECT c.code, (%(priorities)s::text[])[s.priority], (%(sources)s::text[])[s.source],
+        coalesce(d.description, ''), '[]'::jsonb, (%(crs)s::text[])[s.crs], s.in_lon, s.in_lat,
         s.geom, u.city_id, u.grid_id, u.grid_code, u.community_id, u.street_id,
         CASE WHEN u.grid_id IS NULL THEN 'street_centre' WHEN c.route = 'department' THEN 'department'
              WHEN c.route = 'police' THEN 'police' ELSE 'grid' END,
         CASE WHEN u.grid_id IS NULL OR c.route = 'department' THEN NULL
              WHEN c.route = 'police' THEN u.police_id ELSE u.chief_id END,
         CASE WHEN u.grid_id IS NULL OR c.route = 'department' THEN c.department_code END,
-        CASE WHEN h.grid_id IS NOT NULL
-                 THEN 'bulk: grid ' || u.grid_code || ' contains the point (lowest code on a shared edge); '
-                      || CASE c.route WHEN 'department' THEN 'the department'
-                                      WHEN 'police' THEN 'the embedded police officer' ELSE 'the grid chief' END
+        CASE WHEN h.grid_id IS NOT NULL THEN CASE c.route WHEN 'department' THEN u.rule_department
+                                                          WHEN 'police' THEN u.rule_police ELSE u.rule_chief END
              WHEN f.grid_id IS NOT NULL
                  THEN 'bulk: the nearest grid, ' || u.grid_code || ', ' || round(f.grid_d::numeric, 1) || ' m away'
              ELSE 'bulk: no grid within ' || %(radius)s || ' m: the street''s centre queue, flagged' END,
         h.grid_id IS NULL,
-        CASE WHEN s.closed_us <> %(no_time)s THEN 'closed' ELSE 'dispatched' END,
-        t.reported_at, t.reported_at, t.reported_at + t.period, t.closed_at, t.closed_at <= t.reported_at + t.period,
-        now(), CASE WHEN s.closed_us <> %(no_time)s THEN %(closed_import)s ELSE %(open_import)s END, {archive}
+        CASE WHEN s.closed_at <> '-infinity' THEN 'closed' ELSE 'dispatched' END,
+        s.reported_at, s.reported_at, s.reported_at + c.periods[s.priority], NULLIF(s.closed_at, '-infinity'),
+        CASE WHEN s.closed_at <> '-infinity' THEN s.closed_at <= s.reported_at + c.periods[s.priority] END,
+        now(), CASE WHEN s.closed_at <> '-infinity' THEN %(closed_import)s ELSE %(open_import)s END, {archive}
     FROM staging s
     LEFT JOIN hits h ON h.row = s.row
     LEFT JOIN fallback f ON f.row = s.row
     JOIN units u ON u.key = coalesce(h.grid_id, f.grid_id, -f.street_id)
-    JOIN (SELECT k.n, c.* FROM unnest(%(categories)s::text[]) WITH ORDINALITY k(code, n)
-          JOIN categories c ON c.code = k.code) c ON c.n = s.category  -- by number: the planner then knows how
-                                                                       -- many rows each category has
-    CROSS JOIN LATERAL (SELECT (%(crs)s::text[])[s.crs] AS crs, (%(priorities)s::text[])[s.priority] AS priority,
-                               (%(sources)s::text[])[s.source] AS source) p
-    CROSS JOIN LATERAL (
-        SELECT timestamptz 'epoch' + s.reported_us * interval '1 microsecond' AS reported_at,
-               timestamptz 'epoch' + NULLIF(s.closed_us, %(no_time)s) * interval '1 microsecond' AS closed_at,
-               (CASE p.priority WHEN 'urgent' THEN c.hours_urgent WHEN 'high' THEN c.hours_high
-                                ELSE c.hours_normal END) * interval '1 hour' AS period) t
+    JOIN (SELECT k.n, c.code, c.route, c.department_code,  -- by number: the planner then knows how many rows
+                 ARRAY[make_interval(hours => c.hours_urgent), make_interval(hours => c.hours_high),  -- each has
+                       make_interval(hours => c.hours_normal)] AS periods
+          FROM unnest(%(categories)s::text[]) WITH ORDINALITY k(code, n) JOIN categories c ON c.code = k.code) c
+        ON c.n = s.category
     LEFT JOIN staging_text d ON d.row = s.row
     WHERE {rows}
-    -- grid by grid in code order (then in the file's order): each index then takes its new entries in runs of
-    -- neighbours (the grid's pages of the (grid, state) and assignee indexes, one corner of the spatial index)
-    -- instead of all over, and a grid's cases lie together in the table. The ids follow that order. One number
-    -- to sort by: a sort on (grid code, time) took half a second of 200,000 rows' insert.
-    ORDER BY (u.ord << 32) | s.row
+    {order}
 """
+# The live partition's rows go in grid by grid in code order (then in the file's order): each index then takes
+# its new entries in runs of neighbours (the grid's pages of the (grid, state) and assignee indexes, one corner of
+# the spatial index) instead of all over; a tenth of the insert's time. One number to sort by: a sort on (grid
+# code, time) took half a second of 200,000 rows. An archive builds its indexes by sorting, whatever the order of
+# its rows: they keep the file's.
+_LIVE_ORDER = "ORDER BY (u.ord << 32) | s.row"
+
 
 
 def _copy_numbers(cur: Any, table: str, frame: pd.DataFrame, codes: dict[str, list[str]]) -> None:
     """COPY the numeric columns of ``frame`` into ``table`` in PostgreSQL's binary format (no NULLs); each word
     column as its value's place (from 1) in ``codes``' list for it."""
-    epoch = pd.Timestamp(0, tz="UTC")
     values = {
         "row": frame["row"].to_numpy(), "lon": frame["lon"].to_numpy(), "lat": frame["lat"].to_numpy(),
         "in_lon": frame["in_lon"].to_numpy(), "in_lat": frame["in_lat"].to_numpy(),
-        "reported_us": ((frame["reported_at"] - epoch) // pd.Timedelta(microseconds=1)).to_numpy(dtype=np.int64),
-        "closed_us": ((frame["closed_at"] - epoch) // pd.Timedelta(microseconds=1)).astype("Int64")
+        "reported_at": ((frame["reported_at"] - PG_EPOCH) // pd.Timedelta(microseconds=1)).to_numpy(dtype=np.int64),
+        "closed_at": ((frame["closed_at"] - PG_EPOCH) // pd.Timedelta(microseconds=1)).astype("Int64")
         .to_numpy(dtype=np.int64, na_value=NO_TIME),
     }
     for name, words in codes.items():
@@ -335,105 +375,263 @@ def _lock_references(cur: Any, used: list[str]) -> bool:
     return bool(superuser)
 
 
-def _may_archive(cur: Any) -> bool:
-    """Whether this role may add an archive partition (it owns the events table) and one more is allowed."""
-    cur.execute("SELECT pg_has_role(relowner, 'USAGE'), (SELECT count(*) - 1 FROM pg_inherits "
-                "WHERE inhparent = 'events'::regclass) FROM pg_class WHERE oid = 'events'::regclass")
-    owner, archives = cur.fetchone()
-    return bool(owner) and archives < MAX_ARCHIVES
+def _parts(closed: int, archive_min_rows: int) -> int:
+    """How many archive partitions a file's ``closed`` cases are built as (0: none, they go into the live one)."""
+    if closed < archive_min_rows:
+        return 0
+    return max(1, min(os.cpu_count() or 1, MAX_PARTS, closed // max(archive_min_rows, 1)))
 
 
-def _archive(cur: Any, import_id: int, values: dict[str, Any]) -> str:
-    """Store the staged closed rows as the archive partition of import ``import_id``; its name.
+def _may_archive(cur: Any, parts: int) -> bool:
+    """Whether this role may build archive partitions (it may create a schema and owns the events table) and
+    ``parts`` more are allowed."""
+    cur.execute("SELECT has_database_privilege(current_database(), 'CREATE'), pg_has_role(relowner, 'USAGE'), "
+                "(SELECT count(*) - 1 FROM pg_inherits WHERE inhparent = 'events'::regclass) "
+                "FROM pg_class WHERE oid = 'events'::regclass")
+    may_create, owner, archives = cur.fetchone()
+    return bool(may_create and owner) and archives + parts <= MAX_ARCHIVES
 
-    The table is made like the events table, filled in grid order with one statement, and attached: attaching
-    builds each of the table's indexes in one pass over the rows, and checks its foreign keys with one join per
-    key (PostgreSQL's own check). Its CHECK keeps it to what an archive may hold: closed cases, no client keys.
-    Made in the import's transaction, it is there with every row or not at all.
-    """
-    cur.execute("SELECT relnamespace::regnamespace::text FROM pg_class WHERE oid = 'events'::regclass")
-    (schema,) = cur.fetchone()
-    table = f"{schema}.events_archive_{import_id}"
-    cur.execute(f"CREATE TABLE {table} (LIKE events INCLUDING DEFAULTS INCLUDING CONSTRAINTS, "
-                f"CONSTRAINT events_archive_{import_id}_check CHECK (archive = {import_id} AND state = 'closed' "
-                f"AND idempotency_key IS NULL))")
-    cur.execute(_INSERT.format(table=table, archive="%(closed_import)s", rows="s.closed_us <> %(no_time)s"), values)
-    cur.execute(f"ALTER TABLE {table} ADD CONSTRAINT events_archive_{import_id}_pkey PRIMARY KEY (id)")
-    cur.execute(f"ALTER TABLE events ATTACH PARTITION {table} FOR VALUES IN ({import_id})")
-    return table
+
+def _guard(token: str) -> int:
+    """The advisory lock an archived import holds while it runs, by its token: what ``_sweep`` tells the
+    leftovers of a dead import from the tables of a running one by."""
+    return (0x6770 << 48) | int(token, 16)
+
+
+def _sweep(engine: Engine, mine: str | None = None) -> None:
+    """Drop what archived imports left behind when they failed or their process died (their staging schema,
+    their archive tables not attached): those of ``mine``, and those of any import not running any more."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        found = conn.exec_driver_sql(
+            "SELECT n.nspname, NULL FROM pg_namespace n WHERE n.nspname LIKE 'gridpatrol\\_import\\_%%' "
+            "UNION ALL SELECT c.relnamespace::regnamespace::text, c.relname FROM pg_class c "
+            "WHERE c.relname LIKE 'events\\_pending\\_%%' AND c.relkind = 'r' AND NOT c.relispartition").all()
+        for schema, table in found:
+            token = (table or schema).split("_")[2]
+            if len(token) != 12 or not all(ch in "0123456789abcdef" for ch in token):
+                continue  # not a name this module gives
+            if token != mine and not conn.exec_driver_sql("SELECT pg_try_advisory_lock(%s)",
+                                                          (_guard(token),)).scalar():
+                continue  # that import is running
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {schema}.{table}" if table else
+                                 f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            if token != mine:
+                conn.exec_driver_sql("SELECT pg_advisory_unlock(%s)", (_guard(token),))
+
+
+def _copy_definition(cur: Any, table: str, archive_id: int) -> list[str]:
+    """The statements that give ``table`` the events table's indexes and foreign keys (all but the import's: its
+    record is written with the events, after the table is built). Attaching the table then adopts them."""
+    prefix = f"events_archive_{archive_id}_"  # the archive's names for the parent's indexes and keys
+    cur.execute("SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'events'::regclass ORDER BY 1")
+    statements = [f"ALTER TABLE {table} ADD CONSTRAINT {prefix}pkey PRIMARY KEY (id)"]
+    statements += [re.sub(r"^CREATE (UNIQUE )?INDEX events_(\S+) ON (ONLY )?\S+ ",
+                          rf"CREATE \1INDEX {prefix}\2 ON {table} ", sql) for (sql,) in cur.fetchall()]
+    cur.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'events'::regclass "
+                "AND contype = 'f' AND conname <> 'events_import_id_fkey' ORDER BY conname")
+    statements += [f"ALTER TABLE {table} ADD CONSTRAINT {name.replace('events_', prefix, 1)} {sql}"
+                   for name, sql in cur.fetchall()]
+    return statements
+
+
+def _build_part(engine: Engine, schema: str, table: str, archive_id: int, part: int, parts: int, total: int,
+                values: dict[str, Any]) -> int:
+    """Build one archive partition, in a transaction of its own, from the committed staging schema: the file's
+    closed cases in the ``part``-th of ``parts`` stretches of its ``total`` rows, their indexes (each in one pass
+    over the rows) and their foreign keys (PostgreSQL's own check, a join per key). It is committed unattached:
+    nothing reads it until the import's transaction attaches it. The number of rows."""
+    with engine.begin() as conn:
+        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        for setting in (f"SET LOCAL search_path = {schema}, public", "SET LOCAL jit = off",
+                        "SET LOCAL work_mem = '256MB'", "SET LOCAL max_parallel_maintenance_workers = 0"):
+            cur.execute(setting)  # one processor each: the partitions are built side by side
+        cur.execute(f"CREATE TABLE {table} (LIKE events INCLUDING DEFAULTS INCLUDING CONSTRAINTS, "
+                    f"CONSTRAINT events_archive_{archive_id}_check CHECK (archive = {archive_id} "
+                    "AND state = 'closed' AND idempotency_key IS NULL))")
+        cur.execute(_INSERT.format(table=table, archive=str(archive_id), order="",
+                                   rows=f"s.closed_at <> '-infinity' AND (s.row - 1) * {parts} / {total} = {part}"),
+                    values)
+        rows = cur.rowcount
+        for statement in _copy_definition(cur, table, archive_id):
+            cur.execute(statement)
+    return int(rows)
+
+
+def _session(cur: Any, schema: str | None) -> None:
+    cur.execute("SET LOCAL jit = off")  # compiling these plans costs more than running them
+    cur.execute("SET LOCAL work_mem = '256MB'")  # the inserts' sorts and joins of the whole file, in memory
+    if schema is not None:
+        cur.execute(f"SET LOCAL search_path = {schema}, public")
+        for setting in _PARALLEL:
+            cur.execute(setting)
+
+
+def _known_categories(cur: Any, frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The categories there are, and those the file uses (all of them known, or the file is refused)."""
+    cur.execute("SELECT code FROM categories ORDER BY code")
+    known = [r[0] for r in cur.fetchall()]
+    used = sorted(set(frame["category"]))
+    unknown = sorted(set(used) - set(known))
+    if unknown:
+        rows = frame.loc[frame["category"].isin(unknown), "row"].head(MAX_LISTED).tolist()
+        raise InputError(f"unknown category {', '.join(map(repr, unknown[:10]))} (rows {rows}); use one of "
+                         f"{', '.join(known)}; nothing stored")
+    return known, used
+
+
+def _stage(cur: Any, frame: pd.DataFrame, kind: dict[str, str], known: list[str], radius_m: float) -> tuple[int, int]:
+    """Stage and place the file's rows (see _STAGING, _PLACE, _UNITS): how many rows no grid contains, and how
+    many of those the nearest grid took."""
+    cur.execute(_STAGING.format(**kind))
+    _copy_numbers(cur, "staging", frame, {**_CODES, "category": known})
+    described = frame.loc[frame["description"] != "", ["row", "description"]]
+    if len(described):
+        buffer = io.StringIO()
+        described.to_csv(buffer, index=False, header=False)
+        buffer.seek(0)
+        cur.copy_expert("COPY staging_text (row, description) FROM STDIN WITH (FORMAT csv)", buffer)
+    for statement in _PLACE:
+        cur.execute(statement.format(**kind), {"radius": radius_m})
+    cur.execute("SELECT row, street_d FROM fallback WHERE grid_id IS NULL AND (street_d IS NULL OR "
+                "street_d > %s) ORDER BY row LIMIT %s", (STREET_RADIUS_M, MAX_LISTED))
+    lost = cur.fetchall()
+    if lost:
+        raise InputError(f"{len(lost)}+ row(s) lie outside the service area (no street within "
+                         f"{STREET_RADIUS_M:,.0f} m): rows {[r[0] for r in lost]}; nothing stored")
+    cur.execute("SELECT count(*), count(grid_id) FROM fallback")
+    unplaced, nearest = cur.fetchone() or (0, 0)
+    cur.execute(_UNITS.format(**kind))
+    cur.execute("ANALYZE fallback, units, staging_text")  # small: the inserts' joins then read them whole
+    return int(unplaced), int(nearest)
+
+
+def _record(cur: Any, state: str, rows: int, source_name: str, author: str, record_id: int | None = None) -> int:
+    """The file's import record for its events imported in ``state``; its id."""
+    cur.execute("INSERT INTO event_imports (id, source_name, author, state, rows, note) "
+                "VALUES (coalesce(%s, nextval('event_imports_id_seq')), %s, %s, %s, %s, %s) RETURNING id",
+                (record_id, source_name[:200], author[:64], state, rows, f"imported from {source_name}"))
+    (record,) = cur.fetchone()
+    return int(record)
+
+
+def _values(known: list[str], radius_m: float, closed_import: int | None, open_import: int | None) -> dict[str, Any]:
+    return {"radius": radius_m, "closed_import": closed_import, "open_import": open_import, "categories": known,
+            "crs": _CODES["crs"], "priorities": _CODES["priority"], "sources": _CODES["source"]}
 
 
 def bulk_intake(engine: Engine, frame: pd.DataFrame, *, author: str = "gridpatrol", source_name: str = "file",
                 radius_m: float = DEFAULT_RADIUS_M, archive_min_rows: int = ARCHIVE_MIN_ROWS) -> BulkReport:
-    """Store the validated rows of :func:`read_events_file` in one transaction."""
+    """Store the validated rows of :func:`read_events_file`: all of them or none.
+
+    A file with fewer than ``archive_min_rows`` closed cases is stored in one transaction, into the live
+    partition. A larger one is stored in three steps: its rows are staged and placed (committed, in a schema of
+    the import's own); its closed cases are built as archive partitions side by side, one per processor (each in
+    a transaction of its own, committed but not attached, so no query sees them); then one transaction writes the
+    import's records and its open cases and attaches the partitions. Until that commits, the events table shows
+    none of the file; if anything fails, the schema and the partitions are dropped (and an import whose process
+    died is cleaned up by the next one).
+    """
     started = time.perf_counter()
+    closed = int(frame["closed_at"].notna().sum())
+    parts = _parts(closed, archive_min_rows)
+    if parts:
+        with engine.connect() as conn:
+            cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            parts = parts if _may_archive(cur, parts) else 0
+    if parts:
+        report = _bulk_archived(engine, frame, parts, author=author, source_name=source_name, radius_m=radius_m)
+    else:
+        report = _bulk_live(engine, frame, author=author, source_name=source_name, radius_m=radius_m)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _bulk_live(engine: Engine, frame: pd.DataFrame, *, author: str, source_name: str,
+               radius_m: float) -> BulkReport:
+    """The whole file in one transaction, into the live partition."""
+    closed = int(frame["closed_at"].notna().sum())
     with engine.begin() as conn:
         raw = conn.connection.dbapi_connection
         assert raw is not None
         cur = raw.cursor()
-        cur.execute("SELECT code FROM categories ORDER BY code")
-        known = [r[0] for r in cur.fetchall()]
-        used = sorted(set(frame["category"]))
-        unknown = sorted(set(used) - set(known))
-        if unknown:
-            rows = frame.loc[frame["category"].isin(unknown), "row"].head(MAX_LISTED).tolist()
-            raise InputError(f"unknown category {', '.join(map(repr, unknown[:10]))} (rows {rows}); use one of "
-                             f"{', '.join(known)}; nothing stored")
-        cur.execute("SET LOCAL jit = off")  # compiling these plans costs more than running them
-        cur.execute("SET LOCAL work_mem = '256MB'")  # the inserts' sorts and joins of the whole file, in memory
+        known, used = _known_categories(cur, frame)
         cur.execute("SELECT has_database_privilege(current_database(), 'CREATE')")
         (may_create,) = cur.fetchone() or (False,)
         schema = f"gridpatrol_import_{secrets.token_hex(6)}" if may_create else None
         kind = {"kind": "UNLOGGED", "drop": ""} if schema else {"kind": "TEMP", "drop": "ON COMMIT DROP"}
         if schema is not None:
             cur.execute(f"CREATE SCHEMA {schema}")
-            cur.execute(f"SET LOCAL search_path = {schema}, public")
-            for setting in _PARALLEL:
-                cur.execute(setting)
-        cur.execute(_STAGING.format(**kind))
-        _copy_numbers(cur, "staging", frame, {**_CODES, "category": known})
-        described = frame.loc[frame["description"] != "", ["row", "description"]]
-        if len(described):
-            buffer = io.StringIO()
-            described.to_csv(buffer, index=False, header=False)
-            buffer.seek(0)
-            cur.copy_expert("COPY staging_text (row, description) FROM STDIN WITH (FORMAT csv)", buffer)
-        for statement in _PLACE:
-            cur.execute(statement.format(**kind), {"radius": radius_m})
-        cur.execute("SELECT row, street_d FROM fallback WHERE grid_id IS NULL AND (street_d IS NULL OR "
-                    "street_d > %s) ORDER BY row LIMIT %s", (STREET_RADIUS_M, MAX_LISTED))
-        lost = cur.fetchall()
-        if lost:
-            raise InputError(f"{len(lost)}+ row(s) lie outside the service area (no street within "
-                             f"{STREET_RADIUS_M:,.0f} m): rows {[r[0] for r in lost]}; nothing stored")
-        cur.execute("SELECT count(*), count(grid_id) FROM fallback")
-        unplaced, nearest = cur.fetchone() or (0, 0)
-        cur.execute(_UNITS)
-        cur.execute("ANALYZE fallback, units, staging_text")  # small: the inserts' joins then read them whole
+        _session(cur, schema)
+        unplaced, nearest = _stage(cur, frame, kind, known, radius_m)
         set_based = _lock_references(cur, used)
-        closed = int(frame["closed_at"].notna().sum())
-        imports: dict[str, int] = {}  # the file's import records, by the state its events are imported in
-        for state, rows in (("closed", closed), ("dispatched", len(frame) - closed)):
-            if rows:
-                cur.execute("INSERT INTO event_imports (source_name, author, state, rows, note) "
-                            "VALUES (%s, %s, %s, %s, %s) RETURNING id",
-                            (source_name[:200], author[:64], state, rows, f"imported from {source_name}"))
-                record = cur.fetchone()
-                assert record is not None
-                imports[state] = record[0]
-        values = {"radius": radius_m, "no_time": NO_TIME, "closed_import": imports.get("closed"),
-                  "open_import": imports.get("dispatched"), "categories": known, "crs": _CODES["crs"],
-                  "priorities": _CODES["priority"], "sources": _CODES["source"]}
-        archive = None
-        if closed >= archive_min_rows and _may_archive(cur):
-            archive = _archive(cur, imports["closed"], values)
-        everything = "true" if archive is None else "s.closed_us = %(no_time)s"
-        cur.execute(_INSERT.format(table="events", archive="0", rows=everything), values)
-        stored = cur.rowcount + (closed if archive is not None else 0)
+        imports = {state: _record(cur, state, rows, source_name, author)
+                   for state, rows in (("closed", closed), ("dispatched", len(frame) - closed)) if rows}
+        cur.execute(_INSERT.format(table="events", archive="0", rows="true", order=_LIVE_ORDER),
+                    _values(known, radius_m, imports.get("closed"), imports.get("dispatched")))
+        stored = cur.rowcount
         if set_based:
             cur.execute("SET LOCAL session_replication_role = origin")
         if schema is not None:
             cur.execute(f"DROP SCHEMA {schema} CASCADE")
     return BulkReport(rows=len(frame), stored=stored, in_grid=len(frame) - unplaced, nearest=nearest,
-                      street_queue=unplaced - nearest, closed=closed, archive=archive,
-                      seconds=time.perf_counter() - started)
+                      street_queue=unplaced - nearest, closed=closed, archives=[], seconds=0.0)
+
+
+def _bulk_archived(engine: Engine, frame: pd.DataFrame, parts: int, *, author: str, source_name: str,
+                   radius_m: float) -> BulkReport:
+    """The file in three steps (see :func:`bulk_intake`), its closed cases as ``parts`` archive partitions."""
+    closed = int(frame["closed_at"].notna().sum())
+    token = secrets.token_hex(6)
+    schema = f"gridpatrol_import_{token}"
+    kind = {"kind": "UNLOGGED", "drop": ""}
+    side = create_engine(engine.url, poolclass=NullPool)  # the builders' own connections, not the service's pool
+    try:
+        with side.connect().execution_options(isolation_level="AUTOCOMMIT") as guard:
+            guard.exec_driver_sql("SELECT pg_advisory_lock(%s)", (_guard(token),))  # held until the end
+            _sweep(side)  # what dead imports left
+            with side.begin() as conn:  # 1. staged and placed, committed for the builders to read
+                cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                known, used = _known_categories(cur, frame)
+                cur.execute(f"CREATE SCHEMA {schema}")
+                _session(cur, schema)
+                unplaced, nearest = _stage(cur, frame, kind, known, radius_m)
+                cur.execute("SELECT nextval('event_imports_id_seq'), relnamespace::regnamespace::text FROM pg_class "
+                            "WHERE oid = 'events'::regclass")  # the ids the builders need, and where they build
+                closed_import, home = cur.fetchone() or (None, None)
+                cur.execute("SELECT nextval('event_archives_id_seq') FROM generate_series(1, %s)", (parts,))
+                archive_ids = [r[0] for r in cur.fetchall()]
+            values = _values(known, radius_m, closed_import, None)
+            tables = [f"{home}.events_pending_{token}_{k}" for k in range(parts)]
+            with ThreadPoolExecutor(parts) as pool:  # 2. the archive partitions, side by side
+                built = [pool.submit(_build_part, side, schema, table, archive_id, k, parts, len(frame), values)
+                         for k, (table, archive_id) in enumerate(zip(tables, archive_ids, strict=True))]
+                with engine.begin() as conn:  # 3. the import, at once; its open cases meanwhile
+                    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                    _session(cur, schema)
+                    set_based = _lock_references(cur, used)
+                    _record(cur, "closed", closed, source_name, author, closed_import)
+                    open_import = _record(cur, "dispatched", len(frame) - closed, source_name, author) \
+                        if len(frame) > closed else None
+                    cur.execute(_INSERT.format(table="events", archive="0", rows="s.closed_at = '-infinity'",
+                                               order=_LIVE_ORDER), {**values, "open_import": open_import})
+                    stored = cur.rowcount
+                    rows = [future.result() for future in built]
+                    archives = []
+                    for table, archive_id, n in zip(tables, archive_ids, rows, strict=True):
+                        name = f"events_archive_{archive_id}"
+                        cur.execute("INSERT INTO event_archives (id, import_id, rows) VALUES (%s, %s, %s)",
+                                    (archive_id, closed_import, n))
+                        cur.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name}_import_id_fkey FOREIGN KEY (import_id) "
+                                    "REFERENCES event_imports (id)")
+                        cur.execute(f"ALTER TABLE {table} RENAME TO {name}")
+                        cur.execute(f"ALTER TABLE events ATTACH PARTITION {home}.{name} FOR VALUES IN ({archive_id})")
+                        archives.append(f"{home}.{name}")
+                    stored += sum(rows)
+                    if set_based:
+                        cur.execute("SET LOCAL session_replication_role = origin")
+                    cur.execute(f"DROP SCHEMA {schema} CASCADE")
+    finally:
+        _sweep(side, token)
+        side.dispose()
+    return BulkReport(rows=len(frame), stored=stored, in_grid=len(frame) - unplaced, nearest=nearest,
+                      street_queue=unplaced - nearest, closed=closed, archives=archives, seconds=0.0)

@@ -384,7 +384,7 @@ class Event(Base):
         Index("events_grid_state_idx", "grid_id", "state"),
         Index("events_assignee_idx", "assignee_staff_id", "state"),
         Index("events_open_due_idx", "due_at", postgresql_where=text("state IN ('dispatched', 'handled')")),
-        Index("events_category_time_idx", "category_code", "reported_at"),
+        Index("events_reported_idx", "reported_at"),  # migration 0013: Open311 lists and leaders read by period
         # a client's retry (migration 0010): only reports that carry a key are indexed; unique with the partition
         # key, as a partitioned table's unique index must be (archives hold no keys: unique over the table)
         Index("events_idempotency_key_idx", "idempotency_key", "archive", unique=True,
@@ -438,7 +438,7 @@ class Event(Base):
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     import_id: Mapped[int | None] = mapped_column(ForeignKey("event_imports.id"))
-    archive: Mapped[int] = mapped_column(Integer, server_default="0")  # the partition: 0 live, else an import's id
+    archive: Mapped[int] = mapped_column(Integer, server_default="0")  # the partition: 0 live, else event_archives.id
 
 
 class EventImport(Base):
@@ -455,6 +455,18 @@ class EventImport(Base):
     rows: Mapped[int] = mapped_column(Integer)
     note: Mapped[str] = mapped_column(Text)
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class EventArchive(Base):
+    """An archive partition of events (migrations 0012, 0014): closed cases of a historic file, built at once;
+    ``events.archive`` is its id. A large file's cases are built as several, one per processor."""
+
+    __tablename__ = "event_archives"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("event_imports.id"))
+    rows: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class EventTransition(Base):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 
 import pandas as pd
@@ -16,8 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from api.app import create_app
 from api.settings import Settings
 from gis.coords import from_wgs84
-from gis.db import events
-from gis.db.bulk import _lock_references, bulk_intake, read_events_file
+from gis.db import bulk, events
+from gis.db.bulk import MAX_PARTS, _lock_references, bulk_intake, read_events_file
 from gis.db.engine import make_engine
 from gis.db.migrate import alembic_config, upgrade
 from gis.errors import ConflictError, InputError
@@ -174,40 +175,47 @@ _CONTENT = ("category_code, priority, source, description, input_crs, input_lon,
             "flagged, state, reported_at, dispatched_at, due_at, closed_at, closed_on_time")
 
 
-def test_a_files_closed_cases_go_into_an_archive_partition_and_read_as_before(divided_engine: Engine) -> None:
+def test_a_files_closed_cases_go_into_archive_partitions_and_read_as_before(divided_engine: Engine) -> None:
     data = _historic_file(divided_engine, 12)
     plain = bulk_intake(divided_engine, read_events_file(data, "a.csv"), source_name="a.csv")
     archived = bulk_intake(divided_engine, read_events_file(data, "b.csv"), source_name="b.csv", archive_min_rows=1)
-    assert plain.archive is None and plain.stored == 12 and plain.closed == 6
-    assert archived.archive is not None and archived.stored == 12 and archived.closed == 6
+    assert plain.archives == [] and plain.stored == 12 and plain.closed == 6
+    assert archived.stored == 12 and archived.closed == 6
+    assert len(archived.archives) == min(os.cpu_count() or 1, MAX_PARTS)  # one per processor, built side by side
     with divided_engine.connect() as conn:
         def content(source: str) -> list[tuple[object, ...]]:
             return [tuple(r) for r in conn.execute(text(
                 f"SELECT {_CONTENT} FROM events WHERE import_id IN (SELECT id FROM event_imports "
                 "WHERE source_name = :s) ORDER BY grid_code, reported_at"), {"s": source})]
         assert content("b.csv") == content("a.csv")  # where the rows are kept changes nothing they say
-        partition = conn.execute(text(
-            "SELECT c.oid::regclass::text, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
-            "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'events'::regclass AND c.relname <> "
-            "'events_live'")).one()
         (closed_record,) = conn.execute(text(
             "SELECT id FROM event_imports WHERE source_name = 'b.csv' AND state = 'closed'")).scalars()
-        assert partition == (archived.archive.removeprefix("public."), f"FOR VALUES IN ({closed_record})")
+        partitions = conn.execute(text(
+            "SELECT c.oid::regclass::text, pg_get_expr(c.relpartbound, c.oid), a.id, a.import_id, a.rows "
+            "FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN event_archives a "
+            "ON c.relname = 'events_archive_' || a.id WHERE i.inhparent = 'events'::regclass ORDER BY a.id")).all()
+        assert [p[0] for p in partitions] == [a.removeprefix("public.") for a in archived.archives]
+        assert all(bound == f"FOR VALUES IN ({key})" and record == closed_record for _, bound, key, record, _ in
+                   partitions)
+        assert sum(p[4] for p in partitions) == 6
         where = conn.execute(text(
-            "SELECT e.tableoid::regclass::text, e.state, count(*) FROM events e JOIN event_imports i "
-            "ON i.id = e.import_id WHERE i.source_name = 'b.csv' GROUP BY 1, 2 ORDER BY 1")).all()
-        assert [tuple(r) for r in where] == [("events_archive_" + str(closed_record), "closed", 6),
-                                             ("events_live", "dispatched", 6)]
-        # the archive has the events table's indexes and keys, and holds closed cases only
-        indexes = conn.execute(text(f"SELECT count(*) FROM pg_index WHERE indrelid = '{archived.archive}'::regclass"
-                                    )).scalar_one()
-        keys = conn.execute(text(f"SELECT count(*) FROM pg_constraint WHERE conrelid = '{archived.archive}'::regclass "
-                                 "AND contype = 'f' AND convalidated")).scalar_one()
-        assert indexes == 8 and keys == 8  # the primary key and the parent's seven; every foreign key checked
-        with pytest.raises(IntegrityError, match="violates check constraint"):  # an archive holds closed cases
-            conn.execute(text(f"UPDATE {archived.archive} SET state = 'dispatched'"))
+            "SELECT e.tableoid::regclass::text LIKE 'events_archive_%', e.state, count(*) FROM events e "
+            "JOIN event_imports i ON i.id = e.import_id WHERE i.source_name = 'b.csv' GROUP BY 1, 2 ORDER BY 1")).all()
+        assert [tuple(r) for r in where] == [(False, "dispatched", 6), (True, "closed", 6)]
+        # each archive has the events table's indexes and keys, every key checked, and holds closed cases only
+        for table in archived.archives:
+            indexes = conn.execute(text(f"SELECT count(*) FROM pg_index WHERE indrelid = '{table}'::regclass"))
+            keys = conn.execute(text(f"SELECT count(*) FROM pg_constraint WHERE conrelid = '{table}'::regclass "
+                                     "AND contype = 'f' AND convalidated"))
+            assert (indexes.scalar_one(), keys.scalar_one()) == (8, 8)  # the primary key and the parent's seven
+        with pytest.raises(IntegrityError, match="violates check constraint"):
+            conn.execute(text(f"UPDATE {archived.archives[0]} SET state = 'dispatched'"))
         conn.rollback()
-        old = conn.execute(text(f"SELECT id FROM {archived.archive} ORDER BY id LIMIT 1")).scalar_one()
+        old = conn.execute(text(f"SELECT id FROM {archived.archives[0]} ORDER BY id LIMIT 1")).scalar_one()
+        # nothing left of the import's staging and building
+        assert conn.execute(text("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'gridpatrol_import%'"
+                                 )).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM pg_class WHERE relname LIKE 'events_pending%'")).scalar() == 0
     # an archived case reads, lists and counts like any other, and, being closed, takes no further step
     assert events.get_event(divided_engine, old)["state"] == "closed"
     (step,) = events.history(divided_engine, old)
@@ -223,7 +231,7 @@ def test_a_files_closed_cases_go_into_an_archive_partition_and_read_as_before(di
 def test_an_archive_goes_back_into_the_events_table_on_downgrade(divided_engine: Engine) -> None:
     report = bulk_intake(divided_engine, read_events_file(_historic_file(divided_engine, 8), "c.csv"),
                          archive_min_rows=1)
-    assert report.archive is not None
+    assert report.archives
     with divided_engine.connect() as conn:
         before = [tuple(r) for r in conn.execute(text(f"SELECT id, {_CONTENT} FROM events ORDER BY id"))]
     config = alembic_config(divided_engine.url.render_as_string(hide_password=False))
@@ -239,3 +247,49 @@ def test_an_archive_goes_back_into_the_events_table_on_downgrade(divided_engine:
         assert [tuple(r) for r in conn.execute(text(f"SELECT id, {_CONTENT} FROM events ORDER BY id"))] == before
         assert conn.execute(text("SELECT DISTINCT tableoid::regclass::text FROM events")).scalars().all() == [
             "events_live"]
+
+
+def test_an_archived_import_that_fails_leaves_nothing(divided_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A partition built and committed, then the import fails (here: the second builder, after building its
+    table): the events table never showed any of it, and the staging schema and the built tables are gone."""
+    real = bulk._build_part
+
+    def fails_after_building(*args: object) -> int:
+        rows = real(*args)  # type: ignore[arg-type]
+        if args[4] == 1:  # the second partition
+            raise RuntimeError("the builder's connection was lost")
+        return rows
+
+    monkeypatch.setattr(bulk, "_build_part", fails_after_building)
+    monkeypatch.setattr(bulk, "MAX_PARTS", 2)
+    monkeypatch.setattr(bulk.os, "cpu_count", lambda: 2)
+    with pytest.raises(RuntimeError, match="connection was lost"):
+        bulk_intake(divided_engine, read_events_file(_historic_file(divided_engine, 8), "d.csv"), archive_min_rows=1)
+    with divided_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM events")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM event_imports")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM event_archives")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM pg_class WHERE relname LIKE 'events\\_pending%' "
+                                 "OR relname LIKE 'events\\_archive%'")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'gridpatrol_import%'"
+                                 )).scalar() == 0
+
+
+def test_what_a_dead_import_left_is_swept_and_a_running_ones_is_not(divided_engine: Engine) -> None:
+    dead, running = "0123456789ab", "ba9876543210"
+    with divided_engine.begin() as conn:
+        for token in (dead, running):
+            conn.execute(text(f"CREATE SCHEMA gridpatrol_import_{token}"))
+            conn.execute(text(f"CREATE TABLE events_pending_{token}_0 (LIKE events)"))
+    with divided_engine.connect() as holder:  # the running import holds its advisory lock
+        holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": bulk._guard(running)})
+        report = bulk_intake(divided_engine, read_events_file(_historic_file(divided_engine, 8), "e.csv"),
+                             archive_min_rows=1)
+        assert report.archives
+        with divided_engine.connect() as conn:
+            left = set(conn.execute(text(
+                "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'gridpatrol_import%' UNION ALL "
+                "SELECT relname FROM pg_class WHERE relname LIKE 'events_pending%' AND relkind = 'r'")).scalars())
+        assert left == {f"gridpatrol_import_{running}", f"events_pending_{running}_0"}
+        holder.execute(text("SELECT pg_advisory_unlock_all()"))
+        holder.commit()
