@@ -369,7 +369,8 @@ def cmd_import_events(args: argparse.Namespace, settings: Settings) -> int:
     print(f"stored {report.stored:,} events from {path.name} in {report.seconds:.2f} s "
           f"({report.stored / max(report.seconds, 1e-9):,.0f}/s): {report.in_grid:,} inside a grid, "
           f"{report.nearest:,} on the nearest grid, {report.street_queue:,} in a street's queue (flagged), "
-          f"{report.closed:,} closed")
+          f"{report.closed:,} closed" + (f" (in {len(report.archives)} archive partition(s): "
+                                         f"{', '.join(report.archives)})" if report.archives else ""))
     return 0
 
 

@@ -226,7 +226,7 @@ _PLACE = [
             SELECT g.id, g.code, ST_Distance(g.geom::geography, s.geom::geography) AS d
             FROM grids g ORDER BY g.geom <-> s.geom LIMIT 4) k
         WHERE k.d <= %(radius)s ORDER BY k.d, k.code LIMIT 1) n ON true
-    WHERE NOT EXISTS (SELECT 1 FROM hits h WHERE h.row = s.row)
+    WHERE %(some)s AND NOT EXISTS (SELECT 1 FROM hits h WHERE h.row = s.row)  -- some: a row no grid contains
     """,
     """
     UPDATE fallback f SET street_id = st.id, street_d = st.d
@@ -302,7 +302,7 @@ INSERT INTO {table} (category_code, priority, source, description, photos, input
         CASE WHEN s.closed_at <> '-infinity' THEN s.closed_at <= s.reported_at + c.periods[s.priority] END,
         now(), CASE WHEN s.closed_at <> '-infinity' THEN %(closed_import)s ELSE %(open_import)s END, {archive}
     FROM staging s
-    LEFT JOIN hits h ON h.row = s.row
+    LEFT JOIN hits h ON h.row = s.row {stretch}
     LEFT JOIN fallback f ON f.row = s.row
     JOIN units u ON u.key = coalesce(h.grid_id, f.grid_id, -f.street_id)
     JOIN (SELECT k.n, c.code, c.route, c.department_code,  -- by number: the planner then knows how many rows
@@ -321,6 +321,22 @@ INSERT INTO {table} (category_code, priority, source, description, photos, input
 # its rows: they keep the file's.
 _LIVE_ORDER = "ORDER BY (u.ord << 32) | s.row"
 
+
+
+def _space_order(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """The rows in Z-order of their points (16 bits a coordinate over the file's extent). Staged in that order,
+    neighbours lie together in the staging table: its spatial index is built from near-sorted points, and each
+    grid's probe of it reads a few pages, not points strewn over the whole table (the rows keep their numbers)."""
+    def spread(v: np.ndarray) -> np.ndarray:  # the 16 bits of v, one every other bit
+        v = (v | (v << 8)) & 0x00FF00FF
+        v = (v | (v << 4)) & 0x0F0F0F0F
+        v = (v | (v << 2)) & 0x33333333
+        return (v | (v << 1)) & 0x55555555
+
+    def cells(v: np.ndarray) -> np.ndarray:
+        return ((v - v.min()) / max(float(np.ptp(v)), 1e-12) * 65535).astype(np.uint32)
+
+    return np.argsort(spread(cells(lon)) | (spread(cells(lat)) << 1), kind="stable")
 
 
 def _copy_numbers(cur: Any, table: str, frame: pd.DataFrame, codes: dict[str, list[str]]) -> None:
@@ -344,6 +360,7 @@ def _copy_numbers(cur: Any, table: str, frame: pd.DataFrame, codes: dict[str, li
     for name, kind in _NUMBERS:
         tuples[f"{name}_size"] = np.dtype(kind).itemsize
         tuples[name] = values[name]
+    tuples = tuples[_space_order(values["lon"], values["lat"])]
     data = b"PGCOPY\n\xff\r\n\0" + (0).to_bytes(4, "big") * 2 + tuples.tobytes() + (-1).to_bytes(2, "big", signed=True)
     cur.copy_expert(f"COPY {table} ({', '.join(n for n, _ in _NUMBERS)}) FROM STDIN WITH (FORMAT binary)",
                     io.BytesIO(data))
@@ -448,9 +465,10 @@ def _build_part(engine: Engine, schema: str, table: str, archive_id: int, part: 
         cur.execute(f"CREATE TABLE {table} (LIKE events INCLUDING DEFAULTS INCLUDING CONSTRAINTS, "
                     f"CONSTRAINT events_archive_{archive_id}_check CHECK (archive = {archive_id} "
                     "AND state = 'closed' AND idempotency_key IS NULL))")
-        cur.execute(_INSERT.format(table=table, archive=str(archive_id), order="",
-                                   rows=f"s.closed_at <> '-infinity' AND (s.row - 1) * {parts} / {total} = {part}"),
-                    values)
+        first, last = part * total // parts + 1, (part + 1) * total // parts
+        stretch = f"s.row BETWEEN {first} AND {last}"
+        cur.execute(_INSERT.format(table=table, archive=str(archive_id), order="", stretch="AND " + stretch.replace(
+            "s.row", "h.row"), rows=f"s.closed_at <> '-infinity' AND {stretch}"), values)
         rows = cur.rowcount
         for statement in _copy_definition(cur, table, archive_id):
             cur.execute(statement)
@@ -490,8 +508,12 @@ def _stage(cur: Any, frame: pd.DataFrame, kind: dict[str, str], known: list[str]
         described.to_csv(buffer, index=False, header=False)
         buffer.seek(0)
         cur.copy_expert("COPY staging_text (row, description) FROM STDIN WITH (FORMAT csv)", buffer)
-    for statement in _PLACE:
-        cur.execute(statement.format(**kind), {"radius": radius_m})
+    for statement in _PLACE[:4]:  # the points' index, the grid containing each point
+        cur.execute(statement.format(**kind))
+    cur.execute("SELECT count(*) FROM hits")
+    (inside,) = cur.fetchone()
+    for statement in _PLACE[4:]:  # the others' nearest grid or street: nothing to do when there are none
+        cur.execute(statement.format(**kind), {"radius": radius_m, "some": inside < len(frame)})
     cur.execute("SELECT row, street_d FROM fallback WHERE grid_id IS NULL AND (street_d IS NULL OR "
                 "street_d > %s) ORDER BY row LIMIT %s", (STREET_RADIUS_M, MAX_LISTED))
     lost = cur.fetchall()
@@ -566,7 +588,7 @@ def _bulk_live(engine: Engine, frame: pd.DataFrame, *, author: str, source_name:
         set_based = _lock_references(cur, used)
         imports = {state: _record(cur, state, rows, source_name, author)
                    for state, rows in (("closed", closed), ("dispatched", len(frame) - closed)) if rows}
-        cur.execute(_INSERT.format(table="events", archive="0", rows="true", order=_LIVE_ORDER),
+        cur.execute(_INSERT.format(table="events", archive="0", rows="true", order=_LIVE_ORDER, stretch=""),
                     _values(known, radius_m, imports.get("closed"), imports.get("dispatched")))
         stored = cur.rowcount
         if set_based:
@@ -613,7 +635,7 @@ def _bulk_archived(engine: Engine, frame: pd.DataFrame, parts: int, *, author: s
                     open_import = _record(cur, "dispatched", len(frame) - closed, source_name, author) \
                         if len(frame) > closed else None
                     cur.execute(_INSERT.format(table="events", archive="0", rows="s.closed_at = '-infinity'",
-                                               order=_LIVE_ORDER), {**values, "open_import": open_import})
+                                               order=_LIVE_ORDER, stretch=""), {**values, "open_import": open_import})
                     stored = cur.rowcount
                     rows = [future.result() for future in built]
                     archives = []
