@@ -396,7 +396,8 @@ def _parts(closed: int, archive_min_rows: int) -> int:
     """How many archive partitions a file's ``closed`` cases are built as (0: none, they go into the live one)."""
     if closed < archive_min_rows:
         return 0
-    return max(1, min(os.cpu_count() or 1, MAX_PARTS, closed // max(archive_min_rows, 1)))
+    processors = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(processors, MAX_PARTS, closed // max(archive_min_rows, 1)))
 
 
 def _may_archive(cur: Any, parts: int) -> bool:
@@ -460,8 +461,10 @@ def _build_part(engine: Engine, schema: str, table: str, archive_id: int, part: 
     with engine.begin() as conn:
         cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         for setting in (f"SET LOCAL search_path = {schema}, public", "SET LOCAL jit = off",
-                        "SET LOCAL work_mem = '256MB'", "SET LOCAL max_parallel_maintenance_workers = 0"):
-            cur.execute(setting)  # one processor each: the partitions are built side by side
+                        "SET LOCAL work_mem = '256MB'"):
+            cur.execute(setting)
+        if parts > 1:  # one processor each: the partitions are built side by side
+            cur.execute("SET LOCAL max_parallel_maintenance_workers = 0")
         cur.execute(f"CREATE TABLE {table} (LIKE events INCLUDING DEFAULTS INCLUDING CONSTRAINTS, "
                     f"CONSTRAINT events_archive_{archive_id}_check CHECK (archive = {archive_id} "
                     "AND state = 'closed' AND idempotency_key IS NULL))")

@@ -181,7 +181,7 @@ def test_a_files_closed_cases_go_into_archive_partitions_and_read_as_before(divi
     archived = bulk_intake(divided_engine, read_events_file(data, "b.csv"), source_name="b.csv", archive_min_rows=1)
     assert plain.archives == [] and plain.stored == 12 and plain.closed == 6
     assert archived.stored == 12 and archived.closed == 6
-    assert len(archived.archives) == min(os.cpu_count() or 1, MAX_PARTS)  # one per processor, built side by side
+    assert len(archived.archives) == min(len(os.sched_getaffinity(0)), MAX_PARTS)  # one per processor, side by side
     with divided_engine.connect() as conn:
         def content(source: str) -> list[tuple[object, ...]]:
             return [tuple(r) for r in conn.execute(text(
@@ -262,7 +262,7 @@ def test_an_archived_import_that_fails_leaves_nothing(divided_engine: Engine, mo
 
     monkeypatch.setattr(bulk, "_build_part", fails_after_building)
     monkeypatch.setattr(bulk, "MAX_PARTS", 2)
-    monkeypatch.setattr(bulk.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(bulk.os, "sched_getaffinity", lambda pid: {0, 1})
     with pytest.raises(RuntimeError, match="connection was lost"):
         bulk_intake(divided_engine, read_events_file(_historic_file(divided_engine, 8), "d.csv"), archive_min_rows=1)
     with divided_engine.connect() as conn:
@@ -293,3 +293,32 @@ def test_what_a_dead_import_left_is_swept_and_a_running_ones_is_not(divided_engi
         assert left == {f"gridpatrol_import_{running}", f"events_pending_{running}_0"}
         holder.execute(text("SELECT pg_advisory_unlock_all()"))
         holder.commit()
+
+
+def test_while_the_archives_are_built_intake_goes_on_and_nothing_of_the_file_shows(
+        divided_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between the built partitions and the import's commit: a report placed then is stored at once, and the
+    events table holds none of the file; after the commit, all of it."""
+    real = bulk._build_part
+    seen: list[tuple[int, int]] = []
+    (_, x, y), = points(divided_engine, 1)
+
+    def build_then_look(*args: object) -> int:
+        rows = real(*args)  # type: ignore[arg-type]
+        if args[4] == 0:  # the first partition is built and committed, not attached
+            reported = events.intake(divided_engine, events.EventIn(lon=x, lat=y, category="C01", source="hotline"))
+            with divided_engine.connect() as conn:
+                seen.append((reported.event["id"], conn.execute(text(
+                    "SELECT count(*) FROM events WHERE import_id IS NOT NULL")).scalar_one()))
+        return rows
+
+    monkeypatch.setattr(bulk, "_build_part", build_then_look)
+    report = bulk_intake(divided_engine, read_events_file(_historic_file(divided_engine, 10), "f.csv"),
+                         archive_min_rows=1)
+    assert report.archives and report.stored == 10
+    ((live_id, during),) = seen
+    assert during == 0
+    with divided_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM events WHERE import_id IS NOT NULL")).scalar_one() == 10
+        assert conn.execute(text("SELECT tableoid::regclass::text FROM events WHERE id = :i"), {"i": live_id}
+                            ).scalar_one() == "events_live"
