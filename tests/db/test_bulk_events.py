@@ -322,3 +322,31 @@ def test_while_the_archives_are_built_intake_goes_on_and_nothing_of_the_file_sho
         assert conn.execute(text("SELECT count(*) FROM events WHERE import_id IS NOT NULL")).scalar_one() == 10
         assert conn.execute(text("SELECT tableoid::regclass::text FROM events WHERE id = :i"), {"i": live_id}
                             ).scalar_one() == "events_live"
+
+
+def test_rows_outside_every_grid_are_placed_as_intake_places_them(divided_engine: Engine) -> None:
+    """Points 20 m outside the grids (the nearest grid takes them) and 400 m outside (a street's centre queue):
+    bulk and single intake agree on each."""
+    with divided_engine.connect() as conn:
+        pts = [tuple(r) for r in conn.execute(text("""
+            WITH u AS (SELECT ST_Union(geom) AS g FROM grids),
+            rings AS (SELECT d, ST_Boundary(ST_Buffer(u.g::geography, d)::geometry) AS b
+                      FROM u, (VALUES (20), (400)) v(d))
+            SELECT d, ST_X(p.geom), ST_Y(p.geom) FROM rings, LATERAL (
+                SELECT (ST_DumpPoints(ST_Segmentize(b, 0.001))).geom) p
+            ORDER BY d, ST_X(p.geom)""")).all()]
+    near = [p for p in pts if p[0] == 20][::25][:6]
+    far = [p for p in pts if p[0] == 400][::25][:6]
+    assert len(near) == 6 and len(far) >= 3
+    rows = near + far
+    csv = "\n".join(["category,lon,lat"] + [f"C01,{x},{y}" for _, x, y in rows]).encode()
+    report = bulk_intake(divided_engine, read_events_file(csv, "edge.csv"))
+    assert report.in_grid == 0 and report.nearest == 6 and report.street_queue == len(far)
+    with divided_engine.connect() as conn:
+        bulk_placed = [tuple(r) for r in conn.execute(text(
+            "SELECT grid_code, queue, street_id, flagged FROM events ORDER BY input_lon, input_lat"))]
+    singles = [events.intake(divided_engine, events.EventIn(lon=x, lat=y, category="E03", source="hotline")).event
+               for _, x, y in sorted(rows, key=lambda r: (r[1], r[2]))]
+    with divided_engine.connect() as conn:
+        street_ids = dict(conn.execute(text("SELECT code, id FROM admin_units WHERE level = 'street'")).all())
+    assert bulk_placed == [(e["grid"], e["queue"], street_ids[e["street"]], e["flagged"]) for e in singles]
