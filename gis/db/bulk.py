@@ -14,8 +14,8 @@ police officer for police categories, or the department for department categorie
 moment is not reconstructed, and historic rows are not checked for duplicates. Each event is dispatched at its
 ``reported_at``, with the category's deadline from there; a row with ``closed_at`` is closed then (on time if by
 the deadline). The import is recorded once per file (``event_imports``, one row for the closed cases and one for
-the open ones), and is the first step of each event's history. The ids follow the grid codes, then the file's
-order.
+the open ones), and is the first step of each event's history. In the live partition the ids follow the grid
+codes, then the file's order; in an archive, the staged rows' order (see ``_space_order``).
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ NO_TIME = np.iinfo(np.int64).min
 # The rows are staged by a binary COPY (numpy writes PostgreSQL's binary format in one step; pandas' CSV writer
 # spent 3 s of a 200,000-row import formatting floats and times), the words as small numbers (their place in
 # ``_CODES``' lists), the descriptions, when there are any, by CSV. The staging tables are unlogged tables in a
-# schema of the import's own (made and dropped in its transaction: a failed import leaves nothing behind), so
-# that PostgreSQL's parallel workers can read them and the spatial join runs on every core (a temporary table is
+# schema of the import's own (dropped when the import ends, stored or failed; see ``bulk_intake``), so that
+# PostgreSQL's parallel workers can read them and the spatial join runs on every core (a temporary table is
 # private to its session: about twice as slow on 2 cores). A role that may not create a schema stages in
 # temporary tables instead.
 _STAGING = """
@@ -206,7 +206,7 @@ def _validate(frame: pd.DataFrame, name: str) -> pd.DataFrame:
 # for what is still unplaced, the nearest street. The first step walks the grids and, for each, finds its points
 # through a GiST index on the staged points: each grid polygon is then tested against all its points in a row,
 # which lets PostGIS prepare it once (a point-in-polygon index) instead of testing every point against raw
-# polygons. On the 200,000-point benchmark that halves the step. It keeps only (row, grid code): what each row
+# polygons. On the 200,000-point benchmark that halves the step. It keeps only (row, grid id): what each row
 # carries is read from the staged rows when the events are written.
 _PLACE = [
     "CREATE INDEX ON staging USING gist (geom)",
@@ -218,6 +218,9 @@ _PLACE = [
         GROUP BY p.row) h JOIN grids g ON g.code = h.code
     """,
     "ANALYZE hits",
+]
+# the rows no grid contains (``some``: there are any): their nearest grid within the radius, else their street
+_FALLBACK = [
     """
     CREATE {kind} TABLE fallback {drop} AS
     SELECT s.row, s.geom, n.id AS grid_id, n.d AS grid_d, NULL::int AS street_id, NULL::float8 AS street_d
@@ -232,12 +235,12 @@ _PLACE = [
                         THEN ST_Distance(g.geom::geography, s.geom::geography) END AS d
             FROM grids g ORDER BY g.geom <-> s.geom LIMIT 4) k
         WHERE k.d <= %(radius)s ORDER BY k.d, k.code LIMIT 1) n ON true
-    WHERE %(some)s AND NOT EXISTS (SELECT 1 FROM hits h WHERE h.row = s.row)  -- some: a row no grid contains
+    WHERE %(some)s AND NOT EXISTS (SELECT 1 FROM hits h WHERE h.row = s.row)
     """,
     # the nearest street of the rows no grid is near: of the three nearest by their boxes (as intake does), the
-    # nearest on the spheroid. The distances are taken street by street: PostGIS keeps a street's outline indexed
-    # between calls while the same street comes again (a street has hundreds of points; measured point by point,
-    # alternating streets, each distance took ~1 ms)
+    # nearest on the spheroid. The distances are taken street by street (``ORDER BY u.id``): PostGIS keeps a
+    # street's outline indexed between calls while the same street comes again (a street has hundreds of points;
+    # 3,500 rows took 5.3 s point by point, alternating streets, 4.4 s unordered, 1.6 s street by street)
     """
     CREATE {kind} TABLE streets {drop} AS
     WITH pairs AS MATERIALIZED (
@@ -331,9 +334,8 @@ INSERT INTO {table} (category_code, priority, source, description, photos, input
 # its new entries in runs of neighbours (the grid's pages of the (grid, state) and assignee indexes, one corner of
 # the spatial index) instead of all over; a tenth of the insert's time. One number to sort by: a sort on (grid
 # code, time) took half a second of 200,000 rows. An archive builds its indexes by sorting, whatever the order of
-# its rows: they keep the file's.
+# its rows: they keep the staging table's.
 _LIVE_ORDER = "ORDER BY (u.ord << 32) | s.row"
-
 
 
 def _space_order(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -482,9 +484,9 @@ def _build_part(engine: Engine, schema: str, table: str, archive_id: int, part: 
                     f"CONSTRAINT events_archive_{archive_id}_check CHECK (archive = {archive_id} "
                     "AND state = 'closed' AND idempotency_key IS NULL))")
         first, last = part * total // parts + 1, (part + 1) * total // parts
-        stretch = f"s.row BETWEEN {first} AND {last}"
-        cur.execute(_INSERT.format(table=table, archive=str(archive_id), order="", stretch="AND " + stretch.replace(
-            "s.row", "h.row"), rows=f"s.closed_at <> '-infinity' AND {stretch}"), values)
+        cur.execute(_INSERT.format(table=table, archive=str(archive_id), order="",
+                                   stretch=f"AND h.row BETWEEN {first} AND {last}",
+                                   rows=f"s.closed_at <> '-infinity' AND s.row BETWEEN {first} AND {last}"), values)
         rows = cur.rowcount
         for statement in _copy_definition(cur, table, archive_id):
             cur.execute(statement)
@@ -514,8 +516,8 @@ def _known_categories(cur: Any, frame: pd.DataFrame) -> tuple[list[str], list[st
 
 
 def _stage(cur: Any, frame: pd.DataFrame, kind: dict[str, str], known: list[str], radius_m: float) -> tuple[int, int]:
-    """Stage and place the file's rows (see _STAGING, _PLACE, _UNITS): how many rows no grid contains, and how
-    many of those the nearest grid took."""
+    """Stage and place the file's rows (see _STAGING, _PLACE, _FALLBACK, _UNITS): how many rows no grid contains,
+    and how many of those the nearest grid took."""
     cur.execute(_STAGING.format(**kind))
     _copy_numbers(cur, "staging", frame, {**_CODES, "category": known})
     described = frame.loc[frame["description"] != "", ["row", "description"]]
@@ -524,11 +526,11 @@ def _stage(cur: Any, frame: pd.DataFrame, kind: dict[str, str], known: list[str]
         described.to_csv(buffer, index=False, header=False)
         buffer.seek(0)
         cur.copy_expert("COPY staging_text (row, description) FROM STDIN WITH (FORMAT csv)", buffer)
-    for statement in _PLACE[:4]:  # the points' index, the grid containing each point
+    for statement in _PLACE:
         cur.execute(statement.format(**kind))
     cur.execute("SELECT count(*) FROM hits")
     (inside,) = cur.fetchone()
-    for statement in _PLACE[4:]:  # the others' nearest grid or street: nothing to do when there are none
+    for statement in _FALLBACK:  # nothing to do when every row is in a grid
         cur.execute(statement.format(**kind), {"radius": radius_m, "some": inside < len(frame)})
     cur.execute("SELECT row, street_d FROM fallback WHERE grid_id IS NULL AND (street_d IS NULL OR "
                 "street_d > %s) ORDER BY row LIMIT %s", (STREET_RADIUS_M, MAX_LISTED))
@@ -577,17 +579,17 @@ def bulk_intake(engine: Engine, frame: pd.DataFrame, *, author: str = "gridpatro
             cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             parts = parts if _may_archive(cur, parts) else 0
     if parts:
-        report = _bulk_archived(engine, frame, parts, author=author, source_name=source_name, radius_m=radius_m)
+        report = _bulk_archived(engine, frame, closed, parts, author=author, source_name=source_name,
+                                radius_m=radius_m)
     else:
-        report = _bulk_live(engine, frame, author=author, source_name=source_name, radius_m=radius_m)
+        report = _bulk_live(engine, frame, closed, author=author, source_name=source_name, radius_m=radius_m)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _bulk_live(engine: Engine, frame: pd.DataFrame, *, author: str, source_name: str,
+def _bulk_live(engine: Engine, frame: pd.DataFrame, closed: int, *, author: str, source_name: str,
                radius_m: float) -> BulkReport:
-    """The whole file in one transaction, into the live partition."""
-    closed = int(frame["closed_at"].notna().sum())
+    """The whole file (``closed`` of its cases closed) in one transaction, into the live partition."""
     with engine.begin() as conn:
         raw = conn.connection.dbapi_connection
         assert raw is not None
@@ -615,10 +617,9 @@ def _bulk_live(engine: Engine, frame: pd.DataFrame, *, author: str, source_name:
                       street_queue=unplaced - nearest, closed=closed, archives=[], seconds=0.0)
 
 
-def _bulk_archived(engine: Engine, frame: pd.DataFrame, parts: int, *, author: str, source_name: str,
+def _bulk_archived(engine: Engine, frame: pd.DataFrame, closed: int, parts: int, *, author: str, source_name: str,
                    radius_m: float) -> BulkReport:
-    """The file in three steps (see :func:`bulk_intake`), its closed cases as ``parts`` archive partitions."""
-    closed = int(frame["closed_at"].notna().sum())
+    """The file in three steps (see :func:`bulk_intake`), its ``closed`` cases as ``parts`` archive partitions."""
     token = secrets.token_hex(6)
     schema = f"gridpatrol_import_{token}"
     kind = {"kind": "UNLOGGED", "drop": ""}
