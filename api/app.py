@@ -37,7 +37,7 @@ from api.routers import (
 )
 from api.settings import Settings
 from gis.db.engine import make_engine
-from gis.db.events import escalate_overdue
+from gis.dispatch.store.events import escalate_overdue
 from gis.errors import GridpatrolError
 
 log = logging.getLogger(__name__)

@@ -30,8 +30,10 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.engine import Connection, Engine
 
 from api.settings import Settings
-from gis.db import users
-from gis.db.users import User
+from gis.access import scope
+from gis.access.scope import User
+from gis.access.store import audit as audit_log
+from gis.access.store import users
 from gis.errors import ForbiddenError, NotFoundError, RateLimitedError, UnauthorizedError
 
 log = logging.getLogger(__name__)
@@ -199,7 +201,7 @@ def narrow(user: User, code: str | None) -> str | None:
     jurisdiction's own; 403 for a code outside."""
     try:
         return user.scope.narrow(code)
-    except users.NotInScope:
+    except scope.NotInScope:
         raise outside(str(code)) from None
 
 
@@ -284,7 +286,7 @@ class AuditLog:
             batch.append(self.queue.popleft())
         if batch:
             try:
-                users.audit(self.engine, batch)
+                audit_log.audit(self.engine, batch)
             except Exception:  # the database may be restarting: keep the lines for the next round
                 self.queue.extendleft(reversed(batch))
                 raise

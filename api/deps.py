@@ -10,8 +10,8 @@ from fastapi import Depends, Query, Request
 from sqlalchemy.engine import Connection, Engine
 
 from api.settings import Settings
-from gis.db.features import BBox, parse_bbox
 from gis.errors import InputError
+from gis.geo.bbox import BBox, parse_bbox
 
 YEARS = (1900, 2200)
 """The years a date in a request may fall in: periods are computed from them, and year 1 minus 30 days is not a

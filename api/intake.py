@@ -1,11 +1,11 @@
 """The intake queue: reports wait here for the database and are stored in batches.
 
-Each worker process has one queue and ``Settings.intake_lanes`` lanes draining it. A lane takes every report
-waiting (up to ``Settings.intake_batch``), stores them with one database call and one commit
-(:func:`gis.db.events.intake_many`), and answers each request with its own result: its event, or the error that
-report alone caused. Nothing waits on a timer: a report arriving at an idle lane goes at once, as a batch of one;
-batches grow only while the database is busy with the previous one, which is exactly when sharing the round trip
-and the commit pays (on the 2-core benchmark machine, a report costs the database about a third less in a batch
+Each worker process has one queue and ``Settings.intake_lanes`` lanes draining it. A lane takes every report waiting
+(up to ``Settings.intake_batch``), stores them with one database call and one commit
+(:func:`gis.dispatch.store.events.intake_many`), and answers each request with its own result: its event, or the
+error that report alone caused. Nothing waits on a timer: a report arriving at an idle lane goes at once, as a batch
+of one; batches grow only while the database is busy with the previous one, which is exactly when sharing the round
+trip and the commit pays (on the 2-core benchmark machine, a report costs the database about a third less in a batch
 of eight than alone). Every report is committed before its request is answered.
 """
 
@@ -21,9 +21,10 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 
 from api.settings import Settings
-from gis.db import events
+from gis.dispatch import rules
+from gis.dispatch.store import events
 
-Waiting = tuple[events.EventIn, datetime, "asyncio.Future[events.Intake]"]
+Waiting = tuple[rules.EventIn, datetime, "asyncio.Future[rules.Intake]"]
 
 
 class IntakeQueue:
@@ -43,11 +44,11 @@ class IntakeQueue:
         for lane in self._lanes:
             lane.start()
 
-    async def submit(self, report: events.EventIn) -> events.Intake:
+    async def submit(self, report: rules.EventIn) -> rules.Intake:
         """Store ``report``: its result once it is committed; raises what refused it."""
         if self._closed:
             raise RuntimeError("the intake queue is closed")
-        future: asyncio.Future[events.Intake] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[rules.Intake] = asyncio.get_running_loop().create_future()
         self._waiting.put((report, datetime.now(UTC), future))
         return await future
 
@@ -69,7 +70,7 @@ class IntakeQueue:
                 self.batches += 1
                 self.reports += len(batch)
             try:
-                results: list[events.Intake | Exception] = events.intake_many(
+                results: list[rules.Intake | Exception] = events.intake_many(
                     self.engine, [(report, at) for report, at, _ in batch], auto_dispatch=self.settings.auto_dispatch,
                     radius_m=self.settings.nearest_grid_m, timezone=self.settings.timezone)
             except Exception as exc:  # the database could not be reached: every report of the batch says so
@@ -99,7 +100,7 @@ class IntakeQueue:
                     item[2].get_loop().call_soon_threadsafe(item[2].cancel)
 
 
-def _settle(future: asyncio.Future[events.Intake], result: events.Intake | Exception) -> None:
+def _settle(future: asyncio.Future[rules.Intake], result: rules.Intake | Exception) -> None:
     if future.done():  # the client went away; its report is stored all the same
         return
     if isinstance(result, Exception):

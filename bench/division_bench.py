@@ -31,12 +31,12 @@ import shapely
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gis.boundaries import close_admin_relations  # noqa: E402
-from gis.crs import metric_crs_for  # noqa: E402
-from gis.division import GRID_BAND, blocks_from_streets, divide_area  # noqa: E402
-from gis.households import estimate_households  # noqa: E402
-from gis.network import graph_from_extract, graph_to_frames  # noqa: E402
-from gis.osm import read_osm  # noqa: E402
+from gis.geo.boundaries import close_admin_relations  # noqa: E402
+from gis.geo.crs import metric_crs_for  # noqa: E402
+from gis.geo.households import estimate_households  # noqa: E402
+from gis.geo.network import graph_from_extract, graph_to_frames  # noqa: E402
+from gis.geo.osm import read_osm  # noqa: E402
+from gis.planning.division import GRID_BAND, blocks_from_streets, divide_area  # noqa: E402
 
 SEED = 20261122
 

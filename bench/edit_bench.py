@@ -31,12 +31,12 @@ sys.path.insert(0, str(ROOT))
 from benchdb import bench_database  # noqa: E402
 
 from api.app import settle_gc  # noqa: E402
-from gis.cities import city_from_name  # noqa: E402
-from gis.db.divisions import divide_and_store  # noqa: E402
-from gis.db.editing import edit_grids  # noqa: E402
 from gis.db.engine import make_engine  # noqa: E402
-from gis.db.importer import import_osm  # noqa: E402
-from gis.division import GRID_BAND, Band  # noqa: E402
+from gis.geo.cities import city_from_name  # noqa: E402
+from gis.planning.division import GRID_BAND, Band  # noqa: E402
+from gis.planning.store.divisions import divide_and_store  # noqa: E402
+from gis.planning.store.editing import edit_grids  # noqa: E402
+from gis.planning.store.importer import import_osm  # noqa: E402
 
 TARGET_MS = 200.0
 # (grid band, community band): ~20 grids per community; communities large enough to hold ~4,000 of

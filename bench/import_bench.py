@@ -33,9 +33,9 @@ TARGET_MB = 2048.0
 
 
 def child_import(url: str, path: str, city: str) -> None:
-    from gis.cities import city_from_name
     from gis.db.engine import make_engine
-    from gis.db.importer import import_osm
+    from gis.geo.cities import city_from_name
+    from gis.planning.store.importer import import_osm
 
     marks: list[tuple[str, float]] = []
     started = time.perf_counter()

@@ -49,13 +49,13 @@ sys.path.insert(0, str(ROOT))
 import synthetic_city  # noqa: E402
 from benchdb import bench_database  # noqa: E402
 
-from gis.cities import city_from_name  # noqa: E402
-from gis.db.bulk import bulk_intake, read_events_file  # noqa: E402
-from gis.db.divisions import divide_and_store  # noqa: E402
+from gis.access.store.users import create_user  # noqa: E402
 from gis.db.engine import make_engine  # noqa: E402
-from gis.db.importer import import_osm  # noqa: E402
-from gis.db.staff import seed_demo_staff  # noqa: E402
-from gis.db.users import create_user  # noqa: E402
+from gis.demo.staff import seed_demo_staff  # noqa: E402
+from gis.dispatch.store.bulk import bulk_intake, read_events_file  # noqa: E402
+from gis.geo.cities import city_from_name  # noqa: E402
+from gis.planning.store.divisions import divide_and_store  # noqa: E402
+from gis.planning.store.importer import import_osm  # noqa: E402
 
 PORT = 8765
 CATEGORIES = ["C01", "C02", "C03", "E01", "E02", "E03", "E05", "E06", "S01", "S02"]

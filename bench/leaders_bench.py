@@ -27,9 +27,9 @@ from benchdb import bench_database  # noqa: E402
 
 from api.routers.leaders import ViewParams, build_view  # noqa: E402
 from api.settings import Settings  # noqa: E402
-from gis.db.demo_activity import seed_demo_activity  # noqa: E402
 from gis.db.engine import make_engine  # noqa: E402
-from gis.db.leaders import SIMPLIFY_DEG  # noqa: E402
+from gis.demo.activity import seed_demo_activity  # noqa: E402
+from gis.oversight.store.leaders import SIMPLIFY_DEG  # noqa: E402
 from maps.city import map_to_html  # noqa: E402
 from maps.leaders import leaders_map  # noqa: E402
 

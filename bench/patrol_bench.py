@@ -39,17 +39,17 @@ sys.path.insert(0, str(ROOT))
 from benchdb import bench_database  # noqa: E402
 from postman_references import pgr_chinese_postman, pgrouting_ready, postman_problems_length  # noqa: E402
 
-from gis.cities import city_from_name  # noqa: E402
-from gis.db.coverage import coverage_report  # noqa: E402
-from gis.db.divisions import divide_and_store  # noqa: E402
 from gis.db.engine import make_engine  # noqa: E402
-from gis.db.importer import import_osm  # noqa: E402
-from gis.db.patrol import MARGIN_M, _network_and_base  # noqa: E402
 from gis.errors import InputError  # noqa: E402
-from gis.inspection import _solve, distance_matrix, plan_inspection  # noqa: E402
-from gis.network import graph_from_extract  # noqa: E402
-from gis.osm import read_osm  # noqa: E402
-from gis.patrol import basic_route  # noqa: E402
+from gis.geo.cities import city_from_name  # noqa: E402
+from gis.geo.network import graph_from_extract  # noqa: E402
+from gis.geo.osm import read_osm  # noqa: E402
+from gis.patrol.inspection import _solve, distance_matrix, plan_inspection  # noqa: E402
+from gis.patrol.route import basic_route  # noqa: E402
+from gis.patrol.store.coverage import coverage_report  # noqa: E402
+from gis.patrol.store.plans import MARGIN_M, _network_and_base  # noqa: E402
+from gis.planning.store.divisions import divide_and_store  # noqa: E402
+from gis.planning.store.importer import import_osm  # noqa: E402
 
 NANJING = ROOT / "data" / "nanjing-xinjiekou.osm"
 LIECHTENSTEIN = ROOT / "data" / "liechtenstein-2024-03-03.osm.pbf"

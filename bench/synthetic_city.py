@@ -14,8 +14,8 @@ import shapely
 from shapely.geometry import box
 from sqlalchemy.engine import Engine
 
-from gis.db.load import ewkb_hex
-from gis.division import to_multipolygon
+from gis.planning.division import to_multipolygon
+from gis.planning.store.load import ewkb_hex
 
 NAME = "四平 (synthetic)"
 COLUMNS, ROWS = 43, 167  # 43 × 167 = 7,181

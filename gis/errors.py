@@ -21,7 +21,7 @@ class OsmFileError(InputError):
 
 
 class UnknownCityError(InputError, LookupError):
-    """A city name that the registry in :mod:`gis.cities` does not know."""
+    """A city name that the registry in :mod:`gis.geo.cities` does not know."""
 
 
 class CrsError(InputError):

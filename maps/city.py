@@ -21,7 +21,7 @@ import numpy as np
 from branca.element import Figure, MacroElement
 from jinja2 import Template
 
-from gis.crs import require_crs
+from gis.geo.crs import require_crs
 
 STATIC_URL = "/static"
 VENDOR = f"{STATIC_URL}/vendor"

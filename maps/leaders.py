@@ -1,9 +1,9 @@
 """The leaders' map: a unit's children coloured by a chosen measure, with a drill-down, a breadcrumb, an event heat
 map, key places, response circles, a grid's patrol route, and the figures as a sortable table beside the map.
 
-Pure drawing: it takes the units and figures (:mod:`gis.db.leaders`) and returns a folium map; no queries. Classes
-come from mapclassify (quantiles of the values present; fewer classes when few distinct values); a unit without a
-value is grey and says "no data" in its tooltip; a measure with no value anywhere says so on the page.
+Pure drawing: it takes the units and figures (:mod:`gis.oversight.store.leaders`) and returns a folium map; no queries.
+Classes come from mapclassify (quantiles of the values present; fewer classes when few distinct values); a unit
+without a value is grey and says "no data" in its tooltip; a measure with no value anywhere says so on the page.
 """
 
 from __future__ import annotations
@@ -76,8 +76,8 @@ def classes(values: Sequence[float], k: int = 5, *, share: bool = False) -> list
 def leaders_map(view: dict[str, Any], *, links: dict[str, str], tile_url: str | None = None,
                 tile_attribution: str = "") -> folium.Map:
     """The page's map and panel. ``view``: ``unit``, ``breadcrumb``, ``level``, ``units`` (with ``figures`` and
-    ``href``), ``measure`` (:class:`gis.db.leaders.Measure`), ``missing``, ``areas`` (response circles), ``events``,
-    ``places``, ``outline``, ``route`` (a grid's basic patrol, GeoJSON), ``params`` (the form's values),
+    ``href``), ``measure`` (:class:`gis.oversight.store.leaders.Measure`), ``missing``, ``areas`` (response circles),
+    ``events``, ``places``, ``outline``, ``route`` (a grid's basic patrol, GeoJSON), ``params`` (the form's values),
     ``measures``, ``categories``. ``links``: ``csv``, ``export``, ``self`` URLs."""
     measure = view["measure"]
     units = view["units"]

@@ -19,11 +19,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from api.settings import Settings
-from gis.cities import CITIES, city_from_name
+from gis.access.store import audit as audit_log
 from gis.db.embedded import EmbeddedPostgres
 from gis.db.engine import check_database, make_engine
 from gis.db.migrate import upgrade
 from gis.errors import DatabaseUnavailableError, GridpatrolError, InputError
+from gis.geo.cities import CITIES, city_from_name
 
 DEMO_FILE = Path("data/nanjing-xinjiekou.osm")
 DEMO_CITY = "nanjing"
@@ -124,7 +125,7 @@ def read_password(args: argparse.Namespace) -> str:
 
 
 def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
-    from gis.db import users
+    from gis.access.store import users
 
     engine = ready_engine(settings)
     try:
@@ -160,12 +161,11 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
 
     from tqdm import tqdm
 
-    from gis.db import users
 
     engine = ready_engine(settings)
     try:
         if args.action == "list":
-            for e in users.audit_entries(engine, subject=args.subject, username=args.user, limit=args.limit):
+            for e in audit_log.audit_entries(engine, subject=args.subject, username=args.user, limit=args.limit):
                 print(f"  {e['at'][:19]}  {e['username'] or '-':<16} {e['method'] or e['action']:<6} "
                       f"{e['status'] or '':<4} {e['subject'] or ''}")
             return 0
@@ -181,9 +181,9 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
             except ValueError:
                 raise InputError(f"--before {args.before!r}: give a date as YYYY-MM-DD") from None
             before = day.replace(tzinfo=ZoneInfo(settings.timezone))
-        total = users.count_audit_before(engine, before)
+        total = audit_log.count_audit_before(engine, before)
         with tqdm(total=total, desc="pruning the audit log", unit="line", file=sys.stderr) as bar:
-            deleted = users.prune_audit(engine, before, progress=bar.update)
+            deleted = audit_log.prune_audit(engine, before, progress=bar.update)
         print(f"deleted {deleted:,} audit line(s) written before {before.isoformat(timespec='seconds')}")
     finally:
         engine.dispose()
@@ -220,7 +220,7 @@ class StepBar:
 
 
 def run_import(settings: Settings, path: Path, city_name: str, households: Path | None) -> int:
-    from gis.db.importer import STEPS, import_osm
+    from gis.planning.store.importer import STEPS, import_osm
 
     city = city_from_name(city_name)
     if not path.exists():
@@ -242,8 +242,9 @@ def run_divide(settings: Settings, city_name: str, *, district: str | None = Non
                community_band: str = "3000-6000", dry_run: bool = False) -> int:
     from sqlalchemy import text
 
-    from gis.db.divisions import divide_and_store, parse_band
-    from gis.db.features import find_city
+    from gis.planning.division import parse_band
+    from gis.planning.store.city import find_city
+    from gis.planning.store.divisions import divide_and_store
 
     bands = {"grid_band": parse_band(grid_band, what="--grid-band"),
              "community_band": parse_band(community_band, what="--community-band")}
@@ -278,9 +279,9 @@ def cmd_divide(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_export_grids(args: argparse.Namespace, settings: Settings) -> int:
-    from gis.db.exchange import grids_frame
-    from gis.db.features import find_city
-    from gis.exchange import format_for, grids_to_bytes
+    from gis.planning.exchange import format_for, grids_to_bytes
+    from gis.planning.store.city import find_city
+    from gis.planning.store.exchange import grids_frame
 
     fmt = format_for(args.out)
     engine = ready_engine(settings)
@@ -297,7 +298,7 @@ def cmd_export_grids(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_import_grids(args: argparse.Namespace, settings: Settings) -> int:
-    from gis.db.exchange import import_grids
+    from gis.planning.store.exchange import import_grids
 
     engine = ready_engine(settings)
     try:
@@ -316,7 +317,7 @@ def cmd_import_grids(args: argparse.Namespace, settings: Settings) -> int:
 
 def _seed_city(settings: Settings, city_name: str, seed: Callable[[Engine, int], dict[str, int]]) -> dict[str, int]:
     """Run one of the demo's synthetic seeders on the city named ``city_name``; its counts."""
-    from gis.db.features import find_city
+    from gis.planning.store.city import find_city
 
     engine = ready_engine(settings)
     try:
@@ -328,7 +329,7 @@ def _seed_city(settings: Settings, city_name: str, seed: Callable[[Engine, int],
 
 
 def seed_staff(settings: Settings, city_name: str) -> None:
-    from gis.db.staff import seed_demo_staff
+    from gis.demo.staff import seed_demo_staff
 
     counts = _seed_city(settings, city_name, seed_demo_staff)
     if any(counts.values()):
@@ -336,7 +337,7 @@ def seed_staff(settings: Settings, city_name: str) -> None:
 
 
 def seed_activity(settings: Settings, city_name: str) -> None:
-    from gis.db.demo_activity import seed_demo_activity
+    from gis.demo.activity import seed_demo_activity
 
     counts = _seed_city(settings, city_name, seed_demo_activity)
     if any(counts.values()):
@@ -354,7 +355,7 @@ def cmd_seed_staff(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_import_events(args: argparse.Namespace, settings: Settings) -> int:
-    from gis.db.bulk import bulk_intake, read_events_file
+    from gis.dispatch.store.bulk import bulk_intake, read_events_file
 
     path = Path(args.file)
     if not path.is_file():
@@ -375,7 +376,7 @@ def cmd_import_events(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_escalate(args: argparse.Namespace, settings: Settings) -> int:
-    from gis.db.events import escalate_overdue
+    from gis.dispatch.store.events import escalate_overdue
 
     engine = ready_engine(settings)
     try:
@@ -389,7 +390,8 @@ def cmd_escalate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_log_visit(args: argparse.Namespace, settings: Settings) -> int:
-    from gis.db.visits import log_visit, track_from_gpx
+    from gis.patrol.gpx import track_from_gpx
+    from gis.patrol.store.visits import log_visit
 
     try:
         data = Path(args.gpx).read_bytes()
@@ -413,7 +415,7 @@ def cmd_log_visit(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_compliance(args: argparse.Namespace, settings: Settings) -> int:
     import csv
 
-    from gis.db.visits import compliance, schedule
+    from gis.patrol.store.visits import compliance, schedule
 
     engine = ready_engine(settings)
     try:
@@ -449,8 +451,8 @@ def cmd_coverage(args: argparse.Namespace, settings: Settings) -> int:
     import csv
     from datetime import UTC, datetime, timedelta
 
-    from gis.db.coverage import coverage_report
-    from gis.db.features import find_city
+    from gis.patrol.store.coverage import coverage_report
+    from gis.planning.store.city import find_city
 
     try:
         minutes = [float(m) for m in args.minutes.split(",")]
@@ -483,7 +485,7 @@ def cmd_kpis(args: argparse.Namespace, settings: Settings) -> int:
     import csv
     from datetime import UTC, datetime, timedelta
 
-    from gis.db.events import KPI_FIELDS, kpis
+    from gis.oversight.store.kpis import KPI_FIELDS, kpis
 
     def when(text: str | None, default: datetime) -> datetime:
         if text is None:
@@ -517,15 +519,9 @@ def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
     import json
     import time
 
-    from gis.db.patrol import (
-        DEFAULT_DWELL_MIN,
-        plan_basic,
-        plan_budgeted_round,
-        plan_full_inspection,
-        to_gpx,
-        tours_to_gpx,
-    )
-    from gis.inspection import DEFAULT_SHIFT_MIN
+    from gis.patrol.gpx import to_gpx, tours_to_gpx
+    from gis.patrol.inspection import DEFAULT_SHIFT_MIN
+    from gis.patrol.store.plans import DEFAULT_DWELL_MIN, plan_basic, plan_budgeted_round, plan_full_inspection
 
     shift = DEFAULT_SHIFT_MIN if args.shift is None else args.shift
     dwell = DEFAULT_DWELL_MIN if args.dwell is None else args.dwell
@@ -590,7 +586,7 @@ def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_streets(args: argparse.Namespace, settings: Settings) -> int:
-    from gis.db.patrol_streets import grid_streets, set_optional_streets
+    from gis.patrol.store.streets import grid_streets, set_optional_streets
 
     engine = ready_engine(settings)
     try:
@@ -649,7 +645,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         engine = ready_engine(settings)
         from sqlalchemy import text
 
-        from gis.db.importer import file_sha256
+        from gis.planning.store.importer import file_sha256
 
         with engine.connect() as conn:
             loaded = conn.execute(text(
@@ -679,8 +675,8 @@ DEMO_USERS = Path("demo-users.txt")
 
 def seed_users(settings: Settings, city: str) -> None:
     """The demo's accounts; new ones' passwords are printed and kept in ``<data_dir>/demo-users.txt``."""
-    from gis.db.features import find_city
-    from gis.db.users import seed_demo_users
+    from gis.demo.users import seed_demo_users
+    from gis.planning.store.city import find_city
 
     engine = ready_engine(settings)
     try:
@@ -705,7 +701,7 @@ def token_for(settings: Settings, username: str | None) -> str:
     """A sign-in for a user without their password: for the operator's own tools (screenshots), who hold the
     database anyway. Default: the first admin."""
     from api.auth import Tokens
-    from gis.db import users
+    from gis.access.store import users
 
     engine = ready_engine(settings)
     try:

@@ -17,14 +17,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from gis.cities import city_from_name
-from gis.db.divisions import divide_and_store
+from gis.access.store.users import create_user
 from gis.db.embedded import DEFAULT_PORT, EmbeddedPostgres
 from gis.db.engine import make_engine
-from gis.db.importer import ImportReport, import_osm
 from gis.db.migrate import upgrade
-from gis.db.staff import seed_demo_staff
-from gis.db.users import create_user
+from gis.demo.staff import seed_demo_staff
+from gis.geo.cities import city_from_name
+from gis.planning.store.divisions import divide_and_store
+from gis.planning.store.importer import ImportReport, import_osm
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN = "test-admin"
@@ -77,7 +77,7 @@ def admin(client: TestClient) -> TestClient:
 
 
 def user_headers(client: TestClient, engine: Engine, role: str, unit: str | None, **extra: object) -> dict[str, str]:
-    """A new user with ``role`` bound to ``unit`` (see :func:`gis.db.users.create_user`), signed in."""
+    """A new user with ``role`` bound to ``unit`` (see :func:`gis.access.store.users.create_user`), signed in."""
     name = f"{role}-{uuid.uuid4().hex[:8]}"
     create_user(engine, name, PASSWORD, role, unit=unit, **extra)  # type: ignore[arg-type]
     return sign_in(client, name)

@@ -205,7 +205,7 @@ def test_visits_through_the_cli(divided_url: str, tmp_path: Path, monkeypatch: p
     import gpxpy.gpx
 
     from gis.db.engine import make_engine
-    from gis.db.patrol import plan_basic
+    from gis.patrol.store.plans import plan_basic
 
     monkeypatch.setenv("DATABASE_URL", divided_url)
     engine = make_engine(divided_url)
@@ -250,8 +250,8 @@ def test_coverage_through_the_cli(divided_url: str, tmp_path: Path, monkeypatch:
 
 def test_users_through_the_cli(fresh_url: str, monkeypatch: pytest.MonkeyPatch,
                                capsys: pytest.CaptureFixture[str]) -> None:
+    from gis.access.store.users import authenticate
     from gis.db.engine import make_engine
-    from gis.db.users import authenticate
 
     monkeypatch.setenv("DATABASE_URL", fresh_url)
     monkeypatch.setenv("GRIDPATROL_PASSWORD", "first password")

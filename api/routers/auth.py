@@ -11,8 +11,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
 from api.auth import TOKEN_COOKIE, CurrentUser, allow, client_of
-from gis.db import users
-from gis.db.users import User
+from gis.access.scope import User
+from gis.access.store import audit as audit_store
+from gis.access.store import users
 from gis.errors import UnauthorizedError
 
 router = APIRouter(tags=["access"])
@@ -115,7 +116,7 @@ async def logout() -> Response:
 async def audit_log(request: Request, _: Admin,
                     subject: Annotated[str | None, Query(max_length=200, description="e.g. 'event 12'")] = None,
                     username: Annotated[str | None, Query(max_length=64)] = None,
-                    limit: Annotated[int, Query(ge=1, le=users.MAX_AUDIT_LINES)] = 100) -> list[dict[str, Any]]:
+                    limit: Annotated[int, Query(ge=1, le=audit_store.MAX_AUDIT_LINES)] = 100) -> list[dict[str, Any]]:
     await run_in_threadpool(request.app.state.audit.flush)
-    return await run_in_threadpool(users.audit_entries, request.app.state.engine, subject=subject,
+    return await run_in_threadpool(audit_store.audit_entries, request.app.state.engine, subject=subject,
                                    username=username, limit=limit)

@@ -11,10 +11,10 @@ from sqlalchemy.engine import Engine
 
 from api.auth import Planner, require_city
 from api.deps import get_engine
-from gis.db.divisions import divide_and_store
-from gis.db.features import find_city
-from gis.division import Band
 from gis.errors import ForbiddenError
+from gis.planning.division import Band
+from gis.planning.store.city import find_city
+from gis.planning.store.divisions import divide_and_store
 
 router = APIRouter(tags=["planning"])
 

@@ -33,12 +33,14 @@ from api.auth import (
     require_code,
 )
 from api.deps import SettingsDep, aware, get_engine
-from gis.coords import point_from_geojson
-from gis.db import events
-from gis.db.bulk import bulk_intake, read_events_file
-from gis.db.staff import add_staff
-from gis.db.users import User
+from gis.access.scope import User
+from gis.dispatch import rules
+from gis.dispatch.store import events
+from gis.dispatch.store.bulk import bulk_intake, read_events_file
 from gis.errors import ForbiddenError, InputError, NotFoundError, PayloadTooLargeError
+from gis.geo.coords import point_from_geojson
+from gis.oversight.store import kpis as oversight
+from gis.planning.store.staff import add_staff
 
 router = APIRouter(tags=["dispatch"])
 EngineDep = Annotated[Engine, Depends(get_engine)]
@@ -54,7 +56,7 @@ class EventBody(BaseModel):
     category: str = Field(description="a category code (GET /categories)", examples=["C01"])
     priority: str = Field(default="normal", description="urgent, high or normal")
     source: str = Field(description="grid_member, resident_app, hotline, video or referral")
-    description: str = Field(default="", description=f"what was seen (at most {events.MAX_DESCRIPTION} characters)")
+    description: str = Field(default="", description=f"what was seen (at most {rules.MAX_DESCRIPTION} characters)")
     reporter_contact: str | None = Field(default=None, description="personal data: seen only by the handling staff")
     photos: list[str] = Field(default_factory=list, description="photo references (URLs or storage keys)")
     idempotency_key: str | None = Field(default=None, description="a client key: a retry returns the first "
@@ -100,7 +102,7 @@ def list_categories(engine: EngineDep, _: CurrentUser) -> list[dict[str, Any]]:
 async def report_event(request: Request, body: EventBody, _: Reporter,
                        idempotency_key: Annotated[str | None, Header()] = None) -> Response:
     lon, lat = point_from_geojson(body.location)
-    report = events.EventIn(lon=lon, lat=lat, crs=body.crs, category=body.category, priority=body.priority,
+    report = rules.EventIn(lon=lon, lat=lat, crs=body.crs, category=body.category, priority=body.priority,
                             source=body.source, description=body.description,
                             reporter_contact=body.reporter_contact, photos=body.photos,
                             idempotency_key=body.idempotency_key or idempotency_key)
@@ -350,11 +352,11 @@ def unit_kpis(
         prefix = user.department
     else:
         prefix = narrow(user, unit) if by != "department" else unit
-    rows = events.kpis(engine, by, start, end, prefix=prefix, city_id=user.scope.city_id)
+    rows = oversight.kpis(engine, by, start, end, prefix=prefix, city_id=user.scope.city_id)
     if format == "json":
         return {"by": by, "start": start.isoformat(), "end": end.isoformat(), "units": rows}
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=events.KPI_FIELDS)
+    writer = csv.DictWriter(buffer, fieldnames=oversight.KPI_FIELDS)
     writer.writeheader()
     writer.writerows(rows)
     return Response(buffer.getvalue(), media_type="text/csv",

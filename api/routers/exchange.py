@@ -11,10 +11,10 @@ from sqlalchemy.engine import Engine
 
 from api.auth import Planner, Viewer, require_city, require_code
 from api.deps import ConnectionDep, get_engine
-from gis.db.exchange import grids_frame, import_grids
-from gis.db.features import find_city
 from gis.errors import InputError
-from gis.exchange import FORMATS, grids_to_bytes
+from gis.planning.exchange import FORMATS, grids_to_bytes
+from gis.planning.store.city import find_city
+from gis.planning.store.exchange import grids_frame, import_grids
 
 router = APIRouter(tags=["planning"])
 MAX_UPLOAD_BYTES = 50 * 2**20

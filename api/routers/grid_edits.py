@@ -17,8 +17,8 @@ from sqlalchemy.engine import Engine
 
 from api.auth import CurrentUser, Planner, Viewer, require_code
 from api.deps import aware, get_engine
-from gis.db.editing import diff, edit_grids, grid_at, history, revert
 from gis.errors import ForbiddenError, InputError
+from gis.planning.store.editing import diff, edit_grids, grid_at, history, revert
 
 router = APIRouter(tags=["planning"])
 EngineDep = Annotated[Engine, Depends(get_engine)]

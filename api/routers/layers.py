@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query, Response
 
 from api.auth import CurrentUser, require_city
 from api.deps import BBoxDep, ConnectionDep, PageDep
-from gis.db import features
-from gis.db.users import User
+from gis.access.scope import User
+from gis.planning.store import city as features
 
 router = APIRouter(tags=["layers"])
 

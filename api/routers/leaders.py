@@ -21,11 +21,11 @@ from api.auth import Viewer
 from api.deps import SettingsDep, check_year, get_engine
 from api.errors import status_for
 from api.settings import Settings
-from gis.db import leaders
-from gis.db.events import categories
-from gis.db.patrol import plan_basic
-from gis.db.users import Scope
+from gis.access.scope import Scope
+from gis.dispatch.store.events import categories
 from gis.errors import ForbiddenError, GridpatrolError, InputError
+from gis.oversight.store import leaders
+from gis.patrol.store.plans import plan_basic
 from maps.city import map_to_html, message_page
 from maps.leaders import TABLE_COLUMNS, leaders_map, standalone_html
 

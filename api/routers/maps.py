@@ -12,8 +12,8 @@ from sqlalchemy import text
 
 from api.auth import Planner, Viewer, require_city
 from api.deps import ConnectionDep, SettingsDep
-from gis.db import features
 from gis.errors import ForbiddenError, NotFoundError
+from gis.planning.store import city as features
 from maps.city import city_map, map_to_html, message_page
 
 router = APIRouter(tags=["maps"])

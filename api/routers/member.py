@@ -18,8 +18,9 @@ from sqlalchemy.engine import Engine
 
 from api.auth import CurrentUser, Dispatcher, FieldMember, Reporter, Viewer, require_code
 from api.deps import get_engine
-from gis.db import member
 from gis.errors import ForbiddenError, NotFoundError
+from gis.member.store import photos as member
+from gis.member.store import tasks
 
 router = APIRouter(tags=["grid member"])
 EngineDep = Annotated[Engine, Depends(get_engine)]
@@ -66,18 +67,18 @@ class CloseBody(BaseModel):
              responses={404: {"description": "no such grid"}})
 def new_task(code: str, body: TaskBody, engine: EngineDep, user: Dispatcher) -> dict[str, Any]:
     require_code(engine, user, code)
-    return member.post_task(engine, code, body.title, body.description, posted_by=user.username)
+    return tasks.post_task(engine, code, body.title, body.description, posted_by=user.username)
 
 
 @router.get("/grids/{code}/tasks", summary="A grid's open and taken volunteer tasks")
 def grid_tasks(code: str, engine: EngineDep, user: Viewer) -> list[dict[str, Any]]:
     require_code(engine, user, code)
-    return member.list_tasks(engine, [code])
+    return tasks.list_tasks(engine, [code])
 
 
 def _own_task(engine: Engine, user: Any, task_id: int) -> None:
     try:
-        require_code(engine, user, member.task_grid(engine, task_id))
+        require_code(engine, user, tasks.task_grid(engine, task_id))
     except ForbiddenError:
         raise NotFoundError(f"no task {task_id}") from None
 
@@ -86,7 +87,7 @@ def _own_task(engine: Engine, user: Any, task_id: int) -> None:
              responses={404: {"description": "no such task in your grids"}, 409: {"description": "taken already"}})
 def take(task_id: int, engine: EngineDep, user: FieldMember) -> dict[str, Any]:
     _own_task(engine, user, task_id)
-    return member.take_task(engine, task_id, by=user.username)
+    return tasks.take_task(engine, task_id, by=user.username)
 
 
 @router.post("/tasks/{task_id}/close", summary="Close a volunteer task you took",
@@ -94,4 +95,4 @@ def take(task_id: int, engine: EngineDep, user: FieldMember) -> dict[str, Any]:
                         409: {"description": "not taken by you"}})
 def close(task_id: int, body: CloseBody, engine: EngineDep, user: FieldMember) -> dict[str, Any]:
     _own_task(engine, user, task_id)
-    return member.close_task(engine, task_id, by=user.username, note=body.note)
+    return tasks.close_task(engine, task_id, by=user.username, note=body.note)

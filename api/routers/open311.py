@@ -23,10 +23,11 @@ from sqlalchemy.engine import Engine
 from api.auth import current_user, oauth2
 from api.deps import aware, get_engine
 from api.errors import status_for
-from gis.coords import check_lonlat
-from gis.db import events
-from gis.db.features import parse_bbox
+from gis.dispatch import rules
+from gis.dispatch.store import events
 from gis.errors import GridpatrolError, InputError, NotFoundError
+from gis.geo.bbox import parse_bbox
+from gis.geo.coords import check_lonlat
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 EngineDep = Annotated[Engine, Depends(get_engine)]
@@ -94,7 +95,7 @@ async def create_request(request: Request,
     if isinstance(limited, JSONResponse):
         return limited
 
-    def read() -> events.EventIn:
+    def read() -> rules.EventIn:
         if not fields.get("service_code"):
             raise InputError("service_code is required (GET services.json lists them)")
         if fields.get("lat") in (None, "") or fields.get("long") in (None, ""):
@@ -110,7 +111,7 @@ async def create_request(request: Request,
         description = str(fields.get("description") or "")
         if fields.get("address_string"):
             description = f"{description}\n[address] {fields['address_string']}".strip()
-        return events.EventIn(lon=lon, lat=lat, crs=str(fields.get("crs") or "wgs84"),
+        return rules.EventIn(lon=lon, lat=lat, crs=str(fields.get("crs") or "wgs84"),
                               category=str(fields["service_code"]), source="resident_app", description=description,
                               reporter_contact=contact, photos=[str(media)] if media else [])
 

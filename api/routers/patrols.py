@@ -15,20 +15,19 @@ from sqlalchemy.engine import Engine
 
 from api.auth import Planner, Viewer, require_code_async
 from api.deps import get_engine
-from gis.coords import to_wgs84
-from gis.db.patrol import (
+from gis.errors import InputError
+from gis.geo.coords import to_wgs84
+from gis.patrol.gpx import to_gpx, tours_to_gpx
+from gis.patrol.inspection import DEFAULT_MINUTES_PER_BUILDING, DEFAULT_SHIFT_MIN
+from gis.patrol.store.plans import (
     DEFAULT_DWELL_MIN,
     DEFAULT_HOT_SPOT_DAYS,
     grid_outline,
     plan_basic,
     plan_budgeted_round,
     plan_full_inspection,
-    to_gpx,
-    tours_to_gpx,
 )
-from gis.db.patrol_streets import grid_streets, set_optional_streets
-from gis.errors import InputError
-from gis.inspection import DEFAULT_MINUTES_PER_BUILDING, DEFAULT_SHIFT_MIN
+from gis.patrol.store.streets import grid_streets, set_optional_streets
 from maps.city import map_to_html
 from maps.patrol import patrol_map, tours_map
 

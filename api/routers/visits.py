@@ -16,11 +16,12 @@ from sqlalchemy.engine import Engine
 
 from api.auth import FieldMember, Viewer, require_city, require_code_async
 from api.deps import SettingsDep, aware, get_engine
-from gis.coords import point_from_geojson
-from gis.db import visits
-from gis.db.models import VISIT_KINDS
-from gis.db.users import User
+from gis.access.scope import User
 from gis.errors import ForbiddenError, InputError, NotFoundError, PayloadTooLargeError
+from gis.geo.coords import point_from_geojson
+from gis.patrol import gpx
+from gis.patrol.store import visits
+from gis.vocabulary import VISIT_KINDS
 
 router = APIRouter(tags=["visits"])
 FINER = ("grid", "community", "street", "district", "city")
@@ -92,7 +93,7 @@ async def log_visit_gpx(
     data = await request.body()
     if len(data) > MAX_GPX_BYTES:
         raise PayloadTooLargeError(f"the GPX file is larger than {MAX_GPX_BYTES // 2**20} MB")
-    coords, start, end = visits.track_from_gpx(data)
+    coords, start, end = gpx.track_from_gpx(data)
     if start is None or end is None:
         raise InputError("the GPX track has no times: record it with times, or log it as JSON with started_at/ended_at")
     return await run_in_threadpool(visits.log_visit, engine, code, kind=kind, started_at=start, ended_at=end,
@@ -164,8 +165,8 @@ async def coverage(
     jurisdiction, at its level or finer (a sum over a larger unit would count grids that are not theirs)."""
     from datetime import UTC, timedelta
 
-    from gis.db.coverage import coverage_report
-    from gis.db.features import find_city
+    from gis.patrol.store.coverage import coverage_report
+    from gis.planning.store.city import find_city
 
     try:
         wanted = [float(m) for m in minutes.split(",")]

@@ -32,12 +32,26 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from gis.vocabulary import (
+    CATEGORY_KINDS,
+    EVENT_STATES,
+    GRID_DUTIES,
+    INPUT_CRS,
+    LEVELS,
+    NETWORKS,
+    PRIORITIES,
+    QUEUES,
+    ROUTES,
+    SOURCES,
+    STAFF_ROLES,
+    TASK_STATES,
+    UNIT_LEVELS,
+    USER_LEVELS,
+    USER_ROLES,
+    VISIT_KINDS,
+)
+
 SRID = 4326
-UNIT_LEVELS = ("city", "district", "street", "community")
-NETWORKS = ("walk", "drive")
-STAFF_ROLES = ("grid_chief", "grid_member", "police", "auxiliary_police", "judge", "mediator", "lawyer",
-               "centre_staff", "department")
-GRID_DUTIES = ("chief", "member", "embedded")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -307,16 +321,6 @@ class Import(Base):
 
 # --- Events: intake, assignment and the closed loop (issue 4) -------------------------------------------------
 
-PRIORITIES = ("urgent", "high", "normal")
-SOURCES = ("grid_member", "resident_app", "hotline", "video", "referral")
-INPUT_CRS = ("wgs84", "gcj02", "bd09")
-EVENT_STATES = ("reported", "accepted", "rejected", "dispatched", "suspended", "handled", "verified", "closed",
-                "merged")
-LEVELS = ("grid", "community", "street", "department")
-QUEUES = ("grid", "street_centre", "police", "department")
-CATEGORY_KINDS = ("component", "event", "social")
-ROUTES = ("grid", "police", "department")
-
 
 class Department(Base):
     """A functional department (职能部门): where escalations end and some categories go straight away."""
@@ -394,7 +398,7 @@ class Event(Base):
             "duplicate_of IS NULL AND state IN ('reported', 'accepted', 'dispatched', 'suspended', 'handled', "
             "'verified')")),
         # partitioned (migration 0012): the live cases in events_live (archive 0), each large historic file's
-        # closed cases in an archive partition of their own (archive = its import record): see gis.db.bulk
+        # closed cases in an archive partition of their own (archive = its import record): see gis.dispatch.store.bulk
         {"postgresql_partition_by": "LIST (archive)"},
     )
 
@@ -487,9 +491,6 @@ class EventTransition(Base):
     data: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
-VISIT_KINDS = ("basic", "inspection", "budgeted")
-
-
 class PatrolVisit(Base):
     """A patrol a grid member logged: when, by whom, the GPS track and what it was matched to, the buildings
     visited. Kept when the grid is later redrawn or retired (its code stays on the row)."""
@@ -542,12 +543,8 @@ class PatrolOptionalStreet(Base):
     marked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-USER_ROLES = ("admin", "planner", "dispatcher", "grid_member", "leader", "department")
-USER_LEVELS = ("all", "city", "district", "street", "community", "grid")
-
-
 class User(Base):
-    """Someone who signs in: a role and the unit whose jurisdiction they act in (see :mod:`gis.db.users`)."""
+    """Someone who signs in: a role and the unit whose jurisdiction they act in (see :mod:`gis.access.store.users`)."""
 
     __tablename__ = "users"
     __table_args__ = (
@@ -601,9 +598,6 @@ class ServiceKey(Base):
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-
-
-TASK_STATES = ("open", "taken", "closed")
 
 
 class Photo(Base):

@@ -22,9 +22,9 @@ from sqlalchemy.engine import Engine
 import api.auth
 from api.app import create_app
 from api.settings import Settings
+from gis.access.store.users import create_user, set_active, set_password, signing_key
 from gis.db.embedded import EmbeddedPostgres
 from gis.db.engine import make_engine
-from gis.db.users import create_user, set_active, set_password, signing_key
 from tests.conftest import ADMIN, PASSWORD, _clone, admin, sign_in
 
 A, B = "990001001001", "990001001002"  # the fixture's two communities, in street 990001001

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
-from gis.db.importer import ImportReport
+from gis.planning.store.importer import ImportReport
 from tests.conftest import admin
 
 

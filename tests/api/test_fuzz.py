@@ -26,9 +26,9 @@ from sqlalchemy import text
 
 from api.app import create_app
 from api.settings import Settings
+from gis.access.store.users import create_user
 from gis.db.embedded import EmbeddedPostgres
 from gis.db.engine import make_engine
-from gis.db.users import create_user
 from maps.browser import serve_in_thread
 from tests.conftest import PASSWORD, _clone, http_headers
 

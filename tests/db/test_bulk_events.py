@@ -16,12 +16,14 @@ from sqlalchemy.exc import IntegrityError
 
 from api.app import create_app
 from api.settings import Settings
-from gis.coords import from_wgs84
-from gis.db import bulk, events
-from gis.db.bulk import MAX_PARTS, _lock_references, bulk_intake, read_events_file
 from gis.db.engine import make_engine
 from gis.db.migrate import alembic_config, upgrade
+from gis.dispatch import rules
+from gis.dispatch.store import bulk, events
+from gis.dispatch.store.bulk import MAX_PARTS, _lock_references, bulk_intake, read_events_file
 from gis.errors import ConflictError, InputError
+from gis.geo.coords import from_wgs84
+from gis.oversight.store import kpis as oversight
 from tests.conftest import admin
 
 
@@ -223,7 +225,7 @@ def test_a_files_closed_cases_go_into_archive_partitions_and_read_as_before(divi
     with pytest.raises(ConflictError):
         events.act(divided_engine, old, "rework", actor="x", role="centre_staff")
     start, end = pd.Timestamp("2026-10-01", tz="UTC"), pd.Timestamp("2026-11-01", tz="UTC")
-    figures = {k["unit"]: k for k in events.kpis(divided_engine, "street", start, end)}
+    figures = {k["unit"]: k for k in oversight.kpis(divided_engine, "street", start, end)}
     assert sum(k["closed"] for k in figures.values()) == 12  # both files' closed cases
     assert sum(k["dispatched"] for k in figures.values()) == 24
 
@@ -306,7 +308,7 @@ def test_while_the_archives_are_built_intake_goes_on_and_nothing_of_the_file_sho
     def build_then_look(*args: object) -> int:
         rows = real(*args)  # type: ignore[arg-type]
         if args[4] == 0:  # the first partition is built and committed, not attached
-            reported = events.intake(divided_engine, events.EventIn(lon=x, lat=y, category="C01", source="hotline"))
+            reported = events.intake(divided_engine, rules.EventIn(lon=x, lat=y, category="C01", source="hotline"))
             with divided_engine.connect() as conn:
                 seen.append((reported.event["id"], conn.execute(text(
                     "SELECT count(*) FROM events WHERE import_id IS NOT NULL")).scalar_one()))
@@ -345,7 +347,7 @@ def test_rows_outside_every_grid_are_placed_as_intake_places_them(divided_engine
     with divided_engine.connect() as conn:
         bulk_placed = [tuple(r) for r in conn.execute(text(
             "SELECT grid_code, queue, street_id, flagged FROM events ORDER BY input_lon, input_lat"))]
-    singles = [events.intake(divided_engine, events.EventIn(lon=x, lat=y, category="E03", source="hotline")).event
+    singles = [events.intake(divided_engine, rules.EventIn(lon=x, lat=y, category="E03", source="hotline")).event
                for _, x, y in sorted(rows, key=lambda r: (r[1], r[2]))]
     with divided_engine.connect() as conn:
         street_ids = dict(conn.execute(text("SELECT code, id FROM admin_units WHERE level = 'street'")).all())

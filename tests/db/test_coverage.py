@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from api.settings import Settings
-from gis.db.coverage import ISOCHRONE_BUFFER_M, _isochrone
+from gis.patrol.store.coverage import ISOCHRONE_BUFFER_M, _isochrone
 from tests.conftest import admin
 from tests.db.test_visits import _route_track, _staffed_grid
 

@@ -16,8 +16,10 @@ from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from api.settings import Settings
-from gis.coords import from_wgs84
-from gis.db import events
+from gis.dispatch import rules
+from gis.dispatch.store import events
+from gis.geo.coords import from_wgs84
+from gis.oversight.store import kpis as oversight
 from tests.conftest import admin, http_headers, staff_headers, user_headers
 
 # 10:00 in Beijing on a weekday: the synthetic member of every grid is on duty (08:00–20:00)
@@ -52,12 +54,12 @@ def count(engine: Engine) -> int:
 
 def test_a_report_lands_on_its_grid_and_the_member_on_duty(divided_engine: Engine) -> None:
     code, lon, lat = inner_point(divided_engine)
-    day = events.intake(divided_engine, events.EventIn(lon=lon, lat=lat, category="C01", source="hotline"),
+    day = events.intake(divided_engine, rules.EventIn(lon=lon, lat=lat, category="C01", source="hotline"),
                         now=DAYTIME).event
     assert day["grid"] == code and day["state"] == "dispatched" and day["queue"] == "grid"
     assert day["assignee"]["role"] == "grid_member" and "on duty" in day["assignment_rule"]
     assert day["due_at"] == (DAYTIME + timedelta(hours=72)).isoformat()  # C01 normal: 72 h from dispatch
-    night = events.intake(divided_engine, events.EventIn(lon=lon, lat=lat, category="E01", source="hotline"),
+    night = events.intake(divided_engine, rules.EventIn(lon=lon, lat=lat, category="E01", source="hotline"),
                           now=NIGHT).event
     assert night["assignee"]["role"] == "grid_chief" and "grid chief" in night["assignment_rule"]
     steps = [h["action"] for h in events.history(divided_engine, day["id"])]
@@ -123,7 +125,7 @@ def test_a_point_on_a_shared_edge_goes_to_the_lowest_code(divided_engine: Engine
         holders = conn.execute(text("SELECT code FROM grids WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(:x, "
                                     ":y), 4326)) ORDER BY code"), {"x": lon, "y": lat}).scalars().all()
     assert len(holders) >= 2 and a in holders and b in holders
-    event = events.intake(divided_engine, events.EventIn(lon=lon, lat=lat, category="C02", source="video")).event
+    event = events.intake(divided_engine, rules.EventIn(lon=lon, lat=lat, category="C02", source="video")).event
     assert event["grid"] == holders[0] and "lowest code" in event["assignment_rule"]
 
 
@@ -139,9 +141,9 @@ def test_outside_every_grid_nearest_within_50_m_else_the_street_queue(divided_en
         streets = conn.execute(text("SELECT count(*) FROM admin_units WHERE level = 'street'")).scalar()
     assert streets
     n, f = shapely.from_wkt(near), shapely.from_wkt(far)
-    nearby = events.intake(divided_engine, events.EventIn(lon=n.x, lat=n.y, category="C01", source="hotline")).event
+    nearby = events.intake(divided_engine, rules.EventIn(lon=n.x, lat=n.y, category="C01", source="hotline")).event
     assert nearby["grid"] and "nearest grid" in nearby["assignment_rule"] and nearby["flagged"]
-    beyond = events.intake(divided_engine, events.EventIn(lon=f.x, lat=f.y, category="C01", source="hotline"),
+    beyond = events.intake(divided_engine, rules.EventIn(lon=f.x, lat=f.y, category="C01", source="hotline"),
                            radius_m=50).event
     assert beyond["grid"] is None and beyond["queue"] == "street_centre" and beyond["flagged"]
     assert beyond["street"] and "centre queue" in beyond["assignment_rule"]
@@ -151,7 +153,7 @@ def test_gcj02_and_bd09_reports_land_where_the_wgs84_point_is(divided_engine: En
     code, lon, lat = inner_point(divided_engine, 3)
     for crs in ("gcj02", "bd09"):
         x, y = from_wgs84(lon, lat, crs)
-        event = events.intake(divided_engine, events.EventIn(lon=x, lat=y, crs=crs, category="C02",
+        event = events.intake(divided_engine, rules.EventIn(lon=x, lat=y, crs=crs, category="C02",
                                                              source="resident_app")).event
         stored = event["location"]["coordinates"]
         assert event["grid"] == code and event["input"]["crs"] == crs
@@ -234,7 +236,7 @@ def test_the_closed_loop_with_roles_and_history(client: TestClient, divided_engi
 
 def test_suspension_stops_the_clock_and_extension_moves_the_deadline(divided_engine: Engine) -> None:
     _, lon, lat = inner_point(divided_engine)
-    event = events.intake(divided_engine, events.EventIn(lon=lon, lat=lat, category="C01", source="hotline"),
+    event = events.intake(divided_engine, rules.EventIn(lon=lon, lat=lat, category="C01", source="hotline"),
                           now=DAYTIME).event
     due = datetime.fromisoformat(event["due_at"])
     centre = {"actor": "centre", "role": "centre_staff"}
@@ -249,7 +251,7 @@ def test_suspension_stops_the_clock_and_extension_moves_the_deadline(divided_eng
 
 def test_a_passed_deadline_escalates_up_the_levels(divided_engine: Engine) -> None:
     _, lon, lat = inner_point(divided_engine)
-    event = events.intake(divided_engine, events.EventIn(lon=lon, lat=lat, category="E05", source="hotline",
+    event = events.intake(divided_engine, rules.EventIn(lon=lon, lat=lat, category="E05", source="hotline",
                                                          priority="urgent"), now=DAYTIME).event  # due in 1 h
     levels = []
     for hours in (2, 4, 6, 8):
@@ -282,21 +284,21 @@ def test_whistle_blowing_sends_an_event_straight_to_the_department(client: TestC
 
 def test_police_and_department_categories_skip_the_grid_member(divided_engine: Engine) -> None:
     _, lon, lat = inner_point(divided_engine)
-    police = events.intake(divided_engine, events.EventIn(lon=lon, lat=lat, category="S02", source="hotline")).event
+    police = events.intake(divided_engine, rules.EventIn(lon=lon, lat=lat, category="S02", source="hotline")).event
     assert police["assignee"]["role"] == "police" and police["queue"] == "police"
-    water = events.intake(divided_engine, events.EventIn(lon=lon, lat=lat, category="C05", source="hotline")).event
+    water = events.intake(divided_engine, rules.EventIn(lon=lon, lat=lat, category="C05", source="hotline")).event
     assert water["assignee"] is None and water["department"] == "water" and water["queue"] == "department"
 
 
 def test_a_second_report_nearby_is_linked_as_a_possible_duplicate_and_can_be_merged(divided_engine: Engine) -> None:
     _, lon, lat = inner_point(divided_engine)
-    first = events.intake(divided_engine, events.EventIn(lon=lon, lat=lat, category="E01", source="hotline"),
+    first = events.intake(divided_engine, rules.EventIn(lon=lon, lat=lat, category="E01", source="hotline"),
                           now=DAYTIME).event
-    near = events.intake(divided_engine, events.EventIn(lon=lon + 0.0002, lat=lat, category="E01",
+    near = events.intake(divided_engine, rules.EventIn(lon=lon + 0.0002, lat=lat, category="E01",
                                                         source="resident_app"), now=DAYTIME + timedelta(hours=5)).event
-    other_kind = events.intake(divided_engine, events.EventIn(lon=lon, lat=lat, category="C02", source="hotline"),
+    other_kind = events.intake(divided_engine, rules.EventIn(lon=lon, lat=lat, category="C02", source="hotline"),
                                now=DAYTIME).event
-    later = events.intake(divided_engine, events.EventIn(lon=lon, lat=lat, category="E01", source="hotline"),
+    later = events.intake(divided_engine, rules.EventIn(lon=lon, lat=lat, category="E01", source="hotline"),
                           now=DAYTIME + timedelta(hours=80)).event
     assert near["duplicate_of"] == first["id"] and near["state"] == "reported"  # waits for a person
     assert other_kind["duplicate_of"] is None and later["duplicate_of"] is None
@@ -307,7 +309,7 @@ def test_a_second_report_nearby_is_linked_as_a_possible_duplicate_and_can_be_mer
 def test_kpis_count_on_time_closure_over_due_less_suspended(client: TestClient, divided_engine: Engine) -> None:
     _, lon, lat = inner_point(divided_engine)
     start = DAYTIME - timedelta(days=1)
-    ids = [events.intake(divided_engine, events.EventIn(lon=lon + i * 0.001, lat=lat, category="C02",
+    ids = [events.intake(divided_engine, rules.EventIn(lon=lon + i * 0.001, lat=lat, category="C02",
                                                         source="hotline"), now=DAYTIME).event["id"]
            for i in range(4)]
     grids = {events.get_event(divided_engine, i)["grid"] for i in ids}
@@ -316,7 +318,7 @@ def test_kpis_count_on_time_closure_over_due_less_suspended(client: TestClient, 
         for action, role in (("handle", "grid_member"), ("verify", "grid_member"), ("close", "centre_staff")):
             events.act(divided_engine, i, action, actor="m", role=role, now=DAYTIME + timedelta(hours=10))
     events.act(divided_engine, ids[2], "suspend", now=DAYTIME + timedelta(hours=1), **centre)
-    rows = events.kpis(divided_engine, "street", start, DAYTIME + timedelta(days=10),
+    rows = oversight.kpis(divided_engine, "street", start, DAYTIME + timedelta(days=10),
                        now=DAYTIME + timedelta(days=5))
     total = {k: sum(r[k] for r in rows) for k in ("due", "suspended", "closed_on_time", "closed", "open_overdue")}
     assert total == {"due": 4, "suspended": 1, "closed_on_time": 2, "closed": 2, "open_overdue": 1}
@@ -422,7 +424,7 @@ def test_staff_added_through_the_api_take_the_reports_of_their_hours(client: Tes
                    "roster": [{"grid": code, "weekday": d, "starts": "20:00", "ends": "23:59"} for d in range(7)]}
     created = client.post("/staff", json=night_shift)
     assert created.status_code == 201, created.text
-    event = events.intake(divided_engine, events.EventIn(lon=lon, lat=lat, category="E06", source="hotline"),
+    event = events.intake(divided_engine, rules.EventIn(lon=lon, lat=lat, category="E06", source="hotline"),
                           now=NIGHT).event  # 23:00 Beijing time
     assert event["assignee"]["id"] == created.json()["id"] and "on duty" in event["assignment_rule"]
     bad = [

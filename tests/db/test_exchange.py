@@ -14,13 +14,13 @@ from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from api.settings import Settings
-from gis.cities import city_from_name
-from gis.db.divisions import divide_and_store
-from gis.db.editing import TilingError
-from gis.db.exchange import grids_frame, import_grids
-from gis.db.importer import import_osm
 from gis.errors import InputError
-from gis.exchange import grids_from_file, grids_to_bytes
+from gis.geo.cities import city_from_name
+from gis.planning.exchange import grids_from_file, grids_to_bytes
+from gis.planning.store.divisions import divide_and_store
+from gis.planning.store.editing import TilingError
+from gis.planning.store.exchange import grids_frame, import_grids
+from gis.planning.store.importer import import_osm
 from scripts.cli import main
 from tests.conftest import BEIJING, admin
 

@@ -15,10 +15,10 @@ from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from api.settings import Settings
-from gis.cities import city_from_name
-from gis.db.divisions import divide_and_store
-from gis.db.importer import import_osm
-from gis.editing import check_tiling
+from gis.geo.cities import city_from_name
+from gis.planning.editing import check_tiling
+from gis.planning.store.divisions import divide_and_store
+from gis.planning.store.importer import import_osm
 from tests.conftest import ADMIN, BEIJING, admin
 
 WHO = {"author": "planner wang", "reason": "the new road is the real border"}

@@ -6,11 +6,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from gis.cities import city_from_name
-from gis.db import load
 from gis.db.engine import check_database, make_engine
-from gis.db.importer import ImportReport, import_osm
 from gis.errors import DatabaseUnavailableError, OsmFileError
+from gis.geo.cities import city_from_name
+from gis.planning.store import load
+from gis.planning.store.importer import ImportReport, import_osm
 from tests.conftest import BEIJING, NANJING
 
 BEIJING_CITY = city_from_name("beijing")

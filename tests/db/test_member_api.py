@@ -12,7 +12,8 @@ from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from api.settings import Settings
-from gis.db.member import MAX_PHOTO_BYTES
+from gis.dispatch import rules
+from gis.member.photos import MAX_PHOTO_BYTES
 from tests.conftest import admin, staff_headers, user_headers
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -97,14 +98,14 @@ def test_me_lists_the_members_grids(client: TestClient, divided_engine: Engine) 
 
 
 def test_a_member_receives_and_handles_with_a_photo(client: TestClient, divided_engine: Engine) -> None:
-    from gis.db import events
+    from gis.dispatch.store import events
 
     code, member = _member(client, divided_engine)
     with divided_engine.connect() as conn:
         staff, lon, lat = conn.execute(text(
             "SELECT sg.staff_id, ST_X(ST_PointOnSurface(g.geom)), ST_Y(ST_PointOnSurface(g.geom)) FROM grids g "
             "JOIN staff_grids sg ON sg.grid_id = g.id AND sg.duty = 'member' WHERE g.code = :c"), {"c": code}).one()
-    event = events.intake(divided_engine, events.EventIn(lon=lon, lat=lat, category="E01", source="hotline"),
+    event = events.intake(divided_engine, rules.EventIn(lon=lon, lat=lat, category="E01", source="hotline"),
                           now=datetime(2026, 11, 23, 2, 0, tzinfo=UTC)).event  # 10:00 Beijing: the member's
     assert event["assignee"]["id"] == staff
     url = f"/events/{event['id']}"

@@ -13,8 +13,8 @@ from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from api.settings import Settings
-from gis.db.patrol import load_grid_network
-from gis.patrol import basic_route
+from gis.patrol.route import basic_route
+from gis.patrol.store.plans import load_grid_network
 from tests.conftest import ADMIN, admin, http_token
 
 
@@ -210,7 +210,7 @@ def test_a_planner_marks_streets_optional_and_the_route_skips_them(client: TestC
                                                                    divided_engine: Engine) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from gis.db.coverage import coverage_report
+    from gis.patrol.store.coverage import coverage_report
 
     code = max(grid_codes(divided_engine), key=lambda c: len(load_grid_network(divided_engine, c)["required"]))
     streets = client.get(f"/grids/{code}/streets").json()

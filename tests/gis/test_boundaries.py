@@ -4,9 +4,9 @@ import pytest
 import shapely
 from shapely.geometry import LineString, Point, box
 
-from gis.boundaries import close_admin_relations
-from gis.crs import metric_crs_for
-from gis.osm import AdminRelation, read_osm
+from gis.geo.boundaries import close_admin_relations
+from gis.geo.crs import metric_crs_for
+from gis.geo.osm import AdminRelation, read_osm
 from tests.conftest import BEIJING, NANJING
 
 

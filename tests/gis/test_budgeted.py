@@ -8,9 +8,9 @@ import random
 import networkx as nx
 import pytest
 
-from gis.budgeted import plan_budgeted
 from gis.errors import InputError
-from gis.patrol import WALK_M_PER_MIN
+from gis.patrol.budgeted import plan_budgeted
+from gis.patrol.route import WALK_M_PER_MIN
 from tests.gis.test_patrol import lattice
 
 

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from gis.coords import from_wgs84, system, to_wgs84
 from gis.errors import InputError
+from gis.geo.coords import from_wgs84, system, to_wgs84
 
 # googollee/eviltransform's test vectors (python/tests): WGS-84 lat, lon → GCJ-02 lat, lon
 WGS_GCJ = [

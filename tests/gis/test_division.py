@@ -7,8 +7,12 @@ import pytest
 import shapely
 from shapely.geometry import LineString, box
 
-from gis.boundaries import close_admin_relations
-from gis.division import (
+from gis.errors import InputError
+from gis.geo.boundaries import close_admin_relations
+from gis.geo.households import estimate_households
+from gis.geo.network import graph_from_extract, graph_to_frames
+from gis.geo.osm import read_osm
+from gis.planning.division import (
     Band,
     adjacency,
     blocks_from_streets,
@@ -17,10 +21,6 @@ from gis.division import (
     reading_order,
     regions_from_units,
 )
-from gis.errors import InputError
-from gis.households import estimate_households
-from gis.network import graph_from_extract, graph_to_frames
-from gis.osm import read_osm
 from tests.conftest import BEIJING, NANJING
 
 

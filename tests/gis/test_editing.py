@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from shapely.geometry import LineString, box, mapping
 
-from gis.editing import MAX_VERTICES, check_tiling, merge, parse_line, parse_polygon, remove, reshape, split
 from gis.errors import InputError
+from gis.planning.editing import MAX_VERTICES, check_tiling, merge, parse_line, parse_polygon, remove, reshape, split
 
 COMMUNITY = box(0, 0, 300, 100)
 GRIDS = {"A": box(0, 0, 100, 100), "B": box(100, 0, 200, 100), "C": box(200, 0, 300, 100)}

@@ -9,14 +9,14 @@ from shapely.affinity import translate
 from shapely.geometry import MultiPolygon, box
 
 from gis.errors import CrsError, InputError
-from gis.households import (
+from gis.geo.households import (
     FLOOR_AREA_PER_HOUSEHOLD_M2,
     UNKNOWN_RESIDENTIAL_SHARE,
     classify_use,
     estimate_households,
     read_household_counts,
 )
-from gis.osm import read_osm
+from gis.geo.osm import read_osm
 from tests.conftest import NANJING
 
 # A 30 m x 30 m square near Nanjing (in degrees: ~0.000318 lon, ~0.00027 lat).

@@ -9,7 +9,7 @@ import networkx as nx
 import pytest
 
 from gis.errors import InputError
-from gis.inspection import plan_inspection
+from gis.patrol.inspection import plan_inspection
 from tests.gis.test_patrol import lattice
 
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 import networkx as nx
 import pytest
 
-from gis.crs import require_crs, utm_crs_for
 from gis.errors import CrsError
-from gis.network import component_count, graph_from_extract, graph_to_frames, way_filter
-from gis.osm import read_osm
+from gis.geo.crs import require_crs, utm_crs_for
+from gis.geo.network import component_count, graph_from_extract, graph_to_frames, way_filter
+from gis.geo.osm import read_osm
 from tests.conftest import BEIJING
 
 
@@ -75,7 +75,7 @@ def test_edges_are_the_same_whatever_the_string_hash_seed() -> None:
     import sys
 
     script = (
-        "from gis.osm import read_osm; from gis.network import graph_from_extract, graph_to_frames; "
+        "from gis.geo.osm import read_osm; from gis.geo.network import graph_from_extract, graph_to_frames; "
         f"_, e = graph_to_frames(graph_from_extract(read_osm({str(BEIJING)!r}), 'walk')); "
         "print(e[['u','v','key','name','highway']].assign(ids=e['osm_ids'].map(str)).to_csv())"
     )

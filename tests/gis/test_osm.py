@@ -8,7 +8,7 @@ import osmium
 import pytest
 
 from gis.errors import OsmFileError
-from gis.osm import place_kind, read_osm
+from gis.geo.osm import place_kind, read_osm
 from tests.conftest import BEIJING, NANJING
 
 MINI_STREET_ONLY = """<?xml version="1.0" encoding="UTF-8"?>

@@ -9,7 +9,7 @@ import networkx as nx
 import pytest
 
 from gis.errors import InputError
-from gis.patrol import basic_route
+from gis.patrol.route import basic_route
 
 
 def lattice(w: int, h: int, seed: int, extra: int = 2) -> nx.MultiGraph:

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, box, mapping
 
-from gis.coords import check_lonlat, from_wgs84, point_from_geojson, to_wgs84
-from gis.editing import merge, parse_line, parse_polygon, split
 from gis.errors import InputError
+from gis.geo.coords import check_lonlat, from_wgs84, point_from_geojson, to_wgs84
+from gis.planning.editing import merge, parse_line, parse_polygon, split
 
 # mainland China, roughly: where GCJ-02 and BD-09 differ from WGS-84
 CHINA_LON = st.floats(min_value=75.0, max_value=134.0)

@@ -8,7 +8,7 @@ import pytest
 
 from api.app import create_app
 from api.settings import Settings
-from gis.db.importer import ImportReport
+from gis.planning.store.importer import ImportReport
 from maps.browser import serve_in_thread, visit
 from tests.conftest import http_token
 

@@ -5,7 +5,7 @@ import re
 import pytest
 from folium.plugins import MarkerCluster
 
-from gis.db import features
+from gis.planning.store import city as features
 from maps.city import LOCAL_ASSETS, RemoteAssetError, city_map, map_to_html
 
 

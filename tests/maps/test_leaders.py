@@ -14,13 +14,13 @@ from sqlalchemy import text
 
 from api.app import create_app
 from api.settings import Settings
-from gis.cities import city_from_name
-from gis.db.demo_activity import seed_demo_activity
-from gis.db.divisions import divide_and_store
 from gis.db.embedded import EmbeddedPostgres
 from gis.db.engine import make_engine
-from gis.db.importer import import_osm
-from gis.db.staff import seed_demo_staff
+from gis.demo.activity import seed_demo_activity
+from gis.demo.staff import seed_demo_staff
+from gis.geo.cities import city_from_name
+from gis.planning.store.divisions import divide_and_store
+from gis.planning.store.importer import import_osm
 from tests.conftest import NANJING, ROOT, _clone, admin, http_token
 
 

@@ -15,8 +15,9 @@ from sqlalchemy.engine import Engine
 import api.auth
 from api.app import create_app
 from api.settings import Settings
-from gis.db import events
-from gis.db.users import create_user, set_active
+from gis.access.store.users import create_user, set_active
+from gis.dispatch import rules
+from gis.dispatch.store import events
 from maps.browser import local_page, serve_in_thread
 from tests.conftest import PASSWORD, ROOT, http_token
 
@@ -72,7 +73,7 @@ def test_report_visit_offline_and_back_every_item_stored_once(served: str, membe
     picture = tmp_path / "manhole.png"
     picture.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
     # 10:00 in Beijing: the member is on duty, so this report is theirs to handle on the page
-    mine = events.intake(divided_engine, events.EventIn(lon=member.lon + 0.0003, lat=member.lat, category="E01",
+    mine = events.intake(divided_engine, rules.EventIn(lon=member.lon + 0.0003, lat=member.lat, category="E01",
                                                         source="hotline", description="路边堆物"),
                          now=datetime(2026, 11, 23, 2, 0, tzinfo=UTC)).event
     assert mine["assignee"]["id"] == member.staff_id

@@ -13,10 +13,10 @@ from sqlalchemy.engine import Engine
 from api.app import create_app
 from api.auth import TOKEN_COOKIE
 from api.settings import Settings
-from gis.cities import city_from_name
-from gis.db.divisions import divide_and_store
-from gis.db.importer import import_osm
-from gis.db.users import create_user
+from gis.access.store.users import create_user
+from gis.geo.cities import city_from_name
+from gis.planning.store.divisions import divide_and_store
+from gis.planning.store.importer import import_osm
 from maps.browser import CHROMIUM, CHROMIUM_ARGS, local_page, serve_in_thread
 from tests.conftest import BEIJING, PASSWORD, ROOT, http_token
 

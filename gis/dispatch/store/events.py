@@ -1,0 +1,449 @@
+"""Events: intake and assignment by location, the closed loop, deadlines and escalation (DOMAIN.md "Events").
+
+Assignment rules, in order (the event stores which one placed it, in ``assignment_rule``):
+
+1. **Grid.** The current grid that contains the point. A point on a shared edge or vertex lies in several grids:
+   it goes to the one with the **lowest code** (the same tie-break the grid editor uses for buildings).
+   A point outside every grid goes to the nearest grid within ``radius_m`` (default 50 m, measured on the
+   spheroid); beyond that, to the **centre queue of the street** that contains it (or the nearest street
+   within 1 km), flagged for a person to look at. Farther than that it is outside the service area: a 422.
+2. **Person.** By the category's route: ``police`` categories go to the grid's embedded police officer (the
+   community's, failing that), ``department`` categories straight to the category's department; ``grid``
+   categories to the member on duty by the roster at the moment of the report (the city's local time), failing
+   that the grid chief. No one at all: the event stays in the grid's queue, flagged.
+
+The loop: reported → accepted → dispatched → handled (feedback) → verified → closed (evaluated), with reject and
+merge (a duplicate) before dispatch, rework (verification failed: back to dispatched), suspend/resume (the clock
+stops), extend (a later deadline) and escalate. With auto-dispatch (the default) intake accepts and dispatches in
+the same transaction, as the system, so the deadline clock starts at once. Each step is a row in
+``event_transitions`` with actor, role, time and note; a step the state does not allow is a ConflictError (409),
+a step the role may not take a ForbiddenError (403).
+
+Deadlines are wall-clock hours per category and priority (no working-day calendar yet: an approximation, said
+so in the docs). A passed deadline escalates grid → community → street → department, each level getting a fresh
+period; the event is then marked ``missed_deadline`` and cannot count as closed on time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import psycopg2
+from sqlalchemy.engine import Connection, Engine
+
+from gis.db.prepared import Prepared
+from gis.dispatch.rules import (
+    ASSIGNING,
+    DEFAULT_RADIUS_M,
+    DUPLICATE_RADIUS_M,
+    DUPLICATE_WINDOW,
+    LEVEL_ORDER,
+    MAX_PHOTOS,
+    OPEN_STATES,
+    STEPS,
+    STREET_RADIUS_M,
+    EventIn,
+    Intake,
+)
+from gis.errors import ConflictError, ForbiddenError, GridpatrolError, InputError, NotFoundError
+from gis.geo.coords import system, to_wgs84
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def event_row_to_dict(row: Sequence[Any], *, with_contact: bool = False) -> dict[str, Any]:
+    """An event as clients see it, from a row of the view ``event_rows`` (migration 0005)."""
+    (eid, state, cat, cat_name, cat_en, priority, source, description, photos, lon, lat, in_crs, in_lon, in_lat,
+     grid, community, street, queue, staff_id, staff_name, staff_role, department, rule, flagged, duplicate_of,
+     level, reported, dispatched, due, closed, on_time, missed, reworks, extensions, escalations, suspended_s,
+     evaluation, updated, contact) = row
+    out = {
+        "id": eid, "state": state, "category": cat, "category_name": cat_name, "category_name_en": cat_en,
+        "priority": priority, "source": source, "description": description, "photos": photos,
+        "location": {"type": "Point", "coordinates": [round(lon, 7), round(lat, 7)]},
+        "input": {"crs": in_crs, "lon": in_lon, "lat": in_lat},
+        "grid": grid, "community": community, "street": street, "queue": queue, "level": level,
+        "assignee": {"id": staff_id, "name": staff_name, "role": staff_role} if staff_id is not None else None,
+        "department": department, "assignment_rule": rule, "flagged": flagged, "duplicate_of": duplicate_of,
+        "reported_at": _iso(reported), "dispatched_at": _iso(dispatched), "due_at": _iso(due),
+        "closed_at": _iso(closed), "closed_on_time": on_time, "missed_deadline": missed, "reworks": reworks,
+        "extensions": extensions, "escalations": escalations, "suspended_seconds": suspended_s,
+        "evaluation": evaluation, "updated_at": _iso(updated),
+    }
+    if with_contact:
+        out["reporter_contact"] = contact
+    return out
+
+
+_INTAKE = Prepared("gridpatrol_intake_batch", """
+    SELECT r.ord, r.replayed, r.error_code, r.error, (r.event).* FROM gridpatrol_intake_batch(%(reports)s, %(auto)s,
+        %(radius)s, %(street_radius)s, %(timezone)s, %(window)s, %(dup_radius)s) r""", {
+    "reports": "jsonb", "auto": "bool", "radius": "float8", "street_radius": "float8", "timezone": "text",
+    "window": "interval", "dup_radius": "float8"})
+_CLIENT_ERRORS: dict[str, type[GridpatrolError]] = {"GP422": InputError, "GP409": ConflictError}
+
+
+def intake(engine: Engine, report: EventIn, *, auto_dispatch: bool = True, radius_m: float = DEFAULT_RADIUS_M,
+           timezone: str = "Asia/Shanghai", now: datetime | None = None) -> Intake:
+    """Place, assign and store one report (the rules of the module docstring); committed before it returns. A
+    retry with the same idempotency key returns the first result; the same key with a different report is a
+    ConflictError."""
+    (result,) = intake_many(engine, [(report, now or datetime.now(UTC))], auto_dispatch=auto_dispatch,
+                            radius_m=radius_m, timezone=timezone)
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def intake_many(engine: Engine, reports: Sequence[tuple[EventIn, datetime]], *, auto_dispatch: bool = True,
+                radius_m: float = DEFAULT_RADIUS_M, timezone: str = "Asia/Shanghai") -> list[Intake | Exception]:
+    """Store ``reports`` (each with the moment it was reported) in one database call and one commit, in order,
+    each by the rules of the module docstring (carried out by ``gridpatrol_intake_batch``, migration 0010).
+    Answers, per report, its :class:`Intake` or what refused it: the error a client can fix (InputError,
+    ConflictError), or a database error only that report caused; a bad report refuses only itself. All are
+    committed before it returns. A database that cannot be reached raises, for the whole batch.
+
+    Batching is what lets intake keep up under load: the round trip, the statement and the commit are shared by
+    the batch (``api.intake`` hands it every report waiting at once)."""
+    answers: list[Intake | Exception | None] = [None] * len(reports)
+    items: list[bytes] = []  # each report as the JSON object gridpatrol_intake_batch reads
+    sent: list[int] = []  # the index in ``reports`` of each item sent
+    for i, (report, at) in enumerate(reports):
+        try:
+            report.check()
+            lon, lat = to_wgs84(report.lon, report.lat, report.crs)
+            items.append(orjson.dumps({
+                "key": report.idempotency_key, "hash": report.fingerprint() if report.idempotency_key else None,
+                "category": report.category, "priority": report.priority, "source": report.source,
+                "description": report.description, "contact": report.reporter_contact, "photos": report.photos,
+                "crs": system(report.crs), "in_lon": report.lon, "in_lat": report.lat, "x": lon, "y": lat,
+                "at": at.isoformat(), "dup_deg": _degrees(DUPLICATE_RADIUS_M, lat)}))
+        except (GridpatrolError, orjson.JSONEncodeError) as exc:
+            answers[i] = exc
+            continue
+        sent.append(i)
+
+    def params(batch: list[bytes]) -> dict[str, Any]:
+        return {"reports": (b"[" + b",".join(batch) + b"]").decode(), "auto": auto_dispatch, "radius": radius_m,
+                "street_radius": STREET_RADIUS_M, "timezone": timezone, "window": DUPLICATE_WINDOW,
+                "dup_radius": DUPLICATE_RADIUS_M}
+
+    rows: list[tuple[Any, ...]] = []
+    try:
+        rows = _run_intake(engine, params(items)) if items else []
+    except psycopg2.OperationalError:  # the database, not a report: the whole batch
+        raise
+    except psycopg2.Error:
+        if len(items) == 1:
+            raise
+        # something no rule foresaw failed the batch (nothing of it is stored): each report on its own, so that
+        # the failure is the one report's that caused it
+        for n, item in enumerate(items, 1):
+            try:
+                rows += [(n, *row[1:]) for row in _run_intake(engine, params([item]))]
+            except psycopg2.Error as exc:
+                answers[sent[n - 1]] = exc
+    for ord_, replayed, code, message, *event in rows:
+        i = sent[ord_ - 1]
+        if code is not None:
+            answers[i] = _CLIENT_ERRORS[code](message)
+        else:
+            answers[i] = Intake(event_row_to_dict(event, with_contact=True), replayed)
+    assert all(a is not None for a in answers)
+    return answers  # type: ignore[return-value]
+
+
+def _run_intake(engine: Engine, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    for attempt in (1, 2):
+        raw = engine.raw_connection()  # the pool's DBAPI connection: SQLAlchemy's layer costs more than the call
+        db: Any = raw.dbapi_connection
+        try:
+            db.autocommit = True  # one statement, its own transaction: committed when it returns
+            cur = db.cursor()
+            _INTAKE.run(cur, params)
+            return cur.fetchall()  # type: ignore[no-any-return]
+        except psycopg2.Error as exc:
+            if db.closed and attempt == 1:
+                # the pooled connection was broken (the database restarted since it was last used): once more on
+                # a fresh one. (Should it break after the commit, before the answer, a report without an
+                # idempotency key would be stored twice: clients that retry send a key.) The pool's other
+                # connections date from before the same restart: a fresh pool, as SQLAlchemy does on a disconnect.
+                raw.invalidate(exc)
+                engine.dispose(close=False)
+                continue
+            raise
+        finally:
+            if not db.closed:
+                db.autocommit = False
+            raw.close()  # back to the pool (a broken one is dropped there)
+    raise AssertionError("unreachable")
+
+
+def _degrees(metres: float, lat: float) -> float:
+    """At least ``metres`` in degrees of longitude and latitude at ``lat``: a search box the GiST index can use."""
+    return metres / (111_320 * max(math.cos(math.radians(lat)), 0.01)) * 1.01
+
+
+def _cursor(conn: Connection) -> Any:
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    return raw.cursor()
+
+
+def _read(cur: Any, event_id: int, *, with_contact: bool) -> dict[str, Any]:
+    cur.execute("SELECT * FROM event_rows WHERE id = %s", (event_id,))
+    row = cur.fetchone()
+    if row is None:
+        raise NotFoundError(f"no event {event_id}")
+    return event_row_to_dict(row, with_contact=with_contact)
+
+
+def get_event(engine: Engine, event_id: int, *, with_contact: bool = False) -> dict[str, Any]:
+    with engine.connect() as conn:
+        return _read(_cursor(conn), event_id, with_contact=with_contact)
+
+
+def history(engine: Engine, event_id: int) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        cur = _cursor(conn)
+        cur.execute("SELECT 1 FROM events WHERE id = %s", (event_id,))
+        if cur.fetchone() is None:
+            raise NotFoundError(f"no event {event_id}")
+        # an event loaded from a file begins with its import (one record per file: migration 0011)
+        cur.execute("SELECT 'import', NULL, i.state, i.author, 'system', e.reported_at, i.note, NULL::jsonb, 0 AS id "
+                    "FROM events e JOIN event_imports i ON i.id = e.import_id WHERE e.id = %(e)s UNION ALL "
+                    "SELECT action, from_state, to_state, actor, role, at, note, data, id FROM event_transitions "
+                    "WHERE event_id = %(e)s ORDER BY 6, 9", {"e": event_id})
+        return [{"action": a, "from": f, "to": t, "actor": who, "role": r, "at": at.isoformat(), "note": n,
+                 "data": d} for a, f, t, who, r, at, n, d, _ in cur.fetchall()]
+
+
+def act(engine: Engine, event_id: int, action: str, *, actor: str, role: str, note: str | None = None,
+        hours: float | None = None, evaluation: int | None = None, into: int | None = None,
+        to_level: str | None = None, staff_id: int | None = None, now: datetime | None = None,
+        deadline_passed: bool = False, seen_updated_at: datetime | None = None,
+        photos: Sequence[str] = ()) -> dict[str, Any]:
+    """Take one step of the loop on an event (see :data:`STEPS`). ``deadline_passed`` marks an escalation made
+    because the deadline passed (the event then cannot count as closed on time). ``seen_updated_at``: the event's
+    ``updated_at`` as the caller read it; when someone changed the event since, the step is a ConflictError (the
+    later of two concurrent edits loses, rather than acting on a state its author never saw)."""
+    step = STEPS.get(action)
+    if step is None:
+        raise InputError(f"unknown action {action!r}: use one of {', '.join(STEPS)}")
+    if not actor.strip():
+        raise InputError("every step names its actor")
+    if role not in step.roles:
+        raise ForbiddenError(f"a {role} may not {action} an event; that is for: {', '.join(sorted(step.roles))}")
+    at = now or datetime.now(UTC)
+    with engine.begin() as conn:
+        cur = _cursor(conn)
+        cur.execute("SELECT e.state, e.due_at, e.suspended_at, e.level, e.category_code, e.priority, "
+                    "e.community_id, e.street_id, e.missed_deadline, c.department_code, "
+                    "c.hours_urgent, c.hours_high, c.hours_normal, e.updated_at "
+                    "FROM events e JOIN categories c ON c.code = e.category_code WHERE e.id = %s FOR UPDATE OF e",
+                    (event_id,))
+        row = cur.fetchone()
+        if row is None:
+            raise NotFoundError(f"no event {event_id}")
+        (state, due, suspended_at, level, _, priority, community_id, street_id, missed, department,
+         *hours_by, updated_at) = row
+        if seen_updated_at is not None and seen_updated_at != updated_at:
+            raise ConflictError(f"event {event_id} changed at {updated_at.isoformat()}, after you read it "
+                                f"({seen_updated_at.isoformat()}): read it again, then decide")
+        period = timedelta(hours=dict(zip(("urgent", "high", "normal"), hours_by, strict=True))[priority])
+        if state not in step.sources:
+            allowed = sorted(a for a, s in STEPS.items() if state in s.sources)
+            raise ConflictError(f"event {event_id} is {state}: it cannot be {action}ed now; possible steps: "
+                                f"{', '.join(allowed) or 'none (the loop is over)'}")
+        target = step.target or state
+        sets: dict[str, Any] = {"state": target, "updated_at": at}
+        data: dict[str, Any] = {}
+        if photos:  # a feedback's pictures (POST /photos keys), kept with the step
+            if len(photos) > MAX_PHOTOS or not all(isinstance(k, str) and 0 < len(k) <= 300 for k in photos):
+                raise InputError(f"at most {MAX_PHOTOS} photo references of at most 300 characters")
+            data["photos"] = list(photos)
+        if action == "dispatch":
+            sets.update(dispatched_at=at, due_at=at + period)
+            if staff_id is not None:
+                sets["assignee_staff_id"] = staff_id
+        elif action == "suspend":
+            sets["suspended_at"] = at
+        elif action == "resume":
+            paused = at - suspended_at
+            sets.update(suspended_at=None, due_at=due + paused)
+            cur.execute("UPDATE events SET suspended_seconds = suspended_seconds + %s WHERE id = %s",
+                        (int(paused.total_seconds()), event_id))
+            data["paused_seconds"] = int(paused.total_seconds())
+        elif action == "extend":
+            if hours is None or not 0 < hours <= 24 * 30:
+                raise InputError("an extension gives the extra hours (more than 0, at most 720)")
+            sets["due_at"] = due + timedelta(hours=hours)
+            cur.execute("UPDATE events SET extensions = extensions + 1 WHERE id = %s", (event_id,))
+            data["hours"] = hours
+        elif action == "rework":
+            cur.execute("UPDATE events SET reworks = reworks + 1 WHERE id = %s", (event_id,))
+        elif action == "close":
+            if evaluation is not None and not 1 <= evaluation <= 5:
+                raise InputError("an evaluation is a score from 1 to 5")
+            sets.update(closed_at=at, closed_on_time=bool(not missed and due is not None and at <= due),
+                        evaluation=evaluation)
+        elif action == "merge":
+            if into is None or into == event_id:
+                raise InputError("merge names the event this one duplicates (into)")
+            cur.execute("SELECT state FROM events WHERE id = %s", (into,))
+            other = cur.fetchone()
+            if other is None:
+                raise NotFoundError(f"no event {into} to merge into")
+            if other[0] not in OPEN_STATES:
+                raise ConflictError(f"event {into} is {other[0]}: merge into an open event")
+            sets["duplicate_of"] = into
+            data["into"] = into
+        elif action == "escalate":
+            target_level = to_level or _next_level(level)
+            if target_level not in LEVEL_ORDER or LEVEL_ORDER.index(target_level) <= LEVEL_ORDER.index(level):
+                raise ConflictError(f"event {event_id} is at the {level} level: it can only go up "
+                                    f"({', '.join(LEVEL_ORDER[LEVEL_ORDER.index(level) + 1:]) or 'it is at the top'})")
+            sets.update(_level_holder(cur, target_level, community_id, street_id, department))
+            sets.update(level=target_level, due_at=at + period)
+            if deadline_passed:
+                sets["missed_deadline"] = True
+            cur.execute("UPDATE events SET escalations = escalations + 1 WHERE id = %s", (event_id,))
+            data.update(from_level=level, to_level=target_level)
+        assignments = ", ".join(f"{k} = %({k})s" for k in sets)
+        cur.execute(f"UPDATE events SET {assignments} WHERE id = %(id)s", {**sets, "id": event_id})
+        cur.execute("INSERT INTO event_transitions (event_id, action, from_state, to_state, actor, role, at, note, "
+                    "data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    (event_id, action, state, target, actor, role, at, note, json.dumps(data) if data else None))
+        return _read(cur, event_id, with_contact=True)
+
+
+def _next_level(level: str) -> str:
+    i = LEVEL_ORDER.index(level)
+    return LEVEL_ORDER[min(i + 1, len(LEVEL_ORDER) - 1)]
+
+
+def _level_holder(cur: Any, level: str, community_id: int | None, street_id: int | None,
+                  department: str) -> dict[str, Any]:
+    """Who holds an event escalated to ``level``: the unit's centre staff, or the category's department."""
+    if level == "department":
+        return {"queue": "department", "department_code": department, "assignee_staff_id": None}
+    unit = community_id if level == "community" else street_id
+    cur.execute("SELECT id FROM staff WHERE active AND role = 'centre_staff' AND unit_id = %s ORDER BY id LIMIT 1",
+                (unit,))
+    row = cur.fetchone()
+    return {"queue": "street_centre" if level == "street" else "grid", "assignee_staff_id": row[0] if row else None}
+
+
+def escalate_overdue(engine: Engine, *, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Escalate every dispatched event whose deadline has passed by one level (grid → community → street →
+    department), with a fresh period there; the event is marked as having missed its deadline. Returns what
+    was escalated. Run every minute by the service, and by ``gridpatrol escalate``."""
+    at = now or datetime.now(UTC)
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT id FROM events WHERE state = 'dispatched' AND due_at < %(t)s AND level <> 'department' "
+            "ORDER BY due_at", {"t": at}).all()
+    done = []
+    for (event_id,) in rows:
+        try:
+            event = act(engine, event_id, "escalate", actor="gridpatrol", role="system", now=at,
+                        note="the deadline passed", deadline_passed=True)
+        except ConflictError:  # moved on meanwhile
+            continue
+        done.append({"id": event_id, "level": event["level"], "due_at": event["due_at"]})
+    return done
+
+
+def list_events(engine: Engine, *, staff_id: int | None = None, states: Sequence[str] | None = None,
+                grid: str | None = None, overdue_at: datetime | None = None, unit_code: str | None = None,
+                city_id: int | None = None, department: str | None = None, with_contact: bool = False,
+                limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+    """Events by assignee, state, grid, unit (district/street/community/grid code prefix), city, overdue at a time,
+    or gone or escalated to a department. The reporter's contact only ``with_contact``."""
+    where: list[str] = ["true"]
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    if city_id is not None:
+        where.append("v.id IN (SELECT id FROM events WHERE city_id = %(city)s)")
+        params["city"] = city_id
+    if department is not None:
+        where.append("v.department = %(dep)s AND (v.level = 'department' OR v.queue = 'department')")
+        params["dep"] = department
+    if staff_id is not None:
+        where.append("v.assignee_id = %(staff)s")
+        params["staff"] = staff_id
+    if states:
+        where.append("v.state = ANY(%(states)s)")
+        params["states"] = list(states)
+    if grid is not None:
+        where.append("v.grid = %(grid)s")
+        params["grid"] = grid
+    if unit_code is not None:
+        where.append("(v.grid LIKE %(prefix)s OR v.street LIKE %(prefix)s)")
+        params["prefix"] = unit_code + "%"
+    if overdue_at is not None:
+        where.append("v.state IN ('dispatched', 'handled') AND v.due_at < %(t)s")
+        params["t"] = overdue_at
+    with engine.connect() as conn:
+        cur = _cursor(conn)
+        cur.execute(f"SELECT * FROM event_rows v WHERE {' AND '.join(where)} "
+                    "ORDER BY v.due_at NULLS LAST, v.id LIMIT %(limit)s OFFSET %(offset)s", params)
+        return [event_row_to_dict(r, with_contact=with_contact) for r in cur.fetchall()]
+
+
+def categories(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT code, name, name_en, kind, route, department_code, hours_urgent, hours_high, hours_normal "
+            "FROM categories ORDER BY code").all()
+    return [{"code": c, "name": n, "name_en": e, "kind": k, "route": r, "department": d,
+             "deadline_hours": {"urgent": u, "high": h, "normal": m}} for c, n, e, k, r, d, u, h, m in rows]
+
+
+def reassign_after_edit(cur: Any, community_id: int, *, author: str, reason: str, timezone: str = "Asia/Shanghai",
+                        now: datetime | None = None) -> list[dict[str, Any]]:
+    """After a boundary change in a community, move its open events to the grid that now holds their point
+    (lowest code on a shared edge), re-assign the grid's responsible person for those at grid level, and record
+    a ``reassign`` step for each. Runs inside the edit's transaction."""
+    at = now or datetime.now(UTC)
+    cur.execute("""
+        SELECT e.id, e.grid_code, e.level, e.queue, c.route, n.id, n.code
+        FROM events e JOIN categories c ON c.code = e.category_code
+        CROSS JOIN LATERAL (SELECT g.id, g.code FROM grids g WHERE g.community_id = %(c)s
+                            AND ST_Intersects(g.geom, e.geom) ORDER BY g.code LIMIT 1) n
+        WHERE e.community_id = %(c)s AND e.state = ANY(%(open)s) AND e.grid_code IS DISTINCT FROM n.code
+        ORDER BY e.id""", {"c": community_id, "open": list(OPEN_STATES)})
+    moved = []
+    for event_id, old, level, queue, route, grid_id, code in cur.fetchall():
+        sets: dict[str, Any] = {"grid_id": grid_id, "grid_code": code, "updated_at": at}
+        if level == "grid" and queue in ("grid", "police") and route in ("grid", "police"):
+            cur.execute("SELECT staff_id FROM gridpatrol_person(%s, %s, %s, %s AT TIME ZONE %s)",
+                        (route, grid_id, community_id, at, timezone))
+            person = cur.fetchone()
+            sets["assignee_staff_id"] = person[0] if person else None
+        assignments = ", ".join(f"{k} = %({k})s" for k in sets)
+        cur.execute(f"UPDATE events SET {assignments} WHERE id = %(id)s RETURNING state", {**sets, "id": event_id})
+        state = cur.fetchone()[0]
+        data = {"from": old, "to": code, "assignee": sets.get("assignee_staff_id")}
+        cur.execute("INSERT INTO event_transitions (event_id, action, from_state, to_state, actor, role, at, note, "
+                    "data) VALUES (%s, 'reassign', %s, %s, %s, 'system', %s, %s, %s)",
+                    (event_id, state, state, author, at, f"grid boundary changed: {reason}", json.dumps(data)))
+        moved.append({"event_id": event_id, **data})
+    return moved
+
+
+def assignments_since(engine: Engine, staff_id: int, after: datetime) -> list[tuple[int, datetime]]:
+    """(transition id, time) of the steps since ``after`` that left an event with ``staff_id``, oldest first."""
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql("""
+            SELECT t.id, t.at, e.id FROM event_transitions t JOIN events e ON e.id = t.event_id
+            WHERE t.at > %(after)s AND t.action = ANY(%(actions)s) AND e.assignee_staff_id = %(staff)s
+              AND e.state IN ('dispatched', 'suspended', 'handled')
+            ORDER BY t.at, t.id""", {"after": after, "actions": list(ASSIGNING), "staff": staff_id}).all()
+    return [(int(event_id), at) for _, at, event_id in rows]

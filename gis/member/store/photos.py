@@ -1,0 +1,47 @@
+"""What the grid member's phone page stores besides events and visits: photos and volunteer tasks.
+
+Photos are kept in the database, addressed by their SHA-256 (``photo:<hex>``, what a report's ``photos`` list
+holds), so a picture sent twice — a phone's queue retried after a lost answer — is stored once. Only JPEG, PNG and
+WebP, recognised by their first bytes (not by what the client claims), up to :data:`MAX_PHOTO_BYTES`.
+
+Volunteer tasks (Shaoguan's "residents order, the community posts, members take the order"): a community's
+dispatcher posts a task for a grid; a grid member (or a volunteer account) of that grid takes it, then closes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from gis.errors import InputError, NotFoundError, PayloadTooLargeError
+from gis.member.photos import MAX_PHOTO_BYTES, image_type
+
+
+def store_photo(engine: Engine, data: bytes, *, uploaded_by: str) -> dict[str, Any]:
+    """Keep a picture; its key (the same for the same bytes), media type and size."""
+    if not data:
+        raise InputError("the photo is empty: send the picture as the body")
+    if len(data) > MAX_PHOTO_BYTES:
+        raise PayloadTooLargeError(f"the photo is {len(data) / 2**20:.1f} MB; at most "
+                                   f"{MAX_PHOTO_BYTES // 2**20} MB: take it at a lower resolution")
+    media = image_type(data)
+    if media is None:
+        raise InputError("that is not a photo: send a JPEG, PNG or WebP picture")
+    key = f"photo:{hashlib.sha256(data).hexdigest()}"
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO photos (key, content_type, size, data, uploaded_by) VALUES (%(k)s, %(t)s, "
+                             "%(s)s, %(d)s, %(u)s) ON CONFLICT (key) DO NOTHING",
+                             {"k": key, "t": media, "s": len(data), "d": data, "u": uploaded_by})
+    return {"key": key, "content_type": media, "size": len(data), "url": f"/photos/{key}"}
+
+
+def get_photo(engine: Engine, key: str) -> tuple[bytes, str]:
+    with engine.connect() as conn:
+        row = conn.exec_driver_sql("SELECT data, content_type FROM photos WHERE key = %(k)s", {"k": key}).first()
+    if row is None:
+        raise NotFoundError(f"no photo {key}")
+    return bytes(row[0]), str(row[1])
+
+

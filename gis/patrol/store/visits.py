@@ -1,0 +1,300 @@
+"""Visits and proof: members log their patrols (a GPS track, the buildings visited); tracks are matched to the
+grid's streets; compliance says per week whether the basic patrol was done and per month whether the full
+inspection was; the schedule is a month's plan per grid and member honouring that cadence (DOMAIN.md: a basic
+patrol every week, a full inspection every month, every visit logged).
+
+* **Track matching**: a street segment of the grid (the basic patrol's required segments) counts as walked when at
+  least :data:`WALKED_SHARE` of its length lies within ``tolerance_m`` (default 20 m, a phone's GPS error in a
+  street canyon) of the track. A buffer test, not a hidden-Markov map matcher: it says which streets were walked,
+  not in which order.
+* **A basic patrol is done** in a week (Monday to Sunday, the city's time zone) when the visits of that week walked
+  at least :data:`BASIC_DONE_SHARE` of the grid's street length, together.
+* **The full inspection is done** in a month when every building of the grid was logged as visited that month.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import math
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import geopandas as gpd
+from shapely.geometry import LineString
+from sqlalchemy.engine import Engine
+
+from gis.errors import ConflictError, InputError, NotFoundError
+from gis.geo.crs import WGS84, utm_crs_for
+from gis.patrol.store.plans import load_grid_network
+from gis.vocabulary import VISIT_KINDS
+
+DEFAULT_TOLERANCE_M = 20.0
+WALKED_SHARE = 0.8
+BASIC_DONE_SHARE = 0.8
+MAX_TRACK_POINTS = 50_000
+MAX_BUILDINGS = 10_000
+TRACK_NEAR_GRID_M = 200.0
+
+
+def _check_track(coords: list[Any]) -> LineString:
+    if len(coords) < 2:
+        raise InputError("a track needs at least 2 points")
+    if len(coords) > MAX_TRACK_POINTS:
+        raise InputError(f"a track has at most {MAX_TRACK_POINTS:,} points; got {len(coords):,}: split it")
+    try:
+        points = [(float(c[0]), float(c[1])) for c in coords]
+    except (TypeError, ValueError, IndexError):
+        raise InputError("each track point is [lon, lat] with numbers") from None
+    if not all(math.isfinite(x) and math.isfinite(y) and abs(x) <= 180 and abs(y) <= 90 for x, y in points):
+        raise InputError("track points must be finite lon/lat in range (lon -180..180, lat -90..90)")
+    line = LineString(points)
+    if line.length == 0:
+        raise InputError("the track does not move: all its points are the same")
+    return line
+
+
+def log_visit(engine: Engine, code: str, *, kind: str, started_at: datetime, ended_at: datetime,
+              staff_id: int | None = None, track: list[Any] | None = None, buildings: list[int] | None = None,
+              note: str = "", tolerance_m: float = DEFAULT_TOLERANCE_M,
+              idempotency_key: str | None = None, position: tuple[float, float] | None = None) -> dict[str, Any]:
+    """Store a visit to grid ``code``, its track matched to the grid's streets; the stored visit as a dict.
+    ``idempotency_key``: a visit sent again with the same key (a phone's queue retried) is stored once, and the
+    answer is the first one's with ``replayed`` set. ``position``: (lon, lat) where the member logged it."""
+    if idempotency_key is not None:
+        if not 1 <= len(idempotency_key) <= 128:
+            raise InputError("an idempotency key has 1 to 128 characters")
+        first = _visit_by_key(engine, idempotency_key)
+        if first is not None:
+            return _replayed(engine, first, code)
+    if kind not in VISIT_KINDS:
+        raise InputError(f"unknown visit kind {kind!r}: one of {', '.join(VISIT_KINDS)}")
+    if started_at.tzinfo is None or ended_at.tzinfo is None:
+        raise InputError("give the visit's times with their time zone (ISO 8601, e.g. 2026-11-20T09:00:00+08:00)")
+    if ended_at < started_at:
+        raise InputError("the visit ends before it starts")
+    if ended_at > datetime.now(ZoneInfo("UTC")) + timedelta(minutes=10):
+        raise InputError("the visit ends in the future")
+    if not 1 <= tolerance_m <= 100:
+        raise InputError("the matching tolerance is 1 to 100 m")
+    if len(note) > 2000:
+        raise InputError("the note is longer than 2,000 characters")
+    buildings = sorted(set(buildings or []))
+    if len(buildings) > MAX_BUILDINGS:
+        raise InputError(f"at most {MAX_BUILDINGS:,} buildings per visit")
+    if track is None and not buildings:
+        raise InputError("a visit needs a track, buildings visited, or both")
+    line = _check_track(track) if track is not None else None
+    with engine.connect() as conn:
+        grid = conn.exec_driver_sql("SELECT id FROM grids WHERE code = %(c)s", {"c": code}).scalar()
+        if grid is None:
+            raise NotFoundError(f"no grid {code}")
+        if staff_id is not None and conn.exec_driver_sql(
+                "SELECT 1 FROM staff WHERE id = %(s)s", {"s": staff_id}).scalar() is None:
+            raise InputError(f"no staff member {staff_id}")
+        known = {r[0] for r in conn.exec_driver_sql(
+            "SELECT id FROM buildings WHERE grid_id = %(g)s AND id = ANY(%(b)s)", {"g": grid, "b": buildings})}
+    net = load_grid_network(engine, code)
+    required = net["required"]
+    graph = net["graph"]
+    required_m = sum(graph.edges[e]["length"] for e in required)
+    walked: list[list[Any]] = []
+    walked_m = 0.0
+    if line is not None:
+        polygon = net["polygon"]
+        metric = utm_crs_for(polygon.centroid.x, polygon.centroid.y)
+        shapes = gpd.GeoSeries([line, polygon, *[graph.edges[e]["geometry"] for e in required]], crs=WGS84)
+        shapes = shapes.to_crs(metric)
+        track_m, grid_m, streets = shapes.iloc[0], shapes.iloc[1], shapes.iloc[2:]
+        if track_m.distance(grid_m) > TRACK_NEAR_GRID_M:
+            raise InputError(f"the track never comes within {TRACK_NEAR_GRID_M:.0f} m of grid {code}: "
+                             "is it the right grid?")
+        near = track_m.buffer(tolerance_m)
+        inside = streets.intersection(near).length.to_numpy() / streets.length.to_numpy()
+        for edge, share in zip(required, inside, strict=True):
+            if share >= WALKED_SHARE:
+                walked.append([int(edge[0]), int(edge[1]), int(edge[2])])
+                walked_m += graph.edges[edge]["length"]
+    with engine.begin() as conn:
+        row = conn.exec_driver_sql(
+            """INSERT INTO patrol_visits (grid_id, grid_code, staff_id, kind, started_at, ended_at, track,
+                   tolerance_m, required_m, walked_m, segments_required, segments_walked, buildings,
+                   unknown_buildings, walked_segments, note, idempotency_key, position)
+               VALUES (%(g)s, %(c)s, %(s)s, %(k)s, %(a)s, %(b)s, ST_GeomFromText(%(t)s, 4326), %(tol)s, %(rm)s,
+                   %(wm)s, %(sr)s, %(sw)s, %(bu)s, %(ub)s, %(ws)s::jsonb, %(n)s, %(key)s,
+                   ST_SetSRID(ST_MakePoint(%(px)s, %(py)s), 4326))
+               ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
+            {"g": grid, "c": code, "s": staff_id, "k": kind, "a": started_at, "b": ended_at,
+             "t": line.wkt if line is not None else None, "tol": tolerance_m, "rm": required_m, "wm": walked_m,
+             "sr": len(required), "sw": len(walked), "bu": sorted(known),
+             "ub": [b for b in buildings if b not in known], "ws": json.dumps(walked), "n": note,
+             "key": idempotency_key, "px": position[0] if position else None,
+             "py": position[1] if position else None}).scalar()
+    if row is None:  # the same key stored meanwhile, by a retry that overtook this request
+        first = _visit_by_key(engine, idempotency_key or "")
+        assert first is not None
+        return _replayed(engine, first, code)
+    return get_visit(engine, row)
+
+
+def _visit_by_key(engine: Engine, key: str) -> int | None:
+    with engine.connect() as conn:
+        found = conn.exec_driver_sql("SELECT id FROM patrol_visits WHERE idempotency_key = %(k)s",
+                                     {"k": key}).scalar()
+    return int(found) if found is not None else None
+
+
+def _replayed(engine: Engine, visit_id: int, code: str) -> dict[str, Any]:
+    visit = get_visit(engine, visit_id)
+    if visit["grid"] != code:
+        raise ConflictError(f"the idempotency key was used for a visit to grid {visit['grid']}, not {code}")
+    return {**visit, "replayed": True}
+
+
+def get_visit(engine: Engine, visit_id: int) -> dict[str, Any]:
+    with engine.connect() as conn:
+        row = conn.exec_driver_sql(
+            "SELECT id, grid_code, staff_id, kind, started_at, ended_at, tolerance_m, required_m, walked_m, "
+            "segments_required, segments_walked, buildings, unknown_buildings, note, track IS NOT NULL, "
+            "ST_X(position), ST_Y(position) "
+            "FROM patrol_visits WHERE id = %(i)s", {"i": visit_id}).first()
+    if row is None:
+        raise NotFoundError(f"no visit {visit_id}")
+    (vid, code, staff, kind, start, end, tol, req_m, walk_m, seg_req, seg_walk, blds, unknown, note, has, px,
+     py) = row
+    return {"id": vid, "grid": code, "staff_id": staff, "kind": kind, "started_at": start.isoformat(),
+            "ended_at": end.isoformat(), "track": has, "tolerance_m": tol, "required_m": round(req_m, 1),
+            "walked_m": round(walk_m, 1), "walked_share": round(walk_m / req_m, 4) if req_m else None,
+            "segments_required": seg_req, "segments_walked": seg_walk, "buildings": list(blds),
+            "unknown_buildings": list(unknown), "note": note,
+            "position": {"type": "Point", "coordinates": [px, py]} if px is not None else None}
+
+
+def month_bounds(month: str) -> tuple[date, date]:
+    """The first and last day of ``YYYY-MM``."""
+    try:
+        year, mon = (int(v) for v in month.split("-"))
+        first = date(year, mon, 1)
+    except ValueError:
+        raise InputError(f"month is YYYY-MM, e.g. 2026-11; got {month!r}") from None
+    return first, date(year, mon, calendar.monthrange(year, mon)[1])
+
+
+def month_weeks(month: str) -> list[date]:
+    """The Mondays of the month's weeks: the weeks whose Thursday falls in the month (ISO 8601's rule, so every
+    week belongs to exactly one month)."""
+    first, last = month_bounds(month)
+    monday = first - timedelta(days=first.weekday())
+    weeks = []
+    while monday <= last:
+        if first <= monday + timedelta(days=3) <= last:
+            weeks.append(monday)
+        monday += timedelta(days=7)
+    return weeks
+
+
+def compliance(engine: Engine, code: str, month: str, timezone: str = "Asia/Shanghai") -> dict[str, Any]:
+    """Was the weekly basic patrol done in each week of ``month``, and the monthly full inspection?"""
+    tz = ZoneInfo(timezone)
+    weeks = month_weeks(month)
+    first, last = month_bounds(month)
+    start = datetime.combine(min(weeks[0], first), datetime.min.time(), tz)
+    end = datetime.combine(max(weeks[-1] + timedelta(days=7), last + timedelta(days=1)), datetime.min.time(), tz)
+    with engine.connect() as conn:
+        grid = conn.exec_driver_sql("SELECT id FROM grids WHERE code = %(c)s", {"c": code}).scalar()
+        if grid is None:
+            raise NotFoundError(f"no grid {code}")
+        visits = conn.exec_driver_sql(
+            "SELECT started_at, staff_id, walked_segments, buildings FROM patrol_visits "
+            "WHERE grid_code = %(c)s AND started_at >= %(a)s AND started_at < %(b)s ORDER BY started_at",
+            {"c": code, "a": start, "b": end}).all()
+        all_buildings = {r[0] for r in conn.exec_driver_sql(
+            "SELECT id FROM buildings WHERE grid_id = %(g)s", {"g": grid})}
+    net = load_grid_network(engine, code)
+    graph = net["graph"]
+    lengths = {(int(u), int(v), int(k)): graph.edges[u, v, k]["length"] for u, v, k in net["required"]}
+    required_m = sum(lengths.values())
+    now = datetime.now(tz)
+    rows = []
+    month_walked: set[tuple[int, int, int]] = set()
+    for monday in weeks:
+        a = datetime.combine(monday, datetime.min.time(), tz)
+        b = a + timedelta(days=7)
+        week = [v for v in visits if a <= v[0] < b]
+        walked = {tuple(s) for v in week for s in v[2]} & set(lengths)
+        month_walked |= walked  # type: ignore[arg-type]
+        share = sum(lengths[s] for s in walked) / required_m if required_m else 0.0  # type: ignore[index]
+        done = share >= BASIC_DONE_SHARE
+        rows.append({"week_of": monday.isoformat(), "visits": len(week), "walked_share": round(share, 4),
+                     "staff": sorted({v[1] for v in week if v[1] is not None}),
+                     "basic_patrol": "done" if done else ("missed" if b <= now else "open")})
+    in_month = [v for v in visits if first <= v[0].astimezone(tz).date() <= last]
+    visited = {b for v in in_month for b in v[3]} & all_buildings
+    complete = bool(all_buildings) and visited == all_buildings
+    month_end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tz)
+    return {"grid": code, "month": month, "weeks": rows,
+            "basic_patrols_done": sum(r["basic_patrol"] == "done" for r in rows), "weeks_in_month": len(rows),
+            "street_share_walked": round(sum(lengths[s] for s in month_walked) / required_m, 4)  # type: ignore[index]
+            if required_m else None,
+            "buildings": len(all_buildings), "buildings_visited": len(visited),
+            "full_inspection": "done" if complete else ("missed" if month_end <= now else "open"),
+            "rules": {"tolerance_m_default": DEFAULT_TOLERANCE_M, "segment_walked_share": WALKED_SHARE,
+                      "basic_done_share": BASIC_DONE_SHARE, "inspection": "every building visited in the month"}}
+
+
+def schedule(engine: Engine, code: str, month: str, timezone: str = "Asia/Shanghai") -> dict[str, Any]:
+    """A month's patrol plan for grid ``code`` and its people (chief and members), with each item's status.
+
+    Every person walks the basic patrol once a week, on a weekday that differs per person and per grid (the
+    grid chief's day is the grid id modulo 5, so a street's grids are not all patrolled on Monday; members follow
+    two days apart). The full inspection's tours (days or members, as planned by the inspection) fall on the working
+    days from the month's second week on, in turn to each person. Status comes from the logged visits
+    (:func:`compliance`): a basic patrol item is done when its person logged a visit that week and the week's
+    patrol is done; an inspection item when the month's inspection is; otherwise missed once its time has passed.
+    """
+    from gis.patrol.store.plans import plan_full_inspection
+
+    tz = ZoneInfo(timezone)
+    weeks = month_weeks(month)
+    with engine.connect() as conn:
+        grid = conn.exec_driver_sql("SELECT id FROM grids WHERE code = %(c)s", {"c": code}).scalar()
+        if grid is None:
+            raise NotFoundError(f"no grid {code}")
+        people = conn.exec_driver_sql(
+            "SELECT s.id, s.name, sg.duty FROM staff_grids sg JOIN staff s ON s.id = sg.staff_id "
+            "WHERE sg.grid_id = %(g)s AND sg.duty IN ('chief', 'member') AND s.active "
+            "ORDER BY sg.duty <> 'chief', s.id", {"g": grid}).all()
+    status = compliance(engine, code, month, timezone)
+    try:
+        tours = plan_full_inspection(engine, code)["properties"]["tours"]
+    except InputError:  # no buildings, or none reachable: nothing to inspect
+        tours = 0
+    now = datetime.now(tz).date()
+    crew: list[tuple[int | None, str | None, str | None]] = [tuple(p) for p in people] or [(None, None, None)]
+    items: list[dict[str, Any]] = []
+    for monday, week in zip(weeks, status["weeks"], strict=True):
+        for i, (staff_id, name, duty) in enumerate(crew):
+            day = monday + timedelta(days=(grid + 2 * i) % 5)
+            done = week["basic_patrol"] == "done" and staff_id in week["staff"]
+            items.append({"date": day.isoformat(), "kind": "basic", "staff_id": staff_id, "staff_name": name,
+                          "duty": duty, "week_of": monday.isoformat(),
+                          "status": "done" if done else ("missed" if monday + timedelta(days=7) <= now
+                                                         else "planned")})
+    first, last = month_bounds(month)
+    day = weeks[1] if len(weeks) > 1 else weeks[0]
+    for tour in range(1, tours + 1):
+        while day.weekday() >= 5 or day < first:
+            day += timedelta(days=1)
+        staff_id, name, duty = crew[(tour - 1) % len(crew)]
+        done = status["full_inspection"] == "done"
+        items.append({"date": min(day, last).isoformat(), "kind": "inspection", "tour": tour, "staff_id": staff_id,
+                      "staff_name": name, "duty": duty,
+                      "status": "done" if done else ("missed" if last < now else "planned")})
+        day += timedelta(days=1)
+    items.sort(key=lambda item: (item["date"], item["kind"], str(item["staff_id"])))
+    return {"grid": code, "month": month, "people": len(people), "inspection_tours": tours,
+            "warning": None if people else f"grid {code} has no chief or member: the plan names nobody",
+            "items": items, "compliance": {k: status[k] for k in ("basic_patrols_done", "weeks_in_month",
+                                                                   "full_inspection", "buildings_visited",
+                                                                   "buildings")}}
