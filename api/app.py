@@ -18,8 +18,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from api import errors
-from api.auth import AuditLog, AuditMiddleware, RateLimiter, Tokens
+from api.audit import AuditLog, AuditMiddleware
 from api.intake import IntakeQueue
+from api.ratelimit import RateLimiter
 from api.routers import (
     auth,
     divisions,
@@ -36,6 +37,7 @@ from api.routers import (
     visits,
 )
 from api.settings import Settings
+from api.tokens import Tokens
 from gis.db.engine import make_engine
 from gis.dispatch.store.events import escalate_overdue
 from gis.errors import GridpatrolError

@@ -67,3 +67,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 ConnectionDep = Annotated[Connection, Depends(get_connection)]
 BBoxDep = Annotated[BBox | None, Depends(get_bbox)]
 PageDep = Annotated[Page, Depends(Page)]
+
+
+def client_of(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

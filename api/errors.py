@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError
 
-from api.auth import sign_in_redirect
+from api.tokens import sign_in_redirect
 from gis.errors import (
     ConflictError,
     DatabaseUnavailableError,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from api.auth import TOKEN_COOKIE
+from api.session import TOKEN_COOKIE
 
 CHROMIUM = "/usr/bin/chromium"
 # What the workplace's probe uses: without the background-networking flags Chromium keeps dialling Google.

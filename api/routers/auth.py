@@ -10,7 +10,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
-from api.auth import TOKEN_COOKIE, CurrentUser, allow, client_of
+from api.deps import client_of
+from api.roles import allow
+from api.session import TOKEN_COOKIE
+from api.tokens import CurrentUser
 from gis.access.scope import User
 from gis.access.store import audit as audit_store
 from gis.access.store import users

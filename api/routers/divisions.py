@@ -9,8 +9,9 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.engine import Engine
 
-from api.auth import Planner, require_city
 from api.deps import get_engine
+from api.jurisdiction import require_city
+from api.roles import Planner
 from gis.errors import ForbiddenError
 from gis.planning.division import Band
 from gis.planning.store.city import find_city

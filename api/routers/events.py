@@ -22,17 +22,11 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
-from api.auth import (
-    CurrentUser,
-    Dispatcher,
-    Handler,
-    Reporter,
-    client_of,
-    event_in_scope,
-    narrow,
-    require_code,
-)
-from api.deps import SettingsDep, aware, get_engine
+from api.deps import SettingsDep, aware, client_of, get_engine
+from api.jurisdiction import event_in_scope, narrow, require_code
+from api.ratelimit import Reporter
+from api.roles import Dispatcher, Handler
+from api.tokens import CurrentUser
 from gis.access.scope import User
 from gis.dispatch import rules
 from gis.dispatch.store import events

@@ -9,8 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.engine import Engine
 
-from api.auth import Planner, Viewer, require_city, require_code
 from api.deps import ConnectionDep, get_engine
+from api.jurisdiction import require_city, require_code
+from api.roles import Planner, Viewer
 from gis.errors import InputError
 from gis.planning.exchange import FORMATS, grids_to_bytes
 from gis.planning.store.city import find_city

@@ -15,8 +15,10 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
-from api.auth import CurrentUser, Planner, Viewer, require_code
 from api.deps import aware, get_engine
+from api.jurisdiction import require_code
+from api.roles import Planner, Viewer
+from api.tokens import CurrentUser
 from gis.errors import ForbiddenError, InputError
 from gis.planning.store.editing import diff, edit_grids, grid_at, history, revert
 

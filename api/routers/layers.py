@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from api.auth import CurrentUser, require_city
 from api.deps import BBoxDep, ConnectionDep, PageDep
+from api.jurisdiction import require_city
+from api.tokens import CurrentUser
 from gis.access.scope import User
 from gis.planning.store import city as features
 

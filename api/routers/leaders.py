@@ -17,9 +17,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.engine import Engine
 
-from api.auth import Viewer
 from api.deps import SettingsDep, check_year, get_engine
 from api.errors import status_for
+from api.roles import Viewer
 from api.settings import Settings
 from gis.access.scope import Scope
 from gis.dispatch.store.events import categories

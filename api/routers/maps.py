@@ -10,8 +10,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, HTMLResponse
 from sqlalchemy import text
 
-from api.auth import Planner, Viewer, require_city
 from api.deps import ConnectionDep, SettingsDep
+from api.jurisdiction import require_city
+from api.roles import Planner, Viewer
 from gis.errors import ForbiddenError, NotFoundError
 from gis.planning.store import city as features
 from maps.city import city_map, map_to_html, message_page

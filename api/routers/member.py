@@ -16,8 +16,11 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
-from api.auth import CurrentUser, Dispatcher, FieldMember, Reporter, Viewer, require_code
 from api.deps import get_engine
+from api.jurisdiction import require_code
+from api.ratelimit import Reporter
+from api.roles import Dispatcher, FieldMember, Viewer
+from api.tokens import CurrentUser
 from gis.errors import ForbiddenError, NotFoundError
 from gis.member.store import photos as member
 from gis.member.store import tasks

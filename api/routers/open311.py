@@ -20,9 +20,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 
-from api.auth import current_user, oauth2
 from api.deps import aware, get_engine
 from api.errors import status_for
+from api.tokens import current_user, oauth2
 from gis.dispatch import rules
 from gis.dispatch.store import events
 from gis.errors import GridpatrolError, InputError, NotFoundError

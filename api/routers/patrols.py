@@ -13,8 +13,9 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
-from api.auth import Planner, Viewer, require_code_async
 from api.deps import get_engine
+from api.jurisdiction import require_code_async
+from api.roles import Planner, Viewer
 from gis.errors import InputError
 from gis.geo.coords import to_wgs84
 from gis.patrol.gpx import to_gpx, tours_to_gpx

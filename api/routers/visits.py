@@ -14,8 +14,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
-from api.auth import FieldMember, Viewer, require_city, require_code_async
 from api.deps import SettingsDep, aware, get_engine
+from api.jurisdiction import require_city, require_code_async
+from api.roles import FieldMember, Viewer
 from gis.access.scope import User
 from gis.errors import ForbiddenError, InputError, NotFoundError, PayloadTooLargeError
 from gis.geo.coords import point_from_geojson

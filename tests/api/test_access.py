@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-import api.auth
+import api.tokens
 from api.app import create_app
 from api.settings import Settings
 from gis.access.store.users import create_user, set_active, set_password, signing_key
@@ -126,7 +126,7 @@ def test_wrong_expired_and_revoked_tokens_are_401(world: World, monkeypatch: pyt
     forged = jwt.encode({"sub": "1", "ver": 1, "exp": past + timedelta(hours=1)}, guess, algorithm="HS256")
     assert client.get("/grids", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
     # a password reset, or disabling the account, signs the user out everywhere
-    monkeypatch.setattr(api.auth, "USER_TTL_S", 0.0)
+    monkeypatch.setattr(api.tokens, "USER_TTL_S", 0.0)
     create_user(world.engine, "li", PASSWORD, "leader", unit=CITY)
     token = sign_in(client, "li")
     assert client.get("/me", headers=token).json()["role"] == "leader"
@@ -144,7 +144,7 @@ def test_a_token_accepted_before_is_refused_once_it_expires(world: World, monkey
     token = jwt.encode({"sub": "1", "ver": 1, "exp": soon}, signing_key(world.engine), algorithm="HS256")
     assert client.get("/grids", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     later = soon.timestamp() + 1
-    monkeypatch.setattr(api.auth.time, "time", lambda: later)  # the service remembers the token as checked
+    monkeypatch.setattr(api.tokens.time, "time", lambda: later)  # the service remembers the token as checked
     answer = client.get("/grids", headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == 401 and "expired" in answer.json()["detail"]
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-import api.auth
+import api.tokens
 from api.app import create_app
 from api.settings import Settings
 from gis.access.store.users import create_user, set_active
@@ -153,7 +153,7 @@ def test_report_visit_offline_and_back_every_item_stored_once(served: str, membe
 
 def test_a_sign_in_that_expired_offline_keeps_the_queue(served: str, member: Member, divided_engine: Engine,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(api.auth, "USER_TTL_S", 0.0)
+    monkeypatch.setattr(api.tokens, "USER_TTL_S", 0.0)
     with phone(served, member) as tab:
         page = tab.page
         page.goto(f"{served}/m/", wait_until="networkidle")

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
-from api.auth import TOKEN_COOKIE
+from api.session import TOKEN_COOKIE
 from api.settings import Settings
 from gis.access.store.users import create_user
 from gis.geo.cities import city_from_name

@@ -1,0 +1,76 @@
+"""Jurisdiction checks: a record outside the user's unit is a 404, a code outside it a 403 (gis.access.scope)."""
+
+
+from __future__ import annotations
+
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.engine import Connection, Engine
+
+from gis.access import scope
+from gis.access.scope import User
+from gis.access.store import users
+from gis.errors import ForbiddenError, NotFoundError
+
+
+def outside(code: str) -> ForbiddenError:
+    return ForbiddenError(f"{code} lies outside your jurisdiction")
+
+
+def require_city(user: User, city_id: int) -> None:
+    """403 unless the city is the user's (or the user is bound to every city)."""
+    if user.scope.city_id is not None and user.scope.city_id != city_id:
+        raise ForbiddenError("that city lies outside your jurisdiction")
+
+
+def require_code(db: Engine | Connection, user: User, code: str) -> None:
+    """403 unless the grid or unit ``code`` lies inside the user's jurisdiction (an unknown code passes: the
+    endpoint answers 404 for it, as it would for anyone)."""
+    scope = user.scope
+    if scope.everywhere:
+        return
+    if scope.prefix is not None:
+        if not code.startswith(scope.prefix):
+            raise outside(code)
+        return
+    if isinstance(db, Engine):
+        with db.connect() as conn:
+            found = users.unit_by_code(conn, code)
+    else:
+        found = users.unit_by_code(db, code)
+    if found is not None and found[1] != scope.city_id:
+        raise outside(code)
+
+
+async def require_code_async(engine: Engine, user: User, code: str) -> None:
+    """:func:`require_code` from async code: the database only when a city-level user needs it."""
+    if user.scope.city_id is not None and user.scope.prefix is None:
+        await run_in_threadpool(require_code, engine, user, code)
+    else:
+        require_code(engine, user, code)
+
+
+def narrow(user: User, code: str | None) -> str | None:
+    """The code prefix a list is filtered on: the one asked for when it lies inside the jurisdiction, else the
+    jurisdiction's own; 403 for a code outside."""
+    try:
+        return user.scope.narrow(code)
+    except scope.NotInScope:
+        raise outside(str(code)) from None
+
+
+def event_in_scope(conn: Connection, user: User, event_id: int) -> None:
+    """404 unless the event lies in the user's jurisdiction (a department: unless it went or was escalated to
+    it). 404, not 403: whether an event exists elsewhere is not the caller's business."""
+    row = conn.exec_driver_sql(
+        "SELECT e.city_id, coalesce(e.grid_code, su.code), e.department_code, e.level, e.queue "
+        "FROM events e LEFT JOIN admin_units su ON su.id = e.street_id WHERE e.id = %(i)s", {"i": event_id}).first()
+    if row is None or not event_visible(user, *row):
+        raise NotFoundError(f"no event {event_id}")
+
+
+def event_visible(user: User, city_id: int | None, code: str | None, department: str | None, level: str,
+                  queue: str) -> bool:
+    if user.role == "department":
+        return department == user.department and (level == "department" or queue == "department") \
+            and user.scope.covers(city_id, code)
+    return user.scope.covers(city_id, code)

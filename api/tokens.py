@@ -1,0 +1,126 @@
+"""Sign-in: the service's tokens and the signed-in user of a request.
+
+Sign-in is OAuth2's password flow as FastAPI does it (``POST /token`` with a form, a bearer token back). The token
+is a JWT (HS256) carrying the user's id and password version and expiring after ``Settings.token_minutes``; the
+service's key lives in the database (``service_keys``) so every worker process checks the same way. Browsers
+signing in on ``/login`` get the same token in an HttpOnly, SameSite=Strict cookie, so the map pages and their
+scripts work without handling tokens.
+
+Each request's user is read once from the token and then from a short cache (``USER_TTL_S``): a password reset or
+a deactivation takes effect within that time on every worker.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+from urllib.parse import quote
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.engine import Engine
+
+from api.session import TOKEN_COOKIE
+from api.settings import Settings
+from gis.access.scope import User
+from gis.access.store import users
+from gis.errors import UnauthorizedError
+
+USER_TTL_S = 5.0
+
+
+MAX_CHECKED = 10_000  # tokens remembered as checked, per worker process (then forgotten all at once)
+
+
+ALGORITHM = "HS256"
+
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/token", auto_error=False,
+                              description="Sign in with POST /token (username, password); send the token back as "
+                                          "`Authorization: Bearer …`.")
+
+
+class Tokens:
+    """Issue and check the service's tokens; the app keeps one (``app.state.tokens``)."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self._key = settings.secret_key
+        self.lifetime = timedelta(minutes=settings.token_minutes)
+        self._cache: dict[int, tuple[float, User | None]] = {}
+        self._checked: dict[str, tuple[int, int, float]] = {}  # token: (user id, password version, expiry)
+
+    @property
+    def key(self) -> str:
+        """The signing key, read from the database on first use (so the service starts while it is down)."""
+        if self._key is None:
+            self._key = users.signing_key(self.engine)
+        return self._key
+
+    async def ready(self) -> None:
+        if self._key is None:
+            await run_in_threadpool(lambda: self.key)
+
+    def issue(self, user: User) -> tuple[str, int]:
+        now = datetime.now(UTC)
+        claims = {"sub": str(user.id), "ver": user.password_version, "role": user.role, "iat": now,
+                  "exp": now + self.lifetime}
+        return jwt.encode(claims, self.key, algorithm=ALGORITHM), int(self.lifetime.total_seconds())
+
+    def _claims(self, token: str) -> tuple[int, int]:
+        """The user id and password version a token was issued for. A token already checked is not checked
+        again (a client sends the same one with every request; decoding it was a tenth of a report's cost in
+        the service): only its expiry, from the remembered claims."""
+        known = self._checked.get(token)
+        if known is None:
+            try:
+                claims = jwt.decode(token, self.key, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
+                known = (int(claims["sub"]), int(claims.get("ver", 0)), float(claims["exp"]))
+            except jwt.ExpiredSignatureError:
+                raise UnauthorizedError("the token has expired: sign in again (POST /token)") from None
+            except (jwt.InvalidTokenError, ValueError, TypeError):
+                raise UnauthorizedError("the token is not valid: sign in again (POST /token)") from None
+            if len(self._checked) >= MAX_CHECKED:
+                self._checked.clear()
+            self._checked[token] = known
+        if known[2] <= time.time():
+            del self._checked[token]
+            raise UnauthorizedError("the token has expired: sign in again (POST /token)")
+        return known[0], known[1]
+
+    async def user(self, token: str) -> User:
+        await self.ready()
+        user_id, version = self._claims(token)
+        cached = self._cache.get(user_id)
+        if cached is None or cached[0] < time.monotonic():
+            found = await run_in_threadpool(users.get_user, self.engine, user_id)
+            cached = (time.monotonic() + USER_TTL_S, found)
+            self._cache[user_id] = cached
+        user = cached[1]
+        if user is None or not user.active or user.password_version != version:
+            raise UnauthorizedError("the token no longer holds (password changed or account disabled): sign in again")
+        return user
+
+
+def sign_in_redirect(request: Request) -> RedirectResponse:
+    """A browser opening a page without signing in: to the sign-in form, and back here afterwards."""
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+async def current_user(request: Request, token: Annotated[str | None, Depends(oauth2)] = None) -> User:
+    """The signed-in user, from the bearer token or the sign-in cookie; 401 without one."""
+    token = token or request.cookies.get(TOKEN_COOKIE)
+    if not token:
+        raise UnauthorizedError("sign in first: POST /token with your username and password, then send "
+                                "`Authorization: Bearer <token>`")
+    user = await request.app.state.tokens.user(token)
+    request.state.user = user
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
