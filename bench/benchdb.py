@@ -22,7 +22,7 @@ def bench_database(name: str, *, reuse: bool = False) -> Iterator[str]:
     if settings.database_url:
         url, started = settings.database_url, None
     else:
-        server = EmbeddedPostgres((ROOT / settings.data_dir).resolve() / "postgres", port=settings.pg_port)
+        server = EmbeddedPostgres.for_data_dir(ROOT / settings.data_dir, port=settings.pg_port)
         started = server if server.start() else None
         if not reuse:
             server.drop_database(name)

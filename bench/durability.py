@@ -270,7 +270,7 @@ def main() -> None:
     settings = Settings()
     if settings.database_url:
         sys.exit("the durability run restarts the embedded PostgreSQL: unset DATABASE_URL")
-    server = EmbeddedPostgres((ROOT / settings.data_dir).resolve() / "postgres", port=settings.pg_port)
+    server = EmbeddedPostgres.for_data_dir(ROOT / settings.data_dir, port=settings.pg_port)
     with bench_database("gridpatrol_durability", reuse=args.reuse) as url:
         engine = make_engine(url)
         with engine.connect() as conn:

@@ -43,7 +43,7 @@ def _no_outside_database(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[EmbeddedPostgres]:
-    server = EmbeddedPostgres(ROOT / "var" / "postgres", port=int(os.environ.get("GRIDPATROL_PG_PORT", DEFAULT_PORT)))
+    server = EmbeddedPostgres.for_data_dir(ROOT / "var", port=int(os.environ.get("GRIDPATROL_PG_PORT", DEFAULT_PORT)))
     started = server.start()
     yield server
     if started:

@@ -190,11 +190,13 @@ def test_the_demo_serves_nanjing_and_stops_its_database_on_sigterm() -> None:
         out, _ = demo.communicate(timeout=60)
         assert "synthetic demo staff" in out and "stopped embedded PostgreSQL" in out
         assert accounts["admin"][1] in out  # the passwords were shown to whoever ran it
-        assert EmbeddedPostgres(data / "postgres", port=54391).status() != "running"
+        assert EmbeddedPostgres.for_data_dir(data, port=54391).status() != "running"
     finally:
         if demo.poll() is None:
             demo.kill()
-        EmbeddedPostgres(data / "postgres", port=54391).stop()
+        server = EmbeddedPostgres.for_data_dir(data, port=54391)
+        server.stop()
+        shutil.rmtree(server.root, ignore_errors=True)
         shutil.rmtree(data, ignore_errors=True)
 
 

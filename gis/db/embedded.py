@@ -1,19 +1,25 @@
 """A private PostgreSQL + PostGIS cluster under the project's data directory, started and stopped by gridpatrol.
 
-Layout under ``root`` (git-ignored ``var/postgres`` by default)::
+Layout under ``root`` (see :func:`cluster_root`)::
 
     data/           the cluster (initdb on first use)
-    run/            its unix socket
+    run/            its unix socket, in a directory only the server's user may enter (0700)
     postgres.log    the server log
 
-The server listens on its unix socket and on 127.0.0.1 only, with ``trust`` authentication for the single
-superuser ``gridpatrol``: it is a private development and test server, not a shared one (point
-``DATABASE_URL`` at a real server for that). PostgreSQL refuses to run as root, so when gridpatrol runs as root
-the cluster belongs to, and runs as, the unprivileged system user ``gridpatrol`` (created when missing).
+The server listens on that private socket only, never on TCP, with ``trust`` authentication for the single
+superuser ``gridpatrol``: only the server's own OS user (and root) can reach the socket, so no other local user
+can connect, and two checkouts' servers never collide however their ports are set. It is a private development
+and test server, not a shared one (point ``DATABASE_URL`` at a real server for that).
+
+PostgreSQL refuses to run as root, so when gridpatrol runs as root the cluster belongs to, and runs as, the
+unprivileged system user ``gridpatrol`` (created when missing). That user must be able to reach the cluster, and a
+checkout in root's home (``/root`` is 0700 on Debian) is out of its reach: as root the cluster therefore lives in
+``/var/lib/gridpatrol/<checkout id>``, one per data directory, and the checkout's ``var/`` keeps everything else.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import pwd
@@ -22,6 +28,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg2
 from psycopg2 import sql
@@ -34,6 +41,26 @@ SUPERUSER = "gridpatrol"
 OS_USER = "gridpatrol"
 DEFAULT_PORT = 54329
 PG_MAJOR = "15"
+SHARED_ROOT = Path("/var/lib/gridpatrol")
+"""Where a root-run checkout's clusters live: reachable by the server's user wherever the checkout is."""
+SOCKET_PATH_MAX = 107  # sun_path is 108 bytes on Linux, with its terminating NUL
+
+
+def _key(path: Path) -> str:
+    return hashlib.sha256(str(path).encode()).hexdigest()[:12]
+
+
+def cluster_root(data_dir: Path) -> Path:
+    """Where the embedded cluster of the data directory ``data_dir`` (a checkout's ``var/``) lives.
+
+    Run by a normal user: ``data_dir/postgres``, which that user owns. Run as root: ``/var/lib/gridpatrol/<id>``,
+    where ``<id>`` is derived from the data directory's absolute path, so each checkout has its own cluster and the
+    unprivileged server user can reach it even when the checkout sits in a directory it cannot enter.
+    """
+    data_dir = data_dir.resolve()
+    if os.geteuid() != 0:
+        return data_dir / "postgres"
+    return SHARED_ROOT / _key(data_dir)
 
 
 def pg_bindir() -> Path:
@@ -64,7 +91,7 @@ def postgis_installed(bindir: Path) -> bool:
 # bulk import's archive partition, migration 0012) skip the log, its files synced at commit instead (a 200,000-row
 # historic file: a second less). Crash recovery is the same; only replication and point-in-time recovery need
 # more, and backups are pg_dump files (gis.db.backup).
-SERVER_OPTIONS = "-c wal_level=minimal -c max_wal_senders=0"
+SERVER_OPTIONS = "-c wal_level=minimal -c max_wal_senders=0 -c listen_addresses=''"
 
 
 @dataclass(frozen=True)
@@ -76,16 +103,31 @@ class EmbeddedPostgres:
     def pgdata(self) -> Path:
         return self.root / "data"
 
+    @classmethod
+    def for_data_dir(cls, data_dir: Path, *, port: int = DEFAULT_PORT) -> EmbeddedPostgres:
+        """The cluster of a checkout's data directory (:func:`cluster_root`)."""
+        return cls(cluster_root(data_dir), port=port)
+
     @property
     def socket_dir(self) -> Path:
-        return self.root / "run"
+        """The private directory of the server's socket: ``root/run``, or a short one under /tmp when that path is
+        too long for a unix socket (a deep checkout)."""
+        run = self.root.resolve() / "run"
+        if len(str(run)) + len(f"/.s.PGSQL.{self.port}.lock") <= SOCKET_PATH_MAX:
+            return run
+        return Path("/tmp") / f"gridpatrol-{os.geteuid()}-{_key(self.root.resolve())}"
+
+    def _connect(self, database: str) -> psycopg2.extensions.connection:
+        return psycopg2.connect(host=str(self.socket_dir), port=self.port, user=SUPERUSER, dbname=database)
 
     @property
     def log_file(self) -> Path:
         return self.root / "postgres.log"
 
     def url(self, database: str = "gridpatrol") -> str:
-        return f"postgresql+psycopg2://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+        """A SQLAlchemy URL of ``database`` through the private socket (libpq's ``host`` names its directory)."""
+        return (f"postgresql+psycopg2://{SUPERUSER}@/{database}"
+                f"?host={quote(str(self.socket_dir), safe='/')}&port={self.port}")
 
     # -- running commands as the right user -------------------------------------------------------------
 
@@ -126,8 +168,11 @@ class EmbeddedPostgres:
         return "\nserver log (" + str(self.log_file) + "):\n  " + "\n  ".join(tail)
 
     def _prepare_dirs(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.socket_dir.mkdir(exist_ok=True)
+        if self.root.resolve().is_relative_to(SHARED_ROOT):
+            SHARED_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.socket_dir.mkdir(mode=0o700, exist_ok=True)
+        self.socket_dir.chmod(0o700)  # only the server's user reaches the socket: trust auth is safe behind it
         account = self._account()
         if account is not None:
             for path in (self.root, self.socket_dir, *( [self.pgdata] if self.pgdata.exists() else [])):
@@ -181,7 +226,7 @@ class EmbeddedPostgres:
         with (self.pgdata / "postgresql.conf").open("a") as conf:
             conf.write(
                 "\n# gridpatrol embedded server\n"
-                "listen_addresses = '127.0.0.1'\n"
+                "listen_addresses = ''\n"
                 f"unix_socket_directories = '{self.socket_dir}'\n"
                 "shared_buffers = 256MB\n"
                 "work_mem = 32MB\n"
@@ -224,7 +269,7 @@ class EmbeddedPostgres:
         deadline = time.monotonic() + timeout_s
         while True:
             try:
-                psycopg2.connect(host="127.0.0.1", port=self.port, user=SUPERUSER, dbname="postgres").close()
+                self._connect("postgres").close()
                 return
             except psycopg2.OperationalError as exc:
                 if time.monotonic() > deadline:
@@ -235,7 +280,7 @@ class EmbeddedPostgres:
     # -- databases --------------------------------------------------------------------------------------
 
     def _admin_connection(self) -> psycopg2.extensions.connection:
-        conn = psycopg2.connect(host="127.0.0.1", port=self.port, user=SUPERUSER, dbname="postgres")
+        conn = self._connect("postgres")
         conn.autocommit = True
         return conn
 
@@ -257,7 +302,7 @@ class EmbeddedPostgres:
         finally:
             conn.close()
         if template is None:
-            conn = psycopg2.connect(host="127.0.0.1", port=self.port, user=SUPERUSER, dbname=name)
+            conn = self._connect(name)
             conn.autocommit = True
             try:
                 with conn.cursor() as cur:

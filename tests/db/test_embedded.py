@@ -18,11 +18,10 @@ from tests.conftest import ROOT
 
 @pytest.fixture(scope="module")
 def scratch() -> Iterator[EmbeddedPostgres]:
-    root = ROOT / "var" / f"scratch-{os.getpid()}"
-    server = EmbeddedPostgres(root, port=54399)
+    server = EmbeddedPostgres.for_data_dir(ROOT / "var" / f"scratch-{os.getpid()}", port=54399)
     yield server
     server.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    shutil.rmtree(server.root, ignore_errors=True)
 
 
 def test_first_start_initialises_and_second_is_a_no_op(scratch: EmbeddedPostgres) -> None:
@@ -32,7 +31,7 @@ def test_first_start_initialises_and_second_is_a_no_op(scratch: EmbeddedPostgres
     assert scratch.start() is False
     assert scratch.create_database("probe") is True
     assert scratch.create_database("probe") is False
-    conn = psycopg2.connect(host="127.0.0.1", port=scratch.port, user="gridpatrol", dbname="probe")
+    conn = psycopg2.connect(host=str(scratch.socket_dir), port=scratch.port, user="gridpatrol", dbname="probe")
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT current_setting('listen_addresses'), current_setting('unix_socket_directories')")
@@ -42,7 +41,8 @@ def test_first_start_initialises_and_second_is_a_no_op(scratch: EmbeddedPostgres
     finally:
         conn.close()
     assert postgis is not None  # the extension comes with the database
-    assert listen == "127.0.0.1"
+    assert listen == ""  # no TCP at all: the private socket only
+    assert scratch.socket_dir.stat().st_mode & 0o777 == 0o700
     assert sockets == str(scratch.socket_dir)
     assert list(scratch.socket_dir.glob(".s.PGSQL.*"))
 

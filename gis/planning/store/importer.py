@@ -151,3 +151,12 @@ def import_osm(
         raw.close()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def already_imported(engine: Engine, city_name: str, sha256: str) -> bool:
+    """Whether the file with this SHA-256 has been imported for the city named ``city_name``."""
+    with engine.connect() as conn:
+        return conn.exec_driver_sql(
+            "SELECT 1 FROM imports i JOIN admin_units c ON c.id = i.city_id "
+            "WHERE c.name = %(name)s AND i.file_sha256 = %(sha)s LIMIT 1", {"name": city_name, "sha": sha256},
+        ).first() is not None

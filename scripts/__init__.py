@@ -1,0 +1,1 @@
+"""Command-line entry points: the ``gridpatrol`` CLI (:mod:`scripts.cli`)."""

@@ -1,0 +1,70 @@
+"""Events round the loop, and the figures they make: ``import-events``, ``escalate``, ``kpis``."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from api.settings import Settings
+from gis.errors import InputError
+from scripts.cli.base import Subparsers, engine_for, when, write_csv
+
+
+def cmd_import_events(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.dispatch.store.bulk import bulk_intake, read_events_file
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise InputError(f"{path} does not exist")
+    frame = read_events_file(path.read_bytes(), path.name)
+    with engine_for(settings) as engine:
+        report = bulk_intake(engine, frame, author=args.author, source_name=path.name,
+                             radius_m=settings.nearest_grid_m)
+    print(f"stored {report.stored:,} events from {path.name} in {report.seconds:.2f} s "
+          f"({report.stored / max(report.seconds, 1e-9):,.0f}/s): {report.in_grid:,} inside a grid, "
+          f"{report.nearest:,} on the nearest grid, {report.street_queue:,} in a street's queue (flagged), "
+          f"{report.closed:,} closed" + (f" (in {len(report.archives)} archive partition(s): "
+                                         f"{', '.join(report.archives)})" if report.archives else ""))
+    return 0
+
+
+def cmd_escalate(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.dispatch.store.events import escalate_overdue
+
+    with engine_for(settings) as engine:
+        done = escalate_overdue(engine)
+    print(f"escalated {len(done)} overdue event(s)")
+    for item in done:
+        print(f"  event {item['id']}: now at the {item['level']} level, due {item['due_at']}")
+    return 0
+
+
+def cmd_kpis(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.oversight.store.kpis import KPI_FIELDS, kpis
+
+    end = when(args.end, datetime.now(UTC))
+    start = when(args.start, end - timedelta(days=30))
+    with engine_for(settings) as engine:
+        rows = kpis(engine, args.by, start, end, prefix=args.unit)
+    write_csv(rows, KPI_FIELDS, args.csv, what=f"{args.by} row(s)")
+    return 0
+
+
+def register(sub: Subparsers) -> None:
+    ev = sub.add_parser("import-events", help="load a CSV or GeoJSON file of (historic) events, set-based")
+    ev.add_argument("file")
+    ev.add_argument("--author", default="bulk import")
+    ev.set_defaults(func=cmd_import_events)
+
+    esc = sub.add_parser("escalate", help="escalate every event whose deadline has passed (the service does it "
+                                          "every minute)")
+    esc.set_defaults(func=cmd_escalate)
+
+    kpi = sub.add_parser("kpis", help="on-time closure rate and the other figures per unit, as CSV")
+    kpi.add_argument("--by", choices=["grid", "community", "street", "district", "department"], default="grid")
+    kpi.add_argument("--start", help="ISO 8601 (default: 30 days before --end)")
+    kpi.add_argument("--end", help="ISO 8601 (default: now)")
+    kpi.add_argument("--unit", help="only units whose code starts so")
+    kpi.add_argument("--csv", help="write to this file instead of the terminal")
+    kpi.set_defaults(func=cmd_kpis)

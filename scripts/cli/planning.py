@@ -1,0 +1,130 @@
+"""The city model: ``import-osm``, ``divide``, ``export-grids``, ``import-grids``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sqlalchemy import text
+
+from api.settings import Settings
+from gis.errors import InputError
+from gis.geo.cities import CITIES, city_from_name
+from scripts.cli.base import StepBar, Subparsers, engine_for
+
+
+def run_import(settings: Settings, path: Path, city_name: str, households: Path | None) -> int:
+    from gis.planning.store.importer import STEPS, import_osm
+
+    city = city_from_name(city_name)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    with engine_for(settings) as engine:
+        bar = StepBar(len(STEPS), desc=f"importing {path.name}")
+        ok = False
+        try:
+            report = import_osm(engine, path, city=city, households_csv=households, progress=bar)
+            ok = True
+        finally:
+            bar.close(ok)
+    print("\n".join(report.lines()))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    return run_import(settings, Path(args.file), args.city, Path(args.households) if args.households else None)
+
+
+def run_divide(settings: Settings, city_name: str, *, district: str | None = None, grid_band: str = "300-500",
+               community_band: str = "3000-6000", dry_run: bool = False) -> int:
+    from gis.planning.division import parse_band
+    from gis.planning.store.city import find_city
+    from gis.planning.store.divisions import divide_and_store
+
+    bands = {"grid_band": parse_band(grid_band, what="--grid-band"),
+             "community_band": parse_band(community_band, what="--community-band")}
+    with engine_for(settings) as engine:
+        with engine.connect() as conn:
+            city = find_city(conn, city_name)
+            districts = conn.execute(text("SELECT count(*) FROM admin_units WHERE city_id = :c AND level = 'district'"),
+                                     {"c": city.id}).scalar() or 1
+        bar = StepBar(1 if district else int(districts), desc=f"dividing {city.name_en or city.name}")
+        ok = False
+        try:
+            summaries = divide_and_store(engine, city.id, district=district, dry_run=dry_run, progress=bar, **bands)
+            ok = True
+        finally:
+            bar.close(ok)
+    for summary in summaries:
+        print("\n".join(summary.lines()))
+    grids = sum(s.grids for s in summaries)
+    in_band = sum(s.grids_in_band for s in summaries)
+    eligible = grids - sum(s.single_building_grids for s in summaries)
+    print(f"{'proposed (not stored, --dry-run)' if dry_run else 'stored'}: {grids} grids, {in_band} of {eligible} "
+          f"in the band ({in_band / max(eligible, 1):.1%}; single buildings above it excepted)")
+    return 0
+
+
+def cmd_divide(args: argparse.Namespace, settings: Settings) -> int:
+    return run_divide(settings, args.city, district=args.district, grid_band=args.grid_band,
+                      community_band=args.community_band, dry_run=args.dry_run)
+
+
+def cmd_export_grids(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.planning.exchange import format_for, grids_to_bytes
+    from gis.planning.store.city import find_city
+    from gis.planning.store.exchange import grids_frame
+
+    fmt = format_for(args.out)
+    with engine_for(settings) as engine, engine.connect() as conn:
+        frame = grids_frame(conn, find_city(conn, args.city).id)
+    if frame.empty:
+        raise InputError(f"{args.city} has no grids yet: run gridpatrol divide --city {args.city}")
+    Path(args.out).write_bytes(grids_to_bytes(frame, fmt))
+    print(f"wrote {len(frame)} grids to {args.out} ({fmt})")
+    return 0
+
+
+def cmd_import_grids(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.planning.store.exchange import import_grids
+
+    with engine_for(settings) as engine:
+        result = import_grids(engine, args.file, community_code=args.community, author=args.author,
+                              reason=args.reason, dry_run=args.dry_run)
+    print(f"{'would change' if args.dry_run else 'changed'}: {len(result.grids)} grid(s) updated, "
+          f"{len(result.created)} new ({', '.join(result.created) or '-'}), {len(result.retired)} retired "
+          f"({', '.join(result.retired) or '-'}); {result.buildings_moved} buildings and "
+          f"{result.households_moved} households change grid")
+    for warning in result.warnings:
+        print(f"  warning: {warning}")
+    return 0
+
+
+def register(sub: Subparsers) -> None:
+    imp = sub.add_parser("import-osm", help="import an OSM extract (.osm, .osm.gz, .osm.bz2, .osm.pbf)")
+    imp.add_argument("file", help="the OSM file")
+    imp.add_argument("--city", required=True, help=f"which city it is: {', '.join(CITIES)}")
+    imp.add_argument("--households", metavar="CSV",
+                     help="real household counts: osm_id (way/123),households[,residents]")
+    imp.set_defaults(func=cmd_import)
+
+    div = sub.add_parser("divide", help="propose and store streets → communities → grids for a city")
+    div.add_argument("--city", required=True, help="an imported city")
+    div.add_argument("--district", help="only this district (name or code)")
+    div.add_argument("--grid-band", default="300-500", help="households per grid (default 300-500)")
+    div.add_argument("--community-band", default="3000-6000", help="households per community (default 3000-6000)")
+    div.add_argument("--dry-run", action="store_true", help="report the proposal, store nothing")
+    div.set_defaults(func=cmd_divide)
+
+    exp = sub.add_parser("export-grids", help="write a city's grids to .geojson, .gpkg or .shp")
+    exp.add_argument("--city", required=True)
+    exp.add_argument("--out", required=True, help="the file; its suffix picks the format")
+    exp.set_defaults(func=cmd_export_grids)
+
+    img = sub.add_parser("import-grids", help="replace a community's grids from a .geojson, .gpkg, .shp or .zip")
+    img.add_argument("file")
+    img.add_argument("--community", required=True, help="the community's 12-digit code")
+    img.add_argument("--author", required=True)
+    img.add_argument("--reason", required=True)
+    img.add_argument("--dry-run", action="store_true", help="report the impact, store nothing")
+    img.set_defaults(func=cmd_import_grids)
