@@ -48,9 +48,10 @@ screenshots: setup system-deps-test   ## the map screenshot in docs/
 db-stop:
 	$(BIN)/gridpatrol db stop
 
-lint: setup
+lint: setup                     ## ruff, mypy, and the import contracts of .importlinter (docs/ARCHITECTURE.md)
 	$(BIN)/ruff check gis api maps scripts tests bench
 	$(BIN)/mypy gis api maps scripts
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) var

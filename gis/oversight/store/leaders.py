@@ -26,7 +26,8 @@ from sqlalchemy.engine import Connection, Engine
 from gis.errors import InputError, NotFoundError
 from gis.oversight.store.kpis import kpis
 from gis.patrol.store.coverage import coverage_report
-from gis.planning.store.city import GRID_TOTALS, find_city
+from gis.planning.queries import GRID_TOTALS
+from gis.planning.store.city import find_city
 
 LEVELS = ("city", "district", "street", "community", "grid")
 BELOW = dict(itertools.pairwise(LEVELS))

@@ -13,6 +13,7 @@ from gis.access.scope import Scope
 from gis.errors import NotFoundError
 from gis.geo.bbox import BBox
 from gis.geo.crs import WGS84
+from gis.planning.queries import GRID_TOTALS
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,6 @@ class Layer:
     within: str = "FALSE"
     """SQL true for the rows inside a jurisdiction below the city (``:scope_prefix``: its unit or grid code)."""
 
-
-GRID_TOTALS = ("COALESCE((SELECT sum(b.households) FROM buildings b WHERE b.grid_id = g.id), 0)::int AS households, "
-               "(SELECT count(*) FROM buildings b WHERE b.grid_id = g.id)::int AS buildings")
-"""A grid's households and buildings, as SQL select items over ``grids g``: the one definition every reader uses."""
 
 SCOPE_GEOM = ("(SELECT geom FROM grids WHERE code = :scope_prefix UNION ALL "
               "SELECT geom FROM admin_units WHERE code = :scope_prefix LIMIT 1)")

@@ -26,7 +26,7 @@ from gis.errors import ConflictError, InputError, NotFoundError
 from gis.geo.crs import WGS84, utm_crs_for
 from gis.planning import editing
 from gis.planning.division import GRID_BAND, to_multipolygon, to_wgs84
-from gis.planning.store.city import GRID_TOTALS
+from gis.planning.queries import GRID_TOTALS
 from gis.planning.store.divisions import issue_codes
 from gis.planning.store.load import ewkb_hex
 

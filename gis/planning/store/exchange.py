@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 from gis.errors import InputError, NotFoundError
 from gis.geo.crs import WGS84
 from gis.planning.exchange import grids_from_file
-from gis.planning.store.city import GRID_TOTALS
+from gis.planning.queries import GRID_TOTALS
 from gis.planning.store.editing import ChangeResult, edit_grids
 
 
