@@ -1,6 +1,5 @@
 """The audit log's writer and the middleware that records every change a request makes, refused ones too."""
 
-
 from __future__ import annotations
 
 import asyncio
@@ -11,36 +10,82 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from gis.access.scope import User
 from gis.access.store import audit as audit_log
 
 log = logging.getLogger(__name__)
 
+MAX_QUEUED = 100_000
+"""Lines a worker holds while the database cannot take them (a restart): beyond, the oldest are dropped, counted."""
+SHUTDOWN_S = 5.0
+"""The longest a shutdown waits for the last lines to be written."""
+
+
 class AuditLog:
     """The audit log's writer: lines are queued by the request and written in batches, off the request path
-    (``flush_every_s``), and on shutdown. A line is lost only if the process is killed within that time."""
+    (``flush_every_s``), and on shutdown. A line is lost only if the process is killed within that time.
 
-    def __init__(self, engine: Engine, flush_every_s: float = 0.2) -> None:
+    Lines are cleaned before they are stored (:func:`gis.access.lines.clean_line`). A batch the database refuses
+    for what it holds is written line by line, and a line refused on its own is *quarantined*: logged in full and
+    counted (``quarantined``), never retried, never holding up the others. A batch that fails because the database
+    cannot be reached is kept for the next round, up to ``MAX_QUEUED`` lines (then the oldest go, counted in
+    ``dropped``); shutdown waits at most ``shutdown_s`` for the last write."""
+
+    def __init__(self, engine: Engine, flush_every_s: float = 0.2, *, max_queued: int = MAX_QUEUED,
+                 shutdown_s: float = SHUTDOWN_S) -> None:
         self.engine = engine
         self.every = flush_every_s
+        self.max_queued = max_queued
+        self.shutdown_s = shutdown_s
         self.queue: deque[dict[str, Any]] = deque()
+        self.quarantined = 0
+        self.dropped = 0
         self._task: asyncio.Task[None] | None = None
 
     def add(self, user: User | None, action: str, **fields: Any) -> None:
+        if len(self.queue) >= self.max_queued:
+            self.queue.popleft()
+            self.dropped += 1
+            if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
+                log.error("audit log queue full (%d lines): %d oldest line(s) dropped so far", self.max_queued,
+                          self.dropped)
         self.queue.append({"username": user.username if user else None, "role": user.role if user else None,
                            "action": action, **fields})
+
+    def figures(self) -> dict[str, int]:
+        return {"queued": len(self.queue), "quarantined": self.quarantined, "dropped": self.dropped}
 
     def flush(self) -> None:
         batch = []
         while self.queue:
             batch.append(self.queue.popleft())
-        if batch:
-            try:
-                audit_log.audit(self.engine, batch)
-            except Exception:  # the database may be restarting: keep the lines for the next round
-                self.queue.extendleft(reversed(batch))
-                raise
+        if not batch:
+            return
+        try:
+            audit_log.audit(self.engine, batch)
+        except OperationalError:  # the database may be restarting: keep the lines for the next round
+            self._requeue(batch)
+            raise
+        except DBAPIError:  # something in the batch was refused: find it, write the rest
+            for i, line in enumerate(batch):
+                try:
+                    audit_log.audit(self.engine, [line])
+                except OperationalError:
+                    self._requeue(batch[i:])
+                    raise
+                except DBAPIError as exc:
+                    self.quarantined += 1
+                    log.error("audit line refused by the database, quarantined (not retried): %r: %s",
+                              {k: (str(v)[:500] if v is not None else None) for k, v in line.items()},
+                              str(exc.orig).strip().splitlines()[0] if exc.orig else exc)
+
+    def _requeue(self, lines: list[dict[str, Any]]) -> None:
+        room = self.max_queued - len(self.queue)
+        kept = lines[:max(room, 0)]
+        self.dropped += len(lines) - len(kept)
+        self.queue.extendleft(reversed(kept))
 
     async def _run(self) -> None:
         while True:
@@ -58,8 +103,12 @@ class AuditLog:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(self.flush)
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self.flush), timeout=self.shutdown_s)
+        except TimeoutError:
+            log.error("audit log: the last write took longer than %.0f s; stopped waiting for it", self.shutdown_s)
+        except Exception as exc:
+            log.error("audit log: %d line(s) could not be written at shutdown: %s", len(self.queue), exc)
 
 
 Scope = MutableMapping[str, Any]

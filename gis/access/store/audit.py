@@ -9,17 +9,18 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from gis.access.lines import FIELDS as AUDIT_FIELDS
+from gis.access.lines import clean_line
 from gis.errors import InputError
-
-AUDIT_FIELDS = ("username", "role", "action", "method", "path", "status", "subject", "client", "detail")
 
 
 def audit(engine: Engine, entries: Sequence[dict[str, Any]]) -> None:
     """Append lines to the audit log: ``{username, role, action, method, path, status, subject, client, detail}``,
-    in one statement however many (the service writes them in batches, a few hundred a second under load)."""
+    in one statement however many (the service writes them in batches, a few hundred a second under load). Every
+    field is cleaned first (:func:`gis.access.lines.clean_line`): what a client sent cannot make the batch fail."""
     if not entries:
         return
-    rows = [{k: e.get(k) for k in AUDIT_FIELDS} for e in entries]
+    rows = [clean_line(e) for e in entries]
     with engine.begin() as conn:
         conn.exec_driver_sql(
             f"INSERT INTO audit_log ({', '.join(AUDIT_FIELDS)}) SELECT {', '.join(AUDIT_FIELDS)} "
