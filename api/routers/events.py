@@ -55,6 +55,8 @@ class EventBody(BaseModel):
     photos: list[str] = Field(default_factory=list, description="photo references (URLs or storage keys)")
     idempotency_key: str | None = Field(default=None, description="a client key: a retry returns the first "
                                         "result; or send the Idempotency-Key header")
+    publish: bool = Field(default=False, description="the reporter lets the public see the description and photo "
+                          "(Open311's public reads; only where the category is public)")
 
 
 class StepBody(BaseModel):
@@ -99,7 +101,7 @@ async def report_event(request: Request, body: EventBody, _: Reporter,
     report = rules.EventIn(lon=lon, lat=lat, crs=body.crs, category=body.category, priority=body.priority,
                             source=body.source, description=body.description,
                             reporter_contact=body.reporter_contact, photos=body.photos,
-                            idempotency_key=body.idempotency_key or idempotency_key)
+                            idempotency_key=body.idempotency_key or idempotency_key, publish=body.publish)
     result = await request.app.state.intake.submit(report)  # stored in a batch with the others waiting (api.intake)
     headers = {"Location": f"/events/{result.event['id']}"}
     if result.replayed:

@@ -341,6 +341,7 @@ class Category(Base):
         CheckConstraint(_in("kind", CATEGORY_KINDS), name="categories_kind_check"),
         CheckConstraint(_in("route", ROUTES), name="categories_route_check"),
         CheckConstraint("hours_urgent > 0 AND hours_high > 0 AND hours_normal > 0", name="categories_hours_check"),
+        CheckConstraint("NOT public OR (kind <> 'social' AND route <> 'police')", name="categories_never_public"),
     )
 
     code: Mapped[str] = mapped_column(String(16), primary_key=True)
@@ -352,6 +353,9 @@ class Category(Base):
     hours_urgent: Mapped[int] = mapped_column(Integer)
     hours_high: Mapped[int] = mapped_column(Integer)
     hours_normal: Mapped[int] = mapped_column(Integer)
+    public: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    """Whether Open311's public reads may show this category's events at all (migration 0015): never a
+    social-governance matter or a police route (``categories_never_public``)."""
 
 
 class DutyRoster(Base):
@@ -411,6 +415,9 @@ class Event(Base):
     description: Mapped[str] = mapped_column(Text, server_default="")
     reporter_contact: Mapped[str | None] = mapped_column(Text)
     photos: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    published: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    """The reporter chose to publish their description and photo (Open311's public view, where the category is
+    public too); the default keeps them to the staff (migration 0015)."""
     input_crs: Mapped[str] = mapped_column(String(8))
     input_lon: Mapped[float] = mapped_column(Double)
     input_lat: Mapped[float] = mapped_column(Double)

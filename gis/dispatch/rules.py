@@ -95,11 +95,16 @@ class EventIn:
     reporter_contact: str | None = None
     photos: list[str] = field(default_factory=list)
     idempotency_key: str | None = None
+    publish: bool = False
+    """The reporter lets the public see the description and photo (where the category is public too)."""
 
     def fingerprint(self) -> str:
-        """What "the same request" means for an idempotency key: every field of the report."""
+        """What "the same request" means for an idempotency key: every field of the report. (``publish`` counts
+        only when set, so that the reports stored before it existed keep their fingerprints.)"""
         body = {k: getattr(self, k) for k in ("lon", "lat", "crs", "category", "source", "priority",
                                               "description", "reporter_contact", "photos")}
+        if self.publish:
+            body["publish"] = True
         return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
     def check(self) -> None:

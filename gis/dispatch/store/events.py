@@ -124,7 +124,7 @@ def intake_many(engine: Engine, reports: Sequence[tuple[EventIn, datetime]], *, 
                 "category": report.category, "priority": report.priority, "source": report.source,
                 "description": report.description, "contact": report.reporter_contact, "photos": report.photos,
                 "crs": system(report.crs), "in_lon": report.lon, "in_lat": report.lat, "x": lon, "y": lat,
-                "at": at.isoformat(), "dup_deg": _degrees(DUPLICATE_RADIUS_M, lat)}))
+                "at": at.isoformat(), "dup_deg": _degrees(DUPLICATE_RADIUS_M, lat), "publish": report.publish}))
         except (GridpatrolError, orjson.JSONEncodeError) as exc:
             answers[i] = exc
             continue
@@ -400,10 +400,10 @@ def list_events(engine: Engine, *, staff_id: int | None = None, states: Sequence
 def categories(engine: Engine) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         rows = conn.exec_driver_sql(
-            "SELECT code, name, name_en, kind, route, department_code, hours_urgent, hours_high, hours_normal "
+            "SELECT code, name, name_en, kind, route, department_code, hours_urgent, hours_high, hours_normal, public "
             "FROM categories ORDER BY code").all()
-    return [{"code": c, "name": n, "name_en": e, "kind": k, "route": r, "department": d,
-             "deadline_hours": {"urgent": u, "high": h, "normal": m}} for c, n, e, k, r, d, u, h, m in rows]
+    return [{"code": c, "name": n, "name_en": e, "kind": k, "route": r, "department": d, "public": public,
+             "deadline_hours": {"urgent": u, "high": h, "normal": m}} for c, n, e, k, r, d, u, h, m, public in rows]
 
 
 def reassign_after_edit(cur: Any, community_id: int, *, author: str, reason: str, timezone: str = "Asia/Shanghai",
