@@ -32,8 +32,13 @@ def test_services(client: TestClient) -> None:
     services = client.get("/open311/v2/services.json").json()
     codes = {s["service_code"] for s in services}
     assert {"C01", "E01", "S02"} <= codes
-    assert all(s["type"] == "realtime" and s["metadata"] is False for s in services)
-    assert client.get("/open311/v2/services/C01.json").json() == {"service_code": "C01", "attributes": []}
+    assert all(s["type"] == "realtime" for s in services)
+    metadata = {s["service_code"]: s["metadata"] for s in services}
+    assert metadata["C01"] is True and metadata["S01"] is metadata["S02"] is metadata["S03"] is False
+    (publish,) = client.get("/open311/v2/services/C01.json").json()["attributes"]
+    assert publish["code"] == "publish" and publish["datatype"] == "singlevaluelist"
+    assert {v["key"] for v in publish["values"]} == {"true", "false"}
+    assert client.get("/open311/v2/services/S03.json").json() == {"service_code": "S03", "attributes": []}
     missing = client.get("/open311/v2/services/Z9.json")
     assert missing.status_code == 404 and missing.json()[0]["code"] == 404
 
