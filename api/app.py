@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api import errors
 from api.audit import AuditLog, AuditMiddleware
+from api.headers import SecurityHeaders
 from api.intake import IntakeQueue
 from api.ratelimit import RateLimiter
 from api.routers import (
@@ -106,6 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.login_limiter = RateLimiter(0.5, 10)  # ten wrong passwords, then one try every two seconds
     errors.install(app)
     app.add_middleware(AuditMiddleware)
+    app.add_middleware(SecurityHeaders)  # outermost: every answer gets its headers, every page its nonce
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(layers.router)

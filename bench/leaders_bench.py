@@ -85,7 +85,7 @@ def main() -> None:
         from fastapi.staticfiles import StaticFiles
         from playwright.sync_api import sync_playwright
 
-        from maps.browser import _MAP_PROBE, CHROMIUM, CHROMIUM_ARGS, serve_in_thread
+        from maps.browser import _MAP_PROBE, CHROMIUM, CHROMIUM_ARGS, serve_in_thread, wait_for
 
         app = FastAPI()
         app.mount("/static", StaticFiles(directory=ROOT / "maps" / "static"), name="static")
@@ -98,7 +98,7 @@ def main() -> None:
             started = time.perf_counter()
             tab.goto(f"{base}/leaders", wait_until="load", timeout=60_000)
             # drawn: every grid is a layer of the map
-            tab.wait_for_function(f"() => ({_MAP_PROBE})().features >= {grids}", polling=100, timeout=60_000)
+            wait_for(tab, f"({_MAP_PROBE})().features >= {grids}", timeout=60_000)  # the pages' CSP: no eval
             opened = time.perf_counter() - started
             probe = tab.evaluate(_MAP_PROBE)
             browser.close()

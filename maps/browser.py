@@ -151,3 +151,13 @@ def visit(url: str, *, screenshot: Path | None = None, width: int = 1400, height
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(screenshot), full_page=False)
     return result
+
+
+def wait_for(page: Any, expression: str, *, timeout: float = 10_000) -> None:
+    """Wait until ``expression`` is true in the page. Unlike Playwright's ``wait_for_function``, whose predicate
+    the page compiles with ``eval``, this runs under the pages' Content-Security-Policy (no ``unsafe-eval``)."""
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(f"() => Boolean({expression})"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"still false after {timeout / 1000:.0f} s: {expression}")
+        time.sleep(0.05)

@@ -8,7 +8,6 @@ server). :func:`map_to_html` refuses to produce a page that would still fetch an
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import warnings
@@ -22,6 +21,7 @@ from branca.element import Figure, MacroElement
 from jinja2 import Template
 
 from gis.geo.crs import require_crs
+from maps.text import page_text, safe_frame, tooltip
 
 STATIC_URL = "/static"
 VENDOR = f"{STATIC_URL}/vendor"
@@ -123,7 +123,7 @@ def city_map(
     shown["name"] = shown["name"].fillna("")
     shown["fill"] = shown["households"].map(colour)
     folium.GeoJson(
-        shown, name="buildings (households)",
+        safe_frame(shown), name="buildings (households)",
         style_function=lambda f: {"color": "#4d4d4d", "weight": 0.5, "fillColor": f["properties"]["fill"],
                                   "fillOpacity": 0.9},
         highlight_function=lambda _f: {"weight": 2, "color": "#000"},
@@ -138,7 +138,7 @@ def city_map(
         shown_grids = grids[["code", "households", "buildings", "note", "geometry"]].assign(
             note=grids["note"].fillna("in the band"))
         folium.GeoJson(
-            shown_grids, name=f"grids ({len(grids)})",
+            safe_frame(shown_grids), name=f"grids ({len(grids)})",
             style_function=lambda f: {"color": "#252525" if f["properties"]["note"] == "in the band" else "#d7191c",
                                       "weight": 1.5, "fill": True, "fillOpacity": 0.0},
             highlight_function=lambda _f: {"weight": 3, "fillOpacity": 0.1},
@@ -147,26 +147,26 @@ def city_map(
         ).add_to(fmap)
     if communities is not None and not communities.empty:
         folium.GeoJson(
-            communities[["name", "code", "geometry"]].assign(code=communities["code"].fillna("")),
+            safe_frame(communities[["name", "code", "geometry"]].assign(code=communities["code"].fillna(""))),
             name=f"communities ({len(communities)})",
             style_function=lambda _f: {"color": "#e66101", "weight": 3.5, "fill": False},
             tooltip=folium.GeoJsonTooltip(fields=["name", "code"], aliases=["community", "code"]),
         ).add_to(fmap)
     if not districts.empty:
         folium.GeoJson(
-            districts[["name", "code", "geometry"]].assign(code=districts["code"].fillna("")),
+            safe_frame(districts[["name", "code", "geometry"]].assign(code=districts["code"].fillna(""))),
             name="districts",
             style_function=lambda _f: {"color": "#c51b7d", "weight": 3, "fill": False, "dashArray": "8 6"},
             tooltip=folium.GeoJsonTooltip(fields=["name", "code"], aliases=["district", "code"]),
         ).add_to(fmap)
 
     for kind, group in places.groupby("kind", sort=True):
-        layer = folium.FeatureGroup(name=f"{kind.replace('_', ' ')} ({len(group)})")
+        layer = folium.FeatureGroup(name=page_text(f"{kind.replace('_', ' ')} ({len(group)})"))
         colour_ = KIND_COLOURS.get(str(kind), "#333")
         for row in group.itertuples():
             label = f"{kind.replace('_', ' ')}: {row.name}" if row.name else kind.replace("_", " ")
             folium.CircleMarker([row.geometry.y, row.geometry.x], radius=6, color="#fff", weight=1.5,
-                                fill=True, fill_color=colour_, fill_opacity=1.0, tooltip=label).add_to(layer)
+                                fill=True, fill_color=colour_, fill_opacity=1.0, tooltip=tooltip(label)).add_to(layer)
         layer.add_to(fmap)
 
     folium.LayerControl(collapsed=False).add_to(fmap)
@@ -187,7 +187,7 @@ class _Attribution(MacroElement):
     def __init__(self, text: str) -> None:
         super().__init__()
         self._name = "Attribution"
-        self.text_json = json.dumps(html.escape(text))
+        self.text_json = json.dumps(page_text(text))
 
 
 def _page(fmap: folium.Map) -> Figure:
@@ -205,7 +205,7 @@ def _legend(bounds: list[float], colours: list[str]) -> str:
         lower = int(upper) + 1
     items = "".join(
         f'<div><span style="display:inline-block;width:14px;height:14px;background:{c};'
-        f'border:1px solid #666;margin-right:6px;vertical-align:middle"></span>{html.escape(label)}</div>'
+        f'border:1px solid #666;margin-right:6px;vertical-align:middle"></span>{page_text(label)}</div>'
         for c, label in rows
     )
     return (
@@ -228,7 +228,7 @@ def _title_box(title: str, buildings: gpd.GeoDataFrame, places: gpd.GeoDataFrame
     return (
         '<div id="gp-title" style="position:fixed;top:10px;left:60px;z-index:1000;background:#fff;'
         'padding:8px 12px;border:1px solid #999;border-radius:4px;font:14px/1.4 sans-serif;max-width:420px">'
-        f"<b>{html.escape(title)}</b><br>{len(buildings):,} buildings · {households:,} households "
+        f"<b>{page_text(title)}</b><br>{len(buildings):,} buildings · {households:,} households "
         f"({'all estimated' if confirmed == 0 else f'{confirmed:,} buildings confirmed'}) · "
         f"{len(places):,} key places{grid_line}</div>"
     )
@@ -238,7 +238,8 @@ _REMOTE = re.compile(r"""<(?:script|link)\b[^>]*?(?:src|href)\s*=\s*["'](https?:
 
 
 def map_to_html(fmap: folium.Map) -> str:
-    """The page as HTML with every asset served locally.
+    """The page as HTML with every asset served locally. (The API marks its inline scripts with the request's
+    Content-Security-Policy nonce as it sends it: ``api.headers``.)
 
     Raises
     ------
@@ -260,6 +261,6 @@ def message_page(title: str, message: str, *, status_hint: str = "") -> str:
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>gridpatrol</title></head>"
         "<body style='font:16px/1.5 sans-serif;margin:3em'>"
-        f"<h1>{html.escape(title)}</h1><p>{html.escape(message)}</p>"
-        f"{f'<p><code>{html.escape(status_hint)}</code></p>' if status_hint else ''}</body></html>"
+        f"<h1>{page_text(title)}</h1><p>{page_text(message)}</p>"
+        f"{f'<p><code>{page_text(status_hint)}</code></p>' if status_hint else ''}</body></html>"
     )

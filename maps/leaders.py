@@ -8,7 +8,6 @@ without a value is grey and says "no data" in its tooltip; a measure with no val
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +31,7 @@ from maps.city import (
     map_to_html,
     quantile_bounds,
 )
+from maps.text import page_text, tooltip
 
 GOOD_HIGH = ["#d73027", "#fc8d59", "#fee08b", "#d9ef8b", "#91cf60", "#1a9850"]  # red (low) → green (high)
 BAD_HIGH = ["#fff5eb", "#fdd0a2", "#fd8d3c", "#e6550d", "#a63603", "#7f2704"]  # light → dark (more is worse)
@@ -114,7 +114,8 @@ def leaders_map(view: dict[str, Any], *, links: dict[str, str], tile_url: str | 
     for u in units:
         value = u["figures"].get(measure.key)
         features.append({"type": "Feature", "geometry": u["geometry"], "properties": {
-            "code": u["code"], "name": u["name"], "value": fmt(value, kind) if value is not None else "no data",
+            "code": page_text(u["code"]), "name": page_text(u["name"]),
+            "value": fmt(value, kind) if value is not None else "no data",
             "households": f"{u['households']:,}", "grids": u["grids"], "fill": colour(value),
             "href": u.get("href") or ""}})
     leaf = view["level"] == "grid" and view["unit"].level == "grid"
@@ -158,7 +159,7 @@ def leaders_map(view: dict[str, Any], *, links: dict[str, str], tile_url: str | 
             label = f"{kind_.replace('_', ' ')}: {name}" if name else kind_.replace("_", " ")
             folium.CircleMarker([lat, lon], radius=5, color="#fff", weight=1.2, fill=True,
                                 fill_color=KIND_COLOURS.get(kind_, "#333"), fill_opacity=1.0,
-                                tooltip=label).add_to(layer)
+                                tooltip=tooltip(label)).add_to(layer)
         layer.add_to(fmap)
     if view.get("route"):
         steps = [f for f in view["route"]["features"] if f["properties"]["kind"] == "step"]
@@ -205,7 +206,7 @@ def _style() -> str:
 
 
 def _panel(view: dict[str, Any], bins: list[float], colours: list[str], kind: str, links: dict[str, str]) -> str:
-    e = html.escape
+    e = page_text
     measure = view["measure"]
     crumbs = " › ".join(
         f'<a href="{e(c["href"])}">{e(c["name"])}</a>' if c.get("href") else f"<b>{e(c['name'])}</b>"
@@ -221,7 +222,7 @@ def _panel(view: dict[str, Any], bins: list[float], colours: list[str], kind: st
     hidden = "".join(f'<input type="hidden" name="{e(k)}" value="{e(str(v))}">'
                      for k, v in (("unit", params.get("unit")), ("city", params.get("city"))) if v)
     form = (f'<form class="gp-form" method="get">{hidden}'
-            f'<label>measure <select name="measure" onchange="this.form.submit()">{options}</select></label><br>'
+            f'<label>measure <select name="measure" id="gp-measure">{options}</select></label><br>'
             f'<label>from <input type="date" name="start" value="{e(params["start"])}"></label>'
             f'<label>to <input type="date" name="end" value="{e(params["end"])}"></label><br>'
             f'<label>events <select name="category">{cats}</select></label>'
@@ -284,6 +285,8 @@ document.querySelectorAll('#gp-table th').forEach(function (th, column) {
     rows.forEach(function (r) { body.appendChild(r); });
   });
 });
+var measure = document.getElementById('gp-measure');  // no inline handler: the page's CSP runs none
+if (measure) measure.addEventListener('change', function () { measure.form.submit(); });
 </script>"""
 
 

@@ -4,7 +4,6 @@ Only Leaflet is loaded, from gridpatrol itself."""
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import folium
@@ -12,6 +11,7 @@ import shapely
 from shapely.geometry import mapping
 
 from maps.city import ATTRIBUTION, VENDOR, _Attribution, _page
+from maps.text import page_text, safe_features, tooltip
 
 ROUTE_COLOUR, REPEAT_COLOUR = "#1f5fbf", "#e07b00"
 
@@ -57,7 +57,7 @@ def patrol_map(route: dict[str, Any], grid: shapely.Geometry, title: str) -> fol
     fmap = _grid_map(grid, route["features"])
     steps = [f for f in route["features"] if f["properties"]["kind"] == "step"]
     folium.GeoJson(
-        {"type": "FeatureCollection", "features": steps}, name="route",
+        safe_features({"type": "FeatureCollection", "features": steps}), name="route",
         style_function=lambda f: {"color": REPEAT_COLOUR if f["properties"]["repeat"] else ROUTE_COLOUR,
                                   "weight": 5, "opacity": 0.85,
                                   "dashArray": "6 6" if f["properties"]["repeat"] else None},
@@ -74,8 +74,8 @@ def patrol_map(route: dict[str, Any], grid: shapely.Geometry, title: str) -> fol
                           icon=folium.DivIcon(html='<span class="gp-base">起点 base</span>', icon_size=(80, 20),
                                               icon_anchor=(10, 10))).add_to(fmap)
         elif props["kind"] == "stop":
-            label = html.escape(str(props["name"] or props["place_kind"]))
-            folium.Marker([lat, lon], tooltip=f"{props['number']}. {label} ({props['dwell_min']:.0f} min)",
+            label = props["name"] or props["place_kind"]
+            folium.Marker([lat, lon], tooltip=tooltip(f"{props['number']}. {label} ({props['dwell_min']:.0f} min)"),
                           icon=folium.DivIcon(html=f'<div class="gp-stop">{props["number"]}</div>',
                                               icon_size=(26, 26), icon_anchor=(13, 13))).add_to(fmap)
     return _finish(fmap, _panel(route, title))
@@ -84,14 +84,14 @@ def patrol_map(route: dict[str, Any], grid: shapely.Geometry, title: str) -> fol
 def _panel(route: dict[str, Any], title: str) -> str:
     p = route["properties"]
     stops = [f["properties"] for f in route["features"] if f["properties"]["kind"] == "stop"]
-    turns = "".join(f"<li>{html.escape(t['name'] or '(unnamed path)')}: {t['length_m']:,.0f} m</li>"
+    turns = "".join(f"<li>{page_text(t['name'] or '(unnamed path)')}: {t['length_m']:,.0f} m</li>"
                     for t in p["turns"])
-    stop_items = "".join(f"<li>{html.escape(str(s['name'] or s['place_kind']))} · {s['dwell_min']:.0f} min</li>"
+    stop_items = "".join(f"<li>{page_text(str(s['name'] or s['place_kind']))} · {s['dwell_min']:.0f} min</li>"
                          for s in stops)
     warning = (f"<p style='color:#b00020'>{len(p['unreachable'])} street segment(s) cannot be reached from the base"
                "</p>" if p["unreachable"] else "")
     return (
-        f'<div id="gp-panel"><h1>{html.escape(title)}</h1>'
+        f'<div id="gp-panel"><h1>{page_text(title)}</h1>'
         f"<b>{p['length_m']:,.0f} m</b> · {p['minutes']:.0f} min walking + {len(stops)} stop(s) = "
         f"<b>{p['minutes_with_stops']:.0f} min</b><br>"
         f"{p['covered_edges']}/{p['required_edges']} street segments · "
@@ -117,17 +117,17 @@ def tours_map(plan: dict[str, Any], grid: shapely.Geometry, title: str) -> foliu
         if props["kind"] == "dropped":
             lon, lat = feature["geometry"]["coordinates"]
             folium.CircleMarker([lat, lon], radius=7, color="#777", fill=True, fill_opacity=0.5, weight=1,
-                                tooltip=f"left out (no time): {props['label']}").add_to(fmap)
+                                tooltip=tooltip(f"left out (no time): {props['label']}")).add_to(fmap)
             continue
         colour = TOUR_COLOURS[(props["tour"] - 1) % len(TOUR_COLOURS)]
         if props["kind"] == "tour":
-            folium.GeoJson(feature, name=f"tour {props['tour']}",
+            folium.GeoJson(safe_features(feature), name=f"tour {props['tour']}",
                            style_function=lambda _f, c=colour: {"color": c, "weight": 4, "opacity": 0.8},
-                           tooltip=f"tour {props['tour']}: {props['label']}").add_to(fmap)
+                           tooltip=tooltip(f"tour {props['tour']}: {props['label']}")).add_to(fmap)
             base_at = feature["geometry"]["coordinates"][0]
         else:
             lon, lat = feature["geometry"]["coordinates"]
-            folium.Marker([lat, lon], tooltip=f"tour {props['tour']}, stop {props['seq']}: {props['label']}",
+            folium.Marker([lat, lon], tooltip=tooltip(f"tour {props['tour']}, stop {props['seq']}: {props['label']}"),
                           icon=folium.DivIcon(html=f'<div class="gp-stop" style="background:{colour}">'
                                                    f'{props["seq"]}</div>',
                                               icon_size=(26, 26), icon_anchor=(13, 13))).add_to(fmap)
@@ -143,19 +143,19 @@ def _tours_panel(plan: dict[str, Any], title: str) -> str:
     tours = [f["properties"] for f in plan["features"] if f["properties"]["kind"] == "tour"]
     items = "".join(
         f"<li><span style='color:{TOUR_COLOURS[(t['tour'] - 1) % len(TOUR_COLOURS)]}'>■</span> "
-        f"{html.escape(t['label'])} · {t['stops']} stops</li>" for t in tours)
+        f"{page_text(t['label'])} · {t['stops']} stops</li>" for t in tours)
     if "budget_min" in p:  # a time-budgeted round
         share = f"{p['risk_share']:.0%}" if p["risk_share"] is not None else "–"
         head = (f"<b>{p['minutes']:.0f} of {p['budget_min']:.0f} min</b> · {p['length_m']:,.0f} m · "
                 f"risk covered <b>{share}</b> ({p['risk']:g} of {p['risk_total']:g}: {p['key_places']} key places, "
                 f"{p['events']} events of the last {p['events_since_days']} days) · {p['dwell_min']:g} min per stop"
                 f"{'; ' + str(p['dropped']) + ' place(s) left out (grey)' if p['dropped'] else ''}")
-        return f'<div id="gp-panel"><h1>{html.escape(title)}</h1>{head}<ol>{items}</ol></div>'
+        return f'<div id="gp-panel"><h1>{page_text(title)}</h1>{head}<ol>{items}</ol></div>'
     missing = p["unreachable_buildings"]
     warning = (f"<p style='color:#b00020'>{len(missing)} building(s) cannot be reached on the street network</p>"
                if missing else "")
     return (
-        f'<div id="gp-panel"><h1>{html.escape(title)}</h1>'
+        f'<div id="gp-panel"><h1>{page_text(title)}</h1>'
         f"<b>{p['buildings']}</b> buildings · <b>{p['length_m']:,.0f} m</b> in {p['tours']} tour(s) of at most "
         f"{p['shift_min']:.0f} min ({p['minutes_per_building']:g} min per building){warning}"
         f"<h2 style='font-size:14px'>巡查班次 Tours (a day or a member each)</h2><ol>{items}</ol></div>"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -18,6 +17,7 @@ from gis.access.scope import User
 from gis.access.store import audit as audit_store
 from gis.access.store import users
 from gis.errors import UnauthorizedError
+from maps.text import page_text
 
 router = APIRouter(tags=["access"])
 Admin = Annotated[User, Depends(allow("admin"))]
@@ -86,8 +86,8 @@ required><button type="submit">登录 Sign in</button></form></body></html>"""
 
 
 def login_page(next_: str, error: str | None = None, status: int = 200) -> HTMLResponse:
-    box = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
-    return HTMLResponse(LOGIN_PAGE.format(error=box, next=html.escape(_safe_next(next_))), status_code=status)
+    box = f'<p class="error" role="alert">{page_text(error)}</p>' if error else ""
+    return HTMLResponse(LOGIN_PAGE.format(error=box, next=page_text(_safe_next(next_))), status_code=status)
 
 
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)

@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import shapely
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, HTMLResponse
-from sqlalchemy import text
 
 from api.deps import ConnectionDep, SettingsDep
 from api.jurisdiction import require_city
@@ -57,10 +55,9 @@ def city_page(
     communities = features.read_layer(conn, "admin_units", filters={"city_id": row.id, "level": "community"},
                                       scope=user.scope)
     grids = features.read_layer(conn, "grids", filters={"city_id": row.id}, scope=user.scope)
-    extent = conn.execute(text("SELECT ST_AsBinary(ST_GeometryN(geom, 1)) FROM admin_units WHERE id = :id"),
-                          {"id": row.id}).scalar()
+    extent = features.city_extent(conn, row.id)
     fmap = city_map(buildings, places, districts, grids=grids, communities=communities,
                     title=f"{row.name} {row.name_en or ''}".strip(),
-                    extent=shapely.from_wkb(bytes(extent)) if extent is not None else None,
+                    extent=extent,
                     tile_url=settings.tile_url, tile_attribution=settings.tile_attribution)
     return HTMLResponse(map_to_html(fmap))

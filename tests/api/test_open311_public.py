@@ -78,7 +78,7 @@ def test_the_public_sees_public_categories_coarsened_and_only_what_was_published
 def test_a_signed_in_caller_sees_their_jurisdiction_in_full(
         client: TestClient, divided_engine: Engine, grids: list[tuple[str, str, float, float]]) -> None:
     key = sign_in(client)["Authorization"].split()[1]
-    (grid_a, community_a, lon, lat), (_, community_b, _, _) = grids
+    (_, community_a, lon, lat), (_, community_b, _, _) = grids
     dispute = _post(client, key, "S01", lon, lat)
     lamp = _post(client, key, "C02", lon, lat)
     inside = user_headers(client, divided_engine, "dispatcher", community_a)

@@ -8,7 +8,6 @@ no function and no view.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from sqlalchemy.engine import Connection, Engine
 

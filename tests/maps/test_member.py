@@ -18,7 +18,7 @@ from api.settings import Settings
 from gis.access.store.users import create_user, set_active
 from gis.dispatch import rules
 from gis.dispatch.store import events
-from maps.browser import local_page, serve_in_thread
+from maps.browser import local_page, serve_in_thread, wait_for
 from tests.conftest import PASSWORD, ROOT, http_token
 
 PHONE = {"width": 390, "height": 844}
@@ -82,37 +82,37 @@ def test_report_visit_offline_and_back_every_item_stored_once(served: str, membe
         page.goto(f"{served}/m/", wait_until="networkidle")
         page.wait_for_selector("body[data-ready='1']")
         assert page.evaluate("navigator.serviceWorker.ready.then(() => true)")  # the page is cached on the phone
-        page.wait_for_function("navigator.serviceWorker.controller !== null")
+        wait_for(page, "navigator.serviceWorker.controller !== null")
         page.wait_for_selector("body[data-cached='1']")  # read again through the worker: there offline
         assert member.grid in page.inner_text("#who")
         page.wait_for_selector("#buildings .visit")
         page.screenshot(path=str(ROOT / "docs" / "member-map.png"))
 
         report(page, "第一次 online report")
-        page.wait_for_function(f"document.querySelector('#report-result').innerText.includes('{member.grid}')")
+        wait_for(page, f"document.querySelector('#report-result').innerText.includes('{member.grid}')")
         answer = page.inner_text("#report-result")
         assert "负责人" in answer and "网格" in answer  # which grid and which person it went to
         page.screenshot(path=str(ROOT / "docs" / "member-report.png"), full_page=True)
 
         page.click("#tabs button[data-tab=map]")
         page.click("#buildings .visit >> nth=0")
-        page.wait_for_function("document.body.dataset.queued === '0' && "
+        wait_for(page, "document.body.dataset.queued === '0' && "
                                "document.querySelector('#banner').innerText.includes('#')")
 
         assert tab.console_errors == [] and tab.external_requests == []
         # the signal goes: both are kept on the phone
         tab.context.set_offline(True)
-        page.wait_for_function("!navigator.onLine")
+        wait_for(page, "!navigator.onLine")
         report(page, "第二次 offline report", photo=picture)  # with a photo: kept on the phone too
-        page.wait_for_function("document.body.dataset.queued === '1'")
-        page.wait_for_function("document.querySelector('#report-result').innerText.includes('无信号')")
+        wait_for(page, "document.body.dataset.queued === '1'")
+        wait_for(page, "document.querySelector('#report-result').innerText.includes('无信号')")
         page.click("#tabs button[data-tab=map]")
         page.click("#buildings .visit >> nth=1")
-        page.wait_for_function("document.body.dataset.queued === '2'")
+        wait_for(page, "document.body.dataset.queued === '2'")
         # the page reopened with no signal: from the service worker's cache, the queue still there
         page.reload(wait_until="load")
         page.wait_for_selector("body[data-ready='1']")
-        page.wait_for_function("document.body.dataset.queued === '2'")
+        wait_for(page, "document.body.dataset.queued === '2'")
         assert page.locator("#queue li").count() == 2
         page.screenshot(path=str(ROOT / "docs" / "member-offline.png"), full_page=True)
 
@@ -120,7 +120,7 @@ def test_report_visit_offline_and_back_every_item_stored_once(served: str, membe
         assert all("net::ERR" in e or "Failed to fetch" in e for e in tab.console_errors), tab.console_errors
         seen = len(tab.console_errors)
         tab.context.set_offline(False)
-        page.wait_for_function("document.body.dataset.queued === '0'", timeout=30_000)
+        wait_for(page, "document.body.dataset.queued === '0'", timeout=30_000)
         assert tab.external_requests == [] and tab.console_errors[seen:] == [], tab.console_errors[seen:]
 
         # my events: got it, then done with a note and a photo
@@ -128,14 +128,14 @@ def test_report_visit_offline_and_back_every_item_stored_once(served: str, membe
         row = page.locator("#events li", has_text=f"#{mine['id']}")
         loaded = int(page.get_attribute("body", "data-events-loaded") or 0)
         row.locator("button[data-action=receive]").click()
-        page.wait_for_function(f"document.body.dataset.queued === '0' && "
+        wait_for(page, f"document.body.dataset.queued === '0' && "
                                f"Number(document.body.dataset.eventsLoaded) > {loaded}")  # the list, read again
         row = page.locator("#events li", has_text=f"#{mine['id']}")
         row.locator(".feedback").fill("已清理 cleared")
         row.locator(".feedback-photo").set_input_files(str(picture))
         sent = int(page.get_attribute("body", "data-delivered") or 0)
         row.locator("button[data-action=handle]").click()
-        page.wait_for_function(f"Number(document.body.dataset.delivered) > {sent}")
+        wait_for(page, f"Number(document.body.dataset.delivered) > {sent}")
         page.screenshot(path=str(ROOT / "docs" / "member-events.png"), full_page=True)
     with divided_engine.connect() as conn:
         notes = dict(conn.execute(text("SELECT description, count(*) FROM events GROUP BY 1")).all())
@@ -159,12 +159,12 @@ def test_a_sign_in_that_expired_offline_keeps_the_queue(served: str, member: Mem
         page.goto(f"{served}/m/", wait_until="networkidle")
         page.wait_for_selector("body[data-ready='1']")
         tab.context.set_offline(True)
-        page.wait_for_function("!navigator.onLine")
+        wait_for(page, "!navigator.onLine")
         report(page, "离线时登录过期")
-        page.wait_for_function("document.body.dataset.queued === '1'")
+        wait_for(page, "document.body.dataset.queued === '1'")
         set_active(divided_engine, "wang", False)  # the sign-in no longer holds (as after a password reset)
         tab.context.set_offline(False)
-        page.wait_for_function("document.querySelector('#banner').innerText.includes('重新登录')", timeout=30_000)
+        wait_for(page, "document.querySelector('#banner').innerText.includes('重新登录')", timeout=30_000)
         assert queued(page) == 1  # nothing lost from the queue
     with divided_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM events WHERE description = '离线时登录过期'")).scalar() == 0
@@ -184,7 +184,7 @@ def test_the_page_says_what_is_wrong(served: str, member: Member, tmp_path) -> N
         assert "不是图片" in page.inner_text("#report-result")
         # walking out of the grid
         tab.context.set_geolocation({"latitude": member.lat + 0.05, "longitude": member.lon})
-        page.wait_for_function("document.querySelector('#banner').innerText.includes('不在')")
+        wait_for(page, "document.querySelector('#banner').innerText.includes('不在')")
         page.click("#lang")
         assert "Report" in page.inner_text("#tabs")
     # no position permission: the page says so and still lets the member tap the map
@@ -192,5 +192,5 @@ def test_the_page_says_what_is_wrong(served: str, member: Member, tmp_path) -> N
         page = tab.page
         page.goto(f"{served}/m/", wait_until="networkidle")
         page.wait_for_selector("body[data-ready='1']")
-        page.wait_for_function("document.querySelector('#where').innerText.length > 0")
+        wait_for(page, "document.querySelector('#where').innerText.length > 0")
         assert "定位" in page.inner_text("#where") or "定位" in page.inner_text("#banner")

@@ -17,7 +17,7 @@ from gis.access.store.users import create_user
 from gis.geo.cities import city_from_name
 from gis.planning.store.divisions import divide_and_store
 from gis.planning.store.importer import import_osm
-from maps.browser import CHROMIUM, CHROMIUM_ARGS, local_page, serve_in_thread
+from maps.browser import CHROMIUM, CHROMIUM_ARGS, local_page, serve_in_thread, wait_for
 from tests.conftest import BEIJING, PASSWORD, ROOT, http_token
 
 
@@ -68,8 +68,8 @@ def test_planner_drags_a_boundary_and_saves_it(fresh_engine: Engine, fresh_url: 
         page.wait_for_selector("#result.ok", timeout=15000)
         assert "Impact" in page.inner_text("#result")
         page.click("#save")
-        page.wait_for_function("document.querySelector('#result').innerText.includes('Saved')", timeout=15000)
-        page.wait_for_function("document.querySelector('#grid-info').innerText.includes('version 2')",
+        wait_for(page, "document.querySelector('#result').innerText.includes('Saved')", timeout=15000)
+        wait_for(page, "document.querySelector('#grid-info').innerText.includes('version 2')",
                                timeout=15000)
         assert "Saved" in page.inner_text("#result")  # still shown after the map was redrawn
         shot = ROOT / "docs" / "planner.png"
@@ -90,7 +90,7 @@ def _screen(page, box, lon: float, lat: float) -> tuple[float, float]:  # type: 
 def _check_and_save(page) -> None:  # type: ignore[no-untyped-def]
     for button, word in [("#preview", "Impact"), ("#save", "Saved")]:
         page.click(button)
-        page.wait_for_function(f"['{word}', 'Not saved'].some((w) => "
+        wait_for(page, f"['{word}', 'Not saved'].some((w) => "
                                "document.querySelector('#result').innerText.includes(w))", timeout=15000)
         assert word in page.inner_text("#result"), page.inner_text("#result")
 
@@ -164,7 +164,7 @@ def test_planner_splits_merges_deletes_and_draws_grids(fresh_engine: Engine, fre
                 "SELECT code FROM grid_versions WHERE change = 'create' AND version = 1")).scalar_one()
 
         # and delete it again: it is selected after the save
-        page.wait_for_function(f"document.querySelector('#grid-info').innerText.includes('{drawn}')")
+        wait_for(page, f"document.querySelector('#grid-info').innerText.includes('{drawn}')")
         page.click("#delete")
         _check_and_save(page)
         browser.close()

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
+import shapely
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
@@ -148,3 +149,10 @@ def city_summary(conn: Connection, city_id: int) -> dict[str, Any]:
     keys = ("buildings", "households", "households_est", "buildings_confirmed", "key_places", "admin_units",
             "walk_edges", "drive_edges")
     return dict(zip(keys, (int(v) for v in row), strict=True))
+
+
+def city_extent(conn: Connection, city_id: int) -> shapely.Geometry | None:
+    """The outline of the city's data (its first polygon), or ``None``."""
+    raw = conn.execute(text("SELECT ST_AsBinary(ST_GeometryN(geom, 1)) FROM admin_units WHERE id = :id"),
+                       {"id": city_id}).scalar()
+    return shapely.from_wkb(bytes(raw)) if raw is not None else None
