@@ -31,6 +31,12 @@ class RateLimiter:
         """:class:`RateLimitedError` when ``key`` has no allowance left; spends nothing."""
         self._spend(key, 0.0)
 
+    def refund(self, key: str) -> None:
+        """Give back one request ``take`` spent (a sign-in that turned out right costs nothing)."""
+        if self.rate > 0 and key in self._buckets:
+            tokens, last = self._buckets[key]
+            self._buckets[key] = (min(self.burst, tokens + 1.0), last)
+
     def _spend(self, key: str, cost: float) -> None:
         if self.rate <= 0:
             return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -16,22 +18,47 @@ from api.tokens import CurrentUser
 from gis.access.scope import User
 from gis.access.store import audit as audit_store
 from gis.access.store import users
-from gis.errors import UnauthorizedError
+from gis.errors import RateLimitedError, UnauthorizedError
 from maps.text import page_text
 
 router = APIRouter(tags=["access"])
 Admin = Annotated[User, Depends(allow("admin"))]
 
 
+MAX_HASHING = max(2, os.cpu_count() or 2)
+"""Password checks (Argon2id: ~50 ms of a core and 64 MiB each) run at most this many at a time per worker."""
+MAX_WAITING = 64
+"""Sign-ins waiting for a check beyond this are refused at once (429): a flood queues no further."""
+
+
 async def _sign_in(request: Request, username: str, password: str) -> tuple[User, str, int]:
+    """Each attempt spends from its client's and its username's allowance *before* the password is checked (so
+    parallel guesses cannot all pass the check first); a right password gives both back."""
     state = request.app.state
     client = client_of(request)
-    state.login_limiter.check(f"login:{client}")  # guessing passwords costs time: failures spend the allowance
-    user = await run_in_threadpool(users.authenticate, state.engine, username, password)
+    keys = (f"login:{client}", f"login-user:{username.strip().lower()[:64]}")
+    for i, key in enumerate(keys):
+        try:
+            state.login_limiter.take(key)
+        except RateLimitedError:
+            for spent in keys[:i]:
+                state.login_limiter.refund(spent)
+            state.audit.add(None, "sign_in_limited", subject=f"user {username[:64]}", client=client)
+            raise
+    hashing: asyncio.Semaphore = state.login_hashing
+    if state.login_waiting >= MAX_WAITING:
+        raise RateLimitedError("too many sign-ins at once: retry in a second", 1.0)
+    state.login_waiting += 1
+    try:
+        async with hashing:
+            user = await run_in_threadpool(users.authenticate, state.engine, username, password)
+    finally:
+        state.login_waiting -= 1
     if user is None:
-        state.login_limiter.take(f"login:{client}")
         state.audit.add(None, "sign_in_failed", subject=f"user {username[:64]}", client=client)
         raise UnauthorizedError("wrong username or password")
+    for key in keys:
+        state.login_limiter.refund(key)
     await state.tokens.ready()
     token, seconds = state.tokens.issue(user)
     state.audit.add(user, "sign_in", subject=f"user {user.username}", client=client)

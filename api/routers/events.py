@@ -112,7 +112,8 @@ async def report_event(request: Request, body: EventBody, _: Reporter,
 
 
 @router.post("/events/bulk", status_code=201, summary="Load a CSV or GeoJSON file of (historic) events, set-based",
-             responses={413: {"description": "file too large"},
+             responses={403: {"description": "rows placed outside your jurisdiction (listed); nothing stored"},
+                        413: {"description": "file too large"},
                         422: {"description": "bad rows (all listed), unknown categories, or points outside the "
                                              "service area; nothing stored"}})
 async def bulk_events(
@@ -129,7 +130,7 @@ async def bulk_events(
     name = f"upload.{format}"
     frame = await run_in_threadpool(read_events_file, body, name)
     report = await run_in_threadpool(bulk_intake, engine, frame, author=user.username, source_name=name,
-                                     radius_m=settings.nearest_grid_m)
+                                     radius_m=settings.nearest_grid_m, scope=user.scope)
     return report.as_dict()
 
 

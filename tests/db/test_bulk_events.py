@@ -352,3 +352,28 @@ def test_rows_outside_every_grid_are_placed_as_intake_places_them(divided_engine
     with divided_engine.connect() as conn:
         street_ids = dict(conn.execute(text("SELECT code, id FROM admin_units WHERE level = 'street'")).all())
     assert bulk_placed == [(e["grid"], e["queue"], street_ids[e["street"]], e["flagged"]) for e in singles]
+
+
+def test_a_file_reaching_into_another_unit_is_refused_whole(client: TestClient, divided_engine: Engine) -> None:
+    """Issue 18, item 5: a dispatcher bound to one community loaded closed cases into a rival's figures."""
+    from tests.conftest import user_headers
+
+    with divided_engine.connect() as conn:
+        (mine, x1, y1), (theirs, x2, y2) = conn.execute(text(
+            "SELECT DISTINCT ON (c.code) c.code, ST_X(ST_PointOnSurface(g.geom)), ST_Y(ST_PointOnSurface(g.geom)) "
+            "FROM grids g JOIN admin_units c ON c.id = g.community_id ORDER BY c.code, g.code LIMIT 2")).all()
+    dispatcher = user_headers(client, divided_engine, "dispatcher", mine)
+    header = "category,lon,lat,reported_at,closed_at"
+    closed = "2026-10-01T08:00:00Z,2026-10-01T09:00:00Z"
+    with divided_engine.connect() as conn:
+        before = conn.execute(text("SELECT count(*) FROM events")).scalar_one()
+    refused = client.post("/events/bulk", headers=dispatcher,
+                          content=f"{header}\nC01,{x1},{y1},{closed}\nC01,{x2},{y2},{closed}\n")
+    assert refused.status_code == 403 and "rows [2]" in refused.json()["detail"], refused.text
+    with divided_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM events")).scalar_one() == before  # nothing stored
+    far = client.post("/events/bulk", headers=dispatcher, content=f"{header}\nC01,{x2 + 0.0004},{y2},{closed}\n")
+    assert far.status_code == 403  # near the rival's grid: still theirs
+    assert client.post("/events/bulk", headers=dispatcher,
+                       content=f"{header}\nC01,{x1},{y1},{closed}\n").status_code == 201
+    assert theirs != mine

@@ -38,8 +38,9 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
+from gis.access.scope import Scope
 from gis.dispatch.rules import DEFAULT_RADIUS_M, MAX_DESCRIPTION, STREET_RADIUS_M
-from gis.errors import ConflictError, InputError
+from gis.errors import ConflictError, ForbiddenError, InputError
 from gis.geo.coords import to_wgs84
 from gis.vocabulary import INPUT_CRS, PRIORITIES, SOURCES
 
@@ -515,9 +516,10 @@ def _known_categories(cur: Any, frame: pd.DataFrame) -> tuple[list[str], list[st
     return known, used
 
 
-def _stage(cur: Any, frame: pd.DataFrame, kind: dict[str, str], known: list[str], radius_m: float) -> tuple[int, int]:
+def _stage(cur: Any, frame: pd.DataFrame, kind: dict[str, str], known: list[str], radius_m: float,
+           scope: Scope | None) -> tuple[int, int]:
     """Stage and place the file's rows (see _STAGING, _PLACE, _FALLBACK, _UNITS): how many rows no grid contains,
-    and how many of those the nearest grid took."""
+    and how many of those the nearest grid took. With a ``scope``, a row placed outside it refuses the file."""
     cur.execute(_STAGING.format(**kind))
     _copy_numbers(cur, "staging", frame, {**_CODES, "category": known})
     described = frame.loc[frame["description"] != "", ["row", "description"]]
@@ -541,8 +543,26 @@ def _stage(cur: Any, frame: pd.DataFrame, kind: dict[str, str], known: list[str]
     cur.execute("SELECT count(*), count(grid_id) FROM fallback")
     unplaced, nearest = cur.fetchone() or (0, 0)
     cur.execute(_UNITS.format(**kind))
+    if scope is not None and not scope.everywhere:
+        cur.execute(_OUTSIDE, {"city": scope.city_id, "prefix": scope.prefix, "n": MAX_LISTED})
+        outside = [r[0] for r in cur.fetchall()]
+        if outside:
+            raise ForbiddenError(f"{len(outside)}{'+' if len(outside) == MAX_LISTED else ''} row(s) lie outside "
+                                 f"your jurisdiction (they would go to other units' grids or queues): rows "
+                                 f"{outside}; nothing stored")
     cur.execute("ANALYZE fallback, units, staging_text")  # small: the inserts' joins then read them whole
     return int(unplaced), int(nearest)
+
+
+# the rows whose grid (or, outside every grid, whose street's queue) lies outside a jurisdiction: a city and a code
+# prefix (a street's queue is inside only a jurisdiction that holds the whole street)
+_OUTSIDE = """
+SELECT s.row FROM staging s LEFT JOIN hits h ON h.row = s.row LEFT JOIN fallback f ON f.row = s.row
+JOIN units u ON u.key = coalesce(h.grid_id, f.grid_id, -f.street_id) LEFT JOIN admin_units st ON st.id = u.street_id
+WHERE u.city_id IS DISTINCT FROM %(city)s
+   OR (%(prefix)s::text IS NOT NULL AND coalesce(u.grid_code, st.code, '') NOT LIKE %(prefix)s || '%%')
+ORDER BY s.row LIMIT %(n)s
+"""
 
 
 def _record(cur: Any, state: str, rows: int, source_name: str, author: str, record_id: int | None = None) -> int:
@@ -560,7 +580,8 @@ def _values(known: list[str], radius_m: float, closed_import: int | None, open_i
 
 
 def bulk_intake(engine: Engine, frame: pd.DataFrame, *, author: str = "gridpatrol", source_name: str = "file",
-                radius_m: float = DEFAULT_RADIUS_M, archive_min_rows: int = ARCHIVE_MIN_ROWS) -> BulkReport:
+                radius_m: float = DEFAULT_RADIUS_M, archive_min_rows: int = ARCHIVE_MIN_ROWS,
+                scope: Scope | None = None) -> BulkReport:
     """Store the validated rows of :func:`read_events_file`: all of them or none.
 
     A file with fewer than ``archive_min_rows`` closed cases is stored in one transaction, into the live
@@ -570,6 +591,9 @@ def bulk_intake(engine: Engine, frame: pd.DataFrame, *, author: str = "gridpatro
     import's records and its open cases and attaches the partitions. Until that commits, the events table shows
     none of the file; if anything fails, the schema and the partitions are dropped (and an import whose process
     died is cleaned up by the next one).
+
+    ``scope``: the importer's jurisdiction; a file with any row placed outside it is refused whole (403), so that
+    no one loads cases into another unit's figures.
     """
     started = time.perf_counter()
     closed = int(frame["closed_at"].notna().sum())
@@ -580,15 +604,16 @@ def bulk_intake(engine: Engine, frame: pd.DataFrame, *, author: str = "gridpatro
             parts = parts if _may_archive(cur, parts) else 0
     if parts:
         report = _bulk_archived(engine, frame, closed, parts, author=author, source_name=source_name,
-                                radius_m=radius_m)
+                                radius_m=radius_m, scope=scope)
     else:
-        report = _bulk_live(engine, frame, closed, author=author, source_name=source_name, radius_m=radius_m)
+        report = _bulk_live(engine, frame, closed, author=author, source_name=source_name, radius_m=radius_m,
+                            scope=scope)
     report.seconds = time.perf_counter() - started
     return report
 
 
 def _bulk_live(engine: Engine, frame: pd.DataFrame, closed: int, *, author: str, source_name: str,
-               radius_m: float) -> BulkReport:
+               radius_m: float, scope: Scope | None) -> BulkReport:
     """The whole file (``closed`` of its cases closed) in one transaction, into the live partition."""
     with engine.begin() as conn:
         raw = conn.connection.dbapi_connection
@@ -602,7 +627,7 @@ def _bulk_live(engine: Engine, frame: pd.DataFrame, closed: int, *, author: str,
         if schema is not None:
             cur.execute(f"CREATE SCHEMA {schema}")
         _session(cur, schema)
-        unplaced, nearest = _stage(cur, frame, kind, known, radius_m)
+        unplaced, nearest = _stage(cur, frame, kind, known, radius_m, scope)
         set_based = _lock_references(cur, used)
         imports = {state: _record(cur, state, rows, source_name, author)
                    for state, rows in (("closed", closed), ("dispatched", len(frame) - closed)) if rows}
@@ -618,7 +643,7 @@ def _bulk_live(engine: Engine, frame: pd.DataFrame, closed: int, *, author: str,
 
 
 def _bulk_archived(engine: Engine, frame: pd.DataFrame, closed: int, parts: int, *, author: str, source_name: str,
-                   radius_m: float) -> BulkReport:
+                   radius_m: float, scope: Scope | None) -> BulkReport:
     """The file in three steps (see :func:`bulk_intake`), its ``closed`` cases as ``parts`` archive partitions."""
     token = secrets.token_hex(6)
     schema = f"gridpatrol_import_{token}"
@@ -633,7 +658,7 @@ def _bulk_archived(engine: Engine, frame: pd.DataFrame, closed: int, parts: int,
                 known, used = _known_categories(cur, frame)
                 cur.execute(f"CREATE SCHEMA {schema}")
                 _session(cur, schema)
-                unplaced, nearest = _stage(cur, frame, kind, known, radius_m)
+                unplaced, nearest = _stage(cur, frame, kind, known, radius_m, scope)
                 cur.execute("SELECT nextval('event_imports_id_seq'), relnamespace::regnamespace::text FROM pg_class "
                             "WHERE oid = 'events'::regclass")  # the ids the builders need, and where they build
                 closed_import, home = cur.fetchone() or (None, None)
