@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
 from api.deps import get_engine
-from api.jurisdiction import require_code
+from api.jurisdiction import event_visible, require_code
 from api.ratelimit import Reporter
 from api.roles import Dispatcher, FieldMember, Viewer
 from api.tokens import CurrentUser
@@ -51,8 +51,14 @@ async def upload_photo(request: Request, engine: EngineDep, user: Reporter) -> d
     return await run_in_threadpool(member.store_photo, engine, data, uploaded_by=user.username)
 
 
-@router.get("/photos/{key}", summary="A stored photo", responses={404: {"description": "no such photo"}})
-def photo(key: str, engine: EngineDep, _: CurrentUser) -> Response:
+@router.get("/photos/{key}", summary="A stored photo, to those who may see an event or step that shows it",
+            responses={404: {"description": "no such photo, or none you may see"}})
+def photo(key: str, engine: EngineDep, user: CurrentUser) -> Response:
+    """To its uploader, and to whoever may see one of the events that show it (as reported or in a step's
+    feedback). Anyone else gets the same 404 as for a photo that does not exist."""
+    if len(key) > 80 or (member.photo_uploader(engine, key) != user.username and not any(
+            event_visible(user, *where) for where in member.photo_events(engine, key))):
+        raise NotFoundError(f"no photo {key}")
     data, media = member.get_photo(engine, key)
     return Response(data, media_type=media, headers={"Cache-Control": "private, max-age=86400"})
 

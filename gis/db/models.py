@@ -393,6 +393,9 @@ class Event(Base):
         Index("events_assignee_idx", "assignee_staff_id", "state"),
         Index("events_open_due_idx", "due_at", postgresql_where=text("state IN ('dispatched', 'handled')")),
         Index("events_reported_idx", "reported_at"),  # migration 0013: Open311 lists and leaders read by period
+        # migration 0016: the events that show a photo (who may see it); only the few rows that have photos
+        Index("events_photos_idx", "photos", postgresql_using="gin", postgresql_ops={"photos": "jsonb_path_ops"},
+              postgresql_where=text("photos <> '[]'::jsonb")),
         # a client's retry (migration 0010): only reports that carry a key are indexed; unique with the partition
         # key, as a partitioned table's unique index must be (archives hold no keys: unique over the table)
         Index("events_idempotency_key_idx", "idempotency_key", "archive", unique=True,
@@ -484,7 +487,9 @@ class EventTransition(Base):
     """One step of an event's history: who (and in which role) did what, when, with a note."""
 
     __tablename__ = "event_transitions"
-    __table_args__ = (Index("event_transitions_event_idx", "event_id", "at"), Index("event_transitions_at_idx", "at"))
+    __table_args__ = (Index("event_transitions_event_idx", "event_id", "at"), Index("event_transitions_at_idx", "at"),
+                      Index("event_transitions_photos_idx", "data", postgresql_using="gin",
+                            postgresql_ops={"data": "jsonb_path_ops"}, postgresql_where=text("data ? 'photos'")))
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))

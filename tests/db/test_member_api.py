@@ -118,3 +118,32 @@ def test_a_member_receives_and_handles_with_a_photo(client: TestClient, divided_
     assert last["action"] == "handle" and last["data"]["photos"] == [photo]
     too_many = client.post(f"{url}/verify", json={"photos": ["x"] * 21}, headers=member)
     assert too_many.status_code == 422
+
+
+def test_a_photo_goes_only_to_those_who_may_see_its_event(client: TestClient, divided_engine: Engine) -> None:
+    """Issue 18, item 8: any signed-in user could fetch any photo by its key."""
+    from gis.dispatch.store import events
+    from tests.conftest import user_headers
+
+    code, member = _member(client, divided_engine)
+    with divided_engine.connect() as conn:
+        mine, theirs, lon, lat = conn.execute(text(
+            "SELECT c.code, (SELECT code FROM admin_units WHERE level = 'community' AND code <> c.code "
+            "ORDER BY code LIMIT 1), ST_X(ST_PointOnSurface(g.geom)), ST_Y(ST_PointOnSurface(g.geom)) "
+            "FROM grids g JOIN admin_units c ON c.id = g.community_id WHERE g.code = :g"), {"g": code}).one()
+    key = client.post("/photos", content=PNG + b"event", headers=member).json()["key"]
+    inside = user_headers(client, divided_engine, "dispatcher", mine)
+    outside = user_headers(client, divided_engine, "dispatcher", theirs)
+    assert client.get(f"/photos/{key}", headers=member).status_code == 200  # its uploader
+    assert client.get(f"/photos/{key}", headers=inside).status_code == 404  # shown by no event yet
+    event = events.intake(divided_engine, rules.EventIn(lon=lon, lat=lat, category="E01", source="grid_member",
+                                                        photos=[key]),
+                          now=datetime(2026, 11, 23, 2, 0, tzinfo=UTC)).event  # 10:00 Beijing: the member's
+    assert client.get(f"/photos/{key}", headers=inside).status_code == 200
+    assert client.get(f"/photos/{key}", headers=outside).status_code == 404  # the same as no photo at all
+    feedback = client.post("/photos", content=PNG + b"feedback", headers=member).json()["key"]
+    handled = client.post(f"/events/{event['id']}/handle", json={"note": "done", "photos": [feedback]},
+                          headers=member)
+    assert handled.status_code == 200, handled.text
+    assert client.get(f"/photos/{feedback}", headers=inside).status_code == 200  # a step's feedback: the same rule
+    assert client.get(f"/photos/{feedback}", headers=outside).status_code == 404

@@ -45,3 +45,23 @@ def get_photo(engine: Engine, key: str) -> tuple[bytes, str]:
     return bytes(row[0]), str(row[1])
 
 
+
+
+def photo_uploader(engine: Engine, key: str) -> str | None:
+    """Who uploaded the photo (``None`` when it is not stored, or was uploaded by no one known)."""
+    with engine.connect() as conn:
+        return conn.exec_driver_sql("SELECT uploaded_by FROM photos WHERE key = %(k)s", {"k": key}).scalar()
+
+
+def photo_events(engine: Engine, key: str, *, limit: int = 100) -> list[tuple[int, str | None, str | None, str, str]]:
+    """The events that show the photo (as reported, or with one of their steps), as
+    ``(city_id, unit code, department, level, queue)``: what a jurisdiction check reads."""
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT e.city_id, coalesce(e.grid_code, su.code), e.department_code, e.level, e.queue "
+            "FROM events e LEFT JOIN admin_units su ON su.id = e.street_id "
+            "WHERE e.id IN (SELECT id FROM events WHERE photos <> '[]'::jsonb AND photos @> jsonb_build_array(%(k)s) "
+            "UNION SELECT event_id FROM event_transitions WHERE data ? 'photos' "
+            "AND data @> jsonb_build_object('photos', jsonb_build_array(%(k)s))) LIMIT %(n)s",
+            {"k": key, "n": limit}).all()
+    return [tuple(r) for r in rows]  # type: ignore[misc]
