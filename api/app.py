@@ -107,6 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.login_limiter = RateLimiter(0.5, 10)  # ten wrong passwords, then one try every two seconds
     app.state.login_hashing = asyncio.Semaphore(auth.MAX_HASHING)  # Argon2 work at once (api.routers.auth)
     app.state.login_waiting = 0
+    app.state.streams = {}  # user id -> assignment streams open (api.routers.events.follow)
     errors.install(app)
     app.add_middleware(AuditMiddleware)
     app.add_middleware(SecurityHeaders)  # outermost: every answer gets its headers, every page its nonce

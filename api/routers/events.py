@@ -7,11 +7,11 @@ went to. Each such read is written to the audit log. Everyone sees only the even
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -26,12 +26,20 @@ from api.deps import SettingsDep, aware, client_of, get_engine
 from api.jurisdiction import event_in_scope, narrow, require_code
 from api.ratelimit import Reporter
 from api.roles import Dispatcher, Handler
-from api.tokens import CurrentUser
+from api.session import TOKEN_COOKIE
+from api.tokens import CurrentUser, oauth2
 from gis.access.scope import User
 from gis.dispatch import rules
 from gis.dispatch.store import events
 from gis.dispatch.store.bulk import bulk_intake, read_events_file
-from gis.errors import ForbiddenError, InputError, NotFoundError, PayloadTooLargeError
+from gis.errors import (
+    ForbiddenError,
+    InputError,
+    NotFoundError,
+    PayloadTooLargeError,
+    RateLimitedError,
+    UnauthorizedError,
+)
 from gis.geo.coords import point_from_geojson
 from gis.oversight.store import kpis as oversight
 from gis.planning.store.staff import add_staff
@@ -258,19 +266,33 @@ def staff_events(request: Request, staff_id: int, engine: EngineDep, user: Curre
     return found
 
 
+MAX_STREAMS = 4
+"""Assignment streams one user may hold open at once, per worker (a phone and a desk, with room for reconnects)."""
+
+
 @router.get("/staff/{staff_id}/events/stream", summary="New assignments as they happen (server-sent events)",
             response_class=StreamingResponse,
-            responses={404: {"description": "no such staff member in your jurisdiction"}})
-def follow(request: Request, staff_id: int, engine: EngineDep, user: CurrentUser,
-           limit: Annotated[int | None, Query(ge=1, description="close after this many events")] = None,
-           heartbeat: Annotated[float, Query(ge=0.1, le=60)] = 15.0,
-           poll: Annotated[float, Query(ge=0.1, le=10)] = 1.0) -> StreamingResponse:
+            responses={404: {"description": "no such staff member in your jurisdiction"},
+                       429: {"description": f"this user already holds {MAX_STREAMS} streams open"}})
+async def follow(request: Request, staff_id: int, engine: EngineDep, user: CurrentUser,
+                 token: Annotated[str | None, Depends(oauth2)] = None,
+                 limit: Annotated[int | None, Query(ge=1, description="close after this many events")] = None,
+                 heartbeat: Annotated[float, Query(ge=0.1, le=60)] = 15.0,
+                 poll: Annotated[float, Query(ge=0.1, le=10)] = 1.0) -> StreamingResponse:
     """``text/event-stream``: an ``assigned`` event (the event as JSON) each time one is dispatched, reworked,
     escalated or reassigned to this person, within ``poll`` seconds; a comment line every ``heartbeat`` seconds
     keeps proxies from closing it. (Polled rather than LISTEN/NOTIFY: a NOTIFY takes a database-wide lock at
-    every commit, which serialised intake.) The contacts only on the member's own stream (each one audited)."""
-    staff_in_scope(engine, user, staff_id)
+    every commit, which serialised intake.) The contacts only on the member's own stream (each one audited).
+
+    The stream waits on the event loop, not in a worker thread, and ends (with an ``end`` event) within a few
+    seconds of its token or account ceasing to hold: a password reset, a disabled account, an expired sign-in."""
+    await run_in_threadpool(staff_in_scope, engine, user, staff_id)
+    open_streams: dict[int, int] = request.app.state.streams
+    if open_streams.get(user.id, 0) >= MAX_STREAMS:
+        raise RateLimitedError(f"you already follow {MAX_STREAMS} streams: close one first", 5.0)
+    open_streams[user.id] = open_streams.get(user.id, 0) + 1
     own = user.staff_id == staff_id
+    credential = token or request.cookies.get(TOKEN_COOKIE) or ""
 
     def audited(event: dict[str, Any]) -> None:
         if own and event.get("reporter_contact") is not None:
@@ -278,25 +300,43 @@ def follow(request: Request, staff_id: int, engine: EngineDep, user: CurrentUser
                                         subject=f"event {event['id']}", client=client_of(request),
                                         detail={"field": "reporter_contact"})
 
-    return StreamingResponse(_assignments(engine, staff_id, limit, heartbeat, poll, own, audited),
-                             media_type="text/event-stream",
+    async def still_valid() -> bool:
+        try:
+            await request.app.state.tokens.user(credential)
+        except UnauthorizedError:
+            return False
+        return not await request.is_disconnected()
+
+    async def stream() -> AsyncIterator[str]:
+        try:
+            async for chunk in _assignments(engine, staff_id, limit, heartbeat, poll, own, audited, still_valid):
+                yield chunk
+        finally:
+            open_streams[user.id] -= 1
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-def _assignments(engine: Engine, staff_id: int, limit: int | None, heartbeat: float, poll: float,
-                 with_contact: bool, seen_by: Callable[[dict[str, Any]], None]) -> Iterator[str]:
+async def _assignments(engine: Engine, staff_id: int, limit: int | None, heartbeat: float, poll: float,
+                       with_contact: bool, seen_by: Callable[[dict[str, Any]], None],
+                       still_valid: Callable[[], Awaitable[bool]]) -> AsyncIterator[str]:
     yield ": following assignments\n\n"
     seen: set[tuple[int, datetime]] = set()
     since = started = datetime.now(UTC)
     quiet = 0.0
     sent = 0
     while limit is None or sent < limit:
+        if not await still_valid():
+            yield "event: end\ndata: signed out: sign in again to follow\n\n"
+            return
         # look back a little: a step committed late can carry an earlier time than one already seen
         after = max(since - REPLAY_WINDOW, started)
-        fresh = [a for a in events.assignments_since(engine, staff_id, after) if a not in seen]
+        found = await run_in_threadpool(events.assignments_since, engine, staff_id, after)
+        fresh = [a for a in found if a not in seen]
         for event_id, at in fresh:
             seen.add((event_id, at))
-            event = events.get_event(engine, event_id, with_contact=with_contact)
+            event = await run_in_threadpool(events.get_event, engine, event_id, with_contact=with_contact)
             seen_by(event)
             sent += 1
             yield f"id: {event_id}\nevent: assigned\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
@@ -308,7 +348,7 @@ def _assignments(engine: Engine, staff_id: int, limit: int | None, heartbeat: fl
         elif quiet >= heartbeat:
             quiet = 0.0
             yield ": keep-alive\n\n"
-        time.sleep(poll)
+        await asyncio.sleep(poll)
         quiet += poll
 
 
