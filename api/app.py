@@ -21,6 +21,7 @@ from api import errors
 from api.audit import AuditLog, AuditMiddleware
 from api.headers import SecurityHeaders
 from api.intake import IntakeQueue
+from api.limits import BodyGuard
 from api.ratelimit import RateLimiter
 from api.routers import (
     auth,
@@ -109,6 +110,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.login_waiting = 0
     app.state.streams = {}  # user id -> assignment streams open (api.routers.events.follow)
     errors.install(app)
+    app.add_middleware(BodyGuard)  # innermost: refused bodies are audited like any refused change
     app.add_middleware(AuditMiddleware)
     app.add_middleware(SecurityHeaders)  # outermost: every answer gets its headers, every page its nonce
     app.include_router(health.router)

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from api.deps import SettingsDep, aware, client_of, get_engine
 from api.jurisdiction import event_in_scope, narrow, require_code
+from api.limits import MAX_BULK_BYTES
 from api.ratelimit import Reporter
 from api.roles import Dispatcher, Handler
 from api.session import TOKEN_COOKIE
@@ -46,7 +47,6 @@ from gis.planning.store.staff import add_staff
 
 router = APIRouter(tags=["dispatch"])
 EngineDep = Annotated[Engine, Depends(get_engine)]
-MAX_BULK_BYTES = 512 * 2**20
 REPLAY_WINDOW = timedelta(seconds=10)
 
 

@@ -7,18 +7,19 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import Engine
 
 from api.deps import ConnectionDep, get_engine
 from api.jurisdiction import require_city, require_code
+from api.limits import MAX_GRID_FILE_BYTES as MAX_UPLOAD_BYTES
 from api.roles import Planner, Viewer
-from gis.errors import InputError
+from gis.errors import InputError, PayloadTooLargeError
 from gis.planning.exchange import FORMATS, grids_to_bytes
 from gis.planning.store.city import find_city
 from gis.planning.store.exchange import grids_frame, import_grids
 
 router = APIRouter(tags=["planning"])
-MAX_UPLOAD_BYTES = 50 * 2**20
 Format = Annotated[str, Query(pattern="^(geojson|gpkg|shp)$", description="geojson, gpkg, or shp (zipped)")]
 
 
@@ -50,15 +51,19 @@ async def import_file(
     """The request body is the file itself (a zip for a shapefile). Features with a ``code`` of the community
     update that grid; features without one become new grids; grids missing from the file are retired. The
     change is recorded as the signed-in user's."""
-    require_code(engine, user, code)
+    await run_in_threadpool(require_code, engine, user, code)
     body = await request.body()
     if len(body) > MAX_UPLOAD_BYTES:
-        return Response(f"file larger than {MAX_UPLOAD_BYTES // 2**20} MB", status_code=413)
+        raise PayloadTooLargeError(f"the file is larger than {MAX_UPLOAD_BYTES // 2**20} MB")
     if not body:
         raise InputError("the request body is empty: send the grid file as the body")
     suffix = ".zip" if format == "shp" else FORMATS[format][1]
-    with tempfile.TemporaryDirectory(prefix="gridpatrol-") as tmp:
-        path = Path(tmp) / f"upload{suffix}"
-        path.write_bytes(body)
-        result = import_grids(engine, path, community_code=code, author=user.username, reason=reason, dry_run=dry_run)
+
+    def load() -> Any:  # reading the file and checking the tiling take seconds: off the event loop
+        with tempfile.TemporaryDirectory(prefix="gridpatrol-") as tmp:
+            path = Path(tmp) / f"upload{suffix}"
+            path.write_bytes(body)
+            return import_grids(engine, path, community_code=code, author=user.username, reason=reason,
+                                dry_run=dry_run)
+    result = await run_in_threadpool(load)
     return result.as_dict()

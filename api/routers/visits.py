@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from api.deps import SettingsDep, aware, get_engine
 from api.jurisdiction import require_city, require_code_async
+from api.limits import MAX_GPX_BYTES
 from api.roles import FieldMember, Viewer
 from gis.access.scope import User
 from gis.errors import ForbiddenError, InputError, NotFoundError, PayloadTooLargeError
@@ -28,7 +29,6 @@ router = APIRouter(tags=["visits"])
 FINER = ("grid", "community", "street", "district", "city")
 EngineDep = Annotated[Engine, Depends(get_engine)]
 MonthParam = Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM", examples=["2026-11"])]
-MAX_GPX_BYTES = 20 * 2**20
 
 
 class VisitBody(BaseModel):
@@ -94,7 +94,7 @@ async def log_visit_gpx(
     data = await request.body()
     if len(data) > MAX_GPX_BYTES:
         raise PayloadTooLargeError(f"the GPX file is larger than {MAX_GPX_BYTES // 2**20} MB")
-    coords, start, end = gpx.track_from_gpx(data)
+    coords, start, end = await run_in_threadpool(gpx.track_from_gpx, data)  # parsing: off the event loop
     if start is None or end is None:
         raise InputError("the GPX track has no times: record it with times, or log it as JSON with started_at/ended_at")
     return await run_in_threadpool(visits.log_visit, engine, code, kind=kind, started_at=start, ended_at=end,
