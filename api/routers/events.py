@@ -220,9 +220,14 @@ def loop_role(engine: Engine, user: User) -> str:
 def step(event_id: int, action: str, body: StepBody, engine: EngineDep, user: Handler) -> dict[str, Any]:
     with engine.connect() as conn:
         event_in_scope(conn, user, event_id)
+        if action == "merge" and body.into is not None:
+            event_in_scope(conn, user, body.into)  # a duplicate of an event the user may see, and no other
+    if action == "dispatch" and body.staff_id is not None:
+        staff_in_scope(engine, user, body.staff_id, active=True)  # someone who exists, works here, and works
     event = events.act(engine, event_id, action, actor=user.username, role=loop_role(engine, user), note=body.note,
-                       hours=body.hours, evaluation=body.evaluation, into=body.into, to_level=body.to_level,
-                       staff_id=body.staff_id, seen_updated_at=aware(body.seen_updated_at), photos=body.photos)
+                       actor_staff_id=user.staff_id, hours=body.hours, evaluation=body.evaluation, into=body.into,
+                       to_level=body.to_level, staff_id=body.staff_id, seen_updated_at=aware(body.seen_updated_at),
+                       photos=body.photos)
     event.pop("reporter_contact", None)
     return event
 
@@ -233,9 +238,14 @@ def run_escalations(engine: EngineDep, _: Dispatcher) -> dict[str, Any]:
     return {"escalated": len(done), "events": done}
 
 
-def staff_in_scope(engine: Engine, user: User, staff_id: int) -> None:
+def staff_in_scope(engine: Engine, user: User, staff_id: int, *, active: bool = False) -> None:
     """404 unless the staff member is the user, or works in the user's jurisdiction (a dispatcher, leader or admin
-    of their unit)."""
+    of their unit); with ``active``, unless they still work (someone a case may be dispatched to)."""
+    if active:
+        with engine.connect() as conn:
+            working = conn.exec_driver_sql("SELECT active FROM staff WHERE id = %(s)s", {"s": staff_id}).scalar()
+        if not working:
+            raise NotFoundError(f"no working staff member {staff_id} in your jurisdiction")
     if user.staff_id == staff_id:
         return
     if user.role in ("dispatcher", "leader", "admin"):

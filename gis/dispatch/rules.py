@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from gis.errors import InputError
+from gis.errors import ConflictError, ForbiddenError, InputError, NotFoundError
 from gis.geo.coords import system
 from gis.vocabulary import PRIORITIES, SOURCES
 
@@ -134,3 +135,123 @@ class EventIn:
 class Intake:
     event: dict[str, Any]
     replayed: bool  # a retry with the same idempotency key: the first result, nothing stored again
+
+
+ASSIGNEE_ONLY = frozenset({"receive", "handle"})
+"""Steps only the event's assignee takes (or, for an event at its department, the department)."""
+CHECKS_OTHERS = frozenset({"verify", "rework"})
+"""Steps that judge a handling: never by whoever handled it."""
+MAX_STEP_PHOTO_REF = 300
+
+
+@dataclass(frozen=True)
+class EventNow:
+    """An event as a step of the loop sees it (locked, in the step's transaction)."""
+
+    id: int
+    state: str
+    level: str
+    priority: str
+    period: timedelta
+    """The category's deadline for the event's priority."""
+    due_at: datetime | None
+    suspended_at: datetime | None
+    missed_deadline: bool
+    updated_at: datetime
+    assignee_id: int | None
+    handled_by: str | None
+    """Who took the last ``handle`` step (``None``: no one yet)."""
+
+
+@dataclass
+class StepPlan:
+    """What a step changes: the new state, the columns to set, what the step records, the counters it adds to,
+    and (an escalation) the level whose holder the store looks up."""
+
+    target: str
+    sets: dict[str, Any]
+    data: dict[str, Any] = field(default_factory=dict)
+    counters: list[str] = field(default_factory=list)
+    holder_level: str | None = None
+
+
+def plan_step(event: EventNow, action: str, *, actor: str, role: str, actor_staff_id: int | None, at: datetime,
+              hours: float | None = None, evaluation: int | None = None, into: int | None = None,
+              into_state: str | None = None, to_level: str | None = None, staff_id: int | None = None,
+              deadline_passed: bool = False, seen_updated_at: datetime | None = None,
+              photos: Sequence[str] = ()) -> StepPlan:
+    """The rule of one step of the loop (see :data:`STEPS`), with no database: who may take it, from which
+    state, and what it changes. Refusals: InputError (a bad value), ForbiddenError (not this role or person),
+    NotFoundError (a merge into nothing), ConflictError (the state, or someone changed the event meanwhile)."""
+    step = STEPS.get(action)
+    if step is None:
+        raise InputError(f"unknown action {action!r}: use one of {', '.join(STEPS)}")
+    if not actor.strip():
+        raise InputError("every step names its actor")
+    if role not in step.roles:
+        raise ForbiddenError(f"a {role} may not {action} an event; that is for: {', '.join(sorted(step.roles))}")
+    if action in ASSIGNEE_ONLY and role != "department" and (actor_staff_id is None
+                                                             or actor_staff_id != event.assignee_id):
+        raise ForbiddenError(f"only the event's assignee may {action} it (event {event.id} is assigned to "
+                             f"{'no one' if event.assignee_id is None else 'someone else'})")
+    if action in CHECKS_OTHERS and event.handled_by is not None and event.handled_by == actor:
+        raise ForbiddenError(f"you handled event {event.id}: someone else verifies it")
+    if seen_updated_at is not None and seen_updated_at != event.updated_at:
+        raise ConflictError(f"event {event.id} changed at {event.updated_at.isoformat()}, after you read it "
+                            f"({seen_updated_at.isoformat()}): read it again, then decide")
+    if event.state not in step.sources:
+        allowed = sorted(a for a, s in STEPS.items() if event.state in s.sources)
+        raise ConflictError(f"event {event.id} is {event.state}: {action!r} cannot be taken now; possible steps: "
+                            f"{', '.join(allowed) or 'none (the loop is over)'}")
+    plan = StepPlan(target=step.target or event.state, sets={"state": step.target or event.state, "updated_at": at})
+    if photos:  # a feedback's pictures (POST /photos keys), kept with the step
+        if len(photos) > MAX_PHOTOS or not all(isinstance(k, str) and 0 < len(k) <= MAX_STEP_PHOTO_REF
+                                               for k in photos):
+            raise InputError(f"at most {MAX_PHOTOS} photo references of at most {MAX_STEP_PHOTO_REF} characters")
+        plan.data["photos"] = list(photos)
+    if action == "dispatch":
+        plan.sets.update(dispatched_at=at, due_at=at + event.period)
+        if staff_id is not None:
+            plan.sets["assignee_staff_id"] = staff_id
+    elif action == "suspend":
+        plan.sets["suspended_at"] = at
+    elif action == "resume":
+        assert event.suspended_at is not None and event.due_at is not None
+        paused = at - event.suspended_at
+        plan.sets.update(suspended_at=None, due_at=event.due_at + paused)
+        plan.data["paused_seconds"] = int(paused.total_seconds())
+    elif action == "extend":
+        if hours is None or not 0 < hours <= 24 * 30:
+            raise InputError("an extension gives the extra hours (more than 0, at most 720)")
+        assert event.due_at is not None
+        plan.sets["due_at"] = event.due_at + timedelta(hours=hours)
+        plan.counters.append("extensions")
+        plan.data["hours"] = hours
+    elif action == "rework":
+        plan.counters.append("reworks")
+    elif action == "close":
+        if evaluation is not None and not 1 <= evaluation <= 5:
+            raise InputError("an evaluation is a score from 1 to 5")
+        plan.sets.update(closed_at=at, evaluation=evaluation, closed_on_time=bool(
+            not event.missed_deadline and event.due_at is not None and at <= event.due_at))
+    elif action == "merge":
+        if into is None or into == event.id:
+            raise InputError("merge names the event this one duplicates (into)")
+        if into_state is None:
+            raise NotFoundError(f"no event {into} to merge into")
+        if into_state not in OPEN_STATES:
+            raise ConflictError(f"event {into} is {into_state}: merge into an open event")
+        plan.sets["duplicate_of"] = into
+        plan.data["into"] = into
+    elif action == "escalate":
+        target_level = to_level or LEVEL_ORDER[min(LEVEL_ORDER.index(event.level) + 1, len(LEVEL_ORDER) - 1)]
+        if target_level not in LEVEL_ORDER or LEVEL_ORDER.index(target_level) <= LEVEL_ORDER.index(event.level):
+            higher = ", ".join(LEVEL_ORDER[LEVEL_ORDER.index(event.level) + 1:]) or "it is at the top"
+            raise ConflictError(f"event {event.id} is at the {event.level} level: it can only go up ({higher})")
+        plan.holder_level = target_level
+        plan.sets.update(level=target_level, due_at=at + event.period)
+        if deadline_passed:
+            plan.sets["missed_deadline"] = True
+        plan.counters.append("escalations")
+        plan.data.update(from_level=event.level, to_level=target_level)
+    return plan

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from api.settings import Settings
-from tests.conftest import admin
+from tests.conftest import admin, staff_headers
 
 
 @pytest.fixture
@@ -43,7 +43,8 @@ def test_services(client: TestClient) -> None:
     assert missing.status_code == 404 and missing.json()[0]["code"] == 404
 
 
-def test_a_client_posts_a_form_and_reads_the_request_back(client: TestClient, point: tuple[float, float]) -> None:
+def test_a_client_posts_a_form_and_reads_the_request_back(client: TestClient, point: tuple[float, float],
+                                                          divided_engine: Engine) -> None:
     lon, lat = point
     created = client.post("/open311/v2/requests.json", data={
         "service_code": "C01", "lat": str(lat), "long": str(lon), "description": "井盖缺失",
@@ -58,8 +59,10 @@ def test_a_client_posts_a_form_and_reads_the_request_back(client: TestClient, po
     assert abs(request["lat"] - lat) < 1e-6 and abs(request["long"] - lon) < 1e-6
     everything = client.get("/open311/v2/requests.json").text + client.get(f"/open311/v2/requests/{rid}.json").text
     assert "example.com" not in everything and "13800000000" not in everything  # never the reporter's contact
-    for action, role in (("handle", "grid_member"), ("verify", "grid_member"), ("close", "centre_staff")):
-        client.post(f"/events/{rid}/{action}", json={"actor": "x", "role": role, "note": f"{action} done"})
+    assignee = client.get(f"/events/{rid}").json()["assignee"]["id"]
+    member = staff_headers(client, divided_engine, assignee)
+    for action, who in (("handle", member), ("verify", client.headers), ("close", client.headers)):
+        assert client.post(f"/events/{rid}/{action}", json={"note": f"{action} done"}, headers=who).status_code == 200
     (closed,) = client.get(f"/open311/v2/requests/{rid}.json").json()
     assert closed["status"] == "closed" and closed["status_notes"] == "closed: close done"
 

@@ -75,12 +75,26 @@ def test_two_steps_on_what_each_saw_one_wins_one_is_409(served: tuple[str, dict[
     assert stale.status_code == 409 and "read it again" in stale.json()["detail"]
 
 
+def _assignee_headers(base: str, engine: Engine, staff_id: int) -> dict[str, str]:
+    """A signed-in account for the staff member an event went to."""
+    from gis.access.store.users import create_user
+    from tests.conftest import PASSWORD
+
+    with engine.connect() as conn:
+        grid = conn.execute(text("SELECT g.code FROM staff_grids sg JOIN grids g ON g.id = sg.grid_id "
+                                 "WHERE sg.staff_id = :s LIMIT 1"), {"s": staff_id}).scalar_one()
+    name = f"assignee-{staff_id}"
+    create_user(engine, name, PASSWORD, "grid_member", unit=grid, staff_id=staff_id)
+    return http_headers(base, name)
+
+
 def test_two_handlers_at_once_without_a_version_the_state_decides(served: tuple[str, dict[str, str]],
                                                                    divided_engine: Engine) -> None:
     base, auth = served
     event = _event(base, auth, divided_engine)
     url = f"{base}/events/{event['id']}"
-    statuses = at_once(*[lambda: httpx.post(f"{url}/handle", headers=auth, timeout=10, json={"note": "done"})] * 3)
+    member = _assignee_headers(base, divided_engine, event["assignee"]["id"])  # only the assignee handles
+    statuses = at_once(*[lambda: httpx.post(f"{url}/handle", headers=member, timeout=10, json={"note": "done"})] * 3)
     assert sorted(statuses) == [200, 409, 409]
     steps = [s["action"] for s in httpx.get(f"{url}/history", headers=auth, timeout=10).json()]
     assert steps.count("handle") == 1

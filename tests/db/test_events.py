@@ -215,12 +215,15 @@ def test_the_closed_loop_with_roles_and_history(client: TestClient, divided_engi
     assert client.post(f"{url}/accept", json={}, headers=centre).status_code == 409  # already dispatched
     assert client.post(f"{url}/handle", json={}, headers=leader).status_code == 403  # leaders look, not act
     assert client.post(f"{url}/fly", json={}, headers=member).status_code == 422
+    assert client.post(f"{url}/receive", json={}, headers=centre).status_code == 403  # only the assignee
     handled = client.post(f"{url}/handle", json={"note": "盖上了 covered"}, headers=member)
     assert handled.status_code == 200
-    rework = client.post(f"{url}/rework", json={"note": "not fixed properly"}, headers=member)
+    own = client.post(f"{url}/verify", json={}, headers=member)
+    assert own.status_code == 403 and "someone else" in own.json()["detail"]  # never one's own work
+    rework = client.post(f"{url}/rework", json={"note": "not fixed properly"}, headers=centre)
     assert rework.json()["state"] == "dispatched" and rework.json()["reworks"] == 1
     client.post(f"{url}/handle", json={}, headers=member)
-    client.post(f"{url}/verify", json={}, headers=member)
+    client.post(f"{url}/verify", json={}, headers=centre)
     closed = client.post(f"{url}/close", json={"evaluation": 5}, headers=centre)
     assert closed.status_code == 200 and closed.json()["state"] == "closed"
     assert closed.json()["closed_on_time"] is True and "reporter_contact" not in closed.json()
@@ -262,8 +265,9 @@ def test_a_passed_deadline_escalates_up_the_levels(divided_engine: Engine) -> No
     assert final["department"] == "emergency" and final["queue"] == "department" and final["missed_deadline"]
     assert final["escalations"] == 3
     at = DAYTIME + timedelta(hours=8, minutes=30)
-    for action, role in (("handle", "department"), ("verify", "centre_staff"), ("close", "centre_staff")):
-        events.act(divided_engine, event["id"], action, actor="x", role=role, now=at)
+    for action, actor, role in (("handle", "dept", "department"), ("verify", "centre", "centre_staff"),
+                                ("close", "centre", "centre_staff")):
+        events.act(divided_engine, event["id"], action, actor=actor, role=role, now=at)
     assert events.get_event(divided_engine, event["id"])["closed_on_time"] is False  # it missed its deadline
 
 
@@ -315,8 +319,11 @@ def test_kpis_count_on_time_closure_over_due_less_suspended(client: TestClient, 
     grids = {events.get_event(divided_engine, i)["grid"] for i in ids}
     centre = {"actor": "c", "role": "centre_staff"}
     for i in ids[:2]:  # closed within the 72 h
-        for action, role in (("handle", "grid_member"), ("verify", "grid_member"), ("close", "centre_staff")):
-            events.act(divided_engine, i, action, actor="m", role=role, now=DAYTIME + timedelta(hours=10))
+        assignee = events.get_event(divided_engine, i)["assignee"]["id"]
+        events.act(divided_engine, i, "handle", actor="m", role="grid_member", actor_staff_id=assignee,
+                   now=DAYTIME + timedelta(hours=10))
+        for action in ("verify", "close"):
+            events.act(divided_engine, i, action, actor="c", role="centre_staff", now=DAYTIME + timedelta(hours=10))
     events.act(divided_engine, ids[2], "suspend", now=DAYTIME + timedelta(hours=1), **centre)
     rows = oversight.kpis(divided_engine, "street", start, DAYTIME + timedelta(days=10),
                        now=DAYTIME + timedelta(days=5))
@@ -399,7 +406,7 @@ def test_a_boundary_change_reassigns_open_events_with_history(client: TestClient
     event = client.post("/events", json=report(point.x, point.y)).json()
     closed = client.post("/events", json=report(point.x, point.y, category="S01")).json()
     member = staff_headers(client, divided_engine, closed["assignee"]["id"])
-    for action, who in (("handle", member), ("verify", member), ("close", client.headers)):
+    for action, who in (("handle", member), ("verify", client.headers), ("close", client.headers)):
         assert client.post(f"/events/{closed['id']}/{action}", json={}, headers=who).status_code == 200
     assert event["grid"] == a
     body = {"version": 1, "geometry": shapely.geometry.mapping(shape_b.union(strip)), "author": "planner",
@@ -438,3 +445,30 @@ def test_staff_added_through_the_api_take_the_reports_of_their_hours(client: Tes
     for body, status, message in bad:
         response = client.post("/staff", json=body)
         assert response.status_code == status and message in response.text, response.text
+
+
+def test_merge_and_dispatch_targets_are_checked(client: TestClient, divided_engine: Engine) -> None:
+    """A merge into, or a dispatch to, something outside the caller's jurisdiction or that does not exist is a
+    404 (a staff id beyond what exists was a 500)."""
+    _, lon, lat = inner_point(divided_engine)
+    with divided_engine.connect() as conn:
+        community = conn.execute(text("SELECT c.code FROM grids g JOIN admin_units c ON c.id = g.community_id "
+                                      "ORDER BY g.code LIMIT 1")).scalar_one()
+        lon2, lat2 = conn.execute(text(
+            "SELECT ST_X(ST_PointOnSurface(g.geom)), ST_Y(ST_PointOnSurface(g.geom)) FROM grids g "
+            "JOIN admin_units c ON c.id = g.community_id WHERE c.code <> :c ORDER BY g.code LIMIT 1"),
+            {"c": community}).one()
+        elsewhere = conn.execute(text("SELECT sg.staff_id FROM staff_grids sg JOIN grids g ON g.id = sg.grid_id "
+                                      "JOIN admin_units c ON c.id = g.community_id WHERE c.code <> :c LIMIT 1"),
+                                 {"c": community}).scalar_one()
+    mine = events.intake(divided_engine, rules.EventIn(lon=lon, lat=lat, category="E01", source="hotline"),
+                         auto_dispatch=False).event
+    theirs = events.intake(divided_engine, rules.EventIn(lon=lon2, lat=lat2, category="E01", source="hotline")).event
+    dispatcher = user_headers(client, divided_engine, "dispatcher", community)
+    url = f"/events/{mine['id']}"
+    assert client.post(f"{url}/merge", json={"into": theirs["id"]}, headers=dispatcher).status_code == 404
+    assert client.post(f"{url}/merge", json={"into": 10**9}, headers=dispatcher).status_code == 404
+    assert client.post(f"{url}/accept", json={}, headers=dispatcher).status_code == 200
+    assert client.post(f"{url}/dispatch", json={"staff_id": 10**9}, headers=dispatcher).status_code == 404
+    assert client.post(f"{url}/dispatch", json={"staff_id": elsewhere}, headers=dispatcher).status_code == 404
+    assert client.get(url, headers=dispatcher).json()["state"] == "accepted"  # nothing changed

@@ -42,15 +42,14 @@ from gis.dispatch.rules import (
     DEFAULT_RADIUS_M,
     DUPLICATE_RADIUS_M,
     DUPLICATE_WINDOW,
-    LEVEL_ORDER,
-    MAX_PHOTOS,
     OPEN_STATES,
-    STEPS,
     STREET_RADIUS_M,
     EventIn,
+    EventNow,
     Intake,
+    plan_step,
 )
-from gis.errors import ConflictError, ForbiddenError, GridpatrolError, InputError, NotFoundError
+from gis.errors import ConflictError, GridpatrolError, InputError, NotFoundError
 from gis.geo.coords import system, to_wgs84
 
 
@@ -226,107 +225,58 @@ def history(engine: Engine, event_id: int) -> list[dict[str, Any]]:
 
 
 def act(engine: Engine, event_id: int, action: str, *, actor: str, role: str, note: str | None = None,
-        hours: float | None = None, evaluation: int | None = None, into: int | None = None,
-        to_level: str | None = None, staff_id: int | None = None, now: datetime | None = None,
-        deadline_passed: bool = False, seen_updated_at: datetime | None = None,
-        photos: Sequence[str] = ()) -> dict[str, Any]:
-    """Take one step of the loop on an event (see :data:`STEPS`). ``deadline_passed`` marks an escalation made
-    because the deadline passed (the event then cannot count as closed on time). ``seen_updated_at``: the event's
-    ``updated_at`` as the caller read it; when someone changed the event since, the step is a ConflictError (the
-    later of two concurrent edits loses, rather than acting on a state its author never saw)."""
-    step = STEPS.get(action)
-    if step is None:
-        raise InputError(f"unknown action {action!r}: use one of {', '.join(STEPS)}")
-    if not actor.strip():
-        raise InputError("every step names its actor")
-    if role not in step.roles:
-        raise ForbiddenError(f"a {role} may not {action} an event; that is for: {', '.join(sorted(step.roles))}")
-    at = now or datetime.now(UTC)
+        actor_staff_id: int | None = None, now: datetime | None = None, **options: Any) -> dict[str, Any]:
+    """:func:`take_step` in a transaction of its own."""
     with engine.begin() as conn:
-        cur = _cursor(conn)
-        cur.execute("SELECT e.state, e.due_at, e.suspended_at, e.level, e.category_code, e.priority, "
-                    "e.community_id, e.street_id, e.missed_deadline, c.department_code, "
-                    "c.hours_urgent, c.hours_high, c.hours_normal, e.updated_at "
-                    "FROM events e JOIN categories c ON c.code = e.category_code WHERE e.id = %s FOR UPDATE OF e",
-                    (event_id,))
-        row = cur.fetchone()
-        if row is None:
-            raise NotFoundError(f"no event {event_id}")
-        (state, due, suspended_at, level, _, priority, community_id, street_id, missed, department,
-         *hours_by, updated_at) = row
-        if seen_updated_at is not None and seen_updated_at != updated_at:
-            raise ConflictError(f"event {event_id} changed at {updated_at.isoformat()}, after you read it "
-                                f"({seen_updated_at.isoformat()}): read it again, then decide")
-        period = timedelta(hours=dict(zip(("urgent", "high", "normal"), hours_by, strict=True))[priority])
-        if state not in step.sources:
-            allowed = sorted(a for a, s in STEPS.items() if state in s.sources)
-            raise ConflictError(f"event {event_id} is {state}: it cannot be {action}ed now; possible steps: "
-                                f"{', '.join(allowed) or 'none (the loop is over)'}")
-        target = step.target or state
-        sets: dict[str, Any] = {"state": target, "updated_at": at}
-        data: dict[str, Any] = {}
-        if photos:  # a feedback's pictures (POST /photos keys), kept with the step
-            if len(photos) > MAX_PHOTOS or not all(isinstance(k, str) and 0 < len(k) <= 300 for k in photos):
-                raise InputError(f"at most {MAX_PHOTOS} photo references of at most 300 characters")
-            data["photos"] = list(photos)
-        if action == "dispatch":
-            sets.update(dispatched_at=at, due_at=at + period)
-            if staff_id is not None:
-                sets["assignee_staff_id"] = staff_id
-        elif action == "suspend":
-            sets["suspended_at"] = at
-        elif action == "resume":
-            paused = at - suspended_at
-            sets.update(suspended_at=None, due_at=due + paused)
-            cur.execute("UPDATE events SET suspended_seconds = suspended_seconds + %s WHERE id = %s",
-                        (int(paused.total_seconds()), event_id))
-            data["paused_seconds"] = int(paused.total_seconds())
-        elif action == "extend":
-            if hours is None or not 0 < hours <= 24 * 30:
-                raise InputError("an extension gives the extra hours (more than 0, at most 720)")
-            sets["due_at"] = due + timedelta(hours=hours)
-            cur.execute("UPDATE events SET extensions = extensions + 1 WHERE id = %s", (event_id,))
-            data["hours"] = hours
-        elif action == "rework":
-            cur.execute("UPDATE events SET reworks = reworks + 1 WHERE id = %s", (event_id,))
-        elif action == "close":
-            if evaluation is not None and not 1 <= evaluation <= 5:
-                raise InputError("an evaluation is a score from 1 to 5")
-            sets.update(closed_at=at, closed_on_time=bool(not missed and due is not None and at <= due),
-                        evaluation=evaluation)
-        elif action == "merge":
-            if into is None or into == event_id:
-                raise InputError("merge names the event this one duplicates (into)")
-            cur.execute("SELECT state FROM events WHERE id = %s", (into,))
-            other = cur.fetchone()
-            if other is None:
-                raise NotFoundError(f"no event {into} to merge into")
-            if other[0] not in OPEN_STATES:
-                raise ConflictError(f"event {into} is {other[0]}: merge into an open event")
-            sets["duplicate_of"] = into
-            data["into"] = into
-        elif action == "escalate":
-            target_level = to_level or _next_level(level)
-            if target_level not in LEVEL_ORDER or LEVEL_ORDER.index(target_level) <= LEVEL_ORDER.index(level):
-                raise ConflictError(f"event {event_id} is at the {level} level: it can only go up "
-                                    f"({', '.join(LEVEL_ORDER[LEVEL_ORDER.index(level) + 1:]) or 'it is at the top'})")
-            sets.update(_level_holder(cur, target_level, community_id, street_id, department))
-            sets.update(level=target_level, due_at=at + period)
-            if deadline_passed:
-                sets["missed_deadline"] = True
-            cur.execute("UPDATE events SET escalations = escalations + 1 WHERE id = %s", (event_id,))
-            data.update(from_level=level, to_level=target_level)
-        assignments = ", ".join(f"{k} = %({k})s" for k in sets)
-        cur.execute(f"UPDATE events SET {assignments} WHERE id = %(id)s", {**sets, "id": event_id})
-        cur.execute("INSERT INTO event_transitions (event_id, action, from_state, to_state, actor, role, at, note, "
-                    "data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    (event_id, action, state, target, actor, role, at, note, json.dumps(data) if data else None))
-        return _read(cur, event_id, with_contact=True)
+        return take_step(conn, event_id, action, actor=actor, role=role, note=note, actor_staff_id=actor_staff_id,
+                         now=now, **options)
 
 
-def _next_level(level: str) -> str:
-    i = LEVEL_ORDER.index(level)
-    return LEVEL_ORDER[min(i + 1, len(LEVEL_ORDER) - 1)]
+def take_step(conn: Connection, event_id: int, action: str, *, actor: str, role: str, note: str | None = None,
+              actor_staff_id: int | None = None, now: datetime | None = None, into: int | None = None,
+              **options: Any) -> dict[str, Any]:
+    """Take one step of the loop on an event, in the caller's transaction (it never commits): the rule is
+    :func:`gis.dispatch.rules.plan_step` (``options``: its keywords); this loads the event (locked), applies the
+    plan and records the step with actor, role, time and note. ``actor_staff_id``: the actor's staff record (the
+    assignee alone may receive and handle)."""
+    at = now or datetime.now(UTC)
+    cur = _cursor(conn)
+    cur.execute("SELECT e.state, e.level, e.priority, e.due_at, e.suspended_at, e.missed_deadline, e.updated_at, "
+                "e.assignee_staff_id, e.community_id, e.street_id, c.department_code, "
+                "c.hours_urgent, c.hours_high, c.hours_normal, "
+                "(SELECT t.actor FROM event_transitions t WHERE t.event_id = e.id AND t.action = 'handle' "
+                " ORDER BY t.at DESC, t.id DESC LIMIT 1) "
+                "FROM events e JOIN categories c ON c.code = e.category_code WHERE e.id = %s FOR UPDATE OF e",
+                (event_id,))
+    row = cur.fetchone()
+    if row is None:
+        raise NotFoundError(f"no event {event_id}")
+    (state, level, priority, due, suspended_at, missed, updated_at, assignee, community_id, street_id, department,
+     urgent, high, normal, handled_by) = row
+    period = timedelta(hours={"urgent": urgent, "high": high, "normal": normal}[priority])
+    event = EventNow(event_id, state, level, priority, period, due, suspended_at, missed, updated_at, assignee,
+                     handled_by)
+    into_state = None
+    if action == "merge" and into is not None:
+        cur.execute("SELECT state FROM events WHERE id = %s", (into,))
+        found = cur.fetchone()
+        into_state = found[0] if found else None
+    plan = plan_step(event, action, actor=actor, role=role, actor_staff_id=actor_staff_id, at=at, into=into,
+                     into_state=into_state, **options)
+    if plan.holder_level is not None:
+        plan.sets.update(_level_holder(cur, plan.holder_level, community_id, street_id, department))
+    if "paused_seconds" in plan.data:
+        cur.execute("UPDATE events SET suspended_seconds = suspended_seconds + %s WHERE id = %s",
+                    (plan.data["paused_seconds"], event_id))
+    for counter in plan.counters:
+        cur.execute(f"UPDATE events SET {counter} = {counter} + 1 WHERE id = %s", (event_id,))
+    assignments = ", ".join(f"{k} = %({k})s" for k in plan.sets)
+    cur.execute(f"UPDATE events SET {assignments} WHERE id = %(id)s", {**plan.sets, "id": event_id})
+    cur.execute("INSERT INTO event_transitions (event_id, action, from_state, to_state, actor, role, at, note, "
+                "data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (event_id, action, state, plan.target, actor, role, at, note,
+                 json.dumps(plan.data) if plan.data else None))
+    return _read(cur, event_id, with_contact=True)
 
 
 def _level_holder(cur: Any, level: str, community_id: int | None, street_id: int | None,
