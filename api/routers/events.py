@@ -8,7 +8,6 @@ went to. Each such read is written to the audit log. Everyone sees only the even
 from __future__ import annotations
 
 import asyncio
-import csv
 import io
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -41,6 +40,7 @@ from gis.errors import (
     RateLimitedError,
     UnauthorizedError,
 )
+from gis.exports import write_rows
 from gis.geo.coords import point_from_geojson
 from gis.oversight.store import kpis as oversight
 from gis.planning.store.staff import add_staff
@@ -233,8 +233,9 @@ def step(event_id: int, action: str, body: StepBody, engine: EngineDep, user: Ha
 
 
 @router.post("/escalations/run", summary="Escalate every event whose deadline has passed (also run every minute)")
-def run_escalations(engine: EngineDep, _: Dispatcher) -> dict[str, Any]:
-    done = events.escalate_overdue(engine)
+def run_escalations(engine: EngineDep, user: Dispatcher) -> dict[str, Any]:
+    """Only the events of the dispatcher's jurisdiction."""
+    done = events.escalate_overdue(engine, city_id=user.scope.city_id, prefix=user.scope.prefix)
     return {"escalated": len(done), "events": done}
 
 
@@ -399,13 +400,13 @@ def unit_kpis(
         prefix = user.department
     else:
         prefix = narrow(user, unit) if by != "department" else unit
-    rows = oversight.kpis(engine, by, start, end, prefix=prefix, city_id=user.scope.city_id)
+    # by department, a unit's users see its departments' figures for the unit's own events only
+    within = user.scope.prefix if by == "department" else None
+    rows = oversight.kpis(engine, by, start, end, prefix=prefix, city_id=user.scope.city_id, within=within)
     if format == "json":
         return {"by": by, "start": start.isoformat(), "end": end.isoformat(), "units": rows}
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=oversight.KPI_FIELDS)
-    writer.writeheader()
-    writer.writerows(rows)
+    write_rows(buffer, rows, oversight.KPI_FIELDS)
     return Response(buffer.getvalue(), media_type="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="kpis-{by}.csv"'})
 

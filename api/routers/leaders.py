@@ -3,7 +3,6 @@ the map and as CSV, and the whole page as one standalone HTML file."""
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -24,6 +23,7 @@ from api.settings import Settings
 from gis.access.scope import Scope
 from gis.dispatch.store.events import categories
 from gis.errors import ForbiddenError, GridpatrolError, InputError
+from gis.exports import write_rows
 from gis.oversight.store import leaders
 from gis.patrol.store.plans import plan_basic
 from maps.city import map_to_html, message_page
@@ -213,9 +213,7 @@ async def leaders_figures(engine: EngineDep, settings: SettingsDep, p: ViewDep,
                 "minutes": p.minutes, "notes": view["notes"], "rows": rows}
     out = io.StringIO()
     keys = ["code", "name", "level", *(k for k, _h, _f in TABLE_COLUMNS)]
-    writer = csv.DictWriter(out, fieldnames=keys, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
+    write_rows(out, rows, keys)
     name = view["unit"].code or str(view["unit"].id)
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="leaders-{name}.csv"'})

@@ -3,7 +3,6 @@ and month; a month's schedule per grid and member."""
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -20,6 +19,7 @@ from api.limits import MAX_GPX_BYTES
 from api.roles import FieldMember, Viewer
 from gis.access.scope import User
 from gis.errors import ForbiddenError, InputError, NotFoundError, PayloadTooLargeError
+from gis.exports import write_rows
 from gis.geo.coords import point_from_geojson
 from gis.patrol import gpx
 from gis.patrol.store import visits
@@ -141,9 +141,7 @@ def _csv(rows: list[dict[str, Any]], filename: str) -> Response:
     fields: list[str] = []
     for row in rows:
         fields += [k for k in row if k not in fields]
-    writer = csv.DictWriter(buffer, fieldnames=fields)
-    writer.writeheader()
-    writer.writerows(rows)
+    write_rows(buffer, rows, fields)
     return Response(buffer.getvalue(), media_type="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import socket
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -20,6 +19,7 @@ from gis.db.embedded import EmbeddedPostgres
 from gis.db.engine import check_database, make_engine
 from gis.db.migrate import upgrade
 from gis.errors import DatabaseUnavailableError, InputError
+from gis.exports import write_rows
 
 EXIT_INPUT = 2
 EXIT_DATABASE = 3
@@ -97,9 +97,7 @@ def write_csv(rows: Sequence[dict[str, Any]], fields: Sequence[str], path: str |
     """Rows as CSV to ``path``, or to the terminal when there is none (then nothing else goes to stdout)."""
     out = open(path, "w", newline="") if path else sys.stdout  # noqa: SIM115
     try:
-        writer = csv.DictWriter(out, fieldnames=list(fields))
-        writer.writeheader()
-        writer.writerows(rows)
+        write_rows(out, rows, fields)
     finally:
         if path:
             out.close()

@@ -291,15 +291,19 @@ def _level_holder(cur: Any, level: str, community_id: int | None, street_id: int
     return {"queue": "street_centre" if level == "street" else "grid", "assignee_staff_id": row[0] if row else None}
 
 
-def escalate_overdue(engine: Engine, *, now: datetime | None = None) -> list[dict[str, Any]]:
+def escalate_overdue(engine: Engine, *, now: datetime | None = None, city_id: int | None = None,
+                     prefix: str | None = None) -> list[dict[str, Any]]:
     """Escalate every dispatched event whose deadline has passed by one level (grid → community → street →
     department), with a fresh period there; the event is marked as having missed its deadline. Returns what
-    was escalated. Run every minute by the service, and by ``gridpatrol escalate``."""
+    was escalated. Run every minute by the service, and by ``gridpatrol escalate``; ``city_id`` and ``prefix``
+    keep it to a jurisdiction (a dispatcher's run of ``POST /escalations/run``)."""
     at = now or datetime.now(UTC)
     with engine.connect() as conn:
         rows = conn.exec_driver_sql(
-            "SELECT id FROM events WHERE state = 'dispatched' AND due_at < %(t)s AND level <> 'department' "
-            "ORDER BY due_at", {"t": at}).all()
+            "SELECT e.id FROM events e LEFT JOIN admin_units su ON su.id = e.street_id WHERE e.state = 'dispatched' "
+            "AND e.due_at < %(t)s AND e.level <> 'department' AND (%(city)s::int IS NULL OR e.city_id = %(city)s) "
+            "AND (%(prefix)s::text IS NULL OR coalesce(e.grid_code, su.code) LIKE %(prefix)s || '%%') "
+            "ORDER BY e.due_at", {"t": at, "city": city_id, "prefix": prefix}).all()
     done = []
     for (event_id,) in rows:
         try:

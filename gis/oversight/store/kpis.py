@@ -21,7 +21,8 @@ KPI_LEVELS = {"grid": "e.grid_code", "community": "cu.code", "street": "su.code"
 
 
 def kpis(engine: Engine, by: str, start: datetime, end: datetime, *, now: datetime | None = None,
-         prefix: str | None = None, city_id: int | None = None) -> list[dict[str, Any]]:
+         prefix: str | None = None, city_id: int | None = None,
+         within: str | None = None) -> list[dict[str, Any]]:
     """The figures units are ranked by (GB/T 30428.4 style), per unit, for events of the period [start, end).
 
     * on-time closure rate (按期结案率) = closed on time ÷ (due − suspended), over the events due in the period;
@@ -30,6 +31,9 @@ def kpis(engine: Engine, by: str, start: datetime, end: datetime, *, now: dateti
     * extension rate = share of the events dispatched in the period that got a later deadline;
     * mean handling hours = dispatch to close, less suspended time, over the events closed in the period;
     * open overdue = open events past their deadline at ``now`` (an on-time rate over closed cases hides them).
+
+    ``prefix``: only units whose code starts so; ``city_id``: one city's events; ``within``: only the events whose
+    grid (or, outside every grid, street) code starts so (a unit's view of its departments' figures).
     """
     key = KPI_LEVELS.get(by)
     if key is None:
@@ -54,11 +58,12 @@ def kpis(engine: Engine, by: str, start: datetime, end: datetime, *, now: dateti
         {_EVENT_FROM}
         WHERE {key} IS NOT NULL {"AND " + key + " LIKE %(prefix)s" if prefix else ""}
           {"AND e.city_id = %(city)s" if city_id is not None else ""}
+          {"AND coalesce(e.grid_code, su.code) LIKE %(within)s" if within else ""}
           AND (e.reported_at < %(e)s)
         GROUP BY 1 ORDER BY 1"""
     with engine.connect() as conn:
         rows = conn.exec_driver_sql(sql, {"s": start, "e": end, "now": at, "prefix": (prefix or "") + "%",
-                                        "city": city_id}).all()
+                                        "city": city_id, "within": (within or "") + "%"}).all()
 
     def rate(num: int, den: int) -> float | None:
         return round(num / den, 4) if den else None
