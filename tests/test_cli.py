@@ -304,6 +304,7 @@ def test_backup_and_restore_round_trip(divided_url: str, tmp_path: Path, monkeyp
         dump = tmp_path / "backups" / "gridpatrol.dump"
         code, out, err = run(capsys, "db", "backup", str(dump))
         assert code == 0 and dump.stat().st_size > 10_000 and "restore it with" in out, err
+        assert dump.stat().st_mode & 0o777 == 0o600  # the city's data and password hashes: the owner's only
         with engine.begin() as conn:  # damage: an edit, a deletion
             conn.execute(text("UPDATE grids SET name = 'changed' WHERE code = (SELECT min(code) FROM grids)"))
             conn.execute(text("DELETE FROM users"))
@@ -366,3 +367,13 @@ def test_audit_log_through_the_cli(fresh_url: str, monkeypatch: pytest.MonkeyPat
         assert code == 0 and len(out.splitlines()) == 1 and "li" in out
     finally:
         engine.dispose()
+
+
+def test_backups_pass_the_password_in_the_environment_not_on_argv() -> None:
+    from gis.db.backup import libpq_env
+
+    env = libpq_env("postgresql+psycopg2://city:s3cret@db.example/gridpatrol?sslmode=require")
+    assert env == {"PGHOST": "db.example", "PGUSER": "city", "PGPASSWORD": "s3cret", "PGDATABASE": "gridpatrol"}
+    local = libpq_env("postgresql+psycopg2://gridpatrol@/gp?host=/var/lib/gridpatrol/x/run&port=54329")
+    assert local == {"PGHOST": "/var/lib/gridpatrol/x/run", "PGPORT": "54329", "PGUSER": "gridpatrol",
+                     "PGDATABASE": "gp"}

@@ -1,11 +1,18 @@
 """``gridpatrol db backup`` / ``restore``: the whole database in one pg_dump custom-format file, and back.
 
 A restore runs in one transaction (``--single-transaction --exit-on-error``): a broken or foreign file leaves the
-database as it was. It replaces what the file holds (``--clean --if-exists``); the PostGIS extension stays.
+database as it was. It replaces what the file holds (``--clean --if-exists``): every table's rows, the users and
+their passwords, the token-signing key (so every sign-in made since the backup ends), the audit log, and the events
+and edits made since the backup are gone; the PostGIS extension stays.
+
+The connection's password never appears on a command line (``ps`` shows those to every local user): it goes to
+pg_dump and pg_restore in their environment. A backup file is readable by its owner only (0600), from its first
+byte.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -18,12 +25,18 @@ MAGIC = b"PGDMP"
 """What a pg_dump custom-format file starts with."""
 
 
-def libpq_url(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+def libpq_env(url: str) -> dict[str, str]:
+    """The connection of a SQLAlchemy URL as libpq's environment variables (a unix socket's directory as host)."""
+    parsed = make_url(url)
+    query = {k: (v if isinstance(v, str) else v[0]) for k, v in parsed.query.items()}
+    values = {"PGHOST": query.get("host") or parsed.host, "PGPORT": query.get("port") or parsed.port,
+              "PGUSER": parsed.username, "PGPASSWORD": parsed.password, "PGDATABASE": parsed.database}
+    return {k: str(v) for k, v in values.items() if v is not None}
 
 
-def _run(args: list[str], what: str) -> None:
-    done = subprocess.run(args, capture_output=True, text=True, check=False)
+def _run(args: list[str], what: str, url: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")} | libpq_env(url)
+    done = subprocess.run(args, capture_output=True, text=True, check=False, env=env, umask=0o077)
     if done.returncode != 0:
         detail = (done.stderr or done.stdout).strip().splitlines()
         reason = next((line for line in detail if "error" in line.lower()), detail[0] if detail else "")
@@ -40,7 +53,8 @@ def backup(url: str, path: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     _run([str(pg_bindir() / "pg_dump"), "--format=custom", "--no-owner", "--no-privileges",
-          f"--file={partial}", libpq_url(url)], "the backup")
+          f"--file={partial}"], "the backup", url)
+    partial.chmod(0o600)
     partial.replace(path)  # a backup that stopped half-way never takes the name of a good one
     return path.stat().st_size
 
@@ -54,4 +68,5 @@ def restore(url: str, path: Path) -> None:
         if handle.read(len(MAGIC)) != MAGIC:
             raise InputError(f"{path} is not a gridpatrol backup (a pg_dump custom-format file)")
     _run([str(pg_bindir() / "pg_restore"), "--clean", "--if-exists", "--no-owner", "--no-privileges",
-          "--single-transaction", "--exit-on-error", f"--dbname={libpq_url(url)}", str(path)], "the restore")
+          "--single-transaction", "--exit-on-error", f"--dbname={libpq_env(url)['PGDATABASE']}", str(path)],
+         "the restore", url)
