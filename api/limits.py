@@ -5,7 +5,8 @@ than its route's limit is refused with 413 as it arrives, from its ``Content-Len
 body to that length) or, when it is chunked, as soon as it has grown past the limit: nothing larger is held in
 memory. A request that needs a sign-in and carries no valid token is refused with 401 before a byte of its body is
 read (only ``POST /token``, the sign-in form and Open311's ``POST requests``, whose ``api_key`` travels in the body
-as the spec has it, read theirs first).
+as the spec has it, read theirs first). A change signed by the sign-in cookie, which a browser sends by itself, must
+also come from the service's own pages: its ``Origin`` (or ``Referer``) is this host, else 403.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from api.session import TOKEN_COOKIE
 from gis.errors import PayloadTooLargeError, UnauthorizedError
@@ -67,16 +69,29 @@ async def _answer(send: Callable[[Message], Awaitable[None]], status: int, detai
     await send({"type": "http.response.body", "body": body})
 
 
-def _token(scope: Scope) -> str | None:
+def _token(scope: Scope) -> tuple[str | None, bool]:
+    """The request's token, and whether it came in the sign-in cookie (which a browser sends by itself)."""
     headers = {k.lower(): v for k, v in scope.get("headers", [])}
     auth = headers.get(b"authorization", b"").decode("latin-1")
     if auth.lower().startswith("bearer "):
-        return auth[7:].strip() or None
+        return auth[7:].strip() or None, False
     for part in headers.get(b"cookie", b"").decode("latin-1").split(";"):
         name, _, value = part.strip().partition("=")
         if name == TOKEN_COOKIE and value:
-            return value
-    return None
+            return value, True
+    return None, False
+
+
+def _same_origin(scope: Scope) -> bool:
+    """Whether a request's ``Origin`` (else its ``Referer``) is this service: a change signed by the cookie must
+    come from the service's own pages (besides the cookie's SameSite=Strict)."""
+    headers = {k.lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    source = headers.get(b"origin") or headers.get(b"referer")
+    host = headers.get(b"host")
+    if not source or not host or source == "null":
+        return False
+    parts = urlsplit(source)
+    return parts.netloc == host and parts.scheme in ("http", "https")
 
 
 class BodyGuard:
@@ -97,7 +112,11 @@ class BodyGuard:
             await _answer(send, 413, str(_too_large(limit)), [(b"connection", b"close")])
             return
         if not PUBLIC_BODIES.match(path):
-            token = _token(scope)
+            token, by_cookie = _token(scope)
+            if by_cookie and not _same_origin(scope):
+                await _answer(send, 403, "a change signed by the sign-in cookie must come from this service's own "
+                                         "pages (its Origin); other clients send `Authorization: Bearer <token>`")
+                return
             tokens = getattr(scope.get("app"), "state", None)
             try:
                 if token is None:

@@ -131,7 +131,8 @@ async def login(request: Request, username: Annotated[str, Form(max_length=200)]
     except UnauthorizedError as exc:
         return login_page(next, f"{exc} · 用户名或密码错误", status=401)
     answer = RedirectResponse(_safe_next(next), status_code=303)
-    answer.set_cookie(TOKEN_COOKIE, access, max_age=seconds, httponly=True, samesite="strict", path="/")
+    answer.set_cookie(TOKEN_COOKIE, access, max_age=seconds, httponly=True, samesite="strict", path="/",
+                      secure=request.url.scheme == "https")  # over TLS, never sent in the clear
     return answer
 
 

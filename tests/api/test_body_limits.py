@@ -63,3 +63,20 @@ def test_each_route_has_its_limit() -> None:
     assert body_limit("POST", "/grids/320102001001001/visits/gpx") == MAX_GPX_BYTES
     assert body_limit("POST", "/events/bulk") > body_limit("POST", "/photos") > DEFAULT_BODY
     assert body_limit("POST", "/events") == DEFAULT_BODY
+
+
+def test_a_change_signed_by_the_cookie_must_come_from_the_services_pages(served: str) -> None:
+    from api.session import TOKEN_COOKIE
+
+    token = http_headers(served)["Authorization"].split()[1]
+    cookie = {"cookie": f"{TOKEN_COOKIE}={token}", "content-type": "application/json"}
+    body = b'{"location": null}'
+    assert httpx.post(f"{served}/events", content=body, headers=cookie, timeout=10).status_code == 403
+    elsewhere = httpx.post(f"{served}/events", content=body, timeout=10,
+                           headers={**cookie, "origin": "http://evil.example"})
+    assert elsewhere.status_code == 403 and "Origin" in elsewhere.json()["detail"]
+    here = httpx.post(f"{served}/events", content=body, timeout=10, headers={**cookie, "origin": served})
+    assert here.status_code == 422  # let through: the route's own check of the body
+    bearer = httpx.post(f"{served}/events", content=body, timeout=10,
+                        headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
+    assert bearer.status_code == 422  # a token a client sends itself needs no Origin
