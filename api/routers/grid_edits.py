@@ -8,6 +8,7 @@ may be a dry run that returns the impact without storing anything.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -19,10 +20,16 @@ from api.deps import aware, get_engine
 from api.jurisdiction import require_code
 from api.roles import Planner, Viewer
 from api.tokens import CurrentUser
+from gis.access.scope import User
 from gis.errors import ForbiddenError, InputError
 from gis.planning.store.editing import diff, edit_grids, grid_at, history, revert
 
 router = APIRouter(tags=["planning"])
+
+
+def _mine(user: User) -> Callable[[str], bool]:
+    """Whether a grid (or community) code lies in the planner's jurisdiction: a change may move only those."""
+    return lambda code: user.scope.prefix is None or code.startswith(user.scope.prefix)
 EngineDep = Annotated[Engine, Depends(get_engine)]
 CODE = r"^\d{15}$"
 
@@ -76,7 +83,7 @@ def create_grid(community: str, body: Create, engine: EngineDep, user: Planner) 
     require_code(engine, user, community)
     return edit_grids(engine, "create", community=community, codes=list(body.versions),
                       versions=list(body.versions.values()), geometry=body.geometry, author=user.username,
-                      reason=body.reason, dry_run=body.dry_run).as_dict()
+                      reason=body.reason, dry_run=body.dry_run, may_change=_mine(user)).as_dict()
 
 
 @router.post("/grids/{code}/reshape", responses=_RESPONSES, summary="Move a grid's boundary; neighbours follow")
@@ -84,7 +91,7 @@ def reshape_grid(code: str, body: Reshape, engine: EngineDep, user: Planner) -> 
     _check_code(code)
     require_code(engine, user, code)
     return edit_grids(engine, "reshape", codes=[code], versions=[body.version], geometry=body.geometry,
-                      author=user.username, reason=body.reason, dry_run=body.dry_run).as_dict()
+                      author=user.username, reason=body.reason, dry_run=body.dry_run, may_change=_mine(user)).as_dict()
 
 
 @router.post("/grids/{code}/split", responses=_RESPONSES, summary="Split a grid by a drawn line")
@@ -92,7 +99,7 @@ def split_grid(code: str, body: Split, engine: EngineDep, user: Planner) -> dict
     _check_code(code)
     require_code(engine, user, code)
     return edit_grids(engine, "split", codes=[code], versions=[body.version], line=body.line,
-                      author=user.username, reason=body.reason, dry_run=body.dry_run).as_dict()
+                      author=user.username, reason=body.reason, dry_run=body.dry_run, may_change=_mine(user)).as_dict()
 
 
 @router.post("/grids/merge", responses=_RESPONSES, summary="Merge two adjacent grids")
@@ -100,7 +107,7 @@ def merge_grids(body: Merge, engine: EngineDep, user: Planner) -> dict[str, Any]
     for code in body.codes:
         require_code(engine, user, code)
     return edit_grids(engine, "merge", codes=list(body.codes), versions=list(body.versions),
-                      author=user.username, reason=body.reason, dry_run=body.dry_run).as_dict()
+                      author=user.username, reason=body.reason, dry_run=body.dry_run, may_change=_mine(user)).as_dict()
 
 
 @router.delete("/grids/{code}", responses=_RESPONSES, summary="Delete a grid; its area goes to its neighbours")
@@ -113,7 +120,7 @@ def delete_grid(
     _check_code(code)
     require_code(engine, user, code)
     return edit_grids(engine, "delete", codes=[code], versions=[version], author=user.username, reason=reason,
-                      dry_run=dry_run).as_dict()
+                      dry_run=dry_run, may_change=_mine(user)).as_dict()
 
 
 @router.get("/grids/{code}/history", responses={404: {"description": "no such code, ever"}},
@@ -129,7 +136,7 @@ def revert_grid(code: str, body: Revert, engine: EngineDep, user: Planner) -> di
     _check_code(code)
     require_code(engine, user, code)
     return revert(engine, code, to_version=body.to_version, version=body.version, author=user.username,
-                  reason=body.reason, dry_run=body.dry_run).as_dict()
+                  reason=body.reason, dry_run=body.dry_run, may_change=_mine(user)).as_dict()
 
 
 @router.get("/grids/{code}/diff", responses={404: {"description": "no such grid or version"}},

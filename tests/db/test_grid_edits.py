@@ -244,3 +244,22 @@ def test_create_refuses_unknown_parents_and_bad_outlines(client: TestClient, fre
         response = client.post(f"/communities/{real}/grids", json={"geometry": geometry, **WHO})
         assert response.status_code == 422 and message in response.text, response.text
     assert grids(client).keys() == before.keys()
+
+
+def test_a_planner_of_one_grid_cannot_move_a_neighbour(client: TestClient, fresh_engine: Engine) -> None:
+    """Issue 18: a planner bound to one grid reshaped it, and the neighbour outside their jurisdiction followed."""
+    from tests.conftest import user_headers
+
+    a, b = neighbours(client)
+    code_a, code_b = a["properties"]["code"], b["properties"]["code"]
+    grown = shape(a["geometry"]).union(shape(b["geometry"]).intersection(shape(a["geometry"]).buffer(0.0004)))
+    body = {"version": 1, "geometry": mapping(grown), **WHO}
+    own = user_headers(client, fresh_engine, "planner", code_a)
+    refused = client.post(f"/grids/{code_a}/reshape", json=body, headers=own)
+    assert refused.status_code == 403 and code_b in refused.json()["detail"], refused.text
+    assert version(client, code_a) == version(client, code_b) == 1  # nothing moved
+    with fresh_engine.connect() as conn:
+        community = conn.execute(text("SELECT c.code FROM grids g JOIN admin_units c ON c.id = g.community_id "
+                                      "WHERE g.code = :g"), {"g": code_a}).scalar_one()
+    theirs = user_headers(client, fresh_engine, "planner", community)
+    assert client.post(f"/grids/{code_a}/reshape", json=body, headers=theirs).status_code == 200

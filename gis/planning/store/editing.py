@@ -10,7 +10,7 @@ Split, merge and delete retire the old codes and issue new ones; reshaping keeps
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 
 from gis.dispatch.rules import OPEN_STATES
 from gis.dispatch.store.events import reassign_after_edit
-from gis.errors import ConflictError, InputError, NotFoundError
+from gis.errors import ConflictError, ForbiddenError, InputError, NotFoundError
 from gis.geo.crs import WGS84, utm_crs_for
 from gis.planning import editing
 from gis.planning.division import GRID_BAND, to_multipolygon, to_wgs84
@@ -76,6 +76,7 @@ def edit_grids(
     dry_run: bool = False,
     label: str | None = None,
     community: str | None = None,
+    may_change: Callable[[str], bool] | None = None,
 ) -> ChangeResult:
     """Apply ``change`` (``reshape``, ``split``, ``merge``, ``delete``, ``import`` or ``create``) to the grids
     ``codes`` at ``versions``.
@@ -135,6 +136,12 @@ def edit_grids(
         changed = [c for c in new if new[c] is not grid_m[c]
                    and new[c].symmetric_difference(grid_m[c]).area > editing.TOLERANCE_M2]
         touched = [*changed, *(f"new {i + 1}" for i in range(len(created_pieces)))]
+        if may_change is not None:  # the editor's jurisdiction: every grid the change moves, and new grids' community
+            beyond = [c for c in (*changed, *retired) if not may_change(c)]
+            beyond += [community_code] if created_pieces and not may_change(community_code) else []
+            if beyond:
+                raise ForbiddenError(f"this change would alter {', '.join(beyond)}, outside your jurisdiction: "
+                                     "ask a planner of the community")
         scope = shapely.union_all([grid_m[c] for c in (*changed, *retired)] + [everything[c] for c in touched])
         check = editing.check_tiling(everything, community, changed=touched, scope=scope)
         if not check.ok:
@@ -334,7 +341,7 @@ def _new_version(cur: Any, grid_id: int, code: str, version: int, community_id: 
 
 
 def revert(engine: Engine, code: str, *, to_version: int, version: int, author: str, reason: str,
-           dry_run: bool = False) -> ChangeResult:
+           dry_run: bool = False, may_change: Callable[[str], bool] | None = None) -> ChangeResult:
     """Give a grid back the outline it had at ``to_version``; its neighbours follow, as in a reshape. The revert
     is itself a new version: history is never rewritten."""
     with engine.connect() as conn:
@@ -344,7 +351,7 @@ def revert(engine: Engine, code: str, *, to_version: int, version: int, author: 
     if outline is None:
         raise NotFoundError(f"grid {code} has no version {to_version}")
     return edit_grids(engine, "reshape", codes=[code], versions=[version], geometry=json.loads(outline),
-                      author=author, reason=reason, dry_run=dry_run, label="revert")
+                      author=author, reason=reason, dry_run=dry_run, label="revert", may_change=may_change)
 
 
 def diff(engine: Engine, code: str, from_version: int, to_version: int) -> dict[str, Any]:
