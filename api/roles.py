@@ -25,6 +25,8 @@ DISPATCHERS = ("admin", "dispatcher")
 
 
 FIELD = ("admin", "grid_member")
+RECORDERS = ("admin", "grid_member", "dispatcher")
+"""Who logs a visit: the member who walked, or a dispatcher entering one for them (a late or backdated one)."""
 
 
 HANDLERS = ("admin", "dispatcher", "grid_member", "department")
@@ -52,6 +54,7 @@ Dispatcher = Annotated[User, Depends(allow(*DISPATCHERS))]
 
 
 FieldMember = Annotated[User, Depends(allow(*FIELD))]
+Recorder = Annotated[User, Depends(allow(*RECORDERS))]
 
 
 Handler = Annotated[User, Depends(allow(*HANDLERS))]

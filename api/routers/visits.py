@@ -4,7 +4,7 @@ and month; a month's schedule per grid and member."""
 from __future__ import annotations
 
 import io
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from api.deps import SettingsDep, aware, get_engine
 from api.jurisdiction import require_city, require_code_async
 from api.limits import MAX_GPX_BYTES
-from api.roles import FieldMember, Viewer
+from api.roles import Recorder, Viewer
 from gis.access.scope import User
 from gis.errors import ForbiddenError, InputError, NotFoundError, PayloadTooLargeError
 from gis.exports import write_rows
@@ -46,6 +46,16 @@ class VisitBody(BaseModel):
                                             "(WGS-84)")
 
 
+MAX_BACKDATE = timedelta(days=7)
+"""How far back a grid member may log a visit (a week of a phone's offline queue); older ones, a dispatcher."""
+
+
+def _recent(user: User, started_at: datetime) -> None:
+    if user.role == "grid_member" and started_at < datetime.now(UTC) - MAX_BACKDATE:
+        raise ForbiddenError(f"this visit began more than {MAX_BACKDATE.days} days ago: a dispatcher logs it "
+                             "(a grid member logs the last week's)")
+
+
 def _walker(user: User, staff_id: int | None) -> int | None:
     """Who walked: a grid member is always themself; an admin may log for anyone."""
     if user.role != "grid_member":
@@ -66,11 +76,13 @@ def _line(track: dict[str, Any] | None) -> list[Any] | None:
 @router.post("/grids/{code}/visits", status_code=201, summary="Log a visit: its GPS track is matched to the grid's "
              "streets", responses={404: {"description": "no such grid"},
                                    422: {"description": "a malformed track, bad times, an unknown staff member"}})
-async def log_visit(code: str, body: VisitBody, engine: EngineDep, user: FieldMember) -> Any:
+async def log_visit(code: str, body: VisitBody, engine: EngineDep, user: Recorder) -> Any:
     """The answer says which street segments the track walked (within ``tolerance_m``) and their share of the
     grid's street length; buildings outside the grid are listed apart (``unknown_buildings``). A grid member logs
-    their own visits (``staff_id`` defaults to theirs) in their own grids."""
+    their own visits (``staff_id`` defaults to theirs) in their own grids, begun in the last week; a dispatcher logs
+    older ones, and visits for the members of their unit."""
     await require_code_async(engine, user, code)
+    _recent(user, aware(body.started_at) or body.started_at)
     visit = await run_in_threadpool(
         visits.log_visit, engine, code, kind=body.kind, started_at=body.started_at, ended_at=body.ended_at,
         staff_id=_walker(user, body.staff_id), track=_line(body.track), buildings=body.buildings, note=body.note,
@@ -83,7 +95,7 @@ async def log_visit(code: str, body: VisitBody, engine: EngineDep, user: FieldMe
              "track)", responses={404: {"description": "no such grid"},
                                   422: {"description": "not GPX, no times, a track far from the grid"}})
 async def log_visit_gpx(
-    code: str, request: Request, engine: EngineDep, user: FieldMember,
+    code: str, request: Request, engine: EngineDep, user: Recorder,
     kind: Literal["basic", "inspection", "budgeted"] = "basic",
     staff_id: int | None = None,
     tolerance_m: Annotated[float, Query(ge=1, le=100)] = visits.DEFAULT_TOLERANCE_M,
@@ -97,6 +109,7 @@ async def log_visit_gpx(
     coords, start, end = await run_in_threadpool(gpx.track_from_gpx, data)  # parsing: off the event loop
     if start is None or end is None:
         raise InputError("the GPX track has no times: record it with times, or log it as JSON with started_at/ended_at")
+    _recent(user, start if start.tzinfo else start.replace(tzinfo=UTC))
     return await run_in_threadpool(visits.log_visit, engine, code, kind=kind, started_at=start, ended_at=end,
                                    staff_id=staff_id, track=coords, tolerance_m=tolerance_m)
 

@@ -162,3 +162,28 @@ def test_bad_visits_are_refused_and_nothing_is_stored(client: TestClient, divide
     with divided_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM patrol_visits")).scalar() == 0
     assert not math.isnan(client.post(f"/grids/{code}/visits", json=good).json()["walked_share"])
+
+
+def test_a_visit_backdated_past_a_week_is_for_a_dispatcher(client: TestClient, divided_engine: Engine) -> None:
+    """Issue 18: a grid member could log a visit for any past date, and so make last year's patrols look done."""
+    from tests.conftest import staff_headers, user_headers
+
+    code, _, member = _staffed_grid(client, divided_engine)
+    track = _route_track(client, code)[:50]
+    long_ago = datetime.now(UTC) - timedelta(days=30)
+    body = {"kind": "basic", "started_at": long_ago.isoformat(),
+            "ended_at": (long_ago + timedelta(hours=1)).isoformat(),
+            "track": {"type": "LineString", "coordinates": track}}
+    own = staff_headers(client, divided_engine, member)
+    refused = client.post(f"/grids/{code}/visits", json=body, headers=own)
+    assert refused.status_code == 403 and "dispatcher" in refused.json()["detail"]
+    recent = datetime.now(UTC) - timedelta(days=2)
+    assert client.post(f"/grids/{code}/visits", headers=own, json={
+        **body, "started_at": recent.isoformat(), "ended_at": (recent + timedelta(hours=1)).isoformat()}
+    ).status_code == 201  # the last week's: the member's own
+    with divided_engine.connect() as conn:
+        community = conn.execute(text("SELECT c.code FROM grids g JOIN admin_units c ON c.id = g.community_id "
+                                      "WHERE g.code = :g"), {"g": code}).scalar_one()
+    dispatcher = user_headers(client, divided_engine, "dispatcher", community)
+    entered = client.post(f"/grids/{code}/visits", json={**body, "staff_id": member}, headers=dispatcher)
+    assert entered.status_code == 201, entered.text
