@@ -140,6 +140,8 @@ async def login(request: Request, username: Annotated[str, Form(max_length=200)]
 async def logout() -> Response:
     answer = RedirectResponse("/login", status_code=303)
     answer.delete_cookie(TOKEN_COOKIE, path="/")
+    # what the browser kept of this user: the member page's cached answers and outbox too
+    answer.headers["Clear-Site-Data"] = '"cache", "storage"'
     return answer
 
 

@@ -194,3 +194,29 @@ def test_the_page_says_what_is_wrong(served: str, member: Member, tmp_path) -> N
         page.wait_for_selector("body[data-ready='1']")
         wait_for(page, "document.querySelector('#where').innerText.length > 0")
         assert "定位" in page.inner_text("#where") or "定位" in page.inner_text("#banner")
+
+
+def test_signing_out_leaves_nothing_of_the_member_on_the_phone(served: str, member: Member) -> None:
+    """Issue 18: the page had no sign-out, and a shared phone kept the last member's cached events (with the
+    reporters' contacts) for the next one to read."""
+    with phone(served, member) as tab:
+        page = tab.page
+        page.goto(f"{served}/m/", wait_until="networkidle")
+        page.wait_for_selector("body[data-ready='1']")
+        page.reload(wait_until="networkidle")  # the service worker in control: its answers are cached now
+        page.wait_for_selector("body[data-ready='1']")
+        wait_for(page, "navigator.serviceWorker.controller !== null")
+        cached = "(async () => (await Promise.all((await caches.keys()).map(async n => (await (await caches.open(n))" \
+                 ".keys()).map(r => new URL(r.url).pathname)))).flat())()"
+        assert "/me" in page.evaluate(cached)
+        page.click("#signout")
+        page.wait_for_url("**/login**", timeout=15_000)
+        assert not [p for p in page.evaluate(cached) if not p.startswith(("/static/", "/m/", "/login"))]
+        # nothing went wrong but a request of the page's still under way as the sign-in ended
+        assert [e for e in tab.console_errors if "status of 401" not in e] == []
+        assert page.evaluate("() => fetch('/me').then(r => r.status)") == 401  # the cookie went too
+        assert page.evaluate("() => new Promise(ok => { const r = indexedDB.open('gridpatrol-member', 1); "
+                             "r.onsuccess = () => { const tx = r.result.transaction('outbox'); "
+                             "const q = tx.objectStore('outbox').count(); q.onsuccess = () => ok(q.result); }; "
+                             "r.onupgradeneeded = () => r.result.createObjectStore('outbox', {keyPath: 'key'}); })"
+                             ) == 0

@@ -18,7 +18,8 @@ const T = {
     position: "位置", tapped: "地图选点", gps: "当前位置", too_big: "照片太大（最多 5 MB）", not_image: "不是图片文件",
     signin: "登录已过期：请联网后重新登录，未发送的内容会保留", remove: "删除", refused: "被拒绝", walked: "已记录轨迹点",
     stops: "站", minutes: "分钟", no_events: "暂无", visited: "已记录走访", no_track: "轨迹太短，继续走一走",
-    feedback: "处理说明", m: "米",
+    feedback: "处理说明", m: "米", signout: "退出",
+    signout_unsent: "还有 {n} 项未发送，退出后将从本机删除。仍要退出吗？",
   },
   en: {
     loading: "Loading…", online: "online", offline: "offline", tab_map: "My grid", tab_report: "Report",
@@ -34,7 +35,8 @@ const T = {
     not_image: "That is not a picture", signin: "Signed out: sign in again when online; nothing queued is lost",
     remove: "Remove", refused: "refused", walked: "track points recorded", stops: "stops", minutes: "min",
     no_events: "none", visited: "visit logged", no_track: "The track is too short: walk a little more",
-    feedback: "What was done", m: "m",
+    feedback: "What was done", m: "m", signout: "Sign out",
+    signout_unsent: "{n} item(s) not sent yet will be deleted from this phone. Sign out anyway?",
   },
 };
 let lang = localStorage.getItem("gp-lang") || "zh";
@@ -420,6 +422,18 @@ document.querySelectorAll("#tabs button").forEach((b) => b.addEventListener("cli
   document.querySelectorAll(".tab").forEach((s) => s.classList.toggle("on", s.id === `${b.dataset.tab}-tab`));
   if (b.dataset.tab === "map") map.invalidateSize();
 }));
+// Sign out: nothing of this member stays on the phone (a shared phone's next user sees none of it): the cached
+// answers (events with reporters' contacts, the grid, the route), the outbox, and the sign-in cookie. The
+// service's answer also says Clear-Site-Data; this does it even where a browser ignores that.
+$("signout").addEventListener("click", async () => {
+  const waiting = (await outbox.all()).length;
+  if (waiting && !confirm(t("signout_unsent").replace("{n}", waiting))) return;
+  if (window.caches) await Promise.all((await caches.keys()).map((name) => caches.delete(name)));
+  await store("readwrite", (s) => s.clear());
+  await fetch("/logout", { method: "POST", credentials: "same-origin" }).catch(() => {});
+  location.replace("/login?next=%2Fm%2F");
+});
+
 $("lang").addEventListener("click", () => {
   lang = lang === "zh" ? "en" : "zh";
   localStorage.setItem("gp-lang", lang);
