@@ -77,7 +77,8 @@ def _call(case: schemathesis.Case, fuzzed: Fuzzed, headers: dict[str, str] | Non
     if isinstance(case.query, dict) and "time_limit_s" in case.query:
         with contextlib.suppress(TypeError, ValueError):  # a non-number stays: the API must refuse it with a 422
             case.query["time_limit_s"] = min(float(case.query["time_limit_s"]), 0.2)
-    response = case.call(base_url=fuzzed.base, headers=headers or fuzzed.headers, timeout=120)
+    response = case.call(base_url=fuzzed.base, headers=fuzzed.headers if headers is None else headers,
+                         timeout=120)
     CALLS[case.operation.label] += 1
     STATUSES[response.status_code] += 1
     assert response.status_code < 500, (f"{case.method} {case.formatted_path} {case.query} {case.body!r}: "
@@ -100,6 +101,57 @@ def test_no_request_to_the_planners_gets_a_server_error(case: schemathesis.Case,
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_no_request_of_a_grid_member_gets_a_server_error(case: schemathesis.Case, fuzzed: Fuzzed) -> None:
     _call(case, fuzzed, fuzzed.scoped)
+
+
+@schema.exclude(path_regex=SLOW).parametrize()
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_no_request_without_a_sign_in_gets_a_server_error(case: schemathesis.Case, fuzzed: Fuzzed) -> None:
+    _call(case, fuzzed, {})
+
+
+RAW = [  # what no schema generates: bytes on the wire a client library would not send
+    b"GET /%00 HTTP/1.1", b"GET /events?state=%00 HTTP/1.1", b"GET /grids?bbox=%FF%FE HTTP/1.1",
+    b"GET /\xff\xfe HTTP/1.1", b"GET /open311/v2/requests.json?service_code=%C0%80 HTTP/1.1",
+    b"PROPFIND / HTTP/1.1", b"BREW /events HTTP/1.1", b"TRACE /health HTTP/1.1", b"OPTIONS * HTTP/1.1",
+    b"GET /" + b"a" * 9000 + b" HTTP/1.1", b"DELETE /grids/%00 HTTP/1.1",
+]
+
+
+def _raw(base: str, head: bytes, extra: bytes = b"", body: bytes = b"") -> bytes:
+    import socket
+    from urllib.parse import urlsplit
+
+    where = urlsplit(base)
+    with socket.create_connection((where.hostname, where.port), timeout=15) as conn:
+        conn.sendall(head.replace(b"\\xff\\xfe", b"\xff\xfe") + b"\r\nHost: x\r\n" + extra +
+                     b"Connection: close\r\n\r\n" + body)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+        return answer.split(b"\r\n", 1)[0]
+
+
+def test_raw_requests_get_no_server_error_no_hang_and_lose_no_audit_line(fuzzed: Fuzzed) -> None:
+    lines = [_raw(fuzzed.base, head) for head in RAW]
+    lines.append(_raw(fuzzed.base, b"GET /health HTTP/1.1", b"X-Big: " + b"b" * 60_000 + b"\r\n"))
+    lines.append(_raw(fuzzed.base, b"POST /events HTTP/1.1", b"Content-Length: 3000000\r\n"))
+    lines.append(_raw(fuzzed.base, b"POST /token HTTP/1.1", b"Content-Type: application/x-www-form-urlencoded\r\n"
+                      b"Content-Length: 12\r\n", b"username=%00"))
+    for head, line in zip([*RAW, b"big header", b"big body", b"NUL form"], lines, strict=True):
+        assert line.startswith(b"HTTP/1.1 ") and not line.startswith(b"HTTP/1.1 5"), (head[:60], line)
+    import time
+
+    httpx.post(f"{fuzzed.base}/token", data={"username": "after-the-noise", "password": "wrong password"}, timeout=10)
+    deadline = time.monotonic() + 1.0
+    found: list[dict[str, object]] = []
+    while time.monotonic() < deadline and not found:
+        found = [e for e in httpx.get(f"{fuzzed.base}/audit", params={"limit": 200},
+                                      headers=fuzzed.headers, timeout=10).json()
+                 if e["subject"] == "user after-the-noise"]
+        time.sleep(0.05)
+    assert found, "the failed sign-in after the raw requests is not in the audit log within a second"
+    health = httpx.get(f"{fuzzed.base}/health", timeout=10).json()
+    assert health["audit"]["quarantined"] == 0 and health["audit"]["dropped"] == 0
 
 
 def test_the_run_made_enough_requests() -> None:
