@@ -27,6 +27,7 @@ def bench_database(name: str, *, reuse: bool = False) -> Iterator[str]:
         if not reuse:
             server.drop_database(name)
         server.create_database(name)
+        server.create_extension(name, "pgrouting")  # a patrol reference, where Debian's package is installed
         url = server.url(name)
     engine = make_engine(url)
     upgrade(engine)

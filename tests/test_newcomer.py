@@ -62,7 +62,7 @@ def test_a_checkout_in_a_closed_home_beside_a_running_server(hidden_checkout: Pa
     if os.geteuid() == 0:  # out of the closed home, where the server's user can reach it
         assert not theirs.root.is_relative_to(hidden_checkout.parent)
     for server in (theirs, pg_server):  # both answer, each on its own socket
-        engine = make_engine(server.url("postgres"))
+        engine = make_engine(server.url("postgres", superuser=True))
         with engine.connect() as conn:
             assert conn.execute(text("SELECT current_setting('data_directory')")).scalar_one() == str(server.pgdata)
         engine.dispose()

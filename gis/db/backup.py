@@ -13,7 +13,9 @@ byte.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+import tempfile
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -53,7 +55,7 @@ def backup(url: str, path: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     _run([str(pg_bindir() / "pg_dump"), "--format=custom", "--no-owner", "--no-privileges",
-          f"--file={partial}"], "the backup", url)
+          "--exclude-table-data=spatial_ref_sys", f"--file={partial}"], "the backup", url)
     partial.chmod(0o600)
     partial.replace(path)  # a backup that stopped half-way never takes the name of a good one
     return path.stat().st_size
@@ -67,6 +69,22 @@ def restore(url: str, path: Path) -> None:
     with path.open("rb") as handle:
         if handle.read(len(MAGIC)) != MAGIC:
             raise InputError(f"{path} is not a gridpatrol backup (a pg_dump custom-format file)")
-    _run([str(pg_bindir() / "pg_restore"), "--clean", "--if-exists", "--no-owner", "--no-privileges",
-          "--single-transaction", "--exit-on-error", f"--dbname={libpq_env(url)['PGDATABASE']}", str(path)],
-         "the restore", url)
+    listing = subprocess.run([str(pg_bindir() / "pg_restore"), "--list", str(path)], capture_output=True, text=True,
+                             check=False)
+    if listing.returncode != 0:
+        raise InputError(f"{path} is not a readable backup: {listing.stderr.strip().splitlines()[:1]}")
+    # the extensions stay as the database has them (with PostGIS's own table of coordinate systems): the
+    # service's role owns the data, not the extensions
+    kept = [line for line in listing.stdout.splitlines()
+            if not _EXTENSION.search(line) and " spatial_ref_sys " not in line]
+    with tempfile.NamedTemporaryFile("w", suffix=".list", delete=False) as entries:
+        entries.write("\n".join(kept) + "\n")
+    try:
+        _run([str(pg_bindir() / "pg_restore"), "--clean", "--if-exists", "--no-owner", "--no-privileges",
+              "--single-transaction", "--exit-on-error", f"--use-list={entries.name}",
+              f"--dbname={libpq_env(url)['PGDATABASE']}", str(path)], "the restore", url)
+    finally:
+        os.unlink(entries.name)
+
+
+_EXTENSION = re.compile(r"^\d+;\s*\d+ \d+ (EXTENSION|COMMENT - EXTENSION) ")

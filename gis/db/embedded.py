@@ -8,8 +8,10 @@ Layout under ``root`` (see :func:`cluster_root`)::
 
 The server listens on that private socket only, never on TCP, with ``trust`` authentication for the single
 superuser ``gridpatrol``: only the server's own OS user (and root) can reach the socket, so no other local user
-can connect, and two checkouts' servers never collide however their ports are set. It is a private development
-and test server, not a shared one (point ``DATABASE_URL`` at a real server for that).
+can connect, and two checkouts' servers never collide however their ports are set. The service itself connects
+as ``gridpatrol_service``, which owns the databases and everything in them but is no superuser (the superuser only
+creates roles, databases and extensions). It is a private development and test server, not a shared one (point
+``DATABASE_URL`` at a real server for that).
 
 PostgreSQL refuses to run as root, so when gridpatrol runs as root the cluster belongs to, and runs as, the
 unprivileged system user ``gridpatrol`` (created when missing). That user must be able to reach the cluster, and a
@@ -28,6 +30,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import psycopg2
@@ -38,6 +41,8 @@ from gis.errors import DatabaseUnavailableError
 log = logging.getLogger(__name__)
 
 SUPERUSER = "gridpatrol"
+SERVICE_ROLE = "gridpatrol_service"
+"""The role the service and its tools connect as: the owner of the databases, not a superuser."""
 OS_USER = "gridpatrol"
 DEFAULT_PORT = 54329
 PG_MAJOR = "15"
@@ -124,9 +129,10 @@ class EmbeddedPostgres:
     def log_file(self) -> Path:
         return self.root / "postgres.log"
 
-    def url(self, database: str = "gridpatrol") -> str:
-        """A SQLAlchemy URL of ``database`` through the private socket (libpq's ``host`` names its directory)."""
-        return (f"postgresql+psycopg2://{SUPERUSER}@/{database}"
+    def url(self, database: str = "gridpatrol", *, superuser: bool = False) -> str:
+        """A SQLAlchemy URL of ``database`` through the private socket (libpq's ``host`` names its directory), as
+        the service's role (or, for the server's own upkeep, its superuser)."""
+        return (f"postgresql+psycopg2://{SUPERUSER if superuser else SERVICE_ROLE}@/{database}"
                 f"?host={quote(str(self.socket_dir), safe='/')}&port={self.port}")
 
     # -- running commands as the right user -------------------------------------------------------------
@@ -284,32 +290,93 @@ class EmbeddedPostgres:
         conn.autocommit = True
         return conn
 
-    def create_database(self, name: str, *, template: str | None = None) -> bool:
-        """Create database ``name`` with PostGIS (or as a copy of ``template``) unless it exists.
+    def _ensure_service_role(self, cur: Any) -> None:
+        """The role the service connects as: it owns its databases and their objects, and is no superuser (no
+        ``COPY … TO PROGRAM``, no reading other databases, no minting of a server-side file). It may set
+        ``session_replication_role`` (a bulk import's foreign keys are checked set-based instead of row by row) and
+        CHECKPOINT (the benchmarks)."""
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (SERVICE_ROLE,))
+        if cur.fetchone() is None:
+            cur.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION").format(
+                sql.Identifier(SERVICE_ROLE)))
+        cur.execute(sql.SQL("GRANT SET ON PARAMETER session_replication_role TO {}").format(
+            sql.Identifier(SERVICE_ROLE)))
+        cur.execute(sql.SQL("GRANT pg_checkpoint TO {}").format(sql.Identifier(SERVICE_ROLE)))
 
-        Returns True if it was created.
-        """
+    def create_database(self, name: str, *, template: str | None = None,
+                        extensions: tuple[str, ...] = ("postgis",)) -> bool:
+        """Create database ``name``, owned by the service's role, with ``extensions`` created by the superuser
+        (or as a copy of ``template``) unless it exists; a database an earlier version made as the superuser's is
+        handed to the service's role. Returns True if it was created."""
         conn = self._admin_connection()
         try:
             with conn.cursor() as cur:
-                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-                if cur.fetchone():
-                    return False
-                statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-                if template:
-                    statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
-                cur.execute(statement)
+                self._ensure_service_role(cur)
+                cur.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (name,))
+                found = cur.fetchone()
+                if found is None:
+                    statement = sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name),
+                                                                            sql.Identifier(SERVICE_ROLE))
+                    if template:
+                        statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+                    cur.execute(statement)
         finally:
             conn.close()
-        if template is None:
-            conn = self._connect(name)
-            conn.autocommit = True
-            try:
-                with conn.cursor() as cur:
-                    cur.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-            finally:
-                conn.close()
-        return True
+        if found is not None and found[0] == SERVICE_ROLE:
+            return False
+        conn = self._connect(name)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                if found is None and template is None:
+                    for extension in extensions:
+                        cur.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(extension)))
+                else:
+                    self._hand_over(cur, name)
+        finally:
+            conn.close()
+        return found is None
+
+    def create_extension(self, database: str, extension: str) -> bool:
+        """Create ``extension`` in ``database`` as the superuser (an untrusted one, such as pgRouting for the
+        benchmarks); False when the server has no such extension installed."""
+        conn = self._connect(database)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_available_extensions WHERE name = %s", (extension,))
+                if cur.fetchone() is None:
+                    return False
+                cur.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(extension)))
+                return True
+        finally:
+            conn.close()
+
+    def _hand_over(self, cur: Any, name: str) -> None:
+        """Give the service's role what the superuser owns in database ``name`` (an earlier version's database, or
+        a clone of one), extensions' objects left as they are."""
+        cur.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(name),
+                                                                    sql.Identifier(SERVICE_ROLE)))
+        cur.execute("""
+            SELECT format('ALTER %%s %%s OWNER TO %%I', CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm'
+                   THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, c.oid::regclass, %(role)s)
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%%'
+              AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND pg_get_userbyid(c.relowner) <> %(role)s
+              AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
+              AND NOT (c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid
+                                                    AND d.deptype IN ('a', 'i')))
+            UNION ALL
+            SELECT format('ALTER ROUTINE %%s OWNER TO %%I', p.oid::regprocedure, %(role)s)
+            FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+            WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) <> %(role)s
+              AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
+            UNION ALL
+            SELECT format('ALTER SCHEMA %%I OWNER TO %%I', n.nspname, %(role)s) FROM pg_namespace n
+            WHERE n.nspname LIKE 'gridpatrol_import_%%' AND pg_get_userbyid(n.nspowner) <> %(role)s
+        """, {"role": SERVICE_ROLE})
+        for (statement,) in cur.fetchall():
+            cur.execute(statement)
 
     def drop_database(self, name: str) -> None:
         conn = self._admin_connection()

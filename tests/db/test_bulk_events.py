@@ -88,14 +88,15 @@ def test_a_csv_file_is_placed_like_single_reports(divided_engine: Engine) -> Non
 
 def test_without_a_superuser_the_import_runs_with_the_per_row_foreign_key_checks(divided_url: str,
                                                                                 divided_engine: Engine) -> None:
-    # The embedded database's owner is a superuser, so the import checks the foreign keys set-based; under an
-    # ordinary role PostgreSQL's own per-row checks run: the same result.
-    with divided_engine.begin() as conn:
+    # The service's role may set session_replication_role (the embedded server grants it), so the import checks
+    # the foreign keys set-based; under an ordinary role PostgreSQL's own per-row checks run: the same result.
+    superuser = make_engine(divided_url.replace("//gridpatrol_service@", "//gridpatrol@"))
+    with superuser.begin() as conn:
         conn.execute(text("DROP ROLE IF EXISTS gp_importer"))
         conn.execute(text("CREATE ROLE gp_importer LOGIN"))
         conn.execute(text("GRANT ALL ON ALL TABLES IN SCHEMA public TO gp_importer"))
         conn.execute(text("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO gp_importer"))
-    importer = make_engine(divided_url.replace("//gridpatrol@", "//gp_importer@"))
+    importer = make_engine(divided_url.replace("//gridpatrol_service@", "//gp_importer@"))
     try:
         rows = points(divided_engine, 3)
         csv = "\n".join(["category,lon,lat"] + [f"C01,{x},{y}" for _, x, y in rows]).encode()
@@ -103,15 +104,18 @@ def test_without_a_superuser_the_import_runs_with_the_per_row_foreign_key_checks
         assert report.stored == 3 and report.in_grid == 3
         with importer.connect() as conn:
             assert conn.execute(text("SELECT current_setting('is_superuser')")).scalar() == "off"
+            assert conn.execute(text("SELECT has_parameter_privilege('session_replication_role', 'SET')")).scalar() \
+                is False
             # nor may it create a schema: it staged the file in temporary tables
             assert conn.execute(text("SELECT has_database_privilege(current_database(), 'CREATE')")).scalar() is False
             assert conn.execute(text("SELECT array_agg(grid_code ORDER BY id) FROM events")).scalar() == [
                 r[0] for r in rows]
     finally:
         importer.dispose()
-        with divided_engine.begin() as conn:
+        with superuser.begin() as conn:
             conn.execute(text("DROP OWNED BY gp_importer"))
             conn.execute(text("DROP ROLE gp_importer"))
+        superuser.dispose()
 
 
 def test_a_row_the_events_would_refer_to_that_is_gone_stops_the_import(divided_engine: Engine) -> None:

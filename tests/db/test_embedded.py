@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import psycopg2
 import pytest
 
-from gis.db.embedded import OS_USER, EmbeddedPostgres
+from gis.db.embedded import OS_USER, SERVICE_ROLE, EmbeddedPostgres
 from tests.conftest import ROOT
 
 
@@ -78,3 +78,28 @@ def test_a_pid_file_naming_another_process_is_recovered(scratch: EmbeddedPostgre
     assert scratch.stop() is True
     assert scratch.stop() is False
     assert scratch.status() == "stopped"
+
+
+def test_the_service_connects_as_an_owner_that_is_no_superuser(scratch: EmbeddedPostgres) -> None:
+    """Issue 18, item 9: the service connected as the trust-auth superuser, which may read the token key of any
+    database, run COPY … TO PROGRAM, and more."""
+    from sqlalchemy import text
+
+    from gis.db.engine import make_engine
+
+    scratch.start()
+    scratch.create_database("owned")
+    engine = make_engine(scratch.url("owned"))
+    try:
+        with engine.connect() as conn:
+            who, superuser = conn.execute(text("SELECT current_user, current_setting('is_superuser')")).one()
+            assert who == SERVICE_ROLE and superuser == "off"
+            owner = conn.execute(text("SELECT pg_get_userbyid(datdba) FROM pg_database "
+                                      "WHERE datname = current_database()")).scalar_one()
+            assert owner == SERVICE_ROLE
+            conn.execute(text("CREATE TABLE mine (x int)"))  # it owns the schema's objects
+            assert conn.execute(text("SELECT PostGIS_Version()")).scalar()  # the extension is there to use
+            with pytest.raises(Exception, match="permission denied|must be superuser"):
+                conn.execute(text("COPY (SELECT 1) TO PROGRAM 'true'"))
+    finally:
+        engine.dispose()
