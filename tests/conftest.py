@@ -146,16 +146,23 @@ def beijing_engine(beijing_db: tuple[str, ImportReport]) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def divided_template(pg_server: EmbeddedPostgres, template_db: str) -> Iterator[str]:
-    """A template database: the Beijing fixture imported, divided into grids, with the demo's synthetic staff."""
-    name = _clone(pg_server, template_db)
-    engine = make_engine(pg_server.url(name))
-    import_osm(engine, BEIJING, city=city_from_name("beijing"))
+def divided_city(server: EmbeddedPostgres, template: str, osm: Path, city: str) -> tuple[str, Engine, int]:
+    """A clone of ``template`` with the OSM file imported as ``city``, divided into grids and given the demo's
+    synthetic staff: its database's name, an engine on it (the caller disposes of it) and the city's id."""
+    name = _clone(server, template)
+    engine = make_engine(server.url(name))
+    import_osm(engine, osm, city=city_from_name(city))
     with engine.connect() as conn:
         city_id = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city'")).scalar_one()
     divide_and_store(engine, city_id)
     seed_demo_staff(engine, city_id)
+    return name, engine, city_id
+
+
+@pytest.fixture(scope="session")
+def divided_template(pg_server: EmbeddedPostgres, template_db: str) -> Iterator[str]:
+    """A template database: the Beijing fixture imported, divided into grids, with the demo's synthetic staff."""
+    name, engine, _ = divided_city(pg_server, template_db, BEIJING, "beijing")
     engine.dispose()
     yield name
     pg_server.drop_database(name)

@@ -20,13 +20,8 @@ from sqlalchemy import text
 from api.app import create_app
 from api.settings import Settings
 from gis.db.embedded import EmbeddedPostgres
-from gis.db.engine import make_engine
-from gis.demo.staff import seed_demo_staff
-from gis.geo.cities import city_from_name
-from gis.planning.store.divisions import divide_and_store
-from gis.planning.store.importer import import_osm
 from maps.browser import local_page, serve_in_thread
-from tests.conftest import NANJING, _clone, http_token
+from tests.conftest import NANJING, divided_city, http_token
 
 EVIL = "</script><img src=x onerror=alert(1)>${alert(2)}`'\""
 SEEN = EVIL.replace("\\", "")  # what a person must read: the string itself
@@ -58,14 +53,8 @@ def hostile(pg_server: EmbeddedPostgres, template_db: str, tmp_path_factory: pyt
             ) -> Iterator[tuple[str, dict[str, str]]]:
     path = Path(tmp_path_factory.mktemp("osm")) / "nanjing-hostile.osm"
     path.write_text(_renamed(NANJING.read_text(encoding="utf-8")), encoding="utf-8")
-    name = _clone(pg_server, template_db)
+    name, engine, _ = divided_city(pg_server, template_db, path, "nanjing")
     url = pg_server.url(name)
-    engine = make_engine(url)
-    import_osm(engine, path, city=city_from_name("nanjing"))
-    with engine.connect() as conn:
-        city_id = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city'")).scalar_one()
-    divide_and_store(engine, city_id)
-    seed_demo_staff(engine, city_id)
     with engine.connect() as conn:
         school_grid = conn.execute(text(
             "SELECT g.code FROM grids g JOIN key_places k ON ST_Intersects(g.geom, k.geom) "

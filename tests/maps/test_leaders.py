@@ -17,24 +17,14 @@ from api.settings import Settings
 from gis.db.embedded import EmbeddedPostgres
 from gis.db.engine import make_engine
 from gis.demo.activity import seed_demo_activity
-from gis.demo.staff import seed_demo_staff
-from gis.geo.cities import city_from_name
-from gis.planning.store.divisions import divide_and_store
-from gis.planning.store.importer import import_osm
-from tests.conftest import NANJING, ROOT, _clone, admin, http_token
+from tests.conftest import NANJING, ROOT, admin, divided_city, http_token
 
 
 @pytest.fixture(scope="module")
 def nanjing_url(pg_server: EmbeddedPostgres, template_db: str) -> Iterator[str]:
     """Central Nanjing imported, divided, staffed, with the demo's synthetic events and visits (read only)."""
-    name = _clone(pg_server, template_db)
+    name, engine, city_id = divided_city(pg_server, template_db, NANJING, "nanjing")
     url = pg_server.url(name)
-    engine = make_engine(url)
-    import_osm(engine, NANJING, city=city_from_name("nanjing"))
-    with engine.connect() as conn:
-        city_id = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city'")).scalar_one()
-    divide_and_store(engine, city_id)
-    seed_demo_staff(engine, city_id)
     counts = seed_demo_activity(engine, city_id)
     assert counts["events"] > 100 and counts["visits"] > 10
     engine.dispose()
