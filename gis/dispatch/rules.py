@@ -33,6 +33,8 @@ MAX_CONTACT = 200
 
 
 MAX_PHOTOS = 20
+MAX_PHOTO_REF = 500
+"""A photo reference's length (a POST /photos key, or a URL), the same in a report and in a step's feedback."""
 
 
 OPEN_STATES = ("reported", "accepted", "dispatched", "suspended", "handled", "verified")
@@ -118,8 +120,8 @@ class EventIn:
             raise InputError(f"the description has {len(self.description):,} characters; at most {MAX_DESCRIPTION:,}")
         if self.reporter_contact is not None and len(self.reporter_contact) > MAX_CONTACT:
             raise InputError(f"the reporter contact has more than {MAX_CONTACT} characters")
-        if len(self.photos) > MAX_PHOTOS or any(len(p) > 500 for p in self.photos):
-            raise InputError(f"at most {MAX_PHOTOS} photo references of at most 500 characters each")
+        if len(self.photos) > MAX_PHOTOS or any(len(p) > MAX_PHOTO_REF for p in self.photos):
+            raise InputError(f"at most {MAX_PHOTOS} photo references of at most {MAX_PHOTO_REF} characters each")
         if self.idempotency_key is not None and not 1 <= len(self.idempotency_key) <= 128:
             raise InputError("an idempotency key has 1 to 128 characters")
         texts = [self.category, self.description, self.reporter_contact or "", self.idempotency_key or ""]
@@ -141,7 +143,6 @@ ASSIGNEE_ONLY = frozenset({"receive", "handle"})
 """Steps only the event's assignee takes (or, for an event at its department, the department)."""
 CHECKS_OTHERS = frozenset({"verify", "rework"})
 """Steps that judge a handling: never by whoever handled it."""
-MAX_STEP_PHOTO_REF = 300
 
 
 @dataclass(frozen=True)
@@ -205,9 +206,9 @@ def plan_step(event: EventNow, action: str, *, actor: str, role: str, actor_staf
                             f"{', '.join(allowed) or 'none (the loop is over)'}")
     plan = StepPlan(target=step.target or event.state, sets={"state": step.target or event.state, "updated_at": at})
     if photos:  # a feedback's pictures (POST /photos keys), kept with the step
-        if len(photos) > MAX_PHOTOS or not all(isinstance(k, str) and 0 < len(k) <= MAX_STEP_PHOTO_REF
+        if len(photos) > MAX_PHOTOS or not all(isinstance(k, str) and 0 < len(k) <= MAX_PHOTO_REF
                                                for k in photos):
-            raise InputError(f"at most {MAX_PHOTOS} photo references of at most {MAX_STEP_PHOTO_REF} characters")
+            raise InputError(f"at most {MAX_PHOTOS} photo references of at most {MAX_PHOTO_REF} characters")
         plan.data["photos"] = list(photos)
     if action == "dispatch":
         plan.sets.update(dispatched_at=at, due_at=at + event.period)
