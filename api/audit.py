@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from api.asgi import Message, Scope
 from gis.access.scope import User
 from gis.access.store import audit as audit_log
 
@@ -109,12 +110,6 @@ class AuditLog:
             log.error("audit log: the last write took longer than %.0f s; stopped waiting for it", self.shutdown_s)
         except Exception as exc:
             log.error("audit log: %d line(s) could not be written at shutdown: %s", len(self.queue), exc)
-
-
-Scope = MutableMapping[str, Any]
-
-
-Message = MutableMapping[str, Any]
 
 
 class AuditMiddleware:

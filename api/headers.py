@@ -9,13 +9,10 @@ and Leaflet position everything with them); nothing may be framed, nothing loads
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable
 
+from api.asgi import Message, Scope
 from maps.text import with_nonce
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
 
 POLICY = ("default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
           "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; worker-src 'self'; "

@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
+from api.asgi import Message, Scope
 from api.session import TOKEN_COOKIE
 from gis.errors import PayloadTooLargeError, UnauthorizedError
 from gis.member.photos import MAX_PHOTO_BYTES
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
 
 MB = 2**20
 DEFAULT_BODY = 1 * MB
@@ -117,13 +114,13 @@ class BodyGuard:
                 await _answer(send, 403, "a change signed by the sign-in cookie must come from this service's own "
                                          "pages (its Origin); other clients send `Authorization: Bearer <token>`")
                 return
-            tokens = getattr(scope.get("app"), "state", None)
+            state = getattr(scope.get("app"), "state", None)
             try:
                 if token is None:
                     raise UnauthorizedError("sign in first: POST /token with your username and password, then send "
                                             "`Authorization: Bearer <token>`")
-                if tokens is not None and hasattr(tokens, "tokens"):
-                    await tokens.tokens.user(token)
+                if state is not None and hasattr(state, "tokens"):
+                    await state.tokens.user(token)
             except UnauthorizedError as exc:
                 await _answer(send, 401, str(exc), [(b"www-authenticate", b"Bearer")])
                 return

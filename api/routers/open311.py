@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.engine import Engine
 
@@ -44,6 +45,8 @@ router = APIRouter(prefix="/open311", tags=["open311"])
 EngineDep = Annotated[Engine, Depends(get_engine)]
 FORMATS = {"json": "application/json", "xml": "text/xml; charset=utf-8"}
 SPEC = "http://wiki.open311.org/GeoReport_v2"
+CHANGESET = datetime(2026, 12, 3, tzinfo=UTC).isoformat()
+"""When the services or their definitions last changed (service discovery's flag for clients' caches)."""
 PUBLISH = "publish"
 """The attribute of a public service with which a reporter lets the public see their description and photo."""
 T = TypeVar("T")
@@ -136,12 +139,12 @@ async def discovery(request: Request, fmt: str) -> Response:
     async def answer() -> Response:
         base = str(request.base_url).rstrip("/")
         return _answer(_format(fmt), "discovery", None, {
-            "changeset": datetime(2026, 12, 3, tzinfo=UTC).isoformat(),
+            "changeset": CHANGESET,
             "contact": "the city's grid governance centre (网格化服务管理中心)",
             "key_service": f"{base}/login: sign in with an account the centre gives you; POST /token issues the "
                            "api_key",
             "endpoints": [{"specification": SPEC, "url": f"{base}/open311/v2",
-                           "changeset": datetime(2026, 12, 3, tzinfo=UTC).isoformat(), "type": "production",
+                           "changeset": CHANGESET, "type": "production",
                            "formats": ["text/xml", "application/json"]}]})
     return await _spec(fmt, answer)
 
@@ -155,7 +158,7 @@ def _service(c: dict[str, Any]) -> dict[str, Any]:
 async def services(fmt: str, engine: EngineDep) -> Response:
     def answer() -> Response:
         return _answer(_format(fmt), "services", "service", [_service(c) for c in events.categories(engine)])
-    return await _spec(fmt, lambda: _threaded(answer))
+    return await _spec(fmt, lambda: run_in_threadpool(answer))
 
 
 def _definition(c: dict[str, Any]) -> dict[str, Any]:
@@ -176,7 +179,7 @@ async def service_definition(code: str, fmt: str, engine: EngineDep) -> Response
         if not found:
             raise NotFoundError(f"no service {code!r} (GET services.{fmt} lists them)")
         return _answer(_format(fmt), "service_definition", None, _definition(found[0]))
-    return await _spec(fmt, lambda: _threaded(answer))
+    return await _spec(fmt, lambda: run_in_threadpool(answer))
 
 
 def _publish(fields: dict[str, Any]) -> bool:
@@ -308,7 +311,7 @@ async def list_requests(
         if bbox:
             query["bbox"] = parse_bbox(bbox)
         cities, everywhere = _cities(user)
-        rows = await _threaded(lambda: find_requests(engine, cities=cities, everywhere=everywhere, **query))
+        rows = await run_in_threadpool(lambda: find_requests(engine, cities=cities, everywhere=everywhere, **query))
         return _answer(fmt, "service_requests", "request", _views(rows, user))
     return await _spec(fmt, answer)
 
@@ -322,19 +325,13 @@ async def one_request(request: Request, request_id: str, fmt: str, engine: Engin
             raise InputError("a service_request_id is a number")
         user = await _caller(request, token)
         cities, everywhere = _cities(user)
-        rows = await _threaded(lambda: find_requests(engine, ids=[int(request_id)], cities=cities,
+        rows = await run_in_threadpool(lambda: find_requests(engine, ids=[int(request_id)], cities=cities,
                                                      everywhere=everywhere))
         views = _views(rows, user)
         if not views:  # absent, or not for this caller to see: the same answer
             raise NotFoundError(f"no service request {request_id}")
         return _answer(fmt, "service_requests", "request", views)
     return await _spec(fmt, answer)
-
-
-async def _threaded(call: Callable[[], T]) -> T:
-    from fastapi.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(call)
 
 
 def _notice(event: dict[str, Any]) -> str:
