@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from api.asgi import Message, Scope
 from gis.access.scope import User
 from gis.access.store import audit as audit_log
+from gis.db.engine import writing
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +66,14 @@ class AuditLog:
         if not batch:
             return
         try:
-            audit_log.audit(self.engine, batch)
+            writing(self.engine, audit_log.audit, batch)
         except OperationalError:  # the database may be restarting: keep the lines for the next round
             self._requeue(batch)
             raise
         except DBAPIError:  # something in the batch was refused: find it, write the rest
             for i, line in enumerate(batch):
                 try:
-                    audit_log.audit(self.engine, [line])
+                    writing(self.engine, audit_log.audit, [line])
                 except OperationalError:
                     self._requeue(batch[i:])
                     raise

@@ -1,6 +1,5 @@
 """Jurisdiction checks: a record outside the user's unit is a 404, a code outside it a 403 (gis.access.scope)."""
 
-
 from __future__ import annotations
 
 from fastapi.concurrency import run_in_threadpool
@@ -9,6 +8,8 @@ from sqlalchemy.engine import Connection, Engine
 from gis.access import scope
 from gis.access.scope import User
 from gis.access.store import users
+from gis.db.engine import reading
+from gis.dispatch.store import events
 from gis.errors import ForbiddenError, NotFoundError
 
 
@@ -22,31 +23,31 @@ def require_city(user: User, city_id: int) -> None:
         raise ForbiddenError("that city lies outside your jurisdiction")
 
 
-def require_code(db: Engine | Connection, user: User, code: str) -> None:
+def _decided_by_code(user: User, code: str) -> bool:
+    """Whether the code alone decides (a 403 when it lies outside): for every user but a city-level one."""
+    if user.scope.everywhere:
+        return True
+    if user.scope.prefix is not None:
+        if not code.startswith(user.scope.prefix):
+            raise outside(code)
+        return True
+    return False
+
+
+def require_code(conn: Connection, user: User, code: str) -> None:
     """403 unless the grid or unit ``code`` lies inside the user's jurisdiction (an unknown code passes: the
     endpoint answers 404 for it, as it would for anyone)."""
-    scope = user.scope
-    if scope.everywhere:
+    if _decided_by_code(user, code):
         return
-    if scope.prefix is not None:
-        if not code.startswith(scope.prefix):
-            raise outside(code)
-        return
-    if isinstance(db, Engine):
-        with db.connect() as conn:
-            found = users.unit_by_code(conn, code)
-    else:
-        found = users.unit_by_code(db, code)
-    if found is not None and found[1] != scope.city_id:
+    found = users.unit_by_code(conn, code)
+    if found is not None and found[1] != user.scope.city_id:
         raise outside(code)
 
 
 async def require_code_async(engine: Engine, user: User, code: str) -> None:
     """:func:`require_code` from async code: the database only when a city-level user needs it."""
-    if user.scope.city_id is not None and user.scope.prefix is None:
-        await run_in_threadpool(require_code, engine, user, code)
-    else:
-        require_code(engine, user, code)
+    if not _decided_by_code(user, code):
+        await run_in_threadpool(reading, engine, require_code, user, code)
 
 
 def narrow(user: User, code: str | None) -> str | None:
@@ -61,9 +62,7 @@ def narrow(user: User, code: str | None) -> str | None:
 def event_in_scope(conn: Connection, user: User, event_id: int) -> None:
     """404 unless the event lies in the user's jurisdiction (a department: unless it went or was escalated to
     it). 404, not 403: whether an event exists elsewhere is not the caller's business."""
-    row = conn.exec_driver_sql(
-        "SELECT e.city_id, coalesce(e.grid_code, su.code), e.department_code, e.level, e.queue "
-        "FROM events e LEFT JOIN admin_units su ON su.id = e.street_id WHERE e.id = %(i)s", {"i": event_id}).first()
+    row = events.event_place(conn, event_id)
     if row is None or not event_visible(user, *row):
         raise NotFoundError(f"no event {event_id}")
 

@@ -28,6 +28,7 @@ from api.session import TOKEN_COOKIE
 from api.settings import Settings
 from gis.access.scope import User
 from gis.access.store import users
+from gis.db.engine import reading, writing
 from gis.errors import UnauthorizedError
 
 USER_TTL_S = 5.0
@@ -58,7 +59,7 @@ class Tokens:
     def key(self) -> str:
         """The signing key, read from the database on first use (so the service starts while it is down)."""
         if self._key is None:
-            self._key = users.signing_key(self.engine)
+            self._key = writing(self.engine, users.signing_key)
         return self._key
 
     async def ready(self) -> None:
@@ -97,7 +98,7 @@ class Tokens:
         user_id, version = self._claims(token)
         cached = self._cache.get(user_id)
         if cached is None or cached[0] < time.monotonic():
-            found = await run_in_threadpool(users.get_user, self.engine, user_id)
+            found = await run_in_threadpool(reading, self.engine, users.get_user, user_id)
             cached = (time.monotonic() + USER_TTL_S, found)
             self._cache[user_id] = cached
         user = cached[1]

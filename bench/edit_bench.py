@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from benchdb import bench_database  # noqa: E402
 
 from api.app import settle_gc  # noqa: E402
-from gis.db.engine import make_engine  # noqa: E402
+from gis.db.engine import make_engine, writing  # noqa: E402
 from gis.geo.cities import city_from_name  # noqa: E402
 from gis.planning.division import GRID_BAND, Band  # noqa: E402
 from gis.planning.store.divisions import divide_and_store  # noqa: E402
@@ -70,7 +70,7 @@ def scenario(engine: Engine, city_id: int, grid_band: Band, band: Band) -> None:
                                "reason": "benchmark", "dry_run": True}
 
     def preview() -> None:
-        assert edit_grids(engine, "reshape", **payload).dry_run
+        assert writing(engine, edit_grids, "reshape", **payload).dry_run
 
     def floor() -> None:
         with engine.connect() as conn:
@@ -82,7 +82,7 @@ def scenario(engine: Engine, city_id: int, grid_band: Band, band: Band) -> None:
     settle_gc()  # as the server does once it has started
     times = [timed_ms(preview) for _ in range(RUNS)]
     floors = [timed_ms(floor) for _ in range(RUNS)]
-    result = edit_grids(engine, "reshape", **payload)
+    result = writing(engine, edit_grids, "reshape", **payload)
     median, worst, base = statistics.median(times), max(times), statistics.median(floors)
     print(f"--- grids of {grid_band}, communities of {band} households: the largest community has {grids} grids "
           f"and {buildings:,} buildings")

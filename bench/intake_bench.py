@@ -50,7 +50,7 @@ import synthetic_city  # noqa: E402
 from benchdb import bench_database  # noqa: E402
 
 from gis.access.store.users import create_user  # noqa: E402
-from gis.db.engine import make_engine  # noqa: E402
+from gis.db.engine import make_engine, writing  # noqa: E402
 from gis.demo.staff import seed_demo_staff  # noqa: E402
 from gis.dispatch.store.bulk import bulk_intake, read_events_file  # noqa: E402
 from gis.geo.cities import city_from_name  # noqa: E402
@@ -133,7 +133,7 @@ def serving(url: str, port: int, workers: int, env: dict[str, str] | None = None
     with engine.connect() as conn:
         exists = conn.execute(text("SELECT 1 FROM users WHERE username = :u"), {"u": BENCH_USER}).first()
     if not exists:
-        create_user(engine, BENCH_USER, BENCH_PASSWORD, "admin")
+        writing(engine, create_user, BENCH_USER, BENCH_PASSWORD, "admin")
     engine.dispose()
     # one load generator stands for a whole city's clients: no per-client intake limit
     env = {**os.environ, "DATABASE_URL": url, "GRIDPATROL_ESCALATE_EVERY_S": "0", "GRIDPATROL_INTAKE_RATE": "0",

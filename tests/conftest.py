@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from gis.access.store.users import create_user
 from gis.db.embedded import DEFAULT_PORT, EmbeddedPostgres
-from gis.db.engine import make_engine
+from gis.db.engine import make_engine, writing
 from gis.db.migrate import upgrade
 from gis.demo.staff import seed_demo_staff
 from gis.geo.cities import city_from_name
@@ -57,7 +57,7 @@ def template_db(pg_server: EmbeddedPostgres) -> Iterator[str]:
     pg_server.create_database(name)
     engine = make_engine(pg_server.url(name))
     upgrade(engine)
-    create_user(engine, ADMIN, PASSWORD, "admin")  # every clone has an admin bound to every city
+    writing(engine, create_user, ADMIN, PASSWORD, "admin")  # every clone has an admin bound to every city
     engine.dispose()
     yield name
     pg_server.drop_database(name)
@@ -79,7 +79,7 @@ def admin(client: TestClient) -> TestClient:
 def user_headers(client: TestClient, engine: Engine, role: str, unit: str | None, **extra: object) -> dict[str, str]:
     """A new user with ``role`` bound to ``unit`` (see :func:`gis.access.store.users.create_user`), signed in."""
     name = f"{role}-{uuid.uuid4().hex[:8]}"
-    create_user(engine, name, PASSWORD, role, unit=unit, **extra)  # type: ignore[arg-type]
+    writing(engine, create_user, name, PASSWORD, role, unit=unit, **extra)  # type: ignore[arg-type]
     return sign_in(client, name)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from gis.db.engine import writing
 from scripts.cli import EXIT_DATABASE, EXIT_INPUT, main
 from tests.conftest import BEIJING
 
@@ -267,10 +268,10 @@ def test_users_through_the_cli(fresh_url: str, monkeypatch: pytest.MonkeyPatch,
     assert run(capsys, "users", "passwd", "chen")[0] == 0
     engine = make_engine(fresh_url)
     try:
-        assert authenticate(engine, "chen", "first password") is None
-        assert authenticate(engine, "CHEN", "second password") is not None
+        assert writing(engine, authenticate, "chen", "first password") is None
+        assert writing(engine, authenticate, "CHEN", "second password") is not None
         assert run(capsys, "users", "disable", "chen")[0] == 0
-        assert authenticate(engine, "chen", "second password") is None
+        assert writing(engine, authenticate, "chen", "second password") is None
     finally:
         engine.dispose()
     code, out, _ = run(capsys, "users", "list")

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import OAuth2PasswordRequestForm
+from sqlalchemy.engine import Connection
 
 from api.deps import client_of
 from api.roles import allow
@@ -18,7 +19,9 @@ from api.tokens import CurrentUser
 from gis.access.scope import User
 from gis.access.store import audit as audit_store
 from gis.access.store import users
+from gis.db.engine import reading, writing
 from gis.errors import RateLimitedError, UnauthorizedError
+from gis.planning.store.staff import staff_grids
 from maps.text import page_text
 
 router = APIRouter(tags=["access"])
@@ -51,7 +54,7 @@ async def _sign_in(request: Request, username: str, password: str) -> tuple[User
     state.login_waiting += 1
     try:
         async with hashing:
-            user = await run_in_threadpool(users.authenticate, state.engine, username, password)
+            user = await run_in_threadpool(writing, state.engine, users.authenticate, username, password)
     finally:
         state.login_waiting -= 1
     if user is None:
@@ -77,15 +80,12 @@ async def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Dep
 async def me(request: Request, user: CurrentUser) -> dict[str, Any]:
     """``grids``: the staff record's grids with the duty in each (a grid member's page opens on the first), or the
     user's own grid when bound to one."""
-    return {**user.as_dict(), "grids": await run_in_threadpool(_grids_of, request.app.state.engine, user)}
+    return {**user.as_dict(), "grids": await run_in_threadpool(reading, request.app.state.engine, _grids_of, user)}
 
 
-def _grids_of(engine: Any, user: User) -> list[dict[str, str]]:
-    with engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT g.code, sg.duty FROM staff_grids sg JOIN grids g ON g.id = sg.grid_id WHERE sg.staff_id = %(s)s "
-            "ORDER BY sg.duty = 'member' DESC, g.code", {"s": user.staff_id or 0}).all()
-    grids = [{"code": str(c), "duty": str(d)} for c, d in rows if user.scope.covers(user.scope.city_id, str(c))]
+def _grids_of(conn: Connection, user: User) -> list[dict[str, str]]:
+    rows = staff_grids(conn, user.staff_id) if user.staff_id is not None else []
+    grids = [{"code": c, "duty": d} for c, d in rows if user.scope.covers(user.scope.city_id, c)]
     if not grids and user.scope.level == "grid" and user.unit_code:
         grids = [{"code": user.unit_code, "duty": "member"}]
     return grids
@@ -151,5 +151,5 @@ async def audit_log(request: Request, _: Admin,
                     username: Annotated[str | None, Query(max_length=64)] = None,
                     limit: Annotated[int, Query(ge=1, le=audit_store.MAX_AUDIT_LINES)] = 100) -> list[dict[str, Any]]:
     await run_in_threadpool(request.app.state.audit.flush)
-    return await run_in_threadpool(audit_store.audit_entries, request.app.state.engine, subject=subject,
+    return await run_in_threadpool(reading, request.app.state.engine, audit_store.audit_entries, subject=subject,
                                    username=username, limit=limit)

@@ -14,7 +14,7 @@ from api.jurisdiction import require_city
 from api.roles import Planner
 from gis.errors import ForbiddenError
 from gis.planning.division import Band
-from gis.planning.store.city import find_city
+from gis.planning.store.city import find_city, unit_name
 from gis.planning.store.divisions import divide_and_store
 
 router = APIRouter(tags=["planning"])
@@ -49,9 +49,8 @@ def create_division(request: DivisionRequest, engine: Annotated[Engine, Depends(
         require_city(user, city.id)
         if user.scope.prefix is not None:
             wanted = (request.district or "").strip().casefold()
-            mine = conn.exec_driver_sql("SELECT name, code FROM admin_units WHERE level = 'district' AND "
-                                        "code = %(c)s", {"c": user.scope.prefix}).first()
-            if mine is None or wanted not in {mine.name.casefold(), mine.code}:
+            mine = unit_name(conn, "district", user.scope.prefix)
+            if mine is None or wanted not in {mine[0].casefold(), mine[1]}:
                 raise ForbiddenError("you may divide only your own district: name it in 'district'"
                                      if mine is not None else "a division covers a district; yours is smaller")
     summaries = divide_and_store(engine, city.id, district=request.district,

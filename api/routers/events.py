@@ -19,15 +19,16 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
-from api.deps import SettingsDep, aware, client_of, get_engine
+from api.deps import ConnectionDep, SettingsDep, aware, client_of, get_engine
 from api.jurisdiction import event_in_scope, narrow, require_code
 from api.ratelimit import Reporter
 from api.roles import Dispatcher, Handler
 from api.session import TOKEN_COOKIE
 from api.tokens import CurrentUser, oauth2
 from gis.access.scope import User
+from gis.db.engine import reading
 from gis.dispatch import rules
 from gis.dispatch.store import events
 from gis.dispatch.store.bulk import bulk_intake, read_events_file
@@ -41,7 +42,7 @@ from gis.errors import (
 from gis.exports import write_rows
 from gis.geo.coords import point_from_geojson
 from gis.oversight.store import kpis as oversight
-from gis.planning.store.staff import add_staff
+from gis.planning.store.staff import add_staff, staff_places, staff_role
 
 router = APIRouter(tags=["dispatch"])
 EngineDep = Annotated[Engine, Depends(get_engine)]
@@ -92,8 +93,8 @@ class StaffBody(BaseModel):
 
 
 @router.get("/categories", summary="Event categories, where each goes, and their deadlines")
-def list_categories(engine: EngineDep, _: CurrentUser) -> list[dict[str, Any]]:
-    return events.categories(engine)
+def list_categories(conn: ConnectionDep, _: CurrentUser) -> list[dict[str, Any]]:
+    return events.categories(conn)
 
 
 @router.post("/events", status_code=201, summary="Report an event: placed on its grid and person at once",
@@ -140,7 +141,7 @@ async def bulk_events(
 
 @router.get("/events", summary="Events by state, grid, unit or overdue")
 def find_events(
-    engine: EngineDep, user: CurrentUser,
+    conn: ConnectionDep, user: CurrentUser,
     state: Annotated[list[str] | None, Query(description="one or more states")] = None,
     grid: Annotated[str | None, Query(pattern=r"^\d{15}$")] = None,
     unit: Annotated[str | None, Query(pattern=r"^\d{6,15}$", description="a district/street/community/grid "
@@ -152,7 +153,7 @@ def find_events(
     """Only the events of the user's jurisdiction (a department: those gone or escalated to it); no contacts."""
     if grid is not None:
         narrow(user, grid)
-    return events.list_events(engine, states=state, grid=grid, unit_code=narrow(user, unit),
+    return events.list_events(conn, states=state, grid=grid, unit_code=narrow(user, unit),
                               city_id=user.scope.city_id,
                               department=user.department if user.role == "department" else None,
                               overdue_at=datetime.now(UTC) if overdue else None, limit=limit, offset=offset)
@@ -160,10 +161,9 @@ def find_events(
 
 @router.get("/events/{event_id}", summary="One event (the reporter's contact only for those handling it)",
             responses={404: {"description": "no such event in your jurisdiction"}})
-def one_event(request: Request, event_id: int, engine: EngineDep, user: CurrentUser) -> dict[str, Any]:
-    with engine.connect() as conn:
-        event_in_scope(conn, user, event_id)
-    event = events.get_event(engine, event_id, with_contact=True)
+def one_event(request: Request, event_id: int, conn: ConnectionDep, user: CurrentUser) -> dict[str, Any]:
+    event_in_scope(conn, user, event_id)
+    event = events.get_event(conn, event_id, with_contact=True)
     if handles(user, event):
         if event.get("reporter_contact") is not None:
             request.app.state.audit.add(user, "read_personal", method="GET", path=request.url.path,
@@ -186,25 +186,19 @@ def handles(user: User, event: dict[str, Any]) -> bool:
 
 @router.get("/events/{event_id}/history", summary="Every step of an event: who, in which role, when, why",
             responses={404: {"description": "no such event in your jurisdiction"}})
-def event_history(event_id: int, engine: EngineDep, user: CurrentUser) -> list[dict[str, Any]]:
-    with engine.connect() as conn:
-        event_in_scope(conn, user, event_id)
-    return events.history(engine, event_id)
+def event_history(event_id: int, conn: ConnectionDep, user: CurrentUser) -> list[dict[str, Any]]:
+    event_in_scope(conn, user, event_id)
+    return events.history(conn, event_id)
 
 
 LOOP_ROLE = {"admin": "centre_staff", "dispatcher": "centre_staff", "department": "department",
              "grid_member": "grid_member"}
 
 
-def loop_role(engine: Engine, user: User) -> str:
+def loop_role(conn: Connection, user: User) -> str:
     """The user's role in the loop: their staff record's when they have one, else by their account's role."""
-    if user.staff_id is not None:
-        with engine.connect() as conn:
-            role = conn.exec_driver_sql("SELECT role FROM staff WHERE id = %(s)s AND active",
-                                        {"s": user.staff_id}).scalar()
-        if role is not None:
-            return str(role)
-    return LOOP_ROLE[user.role]
+    role = staff_role(conn, user.staff_id) if user.staff_id is not None else None
+    return role if role is not None else LOOP_ROLE[user.role]
 
 
 @router.post("/events/{event_id}/{action}", summary="Take a step of the loop (accept, reject, merge, dispatch, "
@@ -214,16 +208,18 @@ def loop_role(engine: Engine, user: User) -> str:
                         409: {"description": "the event's state does not allow this step, or it changed since "
                                              "seen_updated_at"}})
 def step(event_id: int, action: str, body: StepBody, engine: EngineDep, user: Handler) -> dict[str, Any]:
-    with engine.connect() as conn:
+    """The checks and the step in one transaction."""
+    with engine.begin() as conn:
         event_in_scope(conn, user, event_id)
         if action == "merge" and body.into is not None:
             event_in_scope(conn, user, body.into)  # a duplicate of an event the user may see, and no other
-    if action == "dispatch" and body.staff_id is not None:
-        staff_in_scope(engine, user, body.staff_id, active=True)  # someone who exists, works here, and works
-    event = events.act(engine, event_id, action, actor=user.username, role=loop_role(engine, user), note=body.note,
-                       actor_staff_id=user.staff_id, hours=body.hours, evaluation=body.evaluation, into=body.into,
-                       to_level=body.to_level, staff_id=body.staff_id, seen_updated_at=aware(body.seen_updated_at),
-                       photos=body.photos)
+        if action == "dispatch" and body.staff_id is not None:
+            staff_in_scope(conn, user, body.staff_id, active=True)  # someone who exists, works here, and works
+        event = events.take_step(
+            conn, event_id, action, actor=user.username, role=loop_role(conn, user), note=body.note,
+            actor_staff_id=user.staff_id, hours=body.hours, evaluation=body.evaluation, into=body.into,
+            to_level=body.to_level, staff_id=body.staff_id, seen_updated_at=aware(body.seen_updated_at),
+            photos=body.photos)
     event.pop("reporter_contact", None)
     return event
 
@@ -235,36 +231,27 @@ def run_escalations(engine: EngineDep, user: Dispatcher) -> dict[str, Any]:
     return {"escalated": len(done), "events": done}
 
 
-def staff_in_scope(engine: Engine, user: User, staff_id: int, *, active: bool = False) -> None:
+def staff_in_scope(conn: Connection, user: User, staff_id: int, *, active: bool = False) -> None:
     """404 unless the staff member is the user, or works in the user's jurisdiction (a dispatcher, leader or admin
     of their unit); with ``active``, unless they still work (someone a case may be dispatched to)."""
-    if active:
-        with engine.connect() as conn:
-            working = conn.exec_driver_sql("SELECT active FROM staff WHERE id = %(s)s", {"s": staff_id}).scalar()
-        if not working:
-            raise NotFoundError(f"no working staff member {staff_id} in your jurisdiction")
+    if active and staff_role(conn, staff_id) is None:
+        raise NotFoundError(f"no working staff member {staff_id} in your jurisdiction")
     if user.staff_id == staff_id:
         return
-    if user.role in ("dispatcher", "leader", "admin"):
-        with engine.connect() as conn:
-            rows = conn.exec_driver_sql(
-                "SELECT coalesce(u.city_id, u.id), u.code FROM staff s JOIN admin_units u ON u.id = s.unit_id "
-                "WHERE s.id = %(s)s UNION ALL SELECT c.city_id, g.code FROM staff_grids sg JOIN grids g ON "
-                "g.id = sg.grid_id JOIN admin_units c ON c.id = g.community_id WHERE sg.staff_id = %(s)s",
-                {"s": staff_id}).all()
-        if any(user.scope.covers(city, code) for city, code in rows):
-            return
+    if user.role in ("dispatcher", "leader", "admin") and any(
+            user.scope.covers(city, code) for city, code in staff_places(conn, staff_id)):
+        return
     raise NotFoundError(f"no staff member {staff_id} in your jurisdiction")
 
 
 @router.get("/staff/{staff_id}/events", summary="A staff member's events (default: the open ones)",
             responses={404: {"description": "no such staff member in your jurisdiction"}})
-def staff_events(request: Request, staff_id: int, engine: EngineDep, user: CurrentUser,
+def staff_events(request: Request, staff_id: int, conn: ConnectionDep, user: CurrentUser,
                  state: Annotated[list[str] | None, Query()] = None) -> list[dict[str, Any]]:
     """The member's own list carries the reporters' contacts (audited); others see it without them."""
-    staff_in_scope(engine, user, staff_id)
+    staff_in_scope(conn, user, staff_id)
     own = user.staff_id == staff_id
-    found = events.list_events(engine, staff_id=staff_id, states=state or ["dispatched", "suspended", "handled"],
+    found = events.list_events(conn, staff_id=staff_id, states=state or ["dispatched", "suspended", "handled"],
                                with_contact=own, limit=10_000)
     if own:
         request.app.state.audit.add(user, "read_personal", method="GET", path=request.url.path,
@@ -293,7 +280,7 @@ async def follow(request: Request, staff_id: int, engine: EngineDep, user: Curre
 
     The stream waits on the event loop, not in a worker thread, and ends (with an ``end`` event) within a few
     seconds of its token or account ceasing to hold: a password reset, a disabled account, an expired sign-in."""
-    await run_in_threadpool(staff_in_scope, engine, user, staff_id)
+    await run_in_threadpool(reading, engine, staff_in_scope, user, staff_id)
     open_streams: dict[int, int] = request.app.state.streams
     if open_streams.get(user.id, 0) >= MAX_STREAMS:
         raise RateLimitedError(f"you already follow {MAX_STREAMS} streams: close one first", 5.0)
@@ -339,11 +326,11 @@ async def _assignments(engine: Engine, staff_id: int, limit: int | None, heartbe
             return
         # look back a little: a step committed late can carry an earlier time than one already seen
         after = max(since - REPLAY_WINDOW, started)
-        found = await run_in_threadpool(events.assignments_since, engine, staff_id, after)
+        found = await run_in_threadpool(reading, engine, events.assignments_since, staff_id, after)
         fresh = [a for a in found if a not in seen]
         for event_id, at in fresh:
             seen.add((event_id, at))
-            event = await run_in_threadpool(events.get_event, engine, event_id, with_contact=with_contact)
+            event = await run_in_threadpool(reading, engine, events.get_event, event_id, with_contact=with_contact)
             seen_by(event)
             sent += 1
             yield f"id: {event_id}\nevent: assigned\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
@@ -362,8 +349,6 @@ async def _assignments(engine: Engine, staff_id: int, limit: int | None, heartbe
 @router.post("/staff", status_code=201, summary="Add a staff member, their grids and duty hours")
 def new_staff(body: StaffBody, engine: EngineDep, user: Dispatcher) -> dict[str, Any]:
     """Only in the dispatcher's jurisdiction: their unit and grids must lie inside it."""
-    for code in ([body.unit] if body.unit else []) + list(body.grids) + [str(s.get("grid")) for s in body.roster]:
-        require_code(engine, user, code)
     roster: list[dict[str, Any]] = []
     for slot in body.roster:
         try:
@@ -374,12 +359,16 @@ def new_staff(body: StaffBody, engine: EngineDep, user: Dispatcher) -> dict[str,
             raise InputError("a roster slot is {grid, weekday 0–6, starts 'HH:MM', ends 'HH:MM'}") from None
         if not 0 <= roster[-1]["weekday"] <= 6:
             raise InputError("weekday is 0 (Monday) to 6 (Sunday)")
-    return add_staff(engine, name=body.name, role=body.role, unit_code=body.unit, grids=body.grids, roster=roster)
+    with engine.begin() as conn:
+        for code in ([body.unit] if body.unit else []) + list(body.grids) + [s["grid"] for s in roster]:
+            require_code(conn, user, code)
+        return add_staff(conn, name=body.name, role=body.role, unit_code=body.unit, grids=body.grids,
+                         roster=roster)
 
 
 @router.get("/kpis", summary="On-time closure and the other ranking figures per unit and period")
 def unit_kpis(
-    engine: EngineDep, user: CurrentUser,
+    conn: ConnectionDep, user: CurrentUser,
     by: Literal["grid", "community", "street", "district", "department"] = "grid",
     start: datetime | None = None,
     end: datetime | None = None,
@@ -398,7 +387,7 @@ def unit_kpis(
         prefix = narrow(user, unit) if by != "department" else unit
     # by department, a unit's users see its departments' figures for the unit's own events only
     within = user.scope.prefix if by == "department" else None
-    rows = oversight.kpis(engine, by, start, end, prefix=prefix, city_id=user.scope.city_id, within=within)
+    rows = oversight.kpis(conn, by, start, end, prefix=prefix, city_id=user.scope.city_id, within=within)
     if format == "json":
         return {"by": by, "start": start.isoformat(), "end": end.isoformat(), "units": rows}
     buffer = io.StringIO()

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import Engine
 
 from api.deps import ConnectionDep, get_engine
-from api.jurisdiction import require_city, require_code
+from api.jurisdiction import require_city, require_code_async
 from api.roles import Planner, Viewer
 from gis.errors import InputError
 from gis.planning.exchange import FORMATS, grids_to_bytes
@@ -50,7 +50,7 @@ async def import_file(
     """The request body is the file itself (a zip for a shapefile). Features with a ``code`` of the community
     update that grid; features without one become new grids; grids missing from the file are retired. The
     change is recorded as the signed-in user's."""
-    await run_in_threadpool(require_code, engine, user, code)
+    await require_code_async(engine, user, code)
     body = await request.body()  # at most api.limits.MAX_GRID_FILE_BYTES: the body guard refused anything larger
     if not body:
         raise InputError("the request body is empty: send the grid file as the body")
@@ -60,7 +60,8 @@ async def import_file(
         with tempfile.TemporaryDirectory(prefix="gridpatrol-") as tmp:
             path = Path(tmp) / f"upload{suffix}"
             path.write_bytes(body)
-            return import_grids(engine, path, community_code=code, author=user.username, reason=reason,
-                                dry_run=dry_run)
+            with engine.begin() as conn:
+                return import_grids(conn, path, community_code=code, author=user.username, reason=reason,
+                                    dry_run=dry_run)
     result = await run_in_threadpool(load)
     return result.as_dict()

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
-from api.deps import aware, get_engine
+from api.deps import ConnectionDep, aware, get_engine
 from api.jurisdiction import require_code
 from api.roles import Planner, Viewer
 from api.tokens import CurrentUser
@@ -78,36 +78,44 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 @router.post("/communities/{community}/grids", responses=_RESPONSES,
              summary="Create a grid from a drawn outline; the grids under it give the area up")
 def create_grid(community: str, body: Create, engine: EngineDep, user: Planner) -> dict[str, Any]:
-    if not (len(community) == 12 and community.isdigit()):
-        raise InputError(f"a community code has 12 digits; got {community!r}")
-    require_code(engine, user, community)
-    return edit_grids(engine, "create", community=community, codes=list(body.versions),
-                      versions=list(body.versions.values()), geometry=body.geometry, author=user.username,
-                      reason=body.reason, dry_run=body.dry_run, may_change=_mine(user)).as_dict()
+    with engine.begin() as conn:
+        if not (len(community) == 12 and community.isdigit()):
+            raise InputError(f"a community code has 12 digits; got {community!r}")
+        require_code(conn, user, community)
+        return edit_grids(conn, "create", community=community, codes=list(body.versions),
+                          versions=list(body.versions.values()), geometry=body.geometry, author=user.username,
+                          reason=body.reason, dry_run=body.dry_run,
+                          may_change=_mine(user)).as_dict()
 
 
 @router.post("/grids/{code}/reshape", responses=_RESPONSES, summary="Move a grid's boundary; neighbours follow")
 def reshape_grid(code: str, body: Reshape, engine: EngineDep, user: Planner) -> dict[str, Any]:
-    _check_code(code)
-    require_code(engine, user, code)
-    return edit_grids(engine, "reshape", codes=[code], versions=[body.version], geometry=body.geometry,
-                      author=user.username, reason=body.reason, dry_run=body.dry_run, may_change=_mine(user)).as_dict()
+    with engine.begin() as conn:
+        _check_code(code)
+        require_code(conn, user, code)
+        return edit_grids(conn, "reshape", codes=[code], versions=[body.version], geometry=body.geometry,
+                          author=user.username, reason=body.reason, dry_run=body.dry_run,
+                          may_change=_mine(user)).as_dict()
 
 
 @router.post("/grids/{code}/split", responses=_RESPONSES, summary="Split a grid by a drawn line")
 def split_grid(code: str, body: Split, engine: EngineDep, user: Planner) -> dict[str, Any]:
-    _check_code(code)
-    require_code(engine, user, code)
-    return edit_grids(engine, "split", codes=[code], versions=[body.version], line=body.line,
-                      author=user.username, reason=body.reason, dry_run=body.dry_run, may_change=_mine(user)).as_dict()
+    with engine.begin() as conn:
+        _check_code(code)
+        require_code(conn, user, code)
+        return edit_grids(conn, "split", codes=[code], versions=[body.version], line=body.line,
+                          author=user.username, reason=body.reason, dry_run=body.dry_run,
+                          may_change=_mine(user)).as_dict()
 
 
 @router.post("/grids/merge", responses=_RESPONSES, summary="Merge two adjacent grids")
 def merge_grids(body: Merge, engine: EngineDep, user: Planner) -> dict[str, Any]:
-    for code in body.codes:
-        require_code(engine, user, code)
-    return edit_grids(engine, "merge", codes=list(body.codes), versions=list(body.versions),
-                      author=user.username, reason=body.reason, dry_run=body.dry_run, may_change=_mine(user)).as_dict()
+    with engine.begin() as conn:
+        for code in body.codes:
+            require_code(conn, user, code)
+        return edit_grids(conn, "merge", codes=list(body.codes), versions=list(body.versions),
+                          author=user.username, reason=body.reason, dry_run=body.dry_run,
+                          may_change=_mine(user)).as_dict()
 
 
 @router.delete("/grids/{code}", responses=_RESPONSES, summary="Delete a grid; its area goes to its neighbours")
@@ -117,50 +125,53 @@ def delete_grid(
     reason: Annotated[str, Query(min_length=1, max_length=500)],
     dry_run: bool = False,
 ) -> dict[str, Any]:
-    _check_code(code)
-    require_code(engine, user, code)
-    return edit_grids(engine, "delete", codes=[code], versions=[version], author=user.username, reason=reason,
-                      dry_run=dry_run, may_change=_mine(user)).as_dict()
+    with engine.begin() as conn:
+        _check_code(code)
+        require_code(conn, user, code)
+        return edit_grids(conn, "delete", codes=[code], versions=[version], author=user.username, reason=reason,
+                          dry_run=dry_run, may_change=_mine(user)).as_dict()
 
 
 @router.get("/grids/{code}/history", responses={404: {"description": "no such code, ever"}},
             summary="Every version of a grid: who, when, why, and its outline")
-def grid_history(code: str, engine: EngineDep, user: Viewer) -> list[dict[str, Any]]:
+def grid_history(code: str, conn: ConnectionDep, user: Viewer) -> list[dict[str, Any]]:
     _check_code(code)
-    require_code(engine, user, code)
-    return history(engine, code)
+    require_code(conn, user, code)
+    return history(conn, code)
 
 
 @router.post("/grids/{code}/revert", responses=_RESPONSES, summary="Restore an earlier outline (as a new version)")
 def revert_grid(code: str, body: Revert, engine: EngineDep, user: Planner) -> dict[str, Any]:
-    _check_code(code)
-    require_code(engine, user, code)
-    return revert(engine, code, to_version=body.to_version, version=body.version, author=user.username,
-                  reason=body.reason, dry_run=body.dry_run, may_change=_mine(user)).as_dict()
+    with engine.begin() as conn:
+        _check_code(code)
+        require_code(conn, user, code)
+        return revert(conn, code, to_version=body.to_version, version=body.version, author=user.username,
+                      reason=body.reason, dry_run=body.dry_run,
+                          may_change=_mine(user)).as_dict()
 
 
 @router.get("/grids/{code}/diff", responses={404: {"description": "no such grid or version"}},
             summary="What a grid gained and lost between two versions")
-def grid_diff(code: str, engine: EngineDep, user: Viewer, from_version: Annotated[int, Query(ge=1)],
+def grid_diff(code: str, conn: ConnectionDep, user: Viewer, from_version: Annotated[int, Query(ge=1)],
               to_version: Annotated[int, Query(ge=1)]) -> dict[str, Any]:
     _check_code(code)
-    require_code(engine, user, code)
-    return diff(engine, code, from_version, to_version)
+    require_code(conn, user, code)
+    return diff(conn, code, from_version, to_version)
 
 
 @router.get("/grid-at", summary="Which grid covered a point at a moment (default: now)")
 def which_grid(
-    engine: EngineDep, user: CurrentUser,
+    conn: ConnectionDep, user: CurrentUser,
     lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
     lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
     at: datetime | None = None,
 ) -> dict[str, Any]:
     """``grid`` is null when no grid of the user's jurisdiction covered the point."""
     when = aware(at) or datetime.now(UTC)
-    found = grid_at(engine, lon, lat, when)
+    found = grid_at(conn, lon, lat, when)
     if found is not None:
         try:
-            require_code(engine, user, found["code"])
+            require_code(conn, user, found["code"])
         except ForbiddenError:
             found = None
     return {"lon": lon, "lat": lat, "at": when.isoformat(), "grid": found}

@@ -102,10 +102,10 @@ def build_figures(engine: Engine, settings: Settings, p: ViewParams, *, prefix: 
     """The unit, its breadcrumb, the units shown under it with their figures and links, and notes on what has no
     data: what both the page and the table need."""
     start, end = _period(p, settings.timezone)
-    known = categories(engine)
-    if p.category and p.category not in {c["code"] for c in known}:
-        raise InputError(f"unknown event category {p.category!r}: GET /categories lists them")
     with engine.connect() as conn:
+        known = categories(conn)
+        if p.category and p.category not in {c["code"] for c in known}:
+            raise InputError(f"unknown event category {p.category!r}: GET /categories lists them")
         unit = leaders.find_unit(conn, city=p.city, unit=p.unit)
         if not p.scope.covers(unit.city_id, unit.code):
             raise ForbiddenError(f"{unit.name} lies outside your jurisdiction")

@@ -14,13 +14,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
-from api.deps import get_engine
+from api.deps import ConnectionDep, get_engine
 from api.jurisdiction import event_visible, require_code
 from api.ratelimit import Reporter
 from api.roles import Dispatcher, FieldMember, Viewer
 from api.tokens import CurrentUser
+from gis.db.engine import writing
 from gis.errors import ForbiddenError, NotFoundError
 from gis.member.store import photos as member
 from gis.member.store import tasks
@@ -48,18 +49,18 @@ def service_worker() -> FileResponse:
 async def upload_photo(request: Request, engine: EngineDep, user: Reporter) -> dict[str, Any]:
     """The body is the picture. The same picture sent twice gets the same key and is stored once."""
     data = await request.body()
-    return await run_in_threadpool(member.store_photo, engine, data, uploaded_by=user.username)
+    return await run_in_threadpool(writing, engine, member.store_photo, data, uploaded_by=user.username)
 
 
 @router.get("/photos/{key}", summary="A stored photo, to those who may see an event or step that shows it",
             responses={404: {"description": "no such photo, or none you may see"}})
-def photo(key: str, engine: EngineDep, user: CurrentUser) -> Response:
+def photo(key: str, conn: ConnectionDep, user: CurrentUser) -> Response:
     """To its uploader, and to whoever may see one of the events that show it (as reported or in a step's
     feedback). Anyone else gets the same 404 as for a photo that does not exist."""
-    if len(key) > 80 or (member.photo_uploader(engine, key) != user.username and not any(
-            event_visible(user, *where) for where in member.photo_events(engine, key))):
+    if len(key) > 80 or (member.photo_uploader(conn, key) != user.username and not any(
+            event_visible(user, *where) for where in member.photo_events(conn, key))):
         raise NotFoundError(f"no photo {key}")
-    data, media = member.get_photo(engine, key)
+    data, media = member.get_photo(conn, key)
     return Response(data, media_type=media, headers={"Cache-Control": "private, max-age=86400"})
 
 
@@ -75,19 +76,20 @@ class CloseBody(BaseModel):
 @router.post("/grids/{code}/tasks", status_code=201, summary="Post a volunteer task for a grid (the community)",
              responses={404: {"description": "no such grid"}})
 def new_task(code: str, body: TaskBody, engine: EngineDep, user: Dispatcher) -> dict[str, Any]:
-    require_code(engine, user, code)
-    return tasks.post_task(engine, code, body.title, body.description, posted_by=user.username)
+    with engine.begin() as conn:
+        require_code(conn, user, code)
+        return tasks.post_task(conn, code, body.title, body.description, posted_by=user.username)
 
 
 @router.get("/grids/{code}/tasks", summary="A grid's open and taken volunteer tasks")
-def grid_tasks(code: str, engine: EngineDep, user: Viewer) -> list[dict[str, Any]]:
-    require_code(engine, user, code)
-    return tasks.list_tasks(engine, [code])
+def grid_tasks(code: str, conn: ConnectionDep, user: Viewer) -> list[dict[str, Any]]:
+    require_code(conn, user, code)
+    return tasks.list_tasks(conn, [code])
 
 
-def _own_task(engine: Engine, user: Any, task_id: int) -> None:
+def _own_task(conn: Connection, user: Any, task_id: int) -> None:
     try:
-        require_code(engine, user, tasks.task_grid(engine, task_id))
+        require_code(conn, user, tasks.task_grid(conn, task_id))
     except ForbiddenError:
         raise NotFoundError(f"no task {task_id}") from None
 
@@ -95,13 +97,15 @@ def _own_task(engine: Engine, user: Any, task_id: int) -> None:
 @router.post("/tasks/{task_id}/take", summary="Take a volunteer task (409 when someone took it first)",
              responses={404: {"description": "no such task in your grids"}, 409: {"description": "taken already"}})
 def take(task_id: int, engine: EngineDep, user: FieldMember) -> dict[str, Any]:
-    _own_task(engine, user, task_id)
-    return tasks.take_task(engine, task_id, by=user.username)
+    with engine.begin() as conn:
+        _own_task(conn, user, task_id)
+        return tasks.take_task(conn, task_id, by=user.username)
 
 
 @router.post("/tasks/{task_id}/close", summary="Close a volunteer task you took",
              responses={404: {"description": "no such task in your grids"},
                         409: {"description": "not taken by you"}})
 def close(task_id: int, body: CloseBody, engine: EngineDep, user: FieldMember) -> dict[str, Any]:
-    _own_task(engine, user, task_id)
-    return tasks.close_task(engine, task_id, by=user.username, note=body.note)
+    with engine.begin() as conn:
+        _own_task(conn, user, task_id)
+        return tasks.close_task(conn, task_id, by=user.username, note=body.note)

@@ -33,6 +33,7 @@ from api.jurisdiction import event_visible
 from api.session import TOKEN_COOKIE
 from api.tokens import current_user, oauth2
 from gis.access.scope import User
+from gis.db.engine import reading
 from gis.dispatch import rules
 from gis.dispatch.public import MAX_IDS, request_view
 from gis.dispatch.store import events
@@ -157,7 +158,7 @@ def _service(c: dict[str, Any]) -> dict[str, Any]:
 @router.get("/v2/services.{fmt}", summary="Open311: the service list (event categories)")
 async def services(fmt: str, engine: EngineDep) -> Response:
     def answer() -> Response:
-        return _answer(_format(fmt), "services", "service", [_service(c) for c in events.categories(engine)])
+        return _answer(_format(fmt), "services", "service", [_service(c) for c in reading(engine, events.categories)])
     return await _spec(fmt, lambda: run_in_threadpool(answer))
 
 
@@ -175,7 +176,7 @@ def _definition(c: dict[str, Any]) -> dict[str, Any]:
 @router.get("/v2/services/{code}.{fmt}", summary="Open311: a service definition (its attributes)")
 async def service_definition(code: str, fmt: str, engine: EngineDep) -> Response:
     def answer() -> Response:
-        found = [c for c in events.categories(engine) if c["code"] == code]
+        found = [c for c in reading(engine, events.categories) if c["code"] == code]
         if not found:
             raise NotFoundError(f"no service {code!r} (GET services.{fmt} lists them)")
         return _answer(_format(fmt), "service_definition", None, _definition(found[0]))
@@ -311,7 +312,8 @@ async def list_requests(
         if bbox:
             query["bbox"] = parse_bbox(bbox)
         cities, everywhere = _cities(user)
-        rows = await run_in_threadpool(lambda: find_requests(engine, cities=cities, everywhere=everywhere, **query))
+        rows = await run_in_threadpool(lambda: reading(engine, find_requests, cities=cities, everywhere=everywhere,
+                                                       **query))
         return _answer(fmt, "service_requests", "request", _views(rows, user))
     return await _spec(fmt, answer)
 
@@ -325,7 +327,7 @@ async def one_request(request: Request, request_id: str, fmt: str, engine: Engin
             raise InputError("a service_request_id is a number")
         user = await _caller(request, token)
         cities, everywhere = _cities(user)
-        rows = await run_in_threadpool(lambda: find_requests(engine, ids=[int(request_id)], cities=cities,
+        rows = await run_in_threadpool(lambda: reading(engine, find_requests, ids=[int(request_id)], cities=cities,
                                                      everywhere=everywhere))
         views = _views(rows, user)
         if not views:  # absent, or not for this caller to see: the same answer

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from api.deps import get_engine
 from api.jurisdiction import require_code_async
 from api.roles import Planner, Viewer
+from gis.db.engine import reading, writing
 from gis.errors import InputError
 from gis.geo.coords import to_wgs84
 from gis.patrol.gpx import to_gpx, tours_to_gpx
@@ -123,7 +124,7 @@ async def streets(code: str, engine: EngineDep, user: Viewer) -> Any:
     its id (``u-v-key``), name, kind, length and whether a planner marked it optional (by whom, why, when)."""
     _check_code(code)
     await require_code_async(engine, user, code)
-    return await run_in_threadpool(grid_streets, engine, code)
+    return await run_in_threadpool(reading, engine, grid_streets, code)
 
 
 @router.put("/grids/{code}/streets/optional", summary="Mark which of the grid's streets the basic patrol need "
@@ -136,7 +137,7 @@ async def mark_optional_streets(code: str, body: OptionalStreets, engine: Engine
     proof of patrol count only the required ones. Returns the grid's streets after the change."""
     _check_code(code)
     await require_code_async(engine, user, code)
-    return await run_in_threadpool(set_optional_streets, engine, code, body.segments, author=user.username,
+    return await run_in_threadpool(writing, engine, set_optional_streets, code, body.segments, author=user.username,
                                    reason=body.reason)
 
 
@@ -145,7 +146,7 @@ async def _deliver(engine: Engine, code: str, plan: dict[str, Any], format: str,
                    title: str, filename: str) -> Any:
     """A planned route as asked: its map page, a GPX 1.1 download, or the GeoJSON itself."""
     if format == "html":
-        grid = await run_in_threadpool(grid_outline, engine, code)
+        grid = await run_in_threadpool(reading, engine, grid_outline, code)
         return HTMLResponse(map_to_html(draw(plan, grid, title)))
     if format == "gpx":
         return Response(gpx(plan), media_type="application/gpx+xml",

@@ -17,6 +17,7 @@ from api.deps import SettingsDep, aware, get_engine
 from api.jurisdiction import require_city, require_code_async
 from api.roles import Recorder, Viewer
 from gis.access.scope import User
+from gis.db.engine import reading, writing
 from gis.errors import ForbiddenError, InputError, NotFoundError
 from gis.exports import write_rows
 from gis.geo.coords import point_from_geojson
@@ -83,7 +84,7 @@ async def log_visit(code: str, body: VisitBody, engine: EngineDep, user: Recorde
     await require_code_async(engine, user, code)
     _recent(user, aware(body.started_at) or body.started_at)
     visit = await run_in_threadpool(
-        visits.log_visit, engine, code, kind=body.kind, started_at=body.started_at, ended_at=body.ended_at,
+        writing, engine, visits.log_visit, code, kind=body.kind, started_at=body.started_at, ended_at=body.ended_at,
         staff_id=_walker(user, body.staff_id), track=_line(body.track), buildings=body.buildings, note=body.note,
         tolerance_m=body.tolerance_m, idempotency_key=body.idempotency_key,
         position=point_from_geojson(body.position) if body.position is not None else None)
@@ -107,13 +108,13 @@ async def log_visit_gpx(
     if start is None or end is None:
         raise InputError("the GPX track has no times: record it with times, or log it as JSON with started_at/ended_at")
     _recent(user, start if start.tzinfo else start.replace(tzinfo=UTC))
-    return await run_in_threadpool(visits.log_visit, engine, code, kind=kind, started_at=start, ended_at=end,
+    return await run_in_threadpool(writing, engine, visits.log_visit, code, kind=kind, started_at=start, ended_at=end,
                                    staff_id=staff_id, track=coords, tolerance_m=tolerance_m)
 
 
 @router.get("/visits/{visit_id}", summary="One logged visit", responses={404: {"description": "no such visit"}})
 async def get_visit(visit_id: int, engine: EngineDep, user: Viewer) -> dict[str, Any]:
-    visit = await run_in_threadpool(visits.get_visit, engine, visit_id)
+    visit = await run_in_threadpool(reading, engine, visits.get_visit, visit_id)
     try:
         await require_code_async(engine, user, visit["grid"])
     except ForbiddenError:
@@ -126,7 +127,7 @@ async def get_visit(visit_id: int, engine: EngineDep, user: Viewer) -> dict[str,
 async def compliance(code: str, engine: EngineDep, settings: SettingsDep, user: Viewer, month: MonthParam,
                      format: Literal["json", "csv"] = "json") -> Any:
     await require_code_async(engine, user, code)
-    report = await run_in_threadpool(visits.compliance, engine, code, month, settings.timezone)
+    report = await run_in_threadpool(reading, engine, visits.compliance, code, month, settings.timezone)
     if format == "json":
         return report
     rows = [{"grid": code, "month": month, **{k: v for k, v in w.items() if k != "staff"}} for w in report["weeks"]]

@@ -1,9 +1,18 @@
-"""Engines and the one place where "the database cannot be reached" becomes a clear error."""
+"""Engines, who owns a transaction, and the one place where "the database cannot be reached" becomes a clear
+error.
+
+Store functions (``gis/<domain>/store``) take a :class:`~sqlalchemy.engine.Connection` and never commit: the
+endpoint, CLI command or service that calls them opens the transaction (``with engine.begin() as conn``) and so
+can put several of them in one. :func:`writing` and :func:`reading` are that, for a single call handed to a
+worker thread (``run_in_threadpool(writing, engine, store.fn, ...)``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec, TypeVar
+
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from gis.errors import DatabaseUnavailableError
@@ -43,3 +52,19 @@ def check_database(engine: Engine) -> str:
             f"the database at {where} has no PostGIS; run `gridpatrol migrate` (needs CREATE EXTENSION rights)"
         )
     return str(version)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def writing(engine: Engine, fn: Callable[Concatenate[Connection, P], R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """``fn(conn, ...)`` in a transaction of its own: committed when it returns, rolled back when it raises."""
+    with engine.begin() as conn:
+        return fn(conn, *args, **kwargs)
+
+
+def reading(engine: Engine, fn: Callable[Concatenate[Connection, P], R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """``fn(conn, ...)`` on a connection of its own that commits nothing (rolled back when it is given back)."""
+    with engine.connect() as conn:
+        return fn(conn, *args, **kwargs)

@@ -77,9 +77,10 @@ def seed_demo_activity(engine: Engine, city_id: int, *, days: int = 30, events_p
             continue
         minutes = float(route["properties"]["minutes"])
         started = at - timedelta(days=float(rng.uniform(1, max(1, days - 1))))
-        log_visit(engine, code, kind="basic", started_at=started,
-                  ended_at=started + timedelta(minutes=math.ceil(minutes)), track=track,
-                  note="synthetic demo visit: the planned route walked")
+        with engine.begin() as conn:
+            log_visit(conn, code, kind="basic", started_at=started,
+                      ended_at=started + timedelta(minutes=math.ceil(minutes)), track=track,
+                      note="synthetic demo visit: the planned route walked")
         visits += 1
     return {"events": len(rows), "visits": visits}
 

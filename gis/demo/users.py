@@ -38,6 +38,7 @@ def seed_demo_users(engine: Engine, city_id: int) -> list[tuple[str, str, str, s
         if name in taken:
             continue
         password = secrets.token_urlsafe(9)
-        create_user(engine, name, password, role, unit=unit, display_name=f"demo {role}", **extra)
+        with engine.begin() as conn:
+            create_user(conn, name, password, role, unit=unit, display_name=f"demo {role}", **extra)
         made.append((name, role, unit or "every city", password))
     return made

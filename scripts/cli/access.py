@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from api.settings import Settings
 from gis.access.store import audit as audit_log
 from gis.access.store import users
+from gis.db.engine import reading, writing
 from gis.errors import InputError
 from gis.vocabulary import USER_ROLES
 from scripts.cli.base import Subparsers, engine_for
@@ -35,7 +36,7 @@ def read_password(args: argparse.Namespace) -> str:
 def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
     with engine_for(settings) as engine:
         if args.action == "list":
-            for u in users.list_users(engine):
+            for u in reading(engine, users.list_users):
                 where = u.unit_code or ("every city" if u.scope.everywhere else f"city {u.scope.city_id}")
                 print(f"  {u.username:<24} {u.role:<12} {u.scope.level:<10} {where:<16} "
                       f"{'' if u.active else 'disabled'}")
@@ -45,15 +46,15 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
         if args.action == "add":
             if not args.role:
                 raise InputError("a new user needs --role: " + ", ".join(USER_ROLES))
-            user = users.create_user(engine, args.username, read_password(args), args.role, unit=args.unit,
+            user = writing(engine, users.create_user, args.username, read_password(args), args.role, unit=args.unit,
                                      display_name=args.name or "", staff_id=args.staff_id,
                                      department=args.department)
             print(f"added {user.username}: {user.role} of {user.unit_code or user.scope.level}")
         elif args.action == "passwd":
-            user = users.set_password(engine, args.username, read_password(args))
+            user = writing(engine, users.set_password, args.username, read_password(args))
             print(f"new password for {user.username}; their earlier sign-ins no longer work")
         else:
-            user = users.set_active(engine, args.username, args.action == "enable")
+            user = writing(engine, users.set_active, args.username, args.action == "enable")
             print(f"{user.username} {'enabled' if user.active else 'disabled (signed out everywhere)'}")
     return 0
 
@@ -63,7 +64,8 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
 
     with engine_for(settings) as engine:
         if args.action == "list":
-            for e in audit_log.audit_entries(engine, subject=args.subject, username=args.user, limit=args.limit):
+            for e in reading(engine, audit_log.audit_entries, subject=args.subject, username=args.user,
+                             limit=args.limit):
                 print(f"  {e['at'][:19]}  {e['username'] or '-':<16} {e['method'] or e['action']:<6} "
                       f"{e['status'] or '':<4} {e['subject'] or ''}")
             return 0
@@ -79,7 +81,7 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
             except ValueError:
                 raise InputError(f"--before {args.before!r}: give a date as YYYY-MM-DD") from None
             before = day.replace(tzinfo=ZoneInfo(settings.timezone))
-        total = audit_log.count_audit_before(engine, before)
+        total = reading(engine, audit_log.count_audit_before, before)
         with tqdm(total=total, desc="pruning the audit log", unit="line", file=sys.stderr) as bar:
             deleted = audit_log.prune_audit(engine, before, progress=bar.update)
     print(f"deleted {deleted:,} audit line(s) written before {before.isoformat(timespec='seconds')}")

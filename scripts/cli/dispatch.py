@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from api.settings import Settings
+from gis.db.engine import reading
 from gis.errors import InputError
 from scripts.cli.base import Subparsers, engine_for, when, write_csv
 
@@ -46,7 +47,7 @@ def cmd_kpis(args: argparse.Namespace, settings: Settings) -> int:
     end = when(args.end, datetime.now(UTC))
     start = when(args.start, end - timedelta(days=30))
     with engine_for(settings) as engine:
-        rows = kpis(engine, args.by, start, end, prefix=args.unit)
+        rows = reading(engine, kpis, args.by, start, end, prefix=args.unit)
     write_csv(rows, KPI_FIELDS, args.csv, what=f"{args.by} row(s)")
     return 0
 

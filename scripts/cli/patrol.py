@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from api.settings import Settings
+from gis.db.engine import reading, writing
 from gis.errors import InputError
 from scripts.cli.base import Subparsers, engine_for, read_file, write_csv
 
@@ -85,9 +86,10 @@ def cmd_streets(args: argparse.Namespace, settings: Settings) -> int:
         raise InputError("--optional changes the grid's patrol: give --author and --reason too")
     with engine_for(settings) as engine:
         if args.optional is None:
-            streets = grid_streets(engine, args.grid)
+            streets = reading(engine, grid_streets, args.grid)
         else:
-            streets = set_optional_streets(engine, args.grid, args.optional, author=args.author, reason=args.reason)
+            streets = writing(engine, set_optional_streets, args.grid, args.optional, author=args.author,
+                              reason=args.reason)
     p = streets["properties"]
     for f in streets["features"]:
         s = f["properties"]
@@ -106,8 +108,8 @@ def cmd_log_visit(args: argparse.Namespace, settings: Settings) -> int:
     if start is None or end is None:
         raise InputError(f"{args.gpx} has no times: a visit needs them (record the track with times)")
     with engine_for(settings) as engine:
-        visit = log_visit(engine, args.grid, kind=args.kind, started_at=start, ended_at=end, staff_id=args.staff,
-                          track=coords, tolerance_m=args.tolerance)
+        visit = writing(engine, log_visit, args.grid, kind=args.kind, started_at=start, ended_at=end,
+                        staff_id=args.staff, track=coords, tolerance_m=args.tolerance)
     share = f"{visit['walked_share']:.0%}" if visit["walked_share"] is not None else "–"
     print(f"visit {visit['id']} on grid {args.grid}: {visit['segments_walked']}/{visit['segments_required']} street "
           f"segments walked ({share} of {visit['required_m']:,.0f} m), {visit['started_at']} – {visit['ended_at']}")
@@ -122,7 +124,7 @@ def cmd_compliance(args: argparse.Namespace, settings: Settings) -> int:
             plan = schedule(engine, args.grid, args.month, settings.timezone)
             rows = [{"grid": args.grid, **item} for item in plan["items"]]
         else:
-            report = compliance(engine, args.grid, args.month, settings.timezone)
+            report = reading(engine, compliance, args.grid, args.month, settings.timezone)
             rows = [{"grid": args.grid, "month": args.month, **{k: v for k, v in w.items() if k != "staff"}}
                     for w in report["weeks"]]
     if not args.schedule:

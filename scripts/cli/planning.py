@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from api.settings import Settings
+from gis.db.engine import writing
 from gis.errors import InputError
 from gis.geo.cities import CITIES, city_from_name
 from scripts.cli.base import StepBar, Subparsers, engine_for
@@ -89,7 +90,7 @@ def cmd_import_grids(args: argparse.Namespace, settings: Settings) -> int:
     from gis.planning.store.exchange import import_grids
 
     with engine_for(settings) as engine:
-        result = import_grids(engine, args.file, community_code=args.community, author=args.author,
+        result = writing(engine, import_grids, args.file, community_code=args.community, author=args.author,
                               reason=args.reason, dry_run=args.dry_run)
     print(f"{'would change' if args.dry_run else 'changed'}: {len(result.grids)} grid(s) updated, "
           f"{len(result.created)} new ({', '.join(result.created) or '-'}), {len(result.retired)} retired "

@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from api.settings import Settings
+from gis.db.engine import reading
 from gis.errors import InputError
 from gis.geo.cities import CITIES
 from scripts.cli.base import Subparsers, check_port_free, database_url, embedded, engine_for
@@ -94,7 +95,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         from gis.planning.store.importer import already_imported, file_sha256
 
         with engine_for(settings) as engine:
-            loaded = already_imported(engine, CITIES[DEMO_CITY].name, file_sha256(DEMO_FILE))
+            loaded = reading(engine, already_imported, CITIES[DEMO_CITY].name, file_sha256(DEMO_FILE))
         if loaded:
             print(f"{DEMO_FILE.name} already loaded")
         else:
@@ -143,7 +144,7 @@ def token_for(settings: Settings, username: str | None) -> str:
     from gis.access.store import users
 
     with engine_for(settings) as engine:
-        found = [u for u in users.list_users(engine) if u.active and
+        found = [u for u in reading(engine, users.list_users) if u.active and
                  (u.username == username if username else u.role == "admin")]
         if not found:
             raise InputError(f"no active user {username!r}" if username else

@@ -24,7 +24,7 @@ from api.app import create_app
 from api.settings import Settings
 from gis.access.store.users import create_user, set_active, set_password, signing_key
 from gis.db.embedded import EmbeddedPostgres
-from gis.db.engine import make_engine
+from gis.db.engine import make_engine, writing
 from tests.conftest import ADMIN, PASSWORD, _clone, admin, sign_in
 
 A, B = "990001001001", "990001001002"  # the fixture's two communities, in street 990001001
@@ -73,7 +73,7 @@ def headers(world: World, role: str, unit: str | None, **extra: Any) -> dict[str
     with world.engine.connect() as conn:
         exists = conn.execute(text("SELECT 1 FROM users WHERE username = :n"), {"n": name}).first()
     if not exists:
-        create_user(world.engine, name, PASSWORD, role, unit=unit, **extra)
+        writing(world.engine, create_user, name, PASSWORD, role, unit=unit, **extra)
     return sign_in(world.client, name)
 
 
@@ -117,7 +117,7 @@ def test_wrong_expired_and_revoked_tokens_are_401(world: World, monkeypatch: pyt
     assert client.post("/token", data={"username": "nobody", "password": PASSWORD}).status_code == 401
     bad = client.get("/grids", headers={"Authorization": "Bearer not-a-token"})
     assert bad.status_code == 401 and "not valid" in bad.json()["detail"]
-    key = signing_key(world.engine)
+    key = writing(world.engine, signing_key)
     past = datetime.now(UTC) - timedelta(minutes=1)
     expired = jwt.encode({"sub": "1", "ver": 1, "exp": past}, key, algorithm="HS256")
     answer = client.get("/grids", headers={"Authorization": f"Bearer {expired}"})
@@ -127,13 +127,13 @@ def test_wrong_expired_and_revoked_tokens_are_401(world: World, monkeypatch: pyt
     assert client.get("/grids", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
     # a password reset, or disabling the account, signs the user out everywhere
     monkeypatch.setattr(api.tokens, "USER_TTL_S", 0.0)
-    create_user(world.engine, "li", PASSWORD, "leader", unit=CITY)
+    writing(world.engine, create_user, "li", PASSWORD, "leader", unit=CITY)
     token = sign_in(client, "li")
     assert client.get("/me", headers=token).json()["role"] == "leader"
-    set_password(world.engine, "li", "a brand new secret")
+    writing(world.engine, set_password, "li", "a brand new secret")
     assert client.get("/me", headers=token).status_code == 401
     token = sign_in(client, "li", "a brand new secret")
-    set_active(world.engine, "li", False)
+    writing(world.engine, set_active, "li", False)
     assert client.get("/me", headers=token).status_code == 401
     assert client.post("/token", data={"username": "li", "password": "a brand new secret"}).status_code == 401
 
@@ -141,7 +141,7 @@ def test_wrong_expired_and_revoked_tokens_are_401(world: World, monkeypatch: pyt
 def test_a_token_accepted_before_is_refused_once_it_expires(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     client = world.client
     soon = datetime.now(UTC) + timedelta(minutes=5)
-    token = jwt.encode({"sub": "1", "ver": 1, "exp": soon}, signing_key(world.engine), algorithm="HS256")
+    token = jwt.encode({"sub": "1", "ver": 1, "exp": soon}, writing(world.engine, signing_key), algorithm="HS256")
     assert client.get("/grids", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     later = soon.timestamp() + 1
     monkeypatch.setattr(api.tokens.time, "time", lambda: later)  # the service remembers the token as checked
@@ -299,23 +299,23 @@ def test_intake_is_rate_limited_per_client(divided_url: str, divided_engine: Eng
 
 
 def user_headers_for(client: TestClient, engine: Engine) -> dict[str, str]:
-    create_user(engine, "hotline-2", PASSWORD, "dispatcher", unit=CITY)
+    writing(engine, create_user, "hotline-2", PASSWORD, "dispatcher", unit=CITY)
     return sign_in(client, "hotline-2")
 
 
 def test_bad_users_are_refused_clearly(fresh_engine: Engine) -> None:
     from gis.errors import ConflictError, InputError, NotFoundError
 
-    create_user(fresh_engine, "wang", PASSWORD, "admin")
+    writing(fresh_engine, create_user, "wang", PASSWORD, "admin")
     with pytest.raises(ConflictError, match="taken"):
-        create_user(fresh_engine, "WANG", PASSWORD, "admin")
+        writing(fresh_engine, create_user, "WANG", PASSWORD, "admin")
     with pytest.raises(InputError, match="at least 8"):
-        create_user(fresh_engine, "zhao", "short", "admin")
+        writing(fresh_engine, create_user, "zhao", "short", "admin")
     with pytest.raises(InputError, match="unknown role"):
-        create_user(fresh_engine, "zhao", PASSWORD, "king")
+        writing(fresh_engine, create_user, "zhao", PASSWORD, "king")
     with pytest.raises(InputError, match="bound to a unit"):
-        create_user(fresh_engine, "zhao", PASSWORD, "leader")
+        writing(fresh_engine, create_user, "zhao", PASSWORD, "leader")
     with pytest.raises(NotFoundError, match="no grid, unit or city"):
-        create_user(fresh_engine, "zhao", PASSWORD, "leader", unit="123456")
+        writing(fresh_engine, create_user, "zhao", PASSWORD, "leader", unit="123456")
     with pytest.raises(InputError, match="username"):
-        create_user(fresh_engine, "with space", PASSWORD, "admin")
+        writing(fresh_engine, create_user, "with space", PASSWORD, "admin")

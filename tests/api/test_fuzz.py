@@ -28,7 +28,7 @@ from api.app import create_app
 from api.settings import Settings
 from gis.access.store.users import create_user
 from gis.db.embedded import EmbeddedPostgres
-from gis.db.engine import make_engine
+from gis.db.engine import make_engine, writing
 from maps.browser import serve_in_thread
 from tests.conftest import PASSWORD, _clone, http_headers
 
@@ -59,7 +59,7 @@ def fuzzed(pg_server: EmbeddedPostgres, divided_template: str) -> Iterator[Fuzze
                                        "FROM grids ORDER BY code) s")).all()
             grid, staff = conn.execute(text("SELECT g.code, sg.staff_id FROM grids g JOIN staff_grids sg ON "
                                             "sg.grid_id = g.id AND sg.duty = 'member' ORDER BY g.code LIMIT 1")).one()
-        create_user(engine, "fuzz-member", PASSWORD, "grid_member", unit=grid, staff_id=staff)
+        writing(engine, create_user, "fuzz-member", PASSWORD, "grid_member", unit=grid, staff_id=staff)
         engine.dispose()
         for lon, lat in points:
             httpx.post(f"{base}/events", headers=headers, timeout=10, json={

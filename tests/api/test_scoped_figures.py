@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from api.settings import Settings
+from gis.db.engine import reading
 from gis.dispatch import rules
 from gis.dispatch.store import events
 from gis.exports import csv_cell, write_rows
@@ -43,7 +44,7 @@ def test_a_dispatchers_escalation_run_stays_in_their_unit(client: TestClient, di
     (mine, mine_id), (_, theirs_id) = two
     ran = client.post("/escalations/run", headers=user_headers(client, divided_engine, "dispatcher", mine)).json()
     assert [e["id"] for e in ran["events"]] == [mine_id]
-    assert events.get_event(divided_engine, theirs_id)["level"] == "grid"  # the other unit's is theirs to run
+    assert reading(divided_engine, events.get_event, theirs_id)["level"] == "grid"  # the other unit's is theirs to run
 
 
 def test_department_figures_are_the_units_own(client: TestClient, divided_engine: Engine,

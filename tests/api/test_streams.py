@@ -16,6 +16,7 @@ from api.app import create_app
 from api.routers.events import MAX_STREAMS
 from api.settings import Settings
 from gis.access.store import users
+from gis.db.engine import writing
 from maps.browser import serve_in_thread
 from tests.conftest import PASSWORD, http_headers
 
@@ -48,7 +49,7 @@ def _follow(base: str, staff_id: int, headers: dict[str, str], lines: list[str],
 def test_many_streams_leave_the_worker_free_and_each_user_has_a_cap(served: str, divided_engine: Engine) -> None:
     staff_id = _staff(divided_engine)
     for i in range(10):
-        users.create_user(divided_engine, f"watcher{i}", PASSWORD, "dispatcher", unit="beijing")
+        writing(divided_engine, users.create_user, f"watcher{i}", PASSWORD, "dispatcher", unit="beijing")
     stop = threading.Event()
     listeners, logs = [], []
     for i in range(10):
@@ -77,7 +78,7 @@ def test_many_streams_leave_the_worker_free_and_each_user_has_a_cap(served: str,
 
 def test_a_disabled_account_loses_its_stream_within_five_seconds(served: str, divided_engine: Engine) -> None:
     staff_id = _staff(divided_engine)
-    users.create_user(divided_engine, "leaver", PASSWORD, "dispatcher", unit="beijing")
+    writing(divided_engine, users.create_user, "leaver", PASSWORD, "dispatcher", unit="beijing")
     lines: list[str] = []
     stop = threading.Event()
     thread = threading.Thread(target=_follow, args=(served, staff_id, http_headers(served, "leaver"), lines, stop),
@@ -85,7 +86,7 @@ def test_a_disabled_account_loses_its_stream_within_five_seconds(served: str, di
     thread.start()
     while not lines:
         time.sleep(0.05)
-    users.set_active(divided_engine, "leaver", False)
+    writing(divided_engine, users.set_active, "leaver", False)
     disabled = time.monotonic()
     thread.join(10)
     assert not thread.is_alive() and time.monotonic() - disabled < 6.5

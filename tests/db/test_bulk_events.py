@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.app import create_app
 from api.settings import Settings
-from gis.db.engine import make_engine
+from gis.db.engine import make_engine, reading
 from gis.db.migrate import alembic_config, upgrade
 from gis.dispatch import rules
 from gis.dispatch.store import bulk, events
@@ -65,7 +65,7 @@ def test_a_csv_file_is_placed_like_single_reports(divided_engine: Engine) -> Non
     assert got[3][3] == "department" and got[3][5] == "water"
     assert all(g[6] == 0 for g in got)  # no rows of steps: the import is one record per file and state
     for eid, state in ((got[0][7], "closed"), (got[2][7], "dispatched")):  # and each history begins with it
-        (step,) = events.history(divided_engine, eid)
+        (step,) = reading(divided_engine, events.history, eid)
         assert step["action"] == "import" and step["to"] == state and step["note"] == "imported from old.csv"
         assert step["actor"] == "gridpatrol" and step["role"] == "system"
     with divided_engine.connect() as conn:
@@ -223,13 +223,13 @@ def test_a_files_closed_cases_go_into_archive_partitions_and_read_as_before(divi
                                  )).scalar() == 0
         assert conn.execute(text("SELECT count(*) FROM pg_class WHERE relname LIKE 'events_pending%'")).scalar() == 0
     # an archived case reads, lists and counts like any other, and, being closed, takes no further step
-    assert events.get_event(divided_engine, old)["state"] == "closed"
-    (step,) = events.history(divided_engine, old)
+    assert reading(divided_engine, events.get_event, old)["state"] == "closed"
+    (step,) = reading(divided_engine, events.history, old)
     assert step["action"] == "import" and step["note"] == "imported from b.csv"
     with pytest.raises(ConflictError):
         events.act(divided_engine, old, "rework", actor="x", role="centre_staff")
     start, end = pd.Timestamp("2026-10-01", tz="UTC"), pd.Timestamp("2026-11-01", tz="UTC")
-    figures = {k["unit"]: k for k in oversight.kpis(divided_engine, "street", start, end)}
+    figures = {k["unit"]: k for k in reading(divided_engine, oversight.kpis, "street", start, end)}
     assert sum(k["closed"] for k in figures.values()) == 12  # both files' closed cases
     assert sum(k["dispatched"] for k in figures.values()) == 24
 

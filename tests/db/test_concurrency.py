@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from api.settings import Settings
+from gis.db.engine import writing
 from maps.browser import serve_in_thread
 from tests.conftest import http_headers
 
@@ -84,7 +85,7 @@ def _assignee_headers(base: str, engine: Engine, staff_id: int) -> dict[str, str
         grid = conn.execute(text("SELECT g.code FROM staff_grids sg JOIN grids g ON g.id = sg.grid_id "
                                  "WHERE sg.staff_id = :s LIMIT 1"), {"s": staff_id}).scalar_one()
     name = f"assignee-{staff_id}"
-    create_user(engine, name, PASSWORD, "grid_member", unit=grid, staff_id=staff_id)
+    writing(engine, create_user, name, PASSWORD, "grid_member", unit=grid, staff_id=staff_id)
     return http_headers(base, name)
 
 

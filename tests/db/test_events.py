@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from api.settings import Settings
+from gis.db.engine import reading
 from gis.dispatch import rules
 from gis.dispatch.store import events
 from gis.geo.coords import from_wgs84
@@ -62,7 +63,7 @@ def test_a_report_lands_on_its_grid_and_the_member_on_duty(divided_engine: Engin
     night = events.intake(divided_engine, rules.EventIn(lon=lon, lat=lat, category="E01", source="hotline"),
                           now=NIGHT).event
     assert night["assignee"]["role"] == "grid_chief" and "grid chief" in night["assignment_rule"]
-    steps = [h["action"] for h in events.history(divided_engine, day["id"])]
+    steps = [h["action"] for h in reading(divided_engine, events.history, day["id"])]
     assert steps == ["report", "accept", "dispatch"]
 
 
@@ -261,14 +262,14 @@ def test_a_passed_deadline_escalates_up_the_levels(divided_engine: Engine) -> No
         done = events.escalate_overdue(divided_engine, now=DAYTIME + timedelta(hours=hours))
         levels += [d["level"] for d in done if d["id"] == event["id"]]
     assert levels == ["community", "street", "department"]  # and no further
-    final = events.get_event(divided_engine, event["id"])
+    final = reading(divided_engine, events.get_event, event["id"])
     assert final["department"] == "emergency" and final["queue"] == "department" and final["missed_deadline"]
     assert final["escalations"] == 3
     at = DAYTIME + timedelta(hours=8, minutes=30)
     for action, actor, role in (("handle", "dept", "department"), ("verify", "centre", "centre_staff"),
                                 ("close", "centre", "centre_staff")):
         events.act(divided_engine, event["id"], action, actor=actor, role=role, now=at)
-    assert events.get_event(divided_engine, event["id"])["closed_on_time"] is False  # it missed its deadline
+    assert reading(divided_engine, events.get_event, event["id"])["closed_on_time"] is False  # it missed its deadline
 
 
 def test_whistle_blowing_sends_an_event_straight_to_the_department(client: TestClient,
@@ -316,16 +317,16 @@ def test_kpis_count_on_time_closure_over_due_less_suspended(client: TestClient, 
     ids = [events.intake(divided_engine, rules.EventIn(lon=lon + i * 0.001, lat=lat, category="C02",
                                                         source="hotline"), now=DAYTIME).event["id"]
            for i in range(4)]
-    grids = {events.get_event(divided_engine, i)["grid"] for i in ids}
+    grids = {reading(divided_engine, events.get_event, i)["grid"] for i in ids}
     centre = {"actor": "c", "role": "centre_staff"}
     for i in ids[:2]:  # closed within the 72 h
-        assignee = events.get_event(divided_engine, i)["assignee"]["id"]
+        assignee = reading(divided_engine, events.get_event, i)["assignee"]["id"]
         events.act(divided_engine, i, "handle", actor="m", role="grid_member", actor_staff_id=assignee,
                    now=DAYTIME + timedelta(hours=10))
         for action in ("verify", "close"):
             events.act(divided_engine, i, action, actor="c", role="centre_staff", now=DAYTIME + timedelta(hours=10))
     events.act(divided_engine, ids[2], "suspend", now=DAYTIME + timedelta(hours=1), **centre)
-    rows = oversight.kpis(divided_engine, "street", start, DAYTIME + timedelta(days=10),
+    rows = reading(divided_engine, oversight.kpis, "street", start, DAYTIME + timedelta(days=10),
                        now=DAYTIME + timedelta(days=5))
     total = {k: sum(r[k] for r in rows) for k in ("due", "suspended", "closed_on_time", "closed", "open_overdue")}
     assert total == {"due": 4, "suspended": 1, "closed_on_time": 2, "closed": 2, "open_overdue": 1}

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from api.settings import Settings
+from gis.db.engine import writing
 from gis.errors import InputError
 from gis.geo.cities import city_from_name
 from gis.planning.exchange import grids_from_file, grids_to_bytes
@@ -69,12 +70,12 @@ def test_import_updates_keeps_and_renews_codes(divided, community, tmp_path: Pat
     edited.loc[edited.index[0], "code"] = None  # the same polygon without its code: a new grid
     path = tmp_path / "edited.gpkg"
     path.write_bytes(grids_to_bytes(edited.assign(code=edited["code"].fillna("")), "gpkg"))
-    preview = import_grids(engine, path, community_code=code, dry_run=True, **WHO)
+    preview = writing(engine, import_grids, path, community_code=code, dry_run=True, **WHO)
     # the dropped grid's buildings move to the new grid that takes its place, and no others
     assert preview.retired == [dropped]
     assert preview.buildings_moved == grids.loc[grids["code"] == dropped, "buildings"].iloc[0]
     assert {m["to"] for m in preview.moves} == {"new 1"}
-    result = import_grids(engine, path, community_code=code, **WHO)
+    result = writing(engine, import_grids, path, community_code=code, **WHO)
     assert result.retired == [dropped] and len(result.created) == 1
     assert result.created[0].startswith(code) and result.created[0] > dropped
     with engine.connect() as conn:
@@ -87,7 +88,7 @@ def test_import_refuses_a_gap_and_names_it(divided, community, tmp_path: Path) -
     path = tmp_path / "gap.geojson"
     path.write_bytes(grids_to_bytes(grids.iloc[1:], "geojson"))  # one grid missing
     with pytest.raises(TilingError, match="gap") as caught:
-        import_grids(engine, path, community_code=code, **WHO)
+        writing(engine, import_grids, path, community_code=code, **WHO)
     assert caught.value.gaps and caught.value.gaps[0]["type"] in ("Polygon", "MultiPolygon")
 
 
@@ -99,7 +100,7 @@ def test_import_bad_files(divided, community, tmp_path: Path) -> None:
     path = tmp_path / "unknown.geojson"
     path.write_bytes(grids_to_bytes(unknown, "geojson"))
     with pytest.raises(InputError, match="not grids of this community"):
-        import_grids(engine, path, community_code=code, **WHO)
+        writing(engine, import_grids, path, community_code=code, **WHO)
     no_crs = tmp_path / "nocrs.geojson"
     data = json.loads(grids_to_bytes(grids, "geojson"))
     data.pop("crs", None)

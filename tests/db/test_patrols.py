@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from api.settings import Settings
+from gis.db.engine import reading
 from gis.patrol.route import basic_route
 from gis.patrol.store.plans import load_grid_network
 from tests.conftest import ADMIN, admin, http_token
@@ -32,7 +33,7 @@ def grid_codes(engine: Engine) -> list[str]:
 def test_every_grid_gets_a_closed_route_over_all_its_streets(client: TestClient, divided_engine: Engine) -> None:
     checked = 0
     for code in grid_codes(divided_engine):
-        net = load_grid_network(divided_engine, code)
+        net = reading(divided_engine, load_grid_network, code)
         response = client.get(f"/grids/{code}/patrols/basic")
         if not net["required"]:
             assert response.status_code == 422 and "nothing to patrol" in response.text
@@ -65,7 +66,7 @@ def test_every_grid_gets_a_closed_route_over_all_its_streets(client: TestClient,
 
 
 def test_gpx_opens_as_gpx_1_1(client: TestClient, divided_engine: Engine) -> None:
-    code = next(c for c in grid_codes(divided_engine) if load_grid_network(divided_engine, c)["required"])
+    code = next(c for c in grid_codes(divided_engine) if reading(divided_engine, load_grid_network, c)["required"])
     response = client.get(f"/grids/{code}/patrols/basic", params={"format": "gpx", "dwell_min": 12})
     assert response.status_code == 200 and response.headers["content-type"].startswith("application/gpx+xml")
     assert 'version="1.1"' in response.text
@@ -96,7 +97,7 @@ def test_the_route_map_page_in_headless_chromium(divided_url: str, divided_engin
     from maps.browser import serve_in_thread, visit
     from tests.conftest import ROOT
 
-    code = max(grid_codes(divided_engine), key=lambda c: len(load_grid_network(divided_engine, c)["required"]))
+    code = max(grid_codes(divided_engine), key=lambda c: len(reading(divided_engine, load_grid_network, c)["required"]))
     with serve_in_thread(create_app(Settings(database_url=divided_url, escalate_every_s=0))) as base:
         result = visit(f"{base}/grids/{code}/patrols/basic?format=html", width=1200, height=800,
                        screenshot=ROOT / "docs" / "patrol.png", token=http_token(base))
@@ -212,7 +213,7 @@ def test_a_planner_marks_streets_optional_and_the_route_skips_them(client: TestC
 
     from gis.patrol.store.coverage import coverage_report
 
-    code = max(grid_codes(divided_engine), key=lambda c: len(load_grid_network(divided_engine, c)["required"]))
+    code = max(grid_codes(divided_engine), key=lambda c: len(reading(divided_engine, load_grid_network, c)["required"]))
     streets = client.get(f"/grids/{code}/streets").json()
     segments = streets["features"]
     assert streets["properties"]["optional_segments"] == 0 and len(segments) >= 5
@@ -274,7 +275,7 @@ def test_a_planner_marks_streets_optional_and_the_route_skips_them(client: TestC
 
 
 def test_the_basic_patrol_stops_at_hot_spots(client: TestClient, divided_engine: Engine) -> None:
-    code = max(grid_codes(divided_engine), key=lambda c: len(load_grid_network(divided_engine, c)["required"]))
+    code = max(grid_codes(divided_engine), key=lambda c: len(reading(divided_engine, load_grid_network, c)["required"]))
     before = client.get(f"/grids/{code}/patrols/basic").json()
     assert before["properties"]["hot_spots"] == 0
     step = next(f for f in before["features"] if f["properties"]["kind"] == "step" and f["properties"]["seq"] > 3)

@@ -16,6 +16,7 @@ import api.tokens
 from api.app import create_app
 from api.settings import Settings
 from gis.access.store.users import create_user, set_active
+from gis.db.engine import reading, writing
 from gis.dispatch import rules
 from gis.dispatch.store import events
 from maps.browser import local_page, serve_in_thread, wait_for
@@ -39,7 +40,8 @@ def member(divided_engine: Engine) -> Member:
             "SELECT g.code, ST_X(ST_PointOnSurface(g.geom)), ST_Y(ST_PointOnSurface(g.geom)), sg.staff_id "
             "FROM grids g JOIN staff_grids sg ON sg.grid_id = g.id AND sg.duty = 'member' "
             "WHERE EXISTS (SELECT 1 FROM buildings b WHERE b.grid_id = g.id) ORDER BY g.code LIMIT 1")).one()
-    create_user(divided_engine, "wang", PASSWORD, "grid_member", unit=grid, staff_id=staff, display_name="网格员 王")
+    writing(divided_engine, create_user, "wang", PASSWORD, "grid_member", unit=grid, staff_id=staff,
+            display_name="网格员 王")
     return Member(grid, lon, lat, staff)
 
 
@@ -147,7 +149,7 @@ def test_report_visit_offline_and_back_every_item_stored_once(served: str, membe
     assert len(photos) == 1 and photos[0][1] == picture.stat().st_size  # the photo went up with it, once
     assert tuple(visits) == (2, 2, 2)
     steps = [(s["action"], s["note"], (s["data"] or {}).get("photos"))
-             for s in events.history(divided_engine, mine["id"])]
+             for s in reading(divided_engine, events.history, mine["id"])]
     assert steps[-2:] == [("receive", "", None), ("handle", "已清理 cleared", [photos[0][0][0]])]
 
 
@@ -162,7 +164,7 @@ def test_a_sign_in_that_expired_offline_keeps_the_queue(served: str, member: Mem
         wait_for(page, "!navigator.onLine")
         report(page, "离线时登录过期")
         wait_for(page, "document.body.dataset.queued === '1'")
-        set_active(divided_engine, "wang", False)  # the sign-in no longer holds (as after a password reset)
+        writing(divided_engine, set_active, "wang", False)  # the sign-in no longer holds (as after a password reset)
         tab.context.set_offline(False)
         wait_for(page, "document.querySelector('#banner').innerText.includes('重新登录')", timeout=30_000)
         assert queued(page) == 1  # nothing lost from the queue

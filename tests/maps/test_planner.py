@@ -14,6 +14,7 @@ from api.app import create_app
 from api.session import TOKEN_COOKIE
 from api.settings import Settings
 from gis.access.store.users import create_user
+from gis.db.engine import writing
 from gis.geo.cities import city_from_name
 from gis.planning.store.divisions import divide_and_store
 from gis.planning.store.importer import import_osm
@@ -47,7 +48,7 @@ def test_planner_drags_a_boundary_and_saves_it(fresh_engine: Engine, fresh_url: 
         city_id = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city'")).scalar_one()
     divide_and_store(fresh_engine, city_id)
     code, community_code, (lon, lat) = pick_vertex(fresh_engine)
-    create_user(fresh_engine, "zhang", PASSWORD, "planner", unit="beijing", display_name="planner zhang")
+    writing(fresh_engine, create_user, "zhang", PASSWORD, "planner", unit="beijing", display_name="planner zhang")
     with serve_in_thread(create_app(Settings(database_url=fresh_url))) as base, \
             local_page(width=1300, height=850, token=http_token(base, "zhang")) as tab:
         page = tab.page

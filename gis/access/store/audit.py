@@ -7,32 +7,31 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from gis.access.lines import FIELDS as AUDIT_FIELDS
 from gis.access.lines import clean_line
 from gis.errors import InputError
 
 
-def audit(engine: Engine, entries: Sequence[dict[str, Any]]) -> None:
+def audit(conn: Connection, entries: Sequence[dict[str, Any]]) -> None:
     """Append lines to the audit log: ``{username, role, action, method, path, status, subject, client, detail}``,
     in one statement however many (the service writes them in batches, a few hundred a second under load). Every
     field is cleaned first (:func:`gis.access.lines.clean_line`): what a client sent cannot make the batch fail."""
     if not entries:
         return
     rows = [clean_line(e) for e in entries]
-    with engine.begin() as conn:
-        conn.exec_driver_sql(
-            f"INSERT INTO audit_log ({', '.join(AUDIT_FIELDS)}) SELECT {', '.join(AUDIT_FIELDS)} "
-            "FROM jsonb_to_recordset(%(rows)s::jsonb) AS x(username text, role text, action text, method text, "
-            "path text, status int, subject text, client text, detail jsonb)", {"rows": json.dumps(rows)})
+    conn.exec_driver_sql(
+        f"INSERT INTO audit_log ({', '.join(AUDIT_FIELDS)}) SELECT {', '.join(AUDIT_FIELDS)} "
+        "FROM jsonb_to_recordset(%(rows)s::jsonb) AS x(username text, role text, action text, method text, "
+        "path text, status int, subject text, client text, detail jsonb)", {"rows": json.dumps(rows)})
 
 
 MAX_AUDIT_LINES = 10_000
 """The most lines one read of the audit log answers."""
 
 
-def audit_entries(engine: Engine, *, subject: str | None = None, username: str | None = None,
+def audit_entries(conn: Connection, *, subject: str | None = None, username: str | None = None,
                   limit: int = 100) -> list[dict[str, Any]]:
     if not 1 <= limit <= MAX_AUDIT_LINES:
         raise InputError(f"the limit is 1 to {MAX_AUDIT_LINES:,} lines")
@@ -44,10 +43,9 @@ def audit_entries(engine: Engine, *, subject: str | None = None, username: str |
     if username is not None:
         where.append("username = %(u)s")
         params["u"] = username
-    with engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT at, username, role, action, method, path, status, subject, client, detail FROM audit_log "
-            f"WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT %(limit)s", params).mappings().all()
+    rows = conn.exec_driver_sql(
+        "SELECT at, username, role, action, method, path, status, subject, client, detail FROM audit_log "
+        f"WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT %(limit)s", params).mappings().all()
     return [{**r, "at": r["at"].isoformat()} for r in rows]
 
 
@@ -70,11 +68,11 @@ def prune_audit(engine: Engine, before: datetime, *, chunk: int = 50_000,
             progress(n)
         if n < chunk:
             break
-    audit(engine, [{"username": None, "role": "system", "action": "prune", "subject": "audit_log",
-                    "detail": {"before": before.isoformat(), "deleted": deleted}}])
+    with engine.begin() as conn:
+        audit(conn, [{"username": None, "role": "system", "action": "prune", "subject": "audit_log",
+                      "detail": {"before": before.isoformat(), "deleted": deleted}}])
     return deleted
 
 
-def count_audit_before(engine: Engine, before: datetime) -> int:
-    with engine.connect() as conn:
-        return int(conn.exec_driver_sql("SELECT count(*) FROM audit_log WHERE at < %(b)s", {"b": before}).scalar_one())
+def count_audit_before(conn: Connection, before: datetime) -> int:
+    return int(conn.exec_driver_sql("SELECT count(*) FROM audit_log WHERE at < %(b)s", {"b": before}).scalar_one())

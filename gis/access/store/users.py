@@ -17,7 +17,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from gis.access.scope import Scope, User, _check_username, check_password
 from gis.errors import ConflictError, InputError, NotFoundError
@@ -61,7 +61,7 @@ def resolve_unit(conn: Connection, unit: str | None) -> tuple[str, int | None, s
     return row
 
 
-def create_user(engine: Engine, username: str, password: str, role: str, *, unit: str | None = None,
+def create_user(conn: Connection, username: str, password: str, role: str, *, unit: str | None = None,
                 display_name: str = "", staff_id: int | None = None, department: str | None = None) -> User:
     """A new user. ``unit``: a grid, community, street or district code, or a city's name (``None``: every city,
     for an admin only)."""
@@ -69,58 +69,54 @@ def create_user(engine: Engine, username: str, password: str, role: str, *, unit
     if role not in USER_ROLES:
         raise InputError(f"unknown role {role!r}: use one of {', '.join(USER_ROLES)}")
     check_password(password)
-    with engine.begin() as conn:
-        level, city_id, code = resolve_unit(conn, unit)
-        if level == "all" and role != "admin":
-            raise InputError(f"a {role} is bound to a unit: give --unit (a grid, community, street or district "
-                             "code, or a city)")
-        if role == "department" and department is None:
-            raise InputError("a department user names their department (GET /categories lists them)")
-        if department is not None and conn.exec_driver_sql(
-                "SELECT 1 FROM departments WHERE code = %(d)s", {"d": department}).first() is None:
-            raise NotFoundError(f"no department {department!r}")
-        if staff_id is not None and conn.exec_driver_sql(
-                "SELECT 1 FROM staff WHERE id = %(s)s", {"s": staff_id}).first() is None:
-            raise NotFoundError(f"no staff member {staff_id}")
-        if conn.exec_driver_sql("SELECT 1 FROM users WHERE lower(username) = %(n)s", {"n": name}).first():
-            raise ConflictError(f"the username {name!r} is taken")
-        row = conn.exec_driver_sql(
-            "INSERT INTO users (username, display_name, password_hash, role, unit_level, unit_code, city_id, "
-            f"staff_id, department_code) VALUES (%(n)s, %(d)s, %(h)s, %(r)s, %(l)s, %(u)s, %(c)s, %(s)s, %(dep)s) "
-            f"RETURNING {_COLUMNS}",
-            {"n": name, "d": display_name, "h": HASHER.hash(password), "r": role, "l": level, "u": code,
-             "c": city_id, "s": staff_id, "dep": department}).one()
+    level, city_id, code = resolve_unit(conn, unit)
+    if level == "all" and role != "admin":
+        raise InputError(f"a {role} is bound to a unit: give --unit (a grid, community, street or district "
+                         "code, or a city)")
+    if role == "department" and department is None:
+        raise InputError("a department user names their department (GET /categories lists them)")
+    if department is not None and conn.exec_driver_sql(
+            "SELECT 1 FROM departments WHERE code = %(d)s", {"d": department}).first() is None:
+        raise NotFoundError(f"no department {department!r}")
+    if staff_id is not None and conn.exec_driver_sql(
+            "SELECT 1 FROM staff WHERE id = %(s)s", {"s": staff_id}).first() is None:
+        raise NotFoundError(f"no staff member {staff_id}")
+    if conn.exec_driver_sql("SELECT 1 FROM users WHERE lower(username) = %(n)s", {"n": name}).first():
+        raise ConflictError(f"the username {name!r} is taken")
+    row = conn.exec_driver_sql(
+        "INSERT INTO users (username, display_name, password_hash, role, unit_level, unit_code, city_id, "
+        f"staff_id, department_code) VALUES (%(n)s, %(d)s, %(h)s, %(r)s, %(l)s, %(u)s, %(c)s, %(s)s, %(dep)s) "
+        f"RETURNING {_COLUMNS}",
+        {"n": name, "d": display_name, "h": HASHER.hash(password), "r": role, "l": level, "u": code,
+         "c": city_id, "s": staff_id, "dep": department}).one()
     return _user(row)
 
 
-def set_password(engine: Engine, username: str, password: str) -> User:
+def set_password(conn: Connection, username: str, password: str) -> User:
     """A new password; every token issued before stops working."""
     check_password(password)
-    with engine.begin() as conn:
-        row = conn.exec_driver_sql(
-            "UPDATE users SET password_hash = %(h)s, password_version = password_version + 1, "
-            f"password_changed_at = now() WHERE lower(username) = lower(%(n)s) RETURNING {_COLUMNS}",
-            {"h": HASHER.hash(password), "n": username.strip()}).first()
+    row = conn.exec_driver_sql(
+        "UPDATE users SET password_hash = %(h)s, password_version = password_version + 1, "
+        f"password_changed_at = now() WHERE lower(username) = lower(%(n)s) RETURNING {_COLUMNS}",
+        {"h": HASHER.hash(password), "n": username.strip()}).first()
     if row is None:
         raise NotFoundError(f"no user {username!r}")
     return _user(row)
 
 
-def set_active(engine: Engine, username: str, active: bool) -> User:
-    with engine.begin() as conn:
-        row = conn.exec_driver_sql(
-            "UPDATE users SET active = %(a)s, password_version = password_version + 1 "
-            f"WHERE lower(username) = lower(%(n)s) RETURNING {_COLUMNS}", {"a": active, "n": username.strip()}).first()
+def set_active(conn: Connection, username: str, active: bool) -> User:
+    row = conn.exec_driver_sql(
+        "UPDATE users SET active = %(a)s, password_version = password_version + 1 "
+        f"WHERE lower(username) = lower(%(n)s) RETURNING {_COLUMNS}", {"a": active, "n": username.strip()}).first()
     if row is None:
         raise NotFoundError(f"no user {username!r}")
     return _user(row)
 
 
-def authenticate(engine: Engine, username: str, password: str) -> User | None:
+def authenticate(conn: Connection, username: str, password: str) -> User | None:
     """The user, when the password is theirs and they are active; else ``None`` (never says which was wrong)."""
-    with engine.connect() as conn:
-        row = conn.exec_driver_sql(f"SELECT {_COLUMNS}, password_hash FROM users WHERE lower(username) = "
-                                   "lower(%(n)s)", {"n": username.strip()[:64]}).first()
+    row = conn.exec_driver_sql(f"SELECT {_COLUMNS}, password_hash FROM users WHERE lower(username) = "
+                               "lower(%(n)s)", {"n": username.strip()[:64]}).first()
     if row is None:
         HASHER.hash(password[:1024])  # as slow as a real check: the answer's time does not say the name exists
         return None
@@ -130,29 +126,25 @@ def authenticate(engine: Engine, username: str, password: str) -> User | None:
         return None
     user = _user(row[:-1])
     if HASHER.check_needs_rehash(row[-1]):
-        with engine.begin() as conn:
-            conn.exec_driver_sql("UPDATE users SET password_hash = %(h)s WHERE id = %(i)s",
-                                 {"h": HASHER.hash(password), "i": user.id})
+        conn.exec_driver_sql("UPDATE users SET password_hash = %(h)s WHERE id = %(i)s",
+                             {"h": HASHER.hash(password), "i": user.id})
     return user if user.active else None
 
 
-def get_user(engine: Engine, user_id: int) -> User | None:
-    with engine.connect() as conn:
-        row = conn.exec_driver_sql(f"SELECT {_COLUMNS} FROM users WHERE id = %(i)s", {"i": user_id}).first()
+def get_user(conn: Connection, user_id: int) -> User | None:
+    row = conn.exec_driver_sql(f"SELECT {_COLUMNS} FROM users WHERE id = %(i)s", {"i": user_id}).first()
     return _user(row) if row is not None else None
 
 
-def list_users(engine: Engine) -> list[User]:
-    with engine.connect() as conn:
-        rows = conn.exec_driver_sql(f"SELECT {_COLUMNS} FROM users ORDER BY username").all()
+def list_users(conn: Connection) -> list[User]:
+    rows = conn.exec_driver_sql(f"SELECT {_COLUMNS} FROM users ORDER BY username").all()
     return [_user(r) for r in rows]
 
 
-def signing_key(engine: Engine) -> str:
+def signing_key(conn: Connection) -> str:
     """The key tokens are signed with: made once, kept in the database, shared by every worker process."""
-    with engine.begin() as conn:
-        conn.exec_driver_sql("INSERT INTO service_keys (name, value) VALUES ('token', %(v)s) ON CONFLICT DO NOTHING",
-                             {"v": secrets.token_urlsafe(48)})
-        return str(conn.exec_driver_sql("SELECT value FROM service_keys WHERE name = 'token'").scalar_one())
+    conn.exec_driver_sql("INSERT INTO service_keys (name, value) VALUES ('token', %(v)s) ON CONFLICT DO NOTHING",
+                         {"v": secrets.token_urlsafe(48)})
+    return str(conn.exec_driver_sql("SELECT value FROM service_keys WHERE name = 'token'").scalar_one())
 
 

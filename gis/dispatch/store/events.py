@@ -204,24 +204,31 @@ def _read(cur: Any, event_id: int, *, with_contact: bool) -> dict[str, Any]:
     return event_row_to_dict(row, with_contact=with_contact)
 
 
-def get_event(engine: Engine, event_id: int, *, with_contact: bool = False) -> dict[str, Any]:
-    with engine.connect() as conn:
-        return _read(_cursor(conn), event_id, with_contact=with_contact)
+def event_place(conn: Connection, event_id: int) -> tuple[int, str | None, str | None, str, str] | None:
+    """Where an event lies, as a jurisdiction check reads it: ``(city id, grid or street code, department, level,
+    queue)``; ``None`` when there is no such event."""
+    row = conn.exec_driver_sql(
+        "SELECT e.city_id, coalesce(e.grid_code, su.code), e.department_code, e.level, e.queue "
+        "FROM events e LEFT JOIN admin_units su ON su.id = e.street_id WHERE e.id = %(i)s", {"i": event_id}).first()
+    return tuple(row) if row is not None else None  # type: ignore[return-value]
 
 
-def history(engine: Engine, event_id: int) -> list[dict[str, Any]]:
-    with engine.connect() as conn:
-        cur = _cursor(conn)
-        cur.execute("SELECT 1 FROM events WHERE id = %s", (event_id,))
-        if cur.fetchone() is None:
-            raise NotFoundError(f"no event {event_id}")
-        # an event loaded from a file begins with its import (one record per file: migration 0011)
-        cur.execute("SELECT 'import', NULL, i.state, i.author, 'system', e.reported_at, i.note, NULL::jsonb, 0 AS id "
-                    "FROM events e JOIN event_imports i ON i.id = e.import_id WHERE e.id = %(e)s UNION ALL "
-                    "SELECT action, from_state, to_state, actor, role, at, note, data, id FROM event_transitions "
-                    "WHERE event_id = %(e)s ORDER BY 6, 9", {"e": event_id})
-        return [{"action": a, "from": f, "to": t, "actor": who, "role": r, "at": at.isoformat(), "note": n,
-                 "data": d} for a, f, t, who, r, at, n, d, _ in cur.fetchall()]
+def get_event(conn: Connection, event_id: int, *, with_contact: bool = False) -> dict[str, Any]:
+    return _read(_cursor(conn), event_id, with_contact=with_contact)
+
+
+def history(conn: Connection, event_id: int) -> list[dict[str, Any]]:
+    cur = _cursor(conn)
+    cur.execute("SELECT 1 FROM events WHERE id = %s", (event_id,))
+    if cur.fetchone() is None:
+        raise NotFoundError(f"no event {event_id}")
+    # an event loaded from a file begins with its import (one record per file: migration 0011)
+    cur.execute("SELECT 'import', NULL, i.state, i.author, 'system', e.reported_at, i.note, NULL::jsonb, 0 AS id "
+                "FROM events e JOIN event_imports i ON i.id = e.import_id WHERE e.id = %(e)s UNION ALL "
+                "SELECT action, from_state, to_state, actor, role, at, note, data, id FROM event_transitions "
+                "WHERE event_id = %(e)s ORDER BY 6, 9", {"e": event_id})
+    return [{"action": a, "from": f, "to": t, "actor": who, "role": r, "at": at.isoformat(), "note": n,
+             "data": d} for a, f, t, who, r, at, n, d, _ in cur.fetchall()]
 
 
 def act(engine: Engine, event_id: int, action: str, *, actor: str, role: str, note: str | None = None,
@@ -315,7 +322,7 @@ def escalate_overdue(engine: Engine, *, now: datetime | None = None, city_id: in
     return done
 
 
-def list_events(engine: Engine, *, staff_id: int | None = None, states: Sequence[str] | None = None,
+def list_events(conn: Connection, *, staff_id: int | None = None, states: Sequence[str] | None = None,
                 grid: str | None = None, overdue_at: datetime | None = None, unit_code: str | None = None,
                 city_id: int | None = None, department: str | None = None, with_contact: bool = False,
                 limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
@@ -344,18 +351,16 @@ def list_events(engine: Engine, *, staff_id: int | None = None, states: Sequence
     if overdue_at is not None:
         where.append("v.state IN ('dispatched', 'handled') AND v.due_at < %(t)s")
         params["t"] = overdue_at
-    with engine.connect() as conn:
-        cur = _cursor(conn)
-        cur.execute(f"SELECT * FROM event_rows v WHERE {' AND '.join(where)} "
-                    "ORDER BY v.due_at NULLS LAST, v.id LIMIT %(limit)s OFFSET %(offset)s", params)
-        return [event_row_to_dict(r, with_contact=with_contact) for r in cur.fetchall()]
+    cur = _cursor(conn)
+    cur.execute(f"SELECT * FROM event_rows v WHERE {' AND '.join(where)} "
+                "ORDER BY v.due_at NULLS LAST, v.id LIMIT %(limit)s OFFSET %(offset)s", params)
+    return [event_row_to_dict(r, with_contact=with_contact) for r in cur.fetchall()]
 
 
-def categories(engine: Engine) -> list[dict[str, Any]]:
-    with engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT code, name, name_en, kind, route, department_code, hours_urgent, hours_high, hours_normal, public "
-            "FROM categories ORDER BY code").all()
+def categories(conn: Connection) -> list[dict[str, Any]]:
+    rows = conn.exec_driver_sql(
+        "SELECT code, name, name_en, kind, route, department_code, hours_urgent, hours_high, hours_normal, public "
+        "FROM categories ORDER BY code").all()
     return [{"code": c, "name": n, "name_en": e, "kind": k, "route": r, "department": d, "public": public,
              "deadline_hours": {"urgent": u, "high": h, "normal": m}} for c, n, e, k, r, d, u, h, m, public in rows]
 
@@ -392,12 +397,11 @@ def reassign_after_edit(cur: Any, community_id: int, *, author: str, reason: str
     return moved
 
 
-def assignments_since(engine: Engine, staff_id: int, after: datetime) -> list[tuple[int, datetime]]:
+def assignments_since(conn: Connection, staff_id: int, after: datetime) -> list[tuple[int, datetime]]:
     """(transition id, time) of the steps since ``after`` that left an event with ``staff_id``, oldest first."""
-    with engine.connect() as conn:
-        rows = conn.exec_driver_sql("""
-            SELECT t.id, t.at, e.id FROM event_transitions t JOIN events e ON e.id = t.event_id
-            WHERE t.at > %(after)s AND t.action = ANY(%(actions)s) AND e.assignee_staff_id = %(staff)s
-              AND e.state IN ('dispatched', 'suspended', 'handled')
-            ORDER BY t.at, t.id""", {"after": after, "actions": list(ASSIGNING), "staff": staff_id}).all()
+    rows = conn.exec_driver_sql("""
+        SELECT t.id, t.at, e.id FROM event_transitions t JOIN events e ON e.id = t.event_id
+        WHERE t.at > %(after)s AND t.action = ANY(%(actions)s) AND e.assignee_staff_id = %(staff)s
+          AND e.state IN ('dispatched', 'suspended', 'handled')
+        ORDER BY t.at, t.id""", {"after": after, "actions": list(ASSIGNING), "staff": staff_id}).all()
     return [(int(event_id), at) for _, at, event_id in rows]

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection
 
 from gis.dispatch.public import CLOSED, RequestRow
 
@@ -29,7 +29,7 @@ _SQL = """
     WHERE {where} ORDER BY e.reported_at DESC, e.id DESC LIMIT %(limit)s"""
 
 
-def find_requests(engine: Engine, *, ids: Sequence[int] | None = None, start: datetime | None = None,
+def find_requests(conn: Connection, *, ids: Sequence[int] | None = None, start: datetime | None = None,
                   end: datetime | None = None, codes: Sequence[str] | None = None, status: str | None = None,
                   near: tuple[float, float, float] | None = None,
                   bbox: tuple[float, float, float, float] | None = None,
@@ -62,6 +62,5 @@ def find_requests(engine: Engine, *, ids: Sequence[int] | None = None, start: da
     if not everywhere:
         where.append("(c.public OR e.city_id = ANY(%(cities)s))")
         params["cities"] = list(cities or [])
-    with engine.connect() as conn:
-        rows = conn.exec_driver_sql(_SQL.format(where=" AND ".join(where)), params).all()
+    rows = conn.exec_driver_sql(_SQL.format(where=" AND ".join(where)), params).all()
     return [RequestRow(*row) for row in rows]

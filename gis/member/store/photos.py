@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection
 
 from gis.errors import InputError, NotFoundError, PayloadTooLargeError
 from gis.member.photos import MAX_PHOTO_BYTES, image_type
 
 
-def store_photo(engine: Engine, data: bytes, *, uploaded_by: str) -> dict[str, Any]:
+def store_photo(conn: Connection, data: bytes, *, uploaded_by: str) -> dict[str, Any]:
     """Keep a picture; its key (the same for the same bytes), media type and size."""
     if not data:
         raise InputError("the photo is empty: send the picture as the body")
@@ -30,16 +30,14 @@ def store_photo(engine: Engine, data: bytes, *, uploaded_by: str) -> dict[str, A
     if media is None:
         raise InputError("that is not a photo: send a JPEG, PNG or WebP picture")
     key = f"photo:{hashlib.sha256(data).hexdigest()}"
-    with engine.begin() as conn:
-        conn.exec_driver_sql("INSERT INTO photos (key, content_type, size, data, uploaded_by) VALUES (%(k)s, %(t)s, "
-                             "%(s)s, %(d)s, %(u)s) ON CONFLICT (key) DO NOTHING",
-                             {"k": key, "t": media, "s": len(data), "d": data, "u": uploaded_by})
+    conn.exec_driver_sql("INSERT INTO photos (key, content_type, size, data, uploaded_by) VALUES (%(k)s, %(t)s, "
+                         "%(s)s, %(d)s, %(u)s) ON CONFLICT (key) DO NOTHING",
+                         {"k": key, "t": media, "s": len(data), "d": data, "u": uploaded_by})
     return {"key": key, "content_type": media, "size": len(data), "url": f"/photos/{key}"}
 
 
-def get_photo(engine: Engine, key: str) -> tuple[bytes, str]:
-    with engine.connect() as conn:
-        row = conn.exec_driver_sql("SELECT data, content_type FROM photos WHERE key = %(k)s", {"k": key}).first()
+def get_photo(conn: Connection, key: str) -> tuple[bytes, str]:
+    row = conn.exec_driver_sql("SELECT data, content_type FROM photos WHERE key = %(k)s", {"k": key}).first()
     if row is None:
         raise NotFoundError(f"no photo {key}")
     return bytes(row[0]), str(row[1])
@@ -47,21 +45,19 @@ def get_photo(engine: Engine, key: str) -> tuple[bytes, str]:
 
 
 
-def photo_uploader(engine: Engine, key: str) -> str | None:
+def photo_uploader(conn: Connection, key: str) -> str | None:
     """Who uploaded the photo (``None`` when it is not stored, or was uploaded by no one known)."""
-    with engine.connect() as conn:
-        return conn.exec_driver_sql("SELECT uploaded_by FROM photos WHERE key = %(k)s", {"k": key}).scalar()
+    return conn.exec_driver_sql("SELECT uploaded_by FROM photos WHERE key = %(k)s", {"k": key}).scalar()
 
 
-def photo_events(engine: Engine, key: str, *, limit: int = 100) -> list[tuple[int, str | None, str | None, str, str]]:
+def photo_events(conn: Connection, key: str, *, limit: int = 100) -> list[tuple[int, str | None, str | None, str, str]]:
     """The events that show the photo (as reported, or with one of their steps), as
     ``(city_id, unit code, department, level, queue)``: what a jurisdiction check reads."""
-    with engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT e.city_id, coalesce(e.grid_code, su.code), e.department_code, e.level, e.queue "
-            "FROM events e LEFT JOIN admin_units su ON su.id = e.street_id "
-            "WHERE e.id IN (SELECT id FROM events WHERE photos <> '[]'::jsonb AND photos @> jsonb_build_array(%(k)s) "
-            "UNION SELECT event_id FROM event_transitions WHERE data ? 'photos' "
-            "AND data @> jsonb_build_object('photos', jsonb_build_array(%(k)s))) LIMIT %(n)s",
-            {"k": key, "n": limit}).all()
+    rows = conn.exec_driver_sql(
+        "SELECT e.city_id, coalesce(e.grid_code, su.code), e.department_code, e.level, e.queue "
+        "FROM events e LEFT JOIN admin_units su ON su.id = e.street_id "
+        "WHERE e.id IN (SELECT id FROM events WHERE photos <> '[]'::jsonb AND photos @> jsonb_build_array(%(k)s) "
+        "UNION SELECT event_id FROM event_transitions WHERE data ? 'photos' "
+        "AND data @> jsonb_build_object('photos', jsonb_build_array(%(k)s))) LIMIT %(n)s",
+        {"k": key, "n": limit}).all()
     return [tuple(r) for r in rows]  # type: ignore[misc]

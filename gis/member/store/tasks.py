@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection
 
 from gis.errors import ConflictError, InputError, NotFoundError
 
@@ -20,54 +20,49 @@ def _task(row: Any) -> dict[str, Any]:
     return out
 
 
-def post_task(engine: Engine, grid: str, title: str, description: str, *, posted_by: str) -> dict[str, Any]:
+def post_task(conn: Connection, grid: str, title: str, description: str, *, posted_by: str) -> dict[str, Any]:
     if not title.strip():
         raise InputError("a task needs a title")
-    with engine.begin() as conn:
-        if conn.exec_driver_sql("SELECT 1 FROM grids WHERE code = %(g)s", {"g": grid}).first() is None:
-            raise NotFoundError(f"no grid {grid}")
-        row = conn.exec_driver_sql(
-            f"INSERT INTO volunteer_tasks (grid_code, title, description, posted_by) VALUES (%(g)s, %(t)s, %(d)s, "
-            f"%(p)s) RETURNING {_TASK}", {"g": grid, "t": title.strip(), "d": description, "p": posted_by}).one()
+    if conn.exec_driver_sql("SELECT 1 FROM grids WHERE code = %(g)s", {"g": grid}).first() is None:
+        raise NotFoundError(f"no grid {grid}")
+    row = conn.exec_driver_sql(
+        f"INSERT INTO volunteer_tasks (grid_code, title, description, posted_by) VALUES (%(g)s, %(t)s, %(d)s, "
+        f"%(p)s) RETURNING {_TASK}", {"g": grid, "t": title.strip(), "d": description, "p": posted_by}).one()
     return _task(row)
 
 
-def list_tasks(engine: Engine, grids: list[str], states: list[str] | None = None) -> list[dict[str, Any]]:
-    with engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            f"SELECT {_TASK} FROM volunteer_tasks WHERE grid_code = ANY(%(g)s) AND state = ANY(%(s)s) "
-            "ORDER BY posted_at DESC LIMIT 500", {"g": grids, "s": states or ["open", "taken"]}).all()
+def list_tasks(conn: Connection, grids: list[str], states: list[str] | None = None) -> list[dict[str, Any]]:
+    rows = conn.exec_driver_sql(
+        f"SELECT {_TASK} FROM volunteer_tasks WHERE grid_code = ANY(%(g)s) AND state = ANY(%(s)s) "
+        "ORDER BY posted_at DESC LIMIT 500", {"g": grids, "s": states or ["open", "taken"]}).all()
     return [_task(r) for r in rows]
 
 
-def task_grid(engine: Engine, task_id: int) -> str:
-    with engine.connect() as conn:
-        grid = conn.exec_driver_sql("SELECT grid_code FROM volunteer_tasks WHERE id = %(i)s", {"i": task_id}).scalar()
+def task_grid(conn: Connection, task_id: int) -> str:
+    grid = conn.exec_driver_sql("SELECT grid_code FROM volunteer_tasks WHERE id = %(i)s", {"i": task_id}).scalar()
     if grid is None:
         raise NotFoundError(f"no task {task_id}")
     return str(grid)
 
 
-def take_task(engine: Engine, task_id: int, *, by: str) -> dict[str, Any]:
+def take_task(conn: Connection, task_id: int, *, by: str) -> dict[str, Any]:
     """Take an open task; a task someone else took first is a ConflictError (the second of two takes loses)."""
-    with engine.begin() as conn:
-        row = conn.exec_driver_sql(
-            f"UPDATE volunteer_tasks SET state = 'taken', taken_by = %(b)s, taken_at = %(t)s WHERE id = %(i)s "
-            f"AND state = 'open' RETURNING {_TASK}", {"b": by, "t": datetime.now(UTC), "i": task_id}).first()
-        if row is None:
-            raise _refusal(conn, task_id, "")
+    row = conn.exec_driver_sql(
+        f"UPDATE volunteer_tasks SET state = 'taken', taken_by = %(b)s, taken_at = %(t)s WHERE id = %(i)s "
+        f"AND state = 'open' RETURNING {_TASK}", {"b": by, "t": datetime.now(UTC), "i": task_id}).first()
+    if row is None:
+        raise _refusal(conn, task_id, "")
     return _task(row)
 
 
-def close_task(engine: Engine, task_id: int, *, by: str, note: str = "") -> dict[str, Any]:
+def close_task(conn: Connection, task_id: int, *, by: str, note: str = "") -> dict[str, Any]:
     """Close a task one has taken."""
-    with engine.begin() as conn:
-        row = conn.exec_driver_sql(
-            f"UPDATE volunteer_tasks SET state = 'closed', closed_at = %(t)s, note = %(n)s WHERE id = %(i)s "
-            f"AND state = 'taken' AND taken_by = %(b)s RETURNING {_TASK}",
-            {"b": by, "t": datetime.now(UTC), "i": task_id, "n": note or None}).first()
-        if row is None:
-            raise _refusal(conn, task_id, ": only who took it closes it")
+    row = conn.exec_driver_sql(
+        f"UPDATE volunteer_tasks SET state = 'closed', closed_at = %(t)s, note = %(n)s WHERE id = %(i)s "
+        f"AND state = 'taken' AND taken_by = %(b)s RETURNING {_TASK}",
+        {"b": by, "t": datetime.now(UTC), "i": task_id, "n": note or None}).first()
+    if row is None:
+        raise _refusal(conn, task_id, ": only who took it closes it")
     return _task(row)
 
 

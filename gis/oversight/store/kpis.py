@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection
 
 from gis.dispatch.queries import EVENT_FROM as _EVENT_FROM
 from gis.errors import InputError
@@ -20,7 +20,7 @@ KPI_LEVELS = {"grid": "e.grid_code", "community": "cu.code", "street": "su.code"
 """Units KPIs roll up to: a district is its streets' first 6 digits (codes are hierarchical, DOMAIN.md)."""
 
 
-def kpis(engine: Engine, by: str, start: datetime, end: datetime, *, now: datetime | None = None,
+def kpis(conn: Connection, by: str, start: datetime, end: datetime, *, now: datetime | None = None,
          prefix: str | None = None, city_id: int | None = None,
          within: str | None = None) -> list[dict[str, Any]]:
     """The figures units are ranked by (GB/T 30428.4 style), per unit, for events of the period [start, end).
@@ -61,9 +61,8 @@ def kpis(engine: Engine, by: str, start: datetime, end: datetime, *, now: dateti
           {"AND coalesce(e.grid_code, su.code) LIKE %(within)s" if within else ""}
           AND (e.reported_at < %(e)s)
         GROUP BY 1 ORDER BY 1"""
-    with engine.connect() as conn:
-        rows = conn.exec_driver_sql(sql, {"s": start, "e": end, "now": at, "prefix": (prefix or "") + "%",
-                                        "city": city_id, "within": (within or "") + "%"}).all()
+    rows = conn.exec_driver_sql(sql, {"s": start, "e": end, "now": at, "prefix": (prefix or "") + "%",
+                                    "city": city_id, "within": (within or "") + "%"}).all()
 
     def rate(num: int, den: int) -> float | None:
         return round(num / den, 4) if den else None

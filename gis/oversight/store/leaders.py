@@ -191,7 +191,8 @@ def unit_figures(engine: Engine, unit: Unit, level: str, units: list[dict[str, A
     kpi_level = level if level in ("grid", "community", "street", "district") else None
     ranking: dict[str, dict[str, Any]] = {}
     if kpi_level is not None:
-        ranking = {str(r["unit"]): r for r in kpis(engine, kpi_level, start, end, prefix=unit.code)}
+        with engine.connect() as conn:
+            ranking = {str(r["unit"]): r for r in kpis(conn, kpi_level, start, end, prefix=unit.code)}
     tag = f"{minutes:g}min"
     for u in units:
         c = cover.get(u["code"], {})

@@ -29,7 +29,7 @@ import osmnx as ox
 import pandas as pd
 import shapely
 from shapely.geometry import LineString, mapping
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from gis.dispatch.rules import OPEN_STATES
 from gis.errors import InputError, NotFoundError
@@ -55,33 +55,32 @@ def _metres(lon1: Any, lat1: Any, lon2: Any, lat2: Any) -> Any:
     return 2 * 6_371_008.8 * np.arcsin(np.sqrt(a))
 
 
-def load_grid_network(engine: Engine, code: str, margin_m: float = MARGIN_M) -> dict[str, Any]:
+def load_grid_network(conn: Connection, code: str, margin_m: float = MARGIN_M) -> dict[str, Any]:
     """The grid's polygon, its undirected walk network (osmnx MultiGraph) with margin, the required edges, its
     key places."""
-    with engine.connect() as conn:
-        grid = conn.exec_driver_sql(
-            "SELECT g.id, ST_AsBinary(g.geom), c.city_id FROM grids g JOIN admin_units c ON c.id = g.community_id "
-            "WHERE g.code = %(c)s", {"c": code}).first()
-        if grid is None:
-            raise NotFoundError(f"no grid {code}")
-        grid_id, wkb, city_id = grid
-        edges = gpd.read_postgis(
-            """SELECT e.u, e.v, e.key, e.osm_ids AS osmid, e.name, e.highway, e.length_m AS length, e.geom
-               FROM road_edges e,
-                      (SELECT ST_Buffer(geom::geography, %(m)s)::geometry AS area FROM grids WHERE id = %(g)s) a
-               WHERE e.city_id = %(city)s AND e.network = 'walk' AND e.geom && a.area
-                 AND ST_Intersects(e.geom, a.area)""",
-            conn, geom_col="geom", params={"m": margin_m, "g": grid_id, "city": city_id}, crs=WGS84)
-        places = conn.exec_driver_sql(
-            "SELECT k.kind, k.name, ST_X(ST_PointOnSurface(k.geom)), ST_Y(ST_PointOnSurface(k.geom)) "
-            "FROM key_places k, grids g WHERE g.id = %(g)s AND k.geom && g.geom "
-            "AND ST_Intersects(g.geom, ST_PointOnSurface(k.geom)) ORDER BY k.id", {"g": grid_id}).all()
-        marked = {(int(a), int(b), int(k)) for a, b, k in conn.exec_driver_sql(
-            "SELECT u, v, key FROM patrol_optional_streets WHERE grid_code = %(c)s", {"c": code})}
-        ids = sorted({int(n) for n in pd.concat([edges["u"], edges["v"]])}) if len(edges) else []
-        nodes = gpd.read_postgis(
-            "SELECT osm_id, geom FROM road_nodes WHERE city_id = %(city)s AND network = 'walk' "
-            "AND osm_id = ANY(%(ids)s)", conn, geom_col="geom", params={"city": city_id, "ids": ids}, crs=WGS84)
+    grid = conn.exec_driver_sql(
+        "SELECT g.id, ST_AsBinary(g.geom), c.city_id FROM grids g JOIN admin_units c ON c.id = g.community_id "
+        "WHERE g.code = %(c)s", {"c": code}).first()
+    if grid is None:
+        raise NotFoundError(f"no grid {code}")
+    grid_id, wkb, city_id = grid
+    edges = gpd.read_postgis(
+        """SELECT e.u, e.v, e.key, e.osm_ids AS osmid, e.name, e.highway, e.length_m AS length, e.geom
+           FROM road_edges e,
+                  (SELECT ST_Buffer(geom::geography, %(m)s)::geometry AS area FROM grids WHERE id = %(g)s) a
+           WHERE e.city_id = %(city)s AND e.network = 'walk' AND e.geom && a.area
+             AND ST_Intersects(e.geom, a.area)""",
+        conn, geom_col="geom", params={"m": margin_m, "g": grid_id, "city": city_id}, crs=WGS84)
+    places = conn.exec_driver_sql(
+        "SELECT k.kind, k.name, ST_X(ST_PointOnSurface(k.geom)), ST_Y(ST_PointOnSurface(k.geom)) "
+        "FROM key_places k, grids g WHERE g.id = %(g)s AND k.geom && g.geom "
+        "AND ST_Intersects(g.geom, ST_PointOnSurface(k.geom)) ORDER BY k.id", {"g": grid_id}).all()
+    marked = {(int(a), int(b), int(k)) for a, b, k in conn.exec_driver_sql(
+        "SELECT u, v, key FROM patrol_optional_streets WHERE grid_code = %(c)s", {"c": code})}
+    ids = sorted({int(n) for n in pd.concat([edges["u"], edges["v"]])}) if len(edges) else []
+    nodes = gpd.read_postgis(
+        "SELECT osm_id, geom FROM road_nodes WHERE city_id = %(city)s AND network = 'walk' "
+        "AND osm_id = ANY(%(ids)s)", conn, geom_col="geom", params={"city": city_id, "ids": ids}, crs=WGS84)
     polygon = shapely.from_wkb(bytes(wkb))
     if edges.empty:
         raise InputError(f"grid {code} has no walkable street within {margin_m:.0f} m: nothing to patrol")
@@ -114,9 +113,8 @@ def segment_key(edge: tuple[Any, Any, Any]) -> tuple[int, int, int]:
     return (min(u, v), max(u, v), k)
 
 
-def grid_outline(engine: Engine, code: str) -> shapely.Geometry:
-    with engine.connect() as conn:
-        wkb = conn.exec_driver_sql("SELECT ST_AsBinary(geom) FROM grids WHERE code = %(c)s", {"c": code}).scalar()
+def grid_outline(conn: Connection, code: str) -> shapely.Geometry:
+    wkb = conn.exec_driver_sql("SELECT ST_AsBinary(geom) FROM grids WHERE code = %(c)s", {"c": code}).scalar()
     if wkb is None:
         raise NotFoundError(f"no grid {code}")
     return shapely.from_wkb(bytes(wkb))
@@ -149,7 +147,8 @@ def _network_and_base(engine: Engine, code: str, base: tuple[float, float] | Non
     for margin in sorted({margin_m, *WIDER_MARGINS_M}):
         if margin < margin_m:
             continue
-        net = load_grid_network(engine, code, margin)
+        with engine.connect() as conn:  # read, then solve with no connection held
+            net = load_grid_network(conn, code, margin)
         graph, polygon = net["graph"], net["polygon"]
         if not net["required"]:
             if net["optional"]:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from shapely.geometry import mapping
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection
 
 from gis.errors import InputError
 from gis.patrol.store.plans import load_grid_network, segment_key
@@ -38,19 +38,18 @@ def parse_segment_id(value: str) -> tuple[int, int, int]:
     return (min(u, v), max(u, v), k)
 
 
-def grid_streets(engine: Engine, code: str) -> dict[str, Any]:
+def grid_streets(conn: Connection, code: str) -> dict[str, Any]:
     """The grid's streets as a GeoJSON FeatureCollection: each segment with its id, name, length and whether it is
     required or marked optional; in ``properties`` the totals."""
-    return _streets(engine, code, load_grid_network(engine, code))
+    return _streets(conn, code, load_grid_network(conn, code))
 
 
-def _streets(engine: Engine, code: str, net: dict[str, Any]) -> dict[str, Any]:
+def _streets(conn: Connection, code: str, net: dict[str, Any]) -> dict[str, Any]:
     """:func:`grid_streets` from a loaded network, with the marks as they are stored now."""
     graph = net["graph"]
-    with engine.connect() as conn:
-        marks = {(int(u), int(v), int(k)): (author, reason, at) for u, v, k, author, reason, at in conn.exec_driver_sql(
-            "SELECT u, v, key, author, reason, marked_at FROM patrol_optional_streets WHERE grid_code = %(c)s",
-            {"c": code})}
+    marks = {(int(u), int(v), int(k)): (author, reason, at) for u, v, k, author, reason, at in conn.exec_driver_sql(
+        "SELECT u, v, key, author, reason, marked_at FROM patrol_optional_streets WHERE grid_code = %(c)s",
+        {"c": code})}
     features = []
     for edge in [*net["required"], *net["optional"]]:
         data = graph.edges[edge]
@@ -71,7 +70,7 @@ def _streets(engine: Engine, code: str, net: dict[str, Any]) -> dict[str, Any]:
         "optional_segments": optional, "required_m": round(length[False], 1), "optional_m": round(length[True], 1)}}
 
 
-def set_optional_streets(engine: Engine, code: str, segments: Sequence[str], *, author: str,
+def set_optional_streets(conn: Connection, code: str, segments: Sequence[str], *, author: str,
                          reason: str) -> dict[str, Any]:
     """Make exactly ``segments`` the grid's optional streets (an empty list makes every street required again), in
     one transaction; each must be one of the grid's streets. Returns :func:`grid_streets` after the change."""
@@ -82,7 +81,7 @@ def set_optional_streets(engine: Engine, code: str, segments: Sequence[str], *, 
     if len(author) > MAX_TEXT or len(reason) > MAX_TEXT:
         raise InputError(f"author and reason are at most {MAX_TEXT:,} characters")
     wanted = {parse_segment_id(s) for s in segments}
-    net = load_grid_network(engine, code)
+    net = load_grid_network(conn, code)
     known = {segment_key(e) for e in [*net["required"], *net["optional"]]}
     unknown = sorted(wanted - known)
     if unknown:
@@ -91,24 +90,23 @@ def set_optional_streets(engine: Engine, code: str, segments: Sequence[str], *, 
                          "streets lists them)")
     if known and wanted == known:
         raise InputError(f"that marks every street of grid {code} optional: leave at least one required")
-    with engine.begin() as conn:
-        current = {(int(u), int(v), int(k)) for u, v, k in conn.exec_driver_sql(
-            "SELECT u, v, key FROM patrol_optional_streets WHERE grid_code = %(c)s FOR UPDATE", {"c": code})}
-        gone = sorted(current - wanted)
-        new = sorted(wanted - current)
-        if gone:
-            conn.exec_driver_sql(
-                "DELETE FROM patrol_optional_streets WHERE grid_code = %(c)s AND (u, v, key) IN "
-                "(SELECT * FROM unnest(%(u)s::bigint[], %(v)s::bigint[], %(k)s::int[]))",
-                {"c": code, "u": [g[0] for g in gone], "v": [g[1] for g in gone], "k": [g[2] for g in gone]})
-        if new:
-            conn.exec_driver_sql(
-                "INSERT INTO patrol_optional_streets (grid_code, u, v, key, author, reason) "
-                "SELECT %(c)s, u, v, k, %(a)s, %(r)s FROM unnest(%(u)s::bigint[], %(v)s::bigint[], %(k)s::int[]) "
-                "AS t(u, v, k)",
-                {"c": code, "a": author.strip(), "r": reason.strip(), "u": [n[0] for n in new],
-                 "v": [n[1] for n in new], "k": [n[2] for n in new]})
-    out = _streets(engine, code, net)  # the same streets, with the new marks
+    current = {(int(u), int(v), int(k)) for u, v, k in conn.exec_driver_sql(
+        "SELECT u, v, key FROM patrol_optional_streets WHERE grid_code = %(c)s FOR UPDATE", {"c": code})}
+    gone = sorted(current - wanted)
+    new = sorted(wanted - current)
+    if gone:
+        conn.exec_driver_sql(
+            "DELETE FROM patrol_optional_streets WHERE grid_code = %(c)s AND (u, v, key) IN "
+            "(SELECT * FROM unnest(%(u)s::bigint[], %(v)s::bigint[], %(k)s::int[]))",
+            {"c": code, "u": [g[0] for g in gone], "v": [g[1] for g in gone], "k": [g[2] for g in gone]})
+    if new:
+        conn.exec_driver_sql(
+            "INSERT INTO patrol_optional_streets (grid_code, u, v, key, author, reason) "
+            "SELECT %(c)s, u, v, k, %(a)s, %(r)s FROM unnest(%(u)s::bigint[], %(v)s::bigint[], %(k)s::int[]) "
+            "AS t(u, v, k)",
+            {"c": code, "a": author.strip(), "r": reason.strip(), "u": [n[0] for n in new],
+             "v": [n[1] for n in new], "k": [n[2] for n in new]})
+    out = _streets(conn, code, net)  # the same streets, with the new marks
     out["properties"].update(marked=len(new), unmarked=len(gone))
     return out
 

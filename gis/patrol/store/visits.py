@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 from shapely.geometry import LineString
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from gis.errors import ConflictError, InputError, NotFoundError
 from gis.geo.crs import WGS84, utm_crs_for
@@ -55,7 +55,7 @@ def _check_track(coords: list[Any]) -> LineString:
     return line
 
 
-def log_visit(engine: Engine, code: str, *, kind: str, started_at: datetime, ended_at: datetime,
+def log_visit(conn: Connection, code: str, *, kind: str, started_at: datetime, ended_at: datetime,
               staff_id: int | None = None, track: list[Any] | None = None, buildings: list[int] | None = None,
               note: str = "", tolerance_m: float = DEFAULT_TOLERANCE_M,
               idempotency_key: str | None = None, position: tuple[float, float] | None = None) -> dict[str, Any]:
@@ -65,9 +65,9 @@ def log_visit(engine: Engine, code: str, *, kind: str, started_at: datetime, end
     if idempotency_key is not None:
         if not 1 <= len(idempotency_key) <= 128:
             raise InputError("an idempotency key has 1 to 128 characters")
-        first = _visit_by_key(engine, idempotency_key)
+        first = _visit_by_key(conn, idempotency_key)
         if first is not None:
-            return _replayed(engine, first, code)
+            return _replayed(conn, first, code)
     if kind not in VISIT_KINDS:
         raise InputError(f"unknown visit kind {kind!r}: one of {', '.join(VISIT_KINDS)}")
     if started_at.tzinfo is None or ended_at.tzinfo is None:
@@ -86,16 +86,15 @@ def log_visit(engine: Engine, code: str, *, kind: str, started_at: datetime, end
     if track is None and not buildings:
         raise InputError("a visit needs a track, buildings visited, or both")
     line = _check_track(track) if track is not None else None
-    with engine.connect() as conn:
-        grid = conn.exec_driver_sql("SELECT id FROM grids WHERE code = %(c)s", {"c": code}).scalar()
-        if grid is None:
-            raise NotFoundError(f"no grid {code}")
-        if staff_id is not None and conn.exec_driver_sql(
-                "SELECT 1 FROM staff WHERE id = %(s)s", {"s": staff_id}).scalar() is None:
-            raise InputError(f"no staff member {staff_id}")
-        known = {r[0] for r in conn.exec_driver_sql(
-            "SELECT id FROM buildings WHERE grid_id = %(g)s AND id = ANY(%(b)s)", {"g": grid, "b": buildings})}
-    net = load_grid_network(engine, code)
+    grid = conn.exec_driver_sql("SELECT id FROM grids WHERE code = %(c)s", {"c": code}).scalar()
+    if grid is None:
+        raise NotFoundError(f"no grid {code}")
+    if staff_id is not None and conn.exec_driver_sql(
+            "SELECT 1 FROM staff WHERE id = %(s)s", {"s": staff_id}).scalar() is None:
+        raise InputError(f"no staff member {staff_id}")
+    known = {r[0] for r in conn.exec_driver_sql(
+        "SELECT id FROM buildings WHERE grid_id = %(g)s AND id = ANY(%(b)s)", {"g": grid, "b": buildings})}
+    net = load_grid_network(conn, code)
     required = net["required"]
     graph = net["graph"]
     required_m = sum(graph.edges[e]["length"] for e in required)
@@ -116,49 +115,46 @@ def log_visit(engine: Engine, code: str, *, kind: str, started_at: datetime, end
             if share >= WALKED_SHARE:
                 walked.append([int(edge[0]), int(edge[1]), int(edge[2])])
                 walked_m += graph.edges[edge]["length"]
-    with engine.begin() as conn:
-        row = conn.exec_driver_sql(
-            """INSERT INTO patrol_visits (grid_id, grid_code, staff_id, kind, started_at, ended_at, track,
-                   tolerance_m, required_m, walked_m, segments_required, segments_walked, buildings,
-                   unknown_buildings, walked_segments, note, idempotency_key, position)
-               VALUES (%(g)s, %(c)s, %(s)s, %(k)s, %(a)s, %(b)s, ST_GeomFromText(%(t)s, 4326), %(tol)s, %(rm)s,
-                   %(wm)s, %(sr)s, %(sw)s, %(bu)s, %(ub)s, %(ws)s::jsonb, %(n)s, %(key)s,
-                   ST_SetSRID(ST_MakePoint(%(px)s, %(py)s), 4326))
-               ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
-            {"g": grid, "c": code, "s": staff_id, "k": kind, "a": started_at, "b": ended_at,
-             "t": line.wkt if line is not None else None, "tol": tolerance_m, "rm": required_m, "wm": walked_m,
-             "sr": len(required), "sw": len(walked), "bu": sorted(known),
-             "ub": [b for b in buildings if b not in known], "ws": json.dumps(walked), "n": note,
-             "key": idempotency_key, "px": position[0] if position else None,
-             "py": position[1] if position else None}).scalar()
+    row = conn.exec_driver_sql(
+        """INSERT INTO patrol_visits (grid_id, grid_code, staff_id, kind, started_at, ended_at, track,
+               tolerance_m, required_m, walked_m, segments_required, segments_walked, buildings,
+               unknown_buildings, walked_segments, note, idempotency_key, position)
+           VALUES (%(g)s, %(c)s, %(s)s, %(k)s, %(a)s, %(b)s, ST_GeomFromText(%(t)s, 4326), %(tol)s, %(rm)s,
+               %(wm)s, %(sr)s, %(sw)s, %(bu)s, %(ub)s, %(ws)s::jsonb, %(n)s, %(key)s,
+               ST_SetSRID(ST_MakePoint(%(px)s, %(py)s), 4326))
+           ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
+        {"g": grid, "c": code, "s": staff_id, "k": kind, "a": started_at, "b": ended_at,
+         "t": line.wkt if line is not None else None, "tol": tolerance_m, "rm": required_m, "wm": walked_m,
+         "sr": len(required), "sw": len(walked), "bu": sorted(known),
+         "ub": [b for b in buildings if b not in known], "ws": json.dumps(walked), "n": note,
+         "key": idempotency_key, "px": position[0] if position else None,
+         "py": position[1] if position else None}).scalar()
     if row is None:  # the same key stored meanwhile, by a retry that overtook this request
-        first = _visit_by_key(engine, idempotency_key or "")
+        first = _visit_by_key(conn, idempotency_key or "")
         assert first is not None
-        return _replayed(engine, first, code)
-    return get_visit(engine, row)
+        return _replayed(conn, first, code)
+    return get_visit(conn, row)
 
 
-def _visit_by_key(engine: Engine, key: str) -> int | None:
-    with engine.connect() as conn:
-        found = conn.exec_driver_sql("SELECT id FROM patrol_visits WHERE idempotency_key = %(k)s",
-                                     {"k": key}).scalar()
+def _visit_by_key(conn: Connection, key: str) -> int | None:
+    found = conn.exec_driver_sql("SELECT id FROM patrol_visits WHERE idempotency_key = %(k)s",
+                                 {"k": key}).scalar()
     return int(found) if found is not None else None
 
 
-def _replayed(engine: Engine, visit_id: int, code: str) -> dict[str, Any]:
-    visit = get_visit(engine, visit_id)
+def _replayed(conn: Connection, visit_id: int, code: str) -> dict[str, Any]:
+    visit = get_visit(conn, visit_id)
     if visit["grid"] != code:
         raise ConflictError(f"the idempotency key was used for a visit to grid {visit['grid']}, not {code}")
     return {**visit, "replayed": True}
 
 
-def get_visit(engine: Engine, visit_id: int) -> dict[str, Any]:
-    with engine.connect() as conn:
-        row = conn.exec_driver_sql(
-            "SELECT id, grid_code, staff_id, kind, started_at, ended_at, tolerance_m, required_m, walked_m, "
-            "segments_required, segments_walked, buildings, unknown_buildings, note, track IS NOT NULL, "
-            "ST_X(position), ST_Y(position) "
-            "FROM patrol_visits WHERE id = %(i)s", {"i": visit_id}).first()
+def get_visit(conn: Connection, visit_id: int) -> dict[str, Any]:
+    row = conn.exec_driver_sql(
+        "SELECT id, grid_code, staff_id, kind, started_at, ended_at, tolerance_m, required_m, walked_m, "
+        "segments_required, segments_walked, buildings, unknown_buildings, note, track IS NOT NULL, "
+        "ST_X(position), ST_Y(position) "
+        "FROM patrol_visits WHERE id = %(i)s", {"i": visit_id}).first()
     if row is None:
         raise NotFoundError(f"no visit {visit_id}")
     (vid, code, staff, kind, start, end, tol, req_m, walk_m, seg_req, seg_walk, blds, unknown, note, has, px,
@@ -194,24 +190,23 @@ def month_weeks(month: str) -> list[date]:
     return weeks
 
 
-def compliance(engine: Engine, code: str, month: str, timezone: str = "Asia/Shanghai") -> dict[str, Any]:
+def compliance(conn: Connection, code: str, month: str, timezone: str = "Asia/Shanghai") -> dict[str, Any]:
     """Was the weekly basic patrol done in each week of ``month``, and the monthly full inspection?"""
     tz = ZoneInfo(timezone)
     weeks = month_weeks(month)
     first, last = month_bounds(month)
     start = datetime.combine(min(weeks[0], first), datetime.min.time(), tz)
     end = datetime.combine(max(weeks[-1] + timedelta(days=7), last + timedelta(days=1)), datetime.min.time(), tz)
-    with engine.connect() as conn:
-        grid = conn.exec_driver_sql("SELECT id FROM grids WHERE code = %(c)s", {"c": code}).scalar()
-        if grid is None:
-            raise NotFoundError(f"no grid {code}")
-        visits = conn.exec_driver_sql(
-            "SELECT started_at, staff_id, walked_segments, buildings FROM patrol_visits "
-            "WHERE grid_code = %(c)s AND started_at >= %(a)s AND started_at < %(b)s ORDER BY started_at",
-            {"c": code, "a": start, "b": end}).all()
-        all_buildings = {r[0] for r in conn.exec_driver_sql(
-            "SELECT id FROM buildings WHERE grid_id = %(g)s", {"g": grid})}
-    net = load_grid_network(engine, code)
+    grid = conn.exec_driver_sql("SELECT id FROM grids WHERE code = %(c)s", {"c": code}).scalar()
+    if grid is None:
+        raise NotFoundError(f"no grid {code}")
+    visits = conn.exec_driver_sql(
+        "SELECT started_at, staff_id, walked_segments, buildings FROM patrol_visits "
+        "WHERE grid_code = %(c)s AND started_at >= %(a)s AND started_at < %(b)s ORDER BY started_at",
+        {"c": code, "a": start, "b": end}).all()
+    all_buildings = {r[0] for r in conn.exec_driver_sql(
+        "SELECT id FROM buildings WHERE grid_id = %(g)s", {"g": grid})}
+    net = load_grid_network(conn, code)
     graph = net["graph"]
     lengths = {(int(u), int(v), int(k)): graph.edges[u, v, k]["length"] for u, v, k in net["required"]}
     required_m = sum(lengths.values())
@@ -257,7 +252,7 @@ def schedule(engine: Engine, code: str, month: str, timezone: str = "Asia/Shangh
 
     tz = ZoneInfo(timezone)
     weeks = month_weeks(month)
-    with engine.connect() as conn:
+    with engine.connect() as conn:  # a short read; the inspection is planned without a connection held
         grid = conn.exec_driver_sql("SELECT id FROM grids WHERE code = %(c)s", {"c": code}).scalar()
         if grid is None:
             raise NotFoundError(f"no grid {code}")
@@ -265,7 +260,7 @@ def schedule(engine: Engine, code: str, month: str, timezone: str = "Asia/Shangh
             "SELECT s.id, s.name, sg.duty FROM staff_grids sg JOIN staff s ON s.id = sg.staff_id "
             "WHERE sg.grid_id = %(g)s AND sg.duty IN ('chief', 'member') AND s.active "
             "ORDER BY sg.duty <> 'chief', s.id", {"g": grid}).all()
-    status = compliance(engine, code, month, timezone)
+        status = compliance(conn, code, month, timezone)
     try:
         tours = plan_full_inspection(engine, code)["properties"]["tours"]
     except InputError:  # no buildings, or none reachable: nothing to inspect

@@ -156,3 +156,10 @@ def city_extent(conn: Connection, city_id: int) -> shapely.Geometry | None:
     raw = conn.execute(text("SELECT ST_AsBinary(ST_GeometryN(geom, 1)) FROM admin_units WHERE id = :id"),
                        {"id": city_id}).scalar()
     return shapely.from_wkb(bytes(raw)) if raw is not None else None
+
+
+def unit_name(conn: Connection, level: str, code: str) -> tuple[str, str] | None:
+    """``(name, code)`` of the unit of ``level`` with ``code``; ``None`` when there is none."""
+    row = conn.exec_driver_sql("SELECT name, code FROM admin_units WHERE level = %(l)s AND code = %(c)s",
+                               {"l": level, "c": code}).first()
+    return (str(row[0]), str(row[1])) if row is not None else None

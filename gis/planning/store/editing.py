@@ -18,7 +18,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection
 
 from gis.dispatch.rules import OPEN_STATES
 from gis.dispatch.store.events import reassign_after_edit
@@ -64,7 +64,7 @@ class ChangeResult:
 
 
 def edit_grids(
-    engine: Engine,
+    conn: Connection,
     change: str,
     *,
     codes: Sequence[str],
@@ -89,110 +89,108 @@ def edit_grids(
         raise InputError("give one version for each grid")
     if not author.strip() or not reason.strip():
         raise InputError("every change needs an author and a reason")
-    with engine.begin() as conn:
-        raw = conn.connection.dbapi_connection
-        assert raw is not None
-        cur = raw.cursor()
-        cur.execute("SELECT DISTINCT community_id FROM grids WHERE code = ANY(%s)", (list(codes),))
-        communities = [r[0] for r in cur.fetchall()]
-        cur.execute("SELECT count(*) FROM grids WHERE code = ANY(%s)", (list(codes),))
-        if _one(cur)[0] != len(set(codes)):
-            raise NotFoundError(f"no grid with code(s) {', '.join(codes)}")
-        if community is not None:
-            cur.execute("SELECT id FROM admin_units WHERE code = %s AND level = 'community'", (community,))
-            row = cur.fetchone()
-            if row is None:
-                raise NotFoundError(f"no community with code {community}")
-            if communities and communities != [row[0]]:
-                raise InputError(f"the grids named are not all in community {community}")
-            communities = [row[0]]
-        if len(communities) != 1:
-            raise InputError("the grids of one change must lie in the same community")
-        community_id = communities[0]
-        cur.execute("SELECT id, code, version, ST_AsBinary(geom) FROM grids WHERE community_id = %s "
-                    "ORDER BY code FOR UPDATE", (community_id,))
-        rows = cur.fetchall()
-        current = {code: (gid, ver) for gid, code, ver, _ in rows}
-        for code, version in zip(codes, versions, strict=True):
-            if current[code][1] != version:
-                raise ConflictError(f"grid {code} is at version {current[code][1]}, your change was made on version "
-                                    f"{version}: reload the grid and make your change again")
-        cur.execute("SELECT code, ST_AsBinary(geom) FROM admin_units WHERE id = %s", (community_id,))
-        community_code, community_wkb = _one(cur)
-        community_wgs = shapely.from_wkb(bytes(community_wkb))
-        centre = community_wgs.centroid
-        metric = utm_crs_for(centre.x, centre.y)
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    cur = raw.cursor()
+    cur.execute("SELECT DISTINCT community_id FROM grids WHERE code = ANY(%s)", (list(codes),))
+    communities = [r[0] for r in cur.fetchall()]
+    cur.execute("SELECT count(*) FROM grids WHERE code = ANY(%s)", (list(codes),))
+    if _one(cur)[0] != len(set(codes)):
+        raise NotFoundError(f"no grid with code(s) {', '.join(codes)}")
+    if community is not None:
+        cur.execute("SELECT id FROM admin_units WHERE code = %s AND level = 'community'", (community,))
+        row = cur.fetchone()
+        if row is None:
+            raise NotFoundError(f"no community with code {community}")
+        if communities and communities != [row[0]]:
+            raise InputError(f"the grids named are not all in community {community}")
+        communities = [row[0]]
+    if len(communities) != 1:
+        raise InputError("the grids of one change must lie in the same community")
+    community_id = communities[0]
+    cur.execute("SELECT id, code, version, ST_AsBinary(geom) FROM grids WHERE community_id = %s "
+                "ORDER BY code FOR UPDATE", (community_id,))
+    rows = cur.fetchall()
+    current = {code: (gid, ver) for gid, code, ver, _ in rows}
+    for code, version in zip(codes, versions, strict=True):
+        if current[code][1] != version:
+            raise ConflictError(f"grid {code} is at version {current[code][1]}, your change was made on version "
+                                f"{version}: reload the grid and make your change again")
+    cur.execute("SELECT code, ST_AsBinary(geom) FROM admin_units WHERE id = %s", (community_id,))
+    community_code, community_wkb = _one(cur)
+    community_wgs = shapely.from_wkb(bytes(community_wkb))
+    centre = community_wgs.centroid
+    metric = utm_crs_for(centre.x, centre.y)
 
-        def to_m(geoms: list[Any]) -> list[Any]:
-            return list(gpd.GeoSeries(geoms, crs=WGS84).to_crs(metric))
+    def to_m(geoms: list[Any]) -> list[Any]:
+        return list(gpd.GeoSeries(geoms, crs=WGS84).to_crs(metric))
 
-        grid_codes = [code for _, code, _, _ in rows]
-        grid_m = dict(zip(grid_codes, to_m([shapely.from_wkb(bytes(w)) for *_, w in rows]), strict=True))
-        community = to_m([community_wgs])[0]
+    grid_codes = [code for _, code, _, _ in rows]
+    grid_m = dict(zip(grid_codes, to_m([shapely.from_wkb(bytes(w)) for *_, w in rows]), strict=True))
+    community = to_m([community_wgs])[0]
 
-        new, created_pieces, retired = _apply(change, grid_m, codes, community, geometry, line, to_m)
-        everything = {**new, **{f"new {i + 1}": g for i, g in enumerate(created_pieces)}}
-        # Changed means more than the tiling tolerance: noise along shared edges leaves a grid's stored shape.
-        changed = [c for c in new if new[c] is not grid_m[c]
-                   and new[c].symmetric_difference(grid_m[c]).area > editing.TOLERANCE_M2]
-        touched = [*changed, *(f"new {i + 1}" for i in range(len(created_pieces)))]
-        if may_change is not None:  # the editor's jurisdiction: every grid the change moves, and new grids' community
-            beyond = [c for c in (*changed, *retired) if not may_change(c)]
-            beyond += [community_code] if created_pieces and not may_change(community_code) else []
-            if beyond:
-                raise ForbiddenError(f"this change would alter {', '.join(beyond)}, outside your jurisdiction: "
-                                     "ask a planner of the community")
-        scope = shapely.union_all([grid_m[c] for c in (*changed, *retired)] + [everything[c] for c in touched])
-        check = editing.check_tiling(everything, community, changed=touched, scope=scope)
-        if not check.ok:
-            gaps = json.loads(gpd.GeoSeries(check.gaps, crs=metric).to_crs(WGS84).to_json())["features"]
-            raise TilingError(check.problems(), [f["geometry"] for f in gaps])
+    new, created_pieces, retired = _apply(change, grid_m, codes, community, geometry, line, to_m)
+    everything = {**new, **{f"new {i + 1}": g for i, g in enumerate(created_pieces)}}
+    # Changed means more than the tiling tolerance: noise along shared edges leaves a grid's stored shape.
+    changed = [c for c in new if new[c] is not grid_m[c]
+               and new[c].symmetric_difference(grid_m[c]).area > editing.TOLERANCE_M2]
+    touched = [*changed, *(f"new {i + 1}" for i in range(len(created_pieces)))]
+    if may_change is not None:  # the editor's jurisdiction: every grid the change moves, and new grids' community
+        beyond = [c for c in (*changed, *retired) if not may_change(c)]
+        beyond += [community_code] if created_pieces and not may_change(community_code) else []
+        if beyond:
+            raise ForbiddenError(f"this change would alter {', '.join(beyond)}, outside your jurisdiction: "
+                                 "ask a planner of the community")
+    scope = shapely.union_all([grid_m[c] for c in (*changed, *retired)] + [everything[c] for c in touched])
+    check = editing.check_tiling(everything, community, changed=touched, scope=scope)
+    if not check.ok:
+        gaps = json.loads(gpd.GeoSeries(check.gaps, crs=metric).to_crs(WGS84).to_json())["features"]
+        raise TilingError(check.problems(), [f["geometry"] for f in gaps])
 
-        result = ChangeResult(change=label or change, dry_run=dry_run, retired=list(retired))
-        _impact(cur, result, community_id, everything, metric, retired, scope, set(touched))
-        if dry_run:
-            conn.rollback()
-            return result
+    result = ChangeResult(change=label or change, dry_run=dry_run, retired=list(retired))
+    _impact(cur, result, community_id, everything, metric, retired, scope, set(touched))
+    if dry_run:  # nothing is written before this point
+        return result
 
-        wgs = dict(zip(list(everything), to_wgs84(gpd.GeoSeries(list(everything.values()), crs=metric)),
-                       strict=True))
-        for code in changed:
-            gid, version = current[code]
-            _new_version(cur, gid, code, version + 1, community_id, wgs[code], result.change, author, reason,
-                         update=True)
-        for code in retired:
-            cur.execute("UPDATE grid_versions SET valid_to = now() WHERE grid_id = %s AND valid_to IS NULL",
-                        (current[code][0],))
-            cur.execute("UPDATE unit_codes SET retired_at = now(), retired_why = %s WHERE code = %s",
-                        (f"{change}: {reason}", code))
-            cur.execute("DELETE FROM grids WHERE id = %s", (current[code][0],))
-        if created_pieces:
-            new_codes = issue_codes(cur, "grid", community_code, range(1, len(created_pieces) + 1))
-            for i, code in enumerate(new_codes):
-                (geom,) = ewkb_hex([to_multipolygon(wgs[f"new {i + 1}"])])
-                cur.execute("INSERT INTO grids (code, name, community_id, geom, source) "
-                            "VALUES (%s, %s, %s, %s::geometry, 'drawn') RETURNING id",
-                            (code, f"网格 {code[-9:]}", community_id, geom))
-                gid = int(_one(cur)[0])
-                _new_version(cur, gid, code, 1, community_id, wgs[f"new {i + 1}"], result.change, author, reason,
-                             update=False)
-            result.created = new_codes
-            _name_new_grids(result, new_codes)
-        cur.execute("""
-            UPDATE buildings b SET grid_id = (
-                SELECT g.id FROM grids g WHERE g.community_id = %(c)s
-                AND ST_Intersects(g.geom, ST_PointOnSurface(b.geom)) ORDER BY g.code LIMIT 1)
-            WHERE b.grid_id IN (SELECT id FROM grids WHERE community_id = %(c)s) OR b.grid_id IS NULL
-              AND ST_Intersects((SELECT geom FROM admin_units WHERE id = %(c)s), ST_PointOnSurface(b.geom))
-        """, {"c": community_id})
-        cur.execute("UPDATE grids SET note = NULL WHERE community_id = %s AND source = 'drawn'", (community_id,))
-        result.events = reassign_after_edit(cur, community_id, author=author, reason=reason)
-        result.events_reassigned = len(result.events)
-        cur.execute(f"SELECT g.code, g.version, {GRID_TOTALS} FROM grids g WHERE g.code = ANY(%s) ORDER BY g.code",
-                    ([*changed, *result.created],))
-        result.grids = [{"code": c, "version": v, "households": h, "buildings": n, "in_band": GRID_BAND.holds(h)}
-                        for c, v, h, n in cur.fetchall()]
-        cur.close()
+    wgs = dict(zip(list(everything), to_wgs84(gpd.GeoSeries(list(everything.values()), crs=metric)),
+                   strict=True))
+    for code in changed:
+        gid, version = current[code]
+        _new_version(cur, gid, code, version + 1, community_id, wgs[code], result.change, author, reason,
+                     update=True)
+    for code in retired:
+        cur.execute("UPDATE grid_versions SET valid_to = now() WHERE grid_id = %s AND valid_to IS NULL",
+                    (current[code][0],))
+        cur.execute("UPDATE unit_codes SET retired_at = now(), retired_why = %s WHERE code = %s",
+                    (f"{change}: {reason}", code))
+        cur.execute("DELETE FROM grids WHERE id = %s", (current[code][0],))
+    if created_pieces:
+        new_codes = issue_codes(cur, "grid", community_code, range(1, len(created_pieces) + 1))
+        for i, code in enumerate(new_codes):
+            (geom,) = ewkb_hex([to_multipolygon(wgs[f"new {i + 1}"])])
+            cur.execute("INSERT INTO grids (code, name, community_id, geom, source) "
+                        "VALUES (%s, %s, %s, %s::geometry, 'drawn') RETURNING id",
+                        (code, f"网格 {code[-9:]}", community_id, geom))
+            gid = int(_one(cur)[0])
+            _new_version(cur, gid, code, 1, community_id, wgs[f"new {i + 1}"], result.change, author, reason,
+                         update=False)
+        result.created = new_codes
+        _name_new_grids(result, new_codes)
+    cur.execute("""
+        UPDATE buildings b SET grid_id = (
+            SELECT g.id FROM grids g WHERE g.community_id = %(c)s
+            AND ST_Intersects(g.geom, ST_PointOnSurface(b.geom)) ORDER BY g.code LIMIT 1)
+        WHERE b.grid_id IN (SELECT id FROM grids WHERE community_id = %(c)s) OR b.grid_id IS NULL
+          AND ST_Intersects((SELECT geom FROM admin_units WHERE id = %(c)s), ST_PointOnSurface(b.geom))
+    """, {"c": community_id})
+    cur.execute("UPDATE grids SET note = NULL WHERE community_id = %s AND source = 'drawn'", (community_id,))
+    result.events = reassign_after_edit(cur, community_id, author=author, reason=reason)
+    result.events_reassigned = len(result.events)
+    cur.execute(f"SELECT g.code, g.version, {GRID_TOTALS} FROM grids g WHERE g.code = ANY(%s) ORDER BY g.code",
+                ([*changed, *result.created],))
+    result.grids = [{"code": c, "version": v, "households": h, "buildings": n, "in_band": GRID_BAND.holds(h)}
+                    for c, v, h, n in cur.fetchall()]
+    cur.close()
     return result
 
 
@@ -340,35 +338,33 @@ def _new_version(cur: Any, grid_id: int, code: str, version: int, community_id: 
                 (grid_id, code, version, community_id, geom, change, author, reason))
 
 
-def revert(engine: Engine, code: str, *, to_version: int, version: int, author: str, reason: str,
+def revert(conn: Connection, code: str, *, to_version: int, version: int, author: str, reason: str,
            dry_run: bool = False, may_change: Callable[[str], bool] | None = None) -> ChangeResult:
     """Give a grid back the outline it had at ``to_version``; its neighbours follow, as in a reshape. The revert
     is itself a new version: history is never rewritten."""
-    with engine.connect() as conn:
-        outline = conn.exec_driver_sql(
-            "SELECT ST_AsGeoJSON(geom) FROM grid_versions WHERE code = %(c)s AND version = %(v)s",
-            {"c": code, "v": to_version}).scalar()
+    outline = conn.exec_driver_sql(
+        "SELECT ST_AsGeoJSON(geom) FROM grid_versions WHERE code = %(c)s AND version = %(v)s",
+        {"c": code, "v": to_version}).scalar()
     if outline is None:
         raise NotFoundError(f"grid {code} has no version {to_version}")
-    return edit_grids(engine, "reshape", codes=[code], versions=[version], geometry=json.loads(outline),
+    return edit_grids(conn, "reshape", codes=[code], versions=[version], geometry=json.loads(outline),
                       author=author, reason=reason, dry_run=dry_run, label="revert", may_change=may_change)
 
 
-def diff(engine: Engine, code: str, from_version: int, to_version: int) -> dict[str, Any]:
+def diff(conn: Connection, code: str, from_version: int, to_version: int) -> dict[str, Any]:
     """What a grid gained and lost between two versions: areas (m²), outlines, and the buildings in them."""
-    with engine.connect() as conn:
-        row = conn.exec_driver_sql("""
-            WITH a AS (SELECT geom FROM grid_versions WHERE code = %(c)s AND version = %(f)s),
-                 b AS (SELECT geom FROM grid_versions WHERE code = %(c)s AND version = %(t)s),
-                 d AS (SELECT ST_Difference(b.geom, a.geom) AS gained, ST_Difference(a.geom, b.geom) AS lost
-                       FROM a, b)
-            SELECT ST_Area(gained::geography), ST_Area(lost::geography), ST_AsGeoJSON(gained, 7),
-                   ST_AsGeoJSON(lost, 7),
-                   (SELECT count(*) FROM buildings x WHERE x.geom && d.gained
-                      AND ST_Intersects(d.gained, ST_PointOnSurface(x.geom))),
-                   (SELECT count(*) FROM buildings x WHERE x.geom && d.lost
-                      AND ST_Intersects(d.lost, ST_PointOnSurface(x.geom)))
-            FROM d""", {"c": code, "f": from_version, "t": to_version}).first()
+    row = conn.exec_driver_sql("""
+        WITH a AS (SELECT geom FROM grid_versions WHERE code = %(c)s AND version = %(f)s),
+             b AS (SELECT geom FROM grid_versions WHERE code = %(c)s AND version = %(t)s),
+             d AS (SELECT ST_Difference(b.geom, a.geom) AS gained, ST_Difference(a.geom, b.geom) AS lost
+                   FROM a, b)
+        SELECT ST_Area(gained::geography), ST_Area(lost::geography), ST_AsGeoJSON(gained, 7),
+               ST_AsGeoJSON(lost, 7),
+               (SELECT count(*) FROM buildings x WHERE x.geom && d.gained
+                  AND ST_Intersects(d.gained, ST_PointOnSurface(x.geom))),
+               (SELECT count(*) FROM buildings x WHERE x.geom && d.lost
+                  AND ST_Intersects(d.lost, ST_PointOnSurface(x.geom)))
+        FROM d""", {"c": code, "f": from_version, "t": to_version}).first()
     if row is None:
         raise NotFoundError(f"grid {code} does not have both versions {from_version} and {to_version}")
     return {"code": code, "from_version": from_version, "to_version": to_version,
@@ -377,25 +373,23 @@ def diff(engine: Engine, code: str, from_version: int, to_version: int) -> dict[
             "buildings_gained": row[4], "buildings_lost": row[5]}
 
 
-def history(engine: Engine, code: str) -> list[dict[str, Any]]:
-    with engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT version, change, author, reason, valid_from, valid_to, ST_AsGeoJSON(geom, 7) "
-            "FROM grid_versions WHERE code = %(c)s ORDER BY version", {"c": code}).all()
+def history(conn: Connection, code: str) -> list[dict[str, Any]]:
+    rows = conn.exec_driver_sql(
+        "SELECT version, change, author, reason, valid_from, valid_to, ST_AsGeoJSON(geom, 7) "
+        "FROM grid_versions WHERE code = %(c)s ORDER BY version", {"c": code}).all()
     if not rows:
         raise NotFoundError(f"no grid has ever had the code {code}")
     return [{"version": v, "change": ch, "author": a, "reason": r, "valid_from": f.isoformat(),
              "valid_to": t.isoformat() if t else None, "geometry": json.loads(g)} for v, ch, a, r, f, t, g in rows]
 
 
-def grid_at(engine: Engine, lon: float, lat: float, when: Any) -> dict[str, Any] | None:
+def grid_at(conn: Connection, lon: float, lat: float, when: Any) -> dict[str, Any] | None:
     """The grid (code and version) that covered a point at a moment, from the version history."""
-    with engine.connect() as conn:
-        row = conn.exec_driver_sql("""
-            SELECT code, version, valid_from, valid_to FROM grid_versions
-            WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4326))
-              AND valid_from <= %(t)s AND (valid_to IS NULL OR valid_to > %(t)s)
-            ORDER BY code LIMIT 1""", {"x": lon, "y": lat, "t": when}).first()
+    row = conn.exec_driver_sql("""
+        SELECT code, version, valid_from, valid_to FROM grid_versions
+        WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4326))
+          AND valid_from <= %(t)s AND (valid_to IS NULL OR valid_to > %(t)s)
+        ORDER BY code LIMIT 1""", {"x": lon, "y": lat, "t": when}).first()
     if row is None:
         return None
     return {"code": row[0], "version": row[1], "valid_from": row[2].isoformat(),

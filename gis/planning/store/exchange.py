@@ -8,7 +8,7 @@ from typing import Any
 
 import geopandas as gpd
 from sqlalchemy import text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from gis.errors import InputError, NotFoundError
 from gis.geo.crs import WGS84
@@ -26,7 +26,7 @@ def grids_frame(conn: Connection, city_id: int) -> gpd.GeoDataFrame:
     return frame.rename_geometry("geometry")
 
 
-def import_grids(engine: Engine, path: str | Path, *, community_code: str, author: str, reason: str,
+def import_grids(conn: Connection, path: str | Path, *, community_code: str, author: str, reason: str,
                  dry_run: bool = False) -> ChangeResult:
     """Replace the grids of one community by the polygons of a file.
 
@@ -35,10 +35,9 @@ def import_grids(engine: Engine, path: str | Path, *, community_code: str, autho
     The result must tile the community, as for any edit; a dry run reports the impact and stores nothing.
     """
     frame = grids_from_file(path)
-    with engine.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT g.code, g.version FROM grids g JOIN admin_units c ON c.id = g.community_id "
-            "WHERE c.code = :c AND c.level = 'community' ORDER BY g.code"), {"c": community_code}).all()
+    rows = conn.execute(text(
+        "SELECT g.code, g.version FROM grids g JOIN admin_units c ON c.id = g.community_id "
+        "WHERE c.code = :c AND c.level = 'community' ORDER BY g.code"), {"c": community_code}).all()
     if not rows:
         raise NotFoundError(f"no community {community_code} with grids; divide first, then import over it")
     features: list[tuple[str | None, dict[str, Any]]] = [
@@ -47,5 +46,5 @@ def import_grids(engine: Engine, path: str | Path, *, community_code: str, autho
     ]
     if not features:
         raise InputError(f"{path} holds no grid")
-    return edit_grids(engine, "import", codes=[r[0] for r in rows], versions=[r[1] for r in rows],
+    return edit_grids(conn, "import", codes=[r[0] for r in rows], versions=[r[1] for r in rows],
                       geometry=features, author=author, reason=reason, dry_run=dry_run)

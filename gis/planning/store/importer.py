@@ -15,7 +15,7 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from gis.db.engine import check_database
 from gis.geo import network as net
@@ -153,10 +153,9 @@ def import_osm(
     return report
 
 
-def already_imported(engine: Engine, city_name: str, sha256: str) -> bool:
+def already_imported(conn: Connection, city_name: str, sha256: str) -> bool:
     """Whether the file with this SHA-256 has been imported for the city named ``city_name``."""
-    with engine.connect() as conn:
-        return conn.exec_driver_sql(
-            "SELECT 1 FROM imports i JOIN admin_units c ON c.id = i.city_id "
-            "WHERE c.name = %(name)s AND i.file_sha256 = %(sha)s LIMIT 1", {"name": city_name, "sha": sha256},
-        ).first() is not None
+    return conn.exec_driver_sql(
+        "SELECT 1 FROM imports i JOIN admin_units c ON c.id = i.city_id "
+        "WHERE c.name = %(name)s AND i.file_sha256 = %(sha)s LIMIT 1", {"name": city_name, "sha": sha256},
+    ).first() is not None
