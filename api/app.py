@@ -105,7 +105,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.intake_limiter = RateLimiter(settings.intake_rate, settings.intake_burst)
-    app.state.login_limiter = RateLimiter(0.5, 10)  # ten wrong passwords, then one try every two seconds
+    app.state.login_limiter = RateLimiter(1 / settings.sign_in_every_s, settings.sign_in_burst)
     app.state.login_hashing = asyncio.Semaphore(auth.MAX_HASHING)  # Argon2 work at once (api.routers.auth)
     app.state.login_waiting = 0
     app.state.streams = {}  # user id -> assignment streams open (api.routers.events.follow)

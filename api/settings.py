@@ -57,3 +57,8 @@ class Settings(BaseSettings):
     files); 0: no limit. The load benchmarks raise it: one load generator stands for a whole city's clients."""
     intake_burst: int = Field(default=60, ge=1)
     """Reports a client may send at once before the rate applies (an offline phone's queue, flushed)."""
+    sign_in_every_s: float = Field(default=2.0, gt=0, le=3600)
+    """After ``sign_in_burst`` wrong passwords (per client, and per username), one more try every this many
+    seconds."""
+    sign_in_burst: int = Field(default=10, ge=1, le=1000)
+    """Wrong passwords a client, or guesses at one username, may make before the wait applies."""
