@@ -25,6 +25,7 @@ from api.deps import ConnectionDep, SettingsDep, aware, client_of, get_engine
 from api.jurisdiction import event_in_scope, narrow, require_code
 from api.ratelimit import Reporter
 from api.roles import Dispatcher, Handler
+from api.schemas import BulkLoad, Category, Escalations, Event, EventStep, Kpis, StaffMember, documented
 from api.session import TOKEN_COOKIE
 from api.tokens import CurrentUser, oauth2
 from gis.access.scope import User
@@ -92,13 +93,16 @@ class StaffBody(BaseModel):
                                          "starts: 'HH:MM', ends: 'HH:MM'}]")
 
 
-@router.get("/categories", summary="Event categories, where each goes, and their deadlines")
+@router.get("/categories", summary="Event categories, where each goes, and their deadlines",
+            response_model=list[Category])
 def list_categories(conn: ConnectionDep, _: CurrentUser) -> list[dict[str, Any]]:
     return events.categories(conn)
 
 
 @router.post("/events", status_code=201, summary="Report an event: placed on its grid and person at once",
-             responses={200: {"description": "a retry with the same idempotency key: the first result"},
+             response_model=None,
+             responses={**documented(Event, status=201),
+                        200: {"model": Event, "description": "a retry with the same idempotency key: the first result"},
                         409: {"description": "the idempotency key was used for a different report"},
                         422: {"description": "bad location, coordinate system, category or text"},
                         429: {"description": "this client sends reports too fast: retry after Retry-After"}})
@@ -119,6 +123,7 @@ async def report_event(request: Request, body: EventBody, _: Reporter,
 
 
 @router.post("/events/bulk", status_code=201, summary="Load a CSV or GeoJSON file of (historic) events, set-based",
+             response_model=BulkLoad,
              responses={403: {"description": "rows placed outside your jurisdiction (listed); nothing stored"},
                         413: {"description": "file too large"},
                         422: {"description": "bad rows (all listed), unknown categories, or points outside the "
@@ -139,7 +144,7 @@ async def bulk_events(
     return report.as_dict()
 
 
-@router.get("/events", summary="Events by state, grid, unit or overdue")
+@router.get("/events", summary="Events by state, grid, unit or overdue", response_model=list[Event])
 def find_events(
     conn: ConnectionDep, user: CurrentUser,
     state: Annotated[list[str] | None, Query(description="one or more states")] = None,
@@ -160,6 +165,7 @@ def find_events(
 
 
 @router.get("/events/{event_id}", summary="One event (the reporter's contact only for those handling it)",
+            response_model=Event,
             responses={404: {"description": "no such event in your jurisdiction"}})
 def one_event(request: Request, event_id: int, conn: ConnectionDep, user: CurrentUser) -> dict[str, Any]:
     event_in_scope(conn, user, event_id)
@@ -185,6 +191,7 @@ def handles(user: User, event: dict[str, Any]) -> bool:
 
 
 @router.get("/events/{event_id}/history", summary="Every step of an event: who, in which role, when, why",
+            response_model=list[EventStep],
             responses={404: {"description": "no such event in your jurisdiction"}})
 def event_history(event_id: int, conn: ConnectionDep, user: CurrentUser) -> list[dict[str, Any]]:
     event_in_scope(conn, user, event_id)
@@ -203,7 +210,7 @@ def loop_role(conn: Connection, user: User) -> str:
 
 @router.post("/events/{event_id}/{action}", summary="Take a step of the loop (accept, reject, merge, dispatch, "
              "receive, handle, verify, rework, close, suspend, resume, extend, escalate)",
-             responses={403: {"description": "your role may not take this step"},
+             response_model=Event, responses={403: {"description": "your role may not take this step"},
                         404: {"description": "no such event in your jurisdiction"},
                         409: {"description": "the event's state does not allow this step, or it changed since "
                                              "seen_updated_at"}})
@@ -224,7 +231,8 @@ def step(event_id: int, action: str, body: StepBody, engine: EngineDep, user: Ha
     return event
 
 
-@router.post("/escalations/run", summary="Escalate every event whose deadline has passed (also run every minute)")
+@router.post("/escalations/run", summary="Escalate every event whose deadline has passed (also run every minute)",
+             response_model=Escalations)
 def run_escalations(engine: EngineDep, user: Dispatcher) -> dict[str, Any]:
     """Only the events of the dispatcher's jurisdiction."""
     done = events.escalate_overdue(engine, city_id=user.scope.city_id, prefix=user.scope.prefix)
@@ -245,6 +253,7 @@ def staff_in_scope(conn: Connection, user: User, staff_id: int, *, active: bool 
 
 
 @router.get("/staff/{staff_id}/events", summary="A staff member's events (default: the open ones)",
+            response_model=list[Event],
             responses={404: {"description": "no such staff member in your jurisdiction"}})
 def staff_events(request: Request, staff_id: int, conn: ConnectionDep, user: CurrentUser,
                  state: Annotated[list[str] | None, Query()] = None) -> list[dict[str, Any]]:
@@ -346,7 +355,8 @@ async def _assignments(engine: Engine, staff_id: int, limit: int | None, heartbe
         quiet += poll
 
 
-@router.post("/staff", status_code=201, summary="Add a staff member, their grids and duty hours")
+@router.post("/staff", status_code=201, summary="Add a staff member, their grids and duty hours",
+             response_model=StaffMember)
 def new_staff(body: StaffBody, engine: EngineDep, user: Dispatcher) -> dict[str, Any]:
     """Only in the dispatcher's jurisdiction: their unit and grids must lie inside it."""
     roster: list[dict[str, Any]] = []
@@ -366,7 +376,8 @@ def new_staff(body: StaffBody, engine: EngineDep, user: Dispatcher) -> dict[str,
                          roster=roster)
 
 
-@router.get("/kpis", summary="On-time closure and the other ranking figures per unit and period")
+@router.get("/kpis", summary="On-time closure and the other ranking figures per unit and period",
+            response_model=Kpis, responses={200: {"content": {"text/csv": {}}}})
 def unit_kpis(
     conn: ConnectionDep, user: CurrentUser,
     by: Literal["grid", "community", "street", "district", "department"] = "grid",

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
 
 from api.deps import BBoxDep, ConnectionDep, PageDep
 from api.jurisdiction import require_city
+from api.schemas import BuildingLayer, City, GridLayer, KeyPlaceLayer, Layer, UnitLayer
 from api.tokens import CurrentUser
 from gis.access.scope import User
 from gis.planning.store import city as features
@@ -15,11 +17,14 @@ from gis.planning.store import city as features
 router = APIRouter(tags=["layers"])
 
 GEOJSON = "application/geo+json"
-_DOC: dict[int | str, dict[str, Any]] = {
-    200: {"content": {GEOJSON: {}},
-          "description": "A GeoJSON FeatureCollection (RFC 7946) with numberMatched and numberReturned"},
-    422: {"description": "bad bbox, paging or filter"},
-}
+class GeoJSONResponse(JSONResponse):
+    """The media type the layers are served as (for the OpenAPI schema: the routes hand PostGIS's text over)."""
+    media_type = GEOJSON
+
+
+def _doc(model: type[Layer]) -> dict[int | str, dict[str, Any]]:
+    return {200: {"model": model, "description": "A GeoJSON FeatureCollection (RFC 7946) with numberMatched and "
+                  "numberReturned"}, 422: {"description": "bad bbox, paging or filter"}}
 
 
 def _city_id(conn: Any, city: str | None, user: User) -> int | None:
@@ -40,7 +45,7 @@ def _collection(conn: Any, layer: str, bbox: Any, page: Any, filters: dict[str, 
 CityQuery = Annotated[str | None, Query(description="an imported city: nanjing, 南京市, …")]
 
 
-@router.get("/cities", summary="Imported cities with their figures")
+@router.get("/cities", summary="Imported cities with their figures", response_model=list[City])
 def cities(conn: ConnectionDep, user: CurrentUser) -> list[dict[str, Any]]:
     """The cities of the user's jurisdiction (all of them for an admin bound to none)."""
     return [{"id": c.id, "name": c.name, "name_en": c.name_en, "code": c.code,
@@ -48,7 +53,8 @@ def cities(conn: ConnectionDep, user: CurrentUser) -> list[dict[str, Any]]:
             if user.scope.city_id in (None, c.id)]
 
 
-@router.get("/admin-units", summary="Cities, districts, streets and communities", responses=_DOC)
+@router.get("/admin-units", summary="Cities, districts, streets and communities", response_class=GeoJSONResponse,
+            responses=_doc(UnitLayer))
 def admin_units(
     conn: ConnectionDep, user: CurrentUser, bbox: BBoxDep, page: PageDep, city: CityQuery = None,
     level: Annotated[str | None, Query(pattern="^(city|district|street|community)$")] = None,
@@ -58,7 +64,8 @@ def admin_units(
                        {"city_id": _city_id(conn, city, user), "level": level, "parent_id": parent_id}, user)
 
 
-@router.get("/grids", summary="Grids (网格)", responses=_DOC)
+@router.get("/grids", summary="Grids (网格)", response_class=GeoJSONResponse,
+            responses=_doc(GridLayer))
 def grids(conn: ConnectionDep, user: CurrentUser, bbox: BBoxDep, page: PageDep, city: CityQuery = None,
           community_id: Annotated[int | None, Query(ge=1)] = None) -> Response:
     """Grids with their households (confirmed counts where given, else estimates) and buildings."""
@@ -66,7 +73,8 @@ def grids(conn: ConnectionDep, user: CurrentUser, bbox: BBoxDep, page: PageDep, 
                        {"city_id": _city_id(conn, city, user), "community_id": community_id}, user)
 
 
-@router.get("/buildings", summary="Buildings with estimated and confirmed households", responses=_DOC)
+@router.get("/buildings", summary="Buildings with estimated and confirmed households", response_class=GeoJSONResponse,
+            responses=_doc(BuildingLayer))
 def buildings(
     conn: ConnectionDep, user: CurrentUser, bbox: BBoxDep, page: PageDep, city: CityQuery = None,
     use: Annotated[str | None, Query(pattern="^(residential|non_residential|unknown)$")] = None,
@@ -77,7 +85,7 @@ def buildings(
 
 
 @router.get("/key-places", summary="Key places: schools, hospitals, markets, police, elderly homes, …",
-            responses=_DOC)
+            response_class=GeoJSONResponse, responses=_doc(KeyPlaceLayer))
 def key_places(
     conn: ConnectionDep, user: CurrentUser, bbox: BBoxDep, page: PageDep, city: CityQuery = None,
     kind: Annotated[str | None, Query(max_length=32)] = None,

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from api.deps import get_engine
 from api.jurisdiction import require_code_async
 from api.roles import Planner, Viewer
+from api.schemas import BasicPatrol, BudgetedRound, GridStreets, Inspection, documented
 from gis.db.engine import reading, writing
 from gis.errors import InputError
 from gis.geo.coords import to_wgs84
@@ -33,6 +34,8 @@ from gis.patrol.store.streets import grid_streets, set_optional_streets
 from maps.city import map_to_html
 from maps.patrol import patrol_map, tours_map
 
+PLAN_MEDIA = ("text/html", "application/gpx+xml")
+"""``format=html``: the plan drawn on its map page; ``format=gpx``: a GPX 1.1 file for a phone."""
 router = APIRouter(tags=["patrols"])
 EngineDep = Annotated[Engine, Depends(get_engine)]
 BaseParam = Annotated[str | None, Query(description="lon,lat of the base (default: the grid's centre)",
@@ -41,8 +44,8 @@ CrsParam = Annotated[str, Query(description="the base's coordinate system: wgs84
 
 
 @router.get("/grids/{code}/patrols/basic", summary="The grid's weekly basic patrol: every street, from the base "
-            "and back, as short as possible",
-            responses={404: {"description": "no such grid"},
+            "and back, as short as possible", response_model=None,
+            responses={**documented(BasicPatrol, also=PLAN_MEDIA), 404: {"description": "no such grid"},
                        422: {"description": "no streets, a base off the network, bad parameters"}})
 async def basic_patrol(
     code: str, engine: EngineDep, user: Viewer, base: BaseParam = None, crs: CrsParam = "wgs84",
@@ -61,8 +64,8 @@ async def basic_patrol(
 
 
 @router.get("/grids/{code}/patrols/inspection", summary="The grid's monthly full inspection: every building, in "
-            "the shortest tours, split into shifts",
-            responses={404: {"description": "no such grid"},
+            "the shortest tours, split into shifts", response_model=None,
+            responses={**documented(Inspection, also=PLAN_MEDIA), 404: {"description": "no such grid"},
                        422: {"description": "no buildings or streets, a base off the network, bad parameters"}})
 async def full_inspection(
     code: str, engine: EngineDep, user: Viewer, base: BaseParam = None, crs: CrsParam = "wgs84",
@@ -84,8 +87,8 @@ async def full_inspection(
 
 
 @router.get("/grids/{code}/patrols/budgeted", summary="The grid's time-budgeted patrol: the round that covers the "
-            "most risk (key places, recent events) in N minutes",
-            responses={404: {"description": "no such grid"},
+            "most risk (key places, recent events) in N minutes", response_model=None,
+            responses={**documented(BudgetedRound, also=PLAN_MEDIA), 404: {"description": "no such grid"},
                        422: {"description": "a zero or negative budget, no streets, a base off the network"}})
 async def budgeted_patrol(
     code: str, engine: EngineDep, user: Viewer,
@@ -118,7 +121,8 @@ class OptionalStreets(BaseModel):
 
 
 @router.get("/grids/{code}/streets", summary="The grid's streets for the basic patrol: required or optional",
-            responses={404: {"description": "no such grid"}, 422: {"description": "no streets, a bad code"}})
+            response_model=None, responses={**documented(GridStreets), 404: {"description": "no such grid"},
+                                            422: {"description": "no streets, a bad code"}})
 async def streets(code: str, engine: EngineDep, user: Viewer) -> Any:
     """Every street segment the grid's basic patrol walks (inside the grid or along its boundary), as GeoJSON:
     its id (``u-v-key``), name, kind, length and whether a planner marked it optional (by whom, why, when)."""
@@ -128,8 +132,8 @@ async def streets(code: str, engine: EngineDep, user: Viewer) -> Any:
 
 
 @router.put("/grids/{code}/streets/optional", summary="Mark which of the grid's streets the basic patrol need "
-            "not walk",
-            responses={404: {"description": "no such grid"},
+            "not walk", response_model=None,
+            responses={**documented(GridStreets), 404: {"description": "no such grid"},
                        422: {"description": "a segment that is not the grid's, every street optional, no reason"}})
 async def mark_optional_streets(code: str, body: OptionalStreets, engine: EngineDep, user: Planner) -> Any:
     """Replaces the grid's optional streets with ``segments``. The basic patrol then walks only the required

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from api.deps import SettingsDep, aware, get_engine
 from api.jurisdiction import require_city, require_code_async
 from api.roles import Recorder, Viewer
+from api.schemas import Compliance, Coverage, Schedule, Visit
 from gis.access.scope import User
 from gis.db.engine import reading, writing
 from gis.errors import ForbiddenError, InputError, NotFoundError
@@ -74,7 +75,7 @@ def _line(track: dict[str, Any] | None) -> list[Any] | None:
 
 
 @router.post("/grids/{code}/visits", status_code=201, summary="Log a visit: its GPS track is matched to the grid's "
-             "streets", responses={404: {"description": "no such grid"},
+             "streets", response_model=Visit, responses={404: {"description": "no such grid"},
                                    422: {"description": "a malformed track, bad times, an unknown staff member"}})
 async def log_visit(code: str, body: VisitBody, engine: EngineDep, user: Recorder) -> Any:
     """The answer says which street segments the track walked (within ``tolerance_m``) and their share of the
@@ -92,7 +93,7 @@ async def log_visit(code: str, body: VisitBody, engine: EngineDep, user: Recorde
 
 
 @router.post("/grids/{code}/visits/gpx", status_code=201, summary="Log a visit from a GPX file (a phone's recorded "
-             "track)", responses={404: {"description": "no such grid"},
+             "track)", response_model=Visit, responses={404: {"description": "no such grid"},
                                   422: {"description": "not GPX, no times, a track far from the grid"}})
 async def log_visit_gpx(
     code: str, request: Request, engine: EngineDep, user: Recorder,
@@ -112,7 +113,8 @@ async def log_visit_gpx(
                                    staff_id=staff_id, track=coords, tolerance_m=tolerance_m)
 
 
-@router.get("/visits/{visit_id}", summary="One logged visit", responses={404: {"description": "no such visit"}})
+@router.get("/visits/{visit_id}", summary="One logged visit", response_model=Visit,
+            responses={404: {"description": "no such visit"}})
 async def get_visit(visit_id: int, engine: EngineDep, user: Viewer) -> dict[str, Any]:
     visit = await run_in_threadpool(reading, engine, visits.get_visit, visit_id)
     try:
@@ -123,7 +125,8 @@ async def get_visit(visit_id: int, engine: EngineDep, user: Viewer) -> dict[str,
 
 
 @router.get("/grids/{code}/compliance", summary="Was the weekly basic patrol done each week, and the monthly full "
-            "inspection?", responses={404: {"description": "no such grid"}})
+            "inspection?", response_model=Compliance,
+            responses={200: {"content": {"text/csv": {}}}, 404: {"description": "no such grid"}})
 async def compliance(code: str, engine: EngineDep, settings: SettingsDep, user: Viewer, month: MonthParam,
                      format: Literal["json", "csv"] = "json") -> Any:
     await require_code_async(engine, user, code)
@@ -135,7 +138,8 @@ async def compliance(code: str, engine: EngineDep, settings: SettingsDep, user: 
 
 
 @router.get("/grids/{code}/schedule", summary="A month's patrol plan for the grid's chief and members",
-            responses={404: {"description": "no such grid"}})
+            response_model=Schedule,
+            responses={200: {"content": {"text/csv": {}}}, 404: {"description": "no such grid"}})
 async def schedule(code: str, engine: EngineDep, settings: SettingsDep, user: Viewer, month: MonthParam,
                    format: Literal["json", "csv"] = "json") -> Any:
     """Weekly basic patrols for each person and the monthly inspection's tours, with each item's status (done,
@@ -159,7 +163,9 @@ def _csv(rows: list[dict[str, Any]], filename: str) -> Response:
 
 @router.get("/coverage", summary="Coverage per grid, community, street, district or city: streets planned and "
             "walked, buildings and key places visited, events per 1,000 households, response circles",
-            responses={404: {"description": "no such city"}, 422: {"description": "bad parameters"}})
+            response_model=Coverage,
+            responses={200: {"content": {"text/csv": {}}}, 404: {"description": "no such city"},
+                       422: {"description": "bad parameters"}})
 async def coverage(
     engine: EngineDep, user: Viewer,
     city: Annotated[str, Query(description="an imported city: nanjing, 南京市, …")],
