@@ -4,12 +4,13 @@ coverage), so that ``/openapi.json`` says what each endpoint returns.
 - Times are ISO 8601 strings exactly as the stores write them (``Timestamp``), not re-formatted on the way out.
 - Codes from a closed list (a state, a level, a role) are documented with their values (``one_of``); the
   database's CHECK constraints, built from :mod:`gis.vocabulary`, are what enforces them.
-- Every model allows fields it does not declare (``extra="allow"``): a field a store adds still reaches the
-  client. ``tests/api/test_response_models.py`` reads real answers of every endpoint below and fails on a field a
-  model does not declare, or one it declares and the answer lacks.
-- JSON answers are validated against their model on the way out (FastAPI's ``response_model``). The GeoJSON
-  layers are text built by PostGIS and the patrol plans large feature collections: their models document them
-  (``responses=``) and the test checks them, but they are not validated per request.
+- The models document the answers (``responses=documented(Model)`` on a route); they are not checked per
+  request. The stores build the answers (the layers are text straight from PostGIS), and an answer that strayed
+  from its model would be a server bug: checked on the way out, it would turn a request that did nothing wrong
+  into a 500. ``tests/api/test_response_models.py`` is the check instead: it reads real answers of every endpoint
+  below and fails on a field a model does not declare, or one it requires and the answer lacks. (On its first run
+  it caught two: an event's evaluation is a score, and a moved event has no assignee unless held by a grid.)
+- Every model allows fields it does not declare (``extra="allow"``), so that the test sees them.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ class Event(Model):
     extensions: int
     escalations: int
     suspended_seconds: float
-    evaluation: str | None
+    evaluation: int | None = Field(description="the score given at closing")
     updated_at: Timestamp
     reporter_contact: str | None = Field(default=None, description="personal data: only to those handling it "
                                          "(each read audited); absent otherwise")
@@ -321,7 +322,7 @@ class EventMoved(Model):
     event_id: int
     from_: str | None = Field(alias="from", serialization_alias="from")
     to: str | None
-    assignee: int | None
+    assignee: int | None = Field(default=None, description="the grid's person, for an event held at grid level")
 
 
 class GridChange(Model):
@@ -712,7 +713,7 @@ class Me(Model):
 
 
 
-def documented(model: type[BaseModel], *, status: int = 200, also: Sequence[str] = ()) -> dict[int | str, Any]:
-    """The OpenAPI entry of an answer ``model`` documents but does not check per request (GeoJSON bodies built by
-    PostGIS, large plans), served besides as the media types ``also`` (``format=html``, ``gpx``, ``csv``)."""
+def documented(model: Any, *, status: int = 200, also: Sequence[str] = ()) -> dict[int | str, Any]:
+    """The OpenAPI entry of an answer ``model`` (a model, or a list of one) documents, served besides as the media
+    types ``also`` (``format=html``, ``gpx``, ``csv``): ``responses=documented(Event)`` on a route."""
     return {status: {"model": model, "content": {media: {} for media in also}}}

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from api.deps import client_of
 from api.roles import allow
-from api.schemas import Me
+from api.schemas import Me, documented
 from api.session import TOKEN_COOKIE
 from api.tokens import CurrentUser
 from gis.access.scope import User
@@ -77,8 +77,12 @@ async def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Dep
     return {"access_token": access, "token_type": "bearer", "expires_in": seconds, "user": user.as_dict()}
 
 
-@router.get("/me", summary="Who the token belongs to: role, unit, staff record, and the grids they work in",
-            response_model=Me)
+@router.get(
+    "/me",
+    summary="Who the token belongs to: role, unit, staff record, and the grids they work in",
+    response_model=None,
+    responses=documented(Me),
+)
 async def me(request: Request, user: CurrentUser) -> dict[str, Any]:
     """``grids``: the staff record's grids with the duty in each (a grid member's page opens on the first), or the
     user's own grid when bound to one."""

@@ -93,8 +93,12 @@ class StaffBody(BaseModel):
                                          "starts: 'HH:MM', ends: 'HH:MM'}]")
 
 
-@router.get("/categories", summary="Event categories, where each goes, and their deadlines",
-            response_model=list[Category])
+@router.get(
+    "/categories",
+    summary="Event categories, where each goes, and their deadlines",
+    response_model=None,
+    responses=documented(list[Category]),
+)
 def list_categories(conn: ConnectionDep, _: CurrentUser) -> list[dict[str, Any]]:
     return events.categories(conn)
 
@@ -122,12 +126,19 @@ async def report_event(request: Request, body: EventBody, _: Reporter,
                     media_type="application/json")
 
 
-@router.post("/events/bulk", status_code=201, summary="Load a CSV or GeoJSON file of (historic) events, set-based",
-             response_model=BulkLoad,
-             responses={403: {"description": "rows placed outside your jurisdiction (listed); nothing stored"},
-                        413: {"description": "file too large"},
-                        422: {"description": "bad rows (all listed), unknown categories, or points outside the "
-                                             "service area; nothing stored"}})
+@router.post(
+    "/events/bulk",
+    status_code=201,
+    summary="Load a CSV or GeoJSON file of (historic) events, set-based",
+    response_model=None,
+    responses={
+        **documented(BulkLoad, status=201),
+        403: {"description": "rows placed outside your jurisdiction (listed); nothing stored"},
+        413: {"description": "file too large"},
+        422: {"description": "bad rows (all listed), unknown categories, or points outside the "
+                                             "service area; nothing stored"},
+    },
+)
 async def bulk_events(
     request: Request, engine: EngineDep, settings: SettingsDep, user: Dispatcher,
     format: Literal["csv", "geojson"] = "csv",
@@ -144,7 +155,12 @@ async def bulk_events(
     return report.as_dict()
 
 
-@router.get("/events", summary="Events by state, grid, unit or overdue", response_model=list[Event])
+@router.get(
+    "/events",
+    summary="Events by state, grid, unit or overdue",
+    response_model=None,
+    responses=documented(list[Event]),
+)
 def find_events(
     conn: ConnectionDep, user: CurrentUser,
     state: Annotated[list[str] | None, Query(description="one or more states")] = None,
@@ -164,9 +180,12 @@ def find_events(
                               overdue_at=datetime.now(UTC) if overdue else None, limit=limit, offset=offset)
 
 
-@router.get("/events/{event_id}", summary="One event (the reporter's contact only for those handling it)",
-            response_model=Event,
-            responses={404: {"description": "no such event in your jurisdiction"}})
+@router.get(
+    "/events/{event_id}",
+    summary="One event (the reporter's contact only for those handling it)",
+    response_model=None,
+    responses={**documented(Event), 404: {"description": "no such event in your jurisdiction"}},
+)
 def one_event(request: Request, event_id: int, conn: ConnectionDep, user: CurrentUser) -> dict[str, Any]:
     event_in_scope(conn, user, event_id)
     event = events.get_event(conn, event_id, with_contact=True)
@@ -190,9 +209,12 @@ def handles(user: User, event: dict[str, Any]) -> bool:
     return user.staff_id is not None and assignee is not None and assignee["id"] == user.staff_id
 
 
-@router.get("/events/{event_id}/history", summary="Every step of an event: who, in which role, when, why",
-            response_model=list[EventStep],
-            responses={404: {"description": "no such event in your jurisdiction"}})
+@router.get(
+    "/events/{event_id}/history",
+    summary="Every step of an event: who, in which role, when, why",
+    response_model=None,
+    responses={**documented(list[EventStep]), 404: {"description": "no such event in your jurisdiction"}},
+)
 def event_history(event_id: int, conn: ConnectionDep, user: CurrentUser) -> list[dict[str, Any]]:
     event_in_scope(conn, user, event_id)
     return events.history(conn, event_id)
@@ -208,12 +230,19 @@ def loop_role(conn: Connection, user: User) -> str:
     return role if role is not None else LOOP_ROLE[user.role]
 
 
-@router.post("/events/{event_id}/{action}", summary="Take a step of the loop (accept, reject, merge, dispatch, "
+@router.post(
+    "/events/{event_id}/{action}",
+    summary="Take a step of the loop (accept, reject, merge, dispatch, "
              "receive, handle, verify, rework, close, suspend, resume, extend, escalate)",
-             response_model=Event, responses={403: {"description": "your role may not take this step"},
-                        404: {"description": "no such event in your jurisdiction"},
-                        409: {"description": "the event's state does not allow this step, or it changed since "
-                                             "seen_updated_at"}})
+    response_model=None,
+    responses={
+        **documented(Event),
+        403: {"description": "your role may not take this step"},
+        404: {"description": "no such event in your jurisdiction"},
+        409: {"description": "the event's state does not allow this step, or it changed since "
+                                             "seen_updated_at"},
+    },
+)
 def step(event_id: int, action: str, body: StepBody, engine: EngineDep, user: Handler) -> dict[str, Any]:
     """The checks and the step in one transaction."""
     with engine.begin() as conn:
@@ -231,8 +260,12 @@ def step(event_id: int, action: str, body: StepBody, engine: EngineDep, user: Ha
     return event
 
 
-@router.post("/escalations/run", summary="Escalate every event whose deadline has passed (also run every minute)",
-             response_model=Escalations)
+@router.post(
+    "/escalations/run",
+    summary="Escalate every event whose deadline has passed (also run every minute)",
+    response_model=None,
+    responses=documented(Escalations),
+)
 def run_escalations(engine: EngineDep, user: Dispatcher) -> dict[str, Any]:
     """Only the events of the dispatcher's jurisdiction."""
     done = events.escalate_overdue(engine, city_id=user.scope.city_id, prefix=user.scope.prefix)
@@ -252,9 +285,12 @@ def staff_in_scope(conn: Connection, user: User, staff_id: int, *, active: bool 
     raise NotFoundError(f"no staff member {staff_id} in your jurisdiction")
 
 
-@router.get("/staff/{staff_id}/events", summary="A staff member's events (default: the open ones)",
-            response_model=list[Event],
-            responses={404: {"description": "no such staff member in your jurisdiction"}})
+@router.get(
+    "/staff/{staff_id}/events",
+    summary="A staff member's events (default: the open ones)",
+    response_model=None,
+    responses={**documented(list[Event]), 404: {"description": "no such staff member in your jurisdiction"}},
+)
 def staff_events(request: Request, staff_id: int, conn: ConnectionDep, user: CurrentUser,
                  state: Annotated[list[str] | None, Query()] = None) -> list[dict[str, Any]]:
     """The member's own list carries the reporters' contacts (audited); others see it without them."""
@@ -355,8 +391,13 @@ async def _assignments(engine: Engine, staff_id: int, limit: int | None, heartbe
         quiet += poll
 
 
-@router.post("/staff", status_code=201, summary="Add a staff member, their grids and duty hours",
-             response_model=StaffMember)
+@router.post(
+    "/staff",
+    status_code=201,
+    summary="Add a staff member, their grids and duty hours",
+    response_model=None,
+    responses=documented(StaffMember, status=201),
+)
 def new_staff(body: StaffBody, engine: EngineDep, user: Dispatcher) -> dict[str, Any]:
     """Only in the dispatcher's jurisdiction: their unit and grids must lie inside it."""
     roster: list[dict[str, Any]] = []
@@ -376,8 +417,12 @@ def new_staff(body: StaffBody, engine: EngineDep, user: Dispatcher) -> dict[str,
                          roster=roster)
 
 
-@router.get("/kpis", summary="On-time closure and the other ranking figures per unit and period",
-            response_model=Kpis, responses={200: {"content": {"text/csv": {}}}})
+@router.get(
+    "/kpis",
+    summary="On-time closure and the other ranking figures per unit and period",
+    response_model=None,
+    responses=documented(Kpis, also=("text/csv",)),
+)
 def unit_kpis(
     conn: ConnectionDep, user: CurrentUser,
     by: Literal["grid", "community", "street", "district", "department"] = "grid",

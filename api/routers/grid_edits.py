@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from api.deps import ConnectionDep, aware, get_engine
 from api.jurisdiction import require_code
 from api.roles import Planner, Viewer
-from api.schemas import GridAt, GridChange, GridVersion
+from api.schemas import GridAt, GridChange, GridVersion, documented
 from api.tokens import CurrentUser
 from gis.access.scope import User
 from gis.errors import ForbiddenError, InputError
@@ -76,8 +76,12 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/communities/{community}/grids", response_model=GridChange, responses=_RESPONSES,
-             summary="Create a grid from a drawn outline; the grids under it give the area up")
+@router.post(
+    "/communities/{community}/grids",
+    summary="Create a grid from a drawn outline; the grids under it give the area up",
+    response_model=None,
+    responses={**documented(GridChange), **_RESPONSES},
+)
 def create_grid(community: str, body: Create, engine: EngineDep, user: Planner) -> dict[str, Any]:
     with engine.begin() as conn:
         if not (len(community) == 12 and community.isdigit()):
@@ -89,8 +93,12 @@ def create_grid(community: str, body: Create, engine: EngineDep, user: Planner) 
                           may_change=_mine(user)).as_dict()
 
 
-@router.post("/grids/{code}/reshape", response_model=GridChange, responses=_RESPONSES,
-             summary="Move a grid's boundary; neighbours follow")
+@router.post(
+    "/grids/{code}/reshape",
+    summary="Move a grid's boundary; neighbours follow",
+    response_model=None,
+    responses={**documented(GridChange), **_RESPONSES},
+)
 def reshape_grid(code: str, body: Reshape, engine: EngineDep, user: Planner) -> dict[str, Any]:
     with engine.begin() as conn:
         _check_code(code)
@@ -100,8 +108,12 @@ def reshape_grid(code: str, body: Reshape, engine: EngineDep, user: Planner) -> 
                           may_change=_mine(user)).as_dict()
 
 
-@router.post("/grids/{code}/split", response_model=GridChange, responses=_RESPONSES,
-             summary="Split a grid by a drawn line")
+@router.post(
+    "/grids/{code}/split",
+    summary="Split a grid by a drawn line",
+    response_model=None,
+    responses={**documented(GridChange), **_RESPONSES},
+)
 def split_grid(code: str, body: Split, engine: EngineDep, user: Planner) -> dict[str, Any]:
     with engine.begin() as conn:
         _check_code(code)
@@ -111,8 +123,12 @@ def split_grid(code: str, body: Split, engine: EngineDep, user: Planner) -> dict
                           may_change=_mine(user)).as_dict()
 
 
-@router.post("/grids/merge", response_model=GridChange, responses=_RESPONSES,
-             summary="Merge two adjacent grids")
+@router.post(
+    "/grids/merge",
+    summary="Merge two adjacent grids",
+    response_model=None,
+    responses={**documented(GridChange), **_RESPONSES},
+)
 def merge_grids(body: Merge, engine: EngineDep, user: Planner) -> dict[str, Any]:
     with engine.begin() as conn:
         for code in body.codes:
@@ -122,8 +138,12 @@ def merge_grids(body: Merge, engine: EngineDep, user: Planner) -> dict[str, Any]
                           may_change=_mine(user)).as_dict()
 
 
-@router.delete("/grids/{code}", response_model=GridChange, responses=_RESPONSES,
-               summary="Delete a grid; its area goes to its neighbours")
+@router.delete(
+    "/grids/{code}",
+    summary="Delete a grid; its area goes to its neighbours",
+    response_model=None,
+    responses={**documented(GridChange), **_RESPONSES},
+)
 def delete_grid(
     code: str, engine: EngineDep, user: Planner,
     version: Annotated[int, Query(ge=1)],
@@ -137,17 +157,24 @@ def delete_grid(
                           dry_run=dry_run, may_change=_mine(user)).as_dict()
 
 
-@router.get("/grids/{code}/history", response_model=list[GridVersion],
-            responses={404: {"description": "no such code, ever"}},
-            summary="Every version of a grid: who, when, why, and its outline")
+@router.get(
+    "/grids/{code}/history",
+    summary="Every version of a grid: who, when, why, and its outline",
+    response_model=None,
+    responses={**documented(list[GridVersion]), 404: {"description": "no such code, ever"}},
+)
 def grid_history(code: str, conn: ConnectionDep, user: Viewer) -> list[dict[str, Any]]:
     _check_code(code)
     require_code(conn, user, code)
     return history(conn, code)
 
 
-@router.post("/grids/{code}/revert", response_model=GridChange, responses=_RESPONSES,
-             summary="Restore an earlier outline (as a new version)")
+@router.post(
+    "/grids/{code}/revert",
+    summary="Restore an earlier outline (as a new version)",
+    response_model=None,
+    responses={**documented(GridChange), **_RESPONSES},
+)
 def revert_grid(code: str, body: Revert, engine: EngineDep, user: Planner) -> dict[str, Any]:
     with engine.begin() as conn:
         _check_code(code)
@@ -166,7 +193,12 @@ def grid_diff(code: str, conn: ConnectionDep, user: Viewer, from_version: Annota
     return diff(conn, code, from_version, to_version)
 
 
-@router.get("/grid-at", summary="Which grid covered a point at a moment (default: now)", response_model=GridAt)
+@router.get(
+    "/grid-at",
+    summary="Which grid covered a point at a moment (default: now)",
+    response_model=None,
+    responses=documented(GridAt),
+)
 def which_grid(
     conn: ConnectionDep, user: CurrentUser,
     lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],

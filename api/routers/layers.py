@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import BBoxDep, ConnectionDep, PageDep
 from api.jurisdiction import require_city
-from api.schemas import BuildingLayer, City, GridLayer, KeyPlaceLayer, Layer, UnitLayer
+from api.schemas import BuildingLayer, City, GridLayer, KeyPlaceLayer, Layer, UnitLayer, documented
 from api.tokens import CurrentUser
 from gis.access.scope import User
 from gis.planning.store import city as features
@@ -45,7 +45,12 @@ def _collection(conn: Any, layer: str, bbox: Any, page: Any, filters: dict[str, 
 CityQuery = Annotated[str | None, Query(description="an imported city: nanjing, 南京市, …")]
 
 
-@router.get("/cities", summary="Imported cities with their figures", response_model=list[City])
+@router.get(
+    "/cities",
+    summary="Imported cities with their figures",
+    response_model=None,
+    responses=documented(list[City]),
+)
 def cities(conn: ConnectionDep, user: CurrentUser) -> list[dict[str, Any]]:
     """The cities of the user's jurisdiction (all of them for an admin bound to none)."""
     return [{"id": c.id, "name": c.name, "name_en": c.name_en, "code": c.code,

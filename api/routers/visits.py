@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from api.deps import SettingsDep, aware, get_engine
 from api.jurisdiction import require_city, require_code_async
 from api.roles import Recorder, Viewer
-from api.schemas import Compliance, Coverage, Schedule, Visit
+from api.schemas import Compliance, Coverage, Schedule, Visit, documented
 from gis.access.scope import User
 from gis.db.engine import reading, writing
 from gis.errors import ForbiddenError, InputError, NotFoundError
@@ -74,9 +74,18 @@ def _line(track: dict[str, Any] | None) -> list[Any] | None:
     return list(track["coordinates"])
 
 
-@router.post("/grids/{code}/visits", status_code=201, summary="Log a visit: its GPS track is matched to the grid's "
-             "streets", response_model=Visit, responses={404: {"description": "no such grid"},
-                                   422: {"description": "a malformed track, bad times, an unknown staff member"}})
+@router.post(
+    "/grids/{code}/visits",
+    status_code=201,
+    summary="Log a visit: its GPS track is matched to the grid's "
+             "streets",
+    response_model=None,
+    responses={
+        **documented(Visit, status=201),
+        404: {"description": "no such grid"},
+        422: {"description": "a malformed track, bad times, an unknown staff member"},
+    },
+)
 async def log_visit(code: str, body: VisitBody, engine: EngineDep, user: Recorder) -> Any:
     """The answer says which street segments the track walked (within ``tolerance_m``) and their share of the
     grid's street length; buildings outside the grid are listed apart (``unknown_buildings``). A grid member logs
@@ -92,9 +101,18 @@ async def log_visit(code: str, body: VisitBody, engine: EngineDep, user: Recorde
     return JSONResponse(visit, status_code=200) if visit.get("replayed") else visit
 
 
-@router.post("/grids/{code}/visits/gpx", status_code=201, summary="Log a visit from a GPX file (a phone's recorded "
-             "track)", response_model=Visit, responses={404: {"description": "no such grid"},
-                                  422: {"description": "not GPX, no times, a track far from the grid"}})
+@router.post(
+    "/grids/{code}/visits/gpx",
+    status_code=201,
+    summary="Log a visit from a GPX file (a phone's recorded "
+             "track)",
+    response_model=None,
+    responses={
+        **documented(Visit, status=201),
+        404: {"description": "no such grid"},
+        422: {"description": "not GPX, no times, a track far from the grid"},
+    },
+)
 async def log_visit_gpx(
     code: str, request: Request, engine: EngineDep, user: Recorder,
     kind: Literal["basic", "inspection", "budgeted"] = "basic",
@@ -113,8 +131,12 @@ async def log_visit_gpx(
                                    staff_id=staff_id, track=coords, tolerance_m=tolerance_m)
 
 
-@router.get("/visits/{visit_id}", summary="One logged visit", response_model=Visit,
-            responses={404: {"description": "no such visit"}})
+@router.get(
+    "/visits/{visit_id}",
+    summary="One logged visit",
+    response_model=None,
+    responses={**documented(Visit), 404: {"description": "no such visit"}},
+)
 async def get_visit(visit_id: int, engine: EngineDep, user: Viewer) -> dict[str, Any]:
     visit = await run_in_threadpool(reading, engine, visits.get_visit, visit_id)
     try:
@@ -124,9 +146,13 @@ async def get_visit(visit_id: int, engine: EngineDep, user: Viewer) -> dict[str,
     return visit
 
 
-@router.get("/grids/{code}/compliance", summary="Was the weekly basic patrol done each week, and the monthly full "
-            "inspection?", response_model=Compliance,
-            responses={200: {"content": {"text/csv": {}}}, 404: {"description": "no such grid"}})
+@router.get(
+    "/grids/{code}/compliance",
+    summary="Was the weekly basic patrol done each week, and the monthly full "
+            "inspection?",
+    response_model=None,
+    responses={**documented(Compliance, also=("text/csv",)), 404: {"description": "no such grid"}},
+)
 async def compliance(code: str, engine: EngineDep, settings: SettingsDep, user: Viewer, month: MonthParam,
                      format: Literal["json", "csv"] = "json") -> Any:
     await require_code_async(engine, user, code)
@@ -137,9 +163,12 @@ async def compliance(code: str, engine: EngineDep, settings: SettingsDep, user: 
     return _csv(rows, f"compliance-{code}-{month}.csv")
 
 
-@router.get("/grids/{code}/schedule", summary="A month's patrol plan for the grid's chief and members",
-            response_model=Schedule,
-            responses={200: {"content": {"text/csv": {}}}, 404: {"description": "no such grid"}})
+@router.get(
+    "/grids/{code}/schedule",
+    summary="A month's patrol plan for the grid's chief and members",
+    response_model=None,
+    responses={**documented(Schedule, also=("text/csv",)), 404: {"description": "no such grid"}},
+)
 async def schedule(code: str, engine: EngineDep, settings: SettingsDep, user: Viewer, month: MonthParam,
                    format: Literal["json", "csv"] = "json") -> Any:
     """Weekly basic patrols for each person and the monthly inspection's tours, with each item's status (done,
@@ -161,11 +190,17 @@ def _csv(rows: list[dict[str, Any]], filename: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-@router.get("/coverage", summary="Coverage per grid, community, street, district or city: streets planned and "
+@router.get(
+    "/coverage",
+    summary="Coverage per grid, community, street, district or city: streets planned and "
             "walked, buildings and key places visited, events per 1,000 households, response circles",
-            response_model=Coverage,
-            responses={200: {"content": {"text/csv": {}}}, 404: {"description": "no such city"},
-                       422: {"description": "bad parameters"}})
+    response_model=None,
+    responses={
+        **documented(Coverage, also=("text/csv",)),
+        404: {"description": "no such city"},
+        422: {"description": "bad parameters"},
+    },
+)
 async def coverage(
     engine: EngineDep, user: Viewer,
     city: Annotated[str, Query(description="an imported city: nanjing, 南京市, …")],

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from api import schemas
 from api.app import create_app
 from api.settings import Settings
-from tests.conftest import admin
+from tests.conftest import admin, staff_headers, user_headers
 
 
 @pytest.fixture
@@ -87,9 +87,21 @@ def test_real_answers_conform_to_their_models(client: TestClient, divided_engine
     assert posted.status_code == 201, posted.text
     event = conforms(schemas.Event, posted.json())
     assert event.reporter_contact == "138 0000 0000" and event.assignee is not None
-    handled = client.post(f"/events/{event.id}/handle", json={"note": "换了井盖", "photos": ["https://x.example/2.jpg"]})
-    assert handled.status_code in (200, 403, 409), handled.text  # the admin is not the assignee: any clear answer
-    conforms(list[schemas.Event], client.get("/events", params={"limit": 50}).json())
+    assert event.assignee is not None
+    member_headers = staff_headers(client, divided_engine, event.assignee.id)
+    centre = user_headers(client, divided_engine, "dispatcher", "beijing")
+    second = client.post("/events", json={"location": {"type": "Point", "coordinates": [lon, lat]},
+                                          "category": "C02", "source": "hotline"}).json()  # not a duplicate
+    for action, body, who in [("handle", {"note": "换了井盖", "photos": ["https://x.example/2.jpg"]}, member_headers),
+                              ("verify", {}, centre), ("close", {"evaluation": 5}, centre)]:
+        answer = client.post(f"/events/{second['id']}/{action}", json=body, headers=who)
+        assert answer.status_code == 200, answer.text
+        conforms(schemas.Event, answer.json())
+    assert answer.json()["evaluation"] == 5
+    conforms(list[schemas.EventStep], client.get(f"/events/{second['id']}/history").json())
+    listed = client.get("/events", params={"limit": 50}).json()
+    conforms(list[schemas.Event], listed)
+    assert not any("reporter_contact" in e for e in listed)  # a list carries no contacts: absent, not null
     conforms(schemas.Event, client.get(f"/events/{event.id}").json())
     suspended = client.post(f"/events/{event.id}/suspend", json={"note": "等待材料"})
     assert suspended.status_code == 200, suspended.text
