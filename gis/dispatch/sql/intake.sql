@@ -1,5 +1,5 @@
--- Intake: the placement of a report on its grid and person, and its first steps (the rules: the docstring of
--- gis/dispatch/store/events.py). The current definitions; migrations load frozen copies of their day
+-- Intake: the placement of a report on its grid (placement.sql) and person, and its first steps (the rules: the
+-- docstring of gis/dispatch/store/events.py). The current definitions; migrations load frozen copies of their day
 -- (tests/db/test_sql_definitions.py checks that the migrated database matches this file).
 
 CREATE OR REPLACE FUNCTION gridpatrol_person(p_route text, p_grid int, p_community int, p_local timestamp)
@@ -83,22 +83,16 @@ BEGIN
     END IF;
 
     -- 1. the grid: the one containing the point (lowest code on a shared edge), else the nearest within p_radius
-    SELECT g.id, g.code, g.community_id INTO g_id, g_code, g_comm
-    FROM grids g WHERE ST_Intersects(g.geom, pt) ORDER BY g.code LIMIT 1;
+    -- (the rule: placement.sql)
+    SELECT g.id, g.code, g.community_id INTO g_id, g_code, g_comm FROM gridpatrol_grid_at(pt) g;
     IF NOT FOUND THEN
         g_inside := false;
-        SELECT n.id, n.code, n.community_id, n.d INTO g_id, g_code, g_comm, g_d FROM (
-            SELECT g.id, g.code, g.community_id, ST_Distance(g.geom::geography, pt::geography) AS d
-            FROM (SELECT id, code, community_id, geom FROM grids ORDER BY geom <-> pt LIMIT 4) g) n
-        WHERE n.d <= p_radius ORDER BY n.d, n.code LIMIT 1;
+        SELECT n.id, n.code, n.community_id, n.d INTO g_id, g_code, g_comm, g_d
+        FROM gridpatrol_grid_near(pt, p_radius) n;
     END IF;
 
     IF g_id IS NULL THEN  -- no grid near: the street's centre queue, flagged
-        SELECT a.id, a.code, a.city_id, a.d INTO s_id, s_code, s_city, s_d FROM (
-            SELECT u.id, u.code, u.city_id, ST_Distance(u.geom::geography, pt::geography) AS d
-            FROM (SELECT id, code, city_id, geom FROM admin_units WHERE level = 'street'
-                  ORDER BY geom <-> pt LIMIT 3) u) a
-        ORDER BY a.d, a.code LIMIT 1;
+        SELECT a.id, a.code, a.city_id, a.d INTO s_id, s_code, s_city, s_d FROM gridpatrol_street_near(pt) a;
         IF NOT FOUND OR s_d > p_street_radius THEN
             RETURN QUERY SELECT false, 'GP422', format('the point %s is outside the service area: %s', here,
                 CASE WHEN s_d IS NULL THEN 'no imported city has a street there'

@@ -202,13 +202,14 @@ def _validate(frame: pd.DataFrame, name: str) -> pd.DataFrame:
                          "reported_at": reported.array, "closed_at": closed.array})
 
 
-# Placement in three set-based steps, so that the costly searches run only for the few rows that need them:
-# the grid containing each point (lowest code on a shared edge); for the rest, the nearest grid within the radius;
-# for what is still unplaced, the nearest street. The first step walks the grids and, for each, finds its points
-# through a GiST index on the staged points: each grid polygon is then tested against all its points in a row,
-# which lets PostGIS prepare it once (a point-in-polygon index) instead of testing every point against raw
-# polygons. On the 200,000-point benchmark that halves the step. It keeps only (row, grid id): what each row
-# carries is read from the staged rows when the events are written.
+# Placement (the rule: gis/dispatch/sql/placement.sql) in three set-based steps, so that the costly searches run
+# only for the few rows that need them: the grid containing each point (lowest code on a shared edge); for the rest,
+# the nearest grid within the radius (``gridpatrol_grid_near``, row by row); for what is still unplaced, the nearest
+# street. Steps 1 and 3 are the rule's functions carried out over the whole file at once: the first walks the grids
+# and, for each, finds its points through a GiST index on the staged points, so that each grid polygon is tested
+# against all its points in a row, which lets PostGIS prepare it once (a point-in-polygon index) instead of testing
+# every point against raw polygons (200,000 points: 1.2 s, against 2.5 s calling ``gridpatrol_grid_at`` per row).
+# It keeps only (row, grid id): what each row carries is read from the staged rows when the events are written.
 _PLACE = [
     "CREATE INDEX ON staging USING gist (geom)",
     "ANALYZE staging (row, category, closed_at)",
@@ -225,33 +226,23 @@ _FALLBACK = [
     """
     CREATE {kind} TABLE fallback {drop} AS
     SELECT s.row, s.geom, n.id AS grid_id, n.d AS grid_d, NULL::int AS street_id, NULL::float8 AS street_d
-    FROM staging s LEFT JOIN LATERAL (
-        SELECT k.id, k.d FROM (
-            SELECT g.id, g.code,
-                   -- the distance on the spheroid, as intake measures it, only for a grid that can be within the
-                   -- radius (a planar test in degrees, wide enough at the point's latitude): most rows here are
-                   -- far from every grid, and each spheroid distance to a polygon costs ~80 µs
-                   CASE WHEN ST_DWithin(g.geom, s.geom, %(radius)s / (111320 * greatest(cos(radians(s.lat)), 0.01))
-                                        * 1.01)
-                        THEN ST_Distance(g.geom::geography, s.geom::geography) END AS d
-            FROM grids g ORDER BY g.geom <-> s.geom LIMIT 4) k
-        WHERE k.d <= %(radius)s ORDER BY k.d, k.code LIMIT 1) n ON true
+    FROM staging s LEFT JOIN LATERAL gridpatrol_grid_near(s.geom, %(radius)s) n ON true
     WHERE %(some)s AND NOT EXISTS (SELECT 1 FROM hits h WHERE h.row = s.row)
     """,
-    # the nearest street of the rows no grid is near: of the three nearest by their boxes (as intake does), the
-    # nearest on the spheroid. The distances are taken street by street (``ORDER BY u.id``): PostGIS keeps a
-    # street's outline indexed between calls while the same street comes again (a street has hundreds of points;
-    # 3,500 rows took 5.3 s point by point, alternating streets, 4.4 s unordered, 1.6 s street by street)
+    # ``gridpatrol_street_near`` for the rows no grid is near: of the three nearest by their boxes, the nearest on
+    # the spheroid, ties to the lower code. The distances are taken street by street (``ORDER BY u.id``): PostGIS
+    # keeps a street's outline indexed between calls while the same street comes again (a street has hundreds of
+    # points; 3,500 rows took 5.3 s point by point, alternating streets, 4.4 s unordered, 1.6 s street by street)
     """
     CREATE {kind} TABLE streets {drop} AS
     WITH pairs AS MATERIALIZED (
-        SELECT q.row, q.geom AS point, u.id, u.geom AS street
-        FROM fallback q CROSS JOIN LATERAL (SELECT a.id, a.geom FROM admin_units a WHERE a.level = 'street'
-                                            ORDER BY a.geom <-> q.geom LIMIT 3) u
+        SELECT q.row, q.geom AS point, u.id, u.code, u.geom AS street
+        FROM fallback q CROSS JOIN LATERAL (SELECT a.id, a.code::text AS code, a.geom FROM admin_units a
+                                            WHERE a.level = 'street' ORDER BY a.geom <-> q.geom LIMIT 3) u
         WHERE q.grid_id IS NULL ORDER BY u.id)
     SELECT DISTINCT ON (m.row) m.row, m.id, m.d
-    FROM (SELECT p.row, p.id, ST_Distance(p.street::geography, p.point::geography) AS d FROM pairs p) m
-    ORDER BY m.row, m.d, m.id
+    FROM (SELECT p.row, p.id, p.code, ST_Distance(p.street::geography, p.point::geography) AS d FROM pairs p) m
+    ORDER BY m.row, m.d, m.code
     """,
     "UPDATE fallback f SET street_id = st.id, street_d = st.d FROM streets st WHERE st.row = f.row",
 ]
