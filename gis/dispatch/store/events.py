@@ -2,11 +2,10 @@
 
 Assignment rules, in order (the event stores which one placed it, in ``assignment_rule``):
 
-1. **Grid.** The current grid that contains the point. A point on a shared edge or vertex lies in several grids:
-   it goes to the one with the **lowest code** (the same tie-break the grid editor uses for buildings).
-   A point outside every grid goes to the nearest grid within ``radius_m`` (default 50 m, measured on the
-   spheroid); beyond that, to the **centre queue of the street** that contains it (or the nearest street
-   within 1 km), flagged for a person to look at. Farther than that it is outside the service area: a 422.
+1. **Grid.** The grid that contains the point (the lowest code on a shared edge), else the nearest grid within
+   ``radius_m`` (default 50 m), else the **centre queue of the nearest street** within 1 km, flagged for a person
+   to look at; farther than that the point is outside the service area (a 422). The rule is written once, in
+   ``gis/dispatch/sql/placement.sql``, which single and bulk intake both use.
 2. **Person.** By the category's route: ``police`` categories go to the grid's embedded police officer (the
    community's, failing that), ``department`` categories straight to the category's department; ``grid``
    categories to the member on duty by the roster at the moment of the report (the city's local time), failing
