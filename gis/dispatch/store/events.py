@@ -36,6 +36,7 @@ import psycopg2
 from sqlalchemy.engine import Connection, Engine
 
 from gis.db.prepared import Prepared
+from gis.dispatch.queries import EVENT_PLACE
 from gis.dispatch.rules import (
     ASSIGNING,
     DEFAULT_RADIUS_M,
@@ -206,9 +207,7 @@ def _read(cur: Any, event_id: int, *, with_contact: bool) -> dict[str, Any]:
 def event_place(conn: Connection, event_id: int) -> tuple[int, str | None, str | None, str, str] | None:
     """Where an event lies, as a jurisdiction check reads it: ``(city id, grid or street code, department, level,
     queue)``; ``None`` when there is no such event."""
-    row = conn.exec_driver_sql(
-        "SELECT e.city_id, coalesce(e.grid_code, su.code), e.department_code, e.level, e.queue "
-        "FROM events e LEFT JOIN admin_units su ON su.id = e.street_id WHERE e.id = %(i)s", {"i": event_id}).first()
+    row = conn.exec_driver_sql(f"{EVENT_PLACE} WHERE e.id = %(i)s", {"i": event_id}).first()
     return tuple(row) if row is not None else None  # type: ignore[return-value]
 
 

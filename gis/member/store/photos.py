@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from gis.dispatch.queries import EVENT_PLACE
 from gis.errors import InputError, NotFoundError, PayloadTooLargeError
 from gis.member.photos import MAX_PHOTO_BYTES, image_type
 
@@ -54,10 +55,8 @@ def photo_events(conn: Connection, key: str, *, limit: int = 100) -> list[tuple[
     """The events that show the photo (as reported, or with one of their steps), as
     ``(city_id, unit code, department, level, queue)``: what a jurisdiction check reads."""
     rows = conn.exec_driver_sql(
-        "SELECT e.city_id, coalesce(e.grid_code, su.code), e.department_code, e.level, e.queue "
-        "FROM events e LEFT JOIN admin_units su ON su.id = e.street_id "
-        "WHERE e.id IN (SELECT id FROM events WHERE photos <> '[]'::jsonb AND photos @> jsonb_build_array(%(k)s) "
-        "UNION SELECT event_id FROM event_transitions WHERE data ? 'photos' "
+        f"{EVENT_PLACE} WHERE e.id IN (SELECT id FROM events WHERE photos <> '[]'::jsonb "
+        "AND photos @> jsonb_build_array(%(k)s) UNION SELECT event_id FROM event_transitions WHERE data ? 'photos' "
         "AND data @> jsonb_build_object('photos', jsonb_build_array(%(k)s))) LIMIT %(n)s",
         {"k": key, "n": limit}).all()
     return [tuple(r) for r in rows]  # type: ignore[misc]

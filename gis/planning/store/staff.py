@@ -59,10 +59,9 @@ def _grid_id(conn: Any, code: str) -> int:
     return int(grid_id)
 
 
-def staff_role(conn: Connection, staff_id: int, *, active: bool = True) -> str | None:
-    """The staff member's role (``None``: no such member, or with ``active`` one who no longer works)."""
-    role = conn.exec_driver_sql("SELECT role FROM staff WHERE id = %(s)s AND (active OR NOT %(a)s)",
-                                {"s": staff_id, "a": active}).scalar()
+def staff_role(conn: Connection, staff_id: int) -> str | None:
+    """The working staff member's role (``None``: no such member, or one who no longer works)."""
+    role = conn.exec_driver_sql("SELECT role FROM staff WHERE id = %(s)s AND active", {"s": staff_id}).scalar()
     return str(role) if role is not None else None
 
 
