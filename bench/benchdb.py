@@ -12,6 +12,12 @@ from gis.db.engine import make_engine
 from gis.db.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parents[1]
+BENCH_CITIES: dict[str, dict[str, object]] = {
+    "nanjing": {"code": "320100"},
+    "liechtenstein": {"default_storeys": 2, "outside_china": True},
+}
+"""The benchmarks' cities, as ``gridpatrol city add`` options: Nanjing's name and district codes come from
+GB/T 2260; Liechtenstein is outside China, of low houses."""
 
 
 @contextmanager

@@ -28,11 +28,11 @@ from sqlalchemy.engine import Engine
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchdb import bench_database  # noqa: E402
+from benchdb import BENCH_CITIES, bench_database  # noqa: E402
 
 from api.app import settle_gc  # noqa: E402
 from gis.db.engine import make_engine, writing  # noqa: E402
-from gis.geo.cities import city_from_name  # noqa: E402
+from gis.geo.cities import city_from_options  # noqa: E402
 from gis.planning.division import GRID_BAND, Band  # noqa: E402
 from gis.planning.store.divisions import divide_and_store  # noqa: E402
 from gis.planning.store.editing import edit_grids  # noqa: E402
@@ -100,7 +100,7 @@ def main() -> None:
         engine = make_engine(url)
         try:
             import_osm(engine, ROOT / "data" / "liechtenstein-2024-03-03.osm.pbf",
-                       city=city_from_name("liechtenstein"))
+                       city=city_from_options("liechtenstein", **BENCH_CITIES["liechtenstein"]))
             with engine.connect() as conn:
                 city_id = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city'")).scalar_one()
             for grid_band, band in SCENARIOS:

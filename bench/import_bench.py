@@ -33,14 +33,16 @@ TARGET_MB = 2048.0
 
 
 def child_import(url: str, path: str, city: str) -> None:
+    from benchdb import BENCH_CITIES
+
     from gis.db.engine import make_engine
-    from gis.geo.cities import city_from_name
+    from gis.geo.cities import city_from_options
     from gis.planning.store.importer import import_osm
 
     marks: list[tuple[str, float]] = []
     started = time.perf_counter()
     engine = make_engine(url)
-    report = import_osm(engine, path, city=city_from_name(city),
+    report = import_osm(engine, path, city=city_from_options(city, **BENCH_CITIES.get(city, {})),
                         progress=lambda step: marks.append((step, time.perf_counter())))
     end = time.perf_counter()
     steps = {name: round((marks[i + 1][1] if i + 1 < len(marks) else end) - t, 2) for i, (name, t) in enumerate(marks)}

@@ -47,13 +47,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import synthetic_city  # noqa: E402
-from benchdb import bench_database  # noqa: E402
+from benchdb import BENCH_CITIES, bench_database  # noqa: E402
 
 from gis.access.store.users import create_user  # noqa: E402
 from gis.db.engine import make_engine, writing  # noqa: E402
 from gis.demo.staff import seed_demo_staff  # noqa: E402
 from gis.dispatch.store.bulk import bulk_intake, read_events_file  # noqa: E402
-from gis.geo.cities import city_from_name  # noqa: E402
+from gis.geo.cities import city_from_options  # noqa: E402
 from gis.planning.store.divisions import divide_and_store  # noqa: E402
 from gis.planning.store.importer import import_osm  # noqa: E402
 
@@ -234,7 +234,8 @@ def settle(engine) -> None:  # type: ignore[no-untyped-def]
 
 def build_nanjing(engine) -> int:  # type: ignore[no-untyped-def]
     """The demo city, imported, divided and staffed; its id."""
-    import_osm(engine, ROOT / "data" / "nanjing-xinjiekou.osm", city=city_from_name("nanjing"))
+    import_osm(engine, ROOT / "data" / "nanjing-xinjiekou.osm",
+               city=city_from_options("nanjing", **BENCH_CITIES["nanjing"]))
     with engine.connect() as conn:
         nanjing = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city'")).scalar_one()
     divide_and_store(engine, nanjing)

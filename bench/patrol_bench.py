@@ -36,12 +36,12 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchdb import bench_database  # noqa: E402
+from benchdb import BENCH_CITIES, bench_database  # noqa: E402
 from postman_references import pgr_chinese_postman, pgrouting_ready, postman_problems_length  # noqa: E402
 
 from gis.db.engine import make_engine  # noqa: E402
 from gis.errors import InputError  # noqa: E402
-from gis.geo.cities import city_from_name  # noqa: E402
+from gis.geo.cities import city_from_options  # noqa: E402
 from gis.geo.network import graph_from_extract  # noqa: E402
 from gis.geo.osm import read_osm  # noqa: E402
 from gis.patrol.inspection import _solve, distance_matrix, plan_inspection  # noqa: E402
@@ -183,7 +183,7 @@ def bench_coverage(engine, city_id: int, name: str) -> None:  # type: ignore[no-
 
 def city_id_of(engine, path: Path, key: str) -> int:  # type: ignore[no-untyped-def]
     """The city imported from ``path`` and divided, in the benchmark's database (imported and divided once)."""
-    city = city_from_name(key)
+    city = city_from_options(key, **BENCH_CITIES[key])
     with engine.connect() as conn:
         found = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city' AND name = :n"),
                              {"n": city.name}).scalar()

@@ -22,7 +22,7 @@ from gis.db.embedded import DEFAULT_PORT, EmbeddedPostgres
 from gis.db.engine import make_engine, writing
 from gis.db.migrate import upgrade
 from gis.demo.staff import seed_demo_staff
-from gis.geo.cities import city_from_name
+from gis.geo.cities import City, city_from_options
 from gis.planning.store.divisions import divide_and_store
 from gis.planning.store.importer import ImportReport, import_osm
 
@@ -32,6 +32,9 @@ PASSWORD = "correct horse battery"
 DATA = ROOT / "data"
 BEIJING = DATA / "beijing-xueyuanlu.osm"
 NANJING = DATA / "nanjing-xinjiekou.osm"
+BEIJING_CITY = city_from_options("beijing", code="110000")
+"""The fixture's city: 北京市, its name and its districts' codes from GB/T 2260."""
+NANJING_CITY = city_from_options("nanjing", code="320100")
 
 
 @pytest.fixture(autouse=True)
@@ -133,7 +136,7 @@ def beijing_db(pg_server: EmbeddedPostgres, template_db: str) -> Iterator[tuple[
     name = _clone(pg_server, template_db)
     url = pg_server.url(name)
     engine = make_engine(url)
-    report = import_osm(engine, BEIJING, city=city_from_name("beijing"))
+    report = import_osm(engine, BEIJING, city=BEIJING_CITY)
     engine.dispose()
     yield url, report
     pg_server.drop_database(name)
@@ -146,12 +149,12 @@ def beijing_engine(beijing_db: tuple[str, ImportReport]) -> Iterator[Engine]:
     engine.dispose()
 
 
-def divided_city(server: EmbeddedPostgres, template: str, osm: Path, city: str) -> tuple[str, Engine, int]:
+def divided_city(server: EmbeddedPostgres, template: str, osm: Path, city: City) -> tuple[str, Engine, int]:
     """A clone of ``template`` with the OSM file imported as ``city``, divided into grids and given the demo's
     synthetic staff: its database's name, an engine on it (the caller disposes of it) and the city's id."""
     name = _clone(server, template)
     engine = make_engine(server.url(name))
-    import_osm(engine, osm, city=city_from_name(city))
+    import_osm(engine, osm, city=city)
     with engine.connect() as conn:
         city_id = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city'")).scalar_one()
     divide_and_store(engine, city_id)
@@ -162,7 +165,7 @@ def divided_city(server: EmbeddedPostgres, template: str, osm: Path, city: str) 
 @pytest.fixture(scope="session")
 def divided_template(pg_server: EmbeddedPostgres, template_db: str) -> Iterator[str]:
     """A template database: the Beijing fixture imported, divided into grids, with the demo's synthetic staff."""
-    name, engine, _ = divided_city(pg_server, template_db, BEIJING, "beijing")
+    name, engine, _ = divided_city(pg_server, template_db, BEIJING, BEIJING_CITY)
     engine.dispose()
     yield name
     pg_server.drop_database(name)

@@ -21,7 +21,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 def test_import_through_the_cli(fresh_url: str, monkeypatch: pytest.MonkeyPatch,
                                 capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("DATABASE_URL", fresh_url)
-    code, out, err = run(capsys, "import-osm", str(BEIJING), "--city", "Beijing")
+    code, out, err = run(capsys, "import-osm", str(BEIJING), "--city", "Beijing", "--code", "110000")
     assert code == 0, err
     assert "buildings" in out and "households" in out and "walk edges" in out
     assert "write to database" in err or "done" in err  # the progress bar
@@ -33,7 +33,14 @@ def test_import_through_the_cli(fresh_url: str, monkeypatch: pytest.MonkeyPatch,
 
 @pytest.mark.parametrize("args, message", [
     (["import-osm", "data/nowhere.osm", "--city", "beijing"], "no such file"),
-    (["import-osm", str(BEIJING), "--city", "atlantis"], "unknown city 'atlantis'"),
+    (["import-osm", str(BEIJING), "--city", "atlantis"], "city 'atlantis' is new: give its GB/T 2260 code"),
+    (["import-osm", str(BEIJING), "--city", "atlantis", "--code", "990100"], "not in the GB/T 2260 table"),
+    (["import-osm", str(BEIJING), "--city", "beijing", "--code", "110000", "--district", "海淀区=320102"],
+     "320102 is not a county of 北京市 (110000)"),
+    (["city", "add", "x", "--code", "110000", "--default-storeys", "0"], "--default-storeys 0: give 1–60"),
+    (["city", "add", "x", "--code", "110000", "--timezone", "Mars/Olympus"], "not a time zone name"),
+    (["city", "add", "朝阳"], "'朝阳' is no prefecture"),
+    (["city", "set", "nowhere", "--code", "110000"], "no city 'nowhere'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str, capsys: pytest.CaptureFixture[str],
                                           fresh_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -49,7 +56,7 @@ def test_truncated_file_is_exit_2_and_writes_nothing(tmp_path: Path, fresh_url: 
     cut = tmp_path / "cut.osm"
     cut.write_bytes(BEIJING.read_bytes()[:500_000])
     monkeypatch.setenv("DATABASE_URL", fresh_url)
-    code, _, err = run(capsys, "import-osm", str(cut), "--city", "beijing")
+    code, _, err = run(capsys, "import-osm", str(cut), "--city", "beijing", "--code", "110000")
     assert code == EXIT_INPUT and "not a readable OSM file" in err
     engine = create_engine(fresh_url)
     with engine.connect() as conn:
@@ -59,7 +66,7 @@ def test_truncated_file_is_exit_2_and_writes_nothing(tmp_path: Path, fresh_url: 
 
 def test_unreachable_database_is_exit_3(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://gridpatrol@127.0.0.1:1/gridpatrol")
-    code, _, err = run(capsys, "import-osm", str(BEIJING), "--city", "beijing")
+    code, _, err = run(capsys, "import-osm", str(BEIJING), "--city", "beijing", "--code", "110000")
     assert code == EXIT_DATABASE
     assert "cannot reach the database" in err and "Traceback" not in err
 

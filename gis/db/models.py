@@ -319,6 +319,27 @@ class Import(Base):
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class CitySettings(Base):
+    """What an import of a city assumes (``gridpatrol city add``): its handle, districts mapped by hand, the
+    storeys of an untyped building, the floor area per household, its time zone."""
+
+    __tablename__ = "city_settings"
+    __table_args__ = (
+        UniqueConstraint("key", name="city_settings_key"),
+        CheckConstraint("default_storeys BETWEEN 1 AND 60", name="city_settings_storeys_check"),
+        CheckConstraint("m2_per_household BETWEEN 20 AND 500", name="city_settings_m2_check"),
+        CheckConstraint("jsonb_typeof(district_codes) = 'object'", name="city_settings_districts_check"),
+    )
+
+    city_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(Text)
+    district_codes: Mapped[dict[str, str]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    default_storeys: Mapped[int] = mapped_column(Integer, server_default=text("6"))
+    m2_per_household: Mapped[float] = mapped_column(Double, server_default=text("90"))
+    timezone: Mapped[str] = mapped_column(Text, server_default=text("'Asia/Shanghai'"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 # --- Events: intake, assignment and the closed loop (issue 4) -------------------------------------------------
 
 

@@ -2,7 +2,7 @@
 
 OSM has no household counts. The estimate is
 
-    households = footprint area (m²) × levels × residential share ÷ floor area per household (90 m²)
+    households = footprint area (m²) × levels × residential share ÷ floor area per household (90 m², a city setting)
 
 * **levels**: ``building:levels`` when tagged; else ``height`` ÷ 3 m; else a default by building type
   (:data:`DEFAULT_LEVELS`; untyped buildings take the city's default, 6 in central Chinese cities).
@@ -100,7 +100,8 @@ def classify_use(buildings: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame) -> pd.S
 
 
 def estimate_households(
-    buildings: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame, *, default_levels: int = DEFAULT_LEVELS_OTHER
+    buildings: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame, *, default_levels: int = DEFAULT_LEVELS_OTHER,
+    m2_per_household: float = FLOOR_AREA_PER_HOUSEHOLD_M2,
 ) -> pd.DataFrame:
     """Footprint area, levels, use and estimated households for each building (see the module docstring).
 
@@ -118,7 +119,7 @@ def estimate_households(
                        index=buildings.index, dtype=float)
     use = classify_use(buildings, landuse)
     share = use.map({"residential": 1.0, "non_residential": 0.0, "unknown": UNKNOWN_RESIDENTIAL_SHARE})
-    raw = area * levels * share / FLOOR_AREA_PER_HOUSEHOLD_M2
+    raw = area * levels * share / m2_per_household
     households = np.where(area < MIN_FOOTPRINT_M2, 0, np.round(raw)).astype(int)
     return pd.DataFrame({
         "area_m2": area.round(1),

@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 
 from api.settings import Settings
-from gis.db.engine import writing
+from gis.db.engine import reading, writing
 from gis.errors import InputError
-from gis.geo.cities import CITIES, city_from_name
 from scripts.cli.base import StepBar, Subparsers, engine_for
+from scripts.cli.cities import add_city_options, city_options
 
 
-def run_import(settings: Settings, path: Path, city_name: str, households: Path | None) -> int:
+def run_import(settings: Settings, path: Path, city_name: str, households: Path | None,
+               options: dict[str, Any] | None = None) -> int:
+    """Import ``path`` as the city named ``city_name``: a stored city with its settings, or a new one made from
+    ``options`` (those given change a stored city's settings too)."""
+    from gis.planning.store.city import resolve_city
     from gis.planning.store.importer import STEPS, import_osm
 
-    city = city_from_name(city_name)
     if not path.exists():
         raise InputError(f"{path}: no such file")
     with engine_for(settings) as engine:
+        city = reading(engine, resolve_city, city_name, **(options or {}))
         bar = StepBar(len(STEPS), desc=f"importing {path.name}")
         ok = False
         try:
@@ -33,7 +38,8 @@ def run_import(settings: Settings, path: Path, city_name: str, households: Path 
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    return run_import(settings, Path(args.file), args.city, Path(args.households) if args.households else None)
+    return run_import(settings, Path(args.file), args.city, Path(args.households) if args.households else None,
+                      city_options(args))
 
 
 def run_divide(settings: Settings, city_name: str, *, district: str | None = None, grid_band: str = "300-500",
@@ -104,9 +110,12 @@ def cmd_import_grids(args: argparse.Namespace, settings: Settings) -> int:
 def register(sub: Subparsers) -> None:
     imp = sub.add_parser("import-osm", help="import an OSM extract (.osm, .osm.gz, .osm.bz2, .osm.pbf)")
     imp.add_argument("file", help="the OSM file")
-    imp.add_argument("--city", required=True, help=f"which city it is: {', '.join(CITIES)}")
+    imp.add_argument("--city", required=True,
+                     help="which city it is: a stored city (gridpatrol city list), or a new one made from the "
+                          "options below")
     imp.add_argument("--households", metavar="CSV",
                      help="real household counts: osm_id (way/123),households[,residents]")
+    add_city_options(imp)
     imp.set_defaults(func=cmd_import)
 
     div = sub.add_parser("divide", help="propose and store streets → communities → grids for a city")

@@ -8,18 +8,21 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from api.settings import Settings
 from gis.db.engine import reading
 from gis.errors import InputError
-from gis.geo.cities import CITIES
+from gis.geo.cities import city_from_options
 from scripts.cli.base import Subparsers, check_port_free, database_url, embedded, engine_for
 from scripts.cli.planning import run_divide, run_import
 
 DEMO_FILE = Path("data/nanjing-xinjiekou.osm")
 DEMO_CITY = "nanjing"
+DEMO_OPTIONS: dict[str, Any] = {"code": "320100"}
+"""The demo city: 南京市, its name and district codes from GB/T 2260."""
 
 
 def _seed_city(settings: Settings, city_name: str, seed: Callable[[Engine, int], dict[str, int]]) -> dict[str, int]:
@@ -95,11 +98,12 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         from gis.planning.store.importer import already_imported, file_sha256
 
         with engine_for(settings) as engine:
-            loaded = reading(engine, already_imported, CITIES[DEMO_CITY].name, file_sha256(DEMO_FILE))
+            loaded = reading(engine, already_imported, city_from_options(DEMO_CITY, **DEMO_OPTIONS).name,
+                             file_sha256(DEMO_FILE))
         if loaded:
             print(f"{DEMO_FILE.name} already loaded")
         else:
-            run_import(settings, DEMO_FILE, DEMO_CITY, None)
+            run_import(settings, DEMO_FILE, DEMO_CITY, None, DEMO_OPTIONS)
             run_divide(settings, DEMO_CITY)
         seed_staff(settings, DEMO_CITY)  # grids without staff get synthetic ones, so reports find a person
         seed_activity(settings, DEMO_CITY)  # synthetic events and visits, so the leaders' maps show something
@@ -123,7 +127,7 @@ def seed_users(settings: Settings, city: str) -> None:
 
     with engine_for(settings) as engine:
         with engine.connect() as conn:
-            city_id = find_city(conn, CITIES[city].name).id
+            city_id = find_city(conn, city).id
         made = seed_demo_users(engine, city_id)
     listing = settings.data_dir / DEMO_USERS
     if made:

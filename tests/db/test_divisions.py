@@ -7,7 +7,7 @@ from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from api.settings import Settings
-from gis.geo.cities import city_from_name
+from gis.geo.cities import city_from_options
 from gis.planning.store.divisions import divide_and_store
 from gis.planning.store.importer import import_osm
 from tests.conftest import BEIJING, NANJING, admin
@@ -15,7 +15,7 @@ from tests.conftest import BEIJING, NANJING, admin
 
 @pytest.fixture
 def nanjing(fresh_engine: Engine) -> tuple[Engine, int]:
-    import_osm(fresh_engine, NANJING, city=city_from_name("nanjing"))
+    import_osm(fresh_engine, NANJING, city=city_from_options("nanjing", code="320100"))
     with fresh_engine.connect() as conn:
         city_id = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city'")).scalar_one()
     return fresh_engine, city_id
@@ -77,7 +77,7 @@ def test_dry_run_stores_nothing(nanjing) -> None:
 
 
 def test_a_city_without_districts_gets_a_synthetic_district_code(fresh_engine: Engine) -> None:
-    import_osm(fresh_engine, BEIJING, city=city_from_name("beijing"))
+    import_osm(fresh_engine, BEIJING, city=city_from_options("beijing", code="110000"))
     with fresh_engine.connect() as conn:
         city_id = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city'")).scalar_one()
     (summary,) = divide_and_store(fresh_engine, city_id)

@@ -16,7 +16,7 @@ from api.app import create_app
 from api.settings import Settings
 from gis.db.engine import writing
 from gis.errors import InputError
-from gis.geo.cities import city_from_name
+from gis.geo.cities import city_from_options
 from gis.planning.exchange import grids_from_file, grids_to_bytes
 from gis.planning.store.divisions import divide_and_store
 from gis.planning.store.editing import TilingError
@@ -30,7 +30,7 @@ WHO = {"author": "planner li", "reason": "survey of 2026"}
 
 @pytest.fixture
 def divided(fresh_engine: Engine) -> tuple[Engine, int]:
-    import_osm(fresh_engine, BEIJING, city=city_from_name("beijing"))
+    import_osm(fresh_engine, BEIJING, city=city_from_options("beijing", code="110000"))
     with fresh_engine.connect() as conn:
         city_id = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city'")).scalar_one()
     divide_and_store(fresh_engine, city_id)

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from api.app import create_app
 from api.settings import Settings
-from gis.geo.cities import city_from_name
+from gis.geo.cities import city_from_options
 from gis.planning.editing import check_tiling
 from gis.planning.store.divisions import divide_and_store
 from gis.planning.store.importer import import_osm
@@ -26,7 +26,7 @@ WHO = {"author": "planner wang", "reason": "the new road is the real border"}
 
 @pytest.fixture
 def client(fresh_engine: Engine, fresh_url: str) -> Iterator[TestClient]:
-    import_osm(fresh_engine, BEIJING, city=city_from_name("beijing"))
+    import_osm(fresh_engine, BEIJING, city=city_from_options("beijing", code="110000"))
     with fresh_engine.connect() as conn:
         city_id = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city'")).scalar_one()
     divide_and_store(fresh_engine, city_id)

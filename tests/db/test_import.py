@@ -8,12 +8,10 @@ from sqlalchemy.engine import Engine
 
 from gis.db.engine import check_database, make_engine
 from gis.errors import DatabaseUnavailableError, OsmFileError
-from gis.geo.cities import city_from_name
+from gis.geo.cities import city_from_options
 from gis.planning.store import load
 from gis.planning.store.importer import ImportReport, import_osm
-from tests.conftest import BEIJING, NANJING
-
-BEIJING_CITY = city_from_name("beijing")
+from tests.conftest import BEIJING, BEIJING_CITY, NANJING
 
 
 def table_counts(engine: Engine) -> dict[str, int]:
@@ -64,7 +62,7 @@ def test_reimporting_the_same_file_changes_nothing(fresh_engine: Engine) -> None
 
 
 def test_nanjing_gets_its_three_districts_with_codes(fresh_engine: Engine) -> None:
-    import_osm(fresh_engine, NANJING, city=city_from_name("南京市"))
+    import_osm(fresh_engine, NANJING, city=city_from_options("南京市"))
     with fresh_engine.connect() as conn:
         rows = conn.execute(text("""
             SELECT d.name, d.code, d.parent_id = c.id, ST_Area(d.geom::geography) / 1e6

@@ -21,7 +21,7 @@ from api.app import create_app
 from api.settings import Settings
 from gis.db.embedded import EmbeddedPostgres
 from maps.browser import local_page, serve_in_thread
-from tests.conftest import NANJING, divided_city, http_token
+from tests.conftest import NANJING, NANJING_CITY, divided_city, http_token
 
 EVIL = "</script><img src=x onerror=alert(1)>${alert(2)}`'\""
 SEEN = EVIL.replace("\\", "")  # what a person must read: the string itself
@@ -53,7 +53,7 @@ def hostile(pg_server: EmbeddedPostgres, template_db: str, tmp_path_factory: pyt
             ) -> Iterator[tuple[str, dict[str, str]]]:
     path = Path(tmp_path_factory.mktemp("osm")) / "nanjing-hostile.osm"
     path.write_text(_renamed(NANJING.read_text(encoding="utf-8")), encoding="utf-8")
-    name, engine, _ = divided_city(pg_server, template_db, path, "nanjing")
+    name, engine, _ = divided_city(pg_server, template_db, path, NANJING_CITY)
     url = pg_server.url(name)
     with engine.connect() as conn:
         school_grid = conn.execute(text(

@@ -15,7 +15,7 @@ from api.session import TOKEN_COOKIE
 from api.settings import Settings
 from gis.access.store.users import create_user
 from gis.db.engine import writing
-from gis.geo.cities import city_from_name
+from gis.geo.cities import city_from_options
 from gis.planning.store.divisions import divide_and_store
 from gis.planning.store.importer import import_osm
 from maps.browser import CHROMIUM, CHROMIUM_ARGS, local_page, serve_in_thread, wait_for
@@ -43,7 +43,7 @@ def pick_vertex(engine: Engine) -> tuple[str, str, tuple[float, float]]:
 
 
 def test_planner_drags_a_boundary_and_saves_it(fresh_engine: Engine, fresh_url: str) -> None:
-    import_osm(fresh_engine, BEIJING, city=city_from_name("beijing"))
+    import_osm(fresh_engine, BEIJING, city=city_from_options("beijing", code="110000"))
     with fresh_engine.connect() as conn:
         city_id = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city'")).scalar_one()
     divide_and_store(fresh_engine, city_id)
@@ -97,7 +97,7 @@ def _check_and_save(page) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_planner_splits_merges_deletes_and_draws_grids(fresh_engine: Engine, fresh_url: str) -> None:
-    import_osm(fresh_engine, BEIJING, city=city_from_name("beijing"))
+    import_osm(fresh_engine, BEIJING, city=city_from_options("beijing", code="110000"))
     with fresh_engine.connect() as conn:
         city_id = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city'")).scalar_one()
     divide_and_store(fresh_engine, city_id)

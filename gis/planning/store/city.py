@@ -1,7 +1,9 @@
-"""Read layers out of PostGIS: as GeoJSON FeatureCollections (built in SQL) or as GeoDataFrames."""
+"""The cities and their settings; layers read out of PostGIS as GeoJSON FeatureCollections (built in SQL) or as
+GeoDataFrames."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,8 +13,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from gis.access.scope import Scope
-from gis.errors import NotFoundError
+from gis.errors import ConflictError, NotFoundError
 from gis.geo.bbox import BBox
+from gis.geo.cities import City, city_from_options
 from gis.geo.crs import WGS84
 from gis.planning.queries import GRID_TOTALS
 
@@ -115,24 +118,78 @@ class CityRow:
     name: str
     name_en: str | None
     code: str | None
+    key: str | None = None
 
 
 def list_cities(conn: Connection) -> list[CityRow]:
     rows = conn.execute(text(
-        "SELECT id, name, name_en, code FROM admin_units WHERE level = 'city' ORDER BY id"
+        "SELECT u.id, u.name, u.name_en, u.code, s.key FROM admin_units u "
+        "LEFT JOIN city_settings s ON s.city_id = u.id WHERE u.level = 'city' ORDER BY u.id"
     )).all()
     return [CityRow(*row) for row in rows]
 
 
 def find_city(conn: Connection, name: str) -> CityRow:
-    """An imported city by key, name or English name (case-insensitive), or :class:`NotFoundError`."""
+    """A city by its handle, name, English name or id (case-insensitive), or :class:`NotFoundError`."""
     wanted = name.strip().casefold()
     cities = list_cities(conn)
     for city in cities:
-        if wanted in {city.name.casefold(), (city.name_en or "").casefold(), str(city.id)}:
+        if wanted in {city.name.casefold(), (city.name_en or "").casefold(), (city.key or "").casefold(),
+                      str(city.id)}:
             return city
-    known = ", ".join(c.name_en or c.name for c in cities) or "none yet (run gridpatrol import-osm)"
-    raise NotFoundError(f"no imported city {name!r}; imported cities: {known}")
+    known = ", ".join(c.key or c.name_en or c.name for c in cities) or "none yet"
+    raise NotFoundError(f"no city {name!r}; cities: {known} (add one: gridpatrol city add NAME --code CODE)")
+
+
+def load_city(conn: Connection, name: str) -> City:
+    """The stored settings of the city named ``name`` (:func:`find_city`'s ways), as a :class:`City`."""
+    found = find_city(conn, name)
+    row = conn.execute(text(
+        "SELECT key, district_codes, default_storeys, m2_per_household, timezone FROM city_settings "
+        "WHERE city_id = :id"), {"id": found.id}).first()
+    if row is None:  # a city stored before settings were data (migration 0018 gives each one a row)
+        raise NotFoundError(f"city {found.name} has no settings: gridpatrol city add {found.name_en or found.name}")
+    return City(key=row.key, name=found.name, name_en=found.name_en or found.name, code=found.code,
+                district_codes=dict(row.district_codes), default_storeys=int(row.default_storeys),
+                m2_per_household=float(row.m2_per_household), timezone=row.timezone)
+
+
+def save_city(cur: Any, city: City, *, extent_ewkb: str | None = None) -> int:
+    """Create or update a city's row and its settings (``cur``: a DB-API cursor in the caller's transaction).
+
+    The city is found by its handle, else by its name; an extent replaces its outline (the latest import's).
+    Refuses a name or code another city already has.
+    """
+    cur.execute("SELECT city_id FROM city_settings WHERE key = %(key)s", {"key": city.key})
+    found = cur.fetchone()
+    cur.execute("SELECT u.id, s.key FROM admin_units u LEFT JOIN city_settings s ON s.city_id = u.id "
+                "WHERE u.level = 'city' AND (u.name = %(name)s OR u.code = %(code)s)",
+                {"name": city.name, "code": city.code})
+    for other_id, other_key in cur.fetchall():
+        if found is None or other_id != found[0]:
+            raise ConflictError(f"city {city.name} ({city.code or 'no code'}) is already stored as "
+                                f"{other_key or other_id!r}: use that handle, or give another --name/--code")
+    params = {"name": city.name, "name_en": city.name_en, "code": city.code, "geom": extent_ewkb}
+    if found is not None:
+        city_id = int(found[0])
+        cur.execute("UPDATE admin_units SET name = %(name)s, name_en = %(name_en)s, code = %(code)s, "
+                    "geom = coalesce(%(geom)s::geometry, geom) WHERE id = %(id)s", {**params, "id": city_id})
+    else:
+        cur.execute("INSERT INTO admin_units (level, code, name, name_en, source, geom) "
+                    "VALUES ('city', %(code)s, %(name)s, %(name_en)s, 'registry', %(geom)s::geometry) RETURNING id",
+                    params)
+        city_id = int(cur.fetchone()[0])
+    cur.execute(
+        """
+        INSERT INTO city_settings (city_id, key, district_codes, default_storeys, m2_per_household, timezone)
+        VALUES (%(id)s, %(key)s, %(districts)s, %(storeys)s, %(m2)s, %(tz)s)
+        ON CONFLICT (city_id) DO UPDATE SET key = EXCLUDED.key, district_codes = EXCLUDED.district_codes,
+            default_storeys = EXCLUDED.default_storeys, m2_per_household = EXCLUDED.m2_per_household,
+            timezone = EXCLUDED.timezone, updated_at = now()
+        """,
+        {"id": city_id, "key": city.key, "districts": json.dumps(city.district_codes, ensure_ascii=False),
+         "storeys": city.default_storeys, "m2": city.m2_per_household, "tz": city.timezone})
+    return city_id
 
 
 def city_summary(conn: Connection, city_id: int) -> dict[str, Any]:
@@ -163,3 +220,13 @@ def unit_name(conn: Connection, level: str, code: str) -> tuple[str, str] | None
     row = conn.exec_driver_sql("SELECT name, code FROM admin_units WHERE level = %(l)s AND code = %(c)s",
                                {"l": level, "c": code}).first()
     return (str(row[0]), str(row[1])) if row is not None else None
+
+
+def resolve_city(conn: Connection, city: str, /, **options: Any) -> City:
+    """The settings of the city named ``city`` with ``options`` (:func:`gis.geo.cities.city_from_options`'s) on
+    top: the stored city's when there is one, else a new city's, checked against GB/T 2260."""
+    try:
+        stored: City | None = load_city(conn, city)
+    except NotFoundError:
+        stored = None
+    return city_from_options(stored.key if stored else city, base=stored, **options)

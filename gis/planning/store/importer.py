@@ -21,10 +21,12 @@ from gis.db.engine import check_database
 from gis.geo import network as net
 from gis.geo.boundaries import close_admin_relations
 from gis.geo.cities import City
+from gis.geo.gb2260 import match_districts
 from gis.geo.households import estimate_households, read_household_counts
 from gis.geo.osm import BUILDING_TAGS, read_osm
 from gis.planning.division import to_multipolygon
 from gis.planning.store import load
+from gis.planning.store.city import save_city
 
 STEPS = ("read OSM file", "estimate households", "close boundaries", "build walk network",
          "build drive network", "write to database")
@@ -42,9 +44,12 @@ class ImportReport:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     import_id: int | None = None
+    assumed: list[str] = field(default_factory=list)
+    districts: list[str] = field(default_factory=list)
+    """How each district got its code (or why it got none)."""
 
     def lines(self) -> list[str]:
-        """What the CLI prints: one line per table, then the warnings."""
+        """What the CLI prints: one line per table, what was assumed, the districts' codes, then the warnings."""
         out = [f"imported {self.file} as {self.city} in {self.seconds:.1f} s (bounds from {self.bounds_source})"]
         for table, c in self.counts.items():
             out.append(f"  {table:<18} {c.total:>7,}  (new {c.new:,}, changed {c.changed:,}, removed {c.removed:,})")
@@ -52,8 +57,31 @@ class ImportReport:
                    "real counts override estimates)")
         for name, pieces in self.components.items():
             out.append(f"  {name} network pieces {pieces:>3}  (1 means every street reaches every other)")
+        out.extend(f"  assumed: {a}" for a in self.assumed)
+        out.extend(f"  {d}" for d in self.districts)
         out.extend(f"  warning: {w}" for w in self.warnings)
         return out
+
+
+def _district_codes(city: City, units: gpd.GeoDataFrame, report: ImportReport) -> dict[str, str]:
+    """The GB/T 2260 code of each district the file names, matched under the city; reported either way."""
+    names = [str(n) for n in units.loc[units["level"] == "district", "name"] if n]
+    division = city.division()
+    if division is None:
+        if city.code is not None:  # a code newer than the shipped table: only hand mappings apply
+            report.districts.append(f"city code {city.code} is not in the shipped GB/T 2260 table; districts keep "
+                                    "the codes mapped by hand (gridpatrol city set … --district NAME=CODE)")
+            return dict(city.district_codes)
+        if names:
+            report.districts.append(f"{len(names)} district(s) outside China get synthetic codes (99…) when "
+                                    "divided")
+        return {}
+    match = match_districts(names, division, city.district_codes)
+    report.districts.extend(match.lines(city.key))
+    if not names:
+        report.districts.append("the file names no district (admin_level 6): gridpatrol divide makes one over the "
+                                "whole area, with a synthetic code")
+    return match.codes
 
 
 def file_sha256(path: Path) -> str:
@@ -81,10 +109,12 @@ def import_osm(
 
     step(STEPS[0])
     extract = read_osm(path)
-    report = ImportReport(city=city.name_en, file=path.name, bounds_source=extract.bounds_source)
+    report = ImportReport(city=city.name_en, file=path.name, bounds_source=extract.bounds_source,
+                          assumed=city.assumptions())
 
     step(STEPS[1])
-    estimate = estimate_households(extract.buildings, extract.landuse, default_levels=city.default_levels)
+    estimate = estimate_households(extract.buildings, extract.landuse, default_levels=city.default_storeys,
+                                   m2_per_household=city.m2_per_household)
 
     step(STEPS[2])
     closed = close_admin_relations(extract.admin_relations, extract.boundary_lines, extract.labels,
@@ -102,6 +132,8 @@ def import_osm(
         report.warnings.append(f"{len(names)} boundar{'y is' if len(names) == 1 else 'ies are'} only partly in "
                                f"the file and could not be closed, so not imported: {shown}")
 
+    district_codes = _district_codes(city, units, report)
+
     frames: dict[str, tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]] = {}
     for i, network_type in enumerate(net.NETWORK_TYPES):
         step(STEPS[3 + i])
@@ -114,10 +146,9 @@ def import_osm(
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
-        city_id = load.upsert_city(cur, name=city.name, name_en=city.name_en, code=city.code,
-                                   extent=extract.bounds)
-        report.counts["admin units"] = load.sync_admin_units(cur, units, city_id=city_id,
-                                                             codes=city.district_codes)
+        (extent,) = load.ewkb_hex([to_multipolygon(extract.bounds)])
+        city_id = save_city(cur, city, extent_ewkb=extent)
+        report.counts["admin units"] = load.sync_admin_units(cur, units, city_id=city_id, codes=district_codes)
         tag_columns = {t.replace(":", "_"): t for t in BUILDING_TAGS}
         report.counts["buildings"] = load.sync_buildings(cur, extract.buildings, estimate, city_id=city_id,
                                                          tag_columns=tag_columns)

@@ -121,23 +121,6 @@ def sync_rows(
     return SyncCount(total=total, new=new, changed=changed, removed=removed)
 
 
-def upsert_city(cur: Cursor, *, name: str, name_en: str, code: str | None, extent: BaseGeometry) -> int:
-    """The city's row (created on first import); its polygon is the extent of the latest import."""
-    (geom,) = ewkb_hex([shapely.geometry.MultiPolygon([extent])])
-    cur.execute("SELECT id FROM admin_units WHERE level = 'city' AND name = %s", (name,))
-    found = cur.fetchone()
-    if found:
-        cur.execute("UPDATE admin_units SET geom = %s::geometry, code = %s, name_en = %s WHERE id = %s",
-                    (geom, code, name_en, found[0]))
-        return int(found[0])
-    cur.execute(
-        "INSERT INTO admin_units (level, code, name, name_en, source, geom) "
-        "VALUES ('city', %s, %s, %s, 'registry', %s::geometry) RETURNING id",
-        (code, name, name_en, geom),
-    )
-    return int(cur.fetchone()[0])
-
-
 def sync_admin_units(cur: Cursor, units: gpd.GeoDataFrame, *, city_id: int, codes: dict[str, str]) -> SyncCount:
     """OSM districts, streets and communities of a city, clipped to its extent, each under its parent.
 
