@@ -87,6 +87,7 @@ class AdminUnit(Base):
     source: Mapped[str] = mapped_column(String(16))
     geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     # divisions.unit_id points back here: the cycle is closed by ALTER, as the migration does
     division_id: Mapped[int | None] = mapped_column(
         ForeignKey("divisions.id", ondelete="SET NULL", use_alter=True, name="admin_units_division_id_fkey")
@@ -133,6 +134,33 @@ class GridVersion(Base):
     code: Mapped[str] = mapped_column(String(15))
     version: Mapped[int] = mapped_column(Integer)
     community_id: Mapped[int] = mapped_column(Integer)
+    geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False))
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    change: Mapped[str] = mapped_column(String(16))
+    author: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class UnitVersion(Base):
+    """Every outline and name a coded district, street or community has had: its history, diffs and
+    "which unit covered this point on date D", as :class:`GridVersion` keeps for grids."""
+
+    __tablename__ = "unit_versions"
+    __table_args__ = (
+        CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="unit_versions_interval_check"),
+        UniqueConstraint("unit_id", "version", name="unit_versions_key"),
+        Index("unit_versions_geom_idx", "geom", postgresql_using="gist"),
+        Index("unit_versions_code_idx", "code"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(15))
+    level: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(Text)
+    parent_id: Mapped[int | None] = mapped_column(Integer)
     geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False))
     valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

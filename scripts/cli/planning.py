@@ -1,8 +1,9 @@
-"""The city model: ``import-osm``, ``divide``, ``export-grids``, ``import-grids``."""
+"""The city model: ``import-osm``, ``import-units``, ``divide``, ``export-grids``, ``import-grids``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,25 @@ def cmd_import_grids(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_import_units(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.planning.store.official import import_units
+
+    with engine_for(settings) as engine, engine.begin() as conn:
+        report = import_units(conn, args.file, city=args.city, crs=args.crs, codes=args.codes, snap_m=args.snap_m,
+                              author=args.author, reason=args.reason, dry_run=args.dry_run,
+                              replace_generated=args.replace_generated)
+    print("\n".join(report.lines()))
+    if args.problems:
+        features = [{"type": "Feature", "geometry": f["geometry"],
+                     "properties": {"problem": kind, "parent": f["parent"], "area_m2": f["area_m2"],
+                                    "codes": ",".join(f.get("codes", []))}}
+                    for kind in ("gaps", "overlaps") for f in getattr(report, kind)]
+        Path(args.problems).write_text(json.dumps({"type": "FeatureCollection", "features": features},
+                                                  ensure_ascii=False), encoding="utf-8")
+        print(f"wrote {len(features)} gap(s) and overlap(s) to {args.problems} (open it in QGIS beside the file)")
+    return 0
+
+
 def register(sub: Subparsers) -> None:
     imp = sub.add_parser("import-osm", help="import an OSM extract (.osm, .osm.gz, .osm.bz2, .osm.pbf)")
     imp.add_argument("file", help="the OSM file")
@@ -130,6 +150,23 @@ def register(sub: Subparsers) -> None:
     exp.add_argument("--city", required=True)
     exp.add_argument("--out", required=True, help="the file; its suffix picks the format")
     exp.set_defaults(func=cmd_export_grids)
+
+    imu = sub.add_parser("import-units", help="import a city's official streets and communities (12-digit codes) "
+                                              "from .geojson, .gpkg, .shp or .zip; checked, versioned")
+    imu.add_argument("file")
+    imu.add_argument("--city", required=True, help="a stored city, its districts imported (import-osm)")
+    imu.add_argument("--codes", metavar="CSV|XLSX", help="a table of code,name for a geometry file with codes only")
+    imu.add_argument("--crs", help="what the coordinates are in when the file does not say (EPSG:4547), or gcj02 "
+                                   "for a file drawn on a Chinese web map")
+    imu.add_argument("--snap-m", type=float, default=5.0, metavar="M",
+                     help="snap boundaries onto streets within this many metres (default 5; 0: never)")
+    imu.add_argument("--author", required=True)
+    imu.add_argument("--reason", required=True)
+    imu.add_argument("--dry-run", action="store_true", help="check and report everything, store nothing")
+    imu.add_argument("--replace-generated", action="store_true",
+                     help="retire the automatic division's units (and grids) in the file's districts")
+    imu.add_argument("--problems", metavar="GEOJSON", help="write the gaps and overlaps found to this file")
+    imu.set_defaults(func=cmd_import_units)
 
     img = sub.add_parser("import-grids", help="replace a community's grids from a .geojson, .gpkg, .shp or .zip")
     img.add_argument("file")

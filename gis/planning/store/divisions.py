@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 from gis.errors import InputError, NotFoundError
 from gis.geo.crs import WGS84
 from gis.planning.division import COMMUNITY_BAND, GRID_BAND, STREET_BAND, Band, Division, divide_area, to_multipolygon
-from gis.planning.store.load import copy_rows, ewkb_hex
+from gis.planning.store.load import close_removed_unit_versions, copy_rows, ewkb_hex, record_unit_versions
 
 SYNTHETIC_PREFIX = "99"
 
@@ -166,6 +166,7 @@ def _retire_generated(cur: Any, unit_id: int, why: str) -> None:
     cur.execute("DELETE FROM grids WHERE community_id IN (SELECT id FROM old_units)")
     cur.execute("DELETE FROM admin_units WHERE id IN (SELECT id FROM old_units)")
     cur.execute("DROP TABLE old_units")
+    close_removed_unit_versions(cur)
 
 
 def _insert_units(cur: Any, frame: gpd.GeoDataFrame, *, city_id: int, parents: list[int], level: str,
@@ -289,6 +290,7 @@ def _store(conn: Connection, city_id: int, parent: Parent, division: Division, s
             "INSERT INTO grid_versions (grid_id, code, version, community_id, geom, change, author, reason) "
             "SELECT id, code, 1, community_id, geom, 'division', 'gridpatrol', 'automatic division' "
             "FROM grids WHERE id = ANY(%s)", (grid_ids,))
+        record_unit_versions(cur, city_id, change="division", author="gridpatrol", reason="automatic division")
 
         assigned = division.building_grid.dropna()
         cur.execute("CREATE TEMP TABLE stage_assign (building_id int, grid_id int) ON COMMIT DROP")

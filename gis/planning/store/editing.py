@@ -351,11 +351,16 @@ def revert(conn: Connection, code: str, *, to_version: int, version: int, author
                       author=author, reason=reason, dry_run=dry_run, label="revert", may_change=may_change)
 
 
-def diff(conn: Connection, code: str, from_version: int, to_version: int) -> dict[str, Any]:
-    """What a grid gained and lost between two versions: areas (m²), outlines, and the buildings in them."""
-    row = conn.exec_driver_sql("""
-        WITH a AS (SELECT geom FROM grid_versions WHERE code = %(c)s AND version = %(f)s),
-             b AS (SELECT geom FROM grid_versions WHERE code = %(c)s AND version = %(t)s),
+VERSIONED = {"grid": "grid_versions", "unit": "unit_versions"}
+"""What keeps versions, and where: grids and (coded) administrative units have the same history, diff and lookup."""
+
+
+def diff(conn: Connection, code: str, from_version: int, to_version: int, *, kind: str = "grid") -> dict[str, Any]:
+    """What a grid (or unit) gained and lost between two versions: areas (m²), outlines, and the buildings in them."""
+    table = VERSIONED[kind]
+    row = conn.exec_driver_sql(f"""
+        WITH a AS (SELECT geom FROM {table} WHERE code = %(c)s AND version = %(f)s),
+             b AS (SELECT geom FROM {table} WHERE code = %(c)s AND version = %(t)s),
              d AS (SELECT ST_Difference(b.geom, a.geom) AS gained, ST_Difference(a.geom, b.geom) AS lost
                    FROM a, b)
         SELECT ST_Area(gained::geography), ST_Area(lost::geography), ST_AsGeoJSON(gained, 7),
@@ -366,30 +371,32 @@ def diff(conn: Connection, code: str, from_version: int, to_version: int) -> dic
                   AND ST_Intersects(d.lost, ST_PointOnSurface(x.geom)))
         FROM d""", {"c": code, "f": from_version, "t": to_version}).first()
     if row is None:
-        raise NotFoundError(f"grid {code} does not have both versions {from_version} and {to_version}")
+        raise NotFoundError(f"{kind} {code} does not have both versions {from_version} and {to_version}")
     return {"code": code, "from_version": from_version, "to_version": to_version,
             "gained_m2": round(row[0], 1), "lost_m2": round(row[1], 1),
             "gained": json.loads(row[2]), "lost": json.loads(row[3]),
             "buildings_gained": row[4], "buildings_lost": row[5]}
 
 
-def history(conn: Connection, code: str) -> list[dict[str, Any]]:
+def history(conn: Connection, code: str, *, kind: str = "grid") -> list[dict[str, Any]]:
     rows = conn.exec_driver_sql(
         "SELECT version, change, author, reason, valid_from, valid_to, ST_AsGeoJSON(geom, 7) "
-        "FROM grid_versions WHERE code = %(c)s ORDER BY version", {"c": code}).all()
+        f"FROM {VERSIONED[kind]} WHERE code = %(c)s ORDER BY version", {"c": code}).all()
     if not rows:
-        raise NotFoundError(f"no grid has ever had the code {code}")
+        raise NotFoundError(f"no {kind} has ever had the code {code}")
     return [{"version": v, "change": ch, "author": a, "reason": r, "valid_from": f.isoformat(),
              "valid_to": t.isoformat() if t else None, "geometry": json.loads(g)} for v, ch, a, r, f, t, g in rows]
 
 
-def grid_at(conn: Connection, lon: float, lat: float, when: Any) -> dict[str, Any] | None:
-    """The grid (code and version) that covered a point at a moment, from the version history."""
-    row = conn.exec_driver_sql("""
-        SELECT code, version, valid_from, valid_to FROM grid_versions
-        WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4326))
+def grid_at(conn: Connection, lon: float, lat: float, when: Any, *, level: str | None = None) -> dict[str, Any] | None:
+    """The grid (or, given a ``level``, the unit of that level) that covered a point at a moment, with its
+    version, from the version history."""
+    table, where = (VERSIONED["grid"], "") if level is None else (VERSIONED["unit"], "AND level = %(l)s")
+    row = conn.exec_driver_sql(f"""
+        SELECT code, version, valid_from, valid_to FROM {table}
+        WHERE ST_Intersects(geom, ST_SetSRID(ST_MakePoint(%(x)s, %(y)s), 4326)) {where}
           AND valid_from <= %(t)s AND (valid_to IS NULL OR valid_to > %(t)s)
-        ORDER BY code LIMIT 1""", {"x": lon, "y": lat, "t": when}).first()
+        ORDER BY code LIMIT 1""", {"x": lon, "y": lat, "t": when, "l": level}).first()
     if row is None:
         return None
     return {"code": row[0], "version": row[1], "valid_from": row[2].isoformat(),

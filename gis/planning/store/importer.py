@@ -149,6 +149,7 @@ def import_osm(
         (extent,) = load.ewkb_hex([to_multipolygon(extract.bounds)])
         city_id = save_city(cur, city, extent_ewkb=extent)
         report.counts["admin units"] = load.sync_admin_units(cur, units, city_id=city_id, codes=district_codes)
+        load.record_unit_versions(cur, city_id, change="import", author="gridpatrol", reason=f"OSM {path.name}")
         tag_columns = {t.replace(":", "_"): t for t in BUILDING_TAGS}
         report.counts["buildings"] = load.sync_buildings(cur, extract.buildings, estimate, city_id=city_id,
                                                          tag_columns=tag_columns)

@@ -236,3 +236,38 @@ def record_import(cur: Cursor, *, city_id: int, file_name: str, sha256: str, bou
         (city_id, file_name, sha256, bounds_source, geom, json.dumps(counts)),
     )
     return int(cur.fetchone()[0])
+
+
+def record_unit_versions(cur: Cursor, city_id: int, *, change: str, author: str, reason: str) -> int:
+    """A new version for each coded unit of the city whose outline or name differs from its open version (or
+    that has none yet), closing the one before; ``admin_units.version`` follows. Returns how many changed.
+
+    One mechanism for every writer of units (an OSM import, a division, the official files), so that each unit's
+    history is complete whoever changed it.
+    """
+    cur.execute(
+        """
+        CREATE TEMP TABLE changed_units ON COMMIT DROP AS
+        SELECT u.id, u.code, u.level, u.name, u.parent_id, u.geom, coalesce(v.version, 0) + 1 AS version
+        FROM admin_units u LEFT JOIN unit_versions v ON v.unit_id = u.id AND v.valid_to IS NULL
+        WHERE u.city_id = %(c)s AND u.code IS NOT NULL AND u.geom IS NOT NULL
+          AND (v.id IS NULL OR v.name <> u.name OR NOT ST_Equals(v.geom, u.geom))
+        """,
+        {"c": city_id},
+    )
+    cur.execute("UPDATE unit_versions v SET valid_to = now() FROM changed_units c "
+                "WHERE v.unit_id = c.id AND v.valid_to IS NULL")
+    cur.execute(
+        "INSERT INTO unit_versions (unit_id, code, level, version, name, parent_id, geom, change, author, reason) "
+        "SELECT id, code, level, version, name, parent_id, geom, %s, %s, %s FROM changed_units",
+        (change, author, reason))
+    count = cur.rowcount
+    cur.execute("UPDATE admin_units u SET version = c.version FROM changed_units c WHERE u.id = c.id")
+    cur.execute("DROP TABLE changed_units")
+    return int(count)
+
+
+def close_removed_unit_versions(cur: Cursor) -> None:
+    """End the open versions of units that no longer exist (retired by a new division)."""
+    cur.execute("UPDATE unit_versions v SET valid_to = now() WHERE valid_to IS NULL "
+                "AND NOT EXISTS (SELECT 1 FROM admin_units u WHERE u.id = v.unit_id)")
