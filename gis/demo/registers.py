@@ -48,3 +48,15 @@ def official_units_from_districts(districts: gpd.GeoDataFrame, *, streets: int =
                 rows.append({"code": f"{street_code}{c:03d}", "name": f"第{s}街道第{c}社区", "level": "community",
                              "geometry": community})
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=metric).to_crs(WGS84)
+
+
+def grids_from_communities(communities: gpd.GeoDataFrame, *, per_community: int = 3,
+                           coded: bool = True) -> gpd.GeoDataFrame:
+    """A grids file as a city keeps one: each community (``code``, ``geometry`` in WGS-84) cut into vertical
+    strips, coded ``<community>001``… west→east when ``coded``; ``code``, ``name``, ``geometry`` in WGS-84."""
+    metric = metric_crs_for(communities)
+    rows = []
+    for code, geom in zip(communities["code"], communities.to_crs(metric).geometry, strict=True):
+        for i, strip in enumerate(_strips(geom, per_community, vertical=True), start=1):
+            rows.append({"code": f"{code}{i:03d}" if coded else None, "name": f"第{i}网格", "geometry": strip})
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=metric).to_crs(WGS84)

@@ -173,12 +173,12 @@ def gcj02_to_wgs84(geometry: shapely.Geometry) -> shapely.Geometry:
     return shapely.transform(geometry, convert)
 
 
-def read_units(path: str | Path, *, crs: str | None = None, codes: str | Path | None = None) -> UnitFile:
-    """Official units from a GeoJSON, GeoPackage or (zipped) Shapefile, in WGS-84.
+def read_features(path: str | Path, *, crs: str | None = None) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """The features of a GeoJSON, GeoPackage or (zipped) Shapefile in WGS-84, and notes on how they were read.
 
     ``crs`` is what an undeclared file is in (``gcj02``, or anything pyproj reads, e.g. ``EPSG:4547``); a file
-    that declares its CRS is reprojected from it (and ``gcj02`` then says its lon/lat are GCJ-02). ``codes``: a
-    CSV or XLSX of ``code,name`` giving names (and the codes to expect) to a geometry file that has only codes.
+    that declares its CRS is reprojected from it (and ``gcj02`` then says its lon/lat are GCJ-02). A file with no
+    CRS whose coordinates are degrees is taken as WGS-84, and the notes say so; one in metres is refused.
     """
     from gis.planning.exchange import format_for
 
@@ -213,6 +213,15 @@ def read_units(path: str | Path, *, crs: str | None = None, codes: str | Path | 
     if gcj:
         frame["geometry"] = [gcj02_to_wgs84(g) if g is not None else None for g in frame.geometry]
         notes.append("converted from GCJ-02 to WGS-84")
+    return frame, notes
+
+
+def read_units(path: str | Path, *, crs: str | None = None, codes: str | Path | None = None) -> UnitFile:
+    """Official units (``row``, ``code``, ``level``, ``name``, ``geometry``) from a file :func:`read_features`
+    reads. ``codes``: a CSV or XLSX of ``code,name`` giving names (and the codes to expect) to a geometry file
+    that has only codes."""
+    path = Path(path)
+    frame, notes = read_features(path, crs=crs)
     code_field = field_named(list(frame.columns), CODE_FIELDS)
     if code_field is None:
         raise InputError(f"{path.name} has no code field; name the field of the 12-digit codes 'code' "

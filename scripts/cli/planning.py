@@ -94,6 +94,8 @@ def cmd_export_grids(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_import_grids(args: argparse.Namespace, settings: Settings) -> int:
+    if args.city:
+        return import_city_grids(args, settings)
     from gis.planning.store.exchange import import_grids
 
     with engine_for(settings) as engine:
@@ -108,6 +110,32 @@ def cmd_import_grids(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def import_city_grids(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.planning.division import parse_band
+    from gis.planning.store.grid_register import import_city_grids as run
+
+    band = parse_band(args.band, what="--band")
+    with engine_for(settings) as engine, engine.begin() as conn:
+        report = run(conn, args.file, city=args.city, author=args.author, reason=args.reason, crs=args.crs,
+                     band=band, repair=args.repair, dry_run=args.dry_run)
+    print("\n".join(report.lines()))
+    write_problems(args.problems, [("gaps", report.gaps), ("overlaps", report.overlaps)])
+    return 0
+
+
+def write_problems(path: str | None, kinds: list[tuple[str, list[dict[str, Any]]]]) -> None:
+    """The gaps and overlaps a check found, as GeoJSON for QGIS (``--problems``)."""
+    if not path:
+        return
+    features = [{"type": "Feature", "geometry": f["geometry"],
+                 "properties": {"problem": kind, **{k: (",".join(v) if isinstance(v, list) else v)
+                                                    for k, v in f.items() if k != "geometry"}}}
+                for kind, found in kinds for f in found]
+    Path(path).write_text(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False),
+                          encoding="utf-8")
+    print(f"wrote {len(features)} gap(s) and overlap(s) to {path} (open it in QGIS beside the file)")
+
+
 def cmd_import_units(args: argparse.Namespace, settings: Settings) -> int:
     from gis.planning.store.official import import_units
 
@@ -116,14 +144,7 @@ def cmd_import_units(args: argparse.Namespace, settings: Settings) -> int:
                               author=args.author, reason=args.reason, dry_run=args.dry_run,
                               replace_generated=args.replace_generated)
     print("\n".join(report.lines()))
-    if args.problems:
-        features = [{"type": "Feature", "geometry": f["geometry"],
-                     "properties": {"problem": kind, "parent": f["parent"], "area_m2": f["area_m2"],
-                                    "codes": ",".join(f.get("codes", []))}}
-                    for kind in ("gaps", "overlaps") for f in getattr(report, kind)]
-        Path(args.problems).write_text(json.dumps({"type": "FeatureCollection", "features": features},
-                                                  ensure_ascii=False), encoding="utf-8")
-        print(f"wrote {len(features)} gap(s) and overlap(s) to {args.problems} (open it in QGIS beside the file)")
+    write_problems(args.problems, [("gaps", report.gaps), ("overlaps", report.overlaps)])
     return 0
 
 
@@ -168,10 +189,19 @@ def register(sub: Subparsers) -> None:
     imu.add_argument("--problems", metavar="GEOJSON", help="write the gaps and overlaps found to this file")
     imu.set_defaults(func=cmd_import_units)
 
-    img = sub.add_parser("import-grids", help="replace a community's grids from a .geojson, .gpkg, .shp or .zip")
+    img = sub.add_parser("import-grids", help="a city's existing grids (--city), or one community's (--community), "
+                                              "from a .geojson, .gpkg, .shp or .zip")
     img.add_argument("file")
-    img.add_argument("--community", required=True, help="the community's 12-digit code")
+    which = img.add_mutually_exclusive_group(required=True)
+    which.add_argument("--community", help="replace this community's grids (its 12-digit code)")
+    which.add_argument("--city", help="all the city's grids at once, each assigned to its community by location")
     img.add_argument("--author", required=True)
     img.add_argument("--reason", required=True)
-    img.add_argument("--dry-run", action="store_true", help="report the impact, store nothing")
+    img.add_argument("--dry-run", action="store_true", help="report everything, store nothing")
+    img.add_argument("--repair", action="store_true",
+                     help="(--city) clip grids to their community, give gaps to the neighbour with the longest "
+                          "shared border, leave overlaps with the lower code")
+    img.add_argument("--crs", help="(--city) what an undeclared file is in (EPSG:4547), or gcj02")
+    img.add_argument("--band", default="300-500", help="(--city) households per grid to report against")
+    img.add_argument("--problems", metavar="GEOJSON", help="(--city) write the gaps and overlaps found here")
     img.set_defaults(func=cmd_import_grids)

@@ -239,8 +239,9 @@ def record_import(cur: Cursor, *, city_id: int, file_name: str, sha256: str, bou
 
 
 def record_unit_versions(cur: Cursor, city_id: int, *, change: str, author: str, reason: str) -> int:
-    """A new version for each coded unit of the city whose outline or name differs from its open version (or
-    that has none yet), closing the one before; ``admin_units.version`` follows. Returns how many changed.
+    """A new version for each coded unit of the city whose outline (by more than 1 m², the tiling tolerance: a
+    file's rounding is no change) or name differs from its open version (or that has none yet), closing the one
+    before; ``admin_units.version`` follows. Returns how many changed.
 
     One mechanism for every writer of units (an OSM import, a division, the official files), so that each unit's
     history is complete whoever changed it.
@@ -251,7 +252,8 @@ def record_unit_versions(cur: Cursor, city_id: int, *, change: str, author: str,
         SELECT u.id, u.code, u.level, u.name, u.parent_id, u.geom, coalesce(v.version, 0) + 1 AS version
         FROM admin_units u LEFT JOIN unit_versions v ON v.unit_id = u.id AND v.valid_to IS NULL
         WHERE u.city_id = %(c)s AND u.code IS NOT NULL AND u.geom IS NOT NULL
-          AND (v.id IS NULL OR v.name <> u.name OR NOT ST_Equals(v.geom, u.geom))
+          AND (v.id IS NULL OR v.name <> u.name OR NOT ST_OrderingEquals(v.geom, u.geom)
+               AND ST_Area(ST_SymDifference(v.geom, u.geom)::geography) > 1)
         """,
         {"c": city_id},
     )
