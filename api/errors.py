@@ -37,6 +37,18 @@ STATUS: tuple[tuple[type[GridpatrolError], int], ...] = (
 )
 
 
+
+LOST_CONNECTION = "the database connection was lost or refused (is it restarting?): retry in a moment"
+"""What a client is told (503, ``Retry-After: 1``) when the database is unreachable: a restart, a failover."""
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether a database error means the connection was lost or refused (so: 503 and retry), not a bad query."""
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(exc.orig, psycopg2.OperationalError |
+                                                              psycopg2.InterfaceError)
+    return isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError)
+
 def status_for(exc: GridpatrolError) -> int:
     for cls, status in STATUS:
         if isinstance(exc, cls):
@@ -70,12 +82,12 @@ def install(app: FastAPI) -> None:
             headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
         return JSONResponse(body, status_code=status, headers=headers)
 
-    lost = "the database connection was lost or refused (is it restarting?): retry in a moment"
+    lost = LOST_CONNECTION
 
     @app.exception_handler(DBAPIError)
     async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
         # the service's pool does not test connections before use (gis.db.engine): a broken one surfaces here
-        if exc.connection_invalidated or isinstance(exc.orig, psycopg2.OperationalError | psycopg2.InterfaceError):
+        if connection_lost(exc):
             log.warning("%s %s: %s", request.method, request.url.path, exc.orig)
             return JSONResponse({"detail": lost}, status_code=503, headers={"Retry-After": "1"})
         if isinstance(exc.orig, psycopg2.DataError):

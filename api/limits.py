@@ -12,14 +12,21 @@ also come from the service's own pages: its ``Origin`` (or ``Referer``) is this 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
+import psycopg2
+from sqlalchemy.exc import DBAPIError
+
 from api.asgi import Message, Scope
+from api.errors import LOST_CONNECTION, connection_lost
 from api.session import TOKEN_COOKIE
 from gis.errors import PayloadTooLargeError, UnauthorizedError
 from gis.member.photos import MAX_PHOTO_BYTES
+
+log = logging.getLogger(__name__)
 
 MB = 2**20
 DEFAULT_BODY = 1 * MB
@@ -123,6 +130,12 @@ class BodyGuard:
                     await state.tokens.user(token)
             except UnauthorizedError as exc:
                 await _answer(send, 401, str(exc), [(b"www-authenticate", b"Bearer")])
+                return
+            except (DBAPIError, psycopg2.Error) as exc:  # the sign-in check runs outside the routes' handlers
+                if not connection_lost(exc):
+                    raise
+                log.warning("%s %s: %s", scope["method"], path, exc)
+                await _answer(send, 503, LOST_CONNECTION, [(b"retry-after", b"1")])
                 return
         if declared is not None:  # the server holds the body to its declared length, checked above
             await self.app(scope, receive, send)

@@ -473,3 +473,23 @@ def test_merge_and_dispatch_targets_are_checked(client: TestClient, divided_engi
     assert client.post(f"{url}/dispatch", json={"staff_id": 10**9}, headers=dispatcher).status_code == 404
     assert client.post(f"{url}/dispatch", json={"staff_id": elsewhere}, headers=dispatcher).status_code == 404
     assert client.get(url, headers=dispatcher).json()["state"] == "accepted"  # nothing changed
+
+
+def test_a_database_outage_during_the_sign_in_check_is_a_503(client: TestClient, divided_engine: Engine) -> None:
+    """The sign-in check of a report runs before the route, in the body guard (api/limits.py), outside the
+    routes' error handlers: with the database gone it must still say 503 "retry", never 500 (the durability run
+    of 2026-12-04 met 1,793 such 500s while PostgreSQL restarted)."""
+    from gis.db.engine import make_engine
+
+    _, lon, lat = inner_point(divided_engine)
+    tokens = client.app.state.tokens  # type: ignore[attr-defined]
+    working = tokens.engine
+    tokens._cache.clear()  # the user is looked up again, as after USER_TTL_S
+    tokens.engine = make_engine("postgresql+psycopg2://gridpatrol@/nowhere?host=/nonexistent-socket-dir")
+    try:
+        lost = client.post("/events", json=report(lon, lat))
+    finally:
+        tokens.engine.dispose()
+        tokens.engine = working
+    assert lost.status_code == 503 and "retry" in lost.json()["detail"] and lost.headers["retry-after"] == "1"
+    assert client.post("/events", json=report(lon, lat)).status_code == 201
