@@ -4,7 +4,7 @@ Each route that takes a body has one limit here (``BODY_LIMITS``; anything else:
 than its route's limit is refused with 413 as it arrives, from its ``Content-Length`` (the server then holds the
 body to that length) or, when it is chunked, as soon as it has grown past the limit: nothing larger is held in
 memory. A request that needs a sign-in and carries no valid token is refused with 401 before a byte of its body is
-read (only ``POST /token``, the sign-in form and Open311's ``POST requests``, whose ``api_key`` travels in the body
+read (only ``POST /token``, the sign-in forms and Open311's ``POST requests``, whose ``api_key`` travels in the body
 as the spec has it, read theirs first). A change signed by the sign-in cookie, which a browser sends by itself, must
 also come from the service's own pages: its ``Origin`` (or ``Referer``) is this host, else 403.
 """
@@ -48,7 +48,7 @@ BODY_LIMITS: tuple[tuple[str, re.Pattern[str], int], ...] = tuple(
         ("POST", r"^/grids/[^/]+/visits/gpx$", MAX_GPX_BYTES),
         ("POST", r"^/grids/[^/]+/visits$", MAX_TRACK_JSON_BYTES),
     ))
-PUBLIC_BODIES = re.compile(r"^/(token|login|logout|open311/v2/requests\.[a-z]+)$")
+PUBLIC_BODIES = re.compile(r"^/(token|login|first-sign-in|logout|open311/v2/requests\.[a-z]+)$")
 """Routes that read their body before (or without) a sign-in."""
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 

@@ -184,3 +184,22 @@ def divided_engine(divided_url: str) -> Iterator[Engine]:
     engine = make_engine(divided_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def official_city(fresh_engine: Engine, tmp_path: Path) -> Engine:
+    """Nanjing with its (synthetic) official streets and communities stored (``gis.demo.registers``)."""
+    import geopandas as gpd
+    import pyogrio
+
+    from gis.demo.registers import official_units_from_districts
+    from gis.geo.crs import WGS84
+    from gis.planning.store.official import import_units
+
+    import_osm(fresh_engine, NANJING, city=NANJING_CITY)
+    districts = gpd.read_postgis(text("SELECT code, geom FROM admin_units WHERE level = 'district' ORDER BY code"),
+                                 fresh_engine, geom_col="geom", crs=WGS84).rename_geometry("geometry")
+    path = tmp_path / "official-units.geojson"
+    pyogrio.write_dataframe(official_units_from_districts(districts), path)
+    writing(fresh_engine, import_units, path, city="nanjing", author="planner", reason="register", snap_m=0)
+    return fresh_engine

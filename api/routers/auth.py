@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -21,7 +22,7 @@ from gis.access.scope import User
 from gis.access.store import audit as audit_store
 from gis.access.store import users
 from gis.db.engine import reading, writing
-from gis.errors import RateLimitedError, UnauthorizedError
+from gis.errors import InputError, RateLimitedError, UnauthorizedError
 from gis.planning.store.staff import staff_grids
 from maps.text import page_text
 
@@ -35,9 +36,11 @@ MAX_WAITING = 64
 """Sign-ins waiting for a check beyond this are refused at once (429): a flood queues no further."""
 
 
-async def _sign_in(request: Request, username: str, password: str) -> tuple[User, str, int]:
+async def _sign_in(request: Request, username: str, password: str,
+                   check: Callable[..., User | None] = users.authenticate) -> tuple[User, str, int]:
     """Each attempt spends from its client's and its username's allowance *before* the password is checked (so
-    parallel guesses cannot all pass the check first); a right password gives both back."""
+    parallel guesses cannot all pass the check first); a right password gives both back. ``check`` is the
+    password check, or the first sign-in's setup-code check."""
     state = request.app.state
     client = client_of(request)
     keys = (f"login:{client}", f"login-user:{username.strip().lower()[:64]}")
@@ -55,7 +58,7 @@ async def _sign_in(request: Request, username: str, password: str) -> tuple[User
     state.login_waiting += 1
     try:
         async with hashing:
-            user = await run_in_threadpool(writing, state.engine, users.authenticate, username, password)
+            user = await run_in_threadpool(writing, state.engine, check, username, password)
     finally:
         state.login_waiting -= 1
     if user is None:
@@ -136,10 +139,60 @@ async def login(request: Request, username: Annotated[str, Form(max_length=200)]
         _, access, seconds = await _sign_in(request, username, password)
     except UnauthorizedError as exc:
         return login_page(next, f"{exc} · 用户名或密码错误", status=401)
-    answer = RedirectResponse(_safe_next(next), status_code=303)
+    return _signed_in(request, access, seconds, _safe_next(next))
+
+
+def _signed_in(request: Request, access: str, seconds: int, target: str) -> Response:
+    """On to ``target`` with the sign-in cookie."""
+    answer = RedirectResponse(target, status_code=303)
     answer.set_cookie(TOKEN_COOKIE, access, max_age=seconds, httponly=True, samesite="strict", path="/",
                       secure=request.url.scheme == "https")  # over TLS, never sent in the clear
     return answer
+
+
+FIRST_PAGE = """<!doctype html><html lang="zh"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>gridpatrol · 首次登录 First sign-in</title>
+<style>body{{font:18px system-ui,sans-serif;background:#fff;color:#111;max-width:24rem;margin:3rem auto;padding:0 1rem}}
+label{{display:block;margin:1rem 0 .3rem;font-weight:600}}input{{font-size:1.1rem;width:100%;padding:.7rem;
+box-sizing:border-box;border:2px solid #333;border-radius:6px}}button{{margin-top:1.4rem;width:100%;padding:.9rem;
+font-size:1.1rem;font-weight:700;background:#0b4f9c;color:#fff;border:0;border-radius:6px}}
+.error{{background:#fde8e8;border:2px solid #b00020;padding:.7rem;border-radius:6px}}</style></head><body>
+<h1>首次登录 First sign-in</h1><p>用发给您的设置码设定密码。Set your password with the setup code you were given.</p>
+{error}<form method="post" action="/first-sign-in">
+<label for="u">用户名 Username</label><input id="u" name="username" autocomplete="username" required autofocus>
+<label for="c">设置码 Setup code</label><input id="c" name="code" autocomplete="one-time-code" required>
+<label for="p">新密码 New password (≥ 8)</label><input id="p" name="password" type="password" minlength="8"
+autocomplete="new-password" required><button type="submit">设定密码并登录 Set password and sign in</button>
+</form></body></html>"""
+
+
+def first_page(error: str | None = None, status: int = 200) -> HTMLResponse:
+    box = f'<p class="error" role="alert">{page_text(error)}</p>' if error else ""
+    return HTMLResponse(FIRST_PAGE.format(error=box), status_code=status)
+
+
+@router.get("/first-sign-in", response_class=HTMLResponse, include_in_schema=False)
+async def first_sign_in_form() -> HTMLResponse:
+    return first_page()
+
+
+@router.post("/first-sign-in", summary="First sign-in of a user made from a staff register: set the password with "
+             "the one-time setup code", responses={401: {"description": "wrong username or code, or code expired"},
+                                                  422: {"description": "password too short"}})
+async def first_sign_in(request: Request, username: Annotated[str, Form(max_length=200)],
+                        code: Annotated[str, Form(max_length=200)],
+                        password: Annotated[str, Form(max_length=1024)]) -> Response:
+    """A form post (the page at ``GET /first-sign-in``); the answer signs the user in, as ``/login`` does."""
+    def check(conn: Connection, name: str, _: str) -> User | None:
+        return users.set_first_password(conn, name, code, password)
+    try:
+        _, access, seconds = await _sign_in(request, username, password, check)
+    except UnauthorizedError:
+        return first_page("wrong username or setup code, or the code has expired (ask for a new one) · "
+                          "用户名或设置码错误，或设置码已过期", status=401)
+    except InputError as exc:
+        return first_page(str(exc), status=422)
+    return _signed_in(request, access, seconds, "/")
 
 
 @router.post("/logout", include_in_schema=False)

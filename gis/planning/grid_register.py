@@ -26,9 +26,10 @@ import geopandas as gpd
 import shapely
 
 from gis.errors import InputError
+from gis.files import refuse
 from gis.planning.division import to_multipolygon
 from gis.planning.editing import check_tiling
-from gis.planning.official import SLIVER_M2, refuse
+from gis.planning.official import SLIVER_M2
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""``gridpatrol users`` and ``audit``: accounts, and the log of who did what."""
+"""``gridpatrol users``, ``import-staff`` and ``audit``: accounts, the staff register, the log of who did what."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from api.settings import Settings
@@ -88,7 +89,35 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_import_staff(args: argparse.Namespace, settings: Settings) -> int:
+    """The register, all or nothing; the new users' setup codes go to a file only its owner can read."""
+    from gis.access.store.register import import_staff
+
+    out = Path(args.codes_out or f"setup-codes-{datetime.now(UTC):%Y%m%d-%H%M%S}.tsv")
+    with engine_for(settings) as engine, engine.begin() as conn:
+        report = import_staff(conn, args.file, city=args.city)
+        if report.setup_codes:  # written before the commit: a failed commit leaves codes of no user, never users
+            # without their codes
+            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write("username\tname\tsetup code\tvalid until\n")
+                handle.writelines("\t".join(row) + "\n" for row in report.setup_codes)
+    print("\n".join(report.lines()))
+    if report.setup_codes:
+        print(f"setup codes of the {len(report.setup_codes)} new user(s) are in {out} (readable by you only): hand "
+              "each their own; they set their password with it at /first-sign-in, once, within 30 days")
+    return 0
+
+
 def register(sub: Subparsers) -> None:
+    stf = sub.add_parser("import-staff", help="a city's staff register (CSV or XLSX): staff, grids, roster, users")
+    stf.add_argument("file")
+    stf.add_argument("--city", required=True)
+    stf.add_argument("--codes-out", metavar="FILE",
+                     help="where the new users' one-time setup codes go (default setup-codes-<time>.tsv; never "
+                          "overwritten)")
+    stf.set_defaults(func=cmd_import_staff)
+
     usr = sub.add_parser("users", help="add users, reset passwords, disable or list them")
     usr.add_argument("action", choices=("add", "passwd", "disable", "enable", "list"))
     usr.add_argument("username", nargs="?")

@@ -52,7 +52,8 @@ def test_unmatched_districts_are_reported_and_mapped_by_hand(fresh_url: str, mon
            "gridpatrol city set sp --district '玄武区=CODE', then import again" in out
     assert districts(fresh_url) == [("玄武区", None), ("秦淮区", None), ("鼓楼区", None)]
     code, out, err = run(capsys, "city", "set", "sp", "--district", "玄武区=220302")
-    assert code == 0, err and "玄武区=220302" in out
+    assert code == 0, err
+    assert "玄武区=220302" in out
     code, out, err = run(capsys, "import-osm", str(NANJING), "--city", "sp")
     assert code == 0, err
     assert "district 玄武区 → 220302 (by hand)" in out
@@ -75,7 +76,8 @@ def test_settings_are_data_the_next_import_uses(fresh_url: str, monkeypatch: pyt
         assert conn.execute(text("SELECT code FROM admin_units WHERE level = 'city'")).scalar() is None
     assert run(capsys, "city", "set", "Testland", "--m2-per-household", "45")[0] == 0
     code, out, err = run(capsys, "import-osm", str(BEIJING), "--city", "testland")
-    assert code == 0, err and "45 m²" in out
+    assert code == 0, err
+    assert "45 m²" in out
     with engine.connect() as conn:
         after = conn.execute(text(total)).scalar_one()
         stored = conn.execute(text("SELECT key, m2_per_household FROM city_settings")).one()

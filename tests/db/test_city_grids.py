@@ -17,26 +17,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from gis.db.engine import writing
-from gis.demo.registers import grids_from_communities, official_units_from_districts
+from gis.demo.registers import grids_from_communities
 from gis.errors import InputError
 from gis.geo.crs import WGS84
 from gis.planning.store.grid_register import import_city_grids
-from gis.planning.store.importer import import_osm
-from gis.planning.store.official import import_units
-from tests.conftest import NANJING, NANJING_CITY
-
-
-@pytest.fixture
-def city(fresh_engine: Engine, tmp_path: Path) -> Engine:
-    """Nanjing with its (synthetic) official streets and communities stored."""
-    import_osm(fresh_engine, NANJING, city=NANJING_CITY)
-    districts = gpd.read_postgis(text("SELECT code, geom FROM admin_units WHERE level = 'district' ORDER BY code"),
-                                 fresh_engine, geom_col="geom", crs=WGS84).rename_geometry("geometry")
-    units = official_units_from_districts(districts)
-    path = tmp_path / "units.geojson"
-    pyogrio.write_dataframe(units, path)
-    writing(fresh_engine, import_units, path, city="nanjing", author="planner", reason="register", snap_m=0)
-    return fresh_engine
 
 
 def communities(engine: Engine) -> gpd.GeoDataFrame:
@@ -50,18 +34,18 @@ def run(engine: Engine, frame: gpd.GeoDataFrame, path: Path, **options: Any) -> 
                    **options)
 
 
-def test_a_clean_file_is_stored_with_its_codes(city: Engine, tmp_path: Path) -> None:
-    grids = grids_from_communities(communities(city))
+def test_a_clean_file_is_stored_with_its_codes(official_city: Engine, tmp_path: Path) -> None:
+    grids = grids_from_communities(communities(official_city))
     grids.loc[grids.index[::2], "code"] = None  # half come without a code: they get the next ones
-    dry = run(city, grids, tmp_path / "grids.geojson", dry_run=True)
+    dry = run(official_city, grids, tmp_path / "grids.geojson", dry_run=True)
     assert dry.grids == 36 and dry.communities == 12 and dry.coded == 18
     assert not (dry.crossing or dry.gaps or dry.overlaps or dry.nowhere)
     assert "the grids tile their communities" in dry.lines()[-1]
-    with city.connect() as conn:
+    with official_city.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM grids")).scalar() == 0
-    report = run(city, grids, tmp_path / "grids.geojson")
+    report = run(official_city, grids, tmp_path / "grids.geojson")
     assert (report.new, report.updated, report.retired) == (36, 0, 0)
-    with city.connect() as conn:
+    with official_city.connect() as conn:
         rows = conn.execute(text(
             "SELECT g.code, c.code, g.name, g.version FROM grids g JOIN admin_units c ON c.id = g.community_id "
             "ORDER BY g.code")).all()
@@ -73,15 +57,15 @@ def test_a_clean_file_is_stored_with_its_codes(city: Engine, tmp_path: Path) -> 
     assert {g for g, *_ in rows} >= {c for c in grids["code"] if isinstance(c, str)}  # the file's own codes are kept
     assert unassigned == 0 and versions == 36
     # the same file again: nothing changes; the generated codes now stand in the city's own file
-    with city.connect() as conn:
+    with official_city.connect() as conn:
         stored = gpd.read_postgis(text("SELECT code, name, geom FROM grids ORDER BY code"), conn, geom_col="geom",
                                   crs=WGS84).rename_geometry("geometry")
-    again = run(city, stored, tmp_path / "stored.geojson")
+    again = run(official_city, stored, tmp_path / "stored.geojson")
     assert (again.new, again.updated, again.retired, again.unchanged) == (0, 0, 0, 36)
 
 
-def test_a_crossing_grid_is_reported_refused_and_repaired(city: Engine, tmp_path: Path) -> None:
-    grids = grids_from_communities(communities(city))
+def test_a_crossing_grid_is_reported_refused_and_repaired(official_city: Engine, tmp_path: Path) -> None:
+    grids = grids_from_communities(communities(official_city))
     metric = grids.estimate_utm_crs()
     moved = grids.to_crs(metric)
     # a community's east strip pushed 40 m east, into the next street's community; its west strip 40 m east too,
@@ -90,7 +74,7 @@ def test_a_crossing_grid_is_reported_refused_and_repaired(city: Engine, tmp_path
         i = moved.index[moved["code"] == code][0]
         moved.loc[i, "geometry"] = translate(moved.loc[i, "geometry"], 40, 0)
     moved = moved.to_crs(WGS84)
-    dry = run(city, moved, tmp_path / "moved.geojson", dry_run=True)
+    dry = run(official_city, moved, tmp_path / "moved.geojson", dry_run=True)
     crossing = {c["grid"]: c["communities"] for c in dry.crossing}
     assert set(crossing) == {"320102001001003"}
     sides = crossing["320102001001003"]
@@ -98,10 +82,10 @@ def test_a_crossing_grid_is_reported_refused_and_repaired(city: Engine, tmp_path
     assert {g["community"] for g in dry.gaps} == {"320102001001"}  # where the two strips were
     assert [o["grids"] for o in dry.overlaps] == [["320102001001001", "320102001001002"]]
     with pytest.raises(InputError, match="cross a community border"):
-        run(city, moved, tmp_path / "moved.geojson")
-    repaired = run(city, moved, tmp_path / "moved.geojson", repair=True)
+        run(official_city, moved, tmp_path / "moved.geojson")
+    repaired = run(official_city, moved, tmp_path / "moved.geojson", repair=True)
     assert repaired.new == 36 and any("clipped" in r for r in repaired.repairs)
-    with city.connect() as conn:
+    with official_city.connect() as conn:
         holes = conn.execute(text("""
             SELECT c.code, ST_Area(ST_Difference(c.geom, ST_Union(g.geom))::geography)
             FROM admin_units c JOIN grids g ON g.community_id = c.id GROUP BY c.code, c.geom""")).all()
@@ -113,31 +97,31 @@ def test_a_crossing_grid_is_reported_refused_and_repaired(city: Engine, tmp_path
     assert max(area for _, area in holes) < 10 and outside < 0.01
 
 
-def test_codes_that_do_not_nest_or_repeat_are_refused(city: Engine, tmp_path: Path) -> None:
-    grids = grids_from_communities(communities(city))
+def test_codes_that_do_not_nest_or_repeat_are_refused(official_city: Engine, tmp_path: Path) -> None:
+    grids = grids_from_communities(communities(official_city))
     wrong = grids.copy()
     wrong.loc[0, "code"] = "320104001001009"  # a grid of 320102001001 coded as if it were in 320104001001
     with pytest.raises(InputError, match="lies in community 320102001001, but its code says community "
                                          "320104001001"):
-        run(city, wrong, tmp_path / "wrong.geojson")
+        run(official_city, wrong, tmp_path / "wrong.geojson")
     twice = grids.copy()
     twice.loc[1, "code"] = twice.loc[0, "code"]
     with pytest.raises(InputError, match="repeats row 1"):
-        run(city, twice, tmp_path / "twice.geojson")
+        run(official_city, twice, tmp_path / "twice.geojson")
     short = grids.copy()
     short.loc[0, "code"] = "32010200100100"
     with pytest.raises(InputError, match="not 15 digits"):
-        run(city, short, tmp_path / "short.geojson")
-    with city.connect() as conn:
+        run(official_city, short, tmp_path / "short.geojson")
+    with official_city.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM grids")).scalar() == 0
 
 
-def test_the_band_and_buildings_in_no_grid(city: Engine, tmp_path: Path) -> None:
+def test_the_band_and_buildings_in_no_grid(official_city: Engine, tmp_path: Path) -> None:
     """One grid per community holds far more than 500 households; leaving a grid out strands its buildings."""
-    whole = grids_from_communities(communities(city), per_community=1)
-    report = run(city, whole, tmp_path / "whole.geojson", dry_run=True)
+    whole = grids_from_communities(communities(official_city), per_community=1)
+    report = run(official_city, whole, tmp_path / "whole.geojson", dry_run=True)
     assert len(report.out_of_band) > 0 and all(not 300 <= g["households"] <= 500 for g in report.out_of_band)
     assert "outside 300–500" in "\n".join(report.lines()) or "outside 300-500" in "\n".join(report.lines())
-    holed = grids_from_communities(communities(city)).iloc[1:]
-    dry = run(city, holed, tmp_path / "holed.geojson", dry_run=True)
+    holed = grids_from_communities(communities(official_city)).iloc[1:]
+    dry = run(official_city, holed, tmp_path / "holed.geojson", dry_run=True)
     assert dry.gaps and dry.buildings_in_no_grid > 0

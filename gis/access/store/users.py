@@ -11,6 +11,8 @@ Passwords are hashed with Argon2id (argon2-cffi's defaults, RFC 9106's second re
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from collections.abc import Sequence
 from typing import Any
@@ -129,6 +131,23 @@ def authenticate(conn: Connection, username: str, password: str) -> User | None:
         conn.exec_driver_sql("UPDATE users SET password_hash = %(h)s WHERE id = %(i)s",
                              {"h": HASHER.hash(password), "i": user.id})
     return user if user.active else None
+
+
+def set_first_password(conn: Connection, username: str, code: str, password: str) -> User | None:
+    """A user made from a staff register sets their first password with their one-time setup code (migration
+    0020); the code is spent. ``None`` when the name, the code or its date is wrong (never says which)."""
+    check_password(password)
+    row = conn.exec_driver_sql(
+        "SELECT id, setup_code_hash FROM users WHERE lower(username) = lower(%(n)s) AND setup_code_hash IS NOT NULL "
+        "AND setup_expires > now() AND active", {"n": username.strip()[:64]}).first()
+    given = hashlib.sha256(code.strip().encode()).hexdigest()
+    if row is None or not hmac.compare_digest(str(row[1]), given):
+        return None
+    found = conn.exec_driver_sql(
+        "UPDATE users SET password_hash = %(h)s, password_version = password_version + 1, password_changed_at = "
+        f"now(), setup_code_hash = NULL, setup_expires = NULL WHERE id = %(i)s RETURNING {_COLUMNS}",
+        {"h": HASHER.hash(password), "i": row[0]}).one()
+    return _user(found)
 
 
 def get_user(conn: Connection, user_id: int) -> User | None:

@@ -29,10 +29,11 @@ from sqlalchemy.engine import Connection
 
 from gis.dispatch.store.events import reassign_after_edit
 from gis.errors import InputError
+from gis.files import field_named, refuse
 from gis.geo.crs import WGS84, metric_crs_for
 from gis.planning.division import GRID_BAND, Band, to_multipolygon
 from gis.planning.grid_register import GridCheck, check_grids, grid_code
-from gis.planning.official import field_named, read_features, refuse
+from gis.planning.official import read_features
 from gis.planning.store.city import find_city
 from gis.planning.store.divisions import issue_codes
 from gis.planning.store.load import copy_rows, ewkb_hex
