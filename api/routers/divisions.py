@@ -10,19 +10,24 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.engine import Engine
 
 from api.deps import get_engine
-from api.jurisdiction import require_city
+from api.jurisdiction import require_city, require_code
 from api.roles import Planner
 from gis.errors import ForbiddenError
 from gis.planning.division import Band
 from gis.planning.store.city import find_city, unit_name
 from gis.planning.store.divisions import divide_and_store
+from gis.planning.store.grid_register import divide_community
 
 router = APIRouter(tags=["planning"])
 
 
 class DivisionRequest(BaseModel):
-    city: str = Field(description="an imported city: nanjing, 南京市, …", max_length=100)
+    city: str | None = Field(default=None, description="an imported city: nanjing, 南京市, …", max_length=100)
     district: str | None = Field(default=None, max_length=100, description="only this district (name or code)")
+    community: str | None = Field(default=None, pattern=r"^\d{12}$",
+                                  description="only this community's grids, inside its boundary (its 12-digit "
+                                              "code); the answer has the proposal beside the current grids")
+    reason: str = Field(default="automatic division of the community", min_length=1, max_length=500)
     grid_band: tuple[int, int] = Field(default=(300, 500), description="households per grid, [low, high]")
     community_band: tuple[int, int] = Field(default=(3000, 6000), description="households per community")
     dry_run: bool = Field(default=True, description="propose only; store nothing")
@@ -33,8 +38,10 @@ class DivisionRequest(BaseModel):
             low, high = getattr(self, name)
             if not 0 < low <= high <= 1_000_000:
                 raise ValueError(f"{name} must be [low, high] with 0 < low ≤ high ≤ 1,000,000")
-        if self.grid_band[1] > self.community_band[0]:
+        if self.community is None and self.grid_band[1] > self.community_band[0]:
             raise ValueError("a grid band above the community band would leave communities of one grid")
+        if (self.city is None) == (self.community is None):
+            raise ValueError("give either city (with district, optionally) or community")
         return self
 
 
@@ -43,7 +50,15 @@ def create_division(request: DivisionRequest, engine: Annotated[Engine, Depends(
                     user: Planner) -> dict[str, Any]:
     """Divides each district of the city (or the one named). The answer lists, per district, how many grids
     fall in the band and why the others do not; with ``dry_run`` it carries the proposed grids as GeoJSON.
-    A planner bound to a district divides only that district; one bound lower cannot divide."""
+    A planner bound to a district divides only that district; one bound lower cannot divide. With ``community``,
+    only that community's grids are proposed (``proposal``, beside its ``current`` grids) or, without ``dry_run``,
+    stored in their place; a planner of the community or above may."""
+    if request.community is not None:
+        with engine.begin() as conn:
+            require_code(conn, user, request.community)
+            return divide_community(conn, request.community, author=user.username, reason=request.reason,
+                                    grid_band=Band(*request.grid_band), dry_run=request.dry_run)
+    assert request.city is not None
     with engine.connect() as conn:
         city = find_city(conn, request.city)
         require_city(user, city.id)

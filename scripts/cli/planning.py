@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +75,33 @@ def run_divide(settings: Settings, city_name: str, *, district: str | None = Non
 
 
 def cmd_divide(args: argparse.Namespace, settings: Settings) -> int:
+    if args.community:
+        return divide_community(settings, args)
+    if not args.city:
+        raise InputError("gridpatrol divide: give --city (with --district to divide one district) or --community")
     return run_divide(settings, args.city, district=args.district, grid_band=args.grid_band,
                       community_band=args.community_band, dry_run=args.dry_run)
+
+
+def divide_community(settings: Settings, args: argparse.Namespace) -> int:
+    """Grids for one community inside its official boundary; its street and community stay as they are."""
+    from gis.planning.division import parse_band
+    from gis.planning.store.grid_register import divide_community as run
+
+    with engine_for(settings) as engine, engine.begin() as conn:
+        answer = run(conn, args.community, author=args.author or os.environ.get("USER", "planner"),
+                     reason=args.reason or "automatic division of the community",
+                     grid_band=parse_band(args.grid_band, what="--grid-band"), dry_run=args.dry_run)
+    s = answer["summary"]
+    print(f"{s['name']} ({s['community']}): {s['grids']} grids proposed, {s['grids_in_band']} in {s['band']} "
+          f"households, {s['households']:,} households; it has {s['current_grids']} grid(s) now ({s['seconds']} s)")
+    for f in answer["proposal"]["features"]:
+        p = f["properties"]
+        print(f"  {p['n']:>3}  {round(p['households']):>6,} households  {p['buildings']:>4} buildings  "
+              f"{'' if p['in_band'] else p['note']}")
+    print("stored: the community's grids are replaced (new codes, versions)" if s["stored"] else
+          "proposed only (--dry-run): nothing stored")
+    return 0
 
 
 def cmd_export_grids(args: argparse.Namespace, settings: Settings) -> int:
@@ -159,8 +185,12 @@ def register(sub: Subparsers) -> None:
     add_city_options(imp)
     imp.set_defaults(func=cmd_import)
 
-    div = sub.add_parser("divide", help="propose and store streets → communities → grids for a city")
-    div.add_argument("--city", required=True, help="an imported city")
+    div = sub.add_parser("divide", help="propose and store streets → communities → grids for a city, or the grids "
+                                        "of one community")
+    div.add_argument("--city", help="an imported city")
+    div.add_argument("--community", help="only this community's grids (its 12-digit code); its boundary stays")
+    div.add_argument("--author", help="(--community) who makes the change (default: $USER)")
+    div.add_argument("--reason", help="(--community) why")
     div.add_argument("--district", help="only this district (name or code)")
     div.add_argument("--grid-band", default="300-500", help="households per grid (default 300-500)")
     div.add_argument("--community-band", default="3000-6000", help="households per community (default 3000-6000)")

@@ -125,3 +125,57 @@ def test_the_band_and_buildings_in_no_grid(official_city: Engine, tmp_path: Path
     holed = grids_from_communities(communities(official_city)).iloc[1:]
     dry = run(official_city, holed, tmp_path / "holed.geojson", dry_run=True)
     assert dry.gaps and dry.buildings_in_no_grid > 0
+
+
+def test_one_community_divided_inside_its_boundary(official_city: Engine, fresh_url: str, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A planner asks for grids for one community: the proposal beside the current grids, then stored in their
+    place with new codes (the old ones retired, never issued again); the community and its street stay."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.settings import Settings
+    from tests.conftest import admin
+
+    comms = communities(official_city)
+    run(official_city, grids_from_communities(comms, per_community=1), tmp_path / "one.geojson")
+    target = "320102001001"
+    with official_city.connect() as conn:
+        before = conn.execute(text("SELECT code, version, ST_AsText(geom) FROM admin_units WHERE code IN "
+                                   "(:c, left(:c, 9)) ORDER BY code"), {"c": target}).all()
+    monkeypatch.setenv("DATABASE_URL", fresh_url)
+    from scripts.cli import main
+    assert main(["divide", "--community", target, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"({target}):" in out and "it has 1 grid(s) now" in out and "proposed only (--dry-run)" in out
+    client = TestClient(create_app(Settings(database_url=fresh_url)))
+    with client:
+        admin(client)
+        proposal = client.post("/divisions", json={"community": target, "dry_run": True})
+        assert proposal.status_code == 200, proposal.text
+        body = proposal.json()
+        assert body["summary"]["current_grids"] == 1 and body["summary"]["grids"] > 1
+        assert len(body["current"]["features"]) == 1
+        assert body["summary"]["grids_in_band"] >= 0.8 * (body["summary"]["grids"] - 1)
+        households = sum(f["properties"]["households"] for f in body["proposal"]["features"])
+        assert households == pytest.approx(body["summary"]["households"], abs=1)
+        stored = client.post("/divisions", json={"community": target, "dry_run": False,
+                                                 "reason": "the community grew"})
+        assert stored.status_code == 200, stored.text
+        assert stored.json()["summary"]["retired"] == 1
+        refused = client.post("/divisions", json={"community": "3201", "dry_run": True})
+        assert refused.status_code == 422
+    with official_city.connect() as conn:
+        codes = list(conn.execute(text("SELECT g.code FROM grids g JOIN admin_units c ON c.id = g.community_id "
+                                       "WHERE c.code = :c ORDER BY g.code"), {"c": target}).scalars())
+        after = conn.execute(text("SELECT code, version, ST_AsText(geom) FROM admin_units WHERE code IN "
+                                  "(:c, left(:c, 9)) ORDER BY code"), {"c": target}).all()
+        retired = conn.execute(text("SELECT code FROM unit_codes WHERE retired_at IS NOT NULL AND level = 'grid' "
+                                    "AND parent_code = :c"), {"c": target}).scalars().all()
+        unplaced = conn.execute(text(
+            "SELECT count(*) FROM buildings b JOIN admin_units c ON c.code = :c "
+            "AND ST_Intersects(c.geom, ST_PointOnSurface(b.geom)) WHERE b.grid_id IS NULL"), {"c": target}).scalar()
+    assert len(codes) == body["summary"]["grids"] and retired == [f"{target}001"]
+    assert codes[0] == f"{target}002"  # after the retired one: a code is never issued twice
+    assert after == before and unplaced == 0  # the official units did not move

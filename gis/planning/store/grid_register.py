@@ -28,12 +28,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from gis.dispatch.store.events import reassign_after_edit
-from gis.errors import InputError
+from gis.errors import InputError, NotFoundError
 from gis.files import field_named, refuse
 from gis.geo.crs import WGS84, metric_crs_for
-from gis.planning.division import GRID_BAND, Band, to_multipolygon
+from gis.planning.division import GRID_BAND, Band, divide_area, reading_order, to_multipolygon
 from gis.planning.grid_register import GridCheck, check_grids, grid_code
 from gis.planning.official import read_features
+from gis.planning.queries import GRID_TOTALS
 from gis.planning.store.city import find_city
 from gis.planning.store.divisions import issue_codes
 from gis.planning.store.load import copy_rows, ewkb_hex
@@ -199,25 +200,30 @@ def _figures(conn: Connection, report: GridImport, check: GridCheck, city_id: in
 def _store(conn: Connection, report: GridImport, check: GridCheck, community_ids: dict[str, int], *,
            author: str, reason: str) -> None:
     grids = check.grids.to_crs(WGS84)
-    grids["geometry"] = [g if g.is_valid else to_multipolygon(shapely.make_valid(g)) for g in grids.geometry]
+    grids["geometry"] = [to_multipolygon(g if g.is_valid else shapely.make_valid(g)) for g in grids.geometry]
     touched = sorted({community_ids[c] for c in grids["community"]})
     raw = conn.connection.dbapi_connection
     assert raw is not None
     cur = raw.cursor()
     try:
         cur.execute("CREATE TEMP TABLE stage_grids (code text, name text, community_id int, community text, "
-                    "x float8, y float8, geom geometry) ON COMMIT DROP")
-        centres = grids.geometry.representative_point()
-        copy_rows(cur, "stage_grids", ("code", "name", "community_id", "community", "x", "y", "geom"),
+                    "seq int, geom geometry) ON COMMIT DROP")
+        seq = np.zeros(len(grids), dtype=int)  # reading order (west→east, north→south) inside each community
+        metric = check.grids.geometry
+        for community in set(grids["community"]):
+            mine = np.flatnonzero((grids["community"] == community).to_numpy())
+            for rank, position in enumerate(reading_order(metric.iloc[mine])):
+                seq[mine[position]] = rank
+        copy_rows(cur, "stage_grids", ("code", "name", "community_id", "community", "seq", "geom"),
                   zip(grids["code"], grids["name"], [community_ids[c] for c in grids["community"]],
-                      grids["community"], centres.x, centres.y, ewkb_hex(grids.geometry), strict=True))
+                      grids["community"], seq.tolist(), ewkb_hex(grids.geometry), strict=True))
         # the file's own codes first, so that the codes issued next come after them
         cur.execute("""
             INSERT INTO unit_codes (code, level, parent_code, seq)
             SELECT code, 'grid', left(code, 12), greatest(right(code, 3)::int, 1) FROM stage_grids
             WHERE code IS NOT NULL ON CONFLICT (code) DO NOTHING""")
         # codes for the grids that have none, in reading order inside each community
-        cur.execute("SELECT ctid, community FROM stage_grids WHERE code IS NULL ORDER BY community, -y, x")
+        cur.execute("SELECT ctid, community FROM stage_grids WHERE code IS NULL ORDER BY community, seq")
         pending = cur.fetchall()
         by_community: dict[str, list[Any]] = {}
         for ctid, community in pending:
@@ -278,3 +284,52 @@ def _store(conn: Connection, report: GridImport, check: GridCheck, community_ids
             report.events_replaced += len(reassign_after_edit(cur, community_id, author=author, reason=reason))
     finally:
         cur.close()
+
+
+WHOLE = Band(1, 10**9)
+"""A band every total fits: dividing one community makes only grids, its community and street stay as they are."""
+
+
+def divide_community(conn: Connection, code: str, *, author: str, reason: str, grid_band: Band = GRID_BAND,
+                     dry_run: bool = True) -> dict[str, Any]:
+    """Propose grids for one community (the automatic division, inside its official boundary) and, unless
+    ``dry_run``, replace its grids by them, as importing them would (new codes, versions, buildings, events).
+
+    The answer holds the proposal and the current grids side by side (GeoJSON), and the summary."""
+    from gis.planning.store.divisions import load_inputs
+
+    started = time.perf_counter()
+    row = conn.execute(text("SELECT id, name, city_id FROM admin_units WHERE code = :c AND level = 'community'"),
+                       {"c": code}).first()
+    if row is None:
+        raise NotFoundError(f"no community {code}")
+    area, buildings, streets = load_inputs(conn, row.id)
+    division = divide_area(area, buildings, streets, grid_band=grid_band, community_band=WHOLE, street_band=WHOLE)
+    proposal = division.grids
+    order = reading_order(proposal.to_crs(metric_crs_for(proposal)).geometry)
+    proposal = proposal.iloc[order].reset_index(drop=True)
+    proposal["n"] = range(1, len(proposal) + 1)
+    current = gpd.read_postgis(text(f"""
+        SELECT g.code, g.name, {GRID_TOTALS}, g.geom FROM grids g WHERE g.community_id = :c ORDER BY g.code"""),
+        conn, geom_col="geom", params={"c": row.id}, crs=WGS84)
+    summary = {"community": code, "name": row.name, "grids": len(proposal),
+               "grids_in_band": int(proposal["in_band"].sum()),
+               "households": round(float(proposal["households"].sum())), "band": str(grid_band),
+               "current_grids": len(current), "stored": not dry_run}
+    answer: dict[str, Any] = {
+        "summary": summary,
+        "proposal": json.loads(proposal[["n", "households", "buildings", "in_band", "note", "geometry"]]
+                               .to_json(drop_id=True)),
+        "current": json.loads(current.to_json(drop_id=True)),
+    }
+    if not dry_run:
+        metric = metric_crs_for(proposal)
+        check = GridCheck(grids=gpd.GeoDataFrame(
+            {"row": proposal["n"], "code": pd.Series([None] * len(proposal), dtype=object),
+             "name": pd.Series([None] * len(proposal), dtype=object), "community": code},
+            geometry=list(proposal.to_crs(metric).geometry), crs=metric))
+        report = GridImport(city=str(row.city_id), file=f"division of {code}", dry_run=False, grids=len(proposal))
+        _store(conn, report, check, {code: int(row.id)}, author=author, reason=reason)
+        summary.update(retired=report.retired, new=report.new, events_replaced=report.events_replaced)
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    return answer
