@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	@touch $(STAMP)
 
-bench: setup                    ## import, division (against spopt max-p), edit-preview, intake, patrol and leaders' map benchmarks
+bench: setup                    ## import, division (vs spopt max-p), edit preview, intake, patrol, leaders' map, onboarding
 	@bash scripts/install-system-deps.sh --bench
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	@# postman_problems pins networkx 2.0; it runs on ours with two patches (bench/postman_references.py)
@@ -38,6 +38,7 @@ bench: setup                    ## import, division (against spopt max-p), edit-
 	$(BIN)/python bench/intake_bench.py
 	$(BIN)/python bench/patrol_bench.py
 	$(BIN)/python bench/leaders_bench.py
+	$(BIN)/python bench/onboarding_bench.py
 
 durability: setup                ## intake at 1,000/s for 5 minutes through a PostgreSQL restart: 0 lost, 0 duplicated?
 	$(BIN)/python bench/durability.py

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
@@ -78,20 +76,6 @@ def run_child(*args: str) -> tuple[dict, float]:
     return result, result["peak_kb"] / 1024.0
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GiB RAM, {platform.system()} {platform.release()}, " \
-           f"Python {platform.python_version()}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--file", default=str(ROOT / "data" / "liechtenstein-2024-03-03.osm.pbf"))
@@ -106,7 +90,7 @@ def main() -> None:
         child_scan(args.scan)
         return
 
-    from benchdb import bench_database
+    from benchdb import bench_database, machine
 
     print(f"machine: {machine()}")
     print(f"file:    {Path(args.file).name} ({Path(args.file).stat().st_size / 2**20:.1f} MiB)\n")

@@ -46,8 +46,9 @@ class StaffImport:
     """(username, name, code, valid until): what each new user signs in with the first time. Never stored."""
 
     def lines(self) -> list[str]:
-        out = [f"{self.file} for {self.city}: {self.rows} staff ({self.new} new, {self.updated} updated), "
-               f"{self.grids_linked} grid link(s), {self.roster_slots} duty slot(s), {self.users_new} new user(s)"
+        out = [f"{self.file} for {self.city}: {self.rows:,} staff ({self.new:,} new, {self.updated:,} updated), "
+               f"{self.grids_linked:,} grid link(s), {self.roster_slots:,} duty slot(s), {self.users_new:,} new "
+               "user(s)"
                + (f", {self.users_existing} existing user(s) left as they are" if self.users_existing else "")]
         out += [f"  note: {n}" for n in self.notes]
         return out
