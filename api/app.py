@@ -36,6 +36,7 @@ from api.routers import (
     member,
     open311,
     patrols,
+    units,
     visits,
 )
 from api.settings import Settings
@@ -119,6 +120,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(divisions.router)
     app.include_router(exchange.router)  # before grid_edits: /grids/export is not a grid code
     app.include_router(grid_edits.router)
+    app.include_router(units.router)
     app.include_router(events.router)
     app.include_router(open311.router)
     app.include_router(patrols.router)

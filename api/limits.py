@@ -34,7 +34,7 @@ DEFAULT_BODY = 1 * MB
 MAX_BULK_BYTES = 512 * MB
 """A historic events file (``POST /events/bulk``): split a larger one."""
 MAX_GRID_FILE_BYTES = 50 * MB
-"""A community's grid file (GeoJSON, GeoPackage, zipped shapefile)."""
+"""A community's grid file, or a city's official units (GeoJSON, GeoPackage, zipped shapefile); larger: the CLI."""
 MAX_GPX_BYTES = 20 * MB
 """A walked track as GPX."""
 MAX_TRACK_JSON_BYTES = 20 * MB
@@ -45,6 +45,7 @@ BODY_LIMITS: tuple[tuple[str, re.Pattern[str], int], ...] = tuple(
         ("POST", r"^/events/bulk$", MAX_BULK_BYTES),
         ("POST", r"^/photos$", MAX_PHOTO_BYTES + 64 * 1024),  # the store says which is too large, and by how much
         ("POST", r"^/communities/[^/]+/grids/import$", MAX_GRID_FILE_BYTES),
+        ("POST", r"^/cities/[^/]+/units/import$", MAX_GRID_FILE_BYTES),
         ("POST", r"^/grids/[^/]+/visits/gpx$", MAX_GPX_BYTES),
         ("POST", r"^/grids/[^/]+/visits$", MAX_TRACK_JSON_BYTES),
     ))

@@ -365,6 +365,14 @@ class GridAt(Model):
     grid: GridAtTime | None = Field(description="null when no grid of your jurisdiction covered the point")
 
 
+class UnitAt(Model):
+    lon: float
+    lat: float
+    at: Timestamp
+    level: str
+    unit: GridAtTime | None = Field(description="null when no unit of your jurisdiction covered the point")
+
+
 # ---------------------------------------------------------------- patrols
 
 class Turn(Model):

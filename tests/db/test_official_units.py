@@ -276,3 +276,45 @@ def test_overlaps_are_reported_as_polygons_by_the_cli(nanjing: Engine, tmp_path:
     width = street.bounds[2] - street.bounds[0]
     assert overlap[0]["properties"]["area_m2"] == pytest.approx(15 * width, rel=0.2)
     assert stored(nanjing) == {}
+
+
+def test_units_over_http_history_lookup_and_import(official_city: Engine, fresh_url: str, tmp_path: Path) -> None:
+    """The API's side of official units: history and the as-of lookup answer as their models say; a planner of
+    the whole city imports a file (dry run first); one bound to a district may not."""
+    from fastapi.testclient import TestClient
+
+    from api import schemas
+    from api.app import create_app
+    from api.settings import Settings
+    from tests.api.test_response_models import conforms
+    from tests.conftest import admin, user_headers
+
+    client = TestClient(create_app(Settings(database_url=fresh_url)))
+    with client:
+        admin(client)
+        history_ = client.get(f"/units/{XUANWU}001001/history")
+        assert history_.status_code == 200, history_.text
+        versions = conforms(list[schemas.GridVersion], history_.json())
+        assert [v.change for v in versions] == ["official"]
+        with official_city.connect() as conn:
+            lon, lat = conn.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM "
+                                         "admin_units WHERE code = :c) x"), {"c": f"{XUANWU}001001"}).one()
+        at = conforms(schemas.UnitAt, client.get("/unit-at", params={"lon": lon, "lat": lat}).json())
+        assert at.unit is not None and at.unit.code == f"{XUANWU}001001"
+        street = client.get("/unit-at", params={"lon": lon, "lat": lat, "level": "street"}).json()
+        assert street["unit"]["code"] == f"{XUANWU}001"
+        assert client.get("/units/32010/history").status_code == 422
+        assert client.get("/units/320102999/history").status_code == 404
+
+        units = units_of(official_city)
+        path = write(units, tmp_path / "again.geojson")
+        dry = client.post("/cities/nanjing/units/import", params={"reason": "the register of 2026"},
+                          content=path.read_bytes())
+        assert dry.status_code == 200, dry.text
+        assert dry.json()["dry_run"] and dry.json()["new"] == []
+        broken = client.post("/cities/nanjing/units/import", params={"reason": "r"}, content=b'{"type": "Feat')
+        assert broken.status_code == 422 and "could not be read" in broken.json()["detail"]
+        district_planner = user_headers(client, official_city, "planner", XUANWU)
+        refused = client.post("/cities/nanjing/units/import", params={"reason": "r"}, content=path.read_bytes(),
+                              headers=district_planner)
+        assert refused.status_code == 403
