@@ -180,6 +180,7 @@ class Building(Base):
         CheckConstraint("residents >= 0", name="buildings_residents_check"),
         Index("buildings_geom_idx", "geom", postgresql_using="gist"),
         Index("buildings_grid_idx", "grid_id"),
+        Index("buildings_ref_key", "city_id", "ref", unique=True, postgresql_where=text("ref IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -204,6 +205,8 @@ class Building(Base):
     residents: Mapped[int | None] = mapped_column(Integer)
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id", ondelete="SET NULL"))
     tags: Mapped[dict[str, str]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    ref: Mapped[str | None] = mapped_column(Text)
+    """The city's own building id (楼栋编码), when it gave one."""
     geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False))
 
 

@@ -174,6 +174,24 @@ def cmd_import_units(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_import_households(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.planning.store.households import apply_households
+
+    with engine_for(settings) as engine, engine.begin() as conn:
+        report = apply_households(conn, args.file, city=args.city, crs=args.crs, radius_m=args.radius_m)
+    print("\n".join(report.lines()))
+    return 0
+
+
+def cmd_import_buildings(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.planning.store.households import import_buildings
+
+    with engine_for(settings) as engine, engine.begin() as conn:
+        report = import_buildings(conn, args.file, city=args.city, crs=args.crs)
+    print("\n".join(report.lines()))
+    return 0
+
+
 def register(sub: Subparsers) -> None:
     imp = sub.add_parser("import-osm", help="import an OSM extract (.osm, .osm.gz, .osm.bz2, .osm.pbf)")
     imp.add_argument("file", help="the OSM file")
@@ -218,6 +236,22 @@ def register(sub: Subparsers) -> None:
                      help="retire the automatic division's units (and grids) in the file's districts")
     imu.add_argument("--problems", metavar="GEOJSON", help="write the gaps and overlaps found to this file")
     imu.set_defaults(func=cmd_import_units)
+
+    imh = sub.add_parser("import-households", help="real household (and resident) counts from the city's register "
+                                                   "(CSV or XLSX), by OSM id, building id or point")
+    imh.add_argument("file")
+    imh.add_argument("--city", required=True)
+    imh.add_argument("--crs", help="the points' coordinate system when not WGS-84: gcj02 or bd09")
+    imh.add_argument("--radius-m", type=float, default=20.0,
+                     help="a point outside every building goes to the nearest within this (default 20 m)")
+    imh.set_defaults(func=cmd_import_households)
+
+    imb = sub.add_parser("import-buildings", help="building footprints the city has and OSM lacks (.geojson, .gpkg, "
+                                                  ".shp, .zip), each with the city's building id")
+    imb.add_argument("file")
+    imb.add_argument("--city", required=True)
+    imb.add_argument("--crs", help="what an undeclared file is in (EPSG:4547), or gcj02")
+    imb.set_defaults(func=cmd_import_buildings)
 
     img = sub.add_parser("import-grids", help="a city's existing grids (--city), or one community's (--community), "
                                               "from a .geojson, .gpkg, .shp or .zip")

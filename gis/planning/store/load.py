@@ -75,10 +75,12 @@ def sync_rows(
     columns: Sequence[str],
     rows: Iterable[Sequence[Any]],
     scope: dict[str, Any],
+    spare: str = "FALSE",
 ) -> SyncCount:
     """Make ``table``'s rows within ``scope`` exactly ``rows`` (matched on ``key``), touching only ``columns``.
 
-    ``scope`` columns (e.g. ``city_id``, ``network``) must be among ``columns`` and ``key``.
+    ``scope`` columns (e.g. ``city_id``, ``network``) must be among ``columns`` and ``key``. Rows of ``table`` for
+    which the SQL condition ``spare`` (on ``t``) holds are never removed (say, what the city added itself).
     """
     stage = f"stage_{table}"
     cols = ", ".join(columns)
@@ -111,7 +113,8 @@ def sync_rows(
     where_scope = " AND ".join(f"t.{c} = %({c})s" for c in scope)
     match = " AND ".join(f"s.{c} = t.{c}" for c in key)
     cur.execute(
-        f"DELETE FROM {table} t WHERE {where_scope} AND NOT EXISTS (SELECT 1 FROM {stage} s WHERE {match})",
+        f"DELETE FROM {table} t WHERE {where_scope} AND NOT ({spare}) "
+        f"AND NOT EXISTS (SELECT 1 FROM {stage} s WHERE {match})",
         scope,
     )
     removed = cur.rowcount
@@ -171,7 +174,7 @@ def sync_buildings(cur: Cursor, buildings: gpd.GeoDataFrame, estimate: pd.DataFr
         cur, table="buildings", key=("city_id", "osm_type", "osm_id"),
         columns=("city_id", "osm_type", "osm_id", "name", "building_type", "use", "levels", "levels_source",
                  "area_m2", "households_est", "tags", "geom"),
-        rows=rows, scope={"city_id": city_id},
+        rows=rows, scope={"city_id": city_id}, spare="t.osm_type = 'city'",  # the city's own footprints stay
     )
 
 
