@@ -61,18 +61,21 @@ class UnitFile:
 
 
 def unit_level(raw: object, *, row: int) -> tuple[str, str]:
-    """``(code, level)`` of a statistical code: 9 digits or 12 ending 000 → street, other 12 → community."""
+    """``(code, level)`` of a statistical code: 6 digits → district, 9 digits or 12 ending 000 → street, other
+    12 → community."""
     code = re.sub(r"\s", "", str(raw or ""))
     if code.endswith(".0"):  # a spreadsheet turned the code into a number
         code = code[:-2]
     if not code.isdigit():
         raise InputError(f"row {row}: code {raw!r} is not digits; give the 12-digit statistical code")
+    if len(code) == 6:
+        return code, "district"
     if len(code) == 9 or (len(code) == 12 and code.endswith("000")):
         return code[:9], "street"
     if len(code) == 12:
         return code, "community"
-    raise InputError(f"row {row}: code {code} has {len(code)} digits; a street has 9 (or 12 ending 000), "
-                     "a community 12")
+    raise InputError(f"row {row}: code {code} has {len(code)} digits; a district has 6, a street 9 (or 12 ending "
+                     "000), a community 12")
 
 
 def _looks_like_degrees(frame: gpd.GeoDataFrame) -> bool:
@@ -224,19 +227,30 @@ def _repair(geom: Any, *, row: int, code: str, problems: list[str], repaired: li
 
 
 def check_units(units: gpd.GeoDataFrame, *, districts: Mapping[str, Any], stored: Mapping[str, Any],
-                streets: gpd.GeoSeries | None = None, snap_m: float = SNAP_M) -> UnitCheck:
+                streets: gpd.GeoSeries | None = None, snap_m: float = SNAP_M,
+                district_prefix: str | None = None) -> UnitCheck:
     """Check official units (``code``, ``name``, ``level``, ``row``, metric ``geometry``) against the city's
     districts and stored units (code → metric geometry); see the module docstring. Raises :class:`InputError`
-    listing every refused feature; returns the repaired, snapped and clipped units and the report."""
+    listing every refused feature; returns the repaired, snapped and clipped units and the report.
+
+    A district in the file (6 digits: where OSM has none) must begin with ``district_prefix``: the city's GB/T 2260
+    prefix (``3201``), or ``99`` for a place outside China; it is checked against nothing above it (the city's
+    outline is only the extent of its data)."""
     problems: list[str] = []
     check = UnitCheck(units=units.copy())
     frame = check.units
     frame["geometry"] = [_repair(g, row=r, code=c, problems=problems, repaired=check.repaired)
                          for g, r, c in zip(frame.geometry, frame["row"], frame["code"], strict=True)]
     in_file = {c: g for c, g in zip(frame["code"], frame.geometry, strict=True) if g is not None}
+    districts = {**districts, **{c: g for c, g, lv in zip(frame["code"], frame.geometry, frame["level"],
+                                                          strict=True) if lv == "district" and g is not None}}
     for row, code, level in zip(frame["row"], frame["code"], frame["level"], strict=True):
         parent = code[:6] if level == "street" else code[:9]
-        if level == "street" and parent not in districts:
+        if level == "district":
+            if district_prefix is None or not code.startswith(district_prefix) or code == district_prefix + "00":
+                problems.append(f"row {row}: district {code} is not a district of this city (its districts' codes "
+                                f"begin with {district_prefix or 'nothing: give its districts from OSM'})")
+        elif level == "street" and parent not in districts:
             known = ", ".join(sorted(districts)) or "none"
             problems.append(f"row {row}: street {code} lies in district {parent}, which this city does not have "
                             f"(its districts with codes: {known})")
@@ -251,6 +265,8 @@ def check_units(units: gpd.GeoDataFrame, *, districts: Mapping[str, Any], stored
     parents = {**districts, **stored, **{c: g for c, g in zip(frame["code"], frame.geometry, strict=True)}}
     for i, (row, code, level, geom) in enumerate(zip(frame["row"], frame["code"], frame["level"], frame.geometry,
                                                      strict=True)):
+        if level == "district":
+            continue
         parent = parents[code[:6] if level == "street" else code[:9]]
         if parent.covers(geom):
             continue
@@ -346,7 +362,7 @@ def _tiling(check: UnitCheck, parents: Mapping[str, Any], stored: Mapping[str, A
         if len(code) in (9, 12):
             children.setdefault(code[:6] if len(code) == 9 else code[:9], {})[code] = geom
     for parent_code in sorted({c[:6] if lv == "street" else c[:9] for c, lv in zip(frame["code"], frame["level"],
-                                                                                     strict=True)}):
+                                                                                     strict=True) if lv != "district"}):
         siblings = children.get(parent_code, {})
         tiling = check_tiling(siblings, parents[parent_code])
         for gap in tiling.gaps:

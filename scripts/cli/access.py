@@ -98,7 +98,10 @@ def cmd_import_staff(args: argparse.Namespace, settings: Settings) -> int:
         report = import_staff(conn, args.file, city=args.city)
         if report.setup_codes:  # written before the commit: a failed commit leaves codes of no user, never users
             # without their codes
-            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                raise InputError(f"{out} exists: give another --codes-out (nothing was stored)") from None
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write("username\tname\tsetup code\tvalid until\n")
                 handle.writelines("\t".join(row) + "\n" for row in report.setup_codes)

@@ -117,6 +117,17 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_example_registers(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.demo.registers import write_example_registers
+
+    with engine_for(settings) as engine:
+        paths = write_example_registers(engine, args.city, Path(args.out))
+    print("synthetic files (made from the OSM data; names, numbers and counts made up):")
+    for key, path in paths.items():
+        print(f"  {key:<11} {path}")
+    return 0
+
+
 DEMO_USERS = Path("demo-users.txt")
 
 
@@ -190,6 +201,13 @@ def register(sub: Subparsers) -> None:
                                                "once per city)")
     act.add_argument("--city", required=True)
     act.set_defaults(func=cmd_seed_activity)
+
+    reg = sub.add_parser("example-registers", help="write synthetic files in the form a city brings (units, grids, "
+                                                    "staff, households), made from its imported OSM data, to try "
+                                                    "docs/ONBOARDING.md")
+    reg.add_argument("--city", required=True)
+    reg.add_argument("--out", required=True, help="a folder")
+    reg.set_defaults(func=cmd_example_registers)
 
     shot = sub.add_parser("screenshot", help="render a page in headless Chromium and save a PNG")
     shot.add_argument("--out", required=True)

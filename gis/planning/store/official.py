@@ -25,11 +25,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from gis.errors import ConflictError
+from gis.geo import gb2260
 from gis.geo.crs import WGS84, metric_crs_for
 from gis.planning.division import to_multipolygon
 from gis.planning.official import SNAP_M, UnitCheck, check_units, read_units
 from gis.planning.store.city import find_city
-from gis.planning.store.divisions import _retire_generated
+from gis.planning.store.divisions import SYNTHETIC_PREFIX, _retire_generated
 from gis.planning.store.load import ewkb_hex, record_unit_versions
 
 
@@ -38,6 +39,7 @@ class UnitImport:
     city: str
     file: str
     dry_run: bool
+    districts: int = 0
     streets: int = 0
     communities: int = 0
     new: list[str] = field(default_factory=list)
@@ -58,7 +60,8 @@ class UnitImport:
 
     def lines(self) -> list[str]:
         verb = "would store" if self.dry_run else "stored"
-        out = [f"{self.file} for {self.city}: {self.streets} street(s), {self.communities} communities; {verb} "
+        given = f"{self.districts} district(s), " if self.districts else ""
+        out = [f"{self.file} for {self.city}: {given}{self.streets} street(s), {self.communities} communities; {verb} "
                f"{len(self.new)} new, {len(self.changed)} changed, {self.unchanged} unchanged"
                + (" (dry run: nothing stored)" if self.dry_run else "")]
         out += [f"  note: {n}" for n in self.notes]
@@ -120,7 +123,16 @@ def import_units(conn: Connection, path: str | Path, *, city: str, crs: str | No
                             "grids, or import into a city not yet divided")
     going = _generated_codes(conn, row.id) if generated else set()
     stored = {c: g for c, g in stored.items() if c not in going}  # the generated units are going
-    check = check_units(units, districts=districts, stored=stored, streets=streets, snap_m=snap_m)
+    osm_held = sorted(conn.execute(text(
+        "SELECT code FROM admin_units WHERE city_id = :c AND level = 'district' AND source = 'osm' "
+        "AND code = ANY(:codes)"), {"c": row.id, "codes": list(units["code"])}).scalars())
+    if osm_held:
+        raise ConflictError(f"district(s) {', '.join(osm_held)} come from the OSM extract, with their boundary: leave "
+                            "them out of the file (its streets and communities are checked against them)")
+    found = gb2260.division(row.code) if row.code else None
+    prefix = found.prefix if found else (row.code[:4] if row.code else SYNTHETIC_PREFIX)
+    check = check_units(units, districts=districts, stored=stored, streets=streets, snap_m=snap_m,
+                        district_prefix=prefix)
     report = _report(row.name_en or row.name, Path(path).name, dry_run, check, unit_file.notes, metric, snap_m)
     existing: dict[str, int] = {r.code: r.city_id for r in conn.execute(text(
         "SELECT code, city_id FROM admin_units WHERE code = ANY(:codes)"), {"codes": list(check.units["code"])})
@@ -167,6 +179,7 @@ def _report(city: str, file: str, dry_run: bool, check: UnitCheck, notes: list[s
     units = check.units
     report = UnitImport(city=city, file=file, dry_run=dry_run, notes=list(notes), repaired=check.repaired,
                         snapped=check.snapped, snap_m=snap_m,
+                        districts=int((units["level"] == "district").sum()),
                         streets=int((units["level"] == "street").sum()),
                         communities=int((units["level"] == "community").sum()),
                         clipped=[{"code": c, "area_m2": round(a, 1)} for c, a in check.clipped])
@@ -180,6 +193,20 @@ def _report(city: str, file: str, dry_run: bool, check: UnitCheck, notes: list[s
 def _write(cur: Any, city_id: int, check: UnitCheck) -> None:
     """Streets first (communities name them as parents), each inserted or updated by code."""
     wgs = check.units.to_crs(WGS84)
+    districts = wgs[wgs["level"] == "district"]
+    if not districts.empty:  # directly under the city
+        execute_values(cur, """
+            INSERT INTO admin_units (city_id, parent_id, level, code, name, source, geom)
+            SELECT v.city_id, v.city_id, 'district', v.code, v.name, 'official', v.geom::geometry
+            FROM (VALUES %s) AS v (city_id, code, name, geom)
+            ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, geom = EXCLUDED.geom, source = 'official'
+            """, [(city_id, c, n or c, g) for c, n, g in zip(districts["code"], districts["name"],
+                                                             ewkb_hex([to_multipolygon(x) for x in districts.geometry]),
+                                                             strict=True)])
+        execute_values(cur, "INSERT INTO unit_codes (code, level, parent_code, seq) VALUES %s ON CONFLICT (code) "
+                            "DO NOTHING", [(c, "district", c[:2] if c.startswith(SYNTHETIC_PREFIX) else c[:4],
+                                            min(max(1, int(c[-4:] if c.startswith(SYNTHETIC_PREFIX) else c[-2:])),
+                                                999)) for c in districts["code"]])
     # reprojection can leave a polygon that was valid in metres touching itself by a rounding: mend it
     wgs["geometry"] = [g if g.is_valid else to_multipolygon(shapely.make_valid(g)) for g in wgs.geometry]
     for level in ("street", "community"):
