@@ -175,3 +175,54 @@ def test_planner_splits_merges_deletes_and_draws_grids(fresh_engine: Engine, fre
         assert conn.execute(text("SELECT count(*) FROM buildings WHERE grid_id IS NULL")).scalar() == 0
         retired = {r[0] for r in conn.execute(text("SELECT code FROM unit_codes WHERE retired_at IS NOT NULL"))}
     assert {code, pieces[0], pieces[1], drawn} <= retired
+
+
+def test_planner_proposes_grids_for_a_community_and_takes_some_then_all(fresh_engine: Engine,
+                                                                        fresh_url: str) -> None:
+    """"Propose grids for this community": the proposal drawn beside the current grids; one proposed grid clicked
+    and accepted (drawn in as a new grid), then the whole proposal accepted (the community's grids replaced)."""
+    import_osm(fresh_engine, BEIJING, city=city_from_options("beijing", code="110000"))
+    with fresh_engine.connect() as conn:
+        city_id = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city'")).scalar_one()
+    divide_and_store(fresh_engine, city_id)
+    with fresh_engine.connect() as conn:
+        community = conn.execute(text(
+            "SELECT c.code FROM admin_units c JOIN grids g ON g.community_id = c.id WHERE c.level = 'community' "
+            "GROUP BY c.code ORDER BY count(*) DESC, c.code LIMIT 1")).scalar_one()
+        before = set(conn.execute(text("SELECT g.code FROM grids g JOIN admin_units c ON c.id = g.community_id "
+                                       "WHERE c.code = :c"), {"c": community}).scalars())
+    writing(fresh_engine, create_user, "li", PASSWORD, "planner", unit="beijing", display_name="planner li")
+    with serve_in_thread(create_app(Settings(database_url=fresh_url))) as base, \
+            local_page(width=1300, height=850, token=http_token(base, "li")) as tab:
+        page = tab.page
+        page.goto(f"{base}/planner?community={community}", wait_until="networkidle")
+        page.fill("#reason", "the community's grids redrawn")
+        page.click("#propose")
+        page.wait_for_selector("#proposal:not([hidden])", timeout=15000)
+        assert "Proposal" in page.inner_text("#proposal-info")
+        proposed = page.evaluate("state.proposal.getLayers().map((l) => l.feature.geometry)")
+        assert len(proposed) >= 1
+        inside = shapely.geometry.shape(proposed[0]).representative_point()
+        box = page.locator("#map").bounding_box()
+        page.mouse.click(*_screen(page, box, inside.x, inside.y))
+        wait_for(page, "!document.querySelector('#accept-some').disabled", timeout=5000)
+        page.screenshot(path=str(ROOT / "docs" / "planner-proposal.png"))
+        page.click("#accept-some")
+        wait_for(page, "['Saved', 'Not'].some((w) => document.querySelector('#result').innerText.includes(w))",
+                 timeout=20000)
+        assert "Saved" in page.inner_text("#result"), page.inner_text("#result")
+        with fresh_engine.connect() as conn:
+            drawn = conn.execute(text("SELECT count(*) FROM grid_versions WHERE change = 'create' "
+                                      "AND author = 'li' AND version = 1")).scalar()
+        assert drawn == 1  # one new grid (its neighbours have new versions too, having given up its area)
+        page.click("#propose")
+        page.wait_for_selector("#proposal:not([hidden])", timeout=15000)
+        page.click("#accept-all")
+        wait_for(page, "document.querySelector('#result').innerText.includes('grids replace')", timeout=20000)
+        assert tab.external_requests == [] and tab.console_errors == []
+    with fresh_engine.connect() as conn:
+        after = set(conn.execute(text("SELECT g.code FROM grids g JOIN admin_units c ON c.id = g.community_id "
+                                      "WHERE c.code = :c"), {"c": community}).scalars())
+        authors = set(conn.execute(text("SELECT author FROM grid_versions WHERE code = ANY(:c)"),
+                                   {"c": list(after)}).scalars())
+    assert after and not after & before and authors == {"li"}  # new codes, all of them the planner's

@@ -306,6 +306,8 @@ def divide_community(conn: Connection, code: str, *, author: str, reason: str, g
     area, buildings, streets = load_inputs(conn, row.id)
     division = divide_area(area, buildings, streets, grid_band=grid_band, community_band=WHOLE, street_band=WHOLE)
     proposal = division.grids
+    # back in WGS-84 a ring may touch itself at a vertex: valid outlines, which a planner can take one by one
+    proposal["geometry"] = [g if g.is_valid else to_multipolygon(shapely.make_valid(g)) for g in proposal.geometry]
     order = reading_order(proposal.to_crs(metric_crs_for(proposal)).geometry)
     proposal = proposal.iloc[order].reset_index(drop=True)
     proposal["n"] = range(1, len(proposal) + 1)

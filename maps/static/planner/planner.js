@@ -7,7 +7,7 @@ const map = L.map("map", { zoomSnap: 0.25 });
 map.attributionControl.addAttribution("Map data © OpenStreetMap contributors (ODbL)");
 const $ = (id) => document.getElementById(id);
 const state = { communities: {}, gridLayer: null, buildingLayer: null, gapLayer: null, drawn: null,
-  selected: null, action: null };
+  selected: null, action: null, proposal: null, chosen: new Set() };
 const HINTS = {
   reshape: "拖动顶点修改边界 · Drag the corners to move the boundary; the neighbours follow.",
   split: "在网格上画一条线（双击结束） · Draw a line across the grid, edge to edge (double-click to finish).",
@@ -87,6 +87,8 @@ async function loadCommunity(code, keepGrid) {
   }).addTo(map);
   if (!keepGrid) map.fitBounds(state.gridLayer.getBounds());
   $("create").disabled = false;
+  $("propose").disabled = false;
+  dismissProposal();
   if (keep) state.gridLayer.eachLayer((layer) => { if (layer.feature.properties.code === keep) select(layer); });
 }
 
@@ -223,6 +225,95 @@ $("delete").addEventListener("click", () => {
   state.selected.setStyle({ color: "#b00020", weight: 4 });
   setAction({ kind: "delete" });
 });
+// The automatic division inside the community: shown dashed beside the current grids; accepted whole (the grids
+// are replaced, POST /divisions), or in part (each proposed grid clicked is drawn in as a new grid, whose area its
+// neighbours give up, as "New grid" does).
+function dismissProposal() {
+  if (state.proposal) map.removeLayer(state.proposal);
+  state.proposal = null;
+  state.chosen.clear();
+  $("proposal").hidden = true;
+}
+
+function proposalStyle(n) {
+  const on = state.chosen.has(n);
+  return { color: on ? "#1f5fbf" : "#5b2a86", weight: on ? 4 : 2, dashArray: "6 4", fillOpacity: on ? 0.25 : 0.05 };
+}
+
+async function propose() {
+  dismissProposal();
+  say("正在计算 · Dividing…");
+  try {
+    const answer = await api("/divisions", { method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ community: $("community").value, dry_run: true }) });
+    const s = answer.summary;
+    state.proposal = L.geoJSON(answer.proposal, { pmIgnore: true,
+      style: (f) => proposalStyle(f.properties.n),
+      onEachFeature: (f, layer) => {
+        const p = f.properties;
+        layer.bindTooltip(`建议 Proposed ${p.n}<br>${Math.round(p.households)} 户 households, ${p.buildings} buildings`
+          + (p.in_band ? "" : `<br><i>${escape(p.note)}</i>`));
+        layer.on("click", () => {
+          if (state.chosen.has(p.n)) state.chosen.delete(p.n); else state.chosen.add(p.n);
+          layer.setStyle(proposalStyle(p.n));
+          $("accept-some").disabled = state.chosen.size === 0;
+        });
+      } }).addTo(map);
+    $("proposal-info").innerHTML = `<b>建议 Proposal</b>: ${s.grids} grids, ${s.grids_in_band} in ${escape(s.band)}
+      households (${s.households} in all); the community has ${s.current_grids} now. 点击建议网格以选择 · Click proposed
+      grids to choose some, or accept all.`;
+    $("proposal").hidden = false;
+    say("");
+  } catch (error) {
+    say(`<b>未能建议 · No proposal</b><br>${escape(error.message)}`, "error");
+  }
+}
+
+async function acceptAll() {
+  if (!$("reason").value.trim()) { say("请填写修改原因 · Give a reason.", "error"); return; }
+  try {
+    const answer = await api("/divisions", { method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ community: $("community").value, dry_run: false, reason: $("reason").value.trim() }) });
+    await loadCommunity($("community").value);
+    say(`<b>已保存 · Saved</b>: ${answer.summary.new} grids replace ${answer.summary.retired}.`, "ok");
+  } catch (error) {
+    say(`<b>未保存 · Not saved</b><br>${escape(error.message)}`, "error");
+  }
+}
+
+async function acceptSome() {
+  if (!$("reason").value.trim()) { say("请填写修改原因 · Give a reason.", "error"); return; }
+  const community = $("community").value;
+  const chosen = [];
+  state.proposal.eachLayer((layer) => { if (state.chosen.has(layer.feature.properties.n)) chosen.push(layer); });
+  const created = [];
+  try {
+    for (const layer of chosen) {  // one at a time: each changes the versions of the grids the next one covers
+      const grids = await api(`/grids?community_id=${state.communities[community].id}&limit=10000`);
+      const outline = layer.getBounds();
+      const versions = {};
+      for (const f of grids.features) {
+        if (L.geoJSON(f).getBounds().intersects(outline)) versions[f.properties.code] = f.properties.version;
+      }
+      const result = await api(`/communities/${community}/grids`, { method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ geometry: layer.feature.geometry, versions, reason: $("reason").value.trim(),
+          dry_run: false }) });  // the server's own geometry, unrounded
+      created.push(...result.created);
+    }
+    await loadCommunity(community, created[0] || null);
+    say(`<b>已保存 · Saved</b>: new grids ${escape(created.join(", "))}.`, "ok");
+  } catch (error) {
+    await loadCommunity(community);
+    say(`<b>部分未保存 · Not all saved</b> (${escape(created.join(", ") || "none")} saved)<br>${escape(error.message)}`,
+      "error");
+  }
+}
+
+$("propose").addEventListener("click", propose);
+$("accept-all").addEventListener("click", acceptAll);
+$("accept-some").addEventListener("click", acceptSome);
+$("dismiss").addEventListener("click", dismissProposal);
 $("preview").addEventListener("click", () => submit(true));
 $("save").addEventListener("click", () => submit(false));
 $("cancel").addEventListener("click", () => loadCommunity($("community").value,
