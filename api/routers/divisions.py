@@ -15,7 +15,7 @@ from api.roles import Planner
 from gis.errors import ForbiddenError
 from gis.planning.division import Band
 from gis.planning.store.city import find_city, unit_name
-from gis.planning.store.divisions import divide_and_store
+from gis.planning.store.divisions import divide_and_store, divide_street
 from gis.planning.store.grid_register import divide_community
 
 router = APIRouter(tags=["planning"])
@@ -27,6 +27,8 @@ class DivisionRequest(BaseModel):
     community: str | None = Field(default=None, pattern=r"^\d{12}$",
                                   description="only this community's grids, inside its boundary (its 12-digit "
                                               "code); the answer has the proposal beside the current grids")
+    street: str | None = Field(default=None, pattern=r"^\d{9}$",
+                               description="only this street's communities and grids, inside its boundary")
     reason: str = Field(default="automatic division of the community", min_length=1, max_length=500)
     grid_band: tuple[int, int] = Field(default=(300, 500), description="households per grid, [low, high]")
     community_band: tuple[int, int] = Field(default=(3000, 6000), description="households per community")
@@ -40,8 +42,8 @@ class DivisionRequest(BaseModel):
                 raise ValueError(f"{name} must be [low, high] with 0 < low ≤ high ≤ 1,000,000")
         if self.community is None and self.grid_band[1] > self.community_band[0]:
             raise ValueError("a grid band above the community band would leave communities of one grid")
-        if (self.city is None) == (self.community is None):
-            raise ValueError("give either city (with district, optionally) or community")
+        if sum(x is not None for x in (self.city, self.community, self.street)) != 1:
+            raise ValueError("give one of city (with district, optionally), street or community")
         return self
 
 
@@ -58,6 +60,16 @@ def create_division(request: DivisionRequest, engine: Annotated[Engine, Depends(
             require_code(conn, user, request.community)
             return divide_community(conn, request.community, author=user.username, reason=request.reason,
                                     grid_band=Band(*request.grid_band), dry_run=request.dry_run)
+    if request.street is not None:
+        with engine.begin() as conn:
+            require_code(conn, user, request.street)
+            summary = divide_street(conn, request.street, grid_band=Band(*request.grid_band),
+                                    community_band=Band(*request.community_band), dry_run=request.dry_run)
+        answer: dict[str, Any] = {"stored": not request.dry_run, "divisions": [summary.as_dict()]}
+        if request.dry_run:
+            assert summary.division is not None
+            answer["grids"] = json.loads(summary.division.grids.drop(columns=["split_block"]).to_json(drop_id=True))
+        return answer
     assert request.city is not None
     with engine.connect() as conn:
         city = find_city(conn, request.city)
@@ -71,7 +83,7 @@ def create_division(request: DivisionRequest, engine: Annotated[Engine, Depends(
     summaries = divide_and_store(engine, city.id, district=request.district,
                                  grid_band=Band(*request.grid_band), community_band=Band(*request.community_band),
                                  dry_run=request.dry_run)
-    answer: dict[str, Any] = {"stored": not request.dry_run, "divisions": [s.as_dict() for s in summaries]}
+    answer = {"stored": not request.dry_run, "divisions": [s.as_dict() for s in summaries]}
     if request.dry_run:
         features: list[Any] = []
         for summary in summaries:

@@ -77,10 +77,28 @@ def run_divide(settings: Settings, city_name: str, *, district: str | None = Non
 def cmd_divide(args: argparse.Namespace, settings: Settings) -> int:
     if args.community:
         return divide_community(settings, args)
+    if args.street:
+        return divide_street(settings, args)
     if not args.city:
-        raise InputError("gridpatrol divide: give --city (with --district to divide one district) or --community")
+        raise InputError("gridpatrol divide: give --city (with --district to divide one district), --street or "
+                         "--community")
     return run_divide(settings, args.city, district=args.district, grid_band=args.grid_band,
                       community_band=args.community_band, dry_run=args.dry_run)
+
+
+def divide_street(settings: Settings, args: argparse.Namespace) -> int:
+    """Communities and their grids for one street inside its boundary; the street stays."""
+    from gis.planning.division import parse_band
+    from gis.planning.store.divisions import divide_street as run
+
+    with engine_for(settings) as engine, engine.begin() as conn:
+        summary = run(conn, args.street, grid_band=parse_band(args.grid_band, what="--grid-band"),
+                      community_band=parse_band(args.community_band, what="--community-band"),
+                      dry_run=args.dry_run)
+    print("\n".join(summary.lines()))
+    print("proposed only (--dry-run): nothing stored" if args.dry_run else
+          "stored: the street's communities and grids (generated ones before are retired)")
+    return 0
 
 
 def divide_community(settings: Settings, args: argparse.Namespace) -> int:
@@ -207,6 +225,7 @@ def register(sub: Subparsers) -> None:
                                         "of one community")
     div.add_argument("--city", help="an imported city")
     div.add_argument("--community", help="only this community's grids (its 12-digit code); its boundary stays")
+    div.add_argument("--street", help="only this street's communities and grids (its 9-digit code); it stays")
     div.add_argument("--author", help="(--community) who makes the change (default: $USER)")
     div.add_argument("--reason", help="(--community) why")
     div.add_argument("--district", help="only this district (name or code)")

@@ -318,3 +318,38 @@ def test_units_over_http_history_lookup_and_import(official_city: Engine, fresh_
         refused = client.post("/cities/nanjing/units/import", params={"reason": "r"}, content=path.read_bytes(),
                               headers=district_planner)
         assert refused.status_code == 403
+
+
+def test_a_street_without_communities_divided_inside_its_boundary(nanjing: Engine, tmp_path: Path,
+                                                                  fresh_url: str,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """The city's file has streets only: dividing one street makes its communities and grids, coded under the
+    street's own code; the street stays as the city drew it. A street with official communities is refused."""
+    from scripts.cli import EXIT_INPUT, main
+
+    units = units_of(nanjing)
+    run(nanjing, write(units[units["level"] == "street"], tmp_path / "streets.geojson"), snap_m=0)
+    street = f"{XUANWU}001"
+    with nanjing.connect() as conn:
+        before = conn.execute(text("SELECT version, ST_AsText(geom) FROM admin_units WHERE code = :s"),
+                              {"s": street}).one()
+    monkeypatch.setenv("DATABASE_URL", fresh_url)
+    assert main(["divide", "--street", street]) == 0
+    out = capsys.readouterr().out
+    assert "stored: the street's communities and grids" in out
+    with nanjing.connect() as conn:
+        rows = conn.execute(text("""
+            SELECT c.code, count(g.id), bool_and(g.code LIKE c.code || '%'), c.source
+            FROM admin_units c JOIN grids g ON g.community_id = c.id
+            WHERE c.parent_id = (SELECT id FROM admin_units WHERE code = :s) GROUP BY c.code, c.source"""),
+            {"s": street}).all()
+        after = conn.execute(text("SELECT version, ST_AsText(geom) FROM admin_units WHERE code = :s"),
+                             {"s": street}).one()
+    assert rows and all(c.startswith(street) and len(c) == 12 and n > 0 and nested and src == "generated"
+                        for c, n, nested, src in rows)
+    assert tuple(after) == tuple(before)
+    # with its communities given officially, the street is the city's to keep
+    run(nanjing, write(units[units["code"].str.startswith(f"{XUANWU}002")], tmp_path / "s2.geojson"), snap_m=0)
+    assert main(["divide", "--street", f"{XUANWU}002"]) == EXIT_INPUT
+    assert "has 2 communities of its own" in capsys.readouterr().err

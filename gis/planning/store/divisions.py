@@ -21,9 +21,18 @@ from psycopg2.extras import execute_values
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from gis.errors import InputError, NotFoundError
-from gis.geo.crs import WGS84
-from gis.planning.division import COMMUNITY_BAND, GRID_BAND, STREET_BAND, Band, Division, divide_area, to_multipolygon
+from gis.errors import ConflictError, InputError, NotFoundError
+from gis.geo.crs import WGS84, metric_crs_for
+from gis.planning.division import (
+    COMMUNITY_BAND,
+    GRID_BAND,
+    STREET_BAND,
+    Band,
+    Division,
+    divide_area,
+    reading_order,
+    to_multipolygon,
+)
 from gis.planning.store.load import close_removed_unit_versions, copy_rows, ewkb_hex, record_unit_versions
 
 SYNTHETIC_PREFIX = "99"
@@ -307,3 +316,80 @@ def _store(conn: Connection, city_id: int, parent: Parent, division: Division, s
         cur.close()
 
 
+
+
+def divide_street(conn: Connection, code: str, *, grid_band: Band = GRID_BAND, community_band: Band = COMMUNITY_BAND,
+                  dry_run: bool = True) -> DivisionSummary:
+    """Divide one street into communities and their grids, inside its boundary; the street (and its district) stay.
+
+    A street with official communities is refused (they are the city's: divide their grids one community at a
+    time); communities an earlier division generated are retired with their grids, their codes never issued
+    again. The new ones are numbered in reading order under the street's code."""
+    row = conn.execute(text("SELECT id, name, city_id FROM admin_units WHERE code = :c AND level = 'street'"),
+                       {"c": code}).first()
+    if row is None:
+        raise NotFoundError(f"no street {code}")
+    official = conn.execute(text("SELECT count(*) FROM admin_units WHERE parent_id = :s AND level = 'community' "
+                                 "AND source <> 'generated'"), {"s": row.id}).scalar_one()
+    if official:
+        raise ConflictError(f"street {code} has {official} communities of its own: divide their grids one at a time "
+                            "(gridpatrol divide --community CODE)")
+    started = time.perf_counter()
+    area, buildings, streets = load_inputs(conn, row.id)
+    whole = Band(1, 10**9)
+    division = divide_area(area, buildings, streets, grid_band=grid_band, community_band=community_band,
+                           street_band=whole)
+    parent = Parent(row.id, row.name, code, None)
+    summary = _summarise(parent, division, time.perf_counter() - started)
+    summary.streets = 0
+    if dry_run:
+        return summary
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    cur = raw.cursor()
+    try:
+        _retire_generated(cur, row.id, "the street was divided again")
+        cur.execute("INSERT INTO divisions (unit_id, grid_low, grid_high, report) VALUES (%s, %s, %s, '{}') "
+                    "RETURNING id", (row.id, division.band.low, division.band.high))
+        (division_id,) = cur.fetchone() or (None,)
+        assert division_id is not None
+        comms = division.communities
+        order = reading_order(comms.to_crs(metric_crs_for(comms)).geometry)
+        seqs = [0] * len(comms)
+        for rank, position in enumerate(order, start=1):
+            seqs[position] = rank
+        comm_codes = issue_codes(cur, "community", code, seqs)
+        comm_ids = _insert_units(cur, comms, city_id=row.city_id, parents=[row.id] * len(comms), level="community",
+                                 codes=comm_codes, division_id=division_id,
+                                 names=[f"社区 {c[-6:]}" for c in comm_codes])
+        # (street, community) sequence of the division → the community stored; a whole band makes one street
+        by_key = {(int(st), int(sq)): (cid, c) for st, sq, cid, c in
+                  zip(comms["street_seq"], comms["seq"], comm_ids, comm_codes, strict=True)}
+        grids = division.grids
+        grid_codes = [""] * len(grids)
+        for key, group in grids.groupby(["street_seq", "community_seq"], sort=True):
+            for pos, grid_code in zip(group.index, issue_codes(cur, "grid", by_key[(int(key[0]), int(key[1]))][1],
+                                                               group["seq"].tolist()), strict=True):
+                grid_codes[grids.index.get_loc(pos)] = grid_code
+        rows = [(gc, f"网格 {gc[-9:]}", by_key[(int(st), int(cs))][0], geom, division_id, "generated", note or None)
+                for gc, st, cs, geom, note in zip(grid_codes, grids["street_seq"], grids["community_seq"],
+                                                  ewkb_hex(to_multipolygon(g) for g in grids.geometry), grids["note"],
+                                                  strict=True)]
+        grid_ids = [int(r[0]) for r in execute_values(
+            cur, "INSERT INTO grids (code, name, community_id, geom, division_id, source, note) VALUES %s "
+                 "RETURNING id", rows, template="(%s, %s, %s, %s::geometry, %s, %s, %s)", fetch=True)]
+        cur.execute(
+            "INSERT INTO grid_versions (grid_id, code, version, community_id, geom, change, author, reason) "
+            "SELECT id, code, 1, community_id, geom, 'division', 'gridpatrol', 'automatic division' "
+            "FROM grids WHERE id = ANY(%s)", (grid_ids,))
+        record_unit_versions(cur, row.city_id, change="division", author="gridpatrol", reason="automatic division")
+        assigned = division.building_grid.dropna()
+        execute_values(cur, "UPDATE buildings b SET grid_id = v.grid_id FROM (VALUES %s) AS v (id, grid_id) "
+                            "WHERE b.id = v.id", [(int(b), grid_ids[int(g)]) for b, g in
+                                                  zip(assigned.index, assigned.to_numpy(), strict=True)])
+        summary.division_id = division_id
+        summary.code = code
+        summary.out_of_band = _out_of_band(grids, grid_codes)
+    finally:
+        cur.close()
+    return summary

@@ -108,20 +108,21 @@ def import_units(conn: Connection, path: str | Path, *, city: str, crs: str | No
         "AND geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)"), conn, geom_col="geom",
         params={"c": row.id, "x0": minx - 0.001, "y0": miny - 0.001, "x1": maxx + 0.001, "y1": maxy + 0.001},
         crs=WGS84).to_crs(metric).geometry
-    touched = sorted({c[:6] for c in units["code"]})
+    # the units the file gives children to: where an automatic division's units would lie beside official ones
+    parents = sorted({c[:6] if lv == "street" else c[:9] for c, lv in zip(units["code"], units["level"], strict=True)
+                      if lv != "district"})
     generated = conn.execute(text("""
-        SELECT d.id, d.code, count(u.id),
-               (SELECT count(*) FROM grids g WHERE g.source = 'generated' AND g.code LIKE d.code || '%')
-        FROM admin_units d JOIN admin_units u ON u.city_id = d.city_id AND u.source = 'generated'
-             AND u.level IN ('street', 'community') AND u.code LIKE d.code || '%'
-        WHERE d.city_id = :c AND d.level = 'district' AND d.code = ANY(:codes)
-        GROUP BY d.id, d.code ORDER BY d.code"""), {"c": row.id, "codes": touched}).all()
+        SELECT p.id, p.code, count(u.id),
+               (SELECT count(*) FROM grids g WHERE g.source = 'generated' AND g.code LIKE p.code || '%')
+        FROM admin_units p JOIN admin_units u ON u.parent_id = p.id AND u.source = 'generated'
+        WHERE p.city_id = :c AND p.code = ANY(:codes)
+        GROUP BY p.id, p.code ORDER BY p.code"""), {"c": row.id, "codes": parents}).all()
     if generated and not replace_generated:
         listed = ", ".join(f"{code} ({n} units, {g} grids)" for _, code, n, g in generated)
-        raise ConflictError(f"the automatic division already made units in district(s) {listed}, whose codes the "
-                            "official ones would take: import with --replace-generated to retire them and their "
-                            "grids, or import into a city not yet divided")
-    going = _generated_codes(conn, row.id) if generated else set()
+        raise ConflictError(f"the automatic division already made units in {listed}, where the file's units go: "
+                            "import with --replace-generated to retire them and their grids, or leave those "
+                            "units out of the file")
+    going = _generated_codes(conn, row.id, [code for _, code, _, _ in generated])
     stored = {c: g for c, g in stored.items() if c not in going}  # the generated units are going
     osm_held = sorted(conn.execute(text(
         "SELECT code FROM admin_units WHERE city_id = :c AND level = 'district' AND source = 'osm' "
@@ -162,9 +163,14 @@ def import_units(conn: Connection, path: str | Path, *, city: str, crs: str | No
     return report
 
 
-def _generated_codes(conn: Connection, city_id: int) -> set[str]:
-    return set(conn.execute(text("SELECT code FROM admin_units WHERE city_id = :c AND source = 'generated' "
-                                 "AND code IS NOT NULL"), {"c": city_id}).scalars())
+def _generated_codes(conn: Connection, city_id: int, parents: list[str]) -> set[str]:
+    """The codes of the generated units below ``parents`` (what ``replace_generated`` retires)."""
+    if not parents:
+        return set()
+    return set(conn.execute(text(
+        "SELECT u.code FROM admin_units u WHERE u.city_id = :c AND u.source = 'generated' AND u.code IS NOT NULL "
+        "AND EXISTS (SELECT 1 FROM unnest(CAST(:p AS text[])) p WHERE u.code LIKE p || '%' AND u.code <> p)"),
+        {"c": city_id, "p": parents}).scalars())
 
 
 def _changed_codes(conn: Connection, codes: list[str]) -> list[str]:
