@@ -222,6 +222,9 @@ def test_bad_files_say_what_to_fix_and_store_nothing(nanjing: Engine, tmp_path: 
         with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
             run(nanjing, path, **options)
         assert stored(nanjing) == {}, path.name
+    # a file that declares another CRS is reprojected from it (a GeoPackage in UTM zone 50N)
+    declared = write(units.to_crs(units.estimate_utm_crs()), tmp_path / "utm.gpkg", layer="units")
+    assert len(run(nanjing, declared, dry_run=True).new) == 18
     # the metre file imports once its CRS is given
     report = run(nanjing, tmp_path / "metres.zip", crs=str(units.estimate_utm_crs()))
     assert len(report.new) == 18
