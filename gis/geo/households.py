@@ -150,15 +150,16 @@ def read_household_counts(path: str | Path) -> pd.DataFrame:
             raise InputError(f"{path}: missing column(s) {', '.join(sorted(missing))}; "
                              "expected osm_id,households[,residents]")
         for lineno, row in enumerate(reader, start=2):
-            osm_type, osm_id = _parse_osm_ref(row["osm_id"], where=f"{path}:{lineno}")
-            households = _count(row["households"], where=f"{path}:{lineno} households")
-            residents = _count(row.get("residents") or "", where=f"{path}:{lineno} residents", optional=True)
+            osm_type, osm_id = parse_osm_ref(row["osm_id"], where=f"{path}:{lineno}")
+            households = parse_count(row["households"], where=f"{path}:{lineno} households")
+            residents = parse_count(row.get("residents") or "", where=f"{path}:{lineno} residents", optional=True)
             rows.append({"osm_type": osm_type, "osm_id": osm_id, "households": households, "residents": residents})
     frame = pd.DataFrame(rows, columns=["osm_type", "osm_id", "households", "residents"])
     return frame.astype({"osm_id": "int64", "households": "int64", "residents": "Int64"})
 
 
-def _parse_osm_ref(text: str, *, where: str) -> tuple[str, int]:
+def parse_osm_ref(text: str, *, where: str) -> tuple[str, int]:
+    """``(osm type, id)`` of ``way/123``, ``relation/45`` or ``w123``."""
     match = re.fullmatch(r"\s*(way|relation|w|r)\s*/?\s*(\d+)\s*", text or "")
     if not match:
         raise InputError(f"{where}: osm_id {text!r} should look like way/123 or relation/45")
@@ -166,7 +167,8 @@ def _parse_osm_ref(text: str, *, where: str) -> tuple[str, int]:
     return kind, int(match.group(2))
 
 
-def _count(text: str, *, where: str, optional: bool = False) -> int | None:
+def parse_count(text: str, *, where: str, optional: bool = False) -> int | None:
+    """A count from a city's file: a whole number ≥ 0 (``12``, ``12.0``), or ``None`` when ``optional`` and empty."""
     if optional and not text.strip():
         return None
     try:

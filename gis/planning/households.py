@@ -13,13 +13,12 @@ reported, not refused; a malformed row refuses the whole file (nothing is stored
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass
 
 from gis.errors import InputError
 from gis.files import Table, field_named, refuse
 from gis.geo import coords
+from gis.geo.households import parse_count, parse_osm_ref
 
 RADIUS_M = 20.0
 COLUMNS = {
@@ -41,18 +40,6 @@ class HouseholdRow:
     lat: float | None = None
 
 
-def _count(text: str, *, row: int, what: str) -> int | None:
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(f"row {row}: {what} {text!r} is not a number") from None
-    if not math.isfinite(value) or value < 0 or value != int(value):
-        raise InputError(f"row {row}: {what} {text!r} should be a whole number ≥ 0")
-    return int(value)
-
-
 def check_households(table: Table, *, crs: str | None = None) -> list[HouseholdRow]:
     """Every row checked; points converted to WGS-84 (``crs``: ``gcj02``, ``bd09`` or none)."""
     cols = {k: field_named(table.columns, names) for k, names in COLUMNS.items()}
@@ -68,16 +55,13 @@ def check_households(table: Table, *, crs: str | None = None) -> list[HouseholdR
             column = cols[key]
             return raw.get(column, "").strip() if column else ""
         try:
-            households = _count(cell("households"), row=number, what="households")
+            households = parse_count(cell("households"), where=f"row {number}: households", optional=True)
             if households is None:
                 raise InputError(f"row {number}: households is empty")
-            residents = _count(cell("residents"), row=number, what="residents")
+            residents = parse_count(cell("residents"), where=f"row {number}: residents", optional=True)
             if cell("osm_id"):
-                found = re.fullmatch(r"(way|relation|w|r)\s*/?\s*(\d+)", cell("osm_id"))
-                if not found:
-                    raise InputError(f"row {number}: osm_id {cell('osm_id')!r} should look like way/123")
-                kind = {"w": "way", "r": "relation"}.get(found.group(1), found.group(1))
-                rows.append(HouseholdRow(number, households, residents, osm_type=kind, osm_id=int(found.group(2))))
+                kind, osm_id = parse_osm_ref(cell("osm_id"), where=f"row {number}")
+                rows.append(HouseholdRow(number, households, residents, osm_type=kind, osm_id=osm_id))
             elif cell("ref"):
                 rows.append(HouseholdRow(number, households, residents, ref=cell("ref")))
             elif cell("lon") and cell("lat"):

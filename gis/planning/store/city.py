@@ -137,7 +137,7 @@ def find_city(conn: Connection, name: str) -> CityRow:
         if wanted in {city.name.casefold(), (city.name_en or "").casefold(), (city.key or "").casefold(),
                       str(city.id)}:
             return city
-    known = ", ".join(c.key or c.name_en or c.name for c in cities) or "none yet"
+    known = ", ".join(f"{c.key or c.id} ({c.name} / {c.name_en or c.name})" for c in cities) or "none yet"
     raise NotFoundError(f"no city {name!r}; cities: {known} (add one: gridpatrol city add NAME --code CODE)")
 
 

@@ -189,6 +189,43 @@ def _insert_units(cur: Any, frame: gpd.GeoDataFrame, *, city_id: int, parents: l
     return [int(r[0]) for r in ids]
 
 
+def _store_grids(cur: Any, division: Division, communities: dict[tuple[int, int], tuple[int, str]], *,
+                 city_id: int, division_id: int) -> list[str]:
+    """The division's grids under their stored communities (``(street seq, community seq)`` → id and code): codes,
+    versions, the units' versions, and every building in its grid. Returns the grid codes in the grids' order."""
+    grids = division.grids
+    grid_codes: list[str] = [""] * len(grids)
+    for (street_seq, comm_seq), group in grids.groupby(["street_seq", "community_seq"], sort=True):
+        _, comm_code = communities[(int(street_seq), int(comm_seq))]
+        codes = issue_codes(cur, "grid", comm_code, group["seq"].tolist())
+        for pos, code in zip(group.index, codes, strict=True):
+            grid_codes[grids.index.get_loc(pos)] = code
+    rows = [
+        (code, f"网格 {code[-9:]}", communities[(int(st), int(cs))][0], geom, division_id, "generated",
+         note or None)
+        for code, st, cs, geom, note in zip(grid_codes, grids["street_seq"], grids["community_seq"],
+                                            ewkb_hex(to_multipolygon(g) for g in grids.geometry),
+                                            grids["note"], strict=True)
+    ]
+    grid_ids = [int(r[0]) for r in execute_values(
+        cur, "INSERT INTO grids (code, name, community_id, geom, division_id, source, note) VALUES %s "
+             "RETURNING id", rows, template="(%s, %s, %s, %s::geometry, %s, %s, %s)", fetch=True)]
+
+    cur.execute(
+        "INSERT INTO grid_versions (grid_id, code, version, community_id, geom, change, author, reason) "
+        "SELECT id, code, 1, community_id, geom, 'division', 'gridpatrol', 'automatic division' "
+        "FROM grids WHERE id = ANY(%s)", (grid_ids,))
+    record_unit_versions(cur, city_id, change="division", author="gridpatrol", reason="automatic division")
+
+    assigned = division.building_grid.dropna()
+    cur.execute("CREATE TEMP TABLE stage_assign (building_id int, grid_id int) ON COMMIT DROP")
+    copy_rows(cur, "stage_assign", ("building_id", "grid_id"),
+              ((int(b), grid_ids[int(g)]) for b, g in zip(assigned.index, assigned.to_numpy(), strict=True)))
+    cur.execute("UPDATE buildings b SET grid_id = s.grid_id FROM stage_assign s WHERE b.id = s.building_id")
+    cur.execute("DROP TABLE stage_assign")
+    return grid_codes
+
+
 def divide_and_store(
     engine: Engine,
     city_id: int,
@@ -277,45 +314,13 @@ def _store(conn: Connection, city_id: int, parent: Parent, division: Division, s
         comm_by_key = {(int(st), int(sq)): (cid, code) for st, sq, cid, code in
                        zip(comms["street_seq"], comms["seq"], comm_ids, comm_codes, strict=True)}
 
-        grids = division.grids
-        grid_codes: list[str] = [""] * len(grids)
-        for (street_seq, comm_seq), group in grids.groupby(["street_seq", "community_seq"], sort=True):
-            _, comm_code = comm_by_key[(int(street_seq), int(comm_seq))]
-            codes = issue_codes(cur, "grid", comm_code, group["seq"].tolist())
-            for pos, code in zip(group.index, codes, strict=True):
-                grid_codes[grids.index.get_loc(pos)] = code
-        rows = [
-            (code, f"网格 {code[-9:]}", comm_by_key[(int(st), int(cs))][0], geom, division_id, "generated",
-             note or None)
-            for code, st, cs, geom, note in zip(grid_codes, grids["street_seq"], grids["community_seq"],
-                                                ewkb_hex(to_multipolygon(g) for g in grids.geometry),
-                                                grids["note"], strict=True)
-        ]
-        grid_ids = [int(r[0]) for r in execute_values(
-            cur, "INSERT INTO grids (code, name, community_id, geom, division_id, source, note) VALUES %s "
-                 "RETURNING id", rows, template="(%s, %s, %s, %s::geometry, %s, %s, %s)", fetch=True)]
-
-        cur.execute(
-            "INSERT INTO grid_versions (grid_id, code, version, community_id, geom, change, author, reason) "
-            "SELECT id, code, 1, community_id, geom, 'division', 'gridpatrol', 'automatic division' "
-            "FROM grids WHERE id = ANY(%s)", (grid_ids,))
-        record_unit_versions(cur, city_id, change="division", author="gridpatrol", reason="automatic division")
-
-        assigned = division.building_grid.dropna()
-        cur.execute("CREATE TEMP TABLE stage_assign (building_id int, grid_id int) ON COMMIT DROP")
-        copy_rows(cur, "stage_assign", ("building_id", "grid_id"),
-                  ((int(b), grid_ids[int(g)]) for b, g in zip(assigned.index, assigned.to_numpy(), strict=True)))
-        cur.execute("UPDATE buildings b SET grid_id = s.grid_id FROM stage_assign s WHERE b.id = s.building_id")
-        cur.execute("DROP TABLE stage_assign")
-
+        grid_codes = _store_grids(cur, division, comm_by_key, city_id=city_id, division_id=division_id)
         summary.division_id = division_id
-        summary.out_of_band = _out_of_band(grids, grid_codes)
+        summary.out_of_band = _out_of_band(division.grids, grid_codes)
         cur.execute("UPDATE divisions SET report = %s::jsonb WHERE id = %s",
                     (json.dumps(summary.as_dict(), ensure_ascii=False), division_id))
     finally:
         cur.close()
-
-
 
 
 def divide_street(conn: Connection, code: str, *, grid_band: Band = GRID_BAND, community_band: Band = COMMUNITY_BAND,
@@ -365,31 +370,10 @@ def divide_street(conn: Connection, code: str, *, grid_band: Band = GRID_BAND, c
         # (street, community) sequence of the division → the community stored; a whole band makes one street
         by_key = {(int(st), int(sq)): (cid, c) for st, sq, cid, c in
                   zip(comms["street_seq"], comms["seq"], comm_ids, comm_codes, strict=True)}
-        grids = division.grids
-        grid_codes = [""] * len(grids)
-        for key, group in grids.groupby(["street_seq", "community_seq"], sort=True):
-            for pos, grid_code in zip(group.index, issue_codes(cur, "grid", by_key[(int(key[0]), int(key[1]))][1],
-                                                               group["seq"].tolist()), strict=True):
-                grid_codes[grids.index.get_loc(pos)] = grid_code
-        rows = [(gc, f"网格 {gc[-9:]}", by_key[(int(st), int(cs))][0], geom, division_id, "generated", note or None)
-                for gc, st, cs, geom, note in zip(grid_codes, grids["street_seq"], grids["community_seq"],
-                                                  ewkb_hex(to_multipolygon(g) for g in grids.geometry), grids["note"],
-                                                  strict=True)]
-        grid_ids = [int(r[0]) for r in execute_values(
-            cur, "INSERT INTO grids (code, name, community_id, geom, division_id, source, note) VALUES %s "
-                 "RETURNING id", rows, template="(%s, %s, %s, %s::geometry, %s, %s, %s)", fetch=True)]
-        cur.execute(
-            "INSERT INTO grid_versions (grid_id, code, version, community_id, geom, change, author, reason) "
-            "SELECT id, code, 1, community_id, geom, 'division', 'gridpatrol', 'automatic division' "
-            "FROM grids WHERE id = ANY(%s)", (grid_ids,))
-        record_unit_versions(cur, row.city_id, change="division", author="gridpatrol", reason="automatic division")
-        assigned = division.building_grid.dropna()
-        execute_values(cur, "UPDATE buildings b SET grid_id = v.grid_id FROM (VALUES %s) AS v (id, grid_id) "
-                            "WHERE b.id = v.id", [(int(b), grid_ids[int(g)]) for b, g in
-                                                  zip(assigned.index, assigned.to_numpy(), strict=True)])
+        grid_codes = _store_grids(cur, division, by_key, city_id=row.city_id, division_id=division_id)
         summary.division_id = division_id
         summary.code = code
-        summary.out_of_band = _out_of_band(grids, grid_codes)
+        summary.out_of_band = _out_of_band(division.grids, grid_codes)
     finally:
         cur.close()
     return summary
