@@ -24,6 +24,7 @@ from gis.exports import write_rows
 from gis.geo.coords import point_from_geojson
 from gis.patrol import gpx
 from gis.patrol.store import visits
+from gis.planning.store.city import grid_timezone
 from gis.vocabulary import VISIT_KINDS
 
 router = APIRouter(tags=["visits"])
@@ -156,7 +157,8 @@ async def get_visit(visit_id: int, engine: EngineDep, user: Viewer) -> dict[str,
 async def compliance(code: str, engine: EngineDep, settings: SettingsDep, user: Viewer, month: MonthParam,
                      format: Literal["json", "csv"] = "json") -> Any:
     await require_code_async(engine, user, code)
-    report = await run_in_threadpool(reading, engine, visits.compliance, code, month, settings.timezone)
+    zone = await run_in_threadpool(reading, engine, grid_timezone, code) or settings.timezone
+    report = await run_in_threadpool(reading, engine, visits.compliance, code, month, zone)
     if format == "json":
         return report
     rows = [{"grid": code, "month": month, **{k: v for k, v in w.items() if k != "staff"}} for w in report["weeks"]]
@@ -174,7 +176,8 @@ async def schedule(code: str, engine: EngineDep, settings: SettingsDep, user: Vi
     """Weekly basic patrols for each person and the monthly inspection's tours, with each item's status (done,
     missed, planned) from the logged visits."""
     await require_code_async(engine, user, code)
-    plan = await run_in_threadpool(visits.schedule, engine, code, month, settings.timezone)
+    zone = await run_in_threadpool(reading, engine, grid_timezone, code) or settings.timezone
+    plan = await run_in_threadpool(visits.schedule, engine, code, month, zone)
     if format == "json":
         return plan
     return _csv([{"grid": code, **item} for item in plan["items"]], f"schedule-{code}-{month}.csv")

@@ -38,7 +38,9 @@ def add_city_options(p: argparse.ArgumentParser) -> None:
                    help="storeys of an untyped building with no building:levels (default 6)")
     p.add_argument("--m2-per-household", type=float, metavar="M2",
                    help="floor area per household in the estimate (default 90)")
-    p.add_argument("--timezone", help="time zone of the city (default Asia/Shanghai)")
+    p.add_argument("--timezone", help="the city's time zone (default Asia/Shanghai): its weeks and months of patrol "
+                                      "compliance; the duty roster and deadlines follow the service's "
+                                      "GRIDPATROL_TIMEZONE")
     p.add_argument("--outside-china", action="store_true",
                    help="a place outside China: no GB/T 2260 code, districts get synthetic codes (99…)")
     p.add_argument("--district", action="append", metavar="NAME=CODE",

@@ -156,12 +156,19 @@ def cmd_import_grids(args: argparse.Namespace, settings: Settings) -> int:
 
 def import_city_grids(args: argparse.Namespace, settings: Settings) -> int:
     from gis.planning.division import parse_band
+    from gis.planning.store.grid_register import STEPS
     from gis.planning.store.grid_register import import_city_grids as run
 
     band = parse_band(args.band, what="--band")
     with engine_for(settings) as engine, engine.begin() as conn:
-        report = run(conn, args.file, city=args.city, author=args.author, reason=args.reason, crs=args.crs,
-                     band=band, repair=args.repair, dry_run=args.dry_run)
+        bar = StepBar(len(STEPS), desc=f"grids of {args.city}")
+        ok = False
+        try:
+            report = run(conn, args.file, city=args.city, author=args.author, reason=args.reason, crs=args.crs,
+                         band=band, repair=args.repair, dry_run=args.dry_run, progress=bar)
+            ok = True
+        finally:
+            bar.close(ok)
     print("\n".join(report.lines()))
     write_problems(args.problems, [("gaps", report.gaps), ("overlaps", report.overlaps)])
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
 
 from scripts.cli import EXIT_INPUT, main
 from tests.conftest import BEIJING, NANJING
@@ -96,3 +97,19 @@ def test_a_second_city_may_not_take_a_stored_name_or_code(fresh_url: str, monkey
     assert code == EXIT_INPUT and "already stored as 'siping'" in err
     code, out, _ = run(capsys, "city", "add", "siping", "--code", "220300", "--timezone", "Asia/Harbin")
     assert code == 0 and "timezone Asia/Harbin" in out  # adding again is idempotent: it updates
+
+
+def test_a_city_s_time_zone_counts_its_patrol_weeks(divided_engine: Engine, divided_url: str,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """Compliance weeks and months are the city's own: its setting, else the service's zone."""
+    from gis.planning.store.city import grid_timezone
+
+    with divided_engine.connect() as conn:
+        code = conn.execute(text("SELECT code FROM grids ORDER BY code LIMIT 1")).scalar_one()
+        assert grid_timezone(conn, code) == "Asia/Shanghai"
+        assert grid_timezone(conn, "999999999999999") is None
+    monkeypatch.setenv("DATABASE_URL", divided_url)
+    assert run(capsys, "city", "set", "beijing", "--timezone", "Asia/Urumqi")[0] == 0
+    with divided_engine.connect() as conn:
+        assert grid_timezone(conn, code) == "Asia/Urumqi"

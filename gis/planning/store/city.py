@@ -222,6 +222,13 @@ def unit_name(conn: Connection, level: str, code: str) -> tuple[str, str] | None
     return (str(row[0]), str(row[1])) if row is not None else None
 
 
+def grid_timezone(conn: Connection, code: str) -> str | None:
+    """The time zone of the city a grid lies in (its settings), or ``None``."""
+    return conn.execute(text(
+        "SELECT s.timezone FROM grids g JOIN admin_units c ON c.id = g.community_id "
+        "JOIN city_settings s ON s.city_id = c.city_id WHERE g.code = :code"), {"code": code}).scalar()
+
+
 def resolve_city(conn: Connection, city: str, /, **options: Any) -> City:
     """The settings of the city named ``city`` with ``options`` (:func:`gis.geo.cities.city_from_options`'s) on
     top: the stored city's when there is one, else a new city's, checked against GB/T 2260."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,14 +133,20 @@ def read_grid_file(path: str | Path, *, crs: str | None = None) -> tuple[gpd.Geo
     return out, notes
 
 
+STEPS = ("read the file", "assign and check", "count households", "store")
+
+
 def import_city_grids(conn: Connection, path: str | Path, *, city: str, author: str, reason: str,
                       crs: str | None = None, band: Band = GRID_BAND, repair: bool = False,
-                      dry_run: bool = False) -> GridImport:
-    """Check and (unless ``dry_run``) store a city's grids file; see the module docstring."""
+                      dry_run: bool = False, progress: Callable[[str], None] | None = None) -> GridImport:
+    """Check and (unless ``dry_run``) store a city's grids file; see the module docstring. ``progress`` is told
+    each of :data:`STEPS` as it starts."""
+    step = progress or (lambda _name: None)
     started = time.perf_counter()
     if not author.strip() or not reason.strip():
         raise InputError("every change needs an author and a reason")
     row = find_city(conn, city)
+    step(STEPS[0])
     grids, notes = read_grid_file(path, crs=crs)
     metric = metric_crs_for(grids)
     stored = gpd.read_postgis(text(
@@ -150,11 +157,13 @@ def import_city_grids(conn: Connection, path: str | Path, *, city: str, author: 
                          "(gridpatrol import-units)")
     community_ids = dict(zip(stored["code"], stored["id"].astype(int), strict=True))
     communities = dict(zip(stored["code"], stored.to_crs(metric).geometry, strict=True))
+    step(STEPS[1])
     check = check_grids(grids.to_crs(metric), communities, repair=repair)
     report = GridImport(city=row.name_en or row.name, file=Path(path).name, dry_run=dry_run, grids=len(grids),
                         communities=len({c for c in check.grids["community"] if c}),
                         coded=int(grids["code"].notna().sum()), notes=notes, repaired=check.repaired,
                         repairs=check.repairs, crossing=check.crossing, nowhere=check.nowhere, band=str(band))
+    step(STEPS[2])
     _figures(conn, report, check, row.id, community_ids, metric, band)
     for key in ("gaps", "overlaps"):
         found = getattr(check, key)
@@ -169,6 +178,7 @@ def import_city_grids(conn: Connection, path: str | Path, *, city: str, author: 
                          f"border, {len(check.gaps)} gap(s), {len(check.overlaps)} overlap(s), "
                          f"{len(check.nowhere)} grid(s) in no community: see --dry-run, fix the file or import "
                          "with --repair")
+    step(STEPS[3])
     _store(conn, report, check, community_ids, author=author, reason=reason)
     report.seconds = time.perf_counter() - started
     return report
