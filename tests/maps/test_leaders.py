@@ -105,7 +105,7 @@ def test_every_grid_view_and_the_standalone_file(client: TestClient) -> None:
     ({"unit": "320199"}, 404, "no district, street or community"),
     ({"unit": "999999999999999"}, 404, "no grid"),
     ({"unit": "12"}, 422, "6 (district)"),
-    ({"city": "atlantis"}, 404, "no imported city &#x27;atlantis&#x27;; imported cities: Nanjing"),
+    ({"city": "atlantis"}, 404, "no city &#x27;atlantis&#x27;; cities: nanjing (南京市 / Nanjing)"),
     ({"start": "2026-11-20", "end": "2026-11-01"}, 422, "the period is empty"),
     ({"measure": "happiness"}, 422, "unknown measure"),
     ({"category": "ZZ9"}, 422, "unknown event category"),
