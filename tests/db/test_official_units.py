@@ -94,8 +94,10 @@ def test_dry_run_then_import_then_versions(nanjing: Engine, tmp_path: Path) -> N
     for code in (a, b):
         moved.loc[moved["code"] == code, "geometry"] = gpd.GeoSeries([m.loc[code, "geometry"]], crs=metric) \
             .to_crs(WGS84).to_numpy()
+    preview = run(nanjing, write(moved, tmp_path / "units-2.geojson"), dry_run=True)
+    assert preview.changed == [a, b] and preview.unchanged == 16  # the dry run shows what will change
     before = datetime.now(UTC)
-    changed = run(nanjing, write(moved, tmp_path / "units-2.geojson"))
+    changed = run(nanjing, tmp_path / "units-2.geojson")
     assert changed.changed == [a, b] and changed.unchanged == 16
     assert stored(nanjing)[b][2] == 2
     with nanjing.connect() as conn:

@@ -143,8 +143,11 @@ def import_units(conn: Connection, path: str | Path, *, city: str, crs: str | No
         raise ConflictError(f"code(s) {', '.join(elsewhere[:10])} belong to another city's units: is this the "
                             f"file of {row.name}?")
     report.new = [c for c in check.units["code"] if c not in existing]
-    if dry_run:
-        report.unchanged = len(check.units) - len(report.new)
+    if dry_run:  # what would change: an outline moved by more than 1 m² (as the versions count it)
+        before = {**districts, **stored}
+        report.changed = sorted(c for c, g in zip(check.units["code"], check.units.geometry, strict=True)
+                                if c in before and before[c].symmetric_difference(g).area > 1.0)
+        report.unchanged = len(check.units) - len(report.new) - len(report.changed)
         return report
     raw = conn.connection.dbapi_connection
     assert raw is not None
