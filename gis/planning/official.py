@@ -2,7 +2,9 @@
 
 The statistical codes are 12 digits: 6 district (GB/T 2260) + 3 street + 3 community. A street is given as its
 9 digits or as 12 ending in ``000``; a community as its 12. They are the service's own codes for these units
-(a grid adds 3 more), so an official unit keeps its code.
+(a grid adds 3 more), so an official unit keeps its code. A file may also give districts OSM lacks (6 digits, under
+the city's code; ``99…`` outside China). :func:`read_features` reads any of the city's polygon files (GeoJSON,
+GeoPackage, Shapefile) for the other imports too.
 
 Before anything is stored (:func:`check_units`, on geometry in metres):
 
@@ -11,7 +13,8 @@ Before anything is stored (:func:`check_units`, on geometry in metres):
   row and what to fix; so is a unit lying more than :data:`OUTSIDE_SHARE` of its area outside its parent;
 * an invalid polygon is repaired (``make_valid``) and the reason reported;
 * a boundary within ``snap_m`` metres of a street is snapped onto it (``shapely.snap``: vertices move onto the
-  street's vertices and segments), and the report lists the units that moved;
+  street's vertices and segments), and the report lists the units that moved; a border shared with the parent
+  follows the parent, and what the snap tears between siblings is mended (:func:`_snap`);
 * a sliver outside the parent (under the share above) is clipped off, and reported;
 * the siblings under each parent are checked for tiling it: gaps and overlaps above :data:`SLIVER_M2` come back as
   polygons with their areas. They are reported, not refused: official boundaries often have them, and the
