@@ -185,6 +185,8 @@ class KpiRow(Model):
     closed_on_time: int
     closed: int
     on_time_closure_rate: float | None = Field(description="closed on time / (due − suspended)")
+    on_time_rate_with_open_overdue: float | None = Field(
+        description="closed on time / (closed + open overdue now), over the period's closed cases (Austin 311)")
     closure_rate: float | None = Field(description="closed of those dispatched / dispatched")
     rework_rate: float | None
     extension_rate: float | None
@@ -193,7 +195,7 @@ class KpiRow(Model):
 
 
 class Kpis(Model):
-    by: str = one_of(("grid", "community", "street", "district", "department"))
+    by: str = one_of(("grid", "community", "street", "district", "department", "source"))
     start: Timestamp
     end: Timestamp
     units: list[KpiRow]

@@ -425,14 +425,15 @@ def new_staff(body: StaffBody, engine: EngineDep, user: Dispatcher) -> dict[str,
 )
 def unit_kpis(
     conn: ConnectionDep, user: CurrentUser,
-    by: Literal["grid", "community", "street", "district", "department"] = "grid",
+    by: Literal["grid", "community", "street", "district", "department", "source"] = "grid",
     start: datetime | None = None,
     end: datetime | None = None,
     unit: Annotated[str | None, Query(pattern=r"^\w{1,32}$", description="only units whose code starts so")] = None,
     format: Literal["json", "csv"] = "json",
 ) -> Any:
     """Default period: the last 30 days. Only the units of the user's jurisdiction; a department sees its own
-    figures (``by=department``)."""
+    figures (``by=department``). By department or by source, the figures count the events of the user's own
+    jurisdiction (``unit`` then filters departments or sources by their name's start)."""
     end = aware(end) or datetime.now(UTC)
     start = aware(start) or end - timedelta(days=30)
     if user.role == "department":
@@ -440,9 +441,9 @@ def unit_kpis(
             raise ForbiddenError("a department sees its own figures: by=department")
         prefix = user.department
     else:
-        prefix = narrow(user, unit) if by != "department" else unit
-    # by department, a unit's users see its departments' figures for the unit's own events only
-    within = user.scope.prefix if by == "department" else None
+        prefix = unit if by in ("department", "source") else narrow(user, unit)
+    # by department or source, a unit's users see the figures of the unit's own events only
+    within = user.scope.prefix if by in ("department", "source") else None
     rows = oversight.kpis(conn, by, start, end, prefix=prefix, city_id=user.scope.city_id, within=within)
     if format == "json":
         return {"by": by, "start": start.isoformat(), "end": end.isoformat(), "units": rows}

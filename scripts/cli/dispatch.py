@@ -9,6 +9,7 @@ from pathlib import Path
 from api.settings import Settings
 from gis.db.engine import reading
 from gis.errors import InputError
+from gis.oversight.store.kpis import KPI_LEVELS
 from scripts.cli.base import Subparsers, engine_for, when, write_csv
 
 
@@ -63,7 +64,7 @@ def register(sub: Subparsers) -> None:
     esc.set_defaults(func=cmd_escalate)
 
     kpi = sub.add_parser("kpis", help="on-time closure rate and the other figures per unit, as CSV")
-    kpi.add_argument("--by", choices=["grid", "community", "street", "district", "department"], default="grid")
+    kpi.add_argument("--by", choices=list(KPI_LEVELS), default="grid")
     kpi.add_argument("--start", help="ISO 8601 (default: 30 days before --end)")
     kpi.add_argument("--end", help="ISO 8601 (default: now)")
     kpi.add_argument("--unit", help="only units whose code starts so")

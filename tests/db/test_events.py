@@ -333,6 +333,19 @@ def test_kpis_count_on_time_closure_over_due_less_suspended(client: TestClient, 
     if len(rows) == 1:
         assert rows[0]["on_time_closure_rate"] == round(2 / 3, 4)
         assert rows[0]["mean_handling_hours"] == 10.0
+    # Austin 311's figure: closed on time ÷ (closed + open overdue) = 2 ÷ (2 + 1)
+    closed_or_overdue = sum(r["closed"] + r["open_overdue"] for r in rows)
+    on_time = sum(r["closed_on_time"] for r in rows)
+    assert (on_time, closed_or_overdue) == (2, 3)
+    if len(rows) == 1:
+        assert rows[0]["on_time_rate_with_open_overdue"] == round(2 / 3, 4)
+    # by source: every one of these came by the hotline
+    by_source = reading(divided_engine, oversight.kpis, "source", start, DAYTIME + timedelta(days=10),
+                        now=DAYTIME + timedelta(days=5))
+    assert [(r["unit"], r["reported"], r["open_overdue"]) for r in by_source] == [("hotline", 4, 1)]
+    assert client.get("/kpis", params={"by": "source", "start": start.isoformat(),
+                                       "end": (DAYTIME + timedelta(days=10)).isoformat()}).json()["units"][0][
+        "unit"] == "hotline"
     by_grid = client.get("/kpis", params={"by": "grid", "start": start.isoformat(),
                                           "end": (DAYTIME + timedelta(days=10)).isoformat()}).json()
     assert {u["unit"] for u in by_grid["units"]} == grids

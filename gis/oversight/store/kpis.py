@@ -11,13 +11,15 @@ from gis.dispatch.queries import EVENT_FROM as _EVENT_FROM
 from gis.errors import InputError
 
 KPI_FIELDS = ("unit", "reported", "dispatched", "due", "suspended", "closed_on_time", "closed",
-              "on_time_closure_rate", "closure_rate", "rework_rate", "extension_rate", "mean_handling_hours",
-              "open_overdue")
+              "on_time_closure_rate", "on_time_rate_with_open_overdue", "closure_rate", "rework_rate",
+              "extension_rate", "mean_handling_hours", "open_overdue")
 
 
 KPI_LEVELS = {"grid": "e.grid_code", "community": "cu.code", "street": "su.code", "district": "left(su.code, 6)",
-              "department": "cat.department_code"}
-"""Units KPIs roll up to: a district is its streets' first 6 digits (codes are hierarchical, DOMAIN.md)."""
+              "department": "cat.department_code", "source": "e.source"}
+"""Units KPIs roll up to: a district is its streets' first 6 digits (codes are hierarchical, DOMAIN.md); by
+department, the responsible department of the category (the owner a bulletin ranks); by source, where the reports
+came from (patrol, hotline, app, video, referral), which has figures of its own."""
 
 
 def kpis(conn: Connection, by: str, start: datetime, end: datetime, *, now: datetime | None = None,
@@ -26,6 +28,9 @@ def kpis(conn: Connection, by: str, start: datetime, end: datetime, *, now: date
     """The figures units are ranked by (GB/T 30428.4 style), per unit, for events of the period [start, end).
 
     * on-time closure rate (按期结案率) = closed on time ÷ (due − suspended), over the events due in the period;
+    * on-time rate with open overdue = closed on time ÷ (closed + open overdue), over the events closed in the
+      period and those open past their deadline at ``now`` (Austin 311's figure: a backlog of overdue cases
+      lowers it, where the GB/T figure only sees the cases whose deadline fell in the period);
     * closure rate = share of the events dispatched in the period that are closed;
     * rework rate = share of the events closed in the period that were sent back at least once;
     * extension rate = share of the events dispatched in the period that got a later deadline;
@@ -54,7 +59,8 @@ def kpis(conn: Connection, by: str, start: datetime, end: datetime, *, now: date
             count(*) FILTER (WHERE e.dispatched_at >= %(s)s AND e.dispatched_at < %(e)s AND e.extensions > 0),
             avg(extract(epoch FROM e.closed_at - e.dispatched_at) - e.suspended_seconds)
                 FILTER (WHERE e.closed_at >= %(s)s AND e.closed_at < %(e)s) / 3600.0,
-            count(*) FILTER (WHERE e.state IN ('dispatched', 'handled', 'verified') AND e.due_at < %(now)s)
+            count(*) FILTER (WHERE e.state IN ('dispatched', 'handled', 'verified') AND e.due_at < %(now)s),
+            count(*) FILTER (WHERE e.closed_at >= %(s)s AND e.closed_at < %(e)s AND e.closed_on_time)
         {_EVENT_FROM}
         WHERE {key} IS NOT NULL {"AND " + key + " LIKE %(prefix)s" if prefix else ""}
           {"AND e.city_id = %(city)s" if city_id is not None else ""}
@@ -69,11 +75,12 @@ def kpis(conn: Connection, by: str, start: datetime, end: datetime, *, now: date
 
     out = []
     for (unit, reported, dispatched, due, suspended, on_time, closed_of_dispatched, closed, reworked, extended,
-         hours, overdue) in rows:
+         hours, overdue, closed_on_time_in_period) in rows:
         out.append({
             "unit": unit, "reported": reported, "dispatched": dispatched, "due": due, "suspended": suspended,
             "closed_on_time": on_time, "closed": closed,
             "on_time_closure_rate": rate(on_time, due - suspended),
+            "on_time_rate_with_open_overdue": rate(closed_on_time_in_period, closed + overdue),
             "closure_rate": rate(closed_of_dispatched, dispatched),
             "rework_rate": rate(reworked, closed), "extension_rate": rate(extended, dispatched),
             "mean_handling_hours": round(float(hours), 2) if hours is not None else None,
