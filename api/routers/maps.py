@@ -37,7 +37,8 @@ def city_page(
     if not cities:
         return HTMLResponse(message_page("No city imported yet", "Import an OpenStreetMap extract first:",
                                          status_hint="gridpatrol import-osm data/nanjing-xinjiekou.osm "
-                                                     "--city nanjing"), status_code=404)
+                                                     "--city nanjing --code 320100 (docs/ONBOARDING.md)"),
+                            status_code=404)
     try:
         row = features.find_city(conn, city or (str(user.scope.city_id) if user.scope.city_id else None)
                                  or settings.default_city)
