@@ -58,3 +58,8 @@ Recorder = Annotated[User, Depends(allow(*RECORDERS))]
 
 
 Handler = Annotated[User, Depends(allow(*HANDLERS))]
+
+
+DESK = ("admin", "dispatcher", "department")
+"""Who runs the loop at a desk, in the console: centre staff (dispatchers) and departments."""
+Desk = Annotated[User, Depends(allow(*DESK))]

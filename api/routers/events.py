@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 from api.deps import ConnectionDep, SettingsDep, aware, client_of, get_engine
 from api.jurisdiction import event_in_scope, narrow, require_code
 from api.ratelimit import Reporter
-from api.roles import Dispatcher, Handler
+from api.roles import Desk, Dispatcher, Handler
 from api.schemas import BulkLoad, Category, Escalations, Event, EventStep, Kpis, StaffMember, documented
 from api.session import TOKEN_COOKIE
 from api.tokens import CurrentUser, oauth2
@@ -48,6 +48,9 @@ from gis.planning.store.staff import add_staff, staff_places, staff_role
 router = APIRouter(tags=["dispatch"])
 EngineDep = Annotated[Engine, Depends(get_engine)]
 REPLAY_WINDOW = timedelta(seconds=10)
+MAX_STREAMS = 4
+"""Streams (assignments, the live queue) one user may hold open at once, per worker (a phone and a desk, with room
+for reconnects)."""
 
 
 class EventBody(BaseModel):
@@ -180,6 +183,71 @@ def find_events(
                               overdue_at=datetime.now(UTC) if overdue else None, limit=limit, offset=offset)
 
 
+@router.get("/events/counts", summary="How many cases of your jurisdiction are in each open state, overdue, due soon")
+def event_counts(conn: ConnectionDep, user: Desk,
+                 unit: Annotated[str | None, Query(pattern=r"^\d{6,15}$")] = None) -> dict[str, int]:
+    """What the console keeps in view: each open state's count, and of the dispatched and handled cases those past
+    their deadline (``overdue``) and due within 2 hours (``due_soon``)."""
+    return events.state_counts(conn, unit_code=narrow(user, unit), city_id=user.scope.city_id,
+                               department=user.department if user.role == "department" else None,
+                               now=datetime.now(UTC))
+
+
+@router.get("/events/live", summary="New reports of your jurisdiction as they come in (server-sent events)",
+            response_class=StreamingResponse,
+            responses={429: {"description": f"this user already holds {MAX_STREAMS} streams open"}})
+async def live_queue(request: Request, engine: EngineDep, user: Desk,
+                     token: Annotated[str | None, Depends(oauth2)] = None,
+                     since: Annotated[int | None, Query(ge=0, description="the last event id the page has")] = None,
+                     limit: Annotated[int | None, Query(ge=1, description="close after this many events")] = None,
+                     poll: Annotated[float, Query(ge=0.1, le=10)] = 0.5,
+                     heartbeat: Annotated[float, Query(ge=0.1, le=60)] = 15.0) -> StreamingResponse:
+    """``text/event-stream``: a ``report`` event (the case as JSON, without the reporter's contact) for each new
+    case of the user's jurisdiction, within ``poll`` seconds of its commit; ``since`` resumes after a reconnect
+    (the browser sends it as ``Last-Event-ID``). Polled, as the assignment stream is; it ends with the sign-in."""
+    open_streams: dict[int, int] = request.app.state.streams
+    if open_streams.get(user.id, 0) >= MAX_STREAMS:
+        raise RateLimitedError(f"you already follow {MAX_STREAMS} streams: close one first", 5.0)
+    credential = token or request.cookies.get(TOKEN_COOKIE) or ""
+    resume = request.headers.get("last-event-id", "")
+    after = since if since is not None else int(resume) if resume.isdigit() else None
+    department = user.department if user.role == "department" else None
+    if after is None:
+        after = await run_in_threadpool(reading, engine, events.last_event_id)
+    open_streams[user.id] = open_streams.get(user.id, 0) + 1
+
+    async def stream() -> AsyncIterator[str]:
+        last, sent, quiet = after, 0, 0.0
+        try:
+            yield ": following new reports\n\n"
+            while limit is None or sent < limit:
+                try:
+                    await request.app.state.tokens.user(credential)
+                except UnauthorizedError:
+                    yield "event: end\ndata: signed out: sign in again to follow\n\n"
+                    return
+                if await request.is_disconnected():
+                    return
+                fresh = await run_in_threadpool(reading, engine, events.list_events, after_id=last, limit=100,
+                                                unit_code=user.scope.prefix, city_id=user.scope.city_id,
+                                                department=department)
+                for event in fresh:
+                    last, sent = max(last, int(event["id"])), sent + 1
+                    yield f"id: {event['id']}\nevent: report\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
+                    if limit is not None and sent >= limit:
+                        return
+                quiet = 0.0 if fresh else quiet + poll
+                if quiet >= heartbeat:
+                    quiet = 0.0
+                    yield ": keep-alive\n\n"
+                await asyncio.sleep(poll)
+        finally:
+            open_streams[user.id] -= 1
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
 @router.get(
     "/events/{event_id}",
     summary="One event (the reporter's contact only for those handling it)",
@@ -305,8 +373,6 @@ def staff_events(request: Request, staff_id: int, conn: ConnectionDep, user: Cur
     return found
 
 
-MAX_STREAMS = 4
-"""Assignment streams one user may hold open at once, per worker (a phone and a desk, with room for reconnects)."""
 
 
 @router.get("/staff/{staff_id}/events/stream", summary="New assignments as they happen (server-sent events)",

@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from api.deps import ConnectionDep, SettingsDep
 from api.jurisdiction import require_city
-from api.roles import Planner, Viewer
+from api.roles import Desk, Planner, Viewer
 from gis.errors import ForbiddenError, NotFoundError
 from gis.planning.store import city as features
 from maps.city import city_map, map_to_html, message_page
@@ -19,12 +19,19 @@ router = APIRouter(tags=["maps"])
 
 
 PLANNER = Path(__file__).resolve().parents[2] / "maps" / "static" / "planner" / "index.html"
+CONSOLE = Path(__file__).resolve().parents[2] / "maps" / "static" / "console" / "index.html"
 
 
 @router.get("/planner", response_class=HTMLResponse, summary="The planner's page: view and edit grid boundaries")
 def planner_page(_: Planner) -> FileResponse:
     """``?community=CODE`` opens a community, ``&grid=CODE`` selects a grid for editing."""
     return FileResponse(PLANNER, media_type="text/html")
+
+
+@router.get("/console", response_class=HTMLResponse, summary="The centre's console: the live queue and the loop")
+def console_page(_: Desk) -> FileResponse:
+    """Centre staff (dispatchers) and departments: the cases of their jurisdiction, new ones pushed as they come."""
+    return FileResponse(CONSOLE, media_type="text/html")
 
 
 @router.get("/", response_class=HTMLResponse, summary="Map of a city: buildings by households, key places")

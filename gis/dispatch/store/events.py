@@ -320,20 +320,35 @@ def escalate_overdue(engine: Engine, *, now: datetime | None = None, city_id: in
     return done
 
 
-def list_events(conn: Connection, *, staff_id: int | None = None, states: Sequence[str] | None = None,
-                grid: str | None = None, overdue_at: datetime | None = None, unit_code: str | None = None,
-                city_id: int | None = None, department: str | None = None, with_contact: bool = False,
-                limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-    """Events by assignee, state, grid, unit (district/street/community/grid code prefix), city, overdue at a time,
-    or gone or escalated to a department. The reporter's contact only ``with_contact``."""
+def _jurisdiction(*, city_id: int | None, department: str | None,
+                  unit_code: str | None) -> tuple[list[str], dict[str, Any]]:
+    """SQL conditions (on ``event_rows v``) for the events of a city, a department's queue, or a unit's code."""
     where: list[str] = ["true"]
-    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    params: dict[str, Any] = {}
     if city_id is not None:
         where.append("v.id IN (SELECT id FROM events WHERE city_id = %(city)s)")
         params["city"] = city_id
     if department is not None:
         where.append("v.department = %(dep)s AND (v.level = 'department' OR v.queue = 'department')")
         params["dep"] = department
+    if unit_code is not None:
+        where.append("(v.grid LIKE %(prefix)s OR v.street LIKE %(prefix)s)")
+        params["prefix"] = unit_code + "%"
+    return where, params
+
+
+def list_events(conn: Connection, *, staff_id: int | None = None, states: Sequence[str] | None = None,
+                grid: str | None = None, overdue_at: datetime | None = None, unit_code: str | None = None,
+                city_id: int | None = None, department: str | None = None, with_contact: bool = False,
+                after_id: int | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+    """Events by assignee, state, grid, unit (district/street/community/grid code prefix), city, overdue at a time,
+    or gone or escalated to a department; ``after_id``: only those reported after it (a live queue's new ones, in
+    id order). The reporter's contact only ``with_contact``."""
+    where, params = _jurisdiction(city_id=city_id, department=department, unit_code=unit_code)
+    params.update(limit=limit, offset=offset)
+    if after_id is not None:
+        where.append("v.id > %(after)s")
+        params["after"] = after_id
     if staff_id is not None:
         where.append("v.assignee_id = %(staff)s")
         params["staff"] = staff_id
@@ -343,16 +358,41 @@ def list_events(conn: Connection, *, staff_id: int | None = None, states: Sequen
     if grid is not None:
         where.append("v.grid = %(grid)s")
         params["grid"] = grid
-    if unit_code is not None:
-        where.append("(v.grid LIKE %(prefix)s OR v.street LIKE %(prefix)s)")
-        params["prefix"] = unit_code + "%"
     if overdue_at is not None:
         where.append("v.state IN ('dispatched', 'handled') AND v.due_at < %(t)s")
         params["t"] = overdue_at
     cur = _cursor(conn)
+    order = "v.id" if after_id is not None else "v.due_at NULLS LAST, v.id"
     cur.execute(f"SELECT * FROM event_rows v WHERE {' AND '.join(where)} "
-                "ORDER BY v.due_at NULLS LAST, v.id LIMIT %(limit)s OFFSET %(offset)s", params)
+                f"ORDER BY {order} LIMIT %(limit)s OFFSET %(offset)s", params)
     return [event_row_to_dict(r, with_contact=with_contact) for r in cur.fetchall()]
+
+
+def last_event_id(conn: Connection) -> int:
+    """The highest event id so far (0 when there is none): where a live queue starts."""
+    return int(conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM events").scalar_one())
+
+
+def state_counts(conn: Connection, *, unit_code: str | None = None, city_id: int | None = None,
+                 department: str | None = None, now: datetime, soon: timedelta = timedelta(hours=2)) -> dict[str, int]:
+    """How many events of a jurisdiction are in each open state, and how many are overdue or due within ``soon``:
+    the counts a console keeps in view."""
+    where, params = _jurisdiction(city_id=city_id, department=department, unit_code=unit_code)
+    where.append("v.state = ANY(%(open)s)")
+    params.update(open=list(OPEN_STATES), now=now, soon=now + soon)
+    cur = _cursor(conn)
+    cur.execute(f"""
+        SELECT v.state, count(*),
+               count(*) FILTER (WHERE v.state IN ('dispatched', 'handled') AND v.due_at < %(now)s),
+               count(*) FILTER (WHERE v.state IN ('dispatched', 'handled') AND v.due_at >= %(now)s
+                                AND v.due_at < %(soon)s)
+        FROM event_rows v WHERE {' AND '.join(where)} GROUP BY v.state""", params)
+    counts = {state: 0 for state in OPEN_STATES} | {"overdue": 0, "due_soon": 0}
+    for state, n, overdue, due_soon in cur.fetchall():
+        counts[state] = int(n)
+        counts["overdue"] += int(overdue)
+        counts["due_soon"] += int(due_soon)
+    return counts
 
 
 def categories(conn: Connection) -> list[dict[str, Any]]:

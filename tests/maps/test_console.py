@@ -1,0 +1,101 @@
+"""The centre's console in headless Chromium: a new report appears in the live queue by itself, and the centre
+accepts and dispatches it with one key each; the counts and the scope follow the user's jurisdiction."""
+
+from __future__ import annotations
+
+import time
+
+import httpx2 as httpx
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from api.app import create_app
+from api.settings import Settings
+from gis.access.store.users import create_user
+from gis.db.engine import writing
+from maps.browser import local_page, serve_in_thread, wait_for
+from tests.conftest import PASSWORD, ROOT, http_token
+from tests.db.test_events import inner_point, report
+
+
+def state_of(engine: Engine, event_id: int) -> str:
+    with engine.connect() as conn:
+        return str(conn.execute(text("SELECT state FROM events WHERE id = :i"), {"i": event_id}).scalar_one())
+
+
+def test_a_report_reaches_the_console_and_goes_round_the_first_steps(divided_engine: Engine,
+                                                                     divided_url: str) -> None:
+    code, lon, lat = inner_point(divided_engine)
+    with divided_engine.connect() as conn:
+        street = conn.execute(text("SELECT left(:g, 9)"), {"g": code}).scalar_one()
+    writing(divided_engine, create_user, "centre", PASSWORD, "dispatcher", unit=street, display_name="街道中心 centre")
+    settings = Settings(database_url=divided_url, auto_dispatch=False)
+    with serve_in_thread(create_app(settings)) as base, \
+            local_page(width=1400, height=900, token=http_token(base, "centre")) as tab:
+        page = tab.page
+        page.goto(f"{base}/console", wait_until="networkidle")
+        wait_for(page, "document.querySelector('#live').className === 'on'", timeout=10000)
+        assert "centre" in page.inner_text("#who")
+        token = http_token(base, "centre")
+        sent = time.monotonic()
+        answer = httpx.post(f"{base}/events", json=report(lon, lat), timeout=10,
+                            headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 201, answer.text
+        event_id = answer.json()["id"]
+        wait_for(page, f"document.querySelector('#queue tr[data-id=\"{event_id}\"]') !== null", timeout=5000)
+        arrived = time.monotonic() - sent
+        assert arrived < 2.0, f"the report took {arrived:.2f} s to reach the console"
+        assert "待受理" in page.inner_text(f'#queue tr[data-id="{event_id}"]')
+        page.click(f'#queue tr[data-id="{event_id}"]')
+        wait_for(page, f"(document.querySelector('#case h2') || {{innerText: ''}}).innerText.includes('#{event_id}')",
+                 timeout=5000)
+        assert "138 0000 0000" in page.inner_text("#case")  # the centre handles it: it sees the contact, audited
+        page.keyboard.press("a")  # 立案
+        wait_for(page, "document.querySelector('#case .ok') !== null", timeout=5000)
+        assert state_of(divided_engine, event_id) == "accepted"
+        page.keyboard.press("d")  # 派遣 to the placed person
+        wait_for(page, "document.querySelector('#case').innerText.includes('已派遣')", timeout=5000)
+        assert state_of(divided_engine, event_id) == "dispatched"
+        page.click("#lang")
+        wait_for(page, "document.querySelector('#case').innerText.includes('Dispatched')", timeout=5000)
+        page.screenshot(path=str(ROOT / "docs" / "console.png"))
+        assert tab.external_requests == [] and tab.console_errors == []
+    with divided_engine.connect() as conn:
+        steps = [r[0] for r in conn.execute(text(
+            "SELECT action FROM event_transitions WHERE event_id = :i ORDER BY id"), {"i": event_id})]
+        read = conn.execute(text("SELECT count(*) FROM audit_log WHERE username = 'centre' "
+                                 "AND action = 'read_personal' AND subject = :s"), {"s": f"event {event_id}"}).scalar()
+    assert steps[-2:] == ["accept", "dispatch"] and read >= 1
+
+
+def test_the_console_s_counts_and_stream_are_the_user_s_jurisdiction(divided_engine: Engine,
+                                                                     divided_url: str) -> None:
+    """A community's centre counts and hears only its community's reports; a grid member may not open the desk."""
+    from fastapi.testclient import TestClient
+
+    from tests.conftest import admin
+
+    own_code, lon, lat = inner_point(divided_engine)
+    with divided_engine.connect() as conn:
+        grids = conn.execute(text("SELECT count(*) FROM grids")).scalar_one()
+    elsewhere = next((inner_point(divided_engine, rank=r) for r in range(1, grids)
+                      if inner_point(divided_engine, rank=r)[0][:12] != own_code[:12]), None)
+    writing(divided_engine, create_user, "community-centre", PASSWORD, "dispatcher", unit=own_code[:12])
+    writing(divided_engine, create_user, "walker", PASSWORD, "grid_member", unit=own_code)
+    client = TestClient(create_app(Settings(database_url=divided_url, auto_dispatch=False)))
+    with client:
+        admin(client)
+        assert client.post("/events", json=report(lon, lat)).status_code == 201
+        if elsewhere is not None:  # a report of another community: neither counted nor heard
+            assert client.post("/events", json=report(elsewhere[1], elsewhere[2])).status_code == 201
+        mine = client.post("/token", data={"username": "community-centre", "password": PASSWORD}).json()
+        headers = {"Authorization": f"Bearer {mine['access_token']}"}
+        counts = client.get("/events/counts", headers=headers).json()
+        assert counts["reported"] == 1 and counts["overdue"] == 0
+        with client.stream("GET", "/events/live", params={"since": 0, "limit": 1, "poll": 0.1},
+                           headers=headers) as stream:
+            body = "".join(stream.iter_text())
+        assert body.count("event: report") == 1 and f'"grid": "{own_code}"' in body
+        walker = client.post("/token", data={"username": "walker", "password": PASSWORD}).json()
+        page = client.get("/console", headers={"Authorization": f"Bearer {walker['access_token']}"})
+        assert page.status_code == 403
