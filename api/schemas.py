@@ -192,6 +192,8 @@ class KpiRow(Model):
     extension_rate: float | None
     mean_handling_hours: float | None
     open_overdue: int
+    returns: int = Field(description="cases sent back to the centre (退单) in the period")
+    bounced: int = Field(description="of those, the cases returned more than once in all")
 
 
 class Kpis(Model):

@@ -85,6 +85,8 @@ class StepBody(BaseModel):
                                              "if it changed since, 409 and nothing done")
     photos: list[str] = Field(default_factory=list, max_length=20, description="a feedback's photos (keys from "
                               "POST /photos), kept with the step")
+    reason: str | None = Field(default=None, max_length=40, description="return (退单): not_our_duty, "
+                               "wrong_location, unclear_ownership or overlapping_duties")
 
 
 class StaffBody(BaseModel):
@@ -300,8 +302,8 @@ def loop_role(conn: Connection, user: User) -> str:
 
 @router.post(
     "/events/{event_id}/{action}",
-    summary="Take a step of the loop (accept, reject, merge, dispatch, "
-             "receive, handle, verify, rework, close, suspend, resume, extend, escalate)",
+    summary="Take a step of the loop (accept, reject, merge, dispatch, receive, handle, verify, rework, close, "
+             "suspend, resume, extend, escalate, return, overrule)",
     response_model=None,
     responses={
         **documented(Event),
@@ -323,7 +325,7 @@ def step(event_id: int, action: str, body: StepBody, engine: EngineDep, user: Ha
             conn, event_id, action, actor=user.username, role=loop_role(conn, user), note=body.note,
             actor_staff_id=user.staff_id, hours=body.hours, evaluation=body.evaluation, into=body.into,
             to_level=body.to_level, staff_id=body.staff_id, seen_updated_at=aware(body.seen_updated_at),
-            photos=body.photos)
+            photos=body.photos, reason=body.reason)
     event.pop("reporter_contact", None)
     return event
 

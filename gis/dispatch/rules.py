@@ -60,6 +60,15 @@ VERIFIERS = frozenset({"grid_member", "grid_chief", "centre_staff"})
 STAFF = HANDLERS | {"system"}
 
 
+RETURN_REASONS = {
+    "not_our_duty": "不属本部门职责 not this unit's duty",
+    "wrong_location": "属地不符 not this unit's area",
+    "unclear_ownership": "权属不清 ownership unclear",
+    "overlapping_duties": "职能交叉 duties overlap",
+}
+"""Why a department (or an assignee) may send a case back (退单) to the centre, which then decides (审定)."""
+
+
 @dataclass(frozen=True)
 class Step:
     sources: frozenset[str]
@@ -81,6 +90,10 @@ STEPS: dict[str, Step] = {
     "resume": Step(frozenset({"suspended"}), "dispatched", CENTRE),
     "extend": Step(frozenset({"dispatched"}), None, CENTRE),
     "escalate": Step(frozenset({"dispatched", "handled"}), None, STAFF),
+    # 退单: the handler sends the case back to the centre with a reason; the centre decides (审定): it dispatches
+    # it anew (``dispatch``, to someone else) or overrules the return and sends it back (``overrule``)
+    "return": Step(frozenset({"dispatched"}), "accepted", HANDLERS),
+    "overrule": Step(frozenset({"accepted"}), "dispatched", CENTRE),
 }
 
 
@@ -139,7 +152,7 @@ class Intake:
     replayed: bool  # a retry with the same idempotency key: the first result, nothing stored again
 
 
-ASSIGNEE_ONLY = frozenset({"receive", "handle"})
+ASSIGNEE_ONLY = frozenset({"receive", "handle", "return"})
 """Steps only the event's assignee takes (or, for an event at its department, the department)."""
 CHECKS_OTHERS = frozenset({"verify", "rework"})
 """Steps that judge a handling: never by whoever handled it."""
@@ -162,6 +175,8 @@ class EventNow:
     assignee_id: int | None
     handled_by: str | None
     """Who took the last ``handle`` step (``None``: no one yet)."""
+    last_action: str | None = None
+    """The event's latest step (an ``overrule`` answers a ``return``, and nothing else)."""
 
 
 @dataclass
@@ -180,7 +195,7 @@ def plan_step(event: EventNow, action: str, *, actor: str, role: str, actor_staf
               hours: float | None = None, evaluation: int | None = None, into: int | None = None,
               into_state: str | None = None, to_level: str | None = None, staff_id: int | None = None,
               deadline_passed: bool = False, seen_updated_at: datetime | None = None,
-              photos: Sequence[str] = ()) -> StepPlan:
+              photos: Sequence[str] = (), reason: str | None = None) -> StepPlan:
     """The rule of one step of the loop (see :data:`STEPS`), with no database: who may take it, from which
     state, and what it changes. Refusals: InputError (a bad value), ForbiddenError (not this role or person),
     NotFoundError (a merge into nothing), ConflictError (the state, or someone changed the event meanwhile)."""
@@ -214,6 +229,16 @@ def plan_step(event: EventNow, action: str, *, actor: str, role: str, actor_staf
         plan.sets.update(dispatched_at=at, due_at=at + event.period)
         if staff_id is not None:
             plan.sets["assignee_staff_id"] = staff_id
+        if event.last_action == "return":
+            plan.data["decision"] = "redispatched"
+    elif action == "return":
+        if reason not in RETURN_REASONS:
+            raise InputError(f"a return names its reason: one of {', '.join(RETURN_REASONS)}")
+        plan.data["reason"] = reason
+    elif action == "overrule":
+        if event.last_action != "return":
+            raise ConflictError(f"event {event.id} was not returned: there is no return to overrule")
+        plan.data["decision"] = "overruled"  # back to the same handler, on the deadline it had
     elif action == "suspend":
         plan.sets["suspended_at"] = at
     elif action == "resume":

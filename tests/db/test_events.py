@@ -506,3 +506,45 @@ def test_a_database_outage_during_the_sign_in_check_is_a_503(client: TestClient,
         tokens.engine = working
     assert lost.status_code == 503 and "retry" in lost.json()["detail"] and lost.headers["retry-after"] == "1"
     assert client.post("/events", json=report(lon, lat)).status_code == 201
+
+
+def test_a_department_returns_a_case_and_the_centre_decides(client: TestClient, divided_engine: Engine) -> None:
+    """退单 and 审定: the department sends a case back with a reason; the centre overrules (back to the department)
+    or dispatches it anew; each step is in the history, a return without a reason or an overrule of a case not
+    returned is refused and changes nothing; the KPIs count returns and the cases that bounced."""
+    from tests.conftest import user_headers
+
+    _, lon, lat = inner_point(divided_engine)
+    water = user_headers(client, divided_engine, "department", "beijing", department="water")
+    centre = user_headers(client, divided_engine, "dispatcher", "beijing")
+    start = datetime.now(UTC) - timedelta(hours=1)
+    case = client.post("/events", json=report(lon, lat, category="C05"), headers=centre).json()
+    assert (case["state"], case["department"]) == ("dispatched", "water")
+    url = f"/events/{case['id']}"
+
+    refused = client.post(f"{url}/return", json={"note": "not ours"}, headers=water)
+    assert refused.status_code == 422 and "a return names its reason" in refused.json()["detail"]
+    assert client.get(url, headers=centre).json()["state"] == "dispatched"
+    assert client.post(f"{url}/overrule", json={}, headers=centre).status_code == 409  # not accepted, not returned
+    back = client.post(f"{url}/return", json={"reason": "not_our_duty", "note": "管网属市政"}, headers=water)
+    assert back.status_code == 200, back.text
+    assert back.json()["state"] == "accepted"
+    again = client.post(f"{url}/overrule", json={"note": "供水管网属水务"}, headers=centre)
+    assert again.status_code == 200 and again.json()["state"] == "dispatched"
+    assert again.json()["department"] == "water"
+    twice = client.post(f"{url}/overrule", json={}, headers=centre)
+    assert twice.status_code == 409  # dispatched: there is nothing to overrule
+    assert client.post(f"{url}/return", json={"reason": "overlapping_duties"}, headers=water).status_code == 200
+    not_returned = client.post(f"{url}/accept", json={}, headers=centre)
+    assert not_returned.status_code == 409
+    with divided_engine.connect() as conn:
+        member = conn.execute(text("SELECT id FROM staff WHERE role = 'grid_member' ORDER BY id LIMIT 1")).scalar()
+    redispatched = client.post(f"{url}/dispatch", json={"staff_id": member}, headers=centre)
+    assert redispatched.status_code == 200, redispatched.text
+    history = client.get(f"{url}/history", headers=centre).json()
+    steps = [(h["action"], (h["data"] or {}).get("reason") or (h["data"] or {}).get("decision")) for h in history]
+    assert steps[-4:] == [("return", "not_our_duty"), ("overrule", "overruled"), ("return", "overlapping_duties"),
+                          ("dispatch", "redispatched")]
+    figures = client.get("/kpis", params={"by": "department", "start": start.isoformat()}, headers=centre).json()
+    water_row = next(u for u in figures["units"] if u["unit"] == "water")
+    assert (water_row["returns"], water_row["bounced"]) == (2, 1)

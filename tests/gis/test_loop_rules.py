@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -53,3 +54,24 @@ def test_states_roles_and_values() -> None:
                   seen_updated_at=AT - timedelta(seconds=1))
     up = plan_step(_event(), "escalate", actor="c", role="centre_staff", actor_staff_id=None, at=AT)
     assert up.holder_level == "community" and up.sets["due_at"] == AT + timedelta(hours=72)
+
+
+def test_a_return_needs_its_reason_and_an_overrule_needs_a_return() -> None:
+    from gis.dispatch.rules import RETURN_REASONS
+
+    dispatched = _event("dispatched")
+    with pytest.raises(InputError, match="a return names its reason"):
+        plan_step(dispatched, "return", actor="w", role="department", actor_staff_id=None, at=AT)
+    plan = plan_step(dispatched, "return", actor="w", role="department", actor_staff_id=None, at=AT,
+                     reason="wrong_location")
+    assert plan.target == "accepted" and plan.data == {"reason": "wrong_location"} and len(RETURN_REASONS) == 4
+    with pytest.raises(ForbiddenError, match="only the event's assignee"):
+        plan_step(dispatched, "return", actor="m", role="grid_member", actor_staff_id=8, at=AT, reason="not_our_duty")
+    accepted = _event("accepted")
+    with pytest.raises(ConflictError, match="was not returned"):
+        plan_step(accepted, "overrule", actor="c", role="centre_staff", actor_staff_id=None, at=AT)
+    returned = replace(accepted, last_action="return")
+    assert plan_step(returned, "overrule", actor="c", role="centre_staff", actor_staff_id=None,
+                     at=AT).target == "dispatched"
+    assert plan_step(returned, "dispatch", actor="c", role="centre_staff", actor_staff_id=None,
+                     at=AT).data == {"decision": "redispatched"}

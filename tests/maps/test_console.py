@@ -99,3 +99,44 @@ def test_the_console_s_counts_and_stream_are_the_user_s_jurisdiction(divided_eng
         walker = client.post("/token", data={"username": "walker", "password": PASSWORD}).json()
         page = client.get("/console", headers={"Authorization": f"Bearer {walker['access_token']}"})
         assert page.status_code == 403
+
+
+def test_a_department_returns_a_case_from_its_desk_and_the_centre_overrules(divided_engine: Engine,
+                                                                           divided_url: str) -> None:
+    """退单 and 审定 in the browser: the water department sends a case back with a reason; the street centre sees
+    it returned and overrules it, back to the department."""
+    code, lon, lat = inner_point(divided_engine)
+    writing(divided_engine, create_user, "water-desk", PASSWORD, "department", unit="beijing", department="water")
+    writing(divided_engine, create_user, "street-centre", PASSWORD, "dispatcher", unit=code[:9])
+    with serve_in_thread(create_app(Settings(database_url=divided_url))) as base:
+        token = http_token(base, "street-centre")
+        case = httpx.post(f"{base}/events", json=report(lon, lat, category="C05"), timeout=10,
+                          headers={"Authorization": f"Bearer {token}"}).json()
+        event_id = case["id"]
+        assert case["department"] == "water" and case["state"] == "dispatched"
+        row = f'#queue tr[data-id="{event_id}"]'
+        with local_page(token=http_token(base, "water-desk")) as tab:
+            page = tab.page
+            page.goto(f"{base}/console", wait_until="networkidle")
+            page.click(row)
+            page.wait_for_selector("#reason")
+            page.select_option("#reason", "not_our_duty")
+            page.keyboard.press("t")  # 退单
+            wait_for(page, "document.querySelector('#case .ok') !== null", timeout=5000)
+            assert tab.console_errors == [] and tab.external_requests == []
+        assert state_of(divided_engine, event_id) == "accepted"
+        with local_page(token=token) as tab:
+            page = tab.page
+            page.goto(f"{base}/console", wait_until="networkidle")
+            page.click(row)
+            wait_for(page, "document.querySelector('#case').innerText.includes('退单次数')", timeout=5000)
+            page.screenshot(path=str(ROOT / "docs" / "console-returned.png"))
+            page.keyboard.press("o")  # 维持派遣: overrule
+            wait_for(page, "document.querySelector('#case .ok') !== null", timeout=5000)
+            assert tab.console_errors == [] and tab.external_requests == []
+    assert state_of(divided_engine, event_id) == "dispatched"
+    with divided_engine.connect() as conn:
+        steps = conn.execute(text("SELECT action, data FROM event_transitions WHERE event_id = :i ORDER BY id"),
+                             {"i": event_id}).all()
+    assert [(a, (d or {}).get("reason") or (d or {}).get("decision")) for a, d in steps[-2:]] == \
+        [("return", "not_our_duty"), ("overrule", "overruled")]

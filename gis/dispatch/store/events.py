@@ -250,6 +250,8 @@ def take_step(conn: Connection, event_id: int, action: str, *, actor: str, role:
                 "e.assignee_staff_id, e.community_id, e.street_id, c.department_code, "
                 "c.hours_urgent, c.hours_high, c.hours_normal, "
                 "(SELECT t.actor FROM event_transitions t WHERE t.event_id = e.id AND t.action = 'handle' "
+                " ORDER BY t.at DESC, t.id DESC LIMIT 1), "
+                "(SELECT t.action FROM event_transitions t WHERE t.event_id = e.id "
                 " ORDER BY t.at DESC, t.id DESC LIMIT 1) "
                 "FROM events e JOIN categories c ON c.code = e.category_code WHERE e.id = %s FOR UPDATE OF e",
                 (event_id,))
@@ -257,10 +259,10 @@ def take_step(conn: Connection, event_id: int, action: str, *, actor: str, role:
     if row is None:
         raise NotFoundError(f"no event {event_id}")
     (state, level, priority, due, suspended_at, missed, updated_at, assignee, community_id, street_id, department,
-     urgent, high, normal, handled_by) = row
+     urgent, high, normal, handled_by, last_action) = row
     period = timedelta(hours={"urgent": urgent, "high": high, "normal": normal}[priority])
     event = EventNow(event_id, state, level, priority, period, due, suspended_at, missed, updated_at, assignee,
-                     handled_by)
+                     handled_by, last_action)
     into_state = None
     if action == "merge" and into is not None:
         cur.execute("SELECT state FROM events WHERE id = %s", (into,))

@@ -12,7 +12,7 @@ from gis.errors import InputError
 
 KPI_FIELDS = ("unit", "reported", "dispatched", "due", "suspended", "closed_on_time", "closed",
               "on_time_closure_rate", "on_time_rate_with_open_overdue", "closure_rate", "rework_rate",
-              "extension_rate", "mean_handling_hours", "open_overdue")
+              "extension_rate", "mean_handling_hours", "open_overdue", "returns", "bounced")
 
 
 KPI_LEVELS = {"grid": "e.grid_code", "community": "cu.code", "street": "su.code", "district": "left(su.code, 6)",
@@ -35,7 +35,9 @@ def kpis(conn: Connection, by: str, start: datetime, end: datetime, *, now: date
     * rework rate = share of the events closed in the period that were sent back at least once;
     * extension rate = share of the events dispatched in the period that got a later deadline;
     * mean handling hours = dispatch to close, less suspended time, over the events closed in the period;
-    * open overdue = open events past their deadline at ``now`` (an on-time rate over closed cases hides them).
+    * open overdue = open events past their deadline at ``now`` (an on-time rate over closed cases hides them);
+    * returns = the cases sent back to the centre (退单) in the period; bounced = of the cases returned in the
+      period, those returned more than once in all (cases "flying back and forth", 工单在天上飞).
 
     ``prefix``: only units whose code starts so; ``city_id``: one city's events; ``within``: only the events whose
     grid (or, outside every grid, street) code starts so (a unit's view of its departments' figures).
@@ -60,8 +62,12 @@ def kpis(conn: Connection, by: str, start: datetime, end: datetime, *, now: date
             avg(extract(epoch FROM e.closed_at - e.dispatched_at) - e.suspended_seconds)
                 FILTER (WHERE e.closed_at >= %(s)s AND e.closed_at < %(e)s) / 3600.0,
             count(*) FILTER (WHERE e.state IN ('dispatched', 'handled', 'verified') AND e.due_at < %(now)s),
-            count(*) FILTER (WHERE e.closed_at >= %(s)s AND e.closed_at < %(e)s AND e.closed_on_time)
+            count(*) FILTER (WHERE e.closed_at >= %(s)s AND e.closed_at < %(e)s AND e.closed_on_time),
+            coalesce(sum(r.in_period), 0), count(*) FILTER (WHERE r.in_period > 0 AND r.total > 1)
         {_EVENT_FROM}
+        LEFT JOIN LATERAL (
+            SELECT count(*) FILTER (WHERE t.at >= %(s)s AND t.at < %(e)s) AS in_period, count(*) AS total
+            FROM event_transitions t WHERE t.event_id = e.id AND t.action = 'return') r ON true
         WHERE {key} IS NOT NULL {"AND " + key + " LIKE %(prefix)s" if prefix else ""}
           {"AND e.city_id = %(city)s" if city_id is not None else ""}
           {"AND coalesce(e.grid_code, su.code) LIKE %(within)s" if within else ""}
@@ -75,7 +81,7 @@ def kpis(conn: Connection, by: str, start: datetime, end: datetime, *, now: date
 
     out = []
     for (unit, reported, dispatched, due, suspended, on_time, closed_of_dispatched, closed, reworked, extended,
-         hours, overdue, closed_on_time_in_period) in rows:
+         hours, overdue, closed_on_time_in_period, returns, bounced) in rows:
         out.append({
             "unit": unit, "reported": reported, "dispatched": dispatched, "due": due, "suspended": suspended,
             "closed_on_time": on_time, "closed": closed,
@@ -84,6 +90,6 @@ def kpis(conn: Connection, by: str, start: datetime, end: datetime, *, now: date
             "closure_rate": rate(closed_of_dispatched, dispatched),
             "rework_rate": rate(reworked, closed), "extension_rate": rate(extended, dispatched),
             "mean_handling_hours": round(float(hours), 2) if hours is not None else None,
-            "open_overdue": overdue,
+            "open_overdue": overdue, "returns": int(returns), "bounced": int(bounced),
         })
     return out

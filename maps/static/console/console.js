@@ -16,7 +16,21 @@ const ACTIONS = {  // what the centre does from each state, and the key for it
   verified: [["close", "结案", "Close", "c"]],
   suspended: [["resume", "恢复", "Resume", "u"]],
 };
-const state = { lang: "zh", rows: [], selected: null, categories: {}, last: 0 };
+const DESK_ACTIONS = {  // a department at its desk: sign for the case, handle it, or send it back (退单)
+  dispatched: [["receive", "签收", "Receive", "i"], ["handle", "处理完毕", "Handled", "h"], ["return", "退单", "Return", "t"]],
+};
+const AFTER_RETURN = [["overrule", "维持派遣", "Overrule", "o"], ["dispatch", "重新派遣", "Re-dispatch", "d"],
+  ["reject", "驳回", "Reject", "r"]];
+const REASONS = { not_our_duty: ["不属本部门职责", "Not our duty"], wrong_location: ["属地不符", "Not our area"],
+  unclear_ownership: ["权属不清", "Ownership unclear"], overlapping_duties: ["职能交叉", "Duties overlap"] };
+const state = { lang: "zh", rows: [], selected: null, categories: {}, last: 0, role: null };
+
+function actionsFor(event, history) {
+  if (state.role === "department") return DESK_ACTIONS[event.state] || [];
+  const last = history.length ? history[history.length - 1].action : null;
+  if (event.state === "accepted" && last === "return") return AFTER_RETURN;
+  return ACTIONS[event.state] || [];
+}
 
 function escape(text) {
   return String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
@@ -106,14 +120,29 @@ function showCase(event, history, message) {
     [["描述", "Description"], event.description || "—"],
   ];
   if (event.reporter_contact) rows.push([["联系方式", "Contact"], event.reporter_contact]);
-  const actions = (ACTIONS[event.state] || []).map(([action, zh, en, key]) =>
+  const offered = actionsFor(event, history);
+  const extra = [];
+  if (offered.some(([a]) => a === "return")) {
+    extra.push(`<label>${escape(word(["退单原因", "Reason for the return"]))}<select id="reason">${Object.entries(REASONS)
+      .map(([k, pair]) => `<option value="${k}">${escape(word(pair))}</option>`).join("")}</select></label>`);
+  }
+  if (offered.some(([a]) => a === "close")) {
+    extra.push(`<label>${escape(word(["评价（1–5）", "Evaluation (1–5)"]))}<select id="score">${[5, 4, 3, 2, 1]
+      .map((n) => `<option>${n}</option>`).join("")}</select></label>`);
+  }
+  const returns = history.filter((h) => h.action === "return").length;
+  if (returns) rows.push([["退单次数", "Returned"], String(returns)]);
+  const actions = offered.map(([action, zh, en, key]) =>
     `<button type="button" data-action="${action}" ${action === "reject" || action === "rework" ? 'class="quiet"' : ""}>${escape(word([zh, en]))} <kbd>${key}</kbd></button>`).join("");
   const photos = (event.photos || []).map((p) => `<a href="/photos/${encodeURIComponent(p)}" target="_blank"><img alt="photo" src="/photos/${encodeURIComponent(p)}"></a>`).join("");
-  const steps = history.map((h) => `<li>${escape(when(h.at))} · ${escape(h.action)}${h.to ? ` → ${escape(stateName(h.to))}` : ""} · ${escape(h.actor || "")}${h.note ? ` · ${escape(h.note)}` : ""}</li>`).join("");
+  const why = (h) => (h.data && h.data.reason && REASONS[h.data.reason] ? ` · ${escape(word(REASONS[h.data.reason]))}` : "")
+    + (h.data && h.data.decision ? ` · ${escape(h.data.decision)}` : "");
+  const steps = history.map((h) => `<li>${escape(when(h.at))} · ${escape(h.action)}${h.to ? ` → ${escape(stateName(h.to))}` : ""} · ${escape(h.actor || "")}${why(h)}${h.note ? ` · ${escape(h.note)}` : ""}</li>`).join("");
   box.innerHTML = `<h2>#${event.id} ${escape(category(event.category))}</h2>
     ${message || ""}<dl>${rows.map(([k, v]) => `<dt>${escape(word(k))}</dt><dd>${escape(v)}</dd>`).join("")}</dl>
     ${photos ? `<p>${photos}</p>` : ""}
     <label>${escape(word(["说明（驳回、延期须填写）", "Note (a reject or extension needs one)"]))}<input id="note" maxlength="500"></label>
+    ${extra.join("")}
     <div class="actions">${actions}</div>
     <h3>${escape(word(["经过", "History"]))}</h3><ol>${steps}</ol>`;
   for (const button of box.querySelectorAll("[data-action]")) button.addEventListener("click", () => act(event.id, button.dataset.action));
@@ -123,7 +152,8 @@ async function act(id, action) {
   const note = ($("note") && $("note").value.trim()) || undefined;
   const body = { note };
   if (action === "extend") body.hours = 24;
-  if (action === "close") body.evaluation = "satisfied";
+  if (action === "close") body.evaluation = Number($("score").value);
+  if (action === "return") body.reason = $("reason").value;
   if ((action === "reject" || action === "extend") && !note) {
     const [event, history] = await Promise.all([api(`/events/${id}`), api(`/events/${id}/history`)]);
     showCase(event, history, `<p class="error">${escape(word(["请先填写说明", "Give a note first"]))}</p>`);
@@ -186,6 +216,7 @@ $("overdue").addEventListener("change", loadQueue);
 
 (async () => {
   const [me, categories] = await Promise.all([api("/me"), api("/categories")]);
+  state.role = me.role;
   $("who").textContent = `${me.display_name || me.username} · ${me.unit.code || me.unit.level}`;
   for (const c of categories) state.categories[c.code] = c;
   await Promise.all([loadQueue(), loadCounts()]);
