@@ -182,9 +182,10 @@ class KpiRow(Model):
     dispatched: int
     due: int = Field(description="events whose deadline fell in the period")
     suspended: int
+    hung: int = Field(description="cases hung now (挂账): parked with a reason and a review date, counted apart")
     closed_on_time: int
     closed: int
-    on_time_closure_rate: float | None = Field(description="closed on time / (due − suspended)")
+    on_time_closure_rate: float | None = Field(description="closed on time / (due − suspended − hung)")
     on_time_rate_with_open_overdue: float | None = Field(
         description="closed on time / (closed + open overdue now), over the period's closed cases (Austin 311)")
     closure_rate: float | None = Field(description="closed of those dispatched / dispatched")

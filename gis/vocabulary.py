@@ -27,7 +27,7 @@ INPUT_CRS = ("wgs84", "gcj02", "bd09")
 
 
 EVENT_STATES = ("reported", "accepted", "rejected", "dispatched", "suspended", "handled", "verified", "closed",
-                "merged")
+                "merged", "hung")
 
 
 LEVELS = ("grid", "community", "street", "department")

@@ -11,7 +11,7 @@ import asyncio
 import io
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -87,6 +87,7 @@ class StepBody(BaseModel):
                               "POST /photos), kept with the step")
     reason: str | None = Field(default=None, max_length=40, description="return (退单): not_our_duty, "
                                "wrong_location, unclear_ownership or overlapping_duties")
+    review_on: date | None = Field(default=None, description="hang (挂账): the date to look at the case again")
 
 
 class StaffBody(BaseModel):
@@ -303,7 +304,7 @@ def loop_role(conn: Connection, user: User) -> str:
 @router.post(
     "/events/{event_id}/{action}",
     summary="Take a step of the loop (accept, reject, merge, dispatch, receive, handle, verify, rework, close, "
-             "suspend, resume, extend, escalate, return, overrule)",
+             "suspend, resume, extend, escalate, return, overrule, hang, unhang)",
     response_model=None,
     responses={
         **documented(Event),
@@ -325,7 +326,7 @@ def step(event_id: int, action: str, body: StepBody, engine: EngineDep, user: Ha
             conn, event_id, action, actor=user.username, role=loop_role(conn, user), note=body.note,
             actor_staff_id=user.staff_id, hours=body.hours, evaluation=body.evaluation, into=body.into,
             to_level=body.to_level, staff_id=body.staff_id, seen_updated_at=aware(body.seen_updated_at),
-            photos=body.photos, reason=body.reason)
+            photos=body.photos, reason=body.reason, review_on=body.review_on)
     event.pop("reporter_contact", None)
     return event
 

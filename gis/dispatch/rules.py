@@ -7,7 +7,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from gis.errors import ConflictError, ForbiddenError, InputError, NotFoundError
@@ -37,7 +37,7 @@ MAX_PHOTO_REF = 500
 """A photo reference's length (a POST /photos key, or a URL), the same in a report and in a step's feedback."""
 
 
-OPEN_STATES = ("reported", "accepted", "dispatched", "suspended", "handled", "verified")
+OPEN_STATES = ("reported", "accepted", "dispatched", "suspended", "handled", "verified", "hung")
 
 
 LEVEL_ORDER = ("grid", "community", "street", "department")
@@ -94,6 +94,10 @@ STEPS: dict[str, Step] = {
     # it anew (``dispatch``, to someone else) or overrules the return and sends it back (``overrule``)
     "return": Step(frozenset({"dispatched"}), "accepted", HANDLERS),
     "overrule": Step(frozenset({"accepted"}), "dispatched", CENTRE),
+    # 挂账: a case that cannot be solved now (no funds, it needs a project) is parked with a reason and a date to
+    # look at it again; its clock stops, it stays open and is counted apart; ``unhang`` takes it up again
+    "hang": Step(frozenset({"dispatched"}), "hung", CENTRE),
+    "unhang": Step(frozenset({"hung"}), "dispatched", CENTRE),
 }
 
 
@@ -195,7 +199,8 @@ def plan_step(event: EventNow, action: str, *, actor: str, role: str, actor_staf
               hours: float | None = None, evaluation: int | None = None, into: int | None = None,
               into_state: str | None = None, to_level: str | None = None, staff_id: int | None = None,
               deadline_passed: bool = False, seen_updated_at: datetime | None = None,
-              photos: Sequence[str] = (), reason: str | None = None) -> StepPlan:
+              photos: Sequence[str] = (), reason: str | None = None, note: str | None = None,
+              review_on: date | None = None) -> StepPlan:
     """The rule of one step of the loop (see :data:`STEPS`), with no database: who may take it, from which
     state, and what it changes. Refusals: InputError (a bad value), ForbiddenError (not this role or person),
     NotFoundError (a merge into nothing), ConflictError (the state, or someone changed the event meanwhile)."""
@@ -241,11 +246,18 @@ def plan_step(event: EventNow, action: str, *, actor: str, role: str, actor_staf
         plan.data["decision"] = "overruled"  # back to the same handler, on the deadline it had
     elif action == "suspend":
         plan.sets["suspended_at"] = at
-    elif action == "resume":
+    elif action in ("resume", "unhang"):
         assert event.suspended_at is not None and event.due_at is not None
         paused = at - event.suspended_at
         plan.sets.update(suspended_at=None, due_at=event.due_at + paused)
         plan.data["paused_seconds"] = int(paused.total_seconds())
+    elif action == "hang":
+        if not (note or "").strip():
+            raise InputError("a hung case names why it cannot be solved now (note)")
+        if review_on is None or review_on <= at.date():
+            raise InputError("a hung case names the date to look at it again (review_on), after today")
+        plan.sets["suspended_at"] = at
+        plan.data["review_on"] = review_on.isoformat()
     elif action == "extend":
         if hours is None or not 0 < hours <= 24 * 30:
             raise InputError("an extension gives the extra hours (more than 0, at most 720)")

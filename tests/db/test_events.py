@@ -548,3 +548,36 @@ def test_a_department_returns_a_case_and_the_centre_decides(client: TestClient, 
     figures = client.get("/kpis", params={"by": "department", "start": start.isoformat()}, headers=centre).json()
     water_row = next(u for u in figures["units"] if u["unit"] == "water")
     assert (water_row["returns"], water_row["bounced"]) == (2, 1)
+
+
+def test_a_hung_case_stops_its_clock_and_is_counted_apart(client: TestClient, divided_engine: Engine) -> None:
+    """挂账: parked with a reason and a review date; refused without either, changing nothing; the KPIs count it
+    apart and leave it out of the on-time denominator; taken up again, its deadline moves by the time it hung."""
+    from tests.conftest import user_headers
+
+    _, lon, lat = inner_point(divided_engine)
+    centre = user_headers(client, divided_engine, "dispatcher", "beijing")
+    start = datetime.now(UTC) - timedelta(hours=1)
+    case = client.post("/events", json=report(lon, lat), headers=centre).json()
+    url = f"/events/{case['id']}"
+    tomorrow = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+    no_reason = client.post(f"{url}/hang", json={"review_on": tomorrow}, headers=centre)
+    assert no_reason.status_code == 422 and "names why" in no_reason.json()["detail"]
+    past = client.post(f"{url}/hang", json={"note": "需立项", "review_on": "2020-01-01"}, headers=centre)
+    assert past.status_code == 422 and "after today" in past.json()["detail"]
+    assert client.get(url, headers=centre).json()["state"] == "dispatched"
+    hung = client.post(f"{url}/hang", json={"note": "需立项改造管网 needs a project", "review_on": tomorrow},
+                       headers=centre)
+    assert hung.status_code == 200 and hung.json()["state"] == "hung"
+    history = client.get(f"{url}/history", headers=centre).json()
+    assert history[-1]["data"]["review_on"] == tomorrow and "needs a project" in history[-1]["note"]
+    end = datetime.now(UTC) + timedelta(days=10)
+    rows = client.get("/kpis", params={"by": "street", "start": start.isoformat(), "end": end.isoformat()},
+                      headers=centre).json()["units"]
+    assert sum(r["hung"] for r in rows) == 1
+    counts = client.get("/events/counts", headers=centre).json()
+    assert counts["hung"] == 1
+    assert client.post(f"{url}/close", json={}, headers=centre).status_code == 409
+    taken_up = client.post(f"{url}/unhang", json={"note": "funds granted"}, headers=centre).json()
+    assert taken_up["state"] == "dispatched"
+    assert datetime.fromisoformat(taken_up["due_at"]) >= datetime.fromisoformat(case["due_at"])

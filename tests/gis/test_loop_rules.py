@@ -75,3 +75,20 @@ def test_a_return_needs_its_reason_and_an_overrule_needs_a_return() -> None:
                      at=AT).target == "dispatched"
     assert plan_step(returned, "dispatch", actor="c", role="centre_staff", actor_staff_id=None,
                      at=AT).data == {"decision": "redispatched"}
+
+
+def test_a_case_hangs_with_a_reason_and_a_review_date_and_its_clock_stops() -> None:
+    from datetime import date
+
+    with pytest.raises(InputError, match="names why"):
+        plan_step(_event(), "hang", actor="c", role="centre_staff", actor_staff_id=None, at=AT,
+                  review_on=date(2026, 12, 10))
+    with pytest.raises(InputError, match="after today"):
+        plan_step(_event(), "hang", actor="c", role="centre_staff", actor_staff_id=None, at=AT, note="no funds",
+                  review_on=AT.date())
+    plan = plan_step(_event(), "hang", actor="c", role="centre_staff", actor_staff_id=None, at=AT, note="no funds",
+                     review_on=date(2026, 12, 10))
+    assert plan.target == "hung" and plan.sets["suspended_at"] == AT and plan.data == {"review_on": "2026-12-10"}
+    hung = replace(_event("hung"), suspended_at=AT)
+    back = plan_step(hung, "unhang", actor="c", role="centre_staff", actor_staff_id=None, at=AT + timedelta(days=3))
+    assert back.target == "dispatched" and back.sets["due_at"] == AT + timedelta(hours=72) + timedelta(days=3)

@@ -59,13 +59,17 @@ def test_a_report_reaches_the_console_and_goes_round_the_first_steps(divided_eng
         page.click("#lang")
         wait_for(page, "document.querySelector('#case').innerText.includes('Dispatched')", timeout=5000)
         page.screenshot(path=str(ROOT / "docs" / "console.png"))
+        page.fill("#note", "needs a project: the pipe network is renewed next year")
+        page.click('[data-action="hang"]')  # 挂账: hang, with the default review date a month on
+        wait_for(page, "document.querySelector('#case').innerText.includes('review on')", timeout=5000)
+        assert state_of(divided_engine, event_id) == "hung"
         assert tab.external_requests == [] and tab.console_errors == []
     with divided_engine.connect() as conn:
         steps = [r[0] for r in conn.execute(text(
             "SELECT action FROM event_transitions WHERE event_id = :i ORDER BY id"), {"i": event_id})]
         read = conn.execute(text("SELECT count(*) FROM audit_log WHERE username = 'centre' "
                                  "AND action = 'read_personal' AND subject = :s"), {"s": f"event {event_id}"}).scalar()
-    assert steps[-2:] == ["accept", "dispatch"] and read >= 1
+    assert steps[-3:] == ["accept", "dispatch", "hang"] and read >= 1
 
 
 def test_the_console_s_counts_and_stream_are_the_user_s_jurisdiction(divided_engine: Engine,

@@ -269,7 +269,7 @@ def take_step(conn: Connection, event_id: int, action: str, *, actor: str, role:
         found = cur.fetchone()
         into_state = found[0] if found else None
     plan = plan_step(event, action, actor=actor, role=role, actor_staff_id=actor_staff_id, at=at, into=into,
-                     into_state=into_state, **options)
+                     into_state=into_state, note=note, **options)
     if plan.holder_level is not None:
         plan.sets.update(_level_holder(cur, plan.holder_level, community_id, street_id, department))
     if "paused_seconds" in plan.data:

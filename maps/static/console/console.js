@@ -7,14 +7,16 @@
 const $ = (id) => document.getElementById(id);
 const STATES = { reported: ["待受理", "Reported"], accepted: ["已立案", "Accepted"], dispatched: ["已派遣", "Dispatched"],
   handled: ["已处理", "Handled"], verified: ["已核查", "Verified"], suspended: ["缓办", "Suspended"],
-  closed: ["已结案", "Closed"], rejected: ["已驳回", "Rejected"], merged: ["已合并", "Merged"] };
+  closed: ["已结案", "Closed"], rejected: ["已驳回", "Rejected"], merged: ["已合并", "Merged"], hung: ["挂账", "Hung"] };
 const ACTIONS = {  // what the centre does from each state, and the key for it
   reported: [["accept", "立案", "Accept", "a"], ["reject", "驳回", "Reject", "r"]],
   accepted: [["dispatch", "派遣", "Dispatch", "d"], ["reject", "驳回", "Reject", "r"]],
-  dispatched: [["suspend", "缓办", "Suspend", "s"], ["extend", "延期", "Extend", "x"], ["escalate", "升级", "Escalate", "e"]],
+  dispatched: [["suspend", "缓办", "Suspend", "s"], ["extend", "延期", "Extend", "x"], ["escalate", "升级", "Escalate", "e"],
+    ["hang", "挂账", "Hang", "g"]],
   handled: [["verify", "核查通过", "Verify", "v"], ["rework", "返工", "Rework", "w"]],
   verified: [["close", "结案", "Close", "c"]],
   suspended: [["resume", "恢复", "Resume", "u"]],
+  hung: [["unhang", "重启", "Take up again", "u"]],
 };
 const DESK_ACTIONS = {  // a department at its desk: sign for the case, handle it, or send it back (退单)
   dispatched: [["receive", "签收", "Receive", "i"], ["handle", "处理完毕", "Handled", "h"], ["return", "退单", "Return", "t"]],
@@ -126,6 +128,10 @@ function showCase(event, history, message) {
     extra.push(`<label>${escape(word(["退单原因", "Reason for the return"]))}<select id="reason">${Object.entries(REASONS)
       .map(([k, pair]) => `<option value="${k}">${escape(word(pair))}</option>`).join("")}</select></label>`);
   }
+  if (offered.some(([a]) => a === "hang")) {
+    const soon = new Date(Date.now() + 30 * 86400000).toISOString().slice(0, 10);
+    extra.push(`<label>${escape(word(["挂账复查日期", "Review hung case on"]))}<input id="review" type="date" value="${soon}"></label>`);
+  }
   if (offered.some(([a]) => a === "close")) {
     extra.push(`<label>${escape(word(["评价（1–5）", "Evaluation (1–5)"]))}<select id="score">${[5, 4, 3, 2, 1]
       .map((n) => `<option>${n}</option>`).join("")}</select></label>`);
@@ -136,12 +142,13 @@ function showCase(event, history, message) {
     `<button type="button" data-action="${action}" ${action === "reject" || action === "rework" ? 'class="quiet"' : ""}>${escape(word([zh, en]))} <kbd>${key}</kbd></button>`).join("");
   const photos = (event.photos || []).map((p) => `<a href="/photos/${encodeURIComponent(p)}" target="_blank"><img alt="photo" src="/photos/${encodeURIComponent(p)}"></a>`).join("");
   const why = (h) => (h.data && h.data.reason && REASONS[h.data.reason] ? ` · ${escape(word(REASONS[h.data.reason]))}` : "")
-    + (h.data && h.data.decision ? ` · ${escape(h.data.decision)}` : "");
+    + (h.data && h.data.decision ? ` · ${escape(h.data.decision)}` : "")
+    + (h.data && h.data.review_on ? ` · ${escape(word(["复查", "review on"]))} ${escape(h.data.review_on)}` : "");
   const steps = history.map((h) => `<li>${escape(when(h.at))} · ${escape(h.action)}${h.to ? ` → ${escape(stateName(h.to))}` : ""} · ${escape(h.actor || "")}${why(h)}${h.note ? ` · ${escape(h.note)}` : ""}</li>`).join("");
   box.innerHTML = `<h2>#${event.id} ${escape(category(event.category))}</h2>
     ${message || ""}<dl>${rows.map(([k, v]) => `<dt>${escape(word(k))}</dt><dd>${escape(v)}</dd>`).join("")}</dl>
     ${photos ? `<p>${photos}</p>` : ""}
-    <label>${escape(word(["说明（驳回、延期须填写）", "Note (a reject or extension needs one)"]))}<input id="note" maxlength="500"></label>
+    <label>${escape(word(["说明（驳回、延期、挂账须填写）", "Note (a reject, extension or hang needs one)"]))}<input id="note" maxlength="500"></label>
     ${extra.join("")}
     <div class="actions">${actions}</div>
     <h3>${escape(word(["经过", "History"]))}</h3><ol>${steps}</ol>`;
@@ -154,7 +161,8 @@ async function act(id, action) {
   if (action === "extend") body.hours = 24;
   if (action === "close") body.evaluation = Number($("score").value);
   if (action === "return") body.reason = $("reason").value;
-  if ((action === "reject" || action === "extend") && !note) {
+  if (action === "hang") body.review_on = $("review").value;
+  if ((action === "reject" || action === "extend" || action === "hang") && !note) {
     const [event, history] = await Promise.all([api(`/events/${id}`), api(`/events/${id}/history`)]);
     showCase(event, history, `<p class="error">${escape(word(["请先填写说明", "Give a note first"]))}</p>`);
     return;
