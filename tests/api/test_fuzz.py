@@ -7,8 +7,8 @@ divided Beijing fixture with events. The last test checks that the run made at l
 
 Two adjustments keep the run within minutes, and neither hides an error class: the solvers' search time
 (``time_limit_s``) is capped at 0.2 s, and the slow planners (a city's division, the patrol solvers, coverage)
-get fewer examples than the rest. The assignment stream is left out: it is an endless response by design
-(``limit`` unset), tested in tests/db/test_events.py.
+get fewer examples than the rest. The assignment stream and the console's live queue are left out: they are
+endless responses by design (``limit`` unset), tested in tests/db/test_events.py and tests/maps/test_console.py.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def fuzzed(pg_server: EmbeddedPostgres, divided_template: str) -> Iterator[Fuzze
 
 # the service's own schema, as /openapi.json serves it (building the app connects to nothing)
 schema = schemathesis.openapi.from_dict(create_app(Settings(database_url="postgresql://unused/none")).openapi()) \
-    .exclude(path_regex=r"/events/stream$")
+    .exclude(path_regex=r"/events/(stream|live)$")
 
 
 def _call(case: schemathesis.Case, fuzzed: Fuzzed, headers: dict[str, str] | None = None) -> None:
