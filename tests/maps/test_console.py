@@ -144,3 +144,25 @@ def test_a_department_returns_a_case_from_its_desk_and_the_centre_overrules(divi
                              {"i": event_id}).all()
     assert [(a, (d or {}).get("reason") or (d or {}).get("decision")) for a, d in steps[-2:]] == \
         [("return", "not_our_duty"), ("overrule", "overruled")]
+
+
+def test_a_possible_duplicate_is_merged_into_the_earlier_case(divided_engine: Engine, divided_url: str) -> None:
+    """The same manhole reported twice: the second waits as a possible duplicate of the first, and the console
+    merges it with one key (the earlier case already named)."""
+    code, lon, lat = inner_point(divided_engine)
+    writing(divided_engine, create_user, "desk", PASSWORD, "dispatcher", unit=code[:9])
+    with serve_in_thread(create_app(Settings(database_url=divided_url))) as base:
+        token = http_token(base, "desk")
+        post = {"timeout": 10, "headers": {"Authorization": f"Bearer {token}"}}
+        first = httpx.post(f"{base}/events", json=report(lon, lat), **post).json()
+        second = httpx.post(f"{base}/events", json=report(lon + 0.0001, lat), **post).json()
+        assert second["duplicate_of"] == first["id"] and second["state"] == "reported"
+        with local_page(token=token) as tab:
+            page = tab.page
+            page.goto(f"{base}/console", wait_until="networkidle")
+            page.click(f'#queue tr[data-id="{second["id"]}"]')
+            wait_for(page, f"document.querySelector('#case').innerText.includes('#{first['id']}')", timeout=5000)
+            page.keyboard.press("m")  # 合并 into the case it duplicates
+            wait_for(page, "document.querySelector('#case .ok') !== null", timeout=5000)
+            assert tab.console_errors == [] and tab.external_requests == []
+    assert state_of(divided_engine, second["id"]) == "merged"

@@ -9,8 +9,8 @@ const STATES = { reported: ["待受理", "Reported"], accepted: ["已立案", "A
   handled: ["已处理", "Handled"], verified: ["已核查", "Verified"], suspended: ["缓办", "Suspended"],
   closed: ["已结案", "Closed"], rejected: ["已驳回", "Rejected"], merged: ["已合并", "Merged"], hung: ["挂账", "Hung"] };
 const ACTIONS = {  // what the centre does from each state, and the key for it
-  reported: [["accept", "立案", "Accept", "a"], ["reject", "驳回", "Reject", "r"]],
-  accepted: [["dispatch", "派遣", "Dispatch", "d"], ["reject", "驳回", "Reject", "r"]],
+  reported: [["accept", "立案", "Accept", "a"], ["reject", "驳回", "Reject", "r"], ["merge", "合并", "Merge", "m"]],
+  accepted: [["dispatch", "派遣", "Dispatch", "d"], ["reject", "驳回", "Reject", "r"], ["merge", "合并", "Merge", "m"]],
   dispatched: [["suspend", "缓办", "Suspend", "s"], ["extend", "延期", "Extend", "x"], ["escalate", "升级", "Escalate", "e"],
     ["hang", "挂账", "Hang", "g"]],
   handled: [["verify", "核查通过", "Verify", "v"], ["rework", "返工", "Rework", "w"]],
@@ -122,11 +122,16 @@ function showCase(event, history, message) {
     [["描述", "Description"], event.description || "—"],
   ];
   if (event.reporter_contact) rows.push([["联系方式", "Contact"], event.reporter_contact]);
+  if (event.duplicate_of) rows.push([["疑似重复", "Possible duplicate of"], `#${event.duplicate_of}`]);
   const offered = actionsFor(event, history);
   const extra = [];
   if (offered.some(([a]) => a === "return")) {
     extra.push(`<label>${escape(word(["退单原因", "Reason for the return"]))}<select id="reason">${Object.entries(REASONS)
       .map(([k, pair]) => `<option value="${k}">${escape(word(pair))}</option>`).join("")}</select></label>`);
+  }
+  if (offered.some(([a]) => a === "merge")) {
+    const earlier = event.duplicate_of || "";
+    extra.push(`<label>${escape(word(["合并到案件 #", "Merge into case #"]))}<input id="into" inputmode="numeric" value="${escape(earlier)}"></label>`);
   }
   if (offered.some(([a]) => a === "hang")) {
     const soon = new Date(Date.now() + 30 * 86400000).toISOString().slice(0, 10);
@@ -162,6 +167,7 @@ async function act(id, action) {
   if (action === "close") body.evaluation = Number($("score").value);
   if (action === "return") body.reason = $("reason").value;
   if (action === "hang") body.review_on = $("review").value;
+  if (action === "merge") body.into = Number($("into").value) || undefined;
   if ((action === "reject" || action === "extend" || action === "hang") && !note) {
     const [event, history] = await Promise.all([api(`/events/${id}`), api(`/events/${id}/history`)]);
     showCase(event, history, `<p class="error">${escape(word(["请先填写说明", "Give a note first"]))}</p>`);
