@@ -81,6 +81,11 @@ def unit_level(raw: object, *, row: int) -> tuple[str, str]:
                      "000), a community 12")
 
 
+def parent_code(code: str) -> str:
+    """The code of the unit above a street (9 digits: its district's 6) or a community (12: its street's 9)."""
+    return code[:-3]
+
+
 def _looks_like_degrees(frame: gpd.GeoDataFrame) -> bool:
     minx, miny, maxx, maxy = frame.total_bounds
     return bool(-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90)
@@ -248,7 +253,7 @@ def check_units(units: gpd.GeoDataFrame, *, districts: Mapping[str, Any], stored
     districts = {**districts, **{c: g for c, g, lv in zip(frame["code"], frame.geometry, frame["level"],
                                                           strict=True) if lv == "district" and g is not None}}
     for row, code, level in zip(frame["row"], frame["code"], frame["level"], strict=True):
-        parent = code[:6] if level == "street" else code[:9]
+        parent = parent_code(code)
         if level == "district":
             if district_prefix is None or not code.startswith(district_prefix) or code == district_prefix + "00":
                 problems.append(f"row {row}: district {code} is not a district of this city (its districts' codes "
@@ -270,14 +275,14 @@ def check_units(units: gpd.GeoDataFrame, *, districts: Mapping[str, Any], stored
                                                      strict=True)):
         if level == "district":
             continue
-        parent = parents[code[:6] if level == "street" else code[:9]]
+        parent = parents[parent_code(code)]
         if parent.covers(geom):
             continue
         outside = geom.difference(parent).area
         if outside <= SLIVER_M2 / 10:
             continue
         if outside > OUTSIDE_SHARE * geom.area:
-            above = f"district {code[:6]}" if level == "street" else f"street {code[:9]}"
+            above = f"{'district' if level == 'street' else 'street'} {parent_code(code)}"
             problems.append(f"row {row}: {level} {code} lies {outside:,.0f} m² ({outside / geom.area:.0%}) outside "
                             f"its {above}")
             continue
@@ -310,13 +315,13 @@ def _snap(frame: gpd.GeoDataFrame, streets: gpd.GeoSeries, *, districts: Mapping
         families: dict[str, list[int]] = {}
         for i in np.flatnonzero((frame["level"] == level).to_numpy()).tolist():
             code = frame["code"].iloc[i]
-            families.setdefault(code[:6] if level == "street" else code[:9], []).append(i)
-        for parent_code, rows in families.items():
-            parent = parents.get(parent_code)
+            families.setdefault(parent_code(code), []).append(i)
+        for family, rows in families.items():
+            parent = parents.get(family)
             before = {i: frame.geometry.iloc[i] for i in rows}
             after = {i: _snap_one(g, tree, streets, parent, snap_m) for i, g in before.items()}
             if parent is not None:
-                _mend(before, after, parent, originals[parent_code])
+                _mend(before, after, parent, originals[family])
             for i in rows:
                 if not after[i].equals_exact(before[i], 1e-6):
                     frame.iloc[i, column] = after[i]
@@ -363,15 +368,15 @@ def _tiling(check: UnitCheck, parents: Mapping[str, Any], stored: Mapping[str, A
     children: dict[str, dict[str, Any]] = {}
     for code, geom in list(stored.items()) + list(zip(frame["code"], frame.geometry, strict=True)):
         if len(code) in (9, 12):
-            children.setdefault(code[:6] if len(code) == 9 else code[:9], {})[code] = geom
-    for parent_code in sorted({c[:6] if lv == "street" else c[:9] for c, lv in zip(frame["code"], frame["level"],
-                                                                                     strict=True) if lv != "district"}):
-        siblings = children.get(parent_code, {})
-        tiling = check_tiling(siblings, parents[parent_code])
+            children.setdefault(parent_code(code), {})[code] = geom
+    for parent in sorted({parent_code(c) for c, lv in zip(frame["code"], frame["level"], strict=True)
+                          if lv != "district"}):
+        siblings = children.get(parent, {})
+        tiling = check_tiling(siblings, parents[parent])
         for gap in tiling.gaps:
             if gap.area > SLIVER_M2:
-                check.gaps.append({"parent": parent_code, "area_m2": round(gap.area, 1), "geometry": gap})
+                check.gaps.append({"parent": parent, "area_m2": round(gap.area, 1), "geometry": gap})
         for a, b, area in tiling.overlaps:
             if area > SLIVER_M2:
-                check.overlaps.append({"parent": parent_code, "codes": [a, b], "area_m2": round(area, 1),
+                check.overlaps.append({"parent": parent, "codes": [a, b], "area_m2": round(area, 1),
                                        "geometry": to_multipolygon(siblings[a].intersection(siblings[b]))})

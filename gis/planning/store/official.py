@@ -28,7 +28,7 @@ from gis.errors import ConflictError
 from gis.geo import gb2260
 from gis.geo.crs import WGS84, metric_crs_for
 from gis.planning.division import to_multipolygon
-from gis.planning.official import SNAP_M, UnitCheck, check_units, read_units
+from gis.planning.official import SNAP_M, UnitCheck, check_units, parent_code, read_units
 from gis.planning.store.city import find_city
 from gis.planning.store.divisions import SYNTHETIC_PREFIX, _retire_generated
 from gis.planning.store.load import ewkb_hex, record_unit_versions
@@ -109,7 +109,7 @@ def import_units(conn: Connection, path: str | Path, *, city: str, crs: str | No
         params={"c": row.id, "x0": minx - 0.001, "y0": miny - 0.001, "x1": maxx + 0.001, "y1": maxy + 0.001},
         crs=WGS84).to_crs(metric).geometry
     # the units the file gives children to: where an automatic division's units would lie beside official ones
-    parents = sorted({c[:6] if lv == "street" else c[:9] for c, lv in zip(units["code"], units["level"], strict=True)
+    parents = sorted({parent_code(c) for c, lv in zip(units["code"], units["level"], strict=True)
                       if lv != "district"})
     generated = conn.execute(text("""
         SELECT p.id, p.code, count(u.id),
@@ -202,6 +202,8 @@ def _report(city: str, file: str, dry_run: bool, check: UnitCheck, notes: list[s
 def _write(cur: Any, city_id: int, check: UnitCheck) -> None:
     """Streets first (communities name them as parents), each inserted or updated by code."""
     wgs = check.units.to_crs(WGS84)
+    # reprojection can leave a polygon that was valid in metres touching itself by a rounding: mend it
+    wgs["geometry"] = [to_multipolygon(g if g.is_valid else shapely.make_valid(g)) for g in wgs.geometry]
     districts = wgs[wgs["level"] == "district"]
     if not districts.empty:  # directly under the city
         execute_values(cur, """
@@ -210,19 +212,16 @@ def _write(cur: Any, city_id: int, check: UnitCheck) -> None:
             FROM (VALUES %s) AS v (city_id, code, name, geom)
             ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, geom = EXCLUDED.geom, source = 'official'
             """, [(city_id, c, n or c, g) for c, n, g in zip(districts["code"], districts["name"],
-                                                             ewkb_hex([to_multipolygon(x) for x in districts.geometry]),
-                                                             strict=True)])
+                                                             ewkb_hex(districts.geometry), strict=True)])
         execute_values(cur, "INSERT INTO unit_codes (code, level, parent_code, seq) VALUES %s ON CONFLICT (code) "
                             "DO NOTHING", [(c, "district", c[:2] if c.startswith(SYNTHETIC_PREFIX) else c[:4],
                                             min(max(1, int(c[-4:] if c.startswith(SYNTHETIC_PREFIX) else c[-2:])),
                                                 999)) for c in districts["code"]])
-    # reprojection can leave a polygon that was valid in metres touching itself by a rounding: mend it
-    wgs["geometry"] = [g if g.is_valid else to_multipolygon(shapely.make_valid(g)) for g in wgs.geometry]
     for level in ("street", "community"):
         part = wgs[wgs["level"] == level]
         if part.empty:
             continue
-        rows = [(city_id, level, code, name or code, geom, code[:6] if level == "street" else code[:9])
+        rows = [(city_id, level, code, name or code, geom, parent_code(code))
                 for code, name, geom in zip(part["code"], part["name"], ewkb_hex(part.geometry), strict=True)]
         execute_values(cur, """
             INSERT INTO admin_units (city_id, parent_id, level, code, name, source, geom)
@@ -234,4 +233,4 @@ def _write(cur: Any, city_id: int, check: UnitCheck) -> None:
             """, rows, template="(%s, %s, %s, %s, %s, %s)")
         execute_values(cur, """
             INSERT INTO unit_codes (code, level, parent_code, seq) VALUES %s ON CONFLICT (code) DO NOTHING
-            """, [(code, level, code[:-3], max(1, int(code[-3:]))) for code in part["code"]])
+            """, [(code, level, parent_code(code), max(1, int(code[-3:]))) for code in part["code"]])
