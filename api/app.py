@@ -25,6 +25,7 @@ from api.limits import BodyGuard
 from api.ratelimit import RateLimiter
 from api.routers import (
     auth,
+    calendar,
     divisions,
     events,
     exchange,
@@ -122,6 +123,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(grid_edits.router)
     app.include_router(units.router)
     app.include_router(events.router)
+    app.include_router(calendar.router)
     app.include_router(open311.router)
     app.include_router(patrols.router)
     app.include_router(visits.router)

@@ -68,6 +68,13 @@ class ReportedLocation(Model):
     lat: float
 
 
+class Supervision(Model):
+    since: Timestamp
+    due_at: Timestamp = Field(description="the supervision's deadline")
+    unit: str = Field(description="the unit answerable (a unit's code or a department's)")
+    note: str | None
+
+
 class Event(Model):
     """An event (事件) and where it stands in the closed loop."""
     id: int
@@ -105,6 +112,16 @@ class Event(Model):
     updated_at: Timestamp
     reporter_contact: str | None = Field(default=None, description="personal data: only to those handling it "
                                          "(each read audited); absent otherwise")
+    accept_due_at: Timestamp | None = Field(default=None, description="立案: the acceptance's deadline (working "
+                                            "time)")
+    accepted_at: Timestamp | None = None
+    accept_late: bool | None = Field(default=None, description="accepted after its deadline")
+    dispatch_due_at: Timestamp | None = Field(default=None, description="派遣: the dispatch's deadline (null when "
+                                              "dispatched with the acceptance)")
+    dispatch_late: bool | None = None
+    supervision: Supervision | None = Field(default=None, description="督办: under supervision (the latest)")
+    assisting: list[str] = Field(default_factory=list, description="协办: departments assisting the lead one "
+                                 "(department)")
 
 
 class EventStep(Model):
@@ -134,6 +151,30 @@ class Category(Model):
     department: str | None
     public: bool = Field(description="its events are published on Open311 (GET /open311/v2/requests)")
     deadline_hours: DeadlineHours
+    clock: str = one_of(("working", "wall"), "how its deadlines count: the city's working time, or the clock "
+                        "(safety, police; an urgent report of any category runs on the clock too)")
+    accept_hours: float = Field(description="立案: accepted within so many hours of the report")
+    dispatch_hours: float = Field(description="派遣: dispatched within so many hours of the acceptance")
+
+
+class CalendarEntry(Model):
+    day: str = Field(description="YYYY-MM-DD")
+    working: bool = Field(description="false: a day off; true: a working day (a make-up day, 调休)")
+    name: str
+    own: bool = Field(description="the city's own entry (it wins over the national one)")
+    source: str | None = None
+
+
+class WorkingCalendar(Model):
+    """The exceptions to Monday–Friday in a year of a city's working time."""
+    year: int
+    timezone: str
+    working_hours: list[str] = Field(description="the periods of a working day, e.g. 08:30-12:00")
+    national_calendar: bool = Field(description="China's holidays and make-up days apply (a city with a GB/T 2260 "
+                                    "code)")
+    national_known_until: str | None = Field(description="the last day the national calendar knows (the "
+                                             "chinesecalendar package's): later years count Monday–Friday")
+    days: list[CalendarEntry]
 
 
 class Escalated(Model):
@@ -195,6 +236,12 @@ class KpiRow(Model):
     open_overdue: int
     returns: int = Field(description="cases sent back to the centre (退单) in the period")
     bounced: int = Field(description="of those, the cases returned more than once in all")
+    late_accept: int = Field(description="立案 late: of the cases reported in the period")
+    late_dispatch: int = Field(description="派遣 late: of the cases reported in the period")
+    late_handling: int = Field(description="handling late: of the cases due in the period")
+    supervised: int = Field(description="督办: cases whose supervision deadline fell in the period")
+    supervised_on_time: int = Field(description="of those, closed by the supervision deadline")
+    supervised_open_overdue: int = Field(description="supervised cases open past their supervision deadline now")
 
 
 class Kpis(Model):

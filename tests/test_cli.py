@@ -116,6 +116,17 @@ def test_events_through_the_cli(divided_url: str, tmp_path: Path, monkeypatch: p
     assert code == EXIT_INPUT and "row 1" in err and "Traceback" not in err
     code, _, err = run(capsys, "kpis", "--start", "last week")
     assert code == EXIT_INPUT and "ISO 8601" in err
+    # the working calendar the deadlines count
+    code, out, err = run(capsys, "calendar", "show", "--city", "beijing", "--year", "2026")
+    assert code == 0, err
+    assert "2026-10-01  day off" in out and "2026-10-10  working" in out and "08:30-12:00" in out
+    code, out, err = run(capsys, "calendar", "add", "--city", "beijing", "--day", "2099-03-17", "--name", "城市日",
+                         "--year", "2099")
+    assert code == 0 and "2099-03-17  day off  城市日  (the city's own)" in out, err
+    code, _, err = run(capsys, "calendar", "add", "--city", "beijing", "--day", "2020-03-17", "--name", "past")
+    assert code == EXIT_INPUT and "not after today" in err and "Traceback" not in err
+    code, out, err = run(capsys, "calendar", "national")
+    assert code == 0 and "0 new day(s)" in out, err
 
 
 def test_patrol_through_the_cli(divided_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -7,7 +7,7 @@ itself is created by Alembic (``gis/db/migrations``); these classes mirror it, a
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any
 
 from geoalchemy2 import Geometry
@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Computed,
+    Date,
     DateTime,
     Double,
     ForeignKey,
@@ -360,6 +361,8 @@ class CitySettings(Base):
         CheckConstraint("default_storeys BETWEEN 1 AND 60", name="city_settings_storeys_check"),
         CheckConstraint("m2_per_household BETWEEN 20 AND 500", name="city_settings_m2_check"),
         CheckConstraint("jsonb_typeof(district_codes) = 'object'", name="city_settings_districts_check"),
+        CheckConstraint("cardinality(work_starts) BETWEEN 1 AND 4 AND cardinality(work_starts) = "
+                        "cardinality(work_ends)", name="city_settings_work_hours_check"),
     )
 
     city_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id", ondelete="CASCADE"), primary_key=True)
@@ -369,6 +372,28 @@ class CitySettings(Base):
     m2_per_household: Mapped[float] = mapped_column(Double, server_default=text("90"))
     timezone: Mapped[str] = mapped_column(Text, server_default=text("'Asia/Shanghai'"))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    work_starts: Mapped[list[time]] = mapped_column(ARRAY(Time()), server_default=text("'{08:30,13:30}'"))
+    work_ends: Mapped[list[time]] = mapped_column(ARRAY(Time()), server_default=text("'{12:00,17:30}'"))
+    """The periods of a working day, in the city's time zone (migration 0023): deadlines count working time."""
+
+
+class CalendarDay(Base):
+    """An exception to "Monday to Friday" (migration 0023): China's public holidays and make-up working days
+    (``city_id`` NULL, from the chinesecalendar package) and a city's own days off or extra working days."""
+
+    __tablename__ = "calendar_days"
+    __table_args__ = (
+        Index("calendar_days_key", text("coalesce(city_id, 0)"), "day", unique=True),
+        Index("calendar_days_day_idx", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    city_id: Mapped[int | None] = mapped_column(ForeignKey("admin_units.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    working: Mapped[bool] = mapped_column(Boolean)
+    name: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    source: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 # --- Events: intake, assignment and the closed loop (issue 4) -------------------------------------------------
@@ -394,6 +419,8 @@ class Category(Base):
         CheckConstraint(_in("route", ROUTES), name="categories_route_check"),
         CheckConstraint("hours_urgent > 0 AND hours_high > 0 AND hours_normal > 0", name="categories_hours_check"),
         CheckConstraint("NOT public OR (kind <> 'social' AND route <> 'police')", name="categories_never_public"),
+        CheckConstraint("clock IN ('working', 'wall')", name="categories_clock_check"),
+        CheckConstraint("accept_hours > 0 AND dispatch_hours > 0", name="categories_stage_hours_check"),
     )
 
     code: Mapped[str] = mapped_column(String(16), primary_key=True)
@@ -408,6 +435,12 @@ class Category(Base):
     public: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     """Whether Open311's public reads may show this category's events at all (migration 0015): never a
     social-governance matter or a police route (``categories_never_public``)."""
+    clock: Mapped[str] = mapped_column(Text, server_default=text("'working'"))
+    """``working``: deadlines count working time; ``wall``: on the clock (safety, police: migration 0023)."""
+    accept_hours: Mapped[float] = mapped_column(Double, server_default=text("1"))
+    """立案: accepted within so many hours of the report."""
+    dispatch_hours: Mapped[float] = mapped_column(Double, server_default=text("1"))
+    """派遣: dispatched within so many hours of the acceptance."""
 
 
 class DutyRoster(Base):
@@ -505,6 +538,19 @@ class Event(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     import_id: Mapped[int | None] = mapped_column(ForeignKey("event_imports.id"))
     archive: Mapped[int] = mapped_column(Integer, server_default="0")  # the partition: 0 live, else event_archives.id
+    # the stage clocks before handling (migration 0023): accept (立案) and dispatch (派遣), and whether each was late
+    accept_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    accept_late: Mapped[bool | None] = mapped_column(Boolean)
+    dispatch_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dispatch_late: Mapped[bool | None] = mapped_column(Boolean)
+    # supervision (督办, migration 0023): the latest ``supervise`` step's deadline, answerable unit and note
+    supervised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    supervision_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    supervision_unit: Mapped[str | None] = mapped_column(Text)
+    supervision_note: Mapped[str | None] = mapped_column(Text)
+    assisting: Mapped[list[str]] = mapped_column(ARRAY(Text()), server_default=text("'{}'"))
+    """Joint handling (主办/协办): the departments assisting the lead one (``department_code``)."""
 
 
 class EventImport(Base):

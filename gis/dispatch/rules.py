@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from gis.dispatch.worktime import Clock, WallClock
 from gis.errors import ConflictError, ForbiddenError, InputError, NotFoundError
 from gis.geo.coords import system
 from gis.vocabulary import PRIORITIES, SOURCES
@@ -181,6 +182,13 @@ class EventNow:
     """Who took the last ``handle`` step (``None``: no one yet)."""
     last_action: str | None = None
     """The event's latest step (an ``overrule`` answers a ``return``, and nothing else)."""
+    clock: Clock = field(default_factory=WallClock)
+    """How the event's deadlines count: the city's working time, or the wall clock (urgent, safety, police)."""
+    dispatch_period: timedelta = timedelta(hours=1)
+    """派遣: the time from acceptance to dispatch the category allows."""
+    accept_due_at: datetime | None = None
+    dispatch_due_at: datetime | None = None
+    dispatch_late: bool | None = None
 
 
 @dataclass
@@ -230,8 +238,14 @@ def plan_step(event: EventNow, action: str, *, actor: str, role: str, actor_staf
                                                for k in photos):
             raise InputError(f"at most {MAX_PHOTOS} photo references of at most {MAX_PHOTO_REF} characters")
         plan.data["photos"] = list(photos)
-    if action == "dispatch":
-        plan.sets.update(dispatched_at=at, due_at=at + event.period)
+    clock = event.clock
+    if action == "accept":
+        plan.sets.update(accepted_at=at, accept_late=event.accept_due_at is not None and at > event.accept_due_at,
+                         dispatch_due_at=clock.deadline(at, _hours(event.dispatch_period)))
+    elif action == "dispatch":
+        plan.sets.update(dispatched_at=at, due_at=clock.deadline(at, _hours(event.period)))
+        if event.dispatch_late is None and event.dispatch_due_at is not None:  # the first dispatch ends its clock
+            plan.sets["dispatch_late"] = at > event.dispatch_due_at
         if staff_id is not None:
             plan.sets["assignee_staff_id"] = staff_id
         if event.last_action == "return":
@@ -249,7 +263,11 @@ def plan_step(event: EventNow, action: str, *, actor: str, role: str, actor_staf
     elif action in ("resume", "unhang"):
         assert event.suspended_at is not None and event.due_at is not None
         paused = at - event.suspended_at
-        plan.sets.update(suspended_at=None, due_at=event.due_at + paused)
+        if event.due_at > event.suspended_at:  # the clock resumes with the (working) time that was left
+            due = clock.deadline(at, clock.hours_between(event.suspended_at, event.due_at))
+        else:  # it was already late: as late as it was
+            due = event.due_at + paused
+        plan.sets.update(suspended_at=None, due_at=due)
         plan.data["paused_seconds"] = int(paused.total_seconds())
     elif action == "hang":
         if not (note or "").strip():
@@ -262,7 +280,7 @@ def plan_step(event: EventNow, action: str, *, actor: str, role: str, actor_staf
         if hours is None or not 0 < hours <= 24 * 30:
             raise InputError("an extension gives the extra hours (more than 0, at most 720)")
         assert event.due_at is not None
-        plan.sets["due_at"] = event.due_at + timedelta(hours=hours)
+        plan.sets["due_at"] = clock.deadline(event.due_at, hours)
         plan.counters.append("extensions")
         plan.data["hours"] = hours
     elif action == "rework":
@@ -287,9 +305,13 @@ def plan_step(event: EventNow, action: str, *, actor: str, role: str, actor_staf
             higher = ", ".join(LEVEL_ORDER[LEVEL_ORDER.index(event.level) + 1:]) or "it is at the top"
             raise ConflictError(f"event {event.id} is at the {event.level} level: it can only go up ({higher})")
         plan.holder_level = target_level
-        plan.sets.update(level=target_level, due_at=at + event.period)
+        plan.sets.update(level=target_level, due_at=clock.deadline(at, _hours(event.period)))
         if deadline_passed:
             plan.sets["missed_deadline"] = True
         plan.counters.append("escalations")
         plan.data.update(from_level=event.level, to_level=target_level)
     return plan
+
+
+def _hours(period: timedelta) -> float:
+    return period.total_seconds() / 3600

@@ -1,4 +1,5 @@
-"""Events round the loop, and the figures they make: ``import-events``, ``escalate``, ``kpis``."""
+"""Events round the loop, and the figures they make: ``import-events``, ``escalate``, ``kpis``, and the working
+calendar their deadlines count (``calendar show|add|remove|hours|national``)."""
 
 from __future__ import annotations
 
@@ -53,6 +54,47 @@ def cmd_kpis(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_calendar(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import date
+
+    from gis.db.engine import writing
+    from gis.dispatch.store import calendar
+    from gis.dispatch.worktime import parse_hours
+    from gis.planning.store.city import find_city
+
+    def day() -> date:
+        try:
+            return date.fromisoformat(args.day)
+        except ValueError:
+            raise InputError(f"a day is YYYY-MM-DD, not {args.day!r}") from None
+
+    with engine_for(settings) as engine:
+        if args.action == "national":
+            done = writing(engine, calendar.load_national)
+            print(f"China's calendar from {done['source']}: {done['added']} new day(s), known until "
+                  f"{done['known_until']}")
+            return 0
+        if not args.city:
+            raise InputError("name the city: --city")
+        city_id = reading(engine, find_city, args.city).id
+        if args.action == "add":
+            writing(engine, calendar.add_day, city_id, day(), working=args.working, name=args.name or "",
+                    author="cli", now=datetime.now(UTC))
+        elif args.action == "remove":
+            writing(engine, calendar.remove_day, city_id, day(), now=datetime.now(UTC))
+        elif args.action == "hours":
+            writing(engine, calendar.set_work_hours, city_id, list(parse_hours(args.hours or "")))
+        shown = reading(engine, calendar.year_days, city_id, args.year or datetime.now(UTC).year)
+    print(f"{args.city} {shown['year']}: working hours {', '.join(shown['working_hours'])} ({shown['timezone']}); "
+          + ("China's holidays apply" + (f", known until {shown['national_known_until']}"
+                                         if shown["national_known_until"] else "")
+             if shown["national_calendar"] else "no national calendar (a city outside China)"))
+    for d in shown["days"]:
+        print(f"  {d['day']}  {'working' if d['working'] else 'day off'}  {d['name']}"
+              + ("  (the city's own)" if d["own"] else ""))
+    return 0
+
+
 def register(sub: Subparsers) -> None:
     ev = sub.add_parser("import-events", help="load a CSV or GeoJSON file of (historic) events, set-based")
     ev.add_argument("file")
@@ -70,3 +112,14 @@ def register(sub: Subparsers) -> None:
     kpi.add_argument("--unit", help="only units whose code starts so")
     kpi.add_argument("--csv", help="write to this file instead of the terminal")
     kpi.set_defaults(func=cmd_kpis)
+
+    cal = sub.add_parser("calendar", help="the working calendar deadlines count: show a year, add or remove a city's "
+                                          "own day off, set its working hours, load China's new holidays")
+    cal.add_argument("action", choices=["show", "add", "remove", "hours", "national"])
+    cal.add_argument("--city", help="the city's name or handle")
+    cal.add_argument("--year", type=int, help="show: the year (default: this one)")
+    cal.add_argument("--day", help="add/remove: YYYY-MM-DD, after today")
+    cal.add_argument("--name", help="add: what the day is, e.g. 城市纪念日")
+    cal.add_argument("--working", action="store_true", help="add: an extra working day instead of a day off")
+    cal.add_argument("--hours", help="hours: e.g. 08:30-12:00,13:30-17:30")
+    cal.set_defaults(func=cmd_calendar)

@@ -19,6 +19,8 @@ from api.settings import Settings
 from gis.db.engine import reading
 from gis.dispatch import rules
 from gis.dispatch.store import events
+from gis.dispatch.store.calendar import work_calendar
+from gis.dispatch.worktime import WorkCalendar
 from gis.geo.coords import from_wgs84
 from gis.oversight.store import kpis as oversight
 from tests.conftest import admin, http_headers, staff_headers, user_headers
@@ -48,6 +50,13 @@ def report(lon: float, lat: float, **extra: Any) -> dict[str, Any]:
             "description": "井盖缺失 manhole cover missing", "reporter_contact": "138 0000 0000", **extra}
 
 
+def city_calendar(engine: Engine) -> WorkCalendar:
+    """The working calendar of the fixture's (only) city, as the Python reference reads it."""
+    with engine.connect() as conn:
+        city = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city' ORDER BY id LIMIT 1")).scalar_one()
+        return work_calendar(conn, city)
+
+
 def count(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.execute(text("SELECT count(*) FROM events")).scalar_one())
@@ -59,7 +68,12 @@ def test_a_report_lands_on_its_grid_and_the_member_on_duty(divided_engine: Engin
                         now=DAYTIME).event
     assert day["grid"] == code and day["state"] == "dispatched" and day["queue"] == "grid"
     assert day["assignee"]["role"] == "grid_member" and "on duty" in day["assignment_rule"]
-    assert day["due_at"] == (DAYTIME + timedelta(hours=72)).isoformat()  # C01 normal: 72 h from dispatch
+    # C01 normal: 72 working hours from dispatch, 9.6 working days of 7.5 hours: Monday 10:00 in Beijing → Friday of
+    # the next week, 16:00 (the Python reference of the same rule agrees)
+    assert day["due_at"] == datetime(2026, 12, 4, 8, 0, tzinfo=UTC).isoformat()
+    assert day["due_at"] == city_calendar(divided_engine).deadline(DAYTIME, 72).isoformat()
+    assert datetime.fromisoformat(day["accept_due_at"]) == DAYTIME + timedelta(hours=1)  # 立案 within 1 working hour
+    assert day["accepted_at"] == day["dispatched_at"] and day["accept_late"] is False
     night = events.intake(divided_engine, rules.EventIn(lon=lon, lat=lat, category="E01", source="hotline"),
                           now=NIGHT).event
     assert night["assignee"]["role"] == "grid_chief" and "grid chief" in night["assignment_rule"]
@@ -246,11 +260,14 @@ def test_suspension_stops_the_clock_and_extension_moves_the_deadline(divided_eng
     centre = {"actor": "centre", "role": "centre_staff"}
     events.act(divided_engine, event["id"], "suspend", now=DAYTIME + timedelta(hours=1), **centre)
     resumed = events.act(divided_engine, event["id"], "resume", now=DAYTIME + timedelta(hours=6), **centre)
-    assert datetime.fromisoformat(resumed["due_at"]) == due + timedelta(hours=5)
+    # suspended 11:00–16:00 on a Monday in Beijing: 5 hours on the clock, 3.5 of them working time (lunch is not)
+    calendar = city_calendar(divided_engine)
+    assert datetime.fromisoformat(resumed["due_at"]) == calendar.deadline(due, 3.5)
     assert resumed["suspended_seconds"] == 5 * 3600
     extended = events.act(divided_engine, event["id"], "extend", hours=24, now=DAYTIME + timedelta(hours=7),
                           **centre)
-    assert datetime.fromisoformat(extended["due_at"]) == due + timedelta(hours=29) and extended["extensions"] == 1
+    assert datetime.fromisoformat(extended["due_at"]) == calendar.deadline(calendar.deadline(due, 3.5), 24)
+    assert extended["extensions"] == 1
 
 
 def test_a_passed_deadline_escalates_up_the_levels(divided_engine: Engine) -> None:
@@ -319,6 +336,7 @@ def test_kpis_count_on_time_closure_over_due_less_suspended(client: TestClient, 
            for i in range(4)]
     grids = {reading(divided_engine, events.get_event, i)["grid"] for i in ids}
     centre = {"actor": "c", "role": "centre_staff"}
+    # due 72 working hours after dispatch (Friday 4 December); the figures are read on 7 December
     for i in ids[:2]:  # closed within the 72 h
         assignee = reading(divided_engine, events.get_event, i)["assignee"]["id"]
         events.act(divided_engine, i, "handle", actor="m", role="grid_member", actor_staff_id=assignee,
@@ -326,8 +344,8 @@ def test_kpis_count_on_time_closure_over_due_less_suspended(client: TestClient, 
         for action in ("verify", "close"):
             events.act(divided_engine, i, action, actor="c", role="centre_staff", now=DAYTIME + timedelta(hours=10))
     events.act(divided_engine, ids[2], "suspend", now=DAYTIME + timedelta(hours=1), **centre)
-    rows = reading(divided_engine, oversight.kpis, "street", start, DAYTIME + timedelta(days=10),
-                       now=DAYTIME + timedelta(days=5))
+    rows = reading(divided_engine, oversight.kpis, "street", start, DAYTIME + timedelta(days=20),
+                       now=DAYTIME + timedelta(days=14))
     total = {k: sum(r[k] for r in rows) for k in ("due", "suspended", "closed_on_time", "closed", "open_overdue")}
     assert total == {"due": 4, "suspended": 1, "closed_on_time": 2, "closed": 2, "open_overdue": 1}
     if len(rows) == 1:
@@ -340,17 +358,17 @@ def test_kpis_count_on_time_closure_over_due_less_suspended(client: TestClient, 
     if len(rows) == 1:
         assert rows[0]["on_time_rate_with_open_overdue"] == round(2 / 3, 4)
     # by source: every one of these came by the hotline
-    by_source = reading(divided_engine, oversight.kpis, "source", start, DAYTIME + timedelta(days=10),
-                        now=DAYTIME + timedelta(days=5))
+    by_source = reading(divided_engine, oversight.kpis, "source", start, DAYTIME + timedelta(days=20),
+                        now=DAYTIME + timedelta(days=14))
     assert [(r["unit"], r["reported"], r["open_overdue"]) for r in by_source] == [("hotline", 4, 1)]
     assert client.get("/kpis", params={"by": "source", "start": start.isoformat(),
-                                       "end": (DAYTIME + timedelta(days=10)).isoformat()}).json()["units"][0][
+                                       "end": (DAYTIME + timedelta(days=20)).isoformat()}).json()["units"][0][
         "unit"] == "hotline"
     by_grid = client.get("/kpis", params={"by": "grid", "start": start.isoformat(),
-                                          "end": (DAYTIME + timedelta(days=10)).isoformat()}).json()
+                                          "end": (DAYTIME + timedelta(days=20)).isoformat()}).json()
     assert {u["unit"] for u in by_grid["units"]} == grids
     csv_text = client.get("/kpis", params={"by": "grid", "format": "csv", "start": start.isoformat(),
-                                           "end": (DAYTIME + timedelta(days=10)).isoformat()}).text
+                                           "end": (DAYTIME + timedelta(days=20)).isoformat()}).text
     assert csv_text.startswith("unit,reported,dispatched,due") and len(csv_text.splitlines()) == 1 + len(grids)
     assert client.get("/kpis", params={"by": "planet"}).status_code == 422
     empty = client.get("/kpis", params={"start": "2026-01-02T00:00:00", "end": "2026-01-01T00:00:00"})

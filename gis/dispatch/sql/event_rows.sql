@@ -8,7 +8,9 @@ SELECT e.id, e.state, e.category_code AS category, cat.name AS category_name, ca
     e.assignee_staff_id AS assignee_id, st.name AS assignee_name, st.role AS assignee_role,
     e.department_code AS department, e.assignment_rule, e.flagged, e.duplicate_of, e.level, e.reported_at,
     e.dispatched_at, e.due_at, e.closed_at, e.closed_on_time, e.missed_deadline, e.reworks, e.extensions,
-    e.escalations, e.suspended_seconds, e.evaluation, e.updated_at, e.reporter_contact
+    e.escalations, e.suspended_seconds, e.evaluation, e.updated_at, e.reporter_contact,
+    e.accept_due_at, e.accepted_at, e.accept_late, e.dispatch_due_at, e.dispatch_late,
+    e.supervised_at, e.supervision_due_at, e.supervision_unit, e.supervision_note, e.assisting
 FROM events e JOIN categories cat ON cat.code = e.category_code
 LEFT JOIN admin_units cu ON cu.id = e.community_id LEFT JOIN admin_units su ON su.id = e.street_id
 LEFT JOIN staff st ON st.id = e.assignee_staff_id;

@@ -62,7 +62,7 @@ DECLARE
     g_id int; g_code text; g_comm int; g_d float8 := 0; g_inside boolean := true;
     s_id int; s_code text; s_city int; s_d float8;
     v_queue text; v_staff int; v_dept text; v_rule text; v_flagged boolean := false; grid_rule text;
-    who record; v_dup bigint; v_state text;
+    who record; v_dup bigint; v_state text; v_wall boolean; v_accept_due timestamptz;
 BEGIN
     IF p_key IS NOT NULL THEN  -- a retry: the first result
         SELECT s.stored_id, s.conflict INTO v_id, v_conflict FROM gridpatrol_stored(p_key, p_hash) s;
@@ -145,17 +145,26 @@ BEGIN
       AND ST_DWithin(n.geom::geography, pt::geography, p_dup_radius)
     ORDER BY n.geom <-> pt, n.id LIMIT 1;
     v_state := CASE WHEN p_auto AND v_dup IS NULL THEN 'dispatched' ELSE 'reported' END;
+    -- the clocks (worktime.sql): accept within the category's working hours of the report, dispatch within its
+    -- hours of the acceptance, handling by category and priority; urgent matters and wall-clock categories on the
+    -- clock
+    v_wall := p_priority = 'urgent' OR cat.clock = 'wall';
+    v_accept_due := gridpatrol_deadline(s_city, p_now, cat.accept_hours, v_wall);
 
     INSERT INTO events (idempotency_key, request_hash, category_code, priority, source, description,
         reporter_contact, photos, input_crs, input_lon, input_lat, geom, city_id, grid_id, grid_code, community_id,
         street_id, queue, assignee_staff_id, department_code, assignment_rule, flagged, duplicate_of, state,
-        reported_at, dispatched_at, due_at, updated_at)
+        reported_at, dispatched_at, due_at, updated_at, accept_due_at, accepted_at, accept_late, dispatch_due_at,
+        dispatch_late)
     VALUES (p_key, p_hash, p_category, p_priority, p_source, p_description, p_contact, p_photos, p_crs, p_in_lon,
         p_in_lat, pt, s_city, g_id, g_code, g_comm, s_id, v_queue, v_staff, v_dept, v_rule, v_flagged, v_dup,
         v_state, p_now, CASE WHEN v_state = 'dispatched' THEN p_now END,
-        CASE WHEN v_state = 'dispatched' THEN p_now + make_interval(hours => CASE p_priority
-            WHEN 'urgent' THEN cat.hours_urgent WHEN 'high' THEN cat.hours_high ELSE cat.hours_normal END) END,
-        p_now)
+        CASE WHEN v_state = 'dispatched' THEN gridpatrol_deadline(s_city, p_now, CASE p_priority
+            WHEN 'urgent' THEN cat.hours_urgent WHEN 'high' THEN cat.hours_high ELSE cat.hours_normal END, v_wall)
+        END,
+        p_now, v_accept_due, CASE WHEN v_state = 'dispatched' THEN p_now END,
+        CASE WHEN v_state = 'dispatched' THEN false END,
+        NULL, CASE WHEN v_state = 'dispatched' THEN false END)  -- dispatched with the acceptance: no dispatch clock
     ON CONFLICT (idempotency_key, archive) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id INTO v_id;
 

@@ -306,18 +306,20 @@ INSERT INTO {table} (category_code, priority, source, description, photos, input
              ELSE 'bulk: no grid within ' || %(radius)s || ' m: the street''s centre queue, flagged' END,
         h.grid_id IS NULL,
         CASE WHEN s.closed_at <> '-infinity' THEN 'closed' ELSE 'dispatched' END,
-        s.reported_at, s.reported_at, s.reported_at + c.periods[s.priority], NULLIF(s.closed_at, '-infinity'),
-        CASE WHEN s.closed_at <> '-infinity' THEN s.closed_at <= s.reported_at + c.periods[s.priority] END,
+        s.reported_at, s.reported_at, dl.due, NULLIF(s.closed_at, '-infinity'),
+        CASE WHEN s.closed_at <> '-infinity' THEN s.closed_at <= dl.due END,
         now(), CASE WHEN s.closed_at <> '-infinity' THEN %(closed_import)s ELSE %(open_import)s END, {archive}
     FROM staging s
     LEFT JOIN hits h ON h.row = s.row {stretch}
     LEFT JOIN fallback f ON f.row = s.row
     JOIN units u ON u.key = coalesce(h.grid_id, f.grid_id, -f.street_id)
     JOIN (SELECT k.n, c.code, c.route, c.department_code,  -- by number: the planner then knows how many rows
-                 ARRAY[make_interval(hours => c.hours_urgent), make_interval(hours => c.hours_high),  -- each has
-                       make_interval(hours => c.hours_normal)] AS periods
+                 ARRAY[c.hours_urgent, c.hours_high, c.hours_normal]::float8[] AS hours, c.clock = 'wall' AS wall
           FROM unnest(%(categories)s::text[]) WITH ORDINALITY k(code, n) JOIN categories c ON c.code = k.code) c
         ON c.n = s.category
+    -- the deadline in the city's working time (worktime.sql), on the clock for urgent and wall-clock categories
+    CROSS JOIN LATERAL (SELECT gridpatrol_deadline(u.city_id, s.reported_at, c.hours[s.priority],
+                                                   c.wall OR s.priority = 1) AS due) dl
     LEFT JOIN staging_text d ON d.row = s.row
     WHERE {rows}
     {order}

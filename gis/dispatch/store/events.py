@@ -18,9 +18,12 @@ the same transaction, as the system, so the deadline clock starts at once. Each 
 ``event_transitions`` with actor, role, time and note; a step the state does not allow is a ConflictError (409),
 a step the role may not take a ForbiddenError (403).
 
-Deadlines are wall-clock hours per category and priority (no working-day calendar yet: an approximation, said
-so in the docs). A passed deadline escalates grid → community → street → department, each level getting a fresh
-period; the event is then marked ``missed_deadline`` and cannot count as closed on time.
+Deadlines count the city's working time (``gis.dispatch.worktime``: its working hours, China's holidays and
+make-up working days, its own days off), except urgent reports and wall-clock categories (safety, police), and
+there is a clock per stage: accept (立案) within the category's ``accept_hours`` of the report, dispatch within
+its ``dispatch_hours`` of the acceptance, handling within its hours for the priority. A passed deadline escalates
+grid → community → street → department, each level getting a fresh period; the event is then marked
+``missed_deadline`` and cannot count as closed on time.
 """
 
 from __future__ import annotations
@@ -62,7 +65,8 @@ def event_row_to_dict(row: Sequence[Any], *, with_contact: bool = False) -> dict
     (eid, state, cat, cat_name, cat_en, priority, source, description, photos, lon, lat, in_crs, in_lon, in_lat,
      grid, community, street, queue, staff_id, staff_name, staff_role, department, rule, flagged, duplicate_of,
      level, reported, dispatched, due, closed, on_time, missed, reworks, extensions, escalations, suspended_s,
-     evaluation, updated, contact) = row
+     evaluation, updated, contact, accept_due, accepted, accept_late, dispatch_due, dispatch_late, supervised,
+     supervision_due, supervision_unit, supervision_note, assisting) = row
     out = {
         "id": eid, "state": state, "category": cat, "category_name": cat_name, "category_name_en": cat_en,
         "priority": priority, "source": source, "description": description, "photos": photos,
@@ -75,6 +79,11 @@ def event_row_to_dict(row: Sequence[Any], *, with_contact: bool = False) -> dict
         "closed_at": _iso(closed), "closed_on_time": on_time, "missed_deadline": missed, "reworks": reworks,
         "extensions": extensions, "escalations": escalations, "suspended_seconds": suspended_s,
         "evaluation": evaluation, "updated_at": _iso(updated),
+        "accept_due_at": _iso(accept_due), "accepted_at": _iso(accepted), "accept_late": accept_late,
+        "dispatch_due_at": _iso(dispatch_due), "dispatch_late": dispatch_late,
+        "supervision": {"since": _iso(supervised), "due_at": _iso(supervision_due), "unit": supervision_unit,
+                        "note": supervision_note} if supervised is not None else None,
+        "assisting": list(assisting or []),
     }
     if with_contact:
         out["reporter_contact"] = contact
@@ -252,17 +261,22 @@ def take_step(conn: Connection, event_id: int, action: str, *, actor: str, role:
                 "(SELECT t.actor FROM event_transitions t WHERE t.event_id = e.id AND t.action = 'handle' "
                 " ORDER BY t.at DESC, t.id DESC LIMIT 1), "
                 "(SELECT t.action FROM event_transitions t WHERE t.event_id = e.id "
-                " ORDER BY t.at DESC, t.id DESC LIMIT 1) "
+                " ORDER BY t.at DESC, t.id DESC LIMIT 1), "
+                "e.city_id, e.priority = 'urgent' OR c.clock = 'wall', c.dispatch_hours, e.accept_due_at, "
+                "e.dispatch_due_at, e.dispatch_late "
                 "FROM events e JOIN categories c ON c.code = e.category_code WHERE e.id = %s FOR UPDATE OF e",
                 (event_id,))
     row = cur.fetchone()
     if row is None:
         raise NotFoundError(f"no event {event_id}")
     (state, level, priority, due, suspended_at, missed, updated_at, assignee, community_id, street_id, department,
-     urgent, high, normal, handled_by, last_action) = row
+     urgent, high, normal, handled_by, last_action, city_id, wall, dispatch_hours, accept_due, dispatch_due,
+     dispatch_late) = row
     period = timedelta(hours={"urgent": urgent, "high": high, "normal": normal}[priority])
     event = EventNow(event_id, state, level, priority, period, due, suspended_at, missed, updated_at, assignee,
-                     handled_by, last_action)
+                     handled_by, last_action, clock=SqlClock(cur, city_id, wall),
+                     dispatch_period=timedelta(hours=dispatch_hours), accept_due_at=accept_due,
+                     dispatch_due_at=dispatch_due, dispatch_late=dispatch_late)
     into_state = None
     if action == "merge" and into is not None:
         cur.execute("SELECT state FROM events WHERE id = %s", (into,))
@@ -284,6 +298,22 @@ def take_step(conn: Connection, event_id: int, action: str, *, actor: str, role:
                 (event_id, action, state, plan.target, actor, role, at, note,
                  json.dumps(plan.data) if plan.data else None))
     return _read(cur, event_id, with_contact=True)
+
+
+class SqlClock:
+    """A city's deadlines as the database counts them (``gridpatrol_deadline``, ``gridpatrol_working_hours``:
+    gis/dispatch/sql/worktime.sql), on the step's own cursor."""
+
+    def __init__(self, cur: Any, city_id: int | None, wall: bool) -> None:
+        self.cur, self.city_id, self.wall = cur, city_id, wall
+
+    def deadline(self, start: datetime, hours: float) -> datetime:
+        self.cur.execute("SELECT gridpatrol_deadline(%s, %s, %s, %s)", (self.city_id, start, hours, self.wall))
+        return self.cur.fetchone()[0]  # type: ignore[no-any-return]
+
+    def hours_between(self, start: datetime, end: datetime) -> float:
+        self.cur.execute("SELECT gridpatrol_working_hours(%s, %s, %s, %s)", (self.city_id, start, end, self.wall))
+        return float(self.cur.fetchone()[0])
 
 
 def _level_holder(cur: Any, level: str, community_id: int | None, street_id: int | None,
@@ -399,10 +429,12 @@ def state_counts(conn: Connection, *, unit_code: str | None = None, city_id: int
 
 def categories(conn: Connection) -> list[dict[str, Any]]:
     rows = conn.exec_driver_sql(
-        "SELECT code, name, name_en, kind, route, department_code, hours_urgent, hours_high, hours_normal, public "
-        "FROM categories ORDER BY code").all()
+        "SELECT code, name, name_en, kind, route, department_code, hours_urgent, hours_high, hours_normal, public, "
+        "clock, accept_hours, dispatch_hours FROM categories ORDER BY code").all()
     return [{"code": c, "name": n, "name_en": e, "kind": k, "route": r, "department": d, "public": public,
-             "deadline_hours": {"urgent": u, "high": h, "normal": m}} for c, n, e, k, r, d, u, h, m, public in rows]
+             "deadline_hours": {"urgent": u, "high": h, "normal": m}, "clock": clock, "accept_hours": accept,
+             "dispatch_hours": dispatch}
+            for c, n, e, k, r, d, u, h, m, public, clock, accept, dispatch in rows]
 
 
 def reassign_after_edit(cur: Any, community_id: int, *, author: str, reason: str, timezone: str = "Asia/Shanghai",

@@ -12,7 +12,8 @@ from gis.errors import InputError
 
 KPI_FIELDS = ("unit", "reported", "dispatched", "due", "suspended", "hung", "closed_on_time", "closed",
               "on_time_closure_rate", "on_time_rate_with_open_overdue", "closure_rate", "rework_rate",
-              "extension_rate", "mean_handling_hours", "open_overdue", "returns", "bounced")
+              "extension_rate", "mean_handling_hours", "open_overdue", "returns", "bounced", "late_accept",
+              "late_dispatch", "late_handling", "supervised", "supervised_on_time", "supervised_open_overdue")
 
 
 KPI_LEVELS = {"grid": "e.grid_code", "community": "cu.code", "street": "su.code", "district": "left(su.code, 6)",
@@ -38,7 +39,12 @@ def kpis(conn: Connection, by: str, start: datetime, end: datetime, *, now: date
     * mean handling hours = dispatch to close, less suspended time, over the events closed in the period;
     * open overdue = open events past their deadline at ``now`` (an on-time rate over closed cases hides them);
     * returns = the cases sent back to the centre (退单) in the period; bounced = of the cases returned in the
-      period, those returned more than once in all (cases "flying back and forth", 工单在天上飞).
+      period, those returned more than once in all (cases "flying back and forth", 工单在天上飞);
+    * which stage was late: ``late_accept`` (立案 after its deadline, or not yet and past it), ``late_dispatch``
+      (派遣 likewise), of the events reported in the period; ``late_handling``, of those due in the period, closed
+      late, escalated for a missed deadline, or open past it;
+    * supervision (督办): ``supervised``, the cases whose supervision deadline fell in the period;
+      ``supervised_on_time``, of those closed by it; ``supervised_open_overdue``, open past it now.
 
     ``prefix``: only units whose code starts so; ``city_id``: one city's events; ``within``: only the events whose
     grid (or, outside every grid, street) code starts so (a unit's view of its departments' figures).
@@ -66,7 +72,19 @@ def kpis(conn: Connection, by: str, start: datetime, end: datetime, *, now: date
             count(*) FILTER (WHERE e.closed_at >= %(s)s AND e.closed_at < %(e)s AND e.closed_on_time),
             count(*) FILTER (WHERE e.state = 'hung'),
             count(*) FILTER (WHERE e.due_at >= %(s)s AND e.due_at < %(e)s AND e.state = 'hung'),
-            coalesce(sum(r.in_period), 0), count(*) FILTER (WHERE r.in_period > 0 AND r.total > 1)
+            coalesce(sum(r.in_period), 0), count(*) FILTER (WHERE r.in_period > 0 AND r.total > 1),
+            count(*) FILTER (WHERE e.reported_at >= %(s)s AND e.reported_at < %(e)s AND (e.accept_late
+                OR (e.state = 'reported' AND e.accept_due_at < %(now)s))),
+            count(*) FILTER (WHERE e.reported_at >= %(s)s AND e.reported_at < %(e)s AND (e.dispatch_late
+                OR (e.state = 'accepted' AND e.dispatch_due_at < %(now)s))),
+            count(*) FILTER (WHERE e.due_at >= %(s)s AND e.due_at < %(e)s AND e.dispatched_at IS NOT NULL
+                AND (e.closed_on_time IS FALSE OR e.missed_deadline OR (e.closed_at IS NULL AND e.due_at < %(now)s
+                     AND e.state IN ('dispatched', 'handled', 'verified')))),
+            count(*) FILTER (WHERE e.supervision_due_at >= %(s)s AND e.supervision_due_at < %(e)s),
+            count(*) FILTER (WHERE e.supervision_due_at >= %(s)s AND e.supervision_due_at < %(e)s
+                AND e.closed_at <= e.supervision_due_at),
+            count(*) FILTER (WHERE e.supervision_due_at < %(now)s AND e.closed_at IS NULL
+                AND e.state NOT IN ('rejected', 'merged'))
         {_EVENT_FROM}
         LEFT JOIN LATERAL (
             SELECT count(*) FILTER (WHERE t.at >= %(s)s AND t.at < %(e)s) AS in_period, count(*) AS total
@@ -84,7 +102,8 @@ def kpis(conn: Connection, by: str, start: datetime, end: datetime, *, now: date
 
     out = []
     for (unit, reported, dispatched, due, suspended, on_time, closed_of_dispatched, closed, reworked, extended,
-         hours, overdue, closed_on_time_in_period, hung, hung_due, returns, bounced) in rows:
+         hours, overdue, closed_on_time_in_period, hung, hung_due, returns, bounced, late_accept, late_dispatch,
+         late_handling, supervised, supervised_on_time, supervised_overdue) in rows:
         out.append({
             "unit": unit, "reported": reported, "dispatched": dispatched, "due": due, "suspended": suspended,
             "hung": hung,
@@ -95,5 +114,8 @@ def kpis(conn: Connection, by: str, start: datetime, end: datetime, *, now: date
             "rework_rate": rate(reworked, closed), "extension_rate": rate(extended, dispatched),
             "mean_handling_hours": round(float(hours), 2) if hours is not None else None,
             "open_overdue": overdue, "returns": int(returns), "bounced": int(bounced),
+            "late_accept": late_accept, "late_dispatch": late_dispatch, "late_handling": late_handling,
+            "supervised": supervised, "supervised_on_time": supervised_on_time,
+            "supervised_open_overdue": supervised_overdue,
         })
     return out
