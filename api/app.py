@@ -26,6 +26,7 @@ from api.ratelimit import RateLimiter
 from api.routers import (
     auth,
     calendar,
+    desk,
     divisions,
     events,
     exchange,
@@ -124,6 +125,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(units.router)
     app.include_router(events.router)
     app.include_router(calendar.router)
+    app.include_router(desk.router)
     app.include_router(open311.router)
     app.include_router(patrols.router)
     app.include_router(visits.router)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.engine import Connection, Engine
 
@@ -68,8 +70,9 @@ def event_in_scope(conn: Connection, user: User, event_id: int) -> None:
 
 
 def event_visible(user: User, city_id: int | None, code: str | None, department: str | None, level: str,
-                  queue: str) -> bool:
+                  queue: str, assisting: Sequence[str] = ()) -> bool:
+    """A department sees the cases that went or were escalated to it, and those it assists (协办)."""
     if user.role == "department":
-        return department == user.department and (level == "department" or queue == "department") \
-            and user.scope.covers(city_id, code)
+        ours = department == user.department and (level == "department" or queue == "department")
+        return (ours or user.department in (assisting or ())) and user.scope.covers(city_id, code)
     return user.scope.covers(city_id, code)

@@ -29,7 +29,8 @@ RECORDERS = ("admin", "grid_member", "dispatcher")
 """Who logs a visit: the member who walked, or a dispatcher entering one for them (a late or backdated one)."""
 
 
-HANDLERS = ("admin", "dispatcher", "grid_member", "department")
+HANDLERS = ("admin", "dispatcher", "grid_member", "department", "leader")
+"""Who takes steps of the loop (a leader only supervises: 督办)."""
 
 
 def allow(*roles: str) -> Callable[..., Awaitable[User]]:

@@ -124,6 +124,45 @@ class Event(Model):
                                  "(department)")
 
 
+class Template(Model):
+    """A response template (an admin edits them)."""
+    id: int
+    step: str
+    category: str | None = Field(description="one category's; null: every category's")
+    body: str
+    updated_by: str
+    updated_at: Timestamp
+
+
+class BulkCase(Model):
+    id: int
+    ok: bool = Field(description="whether the step is (was) possible for this case")
+    state: str | None = None
+    assignee: str | None = None
+    department: str | None = None
+    error: str | None = Field(default=None, description="why not")
+
+
+class BulkSteps(Model):
+    action: str
+    confirmed: bool = Field(description="false: a preview, nothing changed")
+    count: int
+    possible: int
+    cases: list[BulkCase]
+
+
+class NearEvent(Event):
+    distance_m: float | None = None
+
+
+class Surroundings(Model):
+    id: int
+    grid: dict[str, Any] | None = Field(description="the case's grid as a GeoJSON Feature (code, name)")
+    nearby: list[NearEvent] = Field(description="open cases within the distance (same category first): the "
+                                    "duplicate candidates")
+    recent: list[Event] = Field(description="the grid's cases of the last 90 days, newest first")
+
+
 class EventStep(Model):
     """One step of an event's loop: who took it, in which role, when and why."""
     action: str

@@ -48,6 +48,8 @@ from gis.planning.store.staff import add_staff, staff_places, staff_role
 router = APIRouter(tags=["dispatch"])
 EngineDep = Annotated[Engine, Depends(get_engine)]
 REPLAY_WINDOW = timedelta(seconds=10)
+SOON = timedelta(hours=2)
+"""What "due soon" means on the console."""
 MAX_STREAMS = 4
 """Streams (assignments, the live queue) one user may hold open at once, per worker (a phone and a desk, with room
 for reconnects)."""
@@ -88,6 +90,13 @@ class StepBody(BaseModel):
     reason: str | None = Field(default=None, max_length=40, description="return (退单): not_our_duty, "
                                "wrong_location, unclear_ownership or overlapping_duties")
     review_on: date | None = Field(default=None, description="hang (挂账): the date to look at the case again")
+    department: str | None = Field(default=None, max_length=32, description="dispatch: to this department (the "
+                                   "lead one, 主办, with assisting)")
+    assisting: list[str] = Field(default_factory=list, max_length=rules.MAX_ASSISTING,
+                                 description="dispatch: departments assisting the lead one (协办)")
+    due: datetime | None = Field(default=None, description="supervise (督办): the new deadline")
+    unit: str | None = Field(default=None, max_length=40, description="supervise: the unit answerable (a unit's, "
+                             "grid's or department's code)")
 
 
 class StaffBody(BaseModel):
@@ -174,16 +183,26 @@ def find_events(
     unit: Annotated[str | None, Query(pattern=r"^\d{6,15}$", description="a district/street/community/grid "
                                       "code: events under it")] = None,
     overdue: bool = False,
+    category: Annotated[str | None, Query(max_length=16)] = None,
+    source: Annotated[str | None, Query(max_length=20)] = None,
+    due_soon: Annotated[bool, Query(description="dispatched or handled and due within 2 hours (or overdue)")] = False,
+    duplicates: Annotated[bool, Query(description="possible duplicates waiting for a person")] = False,
+    returned: Annotated[bool, Query(description="returned by a department (退单), waiting for the centre")] = False,
+    supervised: Annotated[bool, Query(description="open cases under supervision (督办)")] = False,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[dict[str, Any]]:
-    """Only the events of the user's jurisdiction (a department: those gone or escalated to it); no contacts."""
+    """Only the events of the user's jurisdiction (a department: those gone or escalated to it, or that it
+    assists); no contacts. Sorted by deadline."""
     if grid is not None:
         narrow(user, grid)
+    now = datetime.now(UTC)
     return events.list_events(conn, states=state, grid=grid, unit_code=narrow(user, unit),
                               city_id=user.scope.city_id,
                               department=user.department if user.role == "department" else None,
-                              overdue_at=datetime.now(UTC) if overdue else None, limit=limit, offset=offset)
+                              overdue_at=now if overdue else None, limit=limit, offset=offset, category=category,
+                              source=source, due_before=now + SOON if due_soon else None, duplicates=duplicates,
+                              returned=returned, supervised=supervised)
 
 
 @router.get("/events/counts", summary="How many cases of your jurisdiction are in each open state, overdue, due soon")
@@ -193,7 +212,7 @@ def event_counts(conn: ConnectionDep, user: Desk,
     their deadline (``overdue``) and due within 2 hours (``due_soon``)."""
     return events.state_counts(conn, unit_code=narrow(user, unit), city_id=user.scope.city_id,
                                department=user.department if user.role == "department" else None,
-                               now=datetime.now(UTC))
+                               now=datetime.now(UTC), soon=SOON)
 
 
 @router.get("/events/live", summary="New reports of your jurisdiction as they come in (server-sent events)",
@@ -292,7 +311,7 @@ def event_history(event_id: int, conn: ConnectionDep, user: CurrentUser) -> list
 
 
 LOOP_ROLE = {"admin": "centre_staff", "dispatcher": "centre_staff", "department": "department",
-             "grid_member": "grid_member"}
+             "grid_member": "grid_member", "leader": "leader"}
 
 
 def loop_role(conn: Connection, user: User) -> str:
@@ -304,7 +323,7 @@ def loop_role(conn: Connection, user: User) -> str:
 @router.post(
     "/events/{event_id}/{action}",
     summary="Take a step of the loop (accept, reject, merge, dispatch, receive, handle, verify, rework, close, "
-             "suspend, resume, extend, escalate, return, overrule, hang, unhang)",
+             "suspend, resume, extend, escalate, return, overrule, hang, unhang, assist, supervise)",
     response_model=None,
     responses={
         **documented(Event),
@@ -326,7 +345,9 @@ def step(event_id: int, action: str, body: StepBody, engine: EngineDep, user: Ha
             conn, event_id, action, actor=user.username, role=loop_role(conn, user), note=body.note,
             actor_staff_id=user.staff_id, hours=body.hours, evaluation=body.evaluation, into=body.into,
             to_level=body.to_level, staff_id=body.staff_id, seen_updated_at=aware(body.seen_updated_at),
-            photos=body.photos, reason=body.reason, review_on=body.review_on)
+            photos=body.photos, reason=body.reason, review_on=body.review_on, department=body.department,
+            assisting=body.assisting, due=aware(body.due), unit=body.unit,
+            actor_department=user.department if user.role == "department" else None)
     event.pop("reporter_contact", None)
     return event
 

@@ -553,6 +553,24 @@ class Event(Base):
     """Joint handling (主办/协办): the departments assisting the lead one (``department_code``)."""
 
 
+class ResponseTemplate(Base):
+    """A text centre staff pick at a step (a reject reason, the note to the reporter), for one category or all
+    (migration 0024); an admin edits them."""
+
+    __tablename__ = "response_templates"
+    __table_args__ = (
+        CheckConstraint("length(body) BETWEEN 1 AND 500", name="response_templates_body_check"),
+        Index("response_templates_step_idx", "step", "category_code"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    step: Mapped[str] = mapped_column(Text)
+    category_code: Mapped[str | None] = mapped_column(ForeignKey("categories.code", ondelete="CASCADE"))
+    body: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[str] = mapped_column(Text, server_default=text("'gridpatrol'"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class EventImport(Base):
     """A file of historic events loaded in bulk (migration 0011): one row for the file's cases closed at import,
     one for those still open; each imported event points to its row, which is the first step of its history."""

@@ -9,7 +9,7 @@ EVENT_FROM = """  -- events with the names their codes and assignee go by (the v
     LEFT JOIN admin_units cu ON cu.id = e.community_id LEFT JOIN admin_units su ON su.id = e.street_id
     LEFT JOIN staff st ON st.id = e.assignee_staff_id"""
 
-EVENT_PLACE = ("SELECT e.city_id, coalesce(e.grid_code, su.code), e.department_code, e.level, e.queue "
+EVENT_PLACE = ("SELECT e.city_id, coalesce(e.grid_code, su.code), e.department_code, e.level, e.queue, e.assisting "
                "FROM events e LEFT JOIN admin_units su ON su.id = e.street_id")
 """Where events lie, as a jurisdiction check reads them (``gis.access.scope`` / ``api.jurisdiction.event_visible``):
-``(city id, grid or street code, department, level, queue)``; the caller adds its WHERE."""
+``(city id, grid or street code, department, level, queue, assisting departments)``; the caller adds its WHERE."""

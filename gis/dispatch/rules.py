@@ -70,6 +70,10 @@ RETURN_REASONS = {
 """Why a department (or an assignee) may send a case back (退单) to the centre, which then decides (审定)."""
 
 
+SUPERVISABLE = frozenset({"accepted", "dispatched", "suspended", "handled", "verified", "hung"})
+MAX_ASSISTING = 5
+
+
 @dataclass(frozen=True)
 class Step:
     sources: frozenset[str]
@@ -99,6 +103,12 @@ STEPS: dict[str, Step] = {
     # look at it again; its clock stops, it stays open and is counted apart; ``unhang`` takes it up again
     "hang": Step(frozenset({"dispatched"}), "hung", CENTRE),
     "unhang": Step(frozenset({"hung"}), "dispatched", CENTRE),
+    # 协办: a department assisting the lead one (主办) reports its part; the case closes when the lead's handling
+    # is verified and closed
+    "assist": Step(frozenset({"dispatched", "handled"}), None, frozenset({"department"})),
+    # 督办: a leader or a higher centre puts an open case under supervision: a note, a new deadline, the unit
+    # answerable; the state does not change, the case is flagged on every list and counted in the figures
+    "supervise": Step(SUPERVISABLE, None, frozenset({"centre_staff", "leader"})),
 }
 
 
@@ -189,6 +199,10 @@ class EventNow:
     accept_due_at: datetime | None = None
     dispatch_due_at: datetime | None = None
     dispatch_late: bool | None = None
+    department: str | None = None
+    """The department it went to (the lead one, 主办, in joint handling)."""
+    assisting: tuple[str, ...] = ()
+    """The departments assisting (协办)."""
 
 
 @dataclass
@@ -208,7 +222,9 @@ def plan_step(event: EventNow, action: str, *, actor: str, role: str, actor_staf
               into_state: str | None = None, to_level: str | None = None, staff_id: int | None = None,
               deadline_passed: bool = False, seen_updated_at: datetime | None = None,
               photos: Sequence[str] = (), reason: str | None = None, note: str | None = None,
-              review_on: date | None = None) -> StepPlan:
+              review_on: date | None = None, department: str | None = None, assisting: Sequence[str] = (),
+              due: datetime | None = None, unit: str | None = None,
+              actor_department: str | None = None) -> StepPlan:
     """The rule of one step of the loop (see :data:`STEPS`), with no database: who may take it, from which
     state, and what it changes. Refusals: InputError (a bad value), ForbiddenError (not this role or person),
     NotFoundError (a merge into nothing), ConflictError (the state, or someone changed the event meanwhile)."""
@@ -223,6 +239,13 @@ def plan_step(event: EventNow, action: str, *, actor: str, role: str, actor_staf
                                                              or actor_staff_id != event.assignee_id):
         raise ForbiddenError(f"only the event's assignee may {action} it (event {event.id} is assigned to "
                              f"{'no one' if event.assignee_id is None else 'someone else'})")
+    if action in ASSIGNEE_ONLY and role == "department" and actor_department is not None \
+            and actor_department != event.department:
+        raise ForbiddenError(f"only the lead department ({event.department}) may {action} event {event.id}; an "
+                             "assisting one reports its part (assist)")
+    if action == "assist" and (actor_department is None or actor_department not in event.assisting):
+        raise ForbiddenError(f"only a department assisting with event {event.id} reports on it (assisting: "
+                             f"{', '.join(event.assisting) or 'none'})")
     if action in CHECKS_OTHERS and event.handled_by is not None and event.handled_by == actor:
         raise ForbiddenError(f"you handled event {event.id}: someone else verifies it")
     if seen_updated_at is not None and seen_updated_at != event.updated_at:
@@ -246,8 +269,21 @@ def plan_step(event: EventNow, action: str, *, actor: str, role: str, actor_staf
         plan.sets.update(dispatched_at=at, due_at=clock.deadline(at, _hours(event.period)))
         if event.dispatch_late is None and event.dispatch_due_at is not None:  # the first dispatch ends its clock
             plan.sets["dispatch_late"] = at > event.dispatch_due_at
+        if staff_id is not None and department is not None:
+            raise InputError("dispatch to a person (staff_id) or to a department, not both")
         if staff_id is not None:
-            plan.sets["assignee_staff_id"] = staff_id
+            plan.sets.update(assignee_staff_id=staff_id, queue="grid", department_code=None, assisting=[])
+        if department is not None:
+            helpers = list(dict.fromkeys(assisting))
+            if department in helpers:
+                raise InputError(f"the lead department {department} cannot also assist")
+            if len(helpers) > MAX_ASSISTING:
+                raise InputError(f"at most {MAX_ASSISTING} assisting departments")
+            plan.sets.update(queue="department", department_code=department, assignee_staff_id=None,
+                             assisting=helpers)
+            plan.data.update(department=department, assisting=helpers)
+        elif assisting:
+            raise InputError("assisting departments (协办) go with a lead department (department)")
         if event.last_action == "return":
             plan.data["decision"] = "redispatched"
     elif action == "return":
@@ -258,6 +294,21 @@ def plan_step(event: EventNow, action: str, *, actor: str, role: str, actor_staf
         if event.last_action != "return":
             raise ConflictError(f"event {event.id} was not returned: there is no return to overrule")
         plan.data["decision"] = "overruled"  # back to the same handler, on the deadline it had
+    elif action == "supervise":
+        if not (note or "").strip():
+            raise InputError("a supervision says what is wanted (note)")
+        if due is None or due <= at:
+            raise InputError("a supervision sets a new deadline (due) after now")
+        if not unit or not unit.strip() or len(unit) > 40:
+            raise InputError("a supervision names the unit answerable for the case (unit: a unit's or department's "
+                             "code)")
+        plan.sets.update(supervised_at=at, supervision_due_at=due, supervision_unit=unit.strip(),
+                         supervision_note=(note or "").strip())
+        plan.data.update(due_at=due.isoformat(), unit=unit.strip())
+    elif action == "assist":
+        if not (note or "").strip() and not photos:
+            raise InputError("an assisting department's report says what it did (note, photos)")
+        plan.data["department"] = actor_department
     elif action == "suspend":
         plan.sets["suspended_at"] = at
     elif action in ("resume", "unhang"):

@@ -68,6 +68,9 @@ def test_the_schema_names_a_model_for_each_main_resource(client: TestClient) -> 
     assert ref("/grids/{code}/visits", "post", "201") == ref("/visits/{visit_id}") == "Visit"
     assert ref("/grids/{code}/compliance") == "Compliance"
     assert ref("/kpis") == "Kpis"
+    assert ref("/templates") == "Template" and ref("/events/selection", "post") == "BulkSteps"
+    assert ref("/events/{event_id}/surroundings") == "Surroundings"
+    assert ref("/cities/{city}/calendar") == "WorkingCalendar"
     assert ref("/coverage") == "Coverage"
 
 
@@ -114,6 +117,11 @@ def test_real_answers_conform_to_their_models(client: TestClient, divided_engine
     conforms(list[schemas.Event], client.get(f"/staff/{event.assignee.id}/events").json())
     kpis = conforms(schemas.Kpis, client.get("/kpis", params={"by": "community"}).json())
     assert kpis.units and kpis.units[0].reported >= 1
+    # the console's own: templates, a selection's preview, a case on its map, the working calendar
+    conforms(list[schemas.Template], client.get("/templates").json())
+    conforms(schemas.BulkSteps, client.post("/events/selection", json={"ids": [event.id], "action": "accept"}).json())
+    conforms(schemas.Surroundings, client.get(f"/events/{event.id}/surroundings").json())
+    conforms(schemas.WorkingCalendar, client.get("/cities/beijing/calendar", params={"year": 2026}).json())
 
     # cities, units, grids
     conforms(list[schemas.City], client.get("/cities").json())

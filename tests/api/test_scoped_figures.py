@@ -19,7 +19,7 @@ from gis.dispatch.store import events
 from gis.exports import csv_cell, write_rows
 from tests.conftest import admin, user_headers
 
-LONG_AGO = datetime.now(UTC) - timedelta(days=5)
+LONG_AGO = datetime.now(UTC) - timedelta(days=30)  # C01: 72 working hours, long since passed
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def client(divided_url: str) -> Iterator[TestClient]:
 
 @pytest.fixture
 def two(divided_engine: Engine) -> list[tuple[str, int]]:
-    """(community, overdue event) in each of two communities: dispatched five days ago, due long since."""
+    """(community, overdue event) in each of two communities: dispatched 30 days ago, due long since."""
     with divided_engine.connect() as conn:
         rows = conn.execute(text(
             "SELECT DISTINCT ON (c.code) c.code, ST_X(ST_PointOnSurface(g.geom)), ST_Y(ST_PointOnSurface(g.geom)) "

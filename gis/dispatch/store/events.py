@@ -263,7 +263,7 @@ def take_step(conn: Connection, event_id: int, action: str, *, actor: str, role:
                 "(SELECT t.action FROM event_transitions t WHERE t.event_id = e.id "
                 " ORDER BY t.at DESC, t.id DESC LIMIT 1), "
                 "e.city_id, e.priority = 'urgent' OR c.clock = 'wall', c.dispatch_hours, e.accept_due_at, "
-                "e.dispatch_due_at, e.dispatch_late "
+                "e.dispatch_due_at, e.dispatch_late, e.department_code, e.assisting "
                 "FROM events e JOIN categories c ON c.code = e.category_code WHERE e.id = %s FOR UPDATE OF e",
                 (event_id,))
     row = cur.fetchone()
@@ -271,12 +271,14 @@ def take_step(conn: Connection, event_id: int, action: str, *, actor: str, role:
         raise NotFoundError(f"no event {event_id}")
     (state, level, priority, due, suspended_at, missed, updated_at, assignee, community_id, street_id, department,
      urgent, high, normal, handled_by, last_action, city_id, wall, dispatch_hours, accept_due, dispatch_due,
-     dispatch_late) = row
+     dispatch_late, event_department, assisting) = row
     period = timedelta(hours={"urgent": urgent, "high": high, "normal": normal}[priority])
     event = EventNow(event_id, state, level, priority, period, due, suspended_at, missed, updated_at, assignee,
                      handled_by, last_action, clock=SqlClock(cur, city_id, wall),
                      dispatch_period=timedelta(hours=dispatch_hours), accept_due_at=accept_due,
-                     dispatch_due_at=dispatch_due, dispatch_late=dispatch_late)
+                     dispatch_due_at=dispatch_due, dispatch_late=dispatch_late, department=event_department,
+                     assisting=tuple(assisting or ()))
+    _check_codes(cur, options)
     into_state = None
     if action == "merge" and into is not None:
         cur.execute("SELECT state FROM events WHERE id = %s", (into,))
@@ -298,6 +300,24 @@ def take_step(conn: Connection, event_id: int, action: str, *, actor: str, role:
                 (event_id, action, state, plan.target, actor, role, at, note,
                  json.dumps(plan.data) if plan.data else None))
     return _read(cur, event_id, with_contact=True)
+
+
+def _check_codes(cur: Any, options: dict[str, Any]) -> None:
+    """The departments a dispatch names and the unit a supervision names exist (an InputError naming the one that
+    does not)."""
+    for code in [options.get("department"), *(options.get("assisting") or ())]:
+        if code is None:
+            continue
+        cur.execute("SELECT 1 FROM departments WHERE code = %s", (code,))
+        if cur.fetchone() is None:
+            cur.execute("SELECT string_agg(code, ', ' ORDER BY code) FROM departments")
+            raise InputError(f"no department {code!r}: use one of {cur.fetchone()[0]}")
+    unit = options.get("unit")
+    if unit:
+        cur.execute("SELECT 1 FROM admin_units WHERE code = %(u)s UNION ALL SELECT 1 FROM grids WHERE code = %(u)s "
+                    "UNION ALL SELECT 1 FROM departments WHERE code = %(u)s LIMIT 1", {"u": unit.strip()})
+        if cur.fetchone() is None:
+            raise InputError(f"no unit, grid or department {unit!r} to answer for the case")
 
 
 class SqlClock:
@@ -361,7 +381,8 @@ def _jurisdiction(*, city_id: int | None, department: str | None,
         where.append("v.id IN (SELECT id FROM events WHERE city_id = %(city)s)")
         params["city"] = city_id
     if department is not None:
-        where.append("v.department = %(dep)s AND (v.level = 'department' OR v.queue = 'department')")
+        where.append("((v.department = %(dep)s AND (v.level = 'department' OR v.queue = 'department')) "
+                     "OR %(dep)s = ANY(v.assisting))")
         params["dep"] = department
     if unit_code is not None:
         where.append("(v.grid LIKE %(prefix)s OR v.street LIKE %(prefix)s)")
@@ -372,11 +393,37 @@ def _jurisdiction(*, city_id: int | None, department: str | None,
 def list_events(conn: Connection, *, staff_id: int | None = None, states: Sequence[str] | None = None,
                 grid: str | None = None, overdue_at: datetime | None = None, unit_code: str | None = None,
                 city_id: int | None = None, department: str | None = None, with_contact: bool = False,
-                after_id: int | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+                after_id: int | None = None, limit: int = 100, offset: int = 0, category: str | None = None,
+                source: str | None = None, due_before: datetime | None = None, duplicates: bool = False,
+                returned: bool = False, supervised: bool = False,
+                ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
     """Events by assignee, state, grid, unit (district/street/community/grid code prefix), city, overdue at a time,
     or gone or escalated to a department; ``after_id``: only those reported after it (a live queue's new ones, in
-    id order). The reporter's contact only ``with_contact``."""
+    id order). The console's filters: ``category``, ``source``, ``due_before`` (dispatched or handled, due by
+    then: "due soon"), ``duplicates`` (possible duplicates waiting for a person), ``returned`` (sent back by a
+    department, waiting for the centre's decision), ``supervised`` (督办, open); ``ids``: those events. Sorted by
+    deadline. The reporter's contact only ``with_contact``."""
     where, params = _jurisdiction(city_id=city_id, department=department, unit_code=unit_code)
+    if ids is not None:
+        where.append("v.id = ANY(%(ids)s)")
+        params["ids"] = list(ids)
+    if category is not None:
+        where.append("v.category = %(cat)s")
+        params["cat"] = category
+    if source is not None:
+        where.append("v.source = %(src)s")
+        params["src"] = source
+    if due_before is not None:
+        where.append("v.state IN ('dispatched', 'handled') AND v.due_at < %(due_before)s")
+        params["due_before"] = due_before
+    if duplicates:
+        where.append("v.duplicate_of IS NOT NULL AND v.state IN ('reported', 'accepted')")
+    if returned:
+        where.append("v.state = 'accepted' AND (SELECT t.action FROM event_transitions t WHERE t.event_id = v.id "
+                     "ORDER BY t.at DESC, t.id DESC LIMIT 1) = 'return'")
+    if supervised:
+        where.append("v.supervised_at IS NOT NULL AND v.state = ANY(%(open)s)")
+        params["open"] = list(OPEN_STATES)
     params.update(limit=limit, offset=offset)
     if after_id is not None:
         where.append("v.id > %(after)s")
@@ -407,8 +454,9 @@ def last_event_id(conn: Connection) -> int:
 
 def state_counts(conn: Connection, *, unit_code: str | None = None, city_id: int | None = None,
                  department: str | None = None, now: datetime, soon: timedelta = timedelta(hours=2)) -> dict[str, int]:
-    """How many events of a jurisdiction are in each open state, and how many are overdue or due within ``soon``:
-    the counts a console keeps in view."""
+    """How many events of a jurisdiction are in each open state, and how many are overdue or due within ``soon``,
+    under supervision, possible duplicates, or returned and waiting for a decision: the counts a console keeps in
+    view."""
     where, params = _jurisdiction(city_id=city_id, department=department, unit_code=unit_code)
     where.append("v.state = ANY(%(open)s)")
     params.update(open=list(OPEN_STATES), now=now, soon=now + soon)
@@ -417,13 +465,18 @@ def state_counts(conn: Connection, *, unit_code: str | None = None, city_id: int
         SELECT v.state, count(*),
                count(*) FILTER (WHERE v.state IN ('dispatched', 'handled') AND v.due_at < %(now)s),
                count(*) FILTER (WHERE v.state IN ('dispatched', 'handled') AND v.due_at >= %(now)s
-                                AND v.due_at < %(soon)s)
+                                AND v.due_at < %(soon)s),
+               count(*) FILTER (WHERE v.supervised_at IS NOT NULL),
+               count(*) FILTER (WHERE v.duplicate_of IS NOT NULL AND v.state IN ('reported', 'accepted')),
+               count(*) FILTER (WHERE v.state = 'accepted' AND (SELECT t.action FROM event_transitions t
+                                WHERE t.event_id = v.id ORDER BY t.at DESC, t.id DESC LIMIT 1) = 'return')
         FROM event_rows v WHERE {' AND '.join(where)} GROUP BY v.state""", params)
-    counts = {state: 0 for state in OPEN_STATES} | {"overdue": 0, "due_soon": 0}
-    for state, n, overdue, due_soon in cur.fetchall():
+    extra = ("overdue", "due_soon", "supervised", "duplicates", "returned")
+    counts = {state: 0 for state in OPEN_STATES} | dict.fromkeys(extra, 0)
+    for state, n, *more in cur.fetchall():
         counts[state] = int(n)
-        counts["overdue"] += int(overdue)
-        counts["due_soon"] += int(due_soon)
+        for key, value in zip(extra, more, strict=True):
+            counts[key] += int(value)
     return counts
 
 

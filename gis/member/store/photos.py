@@ -51,9 +51,9 @@ def photo_uploader(conn: Connection, key: str) -> str | None:
     return conn.exec_driver_sql("SELECT uploaded_by FROM photos WHERE key = %(k)s", {"k": key}).scalar()
 
 
-def photo_events(conn: Connection, key: str, *, limit: int = 100) -> list[tuple[int, str | None, str | None, str, str]]:
+def photo_events(conn: Connection, key: str, *, limit: int = 100) -> list[tuple[Any, ...]]:
     """The events that show the photo (as reported, or with one of their steps), as
-    ``(city_id, unit code, department, level, queue)``: what a jurisdiction check reads."""
+    ``(city_id, unit code, department, level, queue, assisting)``: what a jurisdiction check reads."""
     rows = conn.exec_driver_sql(
         f"{EVENT_PLACE} WHERE e.id IN (SELECT id FROM events WHERE photos <> '[]'::jsonb "
         "AND photos @> jsonb_build_array(%(k)s) UNION SELECT event_id FROM event_transitions WHERE data ? 'photos' "
