@@ -163,6 +163,26 @@ class Surroundings(Model):
     recent: list[Event] = Field(description="the grid's cases of the last 90 days, newest first")
 
 
+class DispatchPerson(Model):
+    id: int
+    name: str
+    role: str = one_of(STAFF_ROLES)
+    duty: str | None = Field(description="their duty in the case's grid (chief, member, embedded); null: of its "
+                             "community or street")
+    grid: str | None
+
+
+class DepartmentRef(Model):
+    code: str
+    name: str
+    name_en: str | None
+
+
+class DispatchOptions(Model):
+    people: list[DispatchPerson]
+    departments: list[DepartmentRef]
+
+
 class EventStep(Model):
     """One step of an event's loop: who took it, in which role, when and why."""
     action: str

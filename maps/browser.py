@@ -63,12 +63,40 @@ class VisitResult:
 
 @dataclass
 class LocalPage:
-    """A Chromium page that may load only from this machine, and what went wrong on it."""
+    """A Chromium page that may load only from this machine, and what went wrong on it. ``another`` opens one more
+    such page in the same browser, in a context of its own (another person at another desk, or on a phone)."""
 
     page: Any
     context: Any = None
     external_requests: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
+
+    def another(self, *, width: int = 1400, height: int = 900, token: str | None = None,
+                **context_options: Any) -> LocalPage:
+        return _open(self.context.browser, width=width, height=height, token=token, **context_options)
+
+
+def _open(browser: Any, *, width: int, height: int, token: str | None, **context_options: Any) -> LocalPage:
+    from playwright.sync_api import Route
+
+    context = browser.new_context(viewport={"width": width, "height": height}, **context_options)
+    if token is not None:
+        context.add_cookies([{"name": TOKEN_COOKIE, "value": token, "domain": "127.0.0.1", "path": "/",
+                              "httpOnly": True, "sameSite": "Strict"}])
+    out = LocalPage(context.new_page(), context)
+
+    def guard(route: Route) -> None:
+        host = urlparse(route.request.url).hostname or ""
+        if route.request.url.startswith(("data:", "blob:")) or host in LOCAL_HOSTS:
+            route.continue_()
+        else:
+            out.external_requests.append(route.request.url)
+            route.abort()
+
+    out.page.route("**/*", guard)
+    out.page.on("console", lambda m: out.console_errors.append(m.text) if m.type == "error" else None)
+    out.page.on("pageerror", lambda e: out.console_errors.append(str(e)))
+    return out
 
 
 @contextmanager
@@ -78,29 +106,12 @@ def local_page(*, width: int = 1400, height: int = 900, token: str | None = None
     console errors and uncaught exceptions (for tests that click and type, where :func:`visit` only looks).
     ``token``: signed in with it (the sign-in cookie of ``/login``, for every port of this machine). Other keywords
     go to Playwright's ``new_context`` (a phone: ``is_mobile``, ``has_touch``, ``geolocation``, ``permissions``)."""
-    from playwright.sync_api import Route, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            context = browser.new_context(viewport={"width": width, "height": height}, **context_options)
-            if token is not None:
-                context.add_cookies([{"name": TOKEN_COOKIE, "value": token, "domain": "127.0.0.1", "path": "/",
-                                      "httpOnly": True, "sameSite": "Strict"}])
-            out = LocalPage(context.new_page(), context)
-
-            def guard(route: Route) -> None:
-                host = urlparse(route.request.url).hostname or ""
-                if route.request.url.startswith(("data:", "blob:")) or host in LOCAL_HOSTS:
-                    route.continue_()
-                else:
-                    out.external_requests.append(route.request.url)
-                    route.abort()
-
-            out.page.route("**/*", guard)
-            out.page.on("console", lambda m: out.console_errors.append(m.text) if m.type == "error" else None)
-            out.page.on("pageerror", lambda e: out.console_errors.append(str(e)))
-            yield out
+            yield _open(browser, width=width, height=height, token=token, **context_options)
         finally:
             browser.close()
 

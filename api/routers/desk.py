@@ -14,7 +14,7 @@ from api.deps import ConnectionDep, get_engine
 from api.jurisdiction import event_in_scope
 from api.roles import Desk, allow
 from api.routers.events import loop_role, staff_in_scope
-from api.schemas import BulkSteps, Surroundings, Template, documented
+from api.schemas import BulkSteps, DispatchOptions, Surroundings, Template, documented
 from gis.access.scope import User
 from gis.dispatch.store import desk
 from gis.errors import NotFoundError
@@ -111,3 +111,11 @@ def surroundings(event_id: int, conn: ConnectionDep, user: Desk,
     event_in_scope(conn, user, event_id)
     return desk.surroundings(conn, event_id, near_m=near_m, city_id=user.scope.city_id,
                              unit_code=user.scope.prefix, department=_department(user))
+
+
+@router.get("/events/{event_id}/dispatch-options", summary="Whom a case may be dispatched to: its grid's, community's "
+            "and street's staff, and the departments", response_model=None,
+            responses={**documented(DispatchOptions), 404: {"description": "no such event in your jurisdiction"}})
+def dispatch_options(event_id: int, conn: ConnectionDep, user: Desk) -> dict[str, Any]:
+    event_in_scope(conn, user, event_id)
+    return desk.dispatch_options(conn, event_id)

@@ -121,6 +121,8 @@ def test_real_answers_conform_to_their_models(client: TestClient, divided_engine
     conforms(list[schemas.Template], client.get("/templates").json())
     conforms(schemas.BulkSteps, client.post("/events/selection", json={"ids": [event.id], "action": "accept"}).json())
     conforms(schemas.Surroundings, client.get(f"/events/{event.id}/surroundings").json())
+    options = conforms(schemas.DispatchOptions, client.get(f"/events/{event.id}/dispatch-options").json())
+    assert options.people and options.people[0].duty is not None and options.departments
     conforms(schemas.WorkingCalendar, client.get("/cities/beijing/calendar", params={"year": 2026}).json())
 
     # cities, units, grids

@@ -166,3 +166,174 @@ def test_a_possible_duplicate_is_merged_into_the_earlier_case(divided_engine: En
             wait_for(page, "document.querySelector('#case .ok') !== null", timeout=5000)
             assert tab.console_errors == [] and tab.external_requests == []
     assert state_of(divided_engine, second["id"]) == "merged"
+
+
+def test_the_whole_loop_from_the_phone_to_the_close(divided_engine: Engine, divided_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 21's six steps in one browser, each checked in the database and the history: a grid member reports
+    from the phone page and the case reaches the street centre's open console within 2 s; the centre accepts it and
+    dispatches it to the water department; the department returns it (wrong location); the centre overrules; the
+    department handles it with a photo; the member verifies on the phone and the centre closes it with an
+    evaluation. Meanwhile another department's and another community's desks never see it, and the reporter's
+    contact reaches no one who may not see it."""
+    from tests.maps.test_member import PHONE
+
+    with divided_engine.connect() as conn:
+        grid, lon, lat, staff = conn.execute(text(
+            "SELECT g.code, ST_X(ST_PointOnSurface(g.geom)), ST_Y(ST_PointOnSurface(g.geom)), sg.staff_id "
+            "FROM grids g JOIN staff_grids sg ON sg.grid_id = g.id AND sg.duty = 'member' ORDER BY g.code LIMIT 1"
+        )).one()
+        other_community = conn.execute(text(
+            "SELECT c.code FROM admin_units c WHERE c.level = 'community' AND c.code <> left(:g, 12) "
+            "AND EXISTS (SELECT 1 FROM grids g WHERE g.community_id = c.id) ORDER BY c.code LIMIT 1"),
+            {"g": grid}).scalar()
+    writing(divided_engine, create_user, "wang", PASSWORD, "grid_member", unit=grid, staff_id=staff,
+            display_name="网格员 王")
+    writing(divided_engine, create_user, "street-desk", PASSWORD, "dispatcher", unit=grid[:9],
+            display_name="街道综治中心")
+    writing(divided_engine, create_user, "water-desk", PASSWORD, "department", unit="beijing", department="water",
+            display_name="水务局")
+    writing(divided_engine, create_user, "police-desk", PASSWORD, "department", unit="beijing",
+            department="police")
+    writing(divided_engine, create_user, "leader", PASSWORD, "leader", unit=grid[:9])
+    if other_community:
+        writing(divided_engine, create_user, "next-door", PASSWORD, "dispatcher", unit=other_community)
+    picture = tmp_path / "fixed.png"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+
+    def steps(event_id: int) -> list[str]:
+        with divided_engine.connect() as conn:
+            return list(conn.execute(text("SELECT action FROM event_transitions WHERE event_id = :i ORDER BY id"),
+                                     {"i": event_id}).scalars())
+
+    def open_case(page, event_id: int) -> None:  # type: ignore[no-untyped-def]
+        page.goto(page.url, wait_until="networkidle")
+        page.click(f'#queue tr[data-id="{event_id}"]')
+        wait_for(page, f"(document.querySelector('#case h2') || {{innerText: ''}}).innerText.includes('#{event_id}')",
+                 timeout=5000)
+
+    def press(page, key: str) -> None:  # type: ignore[no-untyped-def]
+        """One key of the loop, and wait for the step's own answer on the case file."""
+        page.evaluate("document.querySelector('#message').replaceChildren()")
+        page.keyboard.press("Escape")  # out of the note field: the keys act on the case
+        page.keyboard.press(key)
+        wait_for(page, "document.querySelector('#case .ok') !== null || document.querySelector('#case .error') "
+                       "!== null", timeout=8000)
+        assert page.query_selector("#case .error") is None, page.inner_text("#case .error")
+
+    settings = Settings(database_url=divided_url, auto_dispatch=False, escalate_every_s=0)
+    with serve_in_thread(create_app(settings)) as base, \
+            local_page(width=1500, height=950, token=http_token(base, "street-desk")) as centre:
+        desk = centre.page
+        desk.goto(f"{base}/console", wait_until="networkidle")
+        wait_for(desk, "document.querySelector('#live').className === 'on'", timeout=10000)
+        phone = centre.another(**PHONE, token=http_token(base, "wang"), is_mobile=True, has_touch=True,
+                               geolocation={"latitude": lat, "longitude": lon}, permissions=["geolocation"],
+                               locale="zh-CN")
+        member = phone.page
+        member.goto(f"{base}/m/", wait_until="networkidle")
+        member.wait_for_selector("body[data-ready='1']")
+
+        # 1. the member reports from the phone; the case reaches the centre's console by itself
+        before = int(conn_scalar(divided_engine, "SELECT coalesce(max(id), 0) FROM events"))
+        member.click("#tabs button[data-tab=report]")
+        member.click("#categories button >> nth=0")
+        member.fill("#note", "井盖松动 loose manhole cover")
+        sent = time.monotonic()
+        member.click("#send")
+        wait_for(desk, f"[...document.querySelectorAll('#queue tr[data-id]')].some(r => Number(r.dataset.id) > "
+                       f"{before})", timeout=5000)
+        arrived = time.monotonic() - sent
+        assert arrived < 2.0, f"the report took {arrived:.2f} s to reach the console"
+        event_id = int(conn_scalar(divided_engine, "SELECT max(id) FROM events"))
+        assert state_of(divided_engine, event_id) == "reported" and steps(event_id) == ["report"]
+
+        # 2. the centre accepts, then dispatches it to the water department
+        desk.click(f'#queue tr[data-id="{event_id}"]')
+        wait_for(desk, f"(document.querySelector('#case h2') || {{innerText: ''}}).innerText.includes('#{event_id}')",
+                 timeout=5000)
+        press(desk, "a")
+        assert state_of(divided_engine, event_id) == "accepted"
+        desk.wait_for_selector("#target")
+        desk.select_option("#target", "dept:water")
+        press(desk, "d")
+        with divided_engine.connect() as conn:
+            state, department = conn.execute(text("SELECT state, department_code FROM events WHERE id = :i"),
+                                             {"i": event_id}).one()
+        assert (state, department) == ("dispatched", "water") and steps(event_id)[-2:] == ["accept", "dispatch"]
+
+        # 3. the department returns it, naming the reason
+        water = centre.another(token=http_token(base, "water-desk"))
+        dep = water.page
+        dep.goto(f"{base}/console", wait_until="networkidle")
+        open_case(dep, event_id)
+        dep.select_option("#reason", "wrong_location")
+        dep.fill("#note", "井盖属小区物业 the cover belongs to the estate")
+        press(dep, "t")
+        assert state_of(divided_engine, event_id) == "accepted" and steps(event_id)[-1] == "return"
+
+        # 4. the centre overrules the return: back to the department, the decision recorded
+        open_case(desk, event_id)
+        wait_for(desk, "document.querySelector('#case').innerText.includes('退单次数')", timeout=5000)
+        desk.fill("#note", "经核实属市政井盖 checked: a municipal cover")
+        press(desk, "o")
+        assert state_of(divided_engine, event_id) == "dispatched" and steps(event_id)[-1] == "overrule"
+
+        # 5. the department handles it with a photo
+        open_case(dep, event_id)
+        press(dep, "i")
+        open_case(dep, event_id)
+        dep.set_input_files("#photo-files", str(picture))
+        dep.fill("#note", "已更换井盖 cover replaced")
+        press(dep, "h")
+        dep.screenshot(path=str(ROOT / "docs" / "console-department.png"))
+        assert state_of(divided_engine, event_id) == "handled"
+
+        # 6. the member verifies on the phone; the centre closes it with an evaluation
+        member.reload(wait_until="networkidle")  # the member opens the page again: the grid's cases to verify
+        member.wait_for_selector("body[data-ready='1']")
+        member.click("#tabs button[data-tab=events]")
+        member.wait_for_selector(f'#verify button[data-id="{event_id}"]')
+        member.screenshot(path=str(ROOT / "docs" / "member-verify.png"), full_page=True)
+        delivered = int(member.get_attribute("body", "data-delivered") or 0)
+        member.click(f'#verify button[data-id="{event_id}"]')
+        wait_for(member, f"Number(document.body.dataset.delivered) > {delivered}", timeout=10000)
+        assert state_of(divided_engine, event_id) == "verified", member.inner_text("#banner")
+        open_case(desk, event_id)
+        desk.select_option("#score", "4")
+        press(desk, "c")
+        desk.screenshot(path=str(ROOT / "docs" / "console-loop.png"))
+
+        # who saw it: another department and another community's desk never; the leader without the contact
+        police = centre.another(token=http_token(base, "police-desk"))
+        police.page.goto(f"{base}/console", wait_until="networkidle")
+        assert police.page.query_selector(f'#queue tr[data-id="{event_id}"]') is None
+        for tab in (centre, phone, water, police):
+            assert tab.external_requests == [] and tab.console_errors == [], (tab.external_requests,
+                                                                              tab.console_errors)
+        leader = http_token(base, "leader")
+        resident = httpx.post(f"{base}/events", json=report(lon + 0.0004, lat, category="E01"), timeout=10,
+                              headers={"Authorization": f"Bearer {http_token(base, 'street-desk')}"}).json()
+        seen = httpx.get(f"{base}/events/{resident['id']}", timeout=10,
+                         headers={"Authorization": f"Bearer {leader}"})
+        assert seen.status_code == 200 and "reporter_contact" not in seen.json()
+        for who in ("police-desk", "next-door") if other_community else ("police-desk",):
+            hidden = httpx.get(f"{base}/events/{resident['id']}", timeout=10,
+                               headers={"Authorization": f"Bearer {http_token(base, who)}"})
+            assert hidden.status_code == 404, who
+    with divided_engine.connect() as conn:
+        state, evaluation, department = conn.execute(text(
+            "SELECT state, evaluation, department_code FROM events WHERE id = :i"), {"i": event_id}).one()
+        photos = conn.execute(text("SELECT data->'photos' FROM event_transitions WHERE event_id = :i "
+                                   "AND action = 'handle'"), {"i": event_id}).scalar()
+        reasons = dict(conn.execute(text("SELECT action, coalesce(data->>'reason', data->>'decision') FROM "
+                                         "event_transitions WHERE event_id = :i AND action IN ('return', "
+                                         "'overrule')"), {"i": event_id}).all())
+    assert (state, evaluation, department) == ("closed", 4, "water")
+    assert steps(event_id) == ["report", "accept", "dispatch", "return", "overrule", "receive", "handle", "verify",
+                               "close"]
+    assert photos and len(photos) == 1 and reasons == {"return": "wrong_location", "overrule": "overruled"}
+
+
+def conn_scalar(engine: Engine, sql: str) -> object:
+    with engine.connect() as conn:
+        return conn.execute(text(sql)).scalar()

@@ -144,3 +144,22 @@ def surroundings(conn: Connection, event_id: int, *, near_m: float = NEAR_M, day
     grid = None if outline is None else {"type": "Feature", "geometry": json.loads(outline),
                                          "properties": {"code": code, "name": name}}
     return {"id": event_id, "grid": grid, "nearby": nearby, "recent": recent}
+
+
+def dispatch_options(conn: Connection, event_id: int) -> dict[str, Any]:
+    """Whom a case may be dispatched to: the working staff of its grid (chief, members, embedded police) and of its
+    community and street, then every department."""
+    place = conn.exec_driver_sql("SELECT grid_id, community_id, street_id FROM events WHERE id = %(i)s",
+                                 {"i": event_id}).first()
+    if place is None:
+        raise NotFoundError(f"no event {event_id}")
+    grid_id, community_id, street_id = place
+    people = conn.exec_driver_sql("""
+        SELECT s.id, s.name, s.role, min(sg.duty), min(g.code) FROM staff s
+        LEFT JOIN staff_grids sg ON sg.staff_id = s.id AND sg.grid_id = %(g)s LEFT JOIN grids g ON g.id = sg.grid_id
+        WHERE s.active AND (sg.grid_id IS NOT NULL OR s.unit_id IN (%(c)s, %(s)s))
+        GROUP BY s.id ORDER BY min(sg.duty) NULLS LAST, s.role, s.name, s.id LIMIT 200""",
+                                  {"g": grid_id, "c": community_id, "s": street_id}).all()
+    departments = conn.exec_driver_sql("SELECT code, name, name_en FROM departments ORDER BY code").all()
+    return {"people": [{"id": i, "name": n, "role": r, "duty": d, "grid": g} for i, n, r, d, g in people],
+            "departments": [{"code": c, "name": n, "name_en": e} for c, n, e in departments]}
