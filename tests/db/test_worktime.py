@@ -128,3 +128,32 @@ def test_a_city_keeps_its_own_days_off_but_never_in_the_past(client: TestClient,
         "09:00-17:00"]
     assert client.delete(f"/cities/{key}/calendar/days/{day.isoformat()}").status_code == 204
     assert client.delete(f"/cities/{key}/calendar/days/{day.isoformat()}").status_code == 404
+
+
+def test_a_historic_file_gets_the_same_deadlines_as_single_reports(divided_engine: Engine) -> None:
+    """Bulk intake lays the working periods out as a table (two lookups a row, not the rule called row by row):
+    every deadline it stores is the rule's, over weekends, National Day and its make-up Saturday, for each
+    priority and for wall-clock categories."""
+    from gis.dispatch.store.bulk import bulk_intake, read_events_file
+
+    _, lon, lat = inner_point(divided_engine)
+    rng = random.Random(3)
+    lines = ["category,lon,lat,priority,reported_at,closed_at"]
+    for i in range(400):
+        at = datetime(2026, 9, 20, tzinfo=UTC) + timedelta(minutes=rng.randrange(0, 60 * 24 * 30))
+        category = rng.choice(["C01", "C02", "E01", "E05", "S01"])
+        closed = (at + timedelta(hours=rng.randrange(1, 200))).isoformat() if i % 2 else ""
+        lines.append(f"{category},{lon + rng.random() * 1e-4},{lat},{rng.choice(['urgent', 'high', 'normal'])},"
+                     f"{at.isoformat()},{closed}")
+    report = bulk_intake(divided_engine, read_events_file("\n".join(lines).encode(), "history.csv"))
+    assert report.stored == 400
+    with divided_engine.connect() as conn:
+        rows = conn.execute(text("""
+            SELECT e.due_at, gridpatrol_deadline(e.city_id, e.reported_at, CASE e.priority WHEN 'urgent'
+                       THEN c.hours_urgent WHEN 'high' THEN c.hours_high ELSE c.hours_normal END,
+                       e.priority = 'urgent' OR c.clock = 'wall'), e.closed_at, e.closed_on_time
+            FROM events e JOIN categories c ON c.code = e.category_code WHERE e.import_id IS NOT NULL""")).all()
+    assert len(rows) == 400
+    assert max(abs((due - rule).total_seconds()) for due, rule, _, _ in rows) < 1e-3
+    assert all(on_time == (closed <= due) for due, _, closed, on_time in rows if closed is not None)
+    assert any(due.date() == date(2026, 10, 10) for due, *_ in rows)  # the make-up Saturday counts

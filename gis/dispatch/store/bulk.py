@@ -21,6 +21,7 @@ codes, then the file's order; in an archive, the staged rows' order (see ``_spac
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 import secrets
@@ -274,6 +275,54 @@ SELECT -st.id, NULL, NULL, NULL, st.id, st.city_id, NULL, NULL, 0, NULL, NULL, N
 FROM (SELECT DISTINCT street_id FROM fallback WHERE grid_id IS NULL) q JOIN admin_units st ON st.id = q.street_id
 """
 
+# The working periods of the cities the file's rows went to, from the day before its first report to ``horizon``
+# days after its last, each with the working seconds before it (the rule of gis/dispatch/sql/worktime.sql, laid out
+# as a table): a row's deadline is then two index lookups, where calling gridpatrol_deadline row by row cost more
+# than the rest of the import (200,000 rows: 5 s). A few thousand rows however long the file.
+_WORK_SPANS = [
+    """
+    CREATE {kind} TABLE work_spans {drop} AS
+    WITH cities AS (
+        SELECT DISTINCT u.city_id, coalesce(cs.timezone, 'Asia/Shanghai') AS tz,
+               coalesce(cs.work_starts, '{{08:30,13:30}}') AS starts, coalesce(cs.work_ends, '{{12:00,17:30}}') AS ends,
+               c.code IS NOT NULL AS national
+        FROM units u JOIN admin_units c ON c.id = u.city_id LEFT JOIN city_settings cs ON cs.city_id = u.city_id),
+    days AS (
+        SELECT c.*, d::date AS day FROM cities c,
+            (SELECT min(reported_at) AS first, max(reported_at) AS last FROM staging) r,
+            generate_series((r.first AT TIME ZONE 'UTC')::date - 2, (r.last AT TIME ZONE 'UTC')::date + %(horizon)s,
+                            interval '1 day') d),
+    spans AS (
+        SELECT d.city_id, (d.day + p.s) AT TIME ZONE d.tz AS a, (d.day + p.e) AT TIME ZONE d.tz AS b
+        FROM days d CROSS JOIN LATERAL unnest(d.starts, d.ends) p(s, e)
+        WHERE coalesce((SELECT x.working FROM calendar_days x WHERE x.day = d.day
+                        AND (x.city_id = d.city_id OR (x.city_id IS NULL AND d.national))
+                        ORDER BY x.city_id NULLS LAST LIMIT 1), extract(isodow FROM d.day) < 6))
+    SELECT city_id, a, b, sum(extract(epoch FROM b - a)) OVER w - extract(epoch FROM b - a) AS before_s,
+           sum(extract(epoch FROM b - a)) OVER w AS after_s
+    FROM spans WINDOW w AS (PARTITION BY city_id ORDER BY a)
+    """,
+    "CREATE INDEX ON work_spans (city_id, b)",
+    "CREATE INDEX ON work_spans (city_id, after_s)",
+    "ANALYZE work_spans",
+]
+
+
+def _work_spans(cur: Any, kind: dict[str, str], known: list[str]) -> None:
+    """Lay out ``work_spans`` far enough: past a file's last report by its longest deadline in the shortest working
+    day of its cities, with the weekends and the longest holidays besides (a deadline beyond it is still right:
+    the insert falls back on the rule itself)."""
+    cur.execute("SELECT max(greatest(hours_urgent, hours_high, hours_normal)) FROM categories WHERE code = ANY(%s)",
+                (known,))
+    hours = float((cur.fetchone() or (None,))[0] or 72)
+    cur.execute("SELECT min((SELECT sum(extract(epoch FROM p.e - p.s)) FROM unnest(s.work_starts, s.work_ends) "
+                "p(s, e))) / 3600 FROM city_settings s WHERE s.city_id IN (SELECT city_id FROM units)")
+    daily = float((cur.fetchone() or (None,))[0] or 7.5)
+    horizon = math.ceil(hours / max(daily, 0.5) * 7 / 5) + 45
+    for statement in _WORK_SPANS:
+        cur.execute(statement.format(**kind), {"horizon": horizon})
+
+
 # (table, key column, the keys the events will refer to): every foreign key the insert sets.
 _REFERENCES = [
     ("categories", "code", "SELECT unnest(%(used)s::text[])"),
@@ -317,9 +366,18 @@ INSERT INTO {table} (category_code, priority, source, description, photos, input
                  ARRAY[c.hours_urgent, c.hours_high, c.hours_normal]::float8[] AS hours, c.clock = 'wall' AS wall
           FROM unnest(%(categories)s::text[]) WITH ORDINALITY k(code, n) JOIN categories c ON c.code = k.code) c
         ON c.n = s.category
-    -- the deadline in the city's working time (worktime.sql), on the clock for urgent and wall-clock categories
-    CROSS JOIN LATERAL (SELECT gridpatrol_deadline(u.city_id, s.reported_at, c.hours[s.priority],
-                                                   c.wall OR s.priority = 1) AS due) dl
+    -- the deadline: on the clock for urgent reports and wall-clock categories; else in the city's working time,
+    -- found in its working periods (``work_spans``, two index lookups) and, should the file reach past them,
+    -- by the rule itself (gridpatrol_deadline, worktime.sql)
+    CROSS JOIN LATERAL (SELECT CASE WHEN c.wall OR s.priority = 1 OR u.city_id IS NULL
+        THEN s.reported_at + make_interval(secs => c.hours[s.priority] * 3600)
+        ELSE coalesce((
+            SELECT w1.a + make_interval(secs => w0.pos + c.hours[s.priority] * 3600 - w1.before_s)
+            FROM (SELECT w.before_s + greatest(extract(epoch FROM s.reported_at - w.a), 0) AS pos FROM work_spans w
+                  WHERE w.city_id = u.city_id AND w.b > s.reported_at ORDER BY w.b LIMIT 1) w0
+            CROSS JOIN LATERAL (SELECT w.a, w.before_s FROM work_spans w WHERE w.city_id = u.city_id
+                                AND w.after_s >= w0.pos + c.hours[s.priority] * 3600 ORDER BY w.after_s LIMIT 1) w1),
+            gridpatrol_deadline(u.city_id, s.reported_at, c.hours[s.priority], false)) END AS due) dl
     LEFT JOIN staging_text d ON d.row = s.row
     WHERE {rows}
     {order}
@@ -545,6 +603,7 @@ def _stage(cur: Any, frame: pd.DataFrame, kind: dict[str, str], known: list[str]
                                  f"your jurisdiction (they would go to other units' grids or queues): rows "
                                  f"{outside}; nothing stored")
     cur.execute("ANALYZE fallback, units, staging_text")  # small: the inserts' joins then read them whole
+    _work_spans(cur, kind, known)
     return int(unplaced), int(nearest)
 
 
