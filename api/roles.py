@@ -61,6 +61,6 @@ Recorder = Annotated[User, Depends(allow(*RECORDERS))]
 Handler = Annotated[User, Depends(allow(*HANDLERS))]
 
 
-DESK = ("admin", "dispatcher", "department")
-"""Who runs the loop at a desk, in the console: centre staff (dispatchers) and departments."""
+DESK = ("admin", "dispatcher", "department", "leader")
+"""Who works at the console: centre staff (dispatchers), departments, leaders (who follow it and supervise)."""
 Desk = Annotated[User, Depends(allow(*DESK))]

@@ -17,7 +17,7 @@ from api.routers.events import loop_role, staff_in_scope
 from api.schemas import BulkSteps, DispatchOptions, Surroundings, Template, documented
 from gis.access.scope import User
 from gis.dispatch.store import desk
-from gis.errors import NotFoundError
+from gis.errors import ForbiddenError, NotFoundError
 
 router = APIRouter(tags=["dispatch"])
 EngineDep = Annotated[Engine, Depends(get_engine)]
@@ -83,6 +83,8 @@ def remove_template(template_id: int, engine: EngineDep, _: Admin) -> Response:
 def bulk_step(body: BulkBody, engine: EngineDep, user: Desk) -> dict[str, Any]:
     """Without ``confirm`` the answer says, case by case, what the step would do and nothing changes; with it every
     case takes the step, or (one cannot) none does."""
+    if user.role == "leader":
+        raise ForbiddenError("a leader supervises cases one by one; a selection's steps are the centre's")
     with engine.connect() as conn, conn.begin() as transaction:
         if body.staff_id is not None:
             staff_in_scope(conn, user, body.staff_id, active=True)

@@ -248,13 +248,13 @@ def plan_step(event: EventNow, action: str, *, actor: str, role: str, actor_staf
                              f"{', '.join(event.assisting) or 'none'})")
     if action in CHECKS_OTHERS and event.handled_by is not None and event.handled_by == actor:
         raise ForbiddenError(f"you handled event {event.id}: someone else verifies it")
-    if seen_updated_at is not None and seen_updated_at != event.updated_at:
-        raise ConflictError(f"event {event.id} changed at {event.updated_at.isoformat()}, after you read it "
-                            f"({seen_updated_at.isoformat()}): read it again, then decide")
-    if event.state not in step.sources:
+    if event.state not in step.sources:  # first: what the state allows says more than "it changed"
         allowed = sorted(a for a, s in STEPS.items() if event.state in s.sources)
         raise ConflictError(f"event {event.id} is {event.state}: {action!r} cannot be taken now; possible steps: "
                             f"{', '.join(allowed) or 'none (the loop is over)'}")
+    if seen_updated_at is not None and seen_updated_at != event.updated_at:
+        raise ConflictError(f"event {event.id} changed at {event.updated_at.isoformat()}, after you read it "
+                            f"({seen_updated_at.isoformat()}): read it again, then decide")
     plan = StepPlan(target=step.target or event.state, sets={"state": step.target or event.state, "updated_at": at})
     if photos:  # a feedback's pictures (POST /photos keys), kept with the step
         if len(photos) > MAX_PHOTOS or not all(isinstance(k, str) and 0 < len(k) <= MAX_PHOTO_REF
@@ -330,6 +330,8 @@ def plan_step(event: EventNow, action: str, *, actor: str, role: str, actor_staf
     elif action == "extend":
         if hours is None or not 0 < hours <= 24 * 30:
             raise InputError("an extension gives the extra hours (more than 0, at most 720)")
+        if not (note or "").strip():
+            raise InputError("an extension says why (note)")
         assert event.due_at is not None
         plan.sets["due_at"] = clock.deadline(event.due_at, hours)
         plan.counters.append("extensions")

@@ -62,7 +62,7 @@ def test_two_steps_on_what_each_saw_one_wins_one_is_409(served: tuple[str, dict[
         seen = event["updated_at"]
         statuses = at_once(
             lambda url=url, seen=seen: httpx.post(f"{url}/extend", headers=auth, timeout=10,
-                                                  json={"hours": 24, "seen_updated_at": seen}),
+                                                  json={"hours": 24, "note": "parts", "seen_updated_at": seen}),
             lambda url=url, seen=seen: httpx.post(f"{url}/suspend", headers=auth, timeout=10,
                                                   json={"note": "wait", "seen_updated_at": seen}))
         assert sorted(statuses) == [200, 409], statuses
@@ -72,8 +72,11 @@ def test_two_steps_on_what_each_saw_one_wins_one_is_409(served: tuple[str, dict[
         now = httpx.get(url, headers=auth, timeout=10).json()
         assert now["extensions"] == (1 if won == "extend" else 0)
         assert now["state"] == ("suspended" if won == "suspend" else "dispatched")
-    stale = httpx.post(f"{url}/resume", headers=auth, timeout=10, json={"seen_updated_at": seen})
-    assert stale.status_code == 409 and "read it again" in stale.json()["detail"]
+    stale = httpx.post(f"{url}/supervise", headers=auth, timeout=10, json={"seen_updated_at": seen})
+    assert stale.status_code == 409 and "read it again" in stale.json()["detail"]  # a step the state allows
+    # one it no longer allows says so first (more use to the reader than "it changed")
+    gone = httpx.post(f"{url}/accept", headers=auth, timeout=10, json={"seen_updated_at": seen})
+    assert gone.status_code == 409 and "cannot be taken now" in gone.json()["detail"]
 
 
 def _assignee_headers(base: str, engine: Engine, staff_id: int) -> dict[str, str]:

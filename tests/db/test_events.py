@@ -265,7 +265,7 @@ def test_suspension_stops_the_clock_and_extension_moves_the_deadline(divided_eng
     assert datetime.fromisoformat(resumed["due_at"]) == calendar.deadline(due, 3.5)
     assert resumed["suspended_seconds"] == 5 * 3600
     extended = events.act(divided_engine, event["id"], "extend", hours=24, now=DAYTIME + timedelta(hours=7),
-                          **centre)
+                          note="待更换井盖到货 waiting for the new cover", **centre)
     assert datetime.fromisoformat(extended["due_at"]) == calendar.deadline(calendar.deadline(due, 3.5), 24)
     assert extended["extensions"] == 1
 

@@ -51,7 +51,9 @@ def test_states_roles_and_values() -> None:
         plan_step(_event("reported"), "merge", actor="c", role="centre_staff", actor_staff_id=None, at=AT, into=9)
     with pytest.raises(ConflictError, match="changed"):
         plan_step(_event(), "extend", actor="c", role="centre_staff", actor_staff_id=None, at=AT, hours=1,
-                  seen_updated_at=AT - timedelta(seconds=1))
+                  note="materials late", seen_updated_at=AT - timedelta(seconds=1))
+    with pytest.raises(InputError, match="says why"):
+        plan_step(_event(), "extend", actor="c", role="centre_staff", actor_staff_id=None, at=AT, hours=8)
     up = plan_step(_event(), "escalate", actor="c", role="centre_staff", actor_staff_id=None, at=AT)
     assert up.holder_level == "community" and up.sets["due_at"] == AT + timedelta(hours=72)
 

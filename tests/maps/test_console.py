@@ -337,3 +337,85 @@ def test_the_whole_loop_from_the_phone_to_the_close(divided_engine: Engine, divi
 def conn_scalar(engine: Engine, sql: str) -> object:
     with engine.connect() as conn:
         return conn.execute(text(sql)).scalar()
+
+
+def test_bad_input_shows_plainly_on_the_page_and_changes_nothing(divided_engine: Engine, divided_url: str) -> None:
+    """Issue 21's bad input at the console: a step a case no longer allows (someone else moved it on), supervising
+    a case closed meanwhile, a selection reaching outside the jurisdiction, a calendar day in the past, an empty
+    template: each an error on the page, and nothing stored."""
+    code, lon, lat = inner_point(divided_engine)
+    writing(divided_engine, create_user, "desk-two", PASSWORD, "dispatcher", unit=code[:12])
+    writing(divided_engine, create_user, "chief-admin", PASSWORD, "admin", unit=None)
+    with divided_engine.connect() as conn:
+        elsewhere = conn.execute(text(
+            "SELECT ST_X(ST_PointOnSurface(g.geom)), ST_Y(ST_PointOnSurface(g.geom)) FROM grids g "
+            "WHERE left(g.code, 12) <> :c ORDER BY g.code LIMIT 1"), {"c": code[:12]}).first()
+    with serve_in_thread(create_app(Settings(database_url=divided_url, escalate_every_s=0))) as base:
+        token = http_token(base, "desk-two")
+        auth = {"Authorization": f"Bearer {token}"}
+        case = httpx.post(f"{base}/events", json=report(lon, lat), headers=auth, timeout=10).json()
+        with local_page(token=token) as tab:
+            page = tab.page
+            page.goto(f"{base}/console", wait_until="networkidle")
+            page.click(f'#queue tr[data-id="{case["id"]}"]')
+            page.wait_for_selector('[data-action="suspend"]')
+            # someone else suspends it first: the page's step is refused, and says why
+            assert httpx.post(f"{base}/events/{case['id']}/suspend", json={"note": "等待"}, headers=auth,
+                              timeout=10).status_code == 200
+            page.click('[data-action="suspend"]')
+            wait_for(page, "document.querySelector('#case .error') !== null", timeout=5000)
+            assert "409" in page.inner_text("#case .error")
+            assert state_of(divided_engine, case["id"]) == "suspended"
+            # supervising a case closed meanwhile
+            page.click(f'#queue tr[data-id="{case["id"]}"]')
+            wait_for(page, "document.querySelector('#case .error') === null && "
+                           "document.querySelector('[data-action=\"resume\"]') !== null", timeout=5000)  # read again
+            with divided_engine.begin() as conn:
+                conn.execute(text("UPDATE events SET state = 'closed', closed_at = now(), updated_at = now() "
+                                  "WHERE id = :i"), {"i": case["id"]})
+            page.fill("#note", "限期办结")
+            page.click('[data-action="supervise"]')
+            wait_for(page, "document.querySelector('#case .error') !== null", timeout=5000)
+            assert "closed" in page.inner_text("#case .error")
+            with divided_engine.connect() as conn:
+                assert conn.execute(text("SELECT supervised_at FROM events WHERE id = :i"),
+                                    {"i": case["id"]}).scalar() is None
+            # a selection reaching into another community's case (a stale page's): refused by number
+            if elsewhere is not None:
+                admin_token = http_token(base, "chief-admin")
+                foreign = httpx.post(f"{base}/events", json=report(*elsewhere, category="E01"), timeout=10,
+                                     headers={"Authorization": f"Bearer {admin_token}"}).json()
+                mine = httpx.post(f"{base}/events", json=report(lon + 0.0005, lat, category="E03"), timeout=10,
+                                  headers=auth).json()
+                page.evaluate(f"state.picked.add({mine['id']}); state.picked.add({foreign['id']}); showBulk()")
+                page.click("#bulk-preview")
+                wait_for(page, f"document.querySelector('#bulk-said').innerText.includes('{foreign['id']}')",
+                         timeout=5000)
+                assert "jurisdiction" in page.inner_text("#bulk-said")
+                assert page.is_hidden("#bulk-confirm")
+            assert tab.external_requests == []
+        # an admin's settings: a day in the past, a template with no text
+        with divided_engine.connect() as conn:
+            days = conn.execute(text("SELECT count(*) FROM calendar_days")).scalar_one()
+            templates = conn.execute(text("SELECT count(*) FROM response_templates")).scalar_one()
+        with local_page(token=http_token(base, "chief-admin")) as tab:
+            page = tab.page
+            page.goto(f"{base}/console", wait_until="networkidle")
+            page.click("#settings-toggle")
+            page.wait_for_selector("#cal-days tr")
+            page.fill("#cal-day", "2020-05-06")
+            page.fill("#cal-name", "过去的日子 a day gone")
+            page.click("#cal-add")
+            wait_for(page, "document.querySelector('#cal-said').className === 'error'", timeout=5000)
+            assert "not after today" in page.inner_text("#cal-said")
+            page.fill("#tpl-body", "   ")
+            page.click("#tpl-save")
+            wait_for(page, "document.querySelector('#tpl-said').className === 'error'", timeout=5000)
+            page.fill("#cal-day", "2099-03-17")
+            page.click("#cal-add")
+            wait_for(page, "document.querySelector('#cal-said').className === 'ok'", timeout=5000)
+            page.screenshot(path=str(ROOT / "docs" / "console-settings.png"))
+            assert tab.external_requests == []
+        with divided_engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM calendar_days")).scalar_one() == days + 1
+            assert conn.execute(text("SELECT count(*) FROM response_templates")).scalar_one() == templates

@@ -275,41 +275,52 @@ SELECT -st.id, NULL, NULL, NULL, st.id, st.city_id, NULL, NULL, 0, NULL, NULL, N
 FROM (SELECT DISTINCT street_id FROM fallback WHERE grid_id IS NULL) q JOIN admin_units st ON st.id = q.street_id
 """
 
-# The working periods of the cities the file's rows went to, from the day before its first report to ``horizon``
-# days after its last, each with the working seconds before it (the rule of gis/dispatch/sql/worktime.sql, laid out
-# as a table): a row's deadline is then two index lookups, where calling gridpatrol_deadline row by row cost more
-# than the rest of the import (200,000 rows: 5 s). A few thousand rows however long the file.
-_WORK_SPANS = [
+# Working time laid out for the cities the file's rows went to (the rule of gis/dispatch/sql/worktime.sql): per city
+# its time zone and working day (the periods' starts and ends in seconds after midnight, ``cum`` the working seconds
+# before each period, ``d`` a day's), and per day from the day before its first report to ``horizon`` days after its
+# last, whether it is a working day and ``n``, the working days before it. A moment's place in working time is then
+# ``n × d`` plus what its day worked before it, and a deadline the working day numbered ``⌈target ÷ d⌉ − 1`` at the
+# time its remainder falls: two hash joins for the whole file, where calling gridpatrol_deadline row by row cost more
+# than the rest of the import (200,000 rows: 7.5 s). A few thousand rows however long the file.
+_WORK_DAYS = [
     """
-    CREATE {kind} TABLE work_spans {drop} AS
-    WITH cities AS (
-        SELECT DISTINCT u.city_id, coalesce(cs.timezone, 'Asia/Shanghai') AS tz,
-               coalesce(cs.work_starts, '{{08:30,13:30}}') AS starts, coalesce(cs.work_ends, '{{12:00,17:30}}') AS ends,
-               c.code IS NOT NULL AS national
-        FROM units u JOIN admin_units c ON c.id = u.city_id LEFT JOIN city_settings cs ON cs.city_id = u.city_id),
-    days AS (
-        SELECT c.*, d::date AS day FROM cities c,
-            (SELECT min(reported_at) AS first, max(reported_at) AS last FROM staging) r,
-            generate_series((r.first AT TIME ZONE 'UTC')::date - 2, (r.last AT TIME ZONE 'UTC')::date + %(horizon)s,
-                            interval '1 day') d),
-    spans AS (
-        SELECT d.city_id, (d.day + p.s) AT TIME ZONE d.tz AS a, (d.day + p.e) AT TIME ZONE d.tz AS b
-        FROM days d CROSS JOIN LATERAL unnest(d.starts, d.ends) p(s, e)
-        WHERE coalesce((SELECT x.working FROM calendar_days x WHERE x.day = d.day
-                        AND (x.city_id = d.city_id OR (x.city_id IS NULL AND d.national))
-                        ORDER BY x.city_id NULLS LAST LIMIT 1), extract(isodow FROM d.day) < 6))
-    SELECT city_id, a, b, sum(extract(epoch FROM b - a)) OVER w - extract(epoch FROM b - a) AS before_s,
-           sum(extract(epoch FROM b - a)) OVER w AS after_s
-    FROM spans WINDOW w AS (PARTITION BY city_id ORDER BY a)
+    CREATE {kind} TABLE work_cities {drop} AS
+    SELECT x.city_id, x.tz, x.st, x.en, x.cum, x.cum[array_length(x.cum, 1)] AS d, x.national FROM (
+        SELECT c.id AS city_id, coalesce(cs.timezone, 'Asia/Shanghai') AS tz, c.code IS NOT NULL AS national,
+            ARRAY(SELECT extract(epoch FROM p.s) FROM unnest(coalesce(cs.work_starts, '{{08:30,13:30}}'),
+                  coalesce(cs.work_ends, '{{12:00,17:30}}')) WITH ORDINALITY p(s, e, i) ORDER BY i) AS st,
+            ARRAY(SELECT extract(epoch FROM p.e) FROM unnest(coalesce(cs.work_starts, '{{08:30,13:30}}'),
+                  coalesce(cs.work_ends, '{{12:00,17:30}}')) WITH ORDINALITY p(s, e, i) ORDER BY i) AS en,
+            ARRAY(SELECT 0::float8 UNION ALL SELECT * FROM (SELECT sum(extract(epoch FROM p.e - p.s)) OVER (ORDER BY i)
+                  FROM unnest(coalesce(cs.work_starts, '{{08:30,13:30}}'), coalesce(cs.work_ends, '{{12:00,17:30}}'))
+                  WITH ORDINALITY p(s, e, i) ORDER BY i) q) AS cum
+        FROM (SELECT DISTINCT city_id FROM units WHERE city_id IS NOT NULL) u JOIN admin_units c ON c.id = u.city_id
+        LEFT JOIN city_settings cs ON cs.city_id = u.city_id) x
+    WHERE x.cum[array_length(x.cum, 1)] > 0
     """,
-    "CREATE INDEX ON work_spans (city_id, b)",
-    "CREATE INDEX ON work_spans (city_id, after_s)",
-    "ANALYZE work_spans",
+    """
+    CREATE {kind} TABLE work_days {drop} AS
+    SELECT y.city_id, y.day, y.working,
+           coalesce(count(*) FILTER (WHERE y.working) OVER (PARTITION BY y.city_id ORDER BY y.day
+                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)::float8 AS n
+    FROM (SELECT w.city_id, g.t::date AS day,
+                 coalesce((SELECT x.working FROM calendar_days x WHERE x.day = g.t::date
+                           AND (x.city_id = w.city_id OR (x.city_id IS NULL AND w.national))
+                           ORDER BY x.city_id NULLS LAST LIMIT 1), extract(isodow FROM g.t) < 6) AS working
+          FROM work_cities w, (SELECT min(reported_at) AS first, max(reported_at) AS last FROM staging) r,
+               generate_series((r.first AT TIME ZONE 'UTC')::date - 2,
+                               (r.last AT TIME ZONE 'UTC')::date + %(horizon)s, interval '1 day') g(t)) y
+    """,
+    "ANALYZE work_cities, work_days",
 ]
+# what a moment's day worked before it (up to four periods), and the time of day a remainder ``r`` falls on
+_WORKED = " + ".join(f"coalesce(greatest(least(td.tod, wc.en[{i}]) - wc.st[{i}], 0), 0)" for i in range(1, 5))
+_TIME_AT = ("CASE WHEN pr.r <= wc.cum[2] THEN wc.st[1] + pr.r WHEN pr.r <= wc.cum[3] THEN wc.st[2] + pr.r - wc.cum[2] "
+            "WHEN pr.r <= wc.cum[4] THEN wc.st[3] + pr.r - wc.cum[3] ELSE wc.st[4] + pr.r - wc.cum[4] END")
 
 
-def _work_spans(cur: Any, kind: dict[str, str], known: list[str]) -> None:
-    """Lay out ``work_spans`` far enough: past a file's last report by its longest deadline in the shortest working
+def _work_days(cur: Any, kind: dict[str, str], known: list[str]) -> None:
+    """Lay out ``work_days`` far enough: past a file's last report by its longest deadline in the shortest working
     day of its cities, with the weekends and the longest holidays besides (a deadline beyond it is still right:
     the insert falls back on the rule itself)."""
     cur.execute("SELECT max(greatest(hours_urgent, hours_high, hours_normal)) FROM categories WHERE code = ANY(%s)",
@@ -319,7 +330,7 @@ def _work_spans(cur: Any, kind: dict[str, str], known: list[str]) -> None:
                 "p(s, e))) / 3600 FROM city_settings s WHERE s.city_id IN (SELECT city_id FROM units)")
     daily = float((cur.fetchone() or (None,))[0] or 7.5)
     horizon = math.ceil(hours / max(daily, 0.5) * 7 / 5) + 45
-    for statement in _WORK_SPANS:
+    for statement in _WORK_DAYS:
         cur.execute(statement.format(**kind), {"horizon": horizon})
 
 
@@ -367,21 +378,28 @@ INSERT INTO {table} (category_code, priority, source, description, photos, input
           FROM unnest(%(categories)s::text[]) WITH ORDINALITY k(code, n) JOIN categories c ON c.code = k.code) c
         ON c.n = s.category
     -- the deadline: on the clock for urgent reports and wall-clock categories; else in the city's working time,
-    -- found in its working periods (``work_spans``, two index lookups) and, should the file reach past them,
-    -- by the rule itself (gridpatrol_deadline, worktime.sql)
-    CROSS JOIN LATERAL (SELECT CASE WHEN c.wall OR s.priority = 1 OR u.city_id IS NULL
-        THEN s.reported_at + make_interval(secs => c.hours[s.priority] * 3600)
-        ELSE coalesce((
-            SELECT w1.a + make_interval(secs => w0.pos + c.hours[s.priority] * 3600 - w1.before_s)
-            FROM (SELECT w.before_s + greatest(extract(epoch FROM s.reported_at - w.a), 0) AS pos FROM work_spans w
-                  WHERE w.city_id = u.city_id AND w.b > s.reported_at ORDER BY w.b LIMIT 1) w0
-            CROSS JOIN LATERAL (SELECT w.a, w.before_s FROM work_spans w WHERE w.city_id = u.city_id
-                                AND w.after_s >= w0.pos + c.hours[s.priority] * 3600 ORDER BY w.after_s LIMIT 1) w1),
-            gridpatrol_deadline(u.city_id, s.reported_at, c.hours[s.priority], false)) END AS due) dl
+    -- by arithmetic on its working days (``work_days``: two hash joins, see _WORK_DAYS) and, should the file reach
+    -- past them, by the rule itself (gridpatrol_deadline, worktime.sql)
+    -- (each ``OFFSET 0`` keeps a value computed once a row: PostgreSQL would otherwise copy the expression into
+    -- every place that uses it)
+    LEFT JOIN work_cities wc ON wc.city_id = u.city_id
+    CROSS JOIN LATERAL (SELECT l.local::date AS day, extract(epoch FROM l.local::time) AS tod
+                        FROM (SELECT s.reported_at AT TIME ZONE wc.tz AS local) l OFFSET 0) td
+    LEFT JOIN work_days w0 ON w0.city_id = u.city_id AND w0.day = td.day
+    CROSS JOIN LATERAL (SELECT c.wall OR s.priority = 1 OR u.city_id IS NULL AS wall,
+        w0.n * wc.d + CASE WHEN w0.working THEN {worked} ELSE 0 END + c.hours[s.priority] * 3600 AS target
+        OFFSET 0) pt
+    CROSS JOIN LATERAL (SELECT q.k, pt.target - q.k * wc.d AS r
+                        FROM (SELECT ceil(pt.target / wc.d) - 1 AS k) q OFFSET 0) pr
+    LEFT JOIN work_days w1 ON NOT pt.wall AND w1.city_id = u.city_id AND w1.working AND w1.n = pr.k
+    CROSS JOIN LATERAL (SELECT CASE
+        WHEN pt.wall THEN s.reported_at + make_interval(secs => c.hours[s.priority] * 3600)
+        WHEN w1.day IS NOT NULL THEN (w1.day + make_interval(secs => {time_at})) AT TIME ZONE wc.tz
+        ELSE gridpatrol_deadline(u.city_id, s.reported_at, c.hours[s.priority], false) END AS due OFFSET 0) dl
     LEFT JOIN staging_text d ON d.row = s.row
     WHERE {rows}
     {order}
-"""
+""".replace("{worked}", _WORKED).replace("{time_at}", _TIME_AT)
 # The live partition's rows go in grid by grid in code order (then in the file's order): each index then takes
 # its new entries in runs of neighbours (the grid's pages of the (grid, state) and assignee indexes, one corner of
 # the spatial index) instead of all over; a tenth of the insert's time. One number to sort by: a sort on (grid
@@ -603,7 +621,7 @@ def _stage(cur: Any, frame: pd.DataFrame, kind: dict[str, str], known: list[str]
                                  f"your jurisdiction (they would go to other units' grids or queues): rows "
                                  f"{outside}; nothing stored")
     cur.execute("ANALYZE fallback, units, staging_text")  # small: the inserts' joins then read them whole
-    _work_spans(cur, kind, known)
+    _work_days(cur, kind, known)
     return int(unplaced), int(nearest)
 
 

@@ -225,6 +225,9 @@ async function select(id) {
 }
 
 function actionsFor(event, history) {
+  if (state.me && state.me.role === "leader") {  // a leader follows the queue and supervises (督办)
+    return ["accepted", "dispatched", "handled", "verified", "suspended", "hung"].includes(event.state) ? [SUPERVISE] : [];
+  }
   if (isDepartment()) {
     const mine = state.me.department;
     if (event.department === mine && event.state === "dispatched") return LEAD_ACTIONS;
@@ -483,6 +486,94 @@ async function showFigures() {
   $("figures").showModal();
 }
 
+// ---------------------------------------------------------------- an admin's settings: the calendar, the templates
+
+const TEMPLATE_STEPS = ["reject", "close", "return", "hang", "supervise", "extend", "suspend", "dispatch", "rework", "handle", "assist"];
+let editing = null;  // the template being changed (null: a new one)
+
+async function loadCalendar() {
+  const city = $("cal-city").value;
+  if (!city) return;
+  const shown = await api(`/cities/${encodeURIComponent(city)}/calendar?year=${encodeURIComponent($("cal-year").value)}`);
+  $("cal-hours").textContent = `${word(["工作时间", "working hours"])} ${shown.working_hours.join(", ")} (${shown.timezone})`
+    + (shown.national_calendar ? ` · ${word(["国家节假日至", "national holidays known until"])} ${shown.national_known_until || "—"}` : "");
+  const today = new Date().toISOString().slice(0, 10);
+  $("cal-days").innerHTML = shown.days.map((d) => `<tr><td>${escape(d.day)}</td><td>${escape(d.working ? word(["上班", "working"]) : word(["休息", "day off"]))}</td>`
+    + `<td>${escape(d.name)}</td><td>${escape(d.own ? word(["本市", "the city's"]) : word(["国家", "national"]))}</td>`
+    + `<td>${d.own && d.day > today ? `<button type="button" data-remove="${escape(d.day)}">${escape(word(["删除", "Remove"]))}</button>` : ""}</td></tr>`).join("");
+  for (const b of $("cal-days").querySelectorAll("[data-remove]")) b.addEventListener("click", async () => {
+    try {
+      const r = await fetch(`/cities/${encodeURIComponent(city)}/calendar/days/${b.dataset.remove}`, { method: "DELETE" });
+      if (!r.ok) throw new Error(`${r.status}: ${(await r.json().catch(() => ({}))).detail || r.statusText}`);
+      said("cal-said", word(["已删除", "Removed"]), true);
+    } catch (error) { said("cal-said", error.message, false); }
+    loadCalendar();
+  });
+}
+
+function said(id, text, ok) {
+  const p = $(id);
+  p.className = ok ? "ok" : "error";
+  p.textContent = text;
+}
+
+async function addDay() {
+  try {
+    const made = await post(`/cities/${encodeURIComponent($("cal-city").value)}/calendar/days`,
+      { day: $("cal-day").value, name: $("cal-name").value, working: $("cal-working").checked });
+    said("cal-said", `${word(["已添加", "Added"])} ${made.day} ${made.name}`, true);
+    await loadCalendar();
+  } catch (error) {
+    said("cal-said", error.message, false);
+  }
+}
+
+async function loadTemplates() {
+  state.templates = await api("/templates");
+  $("tpl-list").innerHTML = state.templates.map((t) => `<tr><td>${escape(t.step)}</td><td>${escape(t.category || word(["全部", "all"]))}</td>`
+    + `<td>${escape(t.body)}</td><td><button type="button" data-edit="${t.id}">${escape(word(["修改", "Edit"]))}</button>`
+    + ` <button type="button" data-delete="${t.id}">${escape(word(["删除", "Delete"]))}</button></td></tr>`).join("");
+  for (const b of $("tpl-list").querySelectorAll("[data-edit]")) b.addEventListener("click", () => {
+    const t = state.templates.find((x) => String(x.id) === b.dataset.edit);
+    editing = t.id;
+    $("tpl-step").value = t.step;
+    $("tpl-category").value = t.category || "";
+    $("tpl-body").value = t.body;
+    said("tpl-said", `${word(["正在修改", "Editing"])} #${t.id}`, true);
+  });
+  for (const b of $("tpl-list").querySelectorAll("[data-delete]")) b.addEventListener("click", async () => {
+    const r = await fetch(`/templates/${b.dataset.delete}`, { method: "DELETE" });
+    said("tpl-said", r.ok ? word(["已删除", "Deleted"]) : `${r.status}`, r.ok);
+    loadTemplates();
+  });
+}
+
+async function saveTemplate() {
+  const body = { step: $("tpl-step").value, category: $("tpl-category").value || null, body: $("tpl-body").value };
+  try {
+    if (editing === null) await post("/templates", body);
+    else await api(`/templates/${editing}`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    said("tpl-said", word(["已保存", "Saved"]), true);
+    editing = null;
+    $("tpl-body").value = "";
+    await loadTemplates();
+  } catch (error) {
+    said("tpl-said", error.message, false);
+  }
+}
+
+async function openSettings() {
+  const cities = await api("/cities");
+  $("cal-city").replaceChildren(...cities.map((c) => new Option(state.lang === "zh" ? c.name : c.name_en || c.name, String(c.id))));
+  if (state.me.unit.city_id) $("cal-city").value = String(state.me.unit.city_id);
+  $("cal-year").value = String(new Date().getFullYear());
+  $("tpl-step").replaceChildren(...TEMPLATE_STEPS.map((s) => new Option(s, s)));
+  $("tpl-category").replaceChildren(new Option(word(["全部类别", "every category"]), ""),
+    ...Object.values(state.categories).map((c) => new Option(`${c.code} ${category(c.code)}`, c.code)));
+  await Promise.all([loadCalendar(), loadTemplates()]);
+  $("settings").showModal();
+}
+
 // ---------------------------------------------------------------- live
 
 function follow() {
@@ -548,6 +639,12 @@ $("queue").addEventListener("change", () => fillBulkTargets());
 $("bulk-preview").addEventListener("click", previewBulk);
 $("bulk-confirm").addEventListener("click", confirmBulk);
 $("bulk-action").addEventListener("change", () => { state.preview = null; showBulk(); });
+$("settings-toggle").addEventListener("click", () => openSettings().catch((error) => { $("case").innerHTML = `<p class="error">${escape(error.message)}</p>`; }));
+$("cal-city").addEventListener("change", () => loadCalendar().catch((error) => said("cal-said", error.message, false)));
+$("cal-year").addEventListener("change", () => loadCalendar().catch((error) => said("cal-said", error.message, false)));
+$("cal-add").addEventListener("click", addDay);
+$("tpl-save").addEventListener("click", saveTemplate);
+$("tpl-new").addEventListener("click", () => { editing = null; $("tpl-body").value = ""; said("tpl-said", "", true); });
 $("figures-toggle").addEventListener("click", () => showFigures().catch((error) => { $("case").innerHTML = `<p class="error">${escape(error.message)}</p>`; }));
 
 (async () => {
@@ -555,7 +652,8 @@ $("figures-toggle").addEventListener("click", () => showFigures().catch((error) 
   state.me = me;
   state.templates = templates;
   $("who").textContent = `${me.display_name || me.username} · ${me.role === "department" ? `${word(["部门", "Department"])} ${me.department || ""}` : me.unit.code || me.unit.level}`;
-  if (isDepartment()) $("bulk").classList.add("off");
+  if (isDepartment() || me.role === "leader") $("bulk").classList.add("off");
+  $("settings-toggle").hidden = me.role !== "admin";
   for (const c of categories) state.categories[c.code] = c;
   fillFilters();
   showBulk();
