@@ -313,10 +313,11 @@ _WORK_DAYS = [
     """,
     "ANALYZE work_cities, work_days",
 ]
-# what a moment's day worked before it (up to four periods), and the time of day a remainder ``r`` falls on
+# what a moment's day worked before it (up to four periods), and the time of day the remainder ``_R`` falls on
+_R = "(pt.target - pt.k * wc.d)"
 _WORKED = " + ".join(f"coalesce(greatest(least(td.tod, wc.en[{i}]) - wc.st[{i}], 0), 0)" for i in range(1, 5))
-_TIME_AT = ("CASE WHEN pr.r <= wc.cum[2] THEN wc.st[1] + pr.r WHEN pr.r <= wc.cum[3] THEN wc.st[2] + pr.r - wc.cum[2] "
-            "WHEN pr.r <= wc.cum[4] THEN wc.st[3] + pr.r - wc.cum[3] ELSE wc.st[4] + pr.r - wc.cum[4] END")
+_TIME_AT = " ".join(["CASE", *(f"WHEN {_R} <= wc.cum[{i + 1}] THEN wc.st[{i}] + {_R} - wc.cum[{i}]" for i in (1, 2, 3)),
+                      f"ELSE wc.st[4] + {_R} - wc.cum[4] END"])
 
 
 def _work_days(cur: Any, kind: dict[str, str], known: list[str]) -> None:
@@ -386,12 +387,11 @@ INSERT INTO {table} (category_code, priority, source, description, photos, input
     CROSS JOIN LATERAL (SELECT l.local::date AS day, extract(epoch FROM l.local::time) AS tod
                         FROM (SELECT s.reported_at AT TIME ZONE wc.tz AS local) l OFFSET 0) td
     LEFT JOIN work_days w0 ON w0.city_id = u.city_id AND w0.day = td.day
-    CROSS JOIN LATERAL (SELECT c.wall OR s.priority = 1 OR u.city_id IS NULL AS wall,
-        w0.n * wc.d + CASE WHEN w0.working THEN {worked} ELSE 0 END + c.hours[s.priority] * 3600 AS target
+    CROSS JOIN LATERAL (SELECT q.wall, q.target, ceil(q.target / wc.d) - 1 AS k FROM (
+        SELECT c.wall OR s.priority = 1 OR u.city_id IS NULL AS wall,
+            w0.n * wc.d + CASE WHEN w0.working THEN {worked} ELSE 0 END + c.hours[s.priority] * 3600 AS target) q
         OFFSET 0) pt
-    CROSS JOIN LATERAL (SELECT q.k, pt.target - q.k * wc.d AS r
-                        FROM (SELECT ceil(pt.target / wc.d) - 1 AS k) q OFFSET 0) pr
-    LEFT JOIN work_days w1 ON NOT pt.wall AND w1.city_id = u.city_id AND w1.working AND w1.n = pr.k
+    LEFT JOIN work_days w1 ON NOT pt.wall AND w1.city_id = u.city_id AND w1.working AND w1.n = pt.k
     CROSS JOIN LATERAL (SELECT CASE
         WHEN pt.wall THEN s.reported_at + make_interval(secs => c.hours[s.priority] * 3600)
         WHEN w1.day IS NOT NULL THEN (w1.day + make_interval(secs => {time_at})) AT TIME ZONE wc.tz

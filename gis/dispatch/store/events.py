@@ -390,6 +390,17 @@ def _jurisdiction(*, city_id: int | None, department: str | None,
     return where, params
 
 
+_RUNNING = "v.state IN ('dispatched', 'handled')"
+"""Cases whose handling clock runs (overdue, due soon)."""
+_DUPLICATE = "v.duplicate_of IS NOT NULL AND v.state IN ('reported', 'accepted')"
+"""Possible duplicates waiting for a person."""
+_RETURNED = ("v.state = 'accepted' AND (SELECT t.action FROM event_transitions t WHERE t.event_id = v.id "
+             "ORDER BY t.at DESC, t.id DESC LIMIT 1) = 'return'")
+"""Returned by a department (退单), waiting for the centre's decision."""
+_SUPERVISED = "v.supervised_at IS NOT NULL AND v.state = ANY(%(open)s)"
+"""Open cases under supervision (督办)."""
+
+
 def list_events(conn: Connection, *, staff_id: int | None = None, states: Sequence[str] | None = None,
                 grid: str | None = None, overdue_at: datetime | None = None, unit_code: str | None = None,
                 city_id: int | None = None, department: str | None = None, with_contact: bool = False,
@@ -404,42 +415,23 @@ def list_events(conn: Connection, *, staff_id: int | None = None, states: Sequen
     department, waiting for the centre's decision), ``supervised`` (督办, open); ``ids``: those events. Sorted by
     deadline. The reporter's contact only ``with_contact``."""
     where, params = _jurisdiction(city_id=city_id, department=department, unit_code=unit_code)
-    if ids is not None:
-        where.append("v.id = ANY(%(ids)s)")
-        params["ids"] = list(ids)
-    if category is not None:
-        where.append("v.category = %(cat)s")
-        params["cat"] = category
-    if source is not None:
-        where.append("v.source = %(src)s")
-        params["src"] = source
-    if due_before is not None:
-        where.append("v.state IN ('dispatched', 'handled') AND v.due_at < %(due_before)s")
-        params["due_before"] = due_before
-    if duplicates:
-        where.append("v.duplicate_of IS NOT NULL AND v.state IN ('reported', 'accepted')")
-    if returned:
-        where.append("v.state = 'accepted' AND (SELECT t.action FROM event_transitions t WHERE t.event_id = v.id "
-                     "ORDER BY t.at DESC, t.id DESC LIMIT 1) = 'return'")
-    if supervised:
-        where.append("v.supervised_at IS NOT NULL AND v.state = ANY(%(open)s)")
-        params["open"] = list(OPEN_STATES)
-    params.update(limit=limit, offset=offset)
-    if after_id is not None:
-        where.append("v.id > %(after)s")
-        params["after"] = after_id
-    if staff_id is not None:
-        where.append("v.assignee_id = %(staff)s")
-        params["staff"] = staff_id
-    if states:
-        where.append("v.state = ANY(%(states)s)")
-        params["states"] = list(states)
-    if grid is not None:
-        where.append("v.grid = %(grid)s")
-        params["grid"] = grid
-    if overdue_at is not None:
-        where.append("v.state IN ('dispatched', 'handled') AND v.due_at < %(t)s")
-        params["t"] = overdue_at
+    for key, value, sql in (
+            ("ids", list(ids) if ids is not None else None, "v.id = ANY(%(ids)s)"),
+            ("cat", category, "v.category = %(cat)s"),
+            ("src", source, "v.source = %(src)s"),
+            ("due_before", due_before, f"{_RUNNING} AND v.due_at < %(due_before)s"),
+            ("after", after_id, "v.id > %(after)s"),
+            ("staff", staff_id, "v.assignee_id = %(staff)s"),
+            ("states", list(states) if states else None, "v.state = ANY(%(states)s)"),
+            ("grid", grid, "v.grid = %(grid)s"),
+            ("t", overdue_at, f"{_RUNNING} AND v.due_at < %(t)s")):
+        if value is not None:
+            where.append(sql)
+            params[key] = value
+    for wanted, sql in ((duplicates, _DUPLICATE), (returned, _RETURNED), (supervised, _SUPERVISED)):
+        if wanted:
+            where.append(sql)
+    params.update(limit=limit, offset=offset, open=list(OPEN_STATES))
     cur = _cursor(conn)
     order = "v.id" if after_id is not None else "v.due_at NULLS LAST, v.id"
     cur.execute(f"SELECT * FROM event_rows v WHERE {' AND '.join(where)} "
@@ -463,13 +455,11 @@ def state_counts(conn: Connection, *, unit_code: str | None = None, city_id: int
     cur = _cursor(conn)
     cur.execute(f"""
         SELECT v.state, count(*),
-               count(*) FILTER (WHERE v.state IN ('dispatched', 'handled') AND v.due_at < %(now)s),
-               count(*) FILTER (WHERE v.state IN ('dispatched', 'handled') AND v.due_at >= %(now)s
-                                AND v.due_at < %(soon)s),
-               count(*) FILTER (WHERE v.supervised_at IS NOT NULL),
-               count(*) FILTER (WHERE v.duplicate_of IS NOT NULL AND v.state IN ('reported', 'accepted')),
-               count(*) FILTER (WHERE v.state = 'accepted' AND (SELECT t.action FROM event_transitions t
-                                WHERE t.event_id = v.id ORDER BY t.at DESC, t.id DESC LIMIT 1) = 'return')
+               count(*) FILTER (WHERE {_RUNNING} AND v.due_at < %(now)s),
+               count(*) FILTER (WHERE {_RUNNING} AND v.due_at >= %(now)s AND v.due_at < %(soon)s),
+               count(*) FILTER (WHERE {_SUPERVISED}),
+               count(*) FILTER (WHERE {_DUPLICATE}),
+               count(*) FILTER (WHERE {_RETURNED})
         FROM event_rows v WHERE {' AND '.join(where)} GROUP BY v.state""", params)
     extra = ("overdue", "due_soon", "supervised", "duplicates", "returned")
     counts = {state: 0 for state in OPEN_STATES} | dict.fromkeys(extra, 0)
