@@ -36,8 +36,10 @@ from api.routers import (
     leaders,
     maps,
     member,
+    ogc,
     open311,
     patrols,
+    tiles,
     units,
     visits,
 )
@@ -119,6 +121,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(layers.router)
+    app.include_router(tiles.router)
+    app.include_router(ogc.router)
     app.include_router(divisions.router)
     app.include_router(exchange.router)  # before grid_edits: /grids/export is not a grid code
     app.include_router(grid_edits.router)

@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 
 from api.tokens import sign_in_redirect
 from gis.errors import (
+    BadRequestError,
     ConflictError,
     DatabaseUnavailableError,
     ForbiddenError,
@@ -32,6 +33,7 @@ STATUS: tuple[tuple[type[GridpatrolError], int], ...] = (
     (ForbiddenError, 403),
     (PayloadTooLargeError, 413),
     (ConflictError, 409),
+    (BadRequestError, 400),
     (InputError, 422),
     (DatabaseUnavailableError, 503),
 )

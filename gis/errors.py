@@ -16,6 +16,11 @@ class InputError(GridpatrolError, ValueError):
     """The input is malformed or out of range (HTTP 422, CLI exit 2)."""
 
 
+class BadRequestError(InputError):
+    """A request the protocol itself rules out (HTTP 400): a tile outside its zoom's grid, an OGC API parameter
+    that does not parse. The standards that gridpatrol follows there (OGC API, the XYZ tile scheme) say 400."""
+
+
 class OsmFileError(InputError):
     """An OSM file is missing, truncated, not OSM, or holds nothing importable."""
 

@@ -13,3 +13,7 @@ EVENT_PLACE = ("SELECT e.city_id, coalesce(e.grid_code, su.code), e.department_c
                "FROM events e LEFT JOIN admin_units su ON su.id = e.street_id")
 """Where events lie, as a jurisdiction check reads them (``gis.access.scope`` / ``api.jurisdiction.event_visible``):
 ``(city id, grid or street code, department, level, queue, assisting departments)``; the caller adds its WHERE."""
+
+
+OPEN_STATES_SQL = "('reported', 'accepted', 'dispatched', 'suspended', 'handled', 'verified', 'hung')"
+"""The open states (``gis.dispatch.rules.OPEN_STATES``) as an SQL list, for other domains' queries."""

@@ -1,0 +1,70 @@
+"""Vector tiles (Mapbox Vector Tile 2.1, the XYZ scheme in Web Mercator) of the city model and the open cases,
+built in PostGIS, and a TileJSON 3.0.0 document per layer: what a Leaflet or MapLibre page, QGIS or GDAL's MVT
+driver reads. Every tile holds only the caller's jurisdiction (a tile outside it is empty, not an error); each
+answer carries an ETag of its bytes, so an unchanged tile costs the client a 304 and no download."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request, Response
+
+from api.deps import ConnectionDep
+from api.tokens import CurrentUser
+from gis.access.scope import User
+from gis.dispatch.store.tiles import event_tile
+from gis.geo.tiles import TILE_LAYERS, check_tile, tile_layer
+from gis.planning.store.tiles import city_tile
+
+router = APIRouter(tags=["layers"])
+MVT = "application/vnd.mapbox-vector-tile"
+
+
+def tile_bytes(conn: Any, user: User, layer: str, z: int, x: int, y: int) -> bytes:
+    """One layer's tile as the user may see it."""
+    tile_layer(layer)
+    check_tile(z, x, y)
+    if layer == "events":
+        return event_tile(conn, z, x, y, scope=user.scope,
+                          department=user.department if user.role == "department" else None)
+    return city_tile(conn, layer, z, x, y, scope=user.scope)
+
+
+@router.get("/tiles/{layer}/{z}/{x}/{y}.mvt", summary="A vector tile of a layer (Mapbox Vector Tile)",
+            response_class=Response,
+            responses={200: {"content": {MVT: {}}, "description": "the tile (empty: nothing there for you)"},
+                       304: {"description": "unchanged since the ETag sent in If-None-Match"},
+                       400: {"description": "z/x/y out of range"}, 404: {"description": "no such layer"}})
+def tile(layer: str, z: int, x: int, y: int, conn: ConnectionDep, user: CurrentUser,
+         if_none_match: Annotated[str | None, Header()] = None) -> Response:
+    """Layers: ``admin_units``, ``grids`` (with households, buildings, open and open-overdue cases), ``buildings``
+    (zoom 14+), ``streets`` (with names; main roads below zoom 13), ``key_places``, ``events`` (clusters with
+    counts below zoom 13, then one point per case)."""
+    body = tile_bytes(conn, user, layer, z, x, y)
+    etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization, Cookie"}
+    if if_none_match is not None and etag in [t.strip() for t in if_none_match.split(",")]:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=MVT, headers=headers)
+
+
+@router.get("/tiles/{layer}/tilejson.json", summary="A layer's TileJSON 3.0.0 document", response_model=None,
+            responses={404: {"description": "no such layer"}})
+def tilejson(layer: str, request: Request, _: CurrentUser) -> dict[str, Any]:
+    found = tile_layer(layer)
+    base = str(request.base_url).rstrip("/")
+    return {
+        "tilejson": "3.0.0", "name": found.name, "description": found.title, "scheme": "xyz",
+        "tiles": [f"{base}/tiles/{found.name}/{{z}}/{{x}}/{{y}}.mvt"], "minzoom": 0, "maxzoom": found.maxzoom,
+        "bounds": [-180, -85.0511, 180, 85.0511], "attribution": "© OpenStreetMap contributors (ODbL)",
+        "vector_layers": [{"id": found.name, "description": found.title, "minzoom": found.minzoom,
+                           "maxzoom": found.maxzoom, "fields": found.fields}],
+    }
+
+
+@router.get("/tiles", summary="The tile layers", response_model=None)
+def layers(request: Request, _: CurrentUser) -> list[dict[str, Any]]:
+    base = str(request.base_url).rstrip("/")
+    return [{"name": t.name, "title": t.title, "minzoom": t.minzoom, "maxzoom": t.maxzoom, "geometry": t.geometry,
+             "tilejson": f"{base}/tiles/{t.name}/tilejson.json"} for t in TILE_LAYERS.values()]

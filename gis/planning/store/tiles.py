@@ -1,0 +1,104 @@
+"""Mapbox vector tiles of the city model, built in PostGIS (``ST_AsMVT``, ``ST_AsMVTGeom``, ``ST_TileEnvelope``):
+admin units, grids with the figures the maps colour by, buildings, streets with their names, key places. Each
+tile holds only the rows of the caller's jurisdiction (the layers' rules in ``gis.planning.store.city``), read
+through the GiST index of the tile's WGS-84 box, outlines simplified to half a pixel of its zoom before encoding,
+and per zoom only what reads at that scale (no buildings below zoom 14, only main roads below 13, …)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from gis.access.scope import Scope
+from gis.db import mvt
+from gis.dispatch.queries import OPEN_STATES_SQL
+from gis.geo.tiles import BUFFER, EXTENT, tile_bounds, tile_layer
+from gis.planning.store.city import LAYERS, _where
+
+MAIN_ROADS = ("motorway", "trunk", "primary", "secondary", "tertiary", "motorway_link", "trunk_link", "primary_link",
+              "secondary_link", "tertiary_link")
+LOCAL_ROADS = ("residential", "unclassified", "living_street", "road")
+
+
+def encode(conn: Connection, name: str, rows_sql: str, params: dict[str, Any], z: int, x: int, y: int, *,
+           simplify: bool) -> bytes:
+    return mvt.encode(conn, name, rows_sql, params, z, x, y, fields=tile_layer(name).fields, simplify=simplify)
+
+
+def _box(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    return tile_bounds(z, x, y, buffer=BUFFER / EXTENT)
+
+
+def city_tile(conn: Connection, name: str, z: int, x: int, y: int, *, scope: Scope | None) -> bytes:
+    """A tile of one of the city model's layers (``admin_units``, ``grids``, ``buildings``, ``streets``,
+    ``key_places``), empty below the layer's minimum zoom."""
+    layer = tile_layer(name)
+    if z < layer.minzoom:
+        return b""
+    box = _box(z, x, y)
+    if name == "streets":
+        return _streets(conn, z, x, y, box, scope)
+    where, params = _where(LAYERS[name], box, {}, scope)
+    if name == "admin_units":
+        levels = ["city", "district"] + (["street"] if z >= 10 else []) + (["community"] if z >= 12 else [])
+        rows = (f"SELECT geom, code, name, name_en, level FROM {LAYERS[name].table} "
+                f"WHERE {where} AND level = ANY(:levels)")
+        return encode(conn, name, rows, {**params, "levels": levels}, z, x, y, simplify=True)
+    if name == "grids":
+        rows = f"""
+            SELECT g.geom, g.code, g.name, g.households, g.buildings, coalesce(o.open, 0) AS open,
+                   coalesce(o.overdue, 0) AS open_overdue
+            FROM (SELECT id, geom, code, name, households, buildings FROM {LAYERS[name].table} WHERE {where}) g
+            LEFT JOIN (SELECT e.grid_id, count(*) AS open,
+                              count(*) FILTER (WHERE e.state IN ('dispatched', 'handled') AND e.due_at < now())
+                                  AS overdue
+                       FROM events e WHERE e.archive = 0 AND e.state IN {OPEN_STATES_SQL}
+                         AND e.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)
+                       GROUP BY e.grid_id) o ON o.grid_id = g.id"""
+        return encode(conn, name, rows, params, z, x, y, simplify=True)
+    if name == "buildings":
+        rows = f"SELECT geom, name, building_type, households, levels FROM {LAYERS[name].table} WHERE {where}"
+        return encode(conn, name, rows, params, z, x, y, simplify=z < 16)
+    rows = f"SELECT geom, kind, name FROM {LAYERS[name].table} WHERE {where}"
+    return encode(conn, name, rows, params, z, x, y, simplify=False)
+
+
+def _streets(conn: Connection, z: int, x: int, y: int, box: tuple[float, float, float, float],
+             scope: Scope | None) -> bytes:
+    """The city's walkable streets (one edge of each two-way pair), main roads only below zoom 13, no paths below
+    15; a jurisdiction below the city sees its city's streets (the map's context, public OSM data)."""
+    classes = list(MAIN_ROADS) + (list(LOCAL_ROADS) if z >= 13 else [])
+    rows = """
+        SELECT geom, name, highway FROM road_edges
+        WHERE network = 'walk' AND u <= v AND geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)
+          AND (:all_classes OR highway = ANY(:classes))
+          AND (CAST(:city AS int) IS NULL OR city_id = :city)"""
+    params = {"minx": box[0], "miny": box[1], "maxx": box[2], "maxy": box[3], "all_classes": z >= 15,
+              "classes": classes, "city": scope.city_id if scope is not None else None}
+    return encode(conn, "streets", rows, params, z, x, y, simplify=z < 15)
+
+
+COLLECTION_FIELDS: dict[str, tuple[str, ...]] = {
+    "grids": ("code", "name", "households", "buildings", "source", "version", "updated_at"),
+    "admin_units": ("level", "code", "name", "name_en", "parent_id"),
+    "buildings": ("name", "building_type", "use", "levels", "households", "grid_id"),
+    "key_places": ("kind", "name"),
+}
+"""The OGC API — Features collections of the city model and the properties each feature carries."""
+
+
+def collection_rows(name: str, *, bbox: tuple[float, float, float, float] | None,
+                    interval: tuple[Any, Any] | None, scope: Scope | None) -> tuple[str, dict[str, Any]]:
+    """The rows of a city-model collection (``id``, ``geom``, its fields) inside ``bbox`` (CRS84) and the
+    jurisdiction; ``interval`` filters the grids by the time of their current version (the other collections have
+    no time and ignore it)."""
+    layer = LAYERS[name]
+    where, params = _where(layer, bbox, {}, scope)
+    if name == "grids" and interval is not None:
+        start, end = interval
+        where += " AND (CAST(:dt_start AS timestamptz) IS NULL OR updated_at >= :dt_start)" \
+                 " AND (CAST(:dt_end AS timestamptz) IS NULL OR updated_at <= :dt_end)"
+        params.update(dt_start=start, dt_end=end)
+    fields = ", ".join(COLLECTION_FIELDS[name])
+    return f"SELECT id, geom, {fields} FROM {layer.table} WHERE {where}", params
