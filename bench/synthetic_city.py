@@ -35,17 +35,22 @@ def bounds() -> tuple[float, float, float, float]:
     return WEST, NORTH - ROWS * dy, WEST + COLUMNS * dx, NORTH
 
 
-def build(engine: Engine) -> int:
-    """Create the synthetic city (if absent); returns its id."""
+def build(engine: Engine, index: int = 0) -> int:
+    """Create the synthetic city (if absent); returns its id. ``index`` > 0: another one of the same size east of
+    the previous (a synthetic province is seven of them side by side), with district code 999001 + index."""
     dx, dy = cell_size()
+    name = NAME if index == 0 else f"{NAME} {index + 1}"
+    district = f"{int(DISTRICT) + index}"
+    west = WEST + index * (COLUMNS + 1) * dx
     with engine.begin() as conn:
         found = conn.exec_driver_sql("SELECT id FROM admin_units WHERE level = 'city' AND name = %(n)s",
-                                     {"n": NAME}).scalar()
+                                     {"n": name}).scalar()
         if found is not None:
             return int(found)
-        cells = {(c, r): box(WEST + c * dx, NORTH - (r + 1) * dy, WEST + (c + 1) * dx, NORTH - r * dy)
+        cells = {(c, r): box(west + c * dx, NORTH - (r + 1) * dy, west + (c + 1) * dx, NORTH - r * dy)
                  for c in range(COLUMNS) for r in range(ROWS)}
-        outline = box(*bounds())
+        south = NORTH - ROWS * dy
+        outline = box(west, south, west + COLUMNS * dx, NORTH)
 
         def unit(level: str, code: str | None, name: str, geom: Any, parent: int | None, city: int | None) -> int:
             (wkb,) = ewkb_hex([to_multipolygon(geom)])
@@ -54,15 +59,15 @@ def build(engine: Engine) -> int:
                 "VALUES (%(c)s, %(p)s, %(l)s, %(code)s, %(n)s, 'synthetic', %(g)s::geometry) RETURNING id",
                 {"c": city, "p": parent, "l": level, "code": code, "n": name, "g": wkb}).scalar_one())
 
-        city_id = unit("city", None, NAME, outline, None, None)
-        district_id = unit("district", DISTRICT, "合成区 synthetic district", outline, city_id, city_id)
+        city_id = unit("city", None, name, outline, None, None)
+        district_id = unit("district", district, "合成区 synthetic district", outline, city_id, city_id)
         street_seq = 0
         grid_rows = []
         for sc in range(0, COLUMNS, 9):
             for sr in range(0, ROWS, 9):
                 street_seq += 1
                 s_cells = [(c, r) for c in range(sc, min(sc + 9, COLUMNS)) for r in range(sr, min(sr + 9, ROWS))]
-                street_code = f"{DISTRICT}{street_seq:03d}"
+                street_code = f"{district}{street_seq:03d}"
                 street_id = unit("street", street_code, f"街道 {street_seq:03d}",
                                  shapely.union_all([cells[k] for k in s_cells]), district_id, city_id)
                 community_seq = 0
@@ -86,7 +91,7 @@ def build(engine: Engine) -> int:
                          for (code, cid, _), g in zip(grid_rows, geoms, strict=True)])
         cur.execute("INSERT INTO grid_versions (grid_id, code, version, community_id, geom, change, author, reason) "
                     "SELECT id, code, 1, community_id, geom, 'synthetic', 'bench', 'synthetic city' FROM grids "
-                    "WHERE source = 'synthetic'")
+                    "WHERE source = 'synthetic' AND code LIKE %s", (district + "%",))
         cur.execute("ANALYZE grids")
         cur.execute("ANALYZE admin_units")
     return city_id

@@ -1,0 +1,153 @@
+"""Vector tile benchmark (issue 22): tiles of the Siping-scale synthetic city (7,181 grids) and of a synthetic province
+of seven such cities side by side (50,267 grids) with 100,000 open cases, against the bare ``ST_AsMVT`` query of
+the same tile in the same run.
+
+    make bench      # or: .venv/bin/python bench/tiles_bench.py [--reuse] [--tiles 40]
+
+1. per zoom (10, 13, 16) and layer (grids with their figures, open cases), tiles at random places of the city and
+   of the province: the time ``gridpatrol serve`` takes to answer each over HTTP (timed at the client: an upper
+   bound on the server's time), median and p99, and the bare query's;
+2. throughput: ``wrk`` over the province's tile list, 2 workers, 16 connections.
+Targets: p99 under 50 ms and under 1.5x the bare query. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx2 as httpx  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import synthetic_city  # noqa: E402
+from benchdb import bench_database, machine  # noqa: E402
+from intake_bench import CATEGORIES, parse_wrk, serving  # noqa: E402
+
+from gis.db.engine import make_engine  # noqa: E402
+from gis.dispatch.store.bulk import bulk_intake, read_events_file  # noqa: E402
+from gis.geo.tiles import tile_of  # noqa: E402
+
+PORT = 8767
+CITIES = 7
+OPEN = 100_000
+ZOOMS = (10, 13, 16)
+TARGET_P99_S, TARGET_RATIO = 0.050, 1.5
+BARE = {
+    "grids": """SELECT ST_AsMVT(q, 'grids', 4096, 'g') FROM (
+        SELECT code, ST_AsMVTGeom(ST_Transform(geom, 3857), ST_TileEnvelope(%(z)s, %(x)s, %(y)s), 4096, 64, true) g
+        FROM grids WHERE geom && ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s), 4326)) q WHERE g IS NOT NULL""",
+    "events": """SELECT ST_AsMVT(q, 'events', 4096, 'g') FROM (
+        SELECT id, ST_AsMVTGeom(ST_Transform(geom, 3857), ST_TileEnvelope(%(z)s, %(x)s, %(y)s), 4096, 64, true) g
+        FROM events WHERE archive = 0 AND geom && ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s), 4326)) q
+        WHERE g IS NOT NULL""",
+}
+"""The bare tile: the layer's geometries in the tile and one attribute, no jurisdiction, figures or clusters."""
+
+
+def load_cases(engine: Any, west: float, south: float, east: float, north: float) -> None:
+    rng = np.random.default_rng(22)
+    n = OPEN
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    frame = pd.DataFrame({"category": rng.choice(CATEGORIES, n), "lon": west + rng.random(n) * (east - west),
+                          "lat": south + rng.random(n) * (north - south),
+                          "reported_at": now - pd.to_timedelta(rng.integers(3600, 20 * 86400, n), "s")})
+    buffer = io.BytesIO()
+    frame.to_csv(buffer, index=False)
+    report = bulk_intake(engine, read_events_file(buffer.getvalue(), "open.csv"), source_name="open.csv")
+    print(f"   loaded {report.stored:,} open cases in {report.seconds:.1f} s", flush=True)
+
+
+def tiles(extent: tuple[float, float, float, float], z: int, n: int, rng: random.Random) -> list[tuple[int, int, int]]:
+    west, south, east, north = extent
+    return [(z, *tile_of(rng.uniform(west, east), rng.uniform(south, north), z)) for _ in range(n)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--reuse", action="store_true", help="keep the province of an earlier run")
+    parser.add_argument("--tiles", type=int, default=40, help="tiles per zoom, layer and extent")
+    args = parser.parse_args()
+    print(f"machine: {machine()}", flush=True)
+    with bench_database("gridpatrol_tiles_bench", reuse=args.reuse) as url:
+        engine = make_engine(url)
+        started = time.perf_counter()
+        for k in range(CITIES):
+            synthetic_city.build(engine, index=k)
+        west, south, east, north = synthetic_city.bounds()
+        province = (west, south, west + CITIES * (east - west) * 1.03, north)
+        with engine.connect() as conn:
+            grids = conn.exec_driver_sql("SELECT count(*) FROM grids").scalar_one()
+            cases = conn.exec_driver_sql("SELECT count(*) FROM events WHERE archive = 0").scalar_one()
+        if cases < OPEN:
+            load_cases(engine, *province)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+        print(f"synthetic province: {grids:,} grids in {CITIES} cities, {OPEN:,} open cases "
+              f"(built in {time.perf_counter() - started:.0f} s)", flush=True)
+        raw = engine.raw_connection()
+        cur = raw.cursor()
+        rng = random.Random(7)
+        extents = {"city": (west, south, east, north), "province": province}
+        every: list[str] = []
+        with serving(url, PORT, 2) as token:
+            client = httpx.Client(base_url=f"http://127.0.0.1:{PORT}", headers={"Authorization": f"Bearer {token}"},
+                                  timeout=60)
+            print(f"\n{'extent':9} {'layer':7} {'z':>3} {'tiles':>6} {'kB':>6} {'median ms':>10} {'p99 ms':>8} "
+                  f"{'bare med':>9} {'bare p99':>9} {'ratio':>6}  vs 50 ms", flush=True)
+            for extent_name, extent in extents.items():
+                for layer in ("grids", "events"):
+                    for z in ZOOMS:
+                        chosen = tiles(extent, z, args.tiles, rng)
+                        paths = [f"/tiles/{layer}/{z}/{x}/{y}.mvt" for z, x, y in chosen]
+                        every += paths
+                        for path in paths[:3]:  # warm
+                            client.get(path).raise_for_status()
+                        served, sizes = [], []
+                        for path in paths:
+                            t = time.perf_counter()
+                            answer = client.get(path)
+                            served.append(time.perf_counter() - t)
+                            answer.raise_for_status()
+                            sizes.append(len(answer.content))
+                        bare = []
+                        for z_, x, y in chosen:
+                            t = time.perf_counter()
+                            cur.execute(BARE[layer], {"z": z_, "x": x, "y": y})
+                            cur.fetchall()
+                            bare.append(time.perf_counter() - t)
+                        med, p99 = statistics.median(served), float(np.percentile(served, 99))
+                        bmed, bp99 = statistics.median(bare), float(np.percentile(bare, 99))
+                        print(f"{extent_name:9} {layer:7} {z:>3} {len(paths):>6} {statistics.mean(sizes) / 1024:>6.1f} "
+                              f"{med * 1000:>10.1f} {p99 * 1000:>8.1f} {bmed * 1000:>9.1f} {bp99 * 1000:>9.1f} "
+                              f"{med / bmed:>6.1f}  {p99 / TARGET_P99_S:.2f}x", flush=True)
+            client.close()
+            script = ("local paths = {" + ", ".join(f'"{p}"' for p in every) + "}\n"
+                      "request = function()\n  return wrk.format('GET', paths[math.random(#paths)], "
+                      f"{{['Authorization'] = 'Bearer {token}'}})\nend\n")
+            with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+                handle.write(script)
+            run = subprocess.run(["wrk", "-t2", "-c16", "-d10s", "--latency", "-s", handle.name,
+                                  f"http://127.0.0.1:{PORT}"], capture_output=True, text=True, check=True)
+            os.unlink(handle.name)
+            figures = parse_wrk(run.stdout)
+            print(f"\nthroughput: wrk over the {len(every):,} tiles above, 2 workers, 16 connections, 10 s: "
+                  f"{figures.get('rate', 0):,.0f} tiles/s, p50 {figures.get('p50', 0):.1f} ms, "
+                  f"p99 {figures.get('p99', 0):.1f} ms", flush=True)
+        raw.close()
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
