@@ -36,7 +36,7 @@ TILE_LAYERS: dict[str, TileLayer] = {layer.name: layer for layer in (
     TileLayer("admin_units", "行政区划 Districts, streets and communities", 6, MAX_ZOOM,
               {"code": "GB/T 2260-style code", "name": "name", "name_en": "English name",
                "level": "city, district, street or community"}),
-    TileLayer("grids", "网格 Grids", 9, MAX_ZOOM,
+    TileLayer("grids", "网格 Grids", 12, MAX_ZOOM,  # a 300 m grid is 2 px at zoom 10: below 12 the units show
               {"code": "15-digit grid code", "name": "name", "households": "households (the register's or estimated)",
                "buildings": "buildings", "open": "open cases", "open_overdue": "open cases past their deadline"}),
     TileLayer("buildings", "建筑 Buildings", 14, MAX_ZOOM,

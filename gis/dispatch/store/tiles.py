@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from gis.access.scope import Scope
 from gis.db import mvt
 from gis.dispatch.queries import OPEN_STATES_SQL
-from gis.geo.tiles import BUFFER, EXTENT, WORLD_M, tile_bounds, tile_layer
+from gis.geo.tiles import BUFFER, EXTENT, tile_bounds, tile_layer
 
 POINTS_FROM = 13
 """The zoom from which each case is a point of its own."""
@@ -30,13 +30,16 @@ def event_tile(conn: Connection, z: int, x: int, y: int, *, scope: Scope | None,
         rows = (f"SELECT e.geom, 1 AS count, e.category_code AS category, e.state, ({overdue}) AS overdue, e.id "
                 f"FROM events e WHERE {' AND '.join(where)}")
     else:
-        cell = WORLD_M / 2 ** z / 64  # a 64th of the tile, in Web Mercator metres
+        # clusters on a 64 × 64 lattice of the tile, in degrees (a tile's latitudes are near enough to uniform at
+        # these zooms): arithmetic on the coordinates, no geometry built per case but the cluster's
+        cols = (box[2] - box[0]) / (64 + 2 * 64 * BUFFER / EXTENT)
+        rows_deg = (box[3] - box[1]) / (64 + 2 * 64 * BUFFER / EXTENT)
         rows = f"""
-            SELECT ST_Transform(ST_Centroid(ST_Collect(ST_Transform(e.geom, 3857))), 4326) AS geom, count(*) AS count,
+            SELECT ST_SetSRID(ST_MakePoint(avg(ST_X(e.geom)), avg(ST_Y(e.geom))), 4326) AS geom, count(*) AS count,
                    NULL::text AS category, NULL::text AS state, count(*) FILTER (WHERE {overdue}) AS overdue,
                    NULL::bigint AS id
             FROM events e WHERE {' AND '.join(where)}
-            GROUP BY ST_SnapToGrid(ST_Transform(e.geom, 3857), {cell:.6f})"""
+            GROUP BY floor((ST_X(e.geom) - :minx) / {cols:.12f}), floor((ST_Y(e.geom) - :miny) / {rows_deg:.12f})"""
     return mvt.encode(conn, "events", rows, params, z, x, y, fields=tile_layer("events").fields, simplify=False)
 
 
