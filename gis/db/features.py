@@ -24,6 +24,7 @@ def feature_page(conn: Connection, rows_sql: str, params: dict[str, Any], *, fie
                                  'geometry', ST_AsGeoJSON({geom}, {int(decimals)})::json,
                                  'properties', json_build_object({props}))::text
         FROM r ORDER BY r.id"""
+    conn.exec_driver_sql("SET LOCAL jit = off")  # a page is quick to run, slow to compile (see gis.db.mvt)
     rows = conn.execute(text(sql), {**params, "page_limit": limit + 1, "page_offset": offset}).scalars().all()
     return [str(r) for r in rows[:limit]], len(rows) > limit
 
