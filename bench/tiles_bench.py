@@ -104,6 +104,7 @@ def main() -> None:
               f"(built in {time.perf_counter() - started:.0f} s)", flush=True)
         raw = engine.raw_connection()
         cur = raw.cursor()
+        cur.execute("SET jit = off")  # as the served tiles run: JIT's compile time would dwarf either query
         rng = random.Random(7)
         extents = {"city": (west, south, east, north), "province": province}
         every: list[str] = []
