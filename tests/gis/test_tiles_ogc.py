@@ -32,7 +32,7 @@ def test_bbox_in_its_crs_and_datetime_intervals() -> None:
     assert parse_bbox("32,118,33,119", "http://www.opengis.net/def/crs/EPSG/0/4326") == (118, 32, 119, 33)
     west, south, east, north = parse_bbox("13135699,3763310,13247018,3895303",
                                           "http://www.opengis.net/def/crs/EPSG/0/3857") or (0, 0, 0, 0)
-    assert (round(west, 3), round(east, 3)) == (118.0, 119.0) and round(south, 1) == 32.0
+    assert (round(west, 3), round(east, 3)) == (118.0, 119.0) and (round(south, 1), round(north, 1)) == (32.0, 33.0)
     assert parse_bbox("118,32,0,119,33,0") == (118, 32, 119, 33)
     assert parse_datetime("2026-12-01T00:00:00Z") == (datetime(2026, 12, 1, tzinfo=UTC),) * 2
     assert parse_datetime("../2026-12-01T00:00:00Z") == (None, datetime(2026, 12, 1, tzinfo=UTC))
@@ -46,4 +46,5 @@ def test_bbox_in_its_crs_and_datetime_intervals() -> None:
 
 
 def test_the_open_states_are_written_alike_for_sql() -> None:
-    assert OPEN_STATES_SQL == "(" + ", ".join(f"'{s}'" for s in OPEN_STATES) + ")"
+    written = "(" + ", ".join(f"'{s}'" for s in OPEN_STATES) + ")"
+    assert written == OPEN_STATES_SQL
