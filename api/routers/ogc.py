@@ -3,8 +3,9 @@
 (the caller's jurisdiction only; events without what a reporter wrote, showed or left as contact). Errors are the
 OGC exception document (``{"code", "description"}``), 400 for a parameter that does not parse.
 
-The collections' vector tiles are ``/tiles/{layer}/{z}/{x}/{y}.mvt`` (WebMercatorQuad), linked from each
-collection.
+OGC API — Tiles (Part 1: core, tileset, tilesets list, geodata tilesets, MVT) for the same collections, in
+WebMercatorQuad: ``/ogc/collections/{id}/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}``, the same tiles as
+``/tiles/{layer}/{z}/{x}/{y}.mvt``.
 """
 
 from __future__ import annotations
@@ -17,22 +18,32 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import ConnectionDep
+from api.routers.tiles import tile_bytes
 from api.tokens import CurrentUser
 from gis.access.scope import User
 from gis.db.features import feature_one, feature_page
 from gis.dispatch.store.tiles import EVENT_FIELDS, event_rows
 from gis.errors import BadRequestError, ForbiddenError, GridpatrolError, NotFoundError
 from gis.geo.ogc import CRS84, CRSES, output_crs, parse_bbox, parse_datetime
+from gis.geo.tiles import MAX_ZOOM, tile_layer
 from gis.planning.store.tiles import COLLECTION_FIELDS, collection_rows
 
 router = APIRouter(prefix="/ogc", tags=["OGC API"])
 GEOJSON = "application/geo+json"
 CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
 ]
+WEB_MERCATOR_QUAD = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
+MVT = "application/vnd.mapbox-vector-tile"
 COLLECTIONS = {
     "grids": ("网格 Grids", "the grids with their households and buildings; datetime: their current version's time"),
     "admin_units": ("行政区划 Administrative units", "city, districts, streets and communities"),
@@ -74,7 +85,9 @@ def _collection(base: str, cid: str) -> dict[str, Any]:
             {"rel": "self", "type": "application/json", "href": f"{base}/collections/{cid}"},
             {"rel": "items", "type": GEOJSON, "title": "the features", "href": f"{base}/collections/{cid}/items"},
             {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", "type": "application/json",
-             "title": "vector tiles (TileJSON)", "href": f"{base.removesuffix('/ogc')}/tiles/{layer}/tilejson.json"},
+             "title": "vector tiles (OGC API — Tiles)", "href": f"{base}/collections/{cid}/tiles"},
+            {"rel": "describedby", "type": "application/json", "title": "vector tiles (TileJSON)",
+             "href": f"{base.removesuffix('/ogc')}/tiles/{layer}/tilejson.json"},
         ],
     }
 
@@ -92,6 +105,8 @@ def landing(request: Request, _: CurrentUser) -> dict[str, Any]:
                 {"rel": "service-doc", "type": "text/html", "href": f"{root}/docs"},
                 {"rel": "conformance", "type": "application/json", "href": f"{base}/conformance"},
                 {"rel": "data", "type": "application/json", "href": f"{base}/collections"},
+                {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes", "type": "application/json",
+                 "href": f"{base}/tileMatrixSets"},
             ]}
 
 
@@ -201,3 +216,92 @@ def _quote(value: str) -> str:
     from urllib.parse import quote
 
     return quote(value, safe=",:/.")
+
+
+# ---------------------------------------------------------------- OGC API — Tiles (Part 1), WebMercatorQuad only
+
+def _tile_matrix_set() -> dict[str, Any]:
+    """WebMercatorQuad as the OGC Two Dimensional Tile Matrix Set standard (2.0) writes it."""
+    origin = 20037508.3427892
+    return {
+        "id": "WebMercatorQuad", "title": "Google Maps Compatible for the World", "uri": WEB_MERCATOR_QUAD,
+        "crs": "http://www.opengis.net/def/crs/EPSG/0/3857", "orderedAxes": ["E", "N"],
+        "tileMatrices": [{"id": str(z), "scaleDenominator": 559082264.0287178 / 2 ** z,
+                          "cellSize": 156543.03392804097 / 2 ** z, "cornerOfOrigin": "topLeft",
+                          "pointOfOrigin": [-origin, origin], "tileWidth": 256, "tileHeight": 256,
+                          "matrixWidth": 2 ** z, "matrixHeight": 2 ** z} for z in range(MAX_ZOOM + 1)],
+    }
+
+
+@router.get("/tileMatrixSets", summary="The tiling schemes (WebMercatorQuad)")
+def tile_matrix_sets(request: Request, _: CurrentUser) -> dict[str, Any]:
+    base = _base(request)
+    return {"tileMatrixSets": [{"id": "WebMercatorQuad", "title": "Google Maps Compatible for the World",
+                                "uri": WEB_MERCATOR_QUAD, "links": [
+                                    {"rel": "self", "type": "application/json",
+                                     "href": f"{base}/tileMatrixSets/WebMercatorQuad"}]}]}
+
+
+@router.get("/tileMatrixSets/{tms}", summary="A tiling scheme", response_model=None)
+def tile_matrix_set(tms: str, _: CurrentUser) -> Response:
+    def answer() -> dict[str, Any]:
+        if tms != "WebMercatorQuad":
+            raise NotFoundError(f"no tile matrix set {tms!r}: WebMercatorQuad only")
+        return _tile_matrix_set()
+    return ogc(answer)
+
+
+def _tileset(base: str, cid: str) -> dict[str, Any]:
+    layer = tile_layer(_tile_layer_of(cid))
+    return {
+        "title": f"{COLLECTIONS.get(cid, (layer.title,))[0]} (vector tiles)", "dataType": "vector",
+        "crs": "http://www.opengis.net/def/crs/EPSG/0/3857", "tileMatrixSetURI": WEB_MERCATOR_QUAD,
+        "links": [
+            {"rel": "self", "type": "application/json", "href": f"{base}/collections/{cid}/tiles/WebMercatorQuad"},
+            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme", "type": "application/json",
+             "href": f"{base}/tileMatrixSets/WebMercatorQuad"},
+            {"rel": "item", "type": MVT, "templated": True,
+             "href": f"{base}/collections/{cid}/tiles/WebMercatorQuad/{{tileMatrix}}/{{tileRow}}/{{tileCol}}"},
+        ],
+        "layers": [{"id": layer.name, "dataType": layer.geometry, "minTileMatrix": str(layer.minzoom),
+                    "maxTileMatrix": str(layer.maxzoom), "propertiesSchema": {
+                        "type": "object", "properties": {k: {"description": v} for k, v in layer.fields.items()}}}],
+    }
+
+
+def _tile_layer_of(cid: str) -> str:
+    if cid not in COLLECTIONS:
+        raise NotFoundError(f"no collection {cid!r}: use one of {', '.join(COLLECTIONS)}")
+    return cid
+
+
+@router.get("/collections/{cid}/tiles", summary="A collection's vector tilesets", response_model=None)
+def tilesets(cid: str, request: Request, _: CurrentUser) -> Response:
+    def answer() -> dict[str, Any]:
+        tileset = _tileset(_base(request), cid)
+        return {"links": [{"rel": "self", "type": "application/json",
+                           "href": f"{_base(request)}/collections/{cid}/tiles"}],
+                "tilesets": [{key: tileset[key] for key in ("title", "dataType", "crs", "tileMatrixSetURI", "links")}]}
+    return ogc(answer)
+
+
+@router.get("/collections/{cid}/tiles/{tms}", summary="A collection's vector tileset", response_model=None)
+def tileset(cid: str, tms: str, request: Request, _: CurrentUser) -> Response:
+    def answer() -> dict[str, Any]:
+        if tms != "WebMercatorQuad":
+            raise NotFoundError(f"no tile matrix set {tms!r}: WebMercatorQuad only")
+        return _tileset(_base(request), cid)
+    return ogc(answer)
+
+
+@router.get("/collections/{cid}/tiles/{tms}/{z}/{row}/{col}", summary="A vector tile (Mapbox Vector Tile)",
+            response_model=None, responses={200: {"content": {MVT: {}}}})
+def ogc_tile(cid: str, tms: str, z: str, row: str, col: str, conn: ConnectionDep, user: CurrentUser) -> Response:
+    def answer() -> Response:
+        if tms != "WebMercatorQuad":
+            raise NotFoundError(f"no tile matrix set {tms!r}: WebMercatorQuad only")
+        if not (z.isdigit() and row.isdigit() and col.isdigit()):
+            raise BadRequestError(f"tile {z}/{row}/{col}: tileMatrix, tileRow and tileCol are whole numbers")
+        body = tile_bytes(conn, user, _tile_layer_of(cid), int(z), int(col), int(row))
+        return Response(body, media_type=MVT)
+    return ogc(answer)

@@ -140,3 +140,29 @@ def test_another_community_sees_none_of_these_features(served: tuple[str, str], 
     seen = get(base, theirs, "/ogc/collections/grids/items", bbox=box).json()["features"]
     assert code not in {f["properties"]["code"] for f in seen}
     assert httpx.get(f"{base}/ogc/collections", timeout=10).status_code == 401
+
+
+def test_ogc_api_tiles_serve_the_same_tiles(served: tuple[str, str], divided_engine: Engine) -> None:
+    from gis.geo.tiles import tile_of
+
+    base, token = served
+    assert "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt" in get(base, token, "/ogc/conformance").json()[
+        "conformsTo"]
+    scheme = get(base, token, "/ogc/tileMatrixSets/WebMercatorQuad").json()
+    assert scheme["tileMatrices"][15]["matrixWidth"] == 2 ** 15 and scheme["crs"].endswith("EPSG/0/3857")
+    listed = get(base, token, "/ogc/collections/grids/tiles").json()["tilesets"]
+    assert listed[0]["dataType"] == "vector" and listed[0]["tileMatrixSetURI"].endswith("WebMercatorQuad")
+    template = next(link["href"] for link in get(base, token, "/ogc/collections/grids/tiles/WebMercatorQuad").json()[
+        "links"] if link["rel"] == "item")
+    _, lon, lat = inner_point(divided_engine)
+    x, y = tile_of(lon, lat, 15)
+    via_ogc = httpx.get(template.format(tileMatrix=15, tileRow=y, tileCol=x),
+                        headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert via_ogc.status_code == 200 and via_ogc.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    assert via_ogc.content == get(base, token, f"/tiles/grids/15/{x}/{y}.mvt").content != b""
+    for path, status in (("/ogc/collections/grids/tiles/WorldCRS84Quad", 404), ("/ogc/tileMatrixSets/Other", 404),
+                         ("/ogc/collections/grids/tiles/WebMercatorQuad/15/x/1", 400),
+                         ("/ogc/collections/grids/tiles/WebMercatorQuad/3/8/0", 400),
+                         ("/ogc/collections/rivers/tiles", 404)):
+        answer = get(base, token, path)
+        assert answer.status_code == status and set(answer.json()) == {"code", "description"}, path
