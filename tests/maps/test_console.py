@@ -419,3 +419,38 @@ def test_bad_input_shows_plainly_on_the_page_and_changes_nothing(divided_engine:
         with divided_engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM calendar_days")).scalar_one() == days + 1
             assert conn.execute(text("SELECT count(*) FROM response_templates")).scalar_one() == templates
+
+
+def test_a_leader_follows_the_queue_and_supervises_from_the_console(divided_engine: Engine,
+                                                                     divided_url: str) -> None:
+    """督办 at the console: a leader of the street sees its queue, no step but supervision is offered, and the
+    supervision (note, deadline, unit answerable) is stored, flagged on the list and in the history."""
+    code, lon, lat = inner_point(divided_engine)
+    writing(divided_engine, create_user, "street-leader", PASSWORD, "leader", unit=code[:9], display_name="街道领导")
+    with serve_in_thread(create_app(Settings(database_url=divided_url, escalate_every_s=0))) as base:
+        token = http_token(base, "street-leader")
+        case = httpx.post(f"{base}/events", json=report(lon, lat), timeout=10,
+                          headers={"Authorization": f"Bearer {token}"}).json()
+        with local_page(token=token) as tab:
+            page = tab.page
+            page.goto(f"{base}/console", wait_until="networkidle")
+            assert page.is_hidden("#bulk-preview") or "off" in (page.get_attribute("#bulk", "class") or "")
+            page.click(f'#queue tr[data-id="{case["id"]}"]')
+            page.wait_for_selector('[data-action="supervise"]')
+            assert [b.get_attribute("data-action") for b in page.query_selector_all("#case [data-action]")] == [
+                "supervise"]
+            page.fill("#note", "群众反映强烈，三日内办结 settle within three days")
+            page.keyboard.press("Escape")
+            page.keyboard.press("p")
+            wait_for(page, "document.querySelector('#case .ok') !== null || document.querySelector('#case .error') "
+                           "!== null", timeout=8000)
+            assert page.query_selector("#case .error") is None, page.inner_text("#case .error")
+            wait_for(page, f"document.querySelector('#queue tr[data-id=\"{case['id']}\"]').className"
+                           ".includes('supervised')", timeout=5000)
+            assert tab.console_errors == [] and tab.external_requests == []
+    with divided_engine.connect() as conn:
+        unit, note = conn.execute(text("SELECT supervision_unit, supervision_note FROM events WHERE id = :i"),
+                                  {"i": case["id"]}).one()
+        last = conn.execute(text("SELECT action FROM event_transitions WHERE event_id = :i ORDER BY id DESC LIMIT 1"),
+                            {"i": case["id"]}).scalar()
+    assert unit == code[:9] and note.startswith("群众反映强烈") and last == "supervise"
