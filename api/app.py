@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api import errors
 from api.audit import AuditLog, AuditMiddleware
-from api.headers import SecurityHeaders
+from api.headers import SecurityHeaders, tile_origin
 from api.intake import IntakeQueue
 from api.limits import BodyGuard
 from api.ratelimit import RateLimiter
@@ -117,7 +117,8 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     app.add_middleware(BodyGuard)  # innermost: refused bodies are audited like any refused change
     app.add_middleware(AuditMiddleware)
-    app.add_middleware(SecurityHeaders)  # outermost: every answer gets its headers, every page its nonce
+    # outermost: every answer gets its headers, every page its nonce; the basemap's tiles may come from its server
+    app.add_middleware(SecurityHeaders, images=tile_origin(settings.tile_url))
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(layers.router)

@@ -15,7 +15,7 @@ from api.asgi import Message, Scope
 from maps.text import with_nonce
 
 POLICY = ("default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
-          "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; worker-src 'self'; "
+          "img-src 'self' data: blob:{images}; font-src 'self' data:; connect-src 'self'; worker-src 'self'; "
           "manifest-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 ALWAYS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin"),
           (b"x-frame-options", b"DENY")]
@@ -24,8 +24,10 @@ ALWAYS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-o
 class SecurityHeaders:
     """ASGI middleware: the nonce (``request.state.csp_nonce``), the policy, and the headers of ``ALWAYS``."""
 
-    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
+    def __init__(self, app: Callable[..., Awaitable[None]], images: str = "") -> None:
+        """``images``: another origin the pages may show images from (the intranet basemap's tile server)."""
         self.app = app
+        self.images = f" {images}" if images else ""
 
     async def __call__(self, scope: Scope, receive: Callable[..., Awaitable[Message]],
                        send: Callable[[Message], Awaitable[None]]) -> None:
@@ -41,7 +43,8 @@ class SecurityHeaders:
             nonlocal start
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in dict(ALWAYS)]
-                headers += [*ALWAYS, (b"content-security-policy", POLICY.format(nonce=nonce).encode())]
+                policy = POLICY.format(nonce=nonce, images=self.images)
+                headers += [*ALWAYS, (b"content-security-policy", policy.encode())]
                 message["headers"] = headers
                 if scope["method"] != "HEAD" and any(k.lower() == b"content-type" and v.startswith(b"text/html")
                                                      for k, v in headers):
@@ -62,3 +65,15 @@ class SecurityHeaders:
                 await send(message)
 
         await self.app(scope, receive, secured)
+
+
+def tile_origin(url: str | None) -> str:
+    """The origin (scheme://host[:port]) of a tile URL template; empty for none or for this service's own."""
+    from urllib.parse import urlsplit
+
+    if not url:
+        return ""
+    parts = urlsplit(url.replace("{z}", "0").replace("{x}", "0").replace("{y}", "0").replace("{s}", "a"))
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return ""
+    return f"{parts.scheme}://{parts.netloc}"

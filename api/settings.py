@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +29,10 @@ class Settings(BaseSettings):
     """A tile server for a basemap, e.g. an intranet one: ``https://tiles.example.gov/{z}/{x}/{y}.png``.
     Unset: no basemap; the map is drawn from the city's own data and needs no network."""
     tile_attribution: str = "© OpenStreetMap contributors"
+    tile_crs: Literal["wgs84", "gcj02"] = "wgs84"
+    """The basemap's coordinate system: ``wgs84`` (Tianditu: CGCS2000, WGS-84 for map purposes) or ``gcj02``
+    (Amap-style tiles: the pages shift them onto the service's WGS-84 overlays, ``maps/static/basemap.js``)."""
+    tile_max_zoom: int = Field(default=18, ge=1, le=22)
     auto_dispatch: bool = True
     """Intake accepts and dispatches each report at once (as the system), so its deadline clock starts."""
     nearest_grid_m: float = Field(default=50.0, ge=0, le=1000)

@@ -25,6 +25,8 @@ from maps.text import page_text, safe_frame, tooltip
 
 STATIC_URL = "/static"
 VENDOR = f"{STATIC_URL}/vendor"
+BASEMAP_JS = f"{STATIC_URL}/basemap.js"
+"""The intranet basemap under every map page (GET /basemap.json says which): see that file."""
 
 # CDN assets folium/branca reference → the copies gridpatrol serves. Anything else remote is an error.
 LOCAL_ASSETS: dict[str, str] = {
@@ -93,7 +95,7 @@ def city_map(
     fmap = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], tiles=None, zoom_start=15,
                       control_scale=True, prefer_canvas=True,
                       zoomSnap=0.25)  # fit the city snugly rather than at the next whole zoom level
-    fmap.default_js = [("leaflet", f"{VENDOR}/leaflet/leaflet.js")]
+    fmap.default_js = [("leaflet", f"{VENDOR}/leaflet/leaflet.js"), ("basemap", BASEMAP_JS)]
     fmap.default_css = [("leaflet_css", f"{VENDOR}/leaflet/leaflet.css")]
     if tile_url:
         folium.TileLayer(tiles=tile_url, attr=tile_attribution or ATTRIBUTION, name="basemap").add_to(fmap)

@@ -23,6 +23,7 @@ from folium.utilities import JsCode
 
 from maps.city import (
     ATTRIBUTION,
+    BASEMAP_JS,
     KIND_COLOURS,
     LOCAL_ASSETS,
     VENDOR,
@@ -86,7 +87,7 @@ def leaders_map(view: dict[str, Any], *, links: dict[str, str], tile_url: str | 
     bounds = _bounds([u["geometry"] for u in units] or [outline])
     fmap = folium.Map(location=[(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2], tiles=None,
                       zoom_start=13, control_scale=True, prefer_canvas=True, zoomSnap=0.25)
-    fmap.default_js = [("leaflet", f"{VENDOR}/leaflet/leaflet.js")]
+    fmap.default_js = [("leaflet", f"{VENDOR}/leaflet/leaflet.js"), ("basemap", BASEMAP_JS)]
     fmap.default_css = [("leaflet_css", f"{VENDOR}/leaflet/leaflet.css")]
     if tile_url:
         folium.TileLayer(tiles=tile_url, attr=tile_attribution or ATTRIBUTION, name="basemap").add_to(fmap)
@@ -294,7 +295,7 @@ def standalone_html(fmap: folium.Map) -> str:
     """The page as one self-contained file: every local script and stylesheet inlined, so it opens from a disk
     or a mail attachment with no server (its drill-down links still point at the service)."""
     page = map_to_html(fmap)
-    for local in {*LOCAL_ASSETS.values(), f"{VENDOR}/leaflet/leaflet.js", f"{VENDOR}/leaflet/leaflet.css"}:
+    for local in {*LOCAL_ASSETS.values(), f"{VENDOR}/leaflet/leaflet.js", f"{VENDOR}/leaflet/leaflet.css", BASEMAP_JS}:
         path = STATIC_ROOT / local.removeprefix("/static/")
         if not path.exists():
             continue

@@ -10,7 +10,7 @@ import folium
 import shapely
 from shapely.geometry import mapping
 
-from maps.city import ATTRIBUTION, VENDOR, _Attribution, _page
+from maps.city import ATTRIBUTION, BASEMAP_JS, VENDOR, _Attribution, _page
 from maps.text import page_text, safe_features, tooltip
 
 ROUTE_COLOUR, REPEAT_COLOUR = "#1f5fbf", "#e07b00"
@@ -37,7 +37,7 @@ def _grid_map(grid: shapely.Geometry, features: list[dict[str, Any]]) -> folium.
         [grid, *[shapely.geometry.shape(f["geometry"]) for f in features]]).bounds
     fmap = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], tiles=None, zoom_start=16,
                       control_scale=True, zoomSnap=0.25)
-    fmap.default_js = [("leaflet", f"{VENDOR}/leaflet/leaflet.js")]
+    fmap.default_js = [("leaflet", f"{VENDOR}/leaflet/leaflet.js"), ("basemap", BASEMAP_JS)]
     fmap.default_css = [("leaflet_css", f"{VENDOR}/leaflet/leaflet.css")]
     fmap.fit_bounds([[miny, minx], [maxy, maxx]], padding=(20, 20))
     folium.GeoJson(mapping(grid), name="grid", interactive=False,

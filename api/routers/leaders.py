@@ -192,7 +192,7 @@ async def leaders_page(request: Request, engine: EngineDep, settings: SettingsDe
         return HTMLResponse(message_page("Cannot draw this map", str(exc)), status_code=status_for(exc))
     links = {"csv": f"{prefix}/leaders/figures?{p.query(format='csv')}",
              "export": f"{prefix}/leaders?{p.query(export='1')}"}
-    fmap = leaders_map(view, links=links, tile_url=settings.tile_url, tile_attribution=settings.tile_attribution)
+    fmap = leaders_map(view, links=links)  # the basemap: maps/static/basemap.js
     if export:
         name = view["unit"].code or str(view["unit"].id)
         return HTMLResponse(standalone_html(fmap),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, HTMLResponse
@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from api.deps import ConnectionDep, SettingsDep
 from api.jurisdiction import require_city
 from api.roles import Desk, Planner, Viewer
+from api.tokens import CurrentUser
 from gis.errors import ForbiddenError, NotFoundError
 from gis.planning.store import city as features
 from maps.city import city_map, map_to_html, message_page
@@ -26,6 +27,15 @@ CONSOLE = Path(__file__).resolve().parents[2] / "maps" / "static" / "console" / 
 def planner_page(_: Planner) -> FileResponse:
     """``?community=CODE`` opens a community, ``&grid=CODE`` selects a grid for editing."""
     return FileResponse(PLANNER, media_type="text/html")
+
+
+@router.get("/basemap.json", summary="The intranet basemap the pages draw under their maps (none: url null)",
+            response_model=None)
+def basemap(settings: SettingsDep, _: CurrentUser) -> dict[str, Any]:
+    """``url`` (an XYZ template, GRIDPATROL_TILE_URL), ``crs`` (wgs84 or gcj02: the pages shift GCJ-02 tiles onto
+    the WGS-84 overlays), ``attribution``, ``max_zoom``."""
+    return {"url": settings.tile_url or None, "crs": settings.tile_crs, "attribution": settings.tile_attribution,
+            "max_zoom": settings.tile_max_zoom}
 
 
 @router.get("/console", response_class=HTMLResponse, summary="The centre's console: the live queue and the loop")
@@ -67,5 +77,5 @@ def city_page(
     fmap = city_map(buildings, places, districts, grids=grids, communities=communities,
                     title=f"{row.name} {row.name_en or ''}".strip(),
                     extent=extent,
-                    tile_url=settings.tile_url, tile_attribution=settings.tile_attribution)
+                    tile_url=None)  # the basemap: maps/static/basemap.js
     return HTMLResponse(map_to_html(fmap))
