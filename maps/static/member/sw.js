@@ -1,10 +1,10 @@
 // The member page's service worker: the page and its assets from the cache first (it opens with no signal), the
 // data it reads from the network first, falling back to the last answer cached. Nothing it sends passes through
 // here: the page's own outbox (IndexedDB) queues and retries those, with their idempotency keys.
-const CACHE = "gridpatrol-member-v1";
+const CACHE = "gridpatrol-member-v2";
 const SHELL = ["/m/", "/static/member/member.js", "/static/member/member.css", "/static/vendor/leaflet/leaflet.js",
-  "/static/vendor/leaflet/leaflet.css"];
-const DATA = /^\/(me|categories|grids|buildings|key-places|staff\/\d+\/events|events)(\/|\?|$)/;
+  "/static/vendor/leaflet/leaflet.css", "/static/basemap.js"];
+const DATA = /^\/(me|categories|grids|buildings|key-places|staff\/\d+\/events|events|basemap\.json)(\/|\?|$)/;
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()));
