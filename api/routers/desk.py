@@ -41,10 +41,6 @@ class BulkBody(BaseModel):
     evaluation: int | None = Field(default=None, description="close: a score from 1 to 5")
 
 
-def _department(user: User) -> str | None:
-    return user.department if user.role == "department" else None
-
-
 @router.get("/templates", summary="Response templates for a step (and a category)", response_model=None,
             responses=documented(list[Template]))
 def list_templates(conn: ConnectionDep, _: Desk, step: Annotated[str | None, Query(max_length=20)] = None,
@@ -112,7 +108,7 @@ def surroundings(event_id: int, conn: ConnectionDep, user: Desk,
                  near_m: Annotated[float, Query(gt=0, le=2000)] = desk.NEAR_M) -> dict[str, Any]:
     event_in_scope(conn, user, event_id)
     return desk.surroundings(conn, event_id, near_m=near_m, city_id=user.scope.city_id,
-                             unit_code=user.scope.prefix, department=_department(user))
+                             unit_code=user.scope.prefix, department=user.department_desk)
 
 
 @router.get("/events/{event_id}/dispatch-options", summary="Whom a case may be dispatched to: its grid's, community's "

@@ -199,7 +199,7 @@ def find_events(
     now = datetime.now(UTC)
     return events.list_events(conn, states=state, grid=grid, unit_code=narrow(user, unit),
                               city_id=user.scope.city_id,
-                              department=user.department if user.role == "department" else None,
+                              department=user.department_desk,
                               overdue_at=now if overdue else None, limit=limit, offset=offset, category=category,
                               source=source, due_before=now + SOON if due_soon else None, duplicates=duplicates,
                               returned=returned, supervised=supervised)
@@ -211,7 +211,7 @@ def event_counts(conn: ConnectionDep, user: Desk,
     """What the console keeps in view: each open state's count, and of the dispatched and handled cases those past
     their deadline (``overdue``) and due within 2 hours (``due_soon``)."""
     return events.state_counts(conn, unit_code=narrow(user, unit), city_id=user.scope.city_id,
-                               department=user.department if user.role == "department" else None,
+                               department=user.department_desk,
                                now=datetime.now(UTC), soon=SOON)
 
 
@@ -233,7 +233,7 @@ async def live_queue(request: Request, engine: EngineDep, user: Desk,
     credential = token or request.cookies.get(TOKEN_COOKIE) or ""
     resume = request.headers.get("last-event-id", "")
     after = since if since is not None else int(resume) if resume.isdigit() else None
-    department = user.department if user.role == "department" else None
+    department = user.department_desk
     if after is None:
         after = await run_in_threadpool(reading, engine, events.last_event_id)
     open_streams[user.id] = open_streams.get(user.id, 0) + 1
@@ -347,7 +347,7 @@ def step(event_id: int, action: str, body: StepBody, engine: EngineDep, user: Ha
             to_level=body.to_level, staff_id=body.staff_id, seen_updated_at=aware(body.seen_updated_at),
             photos=body.photos, reason=body.reason, review_on=body.review_on, department=body.department,
             assisting=body.assisting, due=aware(body.due), unit=body.unit,
-            actor_department=user.department if user.role == "department" else None)
+            actor_department=user.department_desk)
     event.pop("reporter_contact", None)
     return event
 

@@ -76,7 +76,6 @@ def _base(request: Request) -> str:
 
 def _collection(base: str, cid: str) -> dict[str, Any]:
     title, description = COLLECTIONS[cid]
-    layer = "admin_units" if cid == "admin_units" else cid
     return {
         "id": cid, "title": title, "description": description, "itemType": "feature",
         "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]], "crs": CRS84}},
@@ -87,7 +86,7 @@ def _collection(base: str, cid: str) -> dict[str, Any]:
             {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", "type": "application/json",
              "title": "vector tiles (OGC API — Tiles)", "href": f"{base}/collections/{cid}/tiles"},
             {"rel": "describedby", "type": "application/json", "title": "vector tiles (TileJSON)",
-             "href": f"{base.removesuffix('/ogc')}/tiles/{layer}/tilejson.json"},
+             "href": f"{base.removesuffix('/ogc')}/tiles/{cid}/tilejson.json"},
         ],
     }
 
@@ -138,7 +137,7 @@ def collection(cid: str, request: Request, _: CurrentUser) -> Response:
 def _rows(cid: str, user: User, bbox: Any, interval: Any) -> tuple[str, dict[str, Any], tuple[str, ...]]:
     if cid == "events":
         sql, params = event_rows(bbox=bbox, interval=interval, scope=user.scope,
-                                 department=user.department if user.role == "department" else None)
+                                 department=user.department_desk)
         return sql, params, EVENT_FIELDS
     sql, params = collection_rows(cid, bbox=bbox, interval=interval, scope=user.scope)
     return sql, params, COLLECTION_FIELDS[cid]
@@ -245,16 +244,21 @@ def tile_matrix_sets(request: Request, _: CurrentUser) -> dict[str, Any]:
 @router.get("/tileMatrixSets/{tms}", summary="A tiling scheme", response_model=None)
 def tile_matrix_set(tms: str, _: CurrentUser) -> Response:
     def answer() -> dict[str, Any]:
-        if tms != "WebMercatorQuad":
-            raise NotFoundError(f"no tile matrix set {tms!r}: WebMercatorQuad only")
+        _web_mercator(tms)
         return _tile_matrix_set()
     return ogc(answer)
 
 
+def _web_mercator(tms: str) -> None:
+    if tms != "WebMercatorQuad":
+        raise NotFoundError(f"no tile matrix set {tms!r}: WebMercatorQuad only")
+
+
 def _tileset(base: str, cid: str) -> dict[str, Any]:
-    layer = tile_layer(_tile_layer_of(cid))
+    _known(cid)
+    layer = tile_layer(cid)
     return {
-        "title": f"{COLLECTIONS.get(cid, (layer.title,))[0]} (vector tiles)", "dataType": "vector",
+        "title": f"{COLLECTIONS[cid][0]} (vector tiles)", "dataType": "vector",
         "crs": "http://www.opengis.net/def/crs/EPSG/0/3857", "tileMatrixSetURI": WEB_MERCATOR_QUAD,
         "links": [
             {"rel": "self", "type": "application/json", "href": f"{base}/collections/{cid}/tiles/WebMercatorQuad"},
@@ -267,12 +271,6 @@ def _tileset(base: str, cid: str) -> dict[str, Any]:
                     "maxTileMatrix": str(layer.maxzoom), "propertiesSchema": {
                         "type": "object", "properties": {k: {"description": v} for k, v in layer.fields.items()}}}],
     }
-
-
-def _tile_layer_of(cid: str) -> str:
-    if cid not in COLLECTIONS:
-        raise NotFoundError(f"no collection {cid!r}: use one of {', '.join(COLLECTIONS)}")
-    return cid
 
 
 @router.get("/collections/{cid}/tiles", summary="A collection's vector tilesets", response_model=None)
@@ -288,8 +286,7 @@ def tilesets(cid: str, request: Request, _: CurrentUser) -> Response:
 @router.get("/collections/{cid}/tiles/{tms}", summary="A collection's vector tileset", response_model=None)
 def tileset(cid: str, tms: str, request: Request, _: CurrentUser) -> Response:
     def answer() -> dict[str, Any]:
-        if tms != "WebMercatorQuad":
-            raise NotFoundError(f"no tile matrix set {tms!r}: WebMercatorQuad only")
+        _web_mercator(tms)
         return _tileset(_base(request), cid)
     return ogc(answer)
 
@@ -298,10 +295,10 @@ def tileset(cid: str, tms: str, request: Request, _: CurrentUser) -> Response:
             response_model=None, responses={200: {"content": {MVT: {}}}})
 def ogc_tile(cid: str, tms: str, z: str, row: str, col: str, conn: ConnectionDep, user: CurrentUser) -> Response:
     def answer() -> Response:
-        if tms != "WebMercatorQuad":
-            raise NotFoundError(f"no tile matrix set {tms!r}: WebMercatorQuad only")
+        _web_mercator(tms)
         if not (z.isdigit() and row.isdigit() and col.isdigit()):
             raise BadRequestError(f"tile {z}/{row}/{col}: tileMatrix, tileRow and tileCol are whole numbers")
-        body = tile_bytes(conn, user, _tile_layer_of(cid), int(z), int(col), int(row))
+        _known(cid)
+        body = tile_bytes(conn, user, cid, int(z), int(col), int(row))
         return Response(body, media_type=MVT)
     return ogc(answer)

@@ -28,7 +28,7 @@ def tile_bytes(conn: Any, user: User, layer: str, z: int, x: int, y: int) -> byt
     check_tile(z, x, y)
     if layer == "events":
         return event_tile(conn, z, x, y, scope=user.scope,
-                          department=user.department if user.role == "department" else None)
+                          department=user.department_desk)
     return city_tile(conn, layer, z, x, y, scope=user.scope)
 
 

@@ -64,6 +64,12 @@ class User:
     password_version: int
     active: bool
 
+    @property
+    def department_desk(self) -> str | None:
+        """The department whose cases a department user works (those gone or escalated to it, or that it assists);
+        ``None`` for every other role, whose cases follow their unit."""
+        return self.department if self.role == "department" else None
+
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "username": self.username, "display_name": self.display_name, "role": self.role,
                 "unit": {"level": self.scope.level, "code": self.unit_code, "city_id": self.scope.city_id},

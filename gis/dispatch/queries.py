@@ -17,3 +17,6 @@ EVENT_PLACE = ("SELECT e.city_id, coalesce(e.grid_code, su.code), e.department_c
 
 OPEN_STATES_SQL = "('reported', 'accepted', 'dispatched', 'suspended', 'handled', 'verified', 'hung')"
 """The open states (``gis.dispatch.rules.OPEN_STATES``) as an SQL list, for other domains' queries."""
+
+OVERDUE_SQL = "e.state IN ('dispatched', 'handled') AND e.due_at < now()"
+"""An event (``events e``) past its handling deadline now, for other domains' queries."""

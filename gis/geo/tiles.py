@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from gis.errors import BadRequestError
+from gis.errors import BadRequestError, NotFoundError
 
 MAX_ZOOM = 22
 EXTENT = 4096
@@ -62,8 +62,6 @@ def check_tile(z: int, x: int, y: int) -> None:
 
 
 def tile_layer(name: str) -> TileLayer:
-    from gis.errors import NotFoundError
-
     layer = TILE_LAYERS.get(name)
     if layer is None:
         raise NotFoundError(f"no tile layer {name!r}: use one of {', '.join(TILE_LAYERS)}")
@@ -82,6 +80,11 @@ def tile_bounds(z: int, x: int, y: int, *, buffer: float = 0.0) -> tuple[float, 
 
     return (lon(x - buffer), max(lat(y + 1 + buffer), -85.0511287798), lon(x + 1 + buffer),
             min(lat(y - buffer), 85.0511287798))
+
+
+def search_box(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    """The WGS-84 box a tile's rows are read from: the tile and the buffer its geometry keeps beyond its edges."""
+    return tile_bounds(z, x, y, buffer=BUFFER / EXTENT)
 
 
 def tolerance_m(z: int) -> float:

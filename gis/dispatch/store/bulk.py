@@ -277,7 +277,7 @@ FROM (SELECT DISTINCT street_id FROM fallback WHERE grid_id IS NULL) q JOIN admi
 
 # Working time laid out for the cities the file's rows went to (the rule of gis/dispatch/sql/worktime.sql): per city
 # its time zone and working day (the periods' starts and ends in seconds after midnight, ``cum`` the working seconds
-# before each period, ``d`` a day's), and per day from the day before its first report to ``horizon`` days after its
+# before each period, ``d`` a day's), and per day from two days before its first report to ``horizon`` days after its
 # last, whether it is a working day and ``n``, the working days before it. A moment's place in working time is then
 # ``n × d`` plus what its day worked before it, and a deadline the working day numbered ``⌈target ÷ d⌉ − 1`` at the
 # time its remainder falls: two hash joins for the whole file, where calling gridpatrol_deadline row by row cost more
@@ -285,18 +285,17 @@ FROM (SELECT DISTINCT street_id FROM fallback WHERE grid_id IS NULL) q JOIN admi
 _WORK_DAYS = [
     """
     CREATE {kind} TABLE work_cities {drop} AS
-    SELECT x.city_id, x.tz, x.st, x.en, x.cum, x.cum[array_length(x.cum, 1)] AS d, x.national FROM (
-        SELECT c.id AS city_id, coalesce(cs.timezone, 'Asia/Shanghai') AS tz, c.code IS NOT NULL AS national,
-            ARRAY(SELECT extract(epoch FROM p.s) FROM unnest(coalesce(cs.work_starts, '{{08:30,13:30}}'),
-                  coalesce(cs.work_ends, '{{12:00,17:30}}')) WITH ORDINALITY p(s, e, i) ORDER BY i) AS st,
-            ARRAY(SELECT extract(epoch FROM p.e) FROM unnest(coalesce(cs.work_starts, '{{08:30,13:30}}'),
-                  coalesce(cs.work_ends, '{{12:00,17:30}}')) WITH ORDINALITY p(s, e, i) ORDER BY i) AS en,
-            ARRAY(SELECT 0::float8 UNION ALL SELECT * FROM (SELECT sum(extract(epoch FROM p.e - p.s)) OVER (ORDER BY i)
-                  FROM unnest(coalesce(cs.work_starts, '{{08:30,13:30}}'), coalesce(cs.work_ends, '{{12:00,17:30}}'))
-                  WITH ORDINALITY p(s, e, i) ORDER BY i) q) AS cum
-        FROM (SELECT DISTINCT city_id FROM units WHERE city_id IS NOT NULL) u JOIN admin_units c ON c.id = u.city_id
-        LEFT JOIN city_settings cs ON cs.city_id = u.city_id) x
-    WHERE x.cum[array_length(x.cum, 1)] > 0
+    SELECT c.id AS city_id, coalesce(cs.timezone, 'Asia/Shanghai') AS tz, c.code IS NOT NULL AS national,
+           p.st, p.en, p.cum, p.cum[array_length(p.cum, 1)] AS d
+    FROM (SELECT DISTINCT city_id FROM units WHERE city_id IS NOT NULL) u JOIN admin_units c ON c.id = u.city_id
+    LEFT JOIN city_settings cs ON cs.city_id = u.city_id
+    CROSS JOIN LATERAL (
+        SELECT array_agg(extract(epoch FROM q.s) ORDER BY q.i) AS st, array_agg(extract(epoch FROM q.e) ORDER BY q.i)
+                   AS en, array_prepend(0::float8, array_agg(q.before::float8 ORDER BY q.i)) AS cum
+        FROM (SELECT p.s, p.e, p.i, sum(extract(epoch FROM p.e - p.s)) OVER (ORDER BY p.i) AS before
+              FROM unnest(coalesce(cs.work_starts, '{{08:30,13:30}}'), coalesce(cs.work_ends, '{{12:00,17:30}}'))
+                   WITH ORDINALITY p(s, e, i)) q) p
+    WHERE p.cum[array_length(p.cum, 1)] > 0
     """,
     """
     CREATE {kind} TABLE work_days {drop} AS
@@ -321,18 +320,19 @@ _TIME_AT = " ".join(["CASE", *(f"WHEN {_R} <= wc.cum[{i + 1}] THEN wc.st[{i}] + 
 
 
 def _work_days(cur: Any, kind: dict[str, str], known: list[str]) -> None:
-    """Lay out ``work_days`` far enough: past a file's last report by its longest deadline in the shortest working
-    day of its cities, with the weekends and the longest holidays besides (a deadline beyond it is still right:
-    the insert falls back on the rule itself)."""
+    """Lay out ``work_cities``, then ``work_days`` far enough: past a file's last report by its longest deadline in
+    the shortest working day of its cities, with the weekends and the longest holidays besides (a deadline beyond
+    it is still right: the insert falls back on the rule itself)."""
+    cities, days, analyze = _WORK_DAYS
+    cur.execute(cities.format(**kind))
     cur.execute("SELECT max(greatest(hours_urgent, hours_high, hours_normal)) FROM categories WHERE code = ANY(%s)",
                 (known,))
     hours = float((cur.fetchone() or (None,))[0] or 72)
-    cur.execute("SELECT min((SELECT sum(extract(epoch FROM p.e - p.s)) FROM unnest(s.work_starts, s.work_ends) "
-                "p(s, e))) / 3600 FROM city_settings s WHERE s.city_id IN (SELECT city_id FROM units)")
+    cur.execute("SELECT min(d) / 3600 FROM work_cities")
     daily = float((cur.fetchone() or (None,))[0] or 7.5)
     horizon = math.ceil(hours / max(daily, 0.5) * 7 / 5) + 45
-    for statement in _WORK_DAYS:
-        cur.execute(statement.format(**kind), {"horizon": horizon})
+    cur.execute(days.format(**kind), {"horizon": horizon})
+    cur.execute(analyze)
 
 
 # (table, key column, the keys the events will refer to): every foreign key the insert sets.

@@ -11,8 +11,8 @@ from sqlalchemy.engine import Connection
 
 from gis.access.scope import Scope
 from gis.db import mvt
-from gis.dispatch.queries import OPEN_STATES_SQL
-from gis.geo.tiles import BUFFER, EXTENT, tile_bounds, tile_layer
+from gis.dispatch.queries import OPEN_STATES_SQL, OVERDUE_SQL
+from gis.geo.tiles import BUFFER, EXTENT, search_box, tile_layer
 
 POINTS_FROM = 13
 """The zoom from which each case is a point of its own."""
@@ -20,14 +20,13 @@ POINTS_FROM = 13
 
 def event_tile(conn: Connection, z: int, x: int, y: int, *, scope: Scope | None,
                department: str | None = None) -> bytes:
-    box = tile_bounds(z, x, y, buffer=BUFFER / EXTENT)
+    box = search_box(z, x, y)
     where = [f"e.archive = 0 AND e.state IN {OPEN_STATES_SQL}",
              "e.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)"]
     params: dict[str, Any] = {"minx": box[0], "miny": box[1], "maxx": box[2], "maxy": box[3]}
     _scoped(where, params, scope, department)
-    overdue = "e.state IN ('dispatched', 'handled') AND e.due_at < now()"
     if z >= POINTS_FROM:
-        rows = (f"SELECT e.geom, 1 AS count, e.category_code AS category, e.state, ({overdue}) AS overdue, e.id "
+        rows = (f"SELECT e.geom, 1 AS count, e.category_code AS category, e.state, ({OVERDUE_SQL}) AS overdue, e.id "
                 f"FROM events e WHERE {' AND '.join(where)}")
     else:
         # clusters on a 64 × 64 lattice of the tile, in degrees (a tile's latitudes are near enough to uniform at
@@ -36,7 +35,7 @@ def event_tile(conn: Connection, z: int, x: int, y: int, *, scope: Scope | None,
         rows_deg = (box[3] - box[1]) / (64 + 2 * 64 * BUFFER / EXTENT)
         rows = f"""
             SELECT ST_SetSRID(ST_MakePoint(avg(ST_X(e.geom)), avg(ST_Y(e.geom))), 4326) AS geom, count(*) AS count,
-                   NULL::text AS category, NULL::text AS state, count(*) FILTER (WHERE {overdue}) AS overdue,
+                   NULL::text AS category, NULL::text AS state, count(*) FILTER (WHERE {OVERDUE_SQL}) AS overdue,
                    NULL::bigint AS id
             FROM events e WHERE {' AND '.join(where)}
             GROUP BY floor((ST_X(e.geom) - :minx) / {cols:.12f}), floor((ST_Y(e.geom) - :miny) / {rows_deg:.12f})"""
@@ -65,7 +64,7 @@ def event_rows(*, bbox: tuple[float, float, float, float] | None, interval: tupl
     _scoped(where, params, scope, department)
     return (f"SELECT e.id, e.geom, e.category_code AS category, c.name AS category_name, e.state, e.priority, "
             f"e.source, e.grid_code AS grid, e.reported_at, e.due_at, e.closed_at, "
-            f"(e.state IN ('dispatched', 'handled') AND e.due_at < now()) AS overdue "
+            f"({OVERDUE_SQL}) AS overdue "
             f"FROM events e JOIN categories c ON c.code = e.category_code WHERE {' AND '.join(where)}"), params
 
 

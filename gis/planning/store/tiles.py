@@ -12,8 +12,8 @@ from sqlalchemy.engine import Connection
 
 from gis.access.scope import Scope
 from gis.db import mvt
-from gis.dispatch.queries import OPEN_STATES_SQL
-from gis.geo.tiles import BUFFER, EXTENT, tile_bounds, tile_layer
+from gis.dispatch.queries import OPEN_STATES_SQL, OVERDUE_SQL
+from gis.geo.tiles import search_box, tile_layer
 from gis.planning.store.city import LAYERS, _where
 
 MAIN_ROADS = ("motorway", "trunk", "primary", "secondary", "tertiary", "motorway_link", "trunk_link", "primary_link",
@@ -26,17 +26,13 @@ def encode(conn: Connection, name: str, rows_sql: str, params: dict[str, Any], z
     return mvt.encode(conn, name, rows_sql, params, z, x, y, fields=tile_layer(name).fields, simplify=simplify)
 
 
-def _box(z: int, x: int, y: int) -> tuple[float, float, float, float]:
-    return tile_bounds(z, x, y, buffer=BUFFER / EXTENT)
-
-
 def city_tile(conn: Connection, name: str, z: int, x: int, y: int, *, scope: Scope | None) -> bytes:
     """A tile of one of the city model's layers (``admin_units``, ``grids``, ``buildings``, ``streets``,
     ``key_places``), empty below the layer's minimum zoom."""
     layer = tile_layer(name)
     if z < layer.minzoom:
         return b""
-    box = _box(z, x, y)
+    box = search_box(z, x, y)
     if name == "streets":
         return _streets(conn, z, x, y, box, scope)
     where, params = _where(LAYERS[name], box, {}, scope)
@@ -51,8 +47,7 @@ def city_tile(conn: Connection, name: str, z: int, x: int, y: int, *, scope: Sco
                    coalesce(o.overdue, 0) AS open_overdue
             FROM (SELECT id, geom, code, name, households, buildings FROM {LAYERS[name].table} WHERE {where}) g
             LEFT JOIN (SELECT e.grid_id, count(*) AS open,
-                              count(*) FILTER (WHERE e.state IN ('dispatched', 'handled') AND e.due_at < now())
-                                  AS overdue
+                              count(*) FILTER (WHERE {OVERDUE_SQL}) AS overdue
                        FROM events e WHERE e.archive = 0 AND e.state IN {OPEN_STATES_SQL}
                          AND e.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)
                        GROUP BY e.grid_id) o ON o.grid_id = g.id"""

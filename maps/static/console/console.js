@@ -219,9 +219,12 @@ async function showMap(event) {
 async function select(id) {
   state.selected = id;
   for (const tr of $("queue").tBodies[0].rows) tr.classList.toggle("selected", Number(tr.dataset.id) === id);
+  await openCase(id);
+}
+
+async function openCase(id, message) {  // the case read afresh: on its map and in its file
   const [event, history] = await Promise.all([api(`/events/${id}`), api(`/events/${id}/history`)]);
-  const around = await showMap(event);
-  showCase(event, history, around);
+  showCase(event, history, await showMap(event), message);
 }
 
 function actionsFor(event, history) {
@@ -400,9 +403,7 @@ async function act(event, action) {
   }
   await Promise.all([loadQueue(), loadCounts()]);
   try {
-    const [fresh, history] = await Promise.all([api(`/events/${event.id}`), api(`/events/${event.id}/history`)]);
-    const around = await showMap(fresh);
-    showCase(fresh, history, around, message);
+    await openCase(event.id, message);
   } catch (error) {
     $("case").innerHTML = `${message}<p class="muted">${escape(word(["该案件已不在您的队列中", "The case has left your queue"]))}</p>`;
   }
