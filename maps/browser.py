@@ -154,6 +154,7 @@ def visit(url: str, *, screenshot: Path | None = None, width: int = 1400, height
         response = page.goto(url, wait_until="networkidle", timeout=timeout_s * 1000)
         result.load_s = time.perf_counter() - started
         result.status = response.status if response else None
+        wait_for_basemap(page)
         result.map = page.evaluate(_MAP_PROBE)
         # Blocked external requests also show up as failed; keep each problem in one list only.
         result.failed_requests = [f for f in result.failed_requests
@@ -162,6 +163,12 @@ def visit(url: str, *, screenshot: Path | None = None, width: int = 1400, height
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(screenshot), full_page=False)
     return result
+
+
+def wait_for_basemap(page: Any, *, timeout: float = 15_000) -> None:
+    """Wait until the page's vector basemap has drawn its first view (``maps/static/basemap.js`` marks the page
+    ``data-basemap="ready"``); at once for a page with none."""
+    wait_for(page, "document.documentElement.dataset.basemap !== 'loading'", timeout=timeout)
 
 
 def wait_for(page: Any, expression: str, *, timeout: float = 10_000) -> None:

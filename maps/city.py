@@ -104,8 +104,8 @@ def city_map(
     if extent is not None:
         folium.GeoJson(
             gpd.GeoSeries([extent], crs=buildings.crs).__geo_interface__, name="data extent",
-            style_function=lambda _f: {"color": "#555", "weight": 1, "fill": True, "fillColor": "#fbfbf8",
-                                       "fillOpacity": 1.0, "dashArray": "4 4"},
+            style_function=lambda _f: {"color": "#555", "weight": 1, "fill": False,
+                                       "dashArray": "4 4"},  # the basemap shows through
             interactive=False,
         ).add_to(fmap)
 

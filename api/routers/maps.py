@@ -14,6 +14,7 @@ from api.roles import Desk, Planner, Viewer
 from api.tokens import CurrentUser
 from gis.errors import ForbiddenError, NotFoundError
 from gis.planning.store import city as features
+from gis.planning.store.basemap import basemap_built
 from maps.city import city_map, map_to_html, message_page
 
 router = APIRouter(tags=["maps"])
@@ -31,11 +32,13 @@ def planner_page(_: Planner) -> FileResponse:
 
 @router.get("/basemap.json", summary="The intranet basemap the pages draw under their maps (none: url null)",
             response_model=None)
-def basemap(settings: SettingsDep, _: CurrentUser) -> dict[str, Any]:
+def basemap(conn: ConnectionDep, settings: SettingsDep, _: CurrentUser) -> dict[str, Any]:
     """``url`` (an XYZ template, GRIDPATROL_TILE_URL), ``crs`` (wgs84 or gcj02: the pages shift GCJ-02 tiles onto
-    the WGS-84 overlays), ``attribution``, ``max_zoom``."""
+    the WGS-84 overlays), ``attribution``, ``max_zoom``; with no intranet basemap named, ``vector``: whether the
+    offline basemap has been built (the pages then draw ``tiles`` with MapLibre GL, 512-pixel tiles)."""
     return {"url": settings.tile_url or None, "crs": settings.tile_crs, "attribution": settings.tile_attribution,
-            "max_zoom": settings.tile_max_zoom}
+            "max_zoom": settings.tile_max_zoom, "vector": not settings.tile_url and basemap_built(conn),
+            "tiles": "/tiles/basemap/{z}/{x}/{y}.mvt?tile_size=512"}
 
 
 @router.get("/console", response_class=HTMLResponse, summary="The centre's console: the live queue and the loop")

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     Time,
@@ -569,6 +570,29 @@ class ResponseTemplate(Base):
     body: Mapped[str] = mapped_column(Text)
     updated_by: Mapped[str] = mapped_column(Text, server_default=text("'gridpatrol'"))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class BasemapFeature(Base):
+    """A feature of the offline basemap (migration 0025): a road, river, lake, park, land use, place name or
+    landmark of the city's OSM extract, in Web Mercator, with the zoom it first shows at (``gis.geo.basemap``)."""
+
+    __tablename__ = "basemap_features"
+    __table_args__ = (
+        CheckConstraint(_in("layer", ("water", "green", "landuse", "waterways", "roads", "rail", "places", "pois")),
+                        name="basemap_features_layer_check"),
+        Index("basemap_features_geom_idx", "geom", postgresql_using="gist"),
+        Index("basemap_features_city_idx", "city_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id", ondelete="CASCADE"))
+    layer: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str | None] = mapped_column(Text)
+    name_en: Mapped[str | None] = mapped_column(Text)
+    ref: Mapped[str | None] = mapped_column(Text)
+    minzoom: Mapped[int] = mapped_column(SmallInteger)
+    geom: Mapped[Any] = mapped_column(Geometry("GEOMETRY", srid=3857, spatial_index=False))
 
 
 class EventImport(Base):

@@ -1,9 +1,19 @@
-// The intranet basemap under every Leaflet map of gridpatrol's pages, when the service names one
-// (GRIDPATROL_TILE_URL, GRIDPATROL_TILE_CRS: GET /basemap.json). Tianditu and other CGCS2000/WGS-84 tiles are drawn
-// as they are. Tiles in GCJ-02 (Amap-style, offset by up to several hundred metres) are drawn where the service's
-// WGS-84 overlays expect them: the layer asks for the tiles around the map's centre converted to GCJ-02, so the
-// GCJ-02 picture of a place lands on its WGS-84 position (the offset varies by metres across a city's view: the
-// centre's is applied to the whole view). Loaded after leaflet.js; every map made afterwards gets the basemap.
+// The basemap under every Leaflet map of gridpatrol's pages (GET /basemap.json says which).
+//
+// By default the offline basemap: the city's own OSM extract, stored at import and served as vector tiles by the
+// service (/tiles/basemap/{z}/{x}/{y}.mvt: water, green, landuse, waterways, rail, buildings, roads, places, pois),
+// drawn by MapLibre GL (vendored, CSP build) inside Leaflet with the maplibre-gl-leaflet plugin, in the style below:
+// light and muted, so the service's coloured overlays read on top of it. Labels are drawn from the machine's own
+// fonts (no glyph server: MapLibre 5.11+ renders text locally when a style names no glyphs), Chinese names first;
+// window.gridpatrolBasemap.setLanguage("en") shows the English ones where OSM has them.
+//
+// Or an intranet basemap, when the service names one (GRIDPATROL_TILE_URL, GRIDPATROL_TILE_CRS). Tianditu and
+// other CGCS2000/WGS-84 tiles are drawn as they are. Tiles in GCJ-02 (Amap-style, offset by up to several hundred
+// metres) are drawn where the service's WGS-84 overlays expect them: the layer asks for the tiles around the map's
+// centre converted to GCJ-02, so the GCJ-02 picture of a place lands on its WGS-84 position (the offset varies by
+// metres across a city's view: the centre's is applied to the whole view).
+//
+// Loaded after leaflet.js; every map made afterwards gets the basemap.
 "use strict";
 
 (function () {
@@ -50,16 +60,186 @@
     },
   });
 
+  const here = (document.currentScript && document.currentScript.src) || "/static/basemap.js";
+  const vendor = new URL("vendor/", here).href;
+  const FONTS = ["Microsoft YaHei", "PingFang SC", "Noto Sans CJK SC", "WenQuanYi Micro Hei", "sans-serif"];
+  const ROAD_FILL = { motorway: "#f2c38b", trunk: "#f6cf94", primary: "#f9dfa2", secondary: "#fcefbd",
+                      tertiary: "#ffffff", minor: "#ffffff", service: "#ffffff", pedestrian: "#f3efe8" };
+  // road widths in pixels at zoom 12 and 18, per class
+  const ROAD_WIDTH = { motorway: [2.5, 18], trunk: [2.2, 16], primary: [2, 14], secondary: [1.6, 12],
+                       tertiary: [1.2, 10], minor: [0.6, 8], service: [0.3, 4], pedestrian: [0.5, 5] };
+  let language = (localStorage.getItem("gp-lang") || document.documentElement.lang || "zh").startsWith("en")
+    ? "en" : "zh";
+
+  function label() {
+    return language === "en" ? ["coalesce", ["get", "name_en"], ["get", "name"]]
+                             : ["coalesce", ["get", "name"], ["get", "name_en"]];
+  }
+  function width(kind, casing) {
+    const [low, high] = ROAD_WIDTH[kind];
+    const extra = casing ? 1.5 : 0;
+    return ["interpolate", ["exponential", 1.6], ["zoom"], 10, low * 0.5, 12, low + extra, 18, high + extra * 2];
+  }
+  function kindIs(...kinds) { return ["in", ["get", "kind"], ["literal", kinds]]; }
+
+  function style(tiles) {
+    const src = "basemap";
+    const roadKinds = ["pedestrian", "service", "minor", "tertiary", "secondary", "primary", "trunk", "motorway"];
+    const layers = [
+      { id: "background", type: "background", paint: { "background-color": "#f3f0ea" } },
+      { id: "landuse", type: "fill", source: src, "source-layer": "landuse",
+        paint: { "fill-color": ["match", ["get", "kind"], "residential", "#ebe7e1", "commercial", "#f1e5e2",
+                                "industrial", "#ebe4ea", "education", "#f5eed5", "hospital", "#f4e2e0",
+                                "construction", "#e7e3d5", "farmland", "#eef0d7", "military", "#ede0da", "#ebe7e1"],
+                 "fill-opacity": 0.9 } },
+      { id: "green", type: "fill", source: src, "source-layer": "green",
+        paint: { "fill-color": ["match", ["get", "kind"], "forest", "#c6dfb3", "sport", "#d2e8cf",
+                                "cemetery", "#d5e0cc", "#d7eac6"] } },
+      { id: "water", type: "fill", source: src, "source-layer": "water", paint: { "fill-color": "#aecde2" } },
+      { id: "waterways", type: "line", source: src, "source-layer": "waterways",
+        layout: { "line-cap": "round", "line-join": "round" },
+        paint: { "line-color": "#aecde2",
+                 "line-width": ["interpolate", ["linear"], ["zoom"], 10, ["match", ["get", "kind"], "river", 1.5, 0.5],
+                                18, ["match", ["get", "kind"], "river", 12, "canal", 8, 3]] } },
+      { id: "buildings", type: "fill", source: src, "source-layer": "buildings", minzoom: 14,
+        paint: { "fill-color": "#ddd7ce", "fill-outline-color": "#c9c1b5",
+                 "fill-opacity": ["interpolate", ["linear"], ["zoom"], 14, 0.5, 16, 0.9] } },
+      { id: "rail", type: "line", source: src, "source-layer": "rail",
+        paint: { "line-color": "#a9a6a0", "line-width": ["interpolate", ["linear"], ["zoom"], 10, 0.8, 18, 3],
+                 "line-dasharray": [3, 2] } },
+      { id: "paths", type: "line", source: src, "source-layer": "roads", filter: kindIs("path"), minzoom: 15,
+        paint: { "line-color": "#b9ab96", "line-width": ["interpolate", ["linear"], ["zoom"], 15, 0.7, 18, 1.6],
+                 "line-dasharray": [2, 1.5] } },
+    ];
+    roadKinds.forEach((kind) => layers.push({
+      id: `road-casing-${kind}`, type: "line", source: src, "source-layer": "roads", filter: kindIs(kind),
+      layout: { "line-cap": "round", "line-join": "round" },
+      paint: { "line-color": kind === "tertiary" || kind === "minor" || kind === "service" ? "#cfc8bc" : "#d5b27a",
+               "line-width": width(kind, true) },
+    }));
+    roadKinds.forEach((kind) => layers.push({
+      id: `road-${kind}`, type: "line", source: src, "source-layer": "roads", filter: kindIs(kind),
+      layout: { "line-cap": "round", "line-join": "round" },
+      paint: { "line-color": ROAD_FILL[kind], "line-width": width(kind) },
+    }));
+    const halo = { "text-color": "#4b4741", "text-halo-color": "rgba(255,255,255,0.9)", "text-halo-width": 1.6 };
+    layers.push(
+      { id: "water-names", type: "symbol", source: src, "source-layer": "waterways", minzoom: 13,
+        layout: { "symbol-placement": "line", "text-field": label(), "text-font": FONTS, "text-size": 12,
+                  "text-letter-spacing": 0.1 },
+        paint: { "text-color": "#4f7fa3", "text-halo-color": "rgba(255,255,255,0.8)", "text-halo-width": 1.2 } },
+      { id: "road-names", type: "symbol", source: src, "source-layer": "roads",
+        filter: ["!", kindIs("path", "service")],
+        layout: { "symbol-placement": "line", "text-field": label(), "text-font": FONTS,
+                  "text-size": ["interpolate", ["linear"], ["zoom"], 13, 11, 18, 14],
+                  "symbol-sort-key": ["match", ["get", "kind"], "motorway", 1, "trunk", 2, "primary", 3,
+                                      "secondary", 4, "tertiary", 5, 6],
+                  "text-max-angle": 40, "symbol-spacing": 300 },
+        paint: halo },
+      { id: "pois", type: "symbol", source: src, "source-layer": "pois",
+        layout: { "text-field": label(), "text-font": FONTS, "text-size": 11, "text-max-width": 8,
+                  "text-variable-anchor": ["center", "top", "bottom"], "text-optional": false },
+        paint: { "text-color": ["match", ["get", "kind"], "park", "#4c7a3a", "forest", "#4c7a3a",
+                                "water", "#4f7fa3", "station", "#3d5f8f", "#6e5a45"],
+                 "text-halo-color": "rgba(255,255,255,0.9)", "text-halo-width": 1.4 } },
+      { id: "places", type: "symbol", source: src, "source-layer": "places",
+        layout: { "text-field": label(), "text-font": FONTS, "text-transform": "none",
+                  "text-size": ["match", ["get", "kind"], "city", 18, "town", 16, "suburb", 14, "village", 13, 12] },
+        paint: { "text-color": "#3f3a34", "text-halo-color": "rgba(255,255,255,0.9)", "text-halo-width": 2 } },
+    );
+    return { version: 8, sources: { [src]: { type: "vector", tiles: [tiles], maxzoom: 15,
+                                             attribution: "© OpenStreetMap contributors (ODbL)" } },
+             layers: layers.map(glZooms) };
+  }
+
+  // The zooms above are Leaflet's (256-pixel tiles); MapLibre GL's are one less (512-pixel tiles, which the
+  // service fills with what a 256-pixel tile of the next zoom holds: ?tile_size=512).
+  function glZooms(layer) {
+    const out = Object.assign({}, layer);
+    if (out.minzoom) out.minzoom = Math.max(0, out.minzoom - 1);
+    ["paint", "layout"].forEach((part) => {
+      if (!out[part]) return;
+      out[part] = Object.fromEntries(Object.entries(out[part]).map(([k, v]) => [k, shiftStops(v)]));
+    });
+    return out;
+  }
+  function shiftStops(value) {
+    if (!Array.isArray(value) || value[0] !== "interpolate" || !Array.isArray(value[2]) || value[2][0] !== "zoom") {
+      return value;
+    }
+    return value.map((v, i) => (i >= 3 && i % 2 === 1 ? v - 1 : v));
+  }
+
+  function script(src) {
+    return new Promise((resolve, reject) => {
+      const el = document.createElement("script");
+      el.src = src;
+      el.onload = resolve;
+      el.onerror = () => reject(new Error(`could not load ${src}`));
+      document.head.appendChild(el);
+    });
+  }
+  let library = null;
+  function loadLibrary() {
+    if (!library) {
+      const css = document.createElement("link");
+      css.rel = "stylesheet";
+      css.href = vendor + "maplibre-gl/maplibre-gl.css";
+      document.head.appendChild(css);
+      library = script(vendor + "maplibre-gl/maplibre-gl-csp.js")
+        .then(() => { window.maplibregl.setWorkerUrl(vendor + "maplibre-gl/maplibre-gl-csp-worker.js"); })
+        .then(() => script(vendor + "maplibre-gl-leaflet/leaflet-maplibre-gl.js"));
+    }
+    return library;
+  }
+
+  const vectorMaps = [];
+  let pending = 0;
+  function addVector(map) {
+    const tiles = new URL(config.tiles || "/tiles/basemap/{z}/{x}/{y}.mvt", location.href).href
+      .replace(/%7B/g, "{").replace(/%7D/g, "}");
+    const root = document.documentElement;
+    pending += 1;
+    root.dataset.basemap = "loading";  // "ready" once every basemap has drawn its first view (tests, screenshots)
+    const settled = () => { pending -= 1; if (pending === 0) root.dataset.basemap = "ready"; };
+    loadLibrary().then(() => {
+      const layer = L.maplibreGL({ style: style(tiles), interactive: false, attributionControl: false });
+      layer.addTo(map);
+      const gl = layer.getMaplibreMap();
+      gl.once("idle", settled);
+      gl.on("error", (e) => console.warn("basemap:", e.error ? e.error.message : e));
+      map.gridpatrolBasemap = layer;
+      vectorMaps.push(layer);
+      if (map.attributionControl) map.attributionControl.addAttribution("底图 © OpenStreetMap contributors");
+      map.fire("gridpatrol:basemap", { layer });
+    }).catch((err) => { console.warn("basemap:", err.message); settled(); });
+  }
+
   let config = null;
   const wanted = [];
   function add(map) {
-    if (!config || !config.url) return;
+    if (!config) return;
+    if (!config.url) {
+      if (config.vector && window.WebGLRenderingContext) addVector(map);
+      return;
+    }
     const options = { attribution: config.attribution || "", maxZoom: config.max_zoom || 18, maxNativeZoom: config.max_zoom || 18 };
     const layer = config.crs === "gcj02" ? new Gcj02TileLayer(config.url, options) : L.tileLayer(config.url, options);
     layer.addTo(map);
     layer.bringToBack();
     map.gridpatrolBasemap = layer;
   }
+  window.gridpatrolBasemap = {
+    setLanguage(lang) {
+      language = lang === "en" ? "en" : "zh";
+      vectorMaps.forEach((layer) => {
+        const gl = layer.getMaplibreMap && layer.getMaplibreMap();
+        if (!gl || !gl.getStyle()) return;
+        ["water-names", "road-names", "pois", "places"].forEach((id) => gl.setLayoutProperty(id, "text-field", label()));
+      });
+    },
+    style,
+  };
   fetch("/basemap.json", { credentials: "same-origin" })
     .then((r) => (r.ok ? r.json() : null))
     .then((body) => { config = body; wanted.splice(0).forEach(add); })

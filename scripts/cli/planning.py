@@ -1,4 +1,4 @@
-"""The city model: ``import-osm``, ``import-units``, ``divide``, ``export-grids``, ``import-grids``."""
+"""The city model: ``import-osm``, ``basemap build``, ``import-units``, ``divide``, ``export-grids``, ``import-grids``."""
 
 from __future__ import annotations
 
@@ -217,6 +217,24 @@ def cmd_import_buildings(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_basemap(args: argparse.Namespace, settings: Settings) -> int:
+    from gis.planning.store.basemap import build_basemap
+
+    path = Path(args.file)
+    if not path.exists():
+        raise InputError(f"{path}: no such file; give the city's OSM extract (the file it was imported from)")
+    with engine_for(settings) as engine:
+        bar = StepBar(1, desc=f"basemap from {path.name}")
+        ok = False
+        try:
+            report = build_basemap(engine, path, city=args.city, progress=bar)
+            ok = True
+        finally:
+            bar.close(ok)
+    print("\n".join(report.lines()))
+    return 0
+
+
 def register(sub: Subparsers) -> None:
     imp = sub.add_parser("import-osm", help="import an OSM extract (.osm, .osm.gz, .osm.bz2, .osm.pbf)")
     imp.add_argument("file", help="the OSM file")
@@ -227,6 +245,14 @@ def register(sub: Subparsers) -> None:
                      help="real household counts: osm_id (way/123),households[,residents]")
     add_city_options(imp)
     imp.set_defaults(func=cmd_import)
+
+    bm = sub.add_parser("basemap", help="the offline basemap under every map: rebuild a city's from its OSM extract "
+                                        "(import-osm builds it too)")
+    bm_verbs = bm.add_subparsers(dest="verb", required=True)
+    bmb = bm_verbs.add_parser("build", help="read roads, water, green areas, land use and places from an OSM file")
+    bmb.add_argument("file", help="the OSM file (.osm, .osm.gz, .osm.bz2, .osm.pbf)")
+    bmb.add_argument("--city", required=True, help="an imported city: the basemap is cut to its extent")
+    bmb.set_defaults(func=cmd_basemap)
 
     div = sub.add_parser("divide", help="propose and store streets → communities → grids for a city, or the grids "
                                         "of one community")

@@ -129,7 +129,8 @@ def test_tilejson_describes_each_layer(served: str, divided_engine: Engine) -> N
     writing(divided_engine, create_user, "tiler", PASSWORD, "admin", unit=None)
     token = http_token(served, "tiler")
     listed = fetch(served, token, "/tiles").json()
-    assert {t["name"] for t in listed} == {"admin_units", "grids", "buildings", "streets", "key_places", "events"}
+    assert {t["name"] for t in listed} == {"basemap", "admin_units", "grids", "buildings", "streets", "key_places",
+                                          "events"}
     doc = fetch(served, token, "/tiles/grids/tilejson.json").json()
     assert doc["tilejson"] == "3.0.0" and doc["tiles"][0].endswith("/tiles/grids/{z}/{x}/{y}.mvt")
     assert doc["vector_layers"][0]["id"] == "grids" and "open_overdue" in doc["vector_layers"][0]["fields"]

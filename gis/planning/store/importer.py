@@ -25,11 +25,13 @@ from gis.geo.gb2260 import match_districts
 from gis.geo.households import estimate_households, read_household_counts
 from gis.geo.osm import BUILDING_TAGS, read_osm
 from gis.planning.division import to_multipolygon
+from gis.geo.basemap import read_basemap
 from gis.planning.store import load
+from gis.planning.store.basemap import load_basemap
 from gis.planning.store.city import save_city
 
 STEPS = ("read OSM file", "estimate households", "close boundaries", "build walk network",
-         "build drive network", "write to database")
+         "build drive network", "read basemap", "write to database")
 
 
 @dataclass
@@ -47,6 +49,8 @@ class ImportReport:
     assumed: list[str] = field(default_factory=list)
     districts: list[str] = field(default_factory=list)
     """How each district got its code (or why it got none)."""
+    basemap: dict[str, int] = field(default_factory=dict)
+    """The offline basemap's features per layer (``gis.geo.basemap``)."""
 
     def lines(self) -> list[str]:
         """What the CLI prints: one line per table, what was assumed, the districts' codes, then the warnings."""
@@ -57,6 +61,8 @@ class ImportReport:
                    "real counts override estimates)")
         for name, pieces in self.components.items():
             out.append(f"  {name} network pieces {pieces:>3}  (1 means every street reaches every other)")
+        if self.basemap:
+            out.append("  basemap            " + ", ".join(f"{layer} {n:,}" for layer, n in self.basemap.items()))
         out.extend(f"  assumed: {a}" for a in self.assumed)
         out.extend(f"  {d}" for d in self.districts)
         out.extend(f"  warning: {w}" for w in self.warnings)
@@ -142,6 +148,9 @@ def import_osm(
         frames[network_type] = net.graph_to_frames(graph)
 
     step(STEPS[5])
+    basemap = read_basemap(path, bounds=extract.bounds)
+
+    step(STEPS[6])
     sha = file_sha256(path)
     raw = engine.raw_connection()
     try:
@@ -164,6 +173,7 @@ def import_osm(
                                                        network=network_type)
             report.counts[f"{network_type} nodes"] = node_count
             report.counts[f"{network_type} edges"] = edge_count
+        report.basemap = load_basemap(cur, basemap, city_id=city_id)
         cur.execute("SELECT coalesce(sum(households_est), 0), coalesce(sum(households), 0) "
                     "FROM buildings WHERE city_id = %s", (city_id,))
         sums = cur.fetchone()
