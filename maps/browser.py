@@ -70,6 +70,8 @@ class LocalPage:
     context: Any = None
     external_requests: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    """Every URL the page and its workers asked for (MapLibre GL fetches its tiles from a web worker)."""
 
     def another(self, *, width: int = 1400, height: int = 900, token: str | None = None,
                 **context_options: Any) -> LocalPage:
@@ -93,7 +95,15 @@ def _open(browser: Any, *, width: int, height: int, token: str | None, **context
             out.external_requests.append(route.request.url)
             route.abort()
 
+    def seen(request: Any) -> None:
+        url = request.url
+        out.requests.append(url)
+        host = urlparse(url).hostname or ""
+        if not url.startswith(("data:", "blob:")) and host not in LOCAL_HOSTS and url not in out.external_requests:
+            out.external_requests.append(url)  # a worker's request, which the page's route does not see
+
     out.page.route("**/*", guard)
+    context.on("request", seen)
     out.page.on("console", lambda m: out.console_errors.append(m.text) if m.type == "error" else None)
     out.page.on("pageerror", lambda e: out.console_errors.append(str(e)))
     return out

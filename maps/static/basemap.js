@@ -202,7 +202,8 @@
     pending += 1;
     root.dataset.basemap = "loading";  // "ready" once every basemap has drawn its first view (tests, screenshots)
     const settled = () => { pending -= 1; if (pending === 0) root.dataset.basemap = "ready"; };
-    loadLibrary().then(() => {
+    // the GL map is made when the layer is added, which Leaflet defers until the map has a view
+    loadLibrary().then(() => new Promise((resolve) => map.whenReady(resolve))).then(() => {
       const layer = L.maplibreGL({ style: style(tiles), interactive: false, attributionControl: false });
       layer.addTo(map);
       const gl = layer.getMaplibreMap();
@@ -240,10 +241,37 @@
     },
     style,
   };
-  fetch("/basemap.json", { credentials: "same-origin" })
+  // The vector basemap's tile URLs over a box at the zooms a page shows (GL zooms: Leaflet's minus one).
+  function tileUrls(bounds, zooms) {
+    const template = new URL(config.tiles, location.href).href.replace(/%7B/g, "{").replace(/%7D/g, "}");
+    const urls = [];
+    zooms.forEach((z) => {
+      const n = 2 ** z;
+      const tx = (lon) => Math.min(n - 1, Math.max(0, Math.floor((lon + 180) / 360 * n)));
+      const ty = (lat) => {
+        const r = Math.max(-85.0511, Math.min(85.0511, lat)) * Math.PI / 180;
+        return Math.min(n - 1, Math.max(0, Math.floor((1 - Math.asinh(Math.tan(r)) / Math.PI) / 2 * n)));
+      };
+      for (let x = tx(bounds.getWest()); x <= tx(bounds.getEast()); x += 1) {
+        for (let y = ty(bounds.getNorth()); y <= ty(bounds.getSouth()); y += 1) {
+          urls.push(template.replace("{z}", z).replace("{x}", x).replace("{y}", y));
+        }
+      }
+    });
+    return urls;
+  }
+  const configured = fetch("/basemap.json", { credentials: "same-origin" })
     .then((r) => (r.ok ? r.json() : null))
-    .then((body) => { config = body; wanted.splice(0).forEach(add); })
-    .catch(() => {});
+    .then((body) => { config = body; wanted.splice(0).forEach(add); return body; })
+    .catch(() => null);
+  // Fetch the basemap's tiles over a box (a member's grid) so that a service worker keeps them for offline use;
+  // resolves to the number fetched (0: no vector basemap).
+  window.gridpatrolBasemap.prefetch = (bounds, zooms = [12, 13, 14, 15]) => configured.then((body) => {
+    if (!body || body.url || !body.vector) return 0;
+    const urls = tileUrls(bounds, zooms);
+    return Promise.all(urls.map((u) => fetch(u, { credentials: "same-origin" }).then((r) => r.ok)))
+      .then((oks) => oks.filter(Boolean).length);
+  });
   L.Map.addInitHook(function () {
     if (config === null) wanted.push(this); else add(this);
   });

@@ -96,3 +96,37 @@ def test_the_basemap_lands_under_the_overlays(divided_url: str, place: tuple[flo
                     page.screenshot(path=str(ROOT / "docs" / "basemap-gcj02.png"))
                 assert (found > 0) == lands, f"{found} green pixels where the known point should be"
                 assert tab.console_errors == [], tab.console_errors
+
+
+RENDERED = """(layer) => { const gl = state.map.gridpatrolBasemap.getMaplibreMap();
+  return gl.queryRenderedFeatures({layers: [layer]}).map(f => f.properties.name || f.properties.name_en || ''); }"""
+
+
+def test_the_offline_basemap_draws_the_citys_streets_with_their_names(divided_url: str, divided_engine: Engine,
+                                                                      place: tuple[float, float, float, float]
+                                                                      ) -> None:
+    """No intranet basemap named: the city's own (built at import) under the console's map, drawn by MapLibre GL
+    from the service's vector tiles, its labels from the machine's fonts, nothing fetched from elsewhere."""
+    lon, lat, _, _ = place
+    settings = Settings(database_url=divided_url, escalate_every_s=0)
+    with serve_in_thread(create_app(settings)) as base:
+        token = http_token(base, "basemap-desk")
+        case = httpx.post(f"{base}/events", json=report(lon, lat), timeout=10,
+                          headers={"Authorization": f"Bearer {token}"}).json()
+        with local_page(token=token) as tab:
+            page = tab.page
+            page.goto(f"{base}/console", wait_until="networkidle")
+            page.click(f'#queue tr[data-id="{case["id"]}"]')
+            wait_for(page, "document.documentElement.dataset.basemap === 'ready'", timeout=20_000)
+            wait_for(page, "state.map.gridpatrolBasemap.getMaplibreMap().areTilesLoaded()", timeout=10_000)
+            page.wait_for_timeout(300)
+            names = page.evaluate(RENDERED, "road-names")
+            assert any("路" in n for n in names), names  # Beijing's street names, in Chinese, on the map
+            assert page.evaluate(RENDERED, "buildings") and page.evaluate(RENDERED, "road-minor")
+            # English one tap away: the labels follow the page's language
+            page.click("#lang")
+            wait_for(page, "JSON.stringify(state.map.gridpatrolBasemap.getMaplibreMap()"
+                           ".getLayoutProperty('road-names', 'text-field')).includes('name_en')")
+            assert tab.external_requests == [] and tab.console_errors == [], tab.console_errors
+            tiles = [r for r in tab.requests if "/tiles/basemap/" in r]
+            assert tiles and all("tile_size=512" in r for r in tiles)

@@ -593,6 +593,7 @@ function follow() {
 function setLanguage(lang) {
   state.lang = lang;
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+  if (window.gridpatrolBasemap) window.gridpatrolBasemap.setLanguage(lang);
   $("lang").textContent = lang === "zh" ? "English" : "中文";
   for (const el of document.querySelectorAll("[data-zh]")) el.textContent = el.dataset[lang];
   fillFilters();

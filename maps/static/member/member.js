@@ -256,6 +256,8 @@ async function loadGrid() {
   layers.grid.clearLayers();
   const outline = L.geoJSON(feature, { style: { color: "#0b4f9c", weight: 4, fill: false } }).addTo(layers.grid);
   map.fitBounds(outline.getBounds(), { padding: [10, 10] });
+  // the basemap of the grid and its surroundings, fetched now so that the service worker has it with no signal
+  if (window.gridpatrolBasemap) window.gridpatrolBasemap.prefetch(outline.getBounds().pad(0.5)).catch(() => {});
   const buildings = await api(`/buildings?grid_id=${feature.properties.id}&limit=10000`);
   state.buildings = buildings.features;
   layers.buildings.clearLayers();
@@ -437,6 +439,7 @@ $("signout").addEventListener("click", async () => {
 $("lang").addEventListener("click", () => {
   lang = lang === "zh" ? "en" : "zh";
   localStorage.setItem("gp-lang", lang);
+  if (window.gridpatrolBasemap) window.gridpatrolBasemap.setLanguage(lang);
   translate();
   sortEvents();
   nearestBuildings();
