@@ -15,9 +15,9 @@ from api.deps import ConnectionDep
 from api.tokens import CurrentUser
 from gis.access.scope import User
 from gis.dispatch.store.tiles import event_tile
-from gis.geo.tiles import TILE_LAYERS, check_tile, tile_layer
-from gis.geo.basemap import LAYERS as BASEMAP_LAYERS
 from gis.errors import BadRequestError
+from gis.geo.basemap import LAYERS as BASEMAP_LAYERS
+from gis.geo.tiles import TILE_LAYERS, check_tile, tile_layer
 from gis.planning.store.basemap import TILE_SIZES, basemap_tile
 from gis.planning.store.tiles import city_tile
 
@@ -77,8 +77,9 @@ def tilejson(layer: str, request: Request, _: CurrentUser) -> dict[str, Any]:
     base = str(request.base_url).rstrip("/")
     if layer == BASEMAP:
         return {
-            "tilejson": "3.0.0", "name": BASEMAP, "description": "底图 The offline basemap, from the city's OSM extract",
-            "scheme": "xyz", "tiles": [f"{base}/tiles/{BASEMAP}/{{z}}/{{x}}/{{y}}.mvt"], "minzoom": 0, "maxzoom": 22,
+            "tilejson": "3.0.0", "name": BASEMAP,
+            "description": "底图 The offline basemap, from the city's OSM extract", "scheme": "xyz",
+            "tiles": [f"{base}/tiles/{BASEMAP}/{{z}}/{{x}}/{{y}}.mvt"], "minzoom": 0, "maxzoom": 22,
             "bounds": [-180, -85.0511, 180, 85.0511], "attribution": "© OpenStreetMap contributors (ODbL)",
             "vector_layers": [{"id": name, "fields": BASEMAP_FIELDS, "minzoom": 14 if name == "buildings" else 0,
                                "maxzoom": 22} for name in (*BASEMAP_LAYERS, "buildings")],
@@ -98,5 +99,6 @@ def layers(request: Request, _: CurrentUser) -> list[dict[str, Any]]:
     base = str(request.base_url).rstrip("/")
     basemap = {"name": BASEMAP, "title": "底图 Basemap", "minzoom": 0, "maxzoom": 22, "geometry": "mixed",
                "tilejson": f"{base}/tiles/{BASEMAP}/tilejson.json"}
-    return [basemap] + [{"name": t.name, "title": t.title, "minzoom": t.minzoom, "maxzoom": t.maxzoom, "geometry": t.geometry,
-             "tilejson": f"{base}/tiles/{t.name}/tilejson.json"} for t in TILE_LAYERS.values()]
+    return [basemap] + [{"name": t.name, "title": t.title, "minzoom": t.minzoom, "maxzoom": t.maxzoom,
+                         "geometry": t.geometry, "tilejson": f"{base}/tiles/{t.name}/tilejson.json"}
+                        for t in TILE_LAYERS.values()]

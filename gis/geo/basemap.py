@@ -186,9 +186,8 @@ def read_basemap(path: str | Path, *, bounds: Polygon | None = None,
             elif obj.is_way():
                 if "highway" in tags or "railway" in tags or "waterway" in tags:
                     _way(obj, tags, line, out)
-            elif obj.is_area():
-                if any(k in tags for k in AREA_KEYS) or any(k in tags for k in POI_KEYS):
-                    _area(obj, tags, wkb, out)
+            elif obj.is_area() and (any(k in tags for k in AREA_KEYS) or any(k in tags for k in POI_KEYS)):
+                _area(obj, tags, wkb, out)
 
     note("reading the basemap: roads, water, green areas, land use, places")
     _osmium_errors(path, run)
@@ -269,9 +268,9 @@ def _clip(features: list[BasemapFeature], bounds: Polygon) -> list[BasemapFeatur
             g = _polygonal(g)
             if g is None:
                 continue
-        elif isinstance(f.geometry, LineString):
-            if g.geom_type not in ("LineString", "MultiLineString") or g.length == 0:
-                continue
+        elif isinstance(f.geometry, LineString) and (g.geom_type not in ("LineString", "MultiLineString")
+                                                     or g.length == 0):
+            continue
         f.geometry = g
         kept.append(f)
     return kept

@@ -1,4 +1,5 @@
-"""The city model: ``import-osm``, ``basemap build``, ``import-units``, ``divide``, ``export-grids``, ``import-grids``."""
+"""The city model: ``import-osm``, ``basemap build``, ``import-units``, ``divide``, ``export-grids``,
+``import-grids``."""
 
 from __future__ import annotations
 

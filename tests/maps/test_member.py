@@ -214,7 +214,8 @@ def test_signing_out_leaves_nothing_of_the_member_on_the_phone(served: str, memb
         page.click("#signout")
         page.wait_for_url("**/login**", timeout=15_000)
         # (the basemap's tiles are public map data, not the member's: one still arriving may be kept)
-        assert not [p for p in page.evaluate(cached) if not p.startswith(("/static/", "/m/", "/login", "/tiles/basemap/"))]
+        kept = ("/static/", "/m/", "/login", "/tiles/basemap/")
+        assert not [p for p in page.evaluate(cached) if not p.startswith(kept)]
         # nothing went wrong but a request of the page's still under way as the sign-in ended
         assert [e for e in tab.console_errors if "status of 401" not in e] == []
         assert page.evaluate("() => fetch('/me').then(r => r.status)") == 401  # the cookie went too

@@ -107,7 +107,8 @@ def _rows(layer: str, order: str = "") -> str:
 
 _BUILDINGS = f"""SELECT ST_Transform(geom, 3857) AS geom, 'building'::text AS kind, name, NULL::text AS name_en,
     NULL::text AS ref FROM buildings
-    WHERE :level >= {BUILDINGS_MINZOOM} AND geom && ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => :margin), 4326)"""
+    WHERE :level >= {BUILDINGS_MINZOOM}
+      AND geom && ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => :margin), 4326)"""
 
 _TILE_SQL = "SELECT " + " || ".join([
     _layer_sql("water", _rows("water"), simplify=True),

@@ -19,13 +19,13 @@ from sqlalchemy.engine import Connection, Engine
 
 from gis.db.engine import check_database
 from gis.geo import network as net
+from gis.geo.basemap import read_basemap
 from gis.geo.boundaries import close_admin_relations
 from gis.geo.cities import City
 from gis.geo.gb2260 import match_districts
 from gis.geo.households import estimate_households, read_household_counts
 from gis.geo.osm import BUILDING_TAGS, read_osm
 from gis.planning.division import to_multipolygon
-from gis.geo.basemap import read_basemap
 from gis.planning.store import load
 from gis.planning.store.basemap import load_basemap
 from gis.planning.store.city import save_city
