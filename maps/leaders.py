@@ -93,8 +93,8 @@ def leaders_map(view: dict[str, Any], *, links: dict[str, str], tile_url: str | 
         folium.TileLayer(tiles=tile_url, attr=tile_attribution or ATTRIBUTION, name="basemap").add_to(fmap)
     fmap.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]], padding=(10, 10))
     folium.GeoJson(outline, name="unit", interactive=False,
-                   style_function=lambda _f: {"color": "#555", "weight": 1.5, "fill": True, "fillColor": "#fbfbf8",
-                                              "fillOpacity": 1.0}).add_to(fmap)
+                   style_function=lambda _f: {"color": "#555", "weight": 1.5, "fill": False}  # the basemap shows
+                   ).add_to(fmap)
 
     values = [u["figures"].get(measure.key) for u in units]
     bins = classes(values, share=measure.share)
@@ -125,7 +125,7 @@ def leaders_map(view: dict[str, Any], *, links: dict[str, str], tile_url: str | 
         name=f"{view['level']}s by {measure.label}",
         style_function=lambda f: {"color": "#333", "weight": 1 if view["level"] == "grid" else 2,
                                   "fillColor": f["properties"]["fill"],
-                                  "fillOpacity": 0.35 if leaf else 0.75},
+                                  "fillOpacity": 0.3 if leaf else 0.55},  # the basemap's streets read through
         highlight_function=lambda _f: {"weight": 3, "color": "#000"},
         tooltip=folium.GeoJsonTooltip(fields=["name", "code", "value", "households", "grids"],
                                       aliases=[view["level"], "code", measure.label, "households", "grids"]),
