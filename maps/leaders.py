@@ -257,7 +257,8 @@ def _panel(view: dict[str, Any], bins: list[float], colours: list[str], kind: st
         f'<h1>{e(unit.name)} <small>{e(unit.code or "")}</small></h1>'
         f'<div>{summary}</div>{form}{notes}{legend}'
         f'<p><a href="{e(links["csv"])}" download>download the table (CSV)</a> · '
-        f'<a href="{e(links["export"])}">save this map as one HTML file</a></p>'
+        f'<a href="{e(links["export"])}">save this map as one HTML file</a> · '
+        '<a href="/leaders/grids">every grid of the jurisdiction, from tiles 网格总览</a></p>'
         f'<table id="gp-table"><thead><tr><th data-kind="text">{e(view["level"])}</th>{head}</tr></thead>'
         f'<tbody>{"".join(rows)}</tbody></table>'
         f'<p><small>{e(view["footnote"])}</small></p></div>')

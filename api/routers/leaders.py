@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -13,10 +14,10 @@ from zoneinfo import ZoneInfo
 import shapely
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from sqlalchemy.engine import Engine
 
-from api.deps import SettingsDep, check_year, get_engine
+from api.deps import ConnectionDep, SettingsDep, check_year, get_engine
 from api.errors import status_for
 from api.roles import Viewer
 from api.settings import Settings
@@ -26,6 +27,7 @@ from gis.errors import ForbiddenError, GridpatrolError, InputError
 from gis.exports import write_rows
 from gis.oversight.store import leaders
 from gis.patrol.store.plans import plan_basic
+from gis.planning.store.tiles import grids_extent
 from maps.city import map_to_html, message_page
 from maps.leaders import TABLE_COLUMNS, leaders_map, standalone_html
 
@@ -198,6 +200,24 @@ async def leaders_page(request: Request, engine: EngineDep, settings: SettingsDe
         return HTMLResponse(standalone_html(fmap),
                             headers={"Content-Disposition": f'attachment; filename="leaders-{name}.html"'})
     return HTMLResponse(map_to_html(fmap))
+
+
+GRIDS_PAGE = Path(__file__).resolve().parents[2] / "maps" / "static" / "leaders" / "grids.html"
+
+
+@router.get("/leaders/grids", response_class=HTMLResponse, summary="Every grid of the jurisdiction coloured by a "
+            "figure, drawn from vector tiles: a province's 50,000 grids in one view")
+def grids_page(_: Viewer) -> FileResponse:
+    """The page holds no feature: the grids come from ``/tiles/grids`` (one point per grid below zoom 12, outlines
+    from 12), coloured by open cases past their deadline, open cases or households; click a grid for its leaders'
+    map (``/leaders?unit=CODE``)."""
+    return FileResponse(GRIDS_PAGE, media_type="text/html")
+
+
+@router.get("/leaders/grids/extent", summary="Where the jurisdiction's grids are, and how many")
+def grids_extent_of(conn: ConnectionDep, user: Viewer) -> dict[str, Any]:
+    box, count = grids_extent(conn, scope=user.scope)
+    return {"bbox": list(box) if box else None, "grids": count}
 
 
 @router.get("/leaders/figures", summary="The leaders' table: each unit's figures, as JSON or CSV")

@@ -36,8 +36,9 @@ TILE_LAYERS: dict[str, TileLayer] = {layer.name: layer for layer in (
     TileLayer("admin_units", "行政区划 Districts, streets and communities", 6, MAX_ZOOM,
               {"code": "GB/T 2260-style code", "name": "name", "name_en": "English name",
                "level": "city, district, street or community"}),
-    TileLayer("grids", "网格 Grids", 12, MAX_ZOOM,  # a 300 m grid is 2 px at zoom 10: below 12 the units show
-              {"code": "15-digit grid code", "name": "name", "households": "households (the register's or estimated)",
+    TileLayer("grids", "网格 Grids", 8, MAX_ZOOM,  # a 300 m grid is 2 px at zoom 10: below 12, one point per grid
+              {"code": "15-digit grid code (zoom 12+)", "name": "name (zoom 12+)",
+               "households": "households (the register's or estimated)",
                "buildings": "buildings", "open": "open cases", "open_overdue": "open cases past their deadline"}),
     TileLayer("buildings", "建筑 Buildings", 14, MAX_ZOOM,
               {"name": "name", "building_type": "OSM building type", "households": "households",
@@ -50,6 +51,11 @@ TILE_LAYERS: dict[str, TileLayer] = {layer.name: layer for layer in (
               {"count": "cases at this point (aggregated below zoom 13)", "category": "category code (zoom 13+)",
                "state": "state (zoom 13+)", "overdue": "past its deadline", "id": "case id (zoom 13+)"}, "point"),
 )}
+
+
+GRID_OUTLINES_FROM = 12
+"""The zoom from which the grids layer holds outlines; below it each grid is one point (on its surface) with its
+figures but no code or name: a province's 50,000 grids colour a map in a few hundred kilobytes of tiles."""
 
 
 def check_tile(z: int, x: int, y: int) -> None:

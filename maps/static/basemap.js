@@ -207,6 +207,7 @@
       const layer = L.maplibreGL({ style: style(tiles), interactive: false, attributionControl: false });
       layer.addTo(map);
       const gl = layer.getMaplibreMap();
+      layer.ready = new Promise((resolve) => gl.once("load", () => resolve(gl)));
       gl.once("idle", settled);
       gl.on("error", (e) => console.warn("basemap:", e.error ? e.error.message : e));
       map.gridpatrolBasemap = layer;
@@ -264,6 +265,22 @@
     .then((r) => (r.ok ? r.json() : null))
     .then((body) => { config = body; wanted.splice(0).forEach(add); return body; })
     .catch(() => null);
+  // The MapLibre GL map under a Leaflet map, for a page that draws its own vector layers in it (the leaders' grids):
+  // the vector basemap's, or, with an intranet basemap or none, a transparent one of its own.
+  window.gridpatrolBasemap.gl = (map) => configured.then((body) => {
+    const vector = body && !body.url && body.vector && window.WebGLRenderingContext;
+    if (vector) {
+      if (map.gridpatrolBasemap && map.gridpatrolBasemap.ready) return map.gridpatrolBasemap.ready;
+      return new Promise((resolve) => map.once("gridpatrol:basemap", (e) => resolve(e.layer.ready)));
+    }
+    return loadLibrary().then(() => new Promise((resolve) => map.whenReady(resolve))).then(() => {
+      const layer = L.maplibreGL({ style: { version: 8, sources: {}, layers: [] }, interactive: false,
+                                   attributionControl: false });
+      layer.addTo(map);
+      const gl = layer.getMaplibreMap();
+      return new Promise((resolve) => gl.once("load", () => resolve(gl)));
+    });
+  });
   // Fetch the basemap's tiles over a box (a member's grid) so that a service worker keeps them for offline use;
   // resolves to the number fetched (0: no vector basemap).
   window.gridpatrolBasemap.prefetch = (bounds, zooms = [12, 13, 14, 15]) => configured.then((body) => {

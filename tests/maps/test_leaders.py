@@ -126,7 +126,7 @@ def test_a_measure_without_data_says_so(client: TestClient) -> None:
 
 
 def test_the_pages_in_headless_chromium(nanjing_url: str) -> None:
-    from maps.browser import local_page, serve_in_thread
+    from maps.browser import local_page, serve_in_thread, wait_for_basemap
 
     community = codes(nanjing_url, "SELECT c.code FROM admin_units c JOIN grids g ON g.community_id = c.id "
                                    "GROUP BY c.code ORDER BY count(*) DESC, c.code LIMIT 1")[0]
@@ -136,6 +136,7 @@ def test_the_pages_in_headless_chromium(nanjing_url: str) -> None:
             local_page(token=http_token(base)) as tab:
         page = tab.page
         page.goto(f"{base}/leaders?city=nanjing&measure=walked_share", wait_until="networkidle")
+        wait_for_basemap(page)  # the city's own basemap under the districts
         page.screenshot(path=str(ROOT / "docs" / "leaders-city.png"))
         # click the middle of the first district drawn: the page goes down to it
         target = page.evaluate("""() => {
@@ -162,9 +163,51 @@ def test_the_pages_in_headless_chromium(nanjing_url: str) -> None:
         values = [int(v.replace(",", "")) for v in page.locator("#gp-table tbody td:nth-child(2)").all_inner_texts()]
         assert values == sorted(values, reverse=True)
         page.goto(f"{base}/leaders?unit={community}&measure=on_time_closure_rate", wait_until="networkidle")
+        wait_for_basemap(page)
         page.screenshot(path=str(ROOT / "docs" / "leaders-community.png"))
         page.goto(f"{base}/leaders?unit={grid}&measure=walked_share", wait_until="networkidle")
+        wait_for_basemap(page)
         page.screenshot(path=str(ROOT / "docs" / "leaders-grid.png"))
         assert not tab.external_requests and not tab.console_errors, (tab.external_requests, tab.console_errors)
     for name in ("leaders-city", "leaders-community", "leaders-grid"):
         assert (ROOT / "docs" / f"{name}.png").stat().st_size > 30_000
+
+
+GRID_CODES = """() => [...new Set(window.gridpatrolGl.queryRenderedFeatures({layers: ['grid-fill']})
+    .map(f => f.properties.code))].sort()"""
+
+
+def test_every_grid_from_tiles_in_headless_chromium(nanjing_url: str) -> None:
+    """``/leaders/grids``: no feature in the page; every grid of the leader's jurisdiction (and none outside it)
+    drawn from the grids' vector tiles on the basemap, a click on one goes to its leaders' map."""
+    from gis.access.store.users import create_user
+    from gis.db.engine import writing
+    from maps.browser import local_page, serve_in_thread, wait_for
+    from tests.conftest import PASSWORD
+
+    district = codes(nanjing_url, "SELECT code FROM admin_units WHERE level = 'district' ORDER BY code")[1]
+    theirs = sorted(codes(nanjing_url, f"SELECT code FROM grids WHERE code LIKE '{district}%'"))
+    engine = make_engine(nanjing_url)
+    writing(engine, create_user, "district-head", PASSWORD, "leader", unit=district)
+    engine.dispose()
+    with serve_in_thread(create_app(Settings(database_url=nanjing_url, escalate_every_s=0))) as base, \
+            local_page(token=http_token(base, "district-head")) as tab:
+        page = tab.page
+        answer = page.goto(f"{base}/leaders/grids", wait_until="load")
+        assert answer is not None and len(answer.body()) < 10_000  # the page holds no grid
+        wait_for(page, "document.documentElement.dataset.grids === 'drawn'", timeout=30_000)
+        assert f"{len(theirs)}" in page.inner_text("#summary")
+        assert page.evaluate(GRID_CODES) == theirs
+        page.screenshot(path=str(ROOT / "docs" / "leaders-grids.png"))
+        page.select_option("#measure", "households")
+        assert "≥ 801" in page.inner_text("#legend")
+        assert not tab.external_requests and not tab.console_errors, (tab.external_requests, tab.console_errors)
+        code, lon, lat = codes(nanjing_url, "SELECT code || ',' || ST_X(ST_PointOnSurface(geom)) || ',' || "
+                                            f"ST_Y(ST_PointOnSurface(geom)) FROM grids WHERE code = '{theirs[0]}'"
+                                            )[0].split(",")
+        spot = page.evaluate(f"(() => {{ const p = map.latLngToContainerPoint([{lat}, {lon}]); "
+                             "const b = document.getElementById('map').getBoundingClientRect(); "
+                             "return [b.left + p.x, b.top + p.y]; })()")
+        with page.expect_navigation(wait_until="load"):
+            page.mouse.click(*spot)
+        assert page.url.endswith(f"/leaders?unit={code}")

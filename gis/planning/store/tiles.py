@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from gis.access.scope import Scope
 from gis.db import mvt
 from gis.dispatch.queries import OPEN_STATES_SQL, OVERDUE_SQL
-from gis.geo.tiles import search_box, tile_layer
+from gis.geo.tiles import GRID_OUTLINES_FROM, search_box, tile_layer
 from gis.planning.store.city import LAYERS, _where
 
 MAIN_ROADS = ("motorway", "trunk", "primary", "secondary", "tertiary", "motorway_link", "trunk_link", "primary_link",
@@ -42,16 +43,19 @@ def city_tile(conn: Connection, name: str, z: int, x: int, y: int, *, scope: Sco
                 f"WHERE {where} AND level = ANY(:levels)")
         return encode(conn, name, rows, {**params, "levels": levels}, z, x, y, simplify=True)
     if name == "grids":
+        outlines = z >= GRID_OUTLINES_FROM
+        geom, labels = ("geom", "code, name") if outlines else \
+            ("ST_PointOnSurface(geom) AS geom", "NULL::text AS code, NULL::text AS name")
         rows = f"""
             SELECT g.geom, g.code, g.name, g.households, g.buildings, coalesce(o.open, 0) AS open,
                    coalesce(o.overdue, 0) AS open_overdue
-            FROM (SELECT id, geom, code, name, households, buildings FROM {LAYERS[name].table} WHERE {where}) g
+            FROM (SELECT id, {geom}, {labels}, households, buildings FROM {LAYERS[name].table} WHERE {where}) g
             LEFT JOIN (SELECT e.grid_id, count(*) AS open,
                               count(*) FILTER (WHERE {OVERDUE_SQL}) AS overdue
                        FROM events e WHERE e.archive = 0 AND e.state IN {OPEN_STATES_SQL}
                          AND e.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)
                        GROUP BY e.grid_id) o ON o.grid_id = g.id"""
-        return encode(conn, name, rows, params, z, x, y, simplify=True)
+        return encode(conn, name, rows, params, z, x, y, simplify=outlines)
     if name == "buildings":
         rows = f"SELECT geom, name, building_type, households, levels FROM {LAYERS[name].table} WHERE {where}"
         return encode(conn, name, rows, params, z, x, y, simplify=z < 16)
@@ -97,3 +101,14 @@ def collection_rows(name: str, *, bbox: tuple[float, float, float, float] | None
         params.update(dt_start=start, dt_end=end)
     fields = ", ".join(COLLECTION_FIELDS[name])
     return f"SELECT id, geom, {fields} FROM {layer.table} WHERE {where}", params
+
+
+def grids_extent(conn: Connection, *, scope: Scope | None) -> tuple[tuple[float, float, float, float] | None, int]:
+    """The WGS-84 box of the grids in the jurisdiction and their number (None: no grid)."""
+    where, params = _where(LAYERS["grids"], None, {}, scope)
+    row = conn.execute(text(f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), n FROM (SELECT "
+                            f"ST_Extent(geom)::geometry AS e, count(*) AS n FROM {LAYERS['grids'].table} "
+                            f"WHERE {where}) q"), params).one()
+    if row[0] is None:
+        return None, 0
+    return (float(row[0]), float(row[1]), float(row[2]), float(row[3])), int(row[4])
