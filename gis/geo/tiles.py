@@ -54,8 +54,8 @@ TILE_LAYERS: dict[str, TileLayer] = {layer.name: layer for layer in (
 
 
 GRID_OUTLINES_FROM = 12
-"""The zoom from which the grids layer holds outlines; below it each grid is one point (on its surface) with its
-figures but no code or name: a province's 50,000 grids colour a map in a few hundred kilobytes of tiles."""
+"""The zoom from which the grids layer holds outlines; below it each grid is one point (its stored centroid) with
+its figures but no code or name: a province's 50,000 grids colour a map in a few hundred kilobytes of tiles."""
 
 
 def check_tile(z: int, x: int, y: int) -> None:

@@ -45,7 +45,7 @@ def city_tile(conn: Connection, name: str, z: int, x: int, y: int, *, scope: Sco
     if name == "grids":
         outlines = z >= GRID_OUTLINES_FROM
         geom, labels = ("geom", "code, name") if outlines else \
-            ("ST_PointOnSurface(geom) AS geom", "NULL::text AS code, NULL::text AS name")
+            ("centroid AS geom", "NULL::text AS code, NULL::text AS name")
         rows = f"""
             SELECT g.geom, g.code, g.name, g.households, g.buildings, coalesce(o.open, 0) AS open,
                    coalesce(o.overdue, 0) AS open_overdue
