@@ -39,7 +39,8 @@ TILE_LAYERS: dict[str, TileLayer] = {layer.name: layer for layer in (
     TileLayer("grids", "网格 Grids", 8, MAX_ZOOM,  # a 300 m grid is 2 px at zoom 10: below 12, one point per grid
               {"code": "15-digit grid code (zoom 12+)", "name": "name (zoom 12+)",
                "households": "households (the register's or estimated)",
-               "buildings": "buildings", "open": "open cases", "open_overdue": "open cases past their deadline"}),
+               "buildings": "buildings (zoom 12+)", "open": "open cases",
+               "open_overdue": "open cases past their deadline"}),
     TileLayer("buildings", "建筑 Buildings", 14, MAX_ZOOM,
               {"name": "name", "building_type": "OSM building type", "households": "households",
                "levels": "storeys"}),
@@ -55,7 +56,8 @@ TILE_LAYERS: dict[str, TileLayer] = {layer.name: layer for layer in (
 
 GRID_OUTLINES_FROM = 12
 """The zoom from which the grids layer holds outlines; below it each grid is one point (its stored centroid) with
-its figures but no code or name: a province's 50,000 grids colour a map in a few hundred kilobytes of tiles."""
+the figures a map colours by (households, open, open_overdue) and no code, name or buildings: a province's 50,000
+grids colour a map in about a megabyte of tiles."""
 
 
 def check_tile(z: int, x: int, y: int) -> None:

@@ -135,3 +135,23 @@ def test_tilejson_describes_each_layer(served: str, divided_engine: Engine) -> N
     assert doc["tilejson"] == "3.0.0" and doc["tiles"][0].endswith("/tiles/grids/{z}/{x}/{y}.mvt")
     assert doc["vector_layers"][0]["id"] == "grids" and "open_overdue" in doc["vector_layers"][0]["fields"]
     assert fetch(served, "not-a-token", "/tiles/grids/1/0/0.mvt").status_code == 401
+
+
+def test_below_zoom_12_a_grid_is_one_point_with_its_figures(served: str, divided_engine: Engine,
+                                                            tmp_path: Path) -> None:
+    """A province's overview: one point per grid (its stored centroid), the figures a map colours by, no code or
+    name; every grid of the city once."""
+    writing(divided_engine, create_user, "tiler", PASSWORD, "admin", unit=None)
+    token = http_token(served, "tiler")
+    _, lon, lat = inner_point(divided_engine)
+    x, y = tile_of(lon, lat, 10)
+    frame = read_tile(tmp_path, fetch(served, token, f"/tiles/grids/10/{x}/{y}.mvt").content, 10, x, y, "grids")
+    with divided_engine.connect() as conn:
+        grids = conn.execute(text("SELECT count(*) FROM grids")).scalar_one()
+        stored = conn.execute(text("SELECT count(*) FILTER (WHERE ST_Equals(centroid, ST_Centroid(geom))) "
+                                   "FROM grids")).scalar_one()
+    assert len(frame) == grids and set(frame.geom_type) == {"Point"}
+    assert {"households", "open", "open_overdue"} <= set(frame.columns)
+    assert not {"code", "name", "buildings"} & set(frame.columns)
+    assert stored == grids  # every grid's centroid stored, and true (a generated column, migration 0026)
+    assert fetch(served, token, f"/tiles/grids/7/{x >> 3}/{y >> 3}.mvt").content == b""  # below the layer's zoom

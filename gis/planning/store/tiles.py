@@ -23,8 +23,14 @@ LOCAL_ROADS = ("residential", "unclassified", "living_street", "road")
 
 
 def encode(conn: Connection, name: str, rows_sql: str, params: dict[str, Any], z: int, x: int, y: int, *,
-           simplify: bool) -> bytes:
-    return mvt.encode(conn, name, rows_sql, params, z, x, y, fields=tile_layer(name).fields, simplify=simplify)
+           simplify: bool, fields: tuple[str, ...] | None = None) -> bytes:
+    return mvt.encode(conn, name, rows_sql, params, z, x, y, fields=fields or tuple(tile_layer(name).fields),
+                      simplify=simplify)
+
+
+GRID_POINT_FIELDS = ("households", "open", "open_overdue")
+"""What a grid's point carries below zoom 12: the figures a map colours by, nothing else (a province's overview
+tile holds thousands of them)."""
 
 
 def city_tile(conn: Connection, name: str, z: int, x: int, y: int, *, scope: Scope | None) -> bytes:
@@ -44,18 +50,19 @@ def city_tile(conn: Connection, name: str, z: int, x: int, y: int, *, scope: Sco
         return encode(conn, name, rows, {**params, "levels": levels}, z, x, y, simplify=True)
     if name == "grids":
         outlines = z >= GRID_OUTLINES_FROM
-        geom, labels = ("geom", "code, name") if outlines else \
-            ("centroid AS geom", "NULL::text AS code, NULL::text AS name")
+        geom, labels = ("geom", "code, name, buildings") if outlines else \
+            ("centroid AS geom", "NULL::text AS code, NULL::text AS name, NULL::int AS buildings")
         rows = f"""
             SELECT g.geom, g.code, g.name, g.households, g.buildings, coalesce(o.open, 0) AS open,
                    coalesce(o.overdue, 0) AS open_overdue
-            FROM (SELECT id, {geom}, {labels}, households, buildings FROM {LAYERS[name].table} WHERE {where}) g
+            FROM (SELECT id, {geom}, {labels}, households FROM {LAYERS[name].table} WHERE {where}) g
             LEFT JOIN (SELECT e.grid_id, count(*) AS open,
                               count(*) FILTER (WHERE {OVERDUE_SQL}) AS overdue
                        FROM events e WHERE e.archive = 0 AND e.state IN {OPEN_STATES_SQL}
                          AND e.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)
                        GROUP BY e.grid_id) o ON o.grid_id = g.id"""
-        return encode(conn, name, rows, params, z, x, y, simplify=outlines)
+        return encode(conn, name, rows, params, z, x, y, simplify=outlines,
+                      fields=None if outlines else GRID_POINT_FIELDS)
     if name == "buildings":
         rows = f"SELECT geom, name, building_type, households, levels FROM {LAYERS[name].table} WHERE {where}"
         return encode(conn, name, rows, params, z, x, y, simplify=z < 16)
