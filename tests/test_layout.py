@@ -26,6 +26,8 @@ SERVICES = {
     "patrol.store.visits.schedule": "reads, then plans the inspection with no connection held",
     "planning.store.divisions.divide_and_store": "divides (seconds to minutes) before it writes",
     "planning.store.importer.import_osm": "reads a file for minutes, then loads it with COPY in one transaction",
+    "planning.store.basemap.build_basemap": "reads a file with no connection held, then replaces the city's basemap "
+                                            "in one transaction",
 }
 
 
