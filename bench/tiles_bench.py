@@ -91,7 +91,8 @@ def tiles(extent: tuple[float, float, float, float], z: int, n: int, rng: random
     return [(z, *tile_of(rng.uniform(west, east), rng.uniform(south, north), z)) for _ in range(n)]
 
 
-def open_page(base: str, token: str, path: str, drawn: str, *, timeout_s: float = 120) -> dict[str, Any]:
+def open_page(base: str, token: str, path: str, drawn: str, *, timeout_s: float = 120,
+              probe: str = "0") -> dict[str, Any]:
     """Open ``path`` in a fresh (cold) Chromium context until ``drawn`` holds: seconds, the document's bytes, every
     response's bytes by kind, and the requests."""
     from maps.browser import local_page, wait_for
@@ -104,6 +105,7 @@ def open_page(base: str, token: str, path: str, drawn: str, *, timeout_s: float 
         tab.page.goto(f"{base}{path}", wait_until="load", timeout=timeout_s * 1000)
         wait_for(tab.page, drawn, timeout=timeout_s * 1000)
         seconds = time.perf_counter() - started
+        probed = tab.page.evaluate(probe)
         for r in responses:
             try:
                 n = len(r.body())
@@ -113,13 +115,14 @@ def open_page(base: str, token: str, path: str, drawn: str, *, timeout_s: float 
                     else "scripts and styles" if "/static/" in r.url else "data")
             sizes[kind] += n
         errors = list(tab.console_errors)
-    return {"seconds": seconds, "sizes": sizes, "requests": len(responses), "errors": errors}
+    return {"seconds": seconds, "sizes": sizes, "requests": len(responses), "errors": errors, "probe": probed}
 
 
 def leaders_pages(base: str, token: str, city_id: int, grids: int) -> None:
     print(f"\nthe leaders' map of the whole province ({grids:,} grids), a fresh browser each run (3 runs, median):")
-    runs = [open_page(base, token, "/leaders/grids", "document.documentElement.dataset.grids === 'drawn'")
-            for _ in range(3)]
+    dots = "window.gridpatrolGl.queryRenderedFeatures({layers: ['grid-dots']}).length"
+    runs = [open_page(base, token, "/leaders/grids", "document.documentElement.dataset.grids === 'drawn'",
+                      probe=dots) for _ in range(3)]
     seconds = statistics.median(r["seconds"] for r in runs)
     sizes = runs[0]["sizes"]
     page_kb = sizes["document"] / 1024
@@ -128,7 +131,8 @@ def leaders_pages(base: str, token: str, city_id: int, grids: int) -> None:
           f"vs {TARGET_PAINT_S:.0f} s: {seconds / TARGET_PAINT_S:.2f}x")
     print(f"    page {page_kb:.1f} kB (vs {TARGET_PAGE_KB} kB: {page_kb / TARGET_PAGE_KB:.3f}x); then "
           + ", ".join(f"{k} {v / 1024:,.0f} kB" for k, v in sizes.items() if k != "document")
-          + f"; {runs[0]['requests']} requests; console errors {len(runs[0]['errors'])}")
+          + f"; {runs[0]['requests']} requests; console errors {len(runs[0]['errors'])}; grid points drawn "
+          f"{runs[0]['probe']:,} of {grids:,}")
     inline = open_page(base, token, f"/leaders?city={city_id}&grids=1&measure=open_overdue",
                        f"(({_MAP_PROBE})().features >= {grids // CITIES})")
     isizes = inline["sizes"]
