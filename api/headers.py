@@ -3,7 +3,9 @@
 Each request gets a fresh nonce. An HTML answer's inline ``<script>`` elements are marked with it as the page is
 sent (:func:`maps.text.with_nonce`), and the policy allows scripts from this origin and those marked ones only: a
 ``<script>`` or an ``onerror=`` that a stored name smuggled into a page does not run. Styles may be inline (folium
-and Leaflet position everything with them); nothing may be framed, nothing loads from another host.
+and Leaflet position everything with them); nothing may be framed, nothing loads from another host. Workers may
+start from a ``blob:`` the page made: the map's (MapLibre GL) starts from its script fetched through the member
+page's service worker, so that it starts with no signal (``maps/static/basemap.js``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from api.asgi import Message, Scope
 from maps.text import with_nonce
 
 POLICY = ("default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
-          "img-src 'self' data: blob:{images}; font-src 'self' data:; connect-src 'self'; worker-src 'self'; "
+          "img-src 'self' data: blob:{images}; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
           "manifest-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 ALWAYS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin"),
           (b"x-frame-options", b"DENY")]

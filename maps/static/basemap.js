@@ -179,6 +179,10 @@
       document.head.appendChild(el);
     });
   }
+  const PROTOCOL = "gridpatrol";
+  // "/tiles/…" ↔ "gridpatrol://tiles/…": a path of this service that MapLibre fetches through the page
+  function toProtocol(path) { return `${PROTOCOL}:/${path.startsWith("/") ? path : `/${path}`}`; }
+  function fromProtocol(url) { return new URL(url.slice(`${PROTOCOL}://`.length), `${location.origin}/`).href; }
   let library = null;
   function loadLibrary() {
     if (!library) {
@@ -186,8 +190,27 @@
       css.rel = "stylesheet";
       css.href = vendor + "maplibre-gl/maplibre-gl.css";
       document.head.appendChild(css);
+      // The worker's script and every tile are fetched by the page itself, never by MapLibre's web worker: a
+      // dedicated worker is not always under the page's service worker (Chromium 156 here: it is not), and the
+      // member's phone must draw its cached grid with no signal. So the worker starts from a blob of its script
+      // (fetched through the service worker) and tiles go by the gridpatrol:// protocol, which MapLibre hands
+      // back to the page.
       library = script(vendor + "maplibre-gl/maplibre-gl-csp.js")
-        .then(() => { window.maplibregl.setWorkerUrl(vendor + "maplibre-gl/maplibre-gl-csp-worker.js"); })
+        .then(() => fetch(vendor + "maplibre-gl/maplibre-gl-csp-worker.js", { credentials: "same-origin" }))
+        .then((answer) => {
+          if (!answer.ok) throw new Error(`the map's worker script: ${answer.status}`);
+          return answer.blob();
+        })
+        .then((blob) => {
+          window.maplibregl.setWorkerUrl(URL.createObjectURL(blob));
+          window.maplibregl.addProtocol(PROTOCOL, (params, abort) => fetch(fromProtocol(params.url),
+            { credentials: "same-origin", signal: abort.signal })
+            .then((answer) => {
+              if (!answer.ok) throw new Error(`${answer.status} ${params.url}`);
+              return answer.arrayBuffer();
+            })
+            .then((data) => ({ data })));
+        })
         .then(() => script(vendor + "maplibre-gl-leaflet/leaflet-maplibre-gl.js"));
     }
     return library;
@@ -196,8 +219,7 @@
   const vectorMaps = [];
   let pending = 0;
   function addVector(map) {
-    const tiles = new URL(config.tiles || "/tiles/basemap/{z}/{x}/{y}.mvt", location.href).href
-      .replace(/%7B/g, "{").replace(/%7D/g, "}");
+    const tiles = toProtocol(config.tiles || "/tiles/basemap/{z}/{x}/{y}.mvt?tile_size=512");
     const root = document.documentElement;
     pending += 1;
     root.dataset.basemap = "loading";  // "ready" once every basemap has drawn its first view (tests, screenshots)
@@ -241,6 +263,7 @@
       });
     },
     style,
+    tiles: toProtocol,  // a page's own vector source: gridpatrolBasemap.tiles("/tiles/grids/{z}/{x}/{y}.mvt")
   };
   // The vector basemap's tile URLs over a box at the zooms a page shows (GL zooms: Leaflet's minus one).
   function tileUrls(bounds, zooms) {

@@ -54,8 +54,8 @@ function paint() {
 function drawGrids(glMap) {
   gl = glMap;
   window.gridpatrolGl = gl;  // for tests and the benchmark
-  gl.addSource("grids", { type: "vector", tiles: [new URL("/tiles/grids/{z}/{x}/{y}.mvt", location.href).href
-    .replace(/%7B/g, "{").replace(/%7D/g, "}")], minzoom: 7, maxzoom: 15 });
+  gl.addSource("grids", { type: "vector", tiles: [window.gridpatrolBasemap.tiles("/tiles/grids/{z}/{x}/{y}.mvt")],
+                          minzoom: 7, maxzoom: 15 });
   // under the basemap's labels, so street names stay readable through the colours
   const labels = (gl.getStyle().layers.find((l) => l.type === "symbol") || {}).id;
   // GL zooms are Leaflet's minus one (512-pixel tiles); points up to Leaflet zoom 12, outlines from there
