@@ -1,12 +1,20 @@
 """A Mapbox vector tile out of PostGIS: ``ST_AsMVT`` over ``ST_AsMVTGeom`` in the tile's envelope
-(``ST_TileEnvelope``), geometry simplified first where asked. The domains' tile stores give it their rows."""
+(``ST_TileEnvelope``), geometry simplified first where asked. The domains' tile stores give it their rows.
+
+A tile's statement is prepared once per database session (:func:`run`): planning one of these joins took 0.9 ms
+against 2.3 ms of running it for a zoom-13 grid tile, and a small tile runs in a fraction of a millisecond. Its
+parameters' types are left to PostgreSQL to infer from the statement (a parameter only tested for NULL is cast in
+the SQL). It runs without JIT, in the same round trip.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+import re
+import weakref
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from gis.geo.tiles import BUFFER, EXTENT, tolerance_m
@@ -25,8 +33,35 @@ def encode(conn: Connection, name: str, rows_sql: str, params: dict[str, Any], z
         mvt AS (SELECT ST_AsMVTGeom({geom}, ST_TileEnvelope(:z, :x, :y), {EXTENT}, {BUFFER}, true) AS mvt_geom,
                        {attributes} FROM r)
         SELECT ST_AsMVT(mvt.*, :layer, {EXTENT}, 'mvt_geom') FROM mvt WHERE mvt.mvt_geom IS NOT NULL"""
-    # no JIT: compiling this plan (its cost passes jit_above_cost on a dense tile) took 200 ms, running it 10
-    conn.exec_driver_sql("SET LOCAL jit = off")
-    out = conn.execute(text(sql), {**params, "z": z, "x": x, "y": y, "layer": name,
-                                   "tolerance": tolerance_m(z)}).scalar()
-    return bytes(out or b"")
+    return run(conn, sql, {**params, "z": z, "x": x, "y": y, "layer": name, "tolerance": tolerance_m(z)})
+
+
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+_prepared: weakref.WeakKeyDictionary[Any, dict[str, list[str]]] = weakref.WeakKeyDictionary()
+"""Per open psycopg2 connection (one database session): the tile statements prepared on it, and their parameters."""
+
+
+def run(conn: Connection, sql: str, params: Mapping[str, Any]) -> bytes:
+    """Run a tile statement (SQLAlchemy ``:name`` parameters) that yields one ``bytea``: prepared on this session
+    the first time, then executed with no JIT (compiling a dense tile's plan took 200 ms, running it 10)."""
+    order: list[str] = []
+    for found in _NAMED.findall(sql):
+        if found not in order:
+            order.append(found)
+    name = "tile_" + hashlib.blake2b(sql.encode(), digest_size=10).hexdigest()
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None  # an open Connection has its DB-API connection
+    done = _prepared.setdefault(dbapi, {})
+    cur = dbapi.cursor()
+    try:
+        if name not in done:
+            positional = _NAMED.sub(lambda m: f"${order.index(m.group(1)) + 1}", sql)
+            cur.execute(f"PREPARE {name} AS {positional}")  # no parameters: psycopg2 leaves "%" alone
+            done[name] = order
+        placeholders = ", ".join(["%s"] * len(order))
+        cur.execute(f"SET LOCAL jit = off; EXECUTE {name}" + (f" ({placeholders})" if order else ""),
+                    [params[p] for p in order])
+        row = cur.fetchone()
+    finally:
+        cur.close()
+    return bytes(row[0] or b"") if row else b""

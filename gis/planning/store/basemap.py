@@ -21,6 +21,7 @@ from psycopg2.extensions import cursor as Cursor
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from gis.db import mvt
 from gis.geo.basemap import LAYERS, Basemap, read_basemap
 from gis.geo.tiles import BUFFER, EXTENT, tolerance_m
 from gis.planning.store.city import find_city
@@ -134,10 +135,9 @@ def basemap_tile(conn: Connection, z: int, x: int, y: int, *, tile_size: int = 2
     each tile over four 256-pixel ones, one zoom level down). A 512-pixel tile holds what a 256-pixel one of the
     next zoom would, at its detail, so that a street shows at the same scale on every client."""
     level = z + (1 if tile_size == 512 else 0)
-    conn.exec_driver_sql("SET LOCAL jit = off")  # as gis.db.mvt: compiling costs more than running
     params: dict[str, Any] = {"z": z, "x": x, "y": y, "level": level, "margin": BUFFER / EXTENT,
                               "tolerance": tolerance_m(level)}
-    return bytes(conn.execute(text(_TILE_SQL), params).scalar() or b"")
+    return mvt.run(conn, _TILE_SQL, params)
 
 
 def basemap_extent(conn: Connection) -> tuple[float, float, float, float] | None:
