@@ -8,8 +8,9 @@ worker thread (``run_in_threadpool(writing, engine, store.fn, ...)``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Concatenate, ParamSpec, TypeVar
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine
@@ -68,3 +69,20 @@ def reading(engine: Engine, fn: Callable[Concatenate[Connection, P], R], *args: 
     """``fn(conn, ...)`` on a connection of its own that commits nothing (rolled back when it is given back)."""
     with engine.connect() as conn:
         return fn(conn, *args, **kwargs)
+
+
+@contextmanager
+def raw_transaction(engine: Engine) -> Iterator[Any]:
+    """A psycopg2 cursor in a transaction of its own on one of the pool's connections, for loaders that COPY:
+    committed when the block ends, rolled back on any exception (a Ctrl-C too), the connection returned either way."""
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        yield cur
+        cur.close()
+        raw.commit()
+    except BaseException:
+        raw.rollback()
+        raise
+    finally:
+        raw.close()

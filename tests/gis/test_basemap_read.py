@@ -12,15 +12,7 @@ from shapely.geometry import MultiPolygon, Point
 from gis.errors import OsmFileError
 from gis.geo.basemap import LAYERS, ROADS, area_minzoom, read_basemap
 from tests.conftest import BEIJING, NANJING
-
-BUILDING_ONLY = """<?xml version="1.0" encoding="UTF-8"?>
-<osm version="0.6">
- <bounds minlat="40.0" minlon="116.0" maxlat="40.01" maxlon="116.01"/>
- <node id="1" lat="40.001" lon="116.001"/><node id="2" lat="40.001" lon="116.002"/>
- <node id="3" lat="40.002" lon="116.002"/><node id="4" lat="40.002" lon="116.001"/>
- <way id="10"><nd ref="1"/><nd ref="2"/><nd ref="3"/><nd ref="4"/><nd ref="1"/><tag k="building" v="yes"/></way>
-</osm>
-"""
+from tests.gis.test_osm import MINI_BUILDING_ONLY
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +74,7 @@ def test_beijing_reads_too(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("content", "words"), [
     ("", "is empty"),
     ("<osm><node id=", "not a readable OSM file"),
-    (BUILDING_ONLY, "holds no roads"),
+    (MINI_BUILDING_ONLY, "holds no roads"),
 ])
 def test_files_without_a_basemap_are_refused_plainly(tmp_path: Path, content: str, words: str) -> None:
     path = tmp_path / "city.osm"

@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from gis.db import mvt
+from gis.db.engine import raw_transaction
 from gis.geo.basemap import LAYERS, Basemap, read_basemap
 from gis.geo.tiles import BUFFER, EXTENT, tolerance_m
 from gis.planning.store.city import find_city
@@ -80,17 +81,8 @@ def build_basemap(engine: Engine, path: str | Path, *, city: str,
                               {"id": found.id}).scalar()
     bounds = shapely.from_wkb(bytes(extent)) if extent is not None else None
     basemap = read_basemap(path, bounds=bounds, progress=progress)
-    raw = engine.raw_connection()
-    try:
-        cur = raw.cursor()
+    with raw_transaction(engine) as cur:
         counts = load_basemap(cur, basemap, city_id=found.id)
-        cur.close()
-        raw.commit()
-    except BaseException:
-        raw.rollback()
-        raise
-    finally:
-        raw.close()
     return BasemapReport(city=found.name_en or found.name, counts=counts, seconds=time.perf_counter() - started)
 
 

@@ -17,7 +17,7 @@ import geopandas as gpd
 import pandas as pd
 from sqlalchemy.engine import Connection, Engine
 
-from gis.db.engine import check_database
+from gis.db.engine import check_database, raw_transaction
 from gis.geo import network as net
 from gis.geo.basemap import read_basemap
 from gis.geo.boundaries import close_admin_relations
@@ -152,9 +152,7 @@ def import_osm(
 
     step(STEPS[6])
     sha = file_sha256(path)
-    raw = engine.raw_connection()
-    try:
-        cur = raw.cursor()
+    with raw_transaction(engine) as cur:
         (extent,) = load.ewkb_hex([to_multipolygon(extract.bounds)])
         city_id = save_city(cur, city, extent_ewkb=extent)
         report.counts["admin units"] = load.sync_admin_units(cur, units, city_id=city_id, codes=district_codes)
@@ -184,13 +182,6 @@ def import_osm(
         report.import_id = load.record_import(cur, city_id=city_id, file_name=path.name, sha256=sha,
                                               bounds_source=extract.bounds_source, bounds=extract.bounds,
                                               counts=summary)
-        cur.close()
-        raw.commit()
-    except BaseException:
-        raw.rollback()
-        raise
-    finally:
-        raw.close()
     report.seconds = time.perf_counter() - started
     return report
 
