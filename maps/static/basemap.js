@@ -257,9 +257,9 @@
     setLanguage(lang) {
       language = lang === "en" ? "en" : "zh";
       vectorMaps.forEach((layer) => {
-        const gl = layer.getMaplibreMap && layer.getMaplibreMap();
-        if (!gl || !gl.getStyle()) return;
-        ["water-names", "road-names", "pois", "places"].forEach((id) => gl.setLayoutProperty(id, "text-field", label()));
+        if (!layer.ready) return;  // made with the language of its day: nothing to change yet
+        layer.ready.then((gl) => ["water-names", "road-names", "pois", "places"]
+          .forEach((id) => gl.setLayoutProperty(id, "text-field", label())));
       });
     },
     style,
