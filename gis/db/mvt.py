@@ -59,7 +59,9 @@ def run(conn: Connection, sql: str, params: Mapping[str, Any]) -> bytes:
             cur.execute(f"PREPARE {name} AS {positional}")  # no parameters: psycopg2 leaves "%" alone
             done[name] = order
         placeholders = ", ".join(["%s"] * len(order))
-        cur.execute(f"SET LOCAL jit = off; EXECUTE {name}" + (f" ({placeholders})" if order else ""),
+        # no JIT (see above), no parallel workers: starting them cost more than a tile's query saves
+        cur.execute(f"SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0; EXECUTE {name}"
+                    + (f" ({placeholders})" if order else ""),
                     [params[p] for p in order])
         row = cur.fetchone()
     finally:

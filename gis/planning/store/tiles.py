@@ -6,6 +6,7 @@ and per zoom only what reads at that scale (no buildings below zoom 14, only mai
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import text
@@ -15,6 +16,7 @@ from gis.access.scope import Scope
 from gis.db import mvt
 from gis.dispatch.queries import OPEN_STATES_SQL, OVERDUE_SQL
 from gis.geo.tiles import GRID_OUTLINES_FROM, search_box, tile_layer
+from gis.planning.queries import GRID_TOTALS
 from gis.planning.store.city import LAYERS, _where
 
 MAIN_ROADS = ("motorway", "trunk", "primary", "secondary", "tertiary", "motorway_link", "trunk_link", "primary_link",
@@ -27,6 +29,11 @@ def encode(conn: Connection, name: str, rows_sql: str, params: dict[str, Any], z
     return mvt.encode(conn, name, rows_sql, params, z, x, y, fields=fields or tuple(tile_layer(name).fields),
                       simplify=simplify)
 
+
+GRID_TILE_ROWS = replace(LAYERS["grids"], table=f"(SELECT g.*, {GRID_TOTALS} FROM grids g) AS grids",
+                         city="(SELECT a.city_id FROM admin_units a WHERE a.id = grids.community_id)")
+"""The grids layer's rows for a tile: the city looked up only for a jurisdiction inside one city, not joined to
+every grid (a zoom-10 tile holds thousands)."""
 
 GRID_POINT_FIELDS = ("households", "open", "open_overdue")
 """What a grid's point carries below zoom 12: the figures a map colours by, nothing else (a province's overview
@@ -49,13 +56,14 @@ def city_tile(conn: Connection, name: str, z: int, x: int, y: int, *, scope: Sco
                 f"WHERE {where} AND level = ANY(:levels)")
         return encode(conn, name, rows, {**params, "levels": levels}, z, x, y, simplify=True)
     if name == "grids":
+        where, params = _where(GRID_TILE_ROWS, box, {}, scope)
         outlines = z >= GRID_OUTLINES_FROM
         geom, labels = ("geom", "code, name, buildings") if outlines else \
             ("centroid AS geom", "NULL::text AS code, NULL::text AS name, NULL::int AS buildings")
         rows = f"""
             SELECT g.geom, g.code, g.name, g.households, g.buildings, coalesce(o.open, 0) AS open,
                    coalesce(o.overdue, 0) AS open_overdue
-            FROM (SELECT id, {geom}, {labels}, households FROM {LAYERS[name].table} WHERE {where}) g
+            FROM (SELECT id, {geom}, {labels}, households FROM {GRID_TILE_ROWS.table} WHERE {where}) g
             LEFT JOIN (SELECT e.grid_id, count(*) AS open,
                               count(*) FILTER (WHERE {OVERDUE_SQL}) AS overdue
                        FROM events e WHERE e.archive = 0 AND e.state IN {OPEN_STATES_SQL}
