@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     """The basemap's coordinate system: ``wgs84`` (Tianditu: CGCS2000, WGS-84 for map purposes) or ``gcj02``
     (Amap-style tiles: the pages shift them onto the service's WGS-84 overlays, ``maps/static/basemap.js``)."""
     tile_max_zoom: int = Field(default=18, ge=1, le=22)
+    city_map_inline_max: int = Field(default=20_000, ge=0)
+    """The city map (``/``) holds its layers in the page up to this many buildings; above it, it draws them from
+    the vector tiles (a city of 200,000 buildings would otherwise be a page of hundreds of megabytes)."""
     auto_dispatch: bool = True
     """Intake accepts and dispatches each report at once (as the system), so its deadline clock starts."""
     nearest_grid_m: float = Field(default=50.0, ge=0, le=1000)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from pathlib import Path
 from typing import Any
 
 import folium
@@ -266,3 +267,20 @@ def message_page(title: str, message: str, *, status_hint: str = "") -> str:
         f"<h1>{page_text(title)}</h1><p>{page_text(message)}</p>"
         f"{f'<p><code>{page_text(status_hint)}</code></p>' if status_hint else ''}</body></html>"
     )
+
+
+CITY_PAGE = Path(__file__).resolve().parent / "static" / "city" / "index.html"
+
+
+def tiled_city_page(title: str, bounds: tuple[float, float, float, float], buildings: int,
+                    classes: list[float]) -> str:
+    """The city map of a city too large to hold its layers in the page: the page carries its title, its bounds and
+    the colour classes; ``maps/static/city/city.js`` draws every layer from the vector tiles. ``classes``: the upper
+    bounds of the household classes (``gis.planning.store.city.building_overview``)."""
+    config = {"bounds": [round(v, 6) for v in bounds], "classes": classes,
+              "palette": HOUSEHOLD_PALETTE[-len(classes):], "non_residential": NON_RESIDENTIAL_COLOUR,
+              "kinds": KIND_COLOURS}
+    data = json.dumps(config).replace("<", "\\u003c")  # inert inside <script>
+    summary = f"{buildings:,} buildings · drawn from vector tiles"
+    return (CITY_PAGE.read_text(encoding="utf-8").replace("{config}", data)
+            .replace("{summary}", page_text(summary)).replace("{title}", page_text(title)))

@@ -15,7 +15,7 @@ from api.tokens import CurrentUser
 from gis.errors import ForbiddenError, NotFoundError
 from gis.planning.store import city as features
 from gis.planning.store.basemap import basemap_built
-from maps.city import city_map, map_to_html, message_page
+from maps.city import city_map, map_to_html, message_page, tiled_city_page
 
 router = APIRouter(tags=["maps"])
 
@@ -69,6 +69,11 @@ def city_page(
         if city:
             return HTMLResponse(message_page("Unknown city", str(exc)), status_code=404)
         row = cities[0]
+    count, classes = features.building_overview(conn, row.id)
+    extent = features.city_extent(conn, row.id)
+    title = f"{row.name} {row.name_en or ''}".strip()
+    if count > settings.city_map_inline_max and extent is not None:  # too large for the page: from the tiles
+        return HTMLResponse(tiled_city_page(title, extent.bounds, count, classes))
     buildings = features.read_layer(conn, "buildings", filters={"city_id": row.id}, scope=user.scope)
     places = features.read_layer(conn, "key_places", filters={"city_id": row.id}, scope=user.scope)
     districts = features.read_layer(conn, "admin_units", filters={"city_id": row.id, "level": "district"},
@@ -76,9 +81,8 @@ def city_page(
     communities = features.read_layer(conn, "admin_units", filters={"city_id": row.id, "level": "community"},
                                       scope=user.scope)
     grids = features.read_layer(conn, "grids", filters={"city_id": row.id}, scope=user.scope)
-    extent = features.city_extent(conn, row.id)
     fmap = city_map(buildings, places, districts, grids=grids, communities=communities,
-                    title=f"{row.name} {row.name_en or ''}".strip(),
+                    title=title,
                     extent=extent,
                     tile_url=None)  # the basemap: maps/static/basemap.js
     return HTMLResponse(map_to_html(fmap))
