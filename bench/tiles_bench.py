@@ -55,8 +55,7 @@ TARGET_PAGE_KB, TARGET_PAINT_S = 300, 2.0
 TARGET_P99_S, TARGET_RATIO = 0.050, 1.5
 BARE = {
     "grid points": """SELECT ST_AsMVT(q, 'grids', 4096, 'g') FROM (
-        SELECT id, ST_AsMVTGeom(ST_Transform(centroid, 3857), ST_TileEnvelope(%(z)s, %(x)s, %(y)s), 4096,
-                                        64, true) g
+        SELECT id, ST_AsMVTGeom(centroid, ST_TileEnvelope(%(z)s, %(x)s, %(y)s), 4096, 64, true) g
         FROM grids WHERE geom && ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s), 4326)) q WHERE g IS NOT NULL""",
     "grids": """SELECT ST_AsMVT(q, 'grids', 4096, 'g') FROM (
         SELECT code, ST_AsMVTGeom(ST_Transform(geom, 3857), ST_TileEnvelope(%(z)s, %(x)s, %(y)s), 4096, 64, true) g

@@ -111,9 +111,9 @@ class Grid(Base):
     name: Mapped[str] = mapped_column(Text)
     community_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id", ondelete="RESTRICT"))
     geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False))
-    centroid: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False),
-                                          Computed("ST_Centroid(geom)", persisted=True))
-    """What the grids' tiles draw below zoom 12 (migration 0026)."""
+    centroid: Mapped[Any] = mapped_column(Geometry("POINT", srid=3857, spatial_index=False),
+                                          Computed("ST_Transform(ST_Centroid(geom), 3857)", persisted=True))
+    """What the grids' tiles draw below zoom 12, in the tiles' own system (migrations 0026, 0027)."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     division_id: Mapped[int | None] = mapped_column(ForeignKey("divisions.id", ondelete="SET NULL"))
     source: Mapped[str] = mapped_column(String(16), server_default="generated")

@@ -55,9 +55,9 @@ TILE_LAYERS: dict[str, TileLayer] = {layer.name: layer for layer in (
 
 
 GRID_OUTLINES_FROM = 12
-"""The zoom from which the grids layer holds outlines; below it each grid is one point (its stored centroid) with
-the figures a map colours by (households, open, open_overdue) and no code, name or buildings: a province's 50,000
-grids colour a map in about a megabyte of tiles."""
+"""The zoom from which the grids layer holds outlines; below it each grid is one point (its centroid, stored in
+Web Mercator) with the figures a map colours by (households, open, open_overdue) and no code, name or buildings: a
+province's 50,000 grids colour a map in about a megabyte of tiles."""
 
 
 def check_tile(z: int, x: int, y: int) -> None:
