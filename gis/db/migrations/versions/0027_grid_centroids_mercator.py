@@ -4,9 +4,10 @@ Revision ID: 0027
 Revises: 0026
 Create Date: 2026-12-05
 
-Migration 0026 stored them in WGS-84, and a zoom-10 tile then spent most of its time reprojecting them: 17 ms of
-38 for the 9,300 points of the province's densest tile. Stored in the tiles' system, nothing is reprojected per
-request. Still generated from the outline, so every write of a grid keeps it true.
+Migration 0026 stored them in WGS-84, so every point tile reprojected its points. Stored in the tiles' system,
+nothing is reprojected per request. (The 17 ms that seemed to go on reprojection in a first measurement was PROJ
+starting up in a fresh session; the benchmark shows no measurable gain.) Still generated from the outline, so
+every write of a grid keeps it true.
 """
 
 from __future__ import annotations
