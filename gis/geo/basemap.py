@@ -195,7 +195,12 @@ def read_basemap(path: str | Path, *, bounds: Polygon | None = None,
         raise OsmFileError(f"{path} holds no roads (highway=*): a basemap needs at least its streets")
     if bounds is None:
         bounds = box(*shapely.total_bounds([f.geometry for f in out if f.layer == "roads"]))
-    return Basemap(bounds=bounds, features=_clip(out, bounds))
+    kept = _clip(out, bounds)
+    if not any(f.layer == "roads" for f in kept):
+        w, s, e, n = (round(v, 4) for v in bounds.bounds)
+        raise OsmFileError(f"no road of {path.name} lies inside the city's extent ({w}, {s}, {e}, {n}): "
+                           "is it this city's extract?")
+    return Basemap(bounds=bounds, features=kept)
 
 
 def _node(obj: Any, tags: Any, out: list[BasemapFeature]) -> None:

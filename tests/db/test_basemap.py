@@ -110,6 +110,9 @@ def test_the_cli_rebuilds_it_and_refuses_bad_input(divided_url: str, divided_eng
                         (["basemap", "build", str(tmp_path / "none.osm"), "--city", "beijing"], "no such file")]:
         code, _, err = run(capsys, *args)
         assert code == EXIT_INPUT and words in err and "Traceback" not in err
+    elsewhere = Path(__file__).resolve().parents[2] / "data" / "nanjing-xinjiekou.osm"
+    code, _, err = run(capsys, "basemap", "build", str(elsewhere), "--city", "beijing")
+    assert code == EXIT_INPUT and "lies inside the city's extent" in err and "this city's extract" in err
     cut = tmp_path / "cut.osm"
     cut.write_bytes(BEIJING.read_bytes()[:300_000])
     code, _, err = run(capsys, "basemap", "build", str(cut), "--city", "beijing")
