@@ -276,7 +276,7 @@ def tiled_city_page(title: str, bounds: tuple[float, float, float, float], build
                     classes: list[float]) -> str:
     """The city map of a city too large to hold its layers in the page: the page carries its title, its bounds and
     the colour classes; ``maps/static/city/city.js`` draws every layer from the vector tiles. ``classes``: the upper
-    bounds of the household classes (``gis.planning.store.city.building_overview``)."""
+    bounds of the household classes (``gis.planning.store.city.household_classes``)."""
     config = {"bounds": [round(v, 6) for v in bounds], "classes": classes,
               "palette": HOUSEHOLD_PALETTE[-len(classes):], "non_residential": NON_RESIDENTIAL_COLOUR,
               "kinds": KIND_COLOURS}

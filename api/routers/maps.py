@@ -69,11 +69,11 @@ def city_page(
         if city:
             return HTMLResponse(message_page("Unknown city", str(exc)), status_code=404)
         row = cities[0]
-    count, classes = features.building_overview(conn, row.id)
+    count = features.building_count(conn, row.id)
     extent = features.city_extent(conn, row.id)
     title = f"{row.name} {row.name_en or ''}".strip()
     if count > settings.city_map_inline_max and extent is not None:  # too large for the page: from the tiles
-        return HTMLResponse(tiled_city_page(title, extent.bounds, count, classes))
+        return HTMLResponse(tiled_city_page(title, extent.bounds, count, features.household_classes(conn, row.id)))
     buildings = features.read_layer(conn, "buildings", filters={"city_id": row.id}, scope=user.scope)
     places = features.read_layer(conn, "key_places", filters={"city_id": row.id}, scope=user.scope)
     districts = features.read_layer(conn, "admin_units", filters={"city_id": row.id, "level": "district"},

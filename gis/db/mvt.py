@@ -13,6 +13,7 @@ import hashlib
 import re
 import weakref
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -37,32 +38,40 @@ def encode(conn: Connection, name: str, rows_sql: str, params: dict[str, Any], z
 
 
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
-_prepared: weakref.WeakKeyDictionary[Any, dict[str, list[str]]] = weakref.WeakKeyDictionary()
-"""Per open psycopg2 connection (one database session): the tile statements prepared on it, and their parameters."""
+_prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+"""Per open psycopg2 connection (one database session): the names of the tile statements prepared on it."""
 
 
-def run(conn: Connection, sql: str, params: Mapping[str, Any]) -> bytes:
-    """Run a tile statement (SQLAlchemy ``:name`` parameters) that yields one ``bytea``: prepared on this session
-    the first time, then executed with no JIT (compiling a dense tile's plan took 200 ms, running it 10)."""
+@lru_cache(maxsize=256)
+def _statement(sql: str) -> tuple[str, tuple[str, ...], str, str]:
+    """A tile statement's name, its parameters in order, its PREPARE and its EXECUTE (a handful of distinct
+    statements serve every tile: worked out once each, not per request)."""
     order: list[str] = []
     for found in _NAMED.findall(sql):
         if found not in order:
             order.append(found)
     name = "tile_" + hashlib.blake2b(sql.encode(), digest_size=10).hexdigest()
+    positional = _NAMED.sub(lambda m: f"${order.index(m.group(1)) + 1}", sql)
+    placeholders = ", ".join(["%s"] * len(order))
+    # no JIT (see above), no parallel workers: starting them cost more than a tile's query saves
+    execute = (f"SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0; EXECUTE {name}"
+               + (f" ({placeholders})" if order else ""))
+    return name, tuple(order), f"PREPARE {name} AS {positional}", execute
+
+
+def run(conn: Connection, sql: str, params: Mapping[str, Any]) -> bytes:
+    """Run a tile statement (SQLAlchemy ``:name`` parameters) that yields one ``bytea``: prepared on this session
+    the first time, then executed with no JIT (compiling a dense tile's plan took 200 ms, running it 10)."""
+    name, order, prepare, execute = _statement(sql)
     dbapi = conn.connection.dbapi_connection
     assert dbapi is not None  # an open Connection has its DB-API connection
-    done = _prepared.setdefault(dbapi, {})
+    done = _prepared.setdefault(dbapi, set())
     cur = dbapi.cursor()
     try:
         if name not in done:
-            positional = _NAMED.sub(lambda m: f"${order.index(m.group(1)) + 1}", sql)
-            cur.execute(f"PREPARE {name} AS {positional}")  # no parameters: psycopg2 leaves "%" alone
-            done[name] = order
-        placeholders = ", ".join(["%s"] * len(order))
-        # no JIT (see above), no parallel workers: starting them cost more than a tile's query saves
-        cur.execute(f"SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0; EXECUTE {name}"
-                    + (f" ({placeholders})" if order else ""),
-                    [params[p] for p in order])
+            cur.execute(prepare)  # no parameters: psycopg2 leaves "%" alone
+            done.add(name)
+        cur.execute(execute, [params[p] for p in order])
         row = cur.fetchone()
     finally:
         cur.close()

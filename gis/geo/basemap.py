@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import osmium
 import shapely
 from pyproj import Transformer
@@ -126,13 +127,7 @@ def area_minzoom(area_m2: float, *, pixels: float = 16.0, floor: int = 8) -> int
 
 
 def mercator_area(geom: BaseGeometry) -> float:
-    return float(shapely.transform(geom, lambda xy: _stack(_TO_MERCATOR.transform(xy[:, 0], xy[:, 1]))).area)
-
-
-def _stack(pair: tuple[Any, Any]) -> Any:
-    import numpy as np
-
-    return np.column_stack(pair)
+    return float(shapely.transform(geom, lambda xy: np.column_stack(_TO_MERCATOR.transform(xy[:, 0], xy[:, 1]))).area)
 
 
 def names(tags: Any) -> tuple[str | None, str | None]:

@@ -216,6 +216,21 @@
     return library;
   }
 
+  // A MapLibre GL layer on a Leaflet map, once the map has a view (Leaflet defers adding a layer until then, and the
+  // plugin makes the GL map as the layer is added); ``layer.ready`` resolves to the GL map once its style loaded.
+  function glLayer(map, glStyle) {
+    return loadLibrary().then(() => new Promise((resolve) => map.whenReady(resolve))).then(() => {
+      const layer = L.maplibreGL({ style: glStyle, interactive: false, attributionControl: false });
+      layer.addTo(map);
+      const gl = layer.getMaplibreMap();
+      layer.ready = new Promise((resolve) => gl.once("load", () => resolve(gl)));
+      return layer;
+    });
+  }
+  // whether /basemap.json names the offline vector basemap, and whether this browser can draw it
+  function offline(body) { return Boolean(body && !body.url && body.vector); }
+  function isVector(body) { return offline(body) && Boolean(window.WebGLRenderingContext); }
+
   const vectorMaps = [];
   let pending = 0;
   function addVector(map) {
@@ -224,12 +239,8 @@
     pending += 1;
     root.dataset.basemap = "loading";  // "ready" once every basemap has drawn its first view (tests, screenshots)
     const settled = () => { pending -= 1; if (pending === 0) root.dataset.basemap = "ready"; };
-    // the GL map is made when the layer is added, which Leaflet defers until the map has a view
-    loadLibrary().then(() => new Promise((resolve) => map.whenReady(resolve))).then(() => {
-      const layer = L.maplibreGL({ style: style(tiles), interactive: false, attributionControl: false });
-      layer.addTo(map);
+    glLayer(map, style(tiles)).then((layer) => {
       const gl = layer.getMaplibreMap();
-      layer.ready = new Promise((resolve) => gl.once("load", () => resolve(gl)));
       gl.once("idle", settled);
       gl.on("error", (e) => console.warn("basemap:", e.error ? e.error.message : e));
       map.gridpatrolBasemap = layer;
@@ -244,7 +255,7 @@
   function add(map) {
     if (!config) return;
     if (!config.url) {
-      if (config.vector && window.WebGLRenderingContext) addVector(map);
+      if (isVector(config)) addVector(map);
       return;
     }
     const options = { attribution: config.attribution || "", maxZoom: config.max_zoom || 18, maxNativeZoom: config.max_zoom || 18 };
@@ -264,10 +275,13 @@
     },
     style,
     tiles: toProtocol,  // a page's own vector source: gridpatrolBasemap.tiles("/tiles/grids/{z}/{x}/{y}.mvt")
+    // the id of a GL map's first label layer: a page's own layers go beneath it, so names stay readable
+    beneathLabels: (gl) => (gl.getStyle().layers.find((l) => l.type === "symbol") || {}).id,
   };
-  // The vector basemap's tile URLs over a box at the zooms a page shows (GL zooms: Leaflet's minus one).
+  // The vector basemap's tile URLs over a box at the zooms a page shows (GL zooms: Leaflet's minus one): the very
+  // URLs the gridpatrol:// protocol fetches, so that a service worker's cache answers MapLibre with them.
   function tileUrls(bounds, zooms) {
-    const template = new URL(config.tiles, location.href).href.replace(/%7B/g, "{").replace(/%7D/g, "}");
+    const template = toProtocol(config.tiles);
     const urls = [];
     zooms.forEach((z) => {
       const n = 2 ** z;
@@ -278,7 +292,7 @@
       };
       for (let x = tx(bounds.getWest()); x <= tx(bounds.getEast()); x += 1) {
         for (let y = ty(bounds.getNorth()); y <= ty(bounds.getSouth()); y += 1) {
-          urls.push(template.replace("{z}", z).replace("{x}", x).replace("{y}", y));
+          urls.push(fromProtocol(template.replace("{z}", z).replace("{x}", x).replace("{y}", y)));
         }
       }
     });
@@ -291,23 +305,16 @@
   // The MapLibre GL map under a Leaflet map, for a page that draws its own vector layers in it (the leaders' grids):
   // the vector basemap's, or, with an intranet basemap or none, a transparent one of its own.
   window.gridpatrolBasemap.gl = (map) => configured.then((body) => {
-    const vector = body && !body.url && body.vector && window.WebGLRenderingContext;
-    if (vector) {
+    if (isVector(body)) {
       if (map.gridpatrolBasemap && map.gridpatrolBasemap.ready) return map.gridpatrolBasemap.ready;
       return new Promise((resolve) => map.once("gridpatrol:basemap", (e) => resolve(e.layer.ready)));
     }
-    return loadLibrary().then(() => new Promise((resolve) => map.whenReady(resolve))).then(() => {
-      const layer = L.maplibreGL({ style: { version: 8, sources: {}, layers: [] }, interactive: false,
-                                   attributionControl: false });
-      layer.addTo(map);
-      const gl = layer.getMaplibreMap();
-      return new Promise((resolve) => gl.once("load", () => resolve(gl)));
-    });
+    return glLayer(map, { version: 8, sources: {}, layers: [] }).then((layer) => layer.ready);
   });
   // Fetch the basemap's tiles over a box (a member's grid) so that a service worker keeps them for offline use;
   // resolves to the number fetched (0: no vector basemap).
   window.gridpatrolBasemap.prefetch = (bounds, zooms = [12, 13, 14, 15]) => configured.then((body) => {
-    if (!body || body.url || !body.vector) return 0;
+    if (!offline(body)) return 0;
     const urls = tileUrls(bounds, zooms);
     return Promise.all(urls.map((u) => fetch(u, { credentials: "same-origin" }).then((r) => r.ok)))
       .then((oks) => oks.filter(Boolean).length);

@@ -132,16 +132,6 @@ def basemap_tile(conn: Connection, z: int, x: int, y: int, *, tile_size: int = 2
     return mvt.run(conn, _TILE_SQL, params)
 
 
-def basemap_extent(conn: Connection) -> tuple[float, float, float, float] | None:
-    """The WGS-84 box of every city's basemap, or None when no basemap has been built."""
-    row = conn.execute(text("SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM "
-                            "(SELECT ST_Transform(ST_SetSRID(ST_Extent(geom)::geometry, 3857), 4326) AS b "
-                            "FROM basemap_features) e")).first()
-    if row is None or row[0] is None:
-        return None
-    return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
-
-
 def basemap_built(conn: Connection) -> bool:
     """Whether any city's basemap has been built."""
     return bool(conn.execute(text("SELECT EXISTS (SELECT 1 FROM basemap_features)")).scalar())

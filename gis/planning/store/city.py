@@ -239,12 +239,16 @@ def resolve_city(conn: Connection, city: str, /, **options: Any) -> City:
     return city_from_options(stored.key if stored else city, base=stored, **options)
 
 
-def building_overview(conn: Connection, city_id: int, *, classes: int = 6) -> tuple[int, list[float]]:
-    """A city's number of buildings, and the upper bounds of ``classes`` quantile classes of the households of
-    those that hold any (what the city map colours buildings by)."""
+def building_count(conn: Connection, city_id: int) -> int:
+    """How many buildings a city has."""
+    return int(conn.execute(text("SELECT count(*) FROM buildings WHERE city_id = :c"), {"c": city_id}).scalar_one())
+
+
+def household_classes(conn: Connection, city_id: int, *, classes: int = 6) -> list[float]:
+    """The upper bounds of ``classes`` quantile classes of the households of a city's buildings that hold any (what
+    the city map colours buildings by), computed in PostGIS for a city too large to read whole."""
     fractions = [(i + 1) / classes for i in range(classes)]
-    count, bounds = conn.execute(text(
-        "SELECT count(*), percentile_disc(CAST(:f AS float8[])) WITHIN GROUP (ORDER BY households) "
-        "FILTER (WHERE households > 0) FROM buildings WHERE city_id = :c"), {"c": city_id, "f": fractions}).one()
-    uppers = sorted({float(b) for b in (bounds or []) if b is not None})
-    return int(count), uppers or [1.0]
+    bounds = conn.execute(text(
+        "SELECT percentile_disc(CAST(:f AS float8[])) WITHIN GROUP (ORDER BY households) FROM buildings "
+        "WHERE city_id = :c AND households > 0"), {"c": city_id, "f": fractions}).scalar()
+    return sorted({float(b) for b in (bounds or []) if b is not None}) or [1.0]

@@ -49,14 +49,14 @@ def city_tile(conn: Connection, name: str, z: int, x: int, y: int, *, scope: Sco
     box = search_box(z, x, y)
     if name == "streets":
         return _streets(conn, z, x, y, box, scope)
-    where, params = _where(LAYERS[name], box, {}, scope)
+    # a grid tile reads its rows without the unit join (GRID_TILE_ROWS); the other layers as the API does
+    where, params = _where(GRID_TILE_ROWS if name == "grids" else LAYERS[name], box, {}, scope)
     if name == "admin_units":
         levels = ["city", "district"] + (["street"] if z >= 10 else []) + (["community"] if z >= 12 else [])
         rows = (f"SELECT geom, code, name, name_en, level FROM {LAYERS[name].table} "
                 f"WHERE {where} AND level = ANY(:levels)")
         return encode(conn, name, rows, {**params, "levels": levels}, z, x, y, simplify=True)
     if name == "grids":
-        where, params = _where(GRID_TILE_ROWS, box, {}, scope)
         outlines = z >= GRID_OUTLINES_FROM
         geom, labels = ("geom", "code, name, buildings") if outlines else \
             ("centroid AS geom", "NULL::text AS code, NULL::text AS name, NULL::int AS buildings")

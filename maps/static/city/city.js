@@ -42,7 +42,7 @@ function kindColour() {
 function draw(glMap) {
   gl = glMap;
   window.gridpatrolGl = gl;  // for tests
-  const labels = (gl.getStyle().layers.find((l) => l.type === "symbol") || {}).id;
+  const labels = window.gridpatrolBasemap.beneathLabels(gl);
   const source = (name) => ({ type: "vector", tiles: [window.gridpatrolBasemap.tiles(`/tiles/${name}/{z}/{x}/{y}.mvt`)],
                               minzoom: 5, maxzoom: 15 });
   ["buildings", "grids", "admin_units", "key_places"].forEach((name) => gl.addSource(`city-${name}`, source(name)));

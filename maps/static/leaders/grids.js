@@ -57,7 +57,7 @@ function drawGrids(glMap) {
   gl.addSource("grids", { type: "vector", tiles: [window.gridpatrolBasemap.tiles("/tiles/grids/{z}/{x}/{y}.mvt")],
                           minzoom: 7, maxzoom: 15 });
   // under the basemap's labels, so street names stay readable through the colours
-  const labels = (gl.getStyle().layers.find((l) => l.type === "symbol") || {}).id;
+  const labels = window.gridpatrolBasemap.beneathLabels(gl);
   // GL zooms are Leaflet's minus one (512-pixel tiles); points up to Leaflet zoom 12, outlines from there
   gl.addLayer({ id: "grid-dots", type: "circle", source: "grids", "source-layer": "grids",
                 filter: ["==", ["geometry-type"], "Point"],
