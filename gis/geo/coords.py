@@ -37,6 +37,16 @@ def check_lonlat(lon: float, lat: float) -> None:
         raise InputError(f"[{lon}, {lat}] is out of range: longitude -180..180, latitude -90..90, in that order")
 
 
+def _converted(point: prcoords.Coords, lon: float, lat: float, kind: str, into: str) -> tuple[float, float]:
+    """A converted point as ``(lon, lat)``, or :class:`InputError` when the shift carried it off the globe (a
+    BD-09 point at a pole or the antimeridian: Baidu's offset applies everywhere, and no real one lies there)."""
+    out = (float(point.lon), float(point.lat))
+    if not (-180 <= out[0] <= 180 and -90 <= out[1] <= 90):
+        raise InputError(f"[{lon}, {lat}] in {kind} has no place in {into}: it lies at the edge of the globe, "
+                         "where no map of that system draws anything")
+    return out
+
+
 def to_wgs84(lon: float, lat: float, crs: str) -> tuple[float, float]:
     """``(lon, lat)`` in ``crs`` (a name :func:`system` accepts) as WGS-84 ``(lon, lat)``."""
     check_lonlat(lon, lat)
@@ -48,7 +58,7 @@ def to_wgs84(lon: float, lat: float, crs: str) -> tuple[float, float]:
         wgs = point if kind == "gcj02" else prcoords.bd_gcj(point)
     else:
         wgs = prcoords.gcj_wgs_bored(point) if kind == "gcj02" else prcoords.bd_wgs_bored(point)
-    return float(wgs.lon), float(wgs.lat)
+    return _converted(wgs, lon, lat, kind, "wgs84")
 
 
 def from_wgs84(lon: float, lat: float, crs: str) -> tuple[float, float]:
@@ -62,7 +72,7 @@ def from_wgs84(lon: float, lat: float, crs: str) -> tuple[float, float]:
         out = point if kind == "gcj02" else prcoords.gcj_bd(point)
     else:
         out = prcoords.wgs_gcj(point) if kind == "gcj02" else prcoords.wgs_bd(point)
-    return float(out.lon), float(out.lat)
+    return _converted(out, lon, lat, "wgs84", kind)
 
 
 def point_from_geojson(geometry: object) -> tuple[float, float]:

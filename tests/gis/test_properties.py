@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pytest
 import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -143,3 +144,12 @@ def test_merging_neighbours_keeps_their_area(w1: float, w2: float, height: float
         return
     assert math.isclose(merged.area, left.area + right.area, rel_tol=1e-9)
     assert mapping(merged)["type"] == "Polygon"
+
+
+@pytest.mark.parametrize(("convert", "lon", "lat"), [(to_wgs84, -0.006754530633918823, -90.0),
+                                                    (from_wgs84, 180.0, 0.0)])
+def test_a_shift_off_the_globe_is_refused(convert: Any, lon: float, lat: float) -> None:
+    """Found by the property above: Baidu's offset applies everywhere, and carried a point at the south pole to
+    latitude -90.006 (and one on the antimeridian past longitude 180)."""
+    with pytest.raises(InputError, match="edge of the globe"):
+        convert(lon, lat, "bd09")
