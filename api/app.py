@@ -25,6 +25,7 @@ from api.limits import BodyGuard
 from api.ratelimit import RateLimiter
 from api.routers import (
     auth,
+    bulletins,
     calendar,
     desk,
     divisions,
@@ -39,6 +40,7 @@ from api.routers import (
     ogc,
     open311,
     patrols,
+    screen,
     tiles,
     units,
     visits,
@@ -135,6 +137,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(patrols.router)
     app.include_router(visits.router)
     app.include_router(leaders.router)
+    app.include_router(screen.router)
+    app.include_router(bulletins.router)
     app.include_router(member.router)
     app.include_router(maps.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

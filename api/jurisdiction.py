@@ -13,6 +13,7 @@ from gis.access.store import users
 from gis.db.engine import reading
 from gis.dispatch.store import events
 from gis.errors import ForbiddenError, NotFoundError
+from gis.oversight.store import leaders
 
 
 def outside(code: str) -> ForbiddenError:
@@ -76,3 +77,20 @@ def event_visible(user: User, city_id: int | None, code: str | None, department:
         ours = department == user.department and (level == "department" or queue == "department")
         return (ours or user.department in (assisting or ())) and user.scope.covers(city_id, code)
     return user.scope.covers(city_id, code)
+
+
+def unit_in_jurisdiction(conn: Connection, user: User, *, city: str | None, unit: str | None,
+                         default_city: str | None) -> leaders.Unit:
+    """The unit a leaders' read is about: ``unit`` (a code) or ``city``, else the user's own unit (or city), else
+    the configured city; 403 when it lies outside the user's jurisdiction, 404 when there is no such unit."""
+    if not unit and not city:
+        if user.scope.prefix is not None:
+            unit = user.unit_code
+        elif user.scope.city_id is not None:
+            city = str(user.scope.city_id)
+        else:
+            city = default_city
+    found = leaders.find_unit(conn, city=city, unit=unit)
+    if not user.scope.covers(found.city_id, found.code):
+        raise ForbiddenError(f"{found.name} lies outside your jurisdiction")
+    return found

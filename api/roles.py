@@ -64,3 +64,8 @@ Handler = Annotated[User, Depends(allow(*HANDLERS))]
 DESK = ("admin", "dispatcher", "department", "leader")
 """Who works at the console: centre staff (dispatchers), departments, leaders (who follow it and supervise)."""
 Desk = Annotated[User, Depends(allow(*DESK))]
+
+
+SCREEN = (*VIEWERS, "screen")
+"""Who reads the big screen: everyone who views, and the screen-only accounts of the command centre's wall."""
+ScreenReader = Annotated[User, Depends(allow(*SCREEN))]

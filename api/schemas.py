@@ -283,6 +283,7 @@ class KpiRow(Model):
     due: int = Field(description="events whose deadline fell in the period")
     suspended: int
     hung: int = Field(description="cases hung now (挂账): parked with a reason and a review date, counted apart")
+    hung_due: int = Field(description="of the events due in the period, those hung now (left out of on-time closure)")
     closed_on_time: int
     closed: int
     on_time_closure_rate: float | None = Field(description="closed on time / (due − suspended − hung)")
@@ -304,7 +305,7 @@ class KpiRow(Model):
 
 
 class Kpis(Model):
-    by: str = one_of(("grid", "community", "street", "district", "department", "source"))
+    by: str = one_of(("city", "grid", "community", "street", "district", "department", "source"))
     start: Timestamp
     end: Timestamp
     units: list[KpiRow]

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     the same for every worker process."""
     token_minutes: int = Field(default=480, ge=1, le=60 * 24 * 30)
     """How long a sign-in lasts: one working shift by default."""
+    screen_token_days: int = Field(default=30, ge=1, le=365)
+    """How long a screen account's sign-in lasts (a wall display nobody signs in again every shift); the account
+    reads the big screen only."""
     intake_rate: float = Field(default=20.0, ge=0)
     """Reports a second each signed-in client may send on average (``POST /events``, Open311 ``POST``, bulk
     files); 0: no limit. The load benchmarks raise it: one load generator stands for a whole city's clients."""

@@ -29,7 +29,7 @@ from api.settings import Settings
 from gis.access.scope import User
 from gis.access.store import users
 from gis.db.engine import reading, writing
-from gis.errors import UnauthorizedError
+from gis.errors import ForbiddenError, UnauthorizedError
 
 USER_TTL_S = 5.0
 
@@ -38,6 +38,12 @@ MAX_CHECKED = 10_000  # tokens remembered as checked, per worker process (then f
 
 
 ALGORITHM = "HS256"
+
+
+SCREEN_ROLE = "screen"
+SCREEN_PATHS = ("/screen", "/basemap.json", "/tiles/basemap/", "/me")
+"""What a screen account may read: the big screen, its data, and the basemap under it (a path equal to one of these
+or under it)."""
 
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/token", auto_error=False,
@@ -52,6 +58,7 @@ class Tokens:
         self.engine = engine
         self._key = settings.secret_key
         self.lifetime = timedelta(minutes=settings.token_minutes)
+        self.screen_lifetime = timedelta(days=settings.screen_token_days)
         self._cache: dict[int, tuple[float, User | None]] = {}
         self._checked: dict[str, tuple[int, int, float]] = {}  # token: (user id, password version, expiry)
 
@@ -68,9 +75,10 @@ class Tokens:
 
     def issue(self, user: User) -> tuple[str, int]:
         now = datetime.now(UTC)
+        lifetime = self.screen_lifetime if user.role == SCREEN_ROLE else self.lifetime
         claims = {"sub": str(user.id), "ver": user.password_version, "role": user.role, "iat": now,
-                  "exp": now + self.lifetime}
-        return jwt.encode(claims, self.key, algorithm=ALGORITHM), int(self.lifetime.total_seconds())
+                  "exp": now + lifetime}
+        return jwt.encode(claims, self.key, algorithm=ALGORITHM), int(lifetime.total_seconds())
 
     def _claims(self, token: str) -> tuple[int, int]:
         """The user id and password version a token was issued for. A token already checked is not checked
@@ -120,8 +128,15 @@ async def current_user(request: Request, token: Annotated[str | None, Depends(oa
         raise UnauthorizedError("sign in first: POST /token with your username and password, then send "
                                 "`Authorization: Bearer <token>`")
     user = await request.app.state.tokens.user(token)
+    if user.role == SCREEN_ROLE and not screen_may_read(request.url.path):
+        raise ForbiddenError("a screen account reads the big screen only (/screen)")
     request.state.user = user
     return user
+
+
+def screen_may_read(path: str) -> bool:
+    """Whether a screen account may ask for ``path`` (:data:`SCREEN_PATHS`)."""
+    return any(path == p.rstrip("/") or path.startswith(p if p.endswith("/") else p + "/") for p in SCREEN_PATHS)
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

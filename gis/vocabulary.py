@@ -45,7 +45,8 @@ ROUTES = ("grid", "police", "department")
 VISIT_KINDS = ("basic", "inspection", "budgeted")
 
 
-USER_ROLES = ("admin", "planner", "dispatcher", "grid_member", "leader", "department")
+USER_ROLES = ("admin", "planner", "dispatcher", "grid_member", "leader", "department", "screen")
+"""``screen``: the command centre's wall display, which reads the big screen of its unit and nothing else."""
 
 
 USER_LEVELS = ("all", "city", "district", "street", "community", "grid")

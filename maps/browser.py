@@ -127,12 +127,14 @@ def local_page(*, width: int = 1400, height: int = 900, token: str | None = None
 
 
 @contextmanager
-def serve_in_thread(app: Any) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn on a free loopback port for the duration of the block."""
+def serve_in_thread(app: Any, port: int = 0) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a loopback port for the duration of the block: a free one, or ``port``
+    (a service started again where its clients left it)."""
     import uvicorn
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="on"))

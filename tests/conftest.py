@@ -21,6 +21,7 @@ from gis.access.store.users import create_user
 from gis.db.embedded import DEFAULT_PORT, EmbeddedPostgres
 from gis.db.engine import make_engine, writing
 from gis.db.migrate import upgrade
+from gis.demo.activity import seed_demo_activity
 from gis.demo.staff import seed_demo_staff
 from gis.geo.cities import City, city_from_options
 from gis.planning.store.divisions import divide_and_store
@@ -168,6 +169,19 @@ def divided_template(pg_server: EmbeddedPostgres, template_db: str) -> Iterator[
     name, engine, _ = divided_city(pg_server, template_db, BEIJING, BEIJING_CITY)
     engine.dispose()
     yield name
+    pg_server.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def nanjing_url(pg_server: EmbeddedPostgres, template_db: str) -> Iterator[str]:
+    """Central Nanjing imported, divided, staffed, with the demo's synthetic events and visits: shared by the tests
+    that only read it (the leaders' maps, the big screen's figures, the bulletin)."""
+    name, engine, city_id = divided_city(pg_server, template_db, NANJING, NANJING_CITY)
+    url = pg_server.url(name)
+    counts = seed_demo_activity(engine, city_id)
+    assert counts["events"] > 100 and counts["visits"] > 10
+    engine.dispose()
+    yield url
     pg_server.drop_database(name)
 
 

@@ -515,7 +515,7 @@ def new_staff(body: StaffBody, engine: EngineDep, user: Dispatcher) -> dict[str,
 )
 def unit_kpis(
     conn: ConnectionDep, user: CurrentUser,
-    by: Literal["grid", "community", "street", "district", "department", "source"] = "grid",
+    by: Literal["city", "grid", "community", "street", "district", "department", "source"] = "grid",
     start: datetime | None = None,
     end: datetime | None = None,
     unit: Annotated[str | None, Query(pattern=r"^\w{1,32}$", description="only units whose code starts so")] = None,
@@ -523,13 +523,19 @@ def unit_kpis(
 ) -> Any:
     """Default period: the last 30 days. Only the units of the user's jurisdiction; a department sees its own
     figures (``by=department``). By department or by source, the figures count the events of the user's own
-    jurisdiction (``unit`` then filters departments or sources by their name's start)."""
+    jurisdiction (``unit`` then filters departments or sources by their name's start). By city: a city's own
+    figures (its id as the unit), for users whose jurisdiction is a whole city or more."""
     end = aware(end) or datetime.now(UTC)
     start = aware(start) or end - timedelta(days=30)
     if user.role == "department":
         if by != "department":
             raise ForbiddenError("a department sees its own figures: by=department")
         prefix = user.department
+    elif by == "city":
+        if user.scope.prefix is not None:
+            raise ForbiddenError(f"a {user.scope.level}-level user sees figures by {user.scope.level} or finer, "
+                                 "not by city")
+        prefix = unit
     else:
         prefix = unit if by in ("department", "source") else narrow(user, unit)
     # by department or source, a unit's users see the figures of the unit's own events only

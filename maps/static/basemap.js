@@ -13,7 +13,8 @@
 // centre converted to GCJ-02, so the GCJ-02 picture of a place lands on its WGS-84 position (the offset varies by
 // metres across a city's view: the centre's is applied to the whole view).
 //
-// Loaded after leaflet.js; every map made afterwards gets the basemap.
+// Loaded after leaflet.js; every map made afterwards gets the basemap. A page whose root element says
+// data-basemap-theme="dark" (the command centre's wall) gets the same map in dark colours.
 "use strict";
 
 (function () {
@@ -63,8 +64,32 @@
   const here = (document.currentScript && document.currentScript.src) || "/static/basemap.js";
   const vendor = new URL("vendor/", here).href;
   const FONTS = ["Microsoft YaHei", "PingFang SC", "Noto Sans CJK SC", "WenQuanYi Micro Hei", "sans-serif"];
-  const ROAD_FILL = { motorway: "#f2c38b", trunk: "#f6cf94", primary: "#f9dfa2", secondary: "#fcefbd",
-                      tertiary: "#ffffff", minor: "#ffffff", service: "#ffffff", pedestrian: "#f3efe8" };
+  const LIGHT = {
+    background: "#f3f0ea", landuse: { residential: "#ebe7e1", commercial: "#f1e5e2", industrial: "#ebe4ea",
+                                      education: "#f5eed5", hospital: "#f4e2e0", construction: "#e7e3d5",
+                                      farmland: "#eef0d7", military: "#ede0da", other: "#ebe7e1" },
+    green: { forest: "#c6dfb3", sport: "#d2e8cf", cemetery: "#d5e0cc", other: "#d7eac6" }, water: "#aecde2",
+    building: "#ddd7ce", buildingEdge: "#c9c1b5", rail: "#a9a6a0", path: "#b9ab96",
+    road: { motorway: "#f2c38b", trunk: "#f6cf94", primary: "#f9dfa2", secondary: "#fcefbd", tertiary: "#ffffff",
+            minor: "#ffffff", service: "#ffffff", pedestrian: "#f3efe8" },
+    casingMinor: "#cfc8bc", casingMajor: "#d5b27a", text: "#4b4741", halo: "rgba(255,255,255,0.9)",
+    waterText: "#4f7fa3", place: "#3f3a34", poi: { park: "#4c7a3a", forest: "#4c7a3a", water: "#4f7fa3",
+                                                    station: "#3d5f8f", other: "#6e5a45" },
+  };
+  const DARK = {
+    background: "#0a1626", landuse: { residential: "#0e1b2e", commercial: "#111d31", industrial: "#101a2b",
+                                      education: "#11202f", hospital: "#141d30", construction: "#0f1a2a",
+                                      farmland: "#0f1d24", military: "#121a2a", other: "#0e1b2e" },
+    green: { forest: "#0f2a24", sport: "#11291f", cemetery: "#10241f", other: "#102821" }, water: "#0d2d4a",
+    building: "#16263c", buildingEdge: "#1f3350", rail: "#34465f", path: "#2a3a52",
+    road: { motorway: "#3f5677", trunk: "#3a5070", primary: "#344966", secondary: "#2e425d", tertiary: "#263850",
+            minor: "#1f3047", service: "#1b2a3f", pedestrian: "#1b2a3f" },
+    casingMinor: "#0a1626", casingMajor: "#0a1626", text: "#9fb3d1", halo: "rgba(6,16,31,0.9)",
+    waterText: "#4f86b5", place: "#c6d4ea", poi: { park: "#5d9a7a", forest: "#5d9a7a", water: "#4f86b5",
+                                                    station: "#6f94c8", other: "#8a9bb5" },
+  };
+  const THEME = document.documentElement.dataset.basemapTheme === "dark" ? DARK : LIGHT;
+  const ROAD_FILL = THEME.road;
   // road widths in pixels at zoom 12 and 18, per class
   const ROAD_WIDTH = { motorway: [2.5, 18], trunk: [2.2, 16], primary: [2, 14], secondary: [1.6, 12],
                        tertiary: [1.2, 10], minor: [0.6, 8], service: [0.3, 4], pedestrian: [0.5, 5] };
@@ -82,39 +107,44 @@
   }
   function kindIs(...kinds) { return ["in", ["get", "kind"], ["literal", kinds]]; }
 
+  // a MapLibre "match" on a feature's kind: the colour of each kind named, else the "other" one
+  function match(colours) {
+    const out = ["match", ["get", "kind"]];
+    Object.entries(colours).forEach(([kind, colour]) => { if (kind !== "other") out.push(kind, colour); });
+    out.push(colours.other);
+    return out;
+  }
+
   function style(tiles) {
+    const C = THEME;
     const src = "basemap";
     const roadKinds = ["pedestrian", "service", "minor", "tertiary", "secondary", "primary", "trunk", "motorway"];
     const layers = [
-      { id: "background", type: "background", paint: { "background-color": "#f3f0ea" } },
+      { id: "background", type: "background", paint: { "background-color": C.background } },
       { id: "landuse", type: "fill", source: src, "source-layer": "landuse",
-        paint: { "fill-color": ["match", ["get", "kind"], "residential", "#ebe7e1", "commercial", "#f1e5e2",
-                                "industrial", "#ebe4ea", "education", "#f5eed5", "hospital", "#f4e2e0",
-                                "construction", "#e7e3d5", "farmland", "#eef0d7", "military", "#ede0da", "#ebe7e1"],
-                 "fill-opacity": 0.9 } },
-      { id: "green", type: "fill", source: src, "source-layer": "green",
-        paint: { "fill-color": ["match", ["get", "kind"], "forest", "#c6dfb3", "sport", "#d2e8cf",
-                                "cemetery", "#d5e0cc", "#d7eac6"] } },
-      { id: "water", type: "fill", source: src, "source-layer": "water", paint: { "fill-color": "#aecde2" } },
+        paint: { "fill-color": match(C.landuse), "fill-opacity": 0.9 } },
+      { id: "green", type: "fill", source: src, "source-layer": "green", paint: { "fill-color": match(C.green) } },
+      { id: "water", type: "fill", source: src, "source-layer": "water", paint: { "fill-color": C.water } },
       { id: "waterways", type: "line", source: src, "source-layer": "waterways",
         layout: { "line-cap": "round", "line-join": "round" },
-        paint: { "line-color": "#aecde2",
+        paint: { "line-color": C.water,
                  "line-width": ["interpolate", ["linear"], ["zoom"], 10, ["match", ["get", "kind"], "river", 1.5, 0.5],
                                 18, ["match", ["get", "kind"], "river", 12, "canal", 8, 3]] } },
       { id: "buildings", type: "fill", source: src, "source-layer": "buildings", minzoom: 14,
-        paint: { "fill-color": "#ddd7ce", "fill-outline-color": "#c9c1b5",
+        paint: { "fill-color": C.building, "fill-outline-color": C.buildingEdge,
                  "fill-opacity": ["interpolate", ["linear"], ["zoom"], 14, 0.5, 16, 0.9] } },
       { id: "rail", type: "line", source: src, "source-layer": "rail",
-        paint: { "line-color": "#a9a6a0", "line-width": ["interpolate", ["linear"], ["zoom"], 10, 0.8, 18, 3],
+        paint: { "line-color": C.rail, "line-width": ["interpolate", ["linear"], ["zoom"], 10, 0.8, 18, 3],
                  "line-dasharray": [3, 2] } },
       { id: "paths", type: "line", source: src, "source-layer": "roads", filter: kindIs("path"), minzoom: 15,
-        paint: { "line-color": "#b9ab96", "line-width": ["interpolate", ["linear"], ["zoom"], 15, 0.7, 18, 1.6],
+        paint: { "line-color": C.path, "line-width": ["interpolate", ["linear"], ["zoom"], 15, 0.7, 18, 1.6],
                  "line-dasharray": [2, 1.5] } },
     ];
     roadKinds.forEach((kind) => layers.push({
       id: `road-casing-${kind}`, type: "line", source: src, "source-layer": "roads", filter: kindIs(kind),
       layout: { "line-cap": "round", "line-join": "round" },
-      paint: { "line-color": kind === "tertiary" || kind === "minor" || kind === "service" ? "#cfc8bc" : "#d5b27a",
+      paint: { "line-color": kind === "tertiary" || kind === "minor" || kind === "service" ? C.casingMinor
+                                                                                           : C.casingMajor,
                "line-width": width(kind, true) },
     }));
     roadKinds.forEach((kind) => layers.push({
@@ -122,12 +152,12 @@
       layout: { "line-cap": "round", "line-join": "round" },
       paint: { "line-color": ROAD_FILL[kind], "line-width": width(kind) },
     }));
-    const halo = { "text-color": "#4b4741", "text-halo-color": "rgba(255,255,255,0.9)", "text-halo-width": 1.6 };
+    const halo = { "text-color": C.text, "text-halo-color": C.halo, "text-halo-width": 1.6 };
     layers.push(
       { id: "water-names", type: "symbol", source: src, "source-layer": "waterways", minzoom: 13,
         layout: { "symbol-placement": "line", "text-field": label(), "text-font": FONTS, "text-size": 12,
                   "text-letter-spacing": 0.1 },
-        paint: { "text-color": "#4f7fa3", "text-halo-color": "rgba(255,255,255,0.8)", "text-halo-width": 1.2 } },
+        paint: { "text-color": C.waterText, "text-halo-color": C.halo, "text-halo-width": 1.2 } },
       { id: "road-names", type: "symbol", source: src, "source-layer": "roads",
         filter: ["!", kindIs("path", "service")],
         layout: { "symbol-placement": "line", "text-field": label(), "text-font": FONTS,
@@ -139,13 +169,11 @@
       { id: "pois", type: "symbol", source: src, "source-layer": "pois",
         layout: { "text-field": label(), "text-font": FONTS, "text-size": 11, "text-max-width": 8,
                   "text-variable-anchor": ["center", "top", "bottom"], "text-optional": false },
-        paint: { "text-color": ["match", ["get", "kind"], "park", "#4c7a3a", "forest", "#4c7a3a",
-                                "water", "#4f7fa3", "station", "#3d5f8f", "#6e5a45"],
-                 "text-halo-color": "rgba(255,255,255,0.9)", "text-halo-width": 1.4 } },
+        paint: { "text-color": match(C.poi), "text-halo-color": C.halo, "text-halo-width": 1.4 } },
       { id: "places", type: "symbol", source: src, "source-layer": "places",
         layout: { "text-field": label(), "text-font": FONTS, "text-transform": "none",
                   "text-size": ["match", ["get", "kind"], "city", 18, "town", 16, "suburb", 14, "village", 13, 12] },
-        paint: { "text-color": "#3f3a34", "text-halo-color": "rgba(255,255,255,0.9)", "text-halo-width": 2 } },
+        paint: { "text-color": C.place, "text-halo-color": C.halo, "text-halo-width": 2 } },
     );
     return { version: 8, sources: { [src]: { type: "vector", tiles: [tiles], maxzoom: 15,
                                              attribution: "© OpenStreetMap contributors (ODbL)" } },

@@ -14,22 +14,8 @@ from sqlalchemy import text
 
 from api.app import create_app
 from api.settings import Settings
-from gis.db.embedded import EmbeddedPostgres
 from gis.db.engine import make_engine
-from gis.demo.activity import seed_demo_activity
-from tests.conftest import NANJING, NANJING_CITY, ROOT, admin, divided_city, http_token
-
-
-@pytest.fixture(scope="module")
-def nanjing_url(pg_server: EmbeddedPostgres, template_db: str) -> Iterator[str]:
-    """Central Nanjing imported, divided, staffed, with the demo's synthetic events and visits (read only)."""
-    name, engine, city_id = divided_city(pg_server, template_db, NANJING, NANJING_CITY)
-    url = pg_server.url(name)
-    counts = seed_demo_activity(engine, city_id)
-    assert counts["events"] > 100 and counts["visits"] > 10
-    engine.dispose()
-    yield url
-    pg_server.drop_database(name)
+from tests.conftest import ROOT, admin, http_token
 
 
 @pytest.fixture(scope="module")

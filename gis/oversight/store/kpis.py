@@ -8,19 +8,30 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from gis.dispatch.queries import EVENT_FROM as _EVENT_FROM
+from gis.dispatch.queries import OPEN_STATES_SQL
 from gis.errors import InputError
 
-KPI_FIELDS = ("unit", "reported", "dispatched", "due", "suspended", "hung", "closed_on_time", "closed",
+KPI_FIELDS = ("unit", "reported", "dispatched", "due", "suspended", "hung", "hung_due", "closed_on_time", "closed",
               "on_time_closure_rate", "on_time_rate_with_open_overdue", "closure_rate", "rework_rate",
               "extension_rate", "mean_handling_hours", "open_overdue", "returns", "bounced", "late_accept",
               "late_dispatch", "late_handling", "supervised", "supervised_on_time", "supervised_open_overdue")
 
 
-KPI_LEVELS = {"grid": "e.grid_code", "community": "cu.code", "street": "su.code", "district": "left(su.code, 6)",
-              "department": "cat.department_code", "source": "e.source"}
+KPI_LEVELS = {"city": "e.city_id::text", "grid": "e.grid_code", "community": "cu.code", "street": "su.code",
+              "district": "left(su.code, 6)", "department": "cat.department_code", "source": "e.source"}
 """Units KPIs roll up to: a district is its streets' first 6 digits (codes are hierarchical, DOMAIN.md); by
 department, the responsible department of the category (the owner a bulletin ranks); by source, where the reports
-came from (patrol, hotline, app, video, referral), which has figures of its own."""
+came from (patrol, hotline, app, video, referral), which has figures of its own; by city, the city's id (a whole
+city's own figures: the big screen and the bulletin of a city)."""
+
+_COUNTED = f"""(e.reported_at >= %(s)s OR e.dispatched_at >= %(s)s OR e.due_at >= %(s)s OR e.closed_at >= %(s)s
+        OR e.supervision_due_at >= %(s)s OR e.state IN {OPEN_STATES_SQL}
+        OR e.id IN (SELECT t.event_id FROM event_transitions t WHERE t.action = 'return' AND t.at >= %(s)s
+                    AND t.at < %(e)s))"""
+"""The events that can count in a period starting at ``s``: every figure below counts an event that was reported,
+dispatched, due, closed, under supervision or sent back in the period, or is open now. Every other one (closed
+before the period began) is left out before the figures are counted, so a month of a city with years of history
+reads the month's events and the open ones, not the whole history."""
 
 
 def kpis(conn: Connection, by: str, start: datetime, end: datetime, *, now: datetime | None = None,
@@ -92,7 +103,7 @@ def kpis(conn: Connection, by: str, start: datetime, end: datetime, *, now: date
         WHERE {key} IS NOT NULL {"AND " + key + " LIKE %(prefix)s" if prefix else ""}
           {"AND e.city_id = %(city)s" if city_id is not None else ""}
           {"AND coalesce(e.grid_code, su.code) LIKE %(within)s" if within else ""}
-          AND (e.reported_at < %(e)s)
+          AND (e.reported_at < %(e)s) AND {_COUNTED}
         GROUP BY 1 ORDER BY 1"""
     rows = conn.exec_driver_sql(sql, {"s": start, "e": end, "now": at, "prefix": (prefix or "") + "%",
                                     "city": city_id, "within": (within or "") + "%"}).all()
@@ -106,7 +117,7 @@ def kpis(conn: Connection, by: str, start: datetime, end: datetime, *, now: date
          late_handling, supervised, supervised_on_time, supervised_overdue) in rows:
         out.append({
             "unit": unit, "reported": reported, "dispatched": dispatched, "due": due, "suspended": suspended,
-            "hung": hung,
+            "hung": hung, "hung_due": hung_due,
             "closed_on_time": on_time, "closed": closed,
             "on_time_closure_rate": rate(on_time, due - suspended - hung_due),
             "on_time_rate_with_open_overdue": rate(closed_on_time_in_period, closed + overdue),
