@@ -483,6 +483,10 @@ class Event(Base):
         Index("events_assignee_idx", "assignee_staff_id", "state"),
         Index("events_open_due_idx", "due_at", postgresql_where=text("state IN ('dispatched', 'handled')")),
         Index("events_reported_idx", "reported_at"),  # migration 0013: Open311 lists and leaders read by period
+        # migration 0029: a period's figures read the cases whose latest clock is in it, or open ones (kpis)
+        Index("events_clock_idx", text("greatest(reported_at, dispatched_at, due_at, closed_at, supervision_due_at)")),
+        Index("events_open_idx", "reported_at", postgresql_where=text(
+            "state IN ('reported', 'accepted', 'dispatched', 'suspended', 'handled', 'verified', 'hung')")),
         # migration 0016: the events that show a photo (who may see it); only the few rows that have photos
         Index("events_photos_idx", "photos", postgresql_using="gin", postgresql_ops={"photos": "jsonb_path_ops"},
               postgresql_where=text("photos <> '[]'::jsonb")),
@@ -632,6 +636,8 @@ class EventTransition(Base):
 
     __tablename__ = "event_transitions"
     __table_args__ = (Index("event_transitions_event_idx", "event_id", "at"), Index("event_transitions_at_idx", "at"),
+                      Index("event_transitions_return_idx", "event_id", "at",  # migration 0029: KPIs' returns
+                            postgresql_where=text("action = 'return'")),
                       Index("event_transitions_photos_idx", "data", postgresql_using="gin",
                             postgresql_ops={"data": "jsonb_path_ops"}, postgresql_where=text("data ? 'photos'")))
 

@@ -24,13 +24,14 @@ department, the responsible department of the category (the owner a bulletin ran
 came from (patrol, hotline, app, video, referral), which has figures of its own; by city, the city's id (a whole
 city's own figures: the big screen and the bulletin of a city)."""
 
-_COUNTED = f"""(e.reported_at >= %(s)s OR e.dispatched_at >= %(s)s OR e.due_at >= %(s)s OR e.closed_at >= %(s)s
-        OR e.supervision_due_at >= %(s)s OR e.state IN {OPEN_STATES_SQL}
-        OR e.id IN (SELECT t.event_id FROM event_transitions t WHERE t.action = 'return' AND t.at >= %(s)s
-                    AND t.at < %(e)s))"""
+_COUNTED = f"""(greatest(e.reported_at, e.dispatched_at, e.due_at, e.closed_at, e.supervision_due_at) >= %(s)s
+        OR e.state IN {OPEN_STATES_SQL}
+        OR e.id = ANY(ARRAY(SELECT t.event_id FROM event_transitions t WHERE t.action = 'return' AND t.at >= %(s)s
+                            AND t.at < %(e)s)))"""
 """The events that can count in a period starting at ``s``: every figure below counts an event that was reported,
-dispatched, due, closed, under supervision or sent back in the period, or is open now. Every other one (closed
-before the period began) is left out before the figures are counted, so a month of a city with years of history
+dispatched, due, closed, under supervision or sent back in the period, or is open now. Every other one (all its
+clocks before the period began) is left out before the figures are counted, each arm on an index of its own
+(migration 0029: the latest clock, the open cases; the transitions' time), so a month of a city with years of history
 reads the month's events and the open ones, not the whole history."""
 
 
@@ -60,14 +61,42 @@ def kpis(conn: Connection, by: str, start: datetime, end: datetime, *, now: date
     ``prefix``: only units whose code starts so; ``city_id``: one city's events; ``within``: only the events whose
     grid (or, outside every grid, street) code starts so (a unit's view of its departments' figures).
     """
-    key = KPI_LEVELS.get(by)
-    if key is None:
-        raise InputError(f"KPIs are by {', '.join(KPI_LEVELS)}; got {by!r}")
+    return _kpis(conn, (by,), start, end, now=now, prefix=prefix, city_id=city_id, within=within)[0]
+
+
+def kpis_and_children(conn: Connection, by: str, child: str, start: datetime, end: datetime, *,
+                      now: datetime | None = None, prefix: str | None = None,
+                      city_id: int | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """:func:`kpis` by ``by`` and by ``child`` (the level under it) in one pass over the events
+    (``GROUPING SETS``): the rows of both, as two calls would give them. The events read are those of the ``by``
+    units whose code starts with ``prefix``; a child's code starts with its parent's, so the children's rows are the
+    ones ``kpis(conn, child, …, prefix=prefix)`` gives (an event placed in a child of another parent, which
+    placement never does, would be counted apart). The big screen and the bulletin ask for a unit and its children
+    together."""
+    own, children = _kpis(conn, (by, child), start, end, now=now, prefix=prefix, city_id=city_id)
+    return own, children
+
+
+def _kpis(conn: Connection, levels: tuple[str, ...], start: datetime, end: datetime, *, now: datetime | None,
+          prefix: str | None, city_id: int | None, within: str | None = None) -> list[list[dict[str, Any]]]:
+    """The rows of :func:`kpis` for each of ``levels`` (one or two), read in one pass; filters on the first."""
+    keys = [KPI_LEVELS.get(level) for level in levels]
+    for level, k in zip(levels, keys, strict=True):
+        if k is None:
+            raise InputError(f"KPIs are by {', '.join(KPI_LEVELS)}; got {level!r}")
+    key = str(keys[0])
     if end <= start:
         raise InputError("the period is empty: its end must come after its start")
     at = now or datetime.now(UTC)
+    # a few hundred milliseconds of work at most: compiling it (JIT) would cost more than it saves
+    conn.exec_driver_sql("SET LOCAL jit = off")
+    if len(keys) == 1:
+        selected, grouped = f"{key} AS unit, 0 AS which", "GROUP BY 1 ORDER BY 1"
+    else:
+        selected = (f"coalesce({key}, {keys[1]}) AS unit, GROUPING({key}) AS which")
+        grouped = f"GROUP BY GROUPING SETS (({key}), ({keys[1]})) ORDER BY 2, 1"
     sql = f"""
-        SELECT {key} AS unit,
+        SELECT {selected},
             count(*) FILTER (WHERE e.reported_at >= %(s)s AND e.reported_at < %(e)s),
             count(*) FILTER (WHERE e.dispatched_at >= %(s)s AND e.dispatched_at < %(e)s),
             count(*) FILTER (WHERE e.due_at >= %(s)s AND e.due_at < %(e)s AND e.dispatched_at IS NOT NULL),
@@ -97,25 +126,27 @@ def kpis(conn: Connection, by: str, start: datetime, end: datetime, *, now: date
             count(*) FILTER (WHERE e.supervision_due_at < %(now)s AND e.closed_at IS NULL
                 AND e.state NOT IN ('rejected', 'merged'))
         {_EVENT_FROM}
-        LEFT JOIN LATERAL (
-            SELECT count(*) FILTER (WHERE t.at >= %(s)s AND t.at < %(e)s) AS in_period, count(*) AS total
-            FROM event_transitions t WHERE t.event_id = e.id AND t.action = 'return') r ON true
+        LEFT JOIN (
+            SELECT t.event_id, count(*) FILTER (WHERE t.at >= %(s)s AND t.at < %(e)s) AS in_period, count(*) AS total
+            FROM event_transitions t WHERE t.action = 'return' GROUP BY t.event_id) r ON r.event_id = e.id
         WHERE {key} IS NOT NULL {"AND " + key + " LIKE %(prefix)s" if prefix else ""}
           {"AND e.city_id = %(city)s" if city_id is not None else ""}
           {"AND coalesce(e.grid_code, su.code) LIKE %(within)s" if within else ""}
           AND (e.reported_at < %(e)s) AND {_COUNTED}
-        GROUP BY 1 ORDER BY 1"""
+        {grouped}"""
     rows = conn.exec_driver_sql(sql, {"s": start, "e": end, "now": at, "prefix": (prefix or "") + "%",
                                     "city": city_id, "within": (within or "") + "%"}).all()
 
     def rate(num: int, den: int) -> float | None:
         return round(num / den, 4) if den else None
 
-    out = []
-    for (unit, reported, dispatched, due, suspended, on_time, closed_of_dispatched, closed, reworked, extended,
+    out: list[list[dict[str, Any]]] = [[] for _ in levels]
+    for (unit, which, reported, dispatched, due, suspended, on_time, closed_of_dispatched, closed, reworked, extended,
          hours, overdue, closed_on_time_in_period, hung, hung_due, returns, bounced, late_accept, late_dispatch,
          late_handling, supervised, supervised_on_time, supervised_overdue) in rows:
-        out.append({
+        if unit is None:  # the events with no unit at the children's level
+            continue
+        out[which].append({
             "unit": unit, "reported": reported, "dispatched": dispatched, "due": due, "suspended": suspended,
             "hung": hung, "hung_due": hung_due,
             "closed_on_time": on_time, "closed": closed,
