@@ -19,6 +19,8 @@ SERVICES = {
     "dispatch.store.events.escalate_overdue": "a transaction per event: one that moved on does not undo the rest",
     "oversight.store.leaders.cached_coverage": "the coverage report, cached per period",
     "oversight.store.leaders.unit_figures": "coverage and KPIs for the leaders' view",
+    "oversight.store.bulletin.bulletin": "KPIs, cached coverage (seconds on a large city) and compliance for a month",
+    "oversight.store.screen.response_circles": "the cached coverage, computed apart from the screen's refresh",
     "patrol.store.coverage.coverage_report": "reads, computes isochrones with no connection held, reads again",
     "patrol.store.plans.plan_basic": "reads the network, then solves with no connection held",
     "patrol.store.plans.plan_full_inspection": "reads, then solves the tours with no connection held",

@@ -26,7 +26,7 @@ def seed_demo_users(engine: Engine, city_id: int) -> list[tuple[str, str, str, s
         taken = {r[0] for r in conn.exec_driver_sql("SELECT lower(username) FROM users")}
     wanted: list[tuple[str, str, str | None, dict[str, Any]]] = [
         ("admin", "admin", None, {}), ("planner", "planner", city, {}), ("dispatcher", "dispatcher", city, {}),
-        ("leader", "leader", city, {})]
+        ("leader", "leader", city, {}), ("screen", "screen", city, {})]
     if district:
         wanted.append(("leader-district", "leader", district, {}))
     if member:

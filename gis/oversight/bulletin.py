@@ -94,7 +94,7 @@ def summary(data: dict[str, Any]) -> dict[str, list[str]]:
                   "past their deadline.")
     on_time = data["rankings"].get("on_time_closure_rate", [])
     ranked = [r for r in on_time if r["rank"] is not None]
-    if ranked:
+    if len(ranked) > 1:
         best, worst = ranked[0], ranked[-1]
         zh.append(f"按期结案率排名第一的是{best['name']}（{_pct(best['value'])}），"
                   f"末位是{worst['name']}（{_pct(worst['value'])}）。")

@@ -17,7 +17,8 @@ from api.app import create_app
 from api.settings import Settings
 from gis.db.engine import make_engine
 from gis.oversight.bulletin import RANKINGS, ranks
-from gis.patrol.store.visits import compliance, compliance_many, month_weeks
+from gis.oversight.store.kpis import kpis, kpis_and_children
+from gis.patrol.store.visits import compliance, compliance_many, month_weeks, week_summary
 from tests.conftest import admin, user_headers
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -47,6 +48,27 @@ def test_ranks_share_ties_and_put_the_unranked_last() -> None:
     assert ranks({"a": 0.9, "b": 0.8, "c": 0.9, "d": None, "e": 0.5}, higher_is_better=True) == \
         {"a": 1, "c": 1, "b": 3, "e": 4, "d": None}
     assert ranks({"a": 0.1, "b": 0.3, "c": 0.0}, higher_is_better=False) == {"c": 1, "a": 2, "b": 3}
+
+
+def test_a_unit_and_its_children_in_one_pass_are_two_calls(nanjing_url: str) -> None:
+    _, first, last = last_month()
+    start = datetime.combine(first, datetime.min.time(), TZ)
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), TZ)
+    at = datetime.now(TZ)
+    engine = make_engine(nanjing_url)
+    with engine.connect() as conn:
+        city = conn.exec_driver_sql("SELECT id FROM admin_units WHERE level = 'city'").scalar_one()
+        codes = {level: conn.exec_driver_sql(
+            "SELECT code FROM admin_units WHERE level = %(l)s ORDER BY code LIMIT 1", {"l": level}).scalar_one()
+            for level in ("district", "street", "community")}
+        cases = [("city", "district", None), ("district", "street", codes["district"]),
+                 ("street", "community", codes["street"]), ("community", "grid", codes["community"])]
+        for by, child, prefix in cases:
+            own, children = kpis_and_children(conn, by, child, start, end, now=at, prefix=prefix, city_id=city)
+            assert own == kpis(conn, by, start, end, now=at, prefix=prefix, city_id=city), by
+            assert children == kpis(conn, child, start, end, now=at, prefix=prefix, city_id=city), by
+            assert own and children and own[0]["reported"] >= sum(c["reported"] for c in children)
+    engine.dispose()
 
 
 def test_the_rankings_are_the_apis_figures(client: TestClient, data: dict) -> None:
@@ -108,10 +130,10 @@ def test_categories_hot_spots_and_cases(client: TestClient, data: dict, nanjing_
              "b": datetime.combine(last + timedelta(days=1), datetime.min.time(), TZ)}).one()
         for spot in data["hot_spots"]:  # each hot spot holds at least the minimum of events close together
             assert spot["events"] >= data["hot_spot_rule"]["min_events"]
-            near = conn.exec_driver_sql(
+            near = conn.exec_driver_sql(  # of its category, within its spread of its centre
                 "SELECT count(*) FROM events WHERE ST_DWithin(geom::geography, ST_MakePoint(%(x)s, %(y)s)::geography,"
-                " %(r)s) AND reported_at >= %(a)s AND reported_at < %(b)s",
-                {"x": spot["lon"], "y": spot["lat"], "r": spot["across_m"] + 1,
+                " %(r)s) AND reported_at >= %(a)s AND reported_at < %(b)s AND category_code = %(c)s",
+                {"x": spot["lon"], "y": spot["lat"], "r": spot["across_m"] + 1, "c": spot["category"],
                  "a": datetime.combine(first, datetime.min.time(), TZ),
                  "b": datetime.combine(last + timedelta(days=1), datetime.min.time(), TZ)}).scalar()
             assert near >= spot["events"]
@@ -139,6 +161,11 @@ def test_patrol_compliance_is_the_per_grid_one(client: TestClient, data: dict, n
             assert [w["walked_share"] for w in mine["weeks"]] == [w["walked_share"] for w in one["weeks"]], code
             assert (mine["buildings"], mine["buildings_visited"], mine["full_inspection"]) == \
                 (one["buildings"], one["buildings_visited"], one["full_inspection"]), code
+        for i, monday in enumerate(month_weeks(month)):  # the big screen's counts of a week are the same
+            week = week_summary(conn, city_id=city_id, prefix=None, monday=monday)
+            assert week["grids"] == len(many)
+            assert week["done"] == sum(g["weeks"][i]["basic_patrol"] == "done" for g in many.values())
+            assert week["visited"] == sum(g["weeks"][i]["visits"] > 0 for g in many.values())
     engine.dispose()
     totals = data["patrol"]["totals"]
     assert totals["grids"] == len(many)

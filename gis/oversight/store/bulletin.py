@@ -12,8 +12,9 @@ Every figure is the service's own, computed by the function the API answers with
 
 The period is the calendar month in the city's time zone, ``[first day 00:00, next month's first day 00:00)``; the
 current month is cut at ``now`` (a bulletin of a month in progress says ``partial``); a month in the future is
-refused. Hot spots are places where events repeated: DBSCAN (``ST_ClusterDBSCAN``) over the month's events in the
-city's UTM zone, :data:`HOT_SPOT_M` apart at most and :data:`HOT_SPOT_MIN` events at least.
+refused. Hot spots are places where the same kind of event repeated: DBSCAN (``ST_ClusterDBSCAN``) over the month's
+events of each category in the city's UTM zone, :data:`HOT_SPOT_M` apart at most and :data:`HOT_SPOT_MIN` events at
+least (one category at a time, so that a busy neighbourhood's many different events do not chain into one "spot").
 """
 
 from __future__ import annotations
@@ -69,20 +70,20 @@ def _coverage(engine: Engine, unit: Unit, level: str, start: datetime, end: date
     return {str(r["code"]): r for r in report["rows"]}, ""
 
 
-def _children(engine: Engine, conn: Connection, unit: Unit, level: str, names: dict[str, str], start: datetime,
-              end: datetime, now: datetime) -> tuple[list[dict[str, Any]], str]:
-    prefix = unit.code if unit.level != "city" else None
-    figures = {r["unit"]: r for r in kpis(conn, level, start, end, now=now, prefix=prefix, city_id=unit.city_id)}
+def _children(engine: Engine, conn: Connection, unit: Unit, level: str | None, names: dict[str, str],
+              start: datetime, end: datetime, now: datetime) -> tuple[dict[str, Any], list[dict[str, Any]], str]:
+    """The unit's own figures, its children's (KPIs and walked share) and why coverage is missing, if it is."""
+    own, figures = unit_kpis(conn, unit, start, end, now=now, children=level)
+    if level is None:
+        return own or {}, [], ""
     cover, missing = _coverage(engine, unit, level, start, end)
+    counts = ("reported", "dispatched", "due", "closed", "closed_on_time", "open_overdue", "supervised", "hung")
     rows = []
     for code, name in names.items():
         k = figures.get(code, {})
-        rows.append({"code": code, "name": name, **{f: k.get(f, 0 if f in ("reported", "dispatched", "due",
-                                                                           "closed", "closed_on_time",
-                                                                           "open_overdue", "supervised", "hung")
-                                                            else None) for f in FIGURES},
+        rows.append({"code": code, "name": name, **{f: k.get(f, 0 if f in counts else None) for f in FIGURES},
                      "walked_share": cover.get(code, {}).get("walked_share")})
-    return rows, missing
+    return own or {}, rows, missing
 
 
 def _categories(conn: Connection, where: str, params: dict[str, Any], start: datetime, end: datetime,
@@ -128,7 +129,7 @@ def _hot_spots(conn: Connection, where: str, params: dict[str, Any], start: date
         f"""WITH month AS (
                 SELECT e.id, e.geom, e.category_code, e.grid_code,
                        ST_ClusterDBSCAN(ST_Transform(e.geom, {int(srid or 3857)}), eps := %(eps)s,
-                                        minpoints := %(min)s) OVER () AS cluster
+                                        minpoints := %(min)s) OVER (PARTITION BY e.category_code) AS cluster
                 FROM events e WHERE {where} AND e.reported_at >= %(s)s AND e.reported_at < %(e)s
                   AND e.duplicate_of IS NULL AND e.state <> 'merged')
             SELECT cluster, count(*), ST_X(ST_Centroid(ST_Collect(geom))), ST_Y(ST_Centroid(ST_Collect(geom))),
@@ -136,7 +137,8 @@ def _hot_spots(conn: Connection, where: str, params: dict[str, Any], start: date
                    count(DISTINCT category_code),
                    ST_MaxDistance(ST_Transform(ST_Collect(geom), {int(srid or 3857)}),
                                   ST_Transform(ST_Collect(geom), {int(srid or 3857)}))
-            FROM month WHERE cluster IS NOT NULL GROUP BY cluster ORDER BY 2 DESC, 1 LIMIT {HOT_SPOTS}""",
+            FROM month WHERE cluster IS NOT NULL GROUP BY category_code, cluster ORDER BY 2 DESC, 1
+            LIMIT {HOT_SPOTS}""",
         {**params, "s": start, "e": end, "eps": HOT_SPOT_M, "min": HOT_SPOT_MIN}).all()
     names = {c: (n, e) for c, n, e in conn.exec_driver_sql("SELECT code, name, name_en FROM categories").all()}
     grids: dict[str, str] = dict(conn.exec_driver_sql(
@@ -210,16 +212,11 @@ def bulletin(engine: Engine, unit: Unit, month: str, *, timezone: str = "Asia/Sh
     p_start, p_end, _ = month_period(before, zone, at)
     where, params = event_filter(unit)
     with engine.connect() as conn:
+        conn.exec_driver_sql("SET LOCAL jit = off")  # a second of work in many statements: compiling costs more
         level, names = child_names(conn, unit)
-        totals = unit_kpis(conn, unit, start, end, now=at) or {}
-        previous_totals = unit_kpis(conn, unit, p_start, p_end, now=at) or {}
-        children: list[dict[str, Any]] = []
-        previous: dict[str, dict[str, Any]] = {}
-        missing = ""
-        if level is not None:
-            children, missing = _children(engine, conn, unit, level, names, start, end, at)
-            last, _ = _children(engine, conn, unit, level, names, p_start, p_end, at)
-            previous = {r["code"]: r for r in last}
+        totals, children, missing = _children(engine, conn, unit, level, names, start, end, at)
+        previous_totals, last, _ = _children(engine, conn, unit, level, names, p_start, p_end, at)
+        previous = {r["code"]: r for r in last}
         within = unit.code if unit.level != "city" else None
         departments = {c: (n, e) for c, n, e in conn.exec_driver_sql(
             "SELECT code, name, name_en FROM departments").all()}

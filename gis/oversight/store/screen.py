@@ -2,8 +2,8 @@
 
 Every figure is the API's own where the API has it: the month's on-time closure and the children's league table are
 :func:`gis.oversight.store.kpis.kpis` for the month so far (``GET /kpis`` with the same unit and period), open
-overdue is its ``open_overdue``, patrol compliance is :func:`gis.patrol.store.visits.compliance_many` (the weekly
-basic patrol of ``GET /grids/{code}/compliance``), and the response circles are the leaders' cached coverage
+overdue is its ``open_overdue``, patrol compliance is :func:`gis.patrol.store.visits.week_summary` (the weekly
+basic patrol of ``GET /grids/{code}/compliance``, counted), and the response circles are the leaders' cached coverage
 (``GET /coverage``), computed apart because they take seconds on a large city (see :func:`response_circles`).
 
 The feed carries no personal data: category, grid, source, state and time, never a description, a contact or a
@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Connection, Engine
 
 from gis.dispatch.queries import OPEN_STATES_SQL
-from gis.oversight.store.kpis import kpis
+from gis.oversight.store.kpis import kpis, kpis_and_children
 from gis.oversight.store.leaders import BELOW, Unit, cached_coverage
-from gis.patrol.store.visits import compliance_many
+from gis.patrol.store.visits import week_summary
 
 FEED_ROWS = 12
 DUE_SOON_H = 2
@@ -46,16 +46,20 @@ def event_filter(unit: Unit) -> tuple[str, dict[str, Any]]:
     return "e.grid_code = %(u_code)s", {"u_code": unit.code}
 
 
-def unit_kpis(conn: Connection, unit: Unit, start: datetime, end: datetime, *,
-              now: datetime | None = None) -> dict[str, Any] | None:
-    """The unit's own row of :func:`kpis` for the period (``GET /kpis?by=<its level>&unit=<its code>``)."""
-    if unit.level == "city":
-        rows = kpis(conn, "city", start, end, now=now, city_id=unit.id)
-        key = str(unit.id)
+def unit_kpis(conn: Connection, unit: Unit, start: datetime, end: datetime, *, now: datetime | None = None,
+              children: str | None = None) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
+    """The unit's own row of :func:`kpis` for the period (``GET /kpis?by=<its level>&unit=<its code>``, or
+    ``by=city`` for a city) and, with ``children`` (the level under it), its children's rows by code
+    (``GET /kpis?by=<children>&unit=<its code>``), read in one pass."""
+    by, prefix = ("city", None) if unit.level == "city" else (unit.level, unit.code)
+    under: list[dict[str, Any]] = []
+    if children is None:
+        own = kpis(conn, by, start, end, now=now, prefix=prefix, city_id=unit.city_id)
     else:
-        rows = kpis(conn, unit.level, start, end, now=now, prefix=unit.code, city_id=unit.city_id)
-        key = str(unit.code)
-    return next((r for r in rows if r["unit"] == key), None)
+        own, under = kpis_and_children(conn, by, children, start, end, now=now, prefix=prefix,
+                                       city_id=unit.city_id)
+    key = str(unit.id) if unit.level == "city" else str(unit.code)
+    return next((r for r in own if r["unit"] == key), None), {str(r["unit"]): r for r in under}
 
 
 def child_names(conn: Connection, unit: Unit) -> tuple[str | None, dict[str, str]]:
@@ -88,6 +92,7 @@ def screen(conn: Connection, unit: Unit, *, timezone: str, now: datetime | None 
     yesterday = today - timedelta(days=1)
     month_start = today.replace(day=1)
     where, params = event_filter(unit)
+    conn.exec_driver_sql("SET LOCAL jit = off")  # milliseconds of work each: compiling them would cost more
     params |= {"now": at, "today": today, "yesterday": yesterday, "ago": at - timedelta(days=1),
                "soon": at + timedelta(hours=DUE_SOON_H), "month": month_start}
 
@@ -122,40 +127,33 @@ def screen(conn: Connection, unit: Unit, *, timezone: str, now: datetime | None 
                    {HEAT_DIGITS})::float8, count(*)
             FROM events e WHERE {where} AND e.reported_at >= %(ago)s AND e.reported_at < %(now)s
               AND e.duplicate_of IS NULL AND e.state <> 'merged' GROUP BY 1, 2""", params).all()
-    by_category = conn.exec_driver_sql(
-        f"""SELECT e.category_code, cat.name, cat.name_en, count(*) FROM events e
-            JOIN categories cat ON cat.code = e.category_code
+    month_counts = conn.exec_driver_sql(  # by category and by source, in one pass over the month
+        f"""SELECT e.category_code, e.source, count(*) FROM events e
             WHERE {where} AND e.reported_at >= %(month)s AND e.reported_at < %(now)s
-            GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1""", params).all()
-    by_source = conn.exec_driver_sql(
-        f"""SELECT e.source, count(*) FROM events e
-            WHERE {where} AND e.reported_at >= %(month)s AND e.reported_at < %(now)s GROUP BY 1 ORDER BY 2 DESC, 1""",
-        params).all()
+            GROUP BY GROUPING SETS ((e.category_code), (e.source))""", params).all()
+    labels = {c: (n, e) for c, n, e in conn.exec_driver_sql("SELECT code, name, name_en FROM categories").all()}
+    by_category = sorted(((c, *labels.get(c, (c, None)), int(k)) for c, s, k in month_counts if c is not None),
+                         key=lambda r: (-r[3], r[0]))
+    by_source = sorted(((s, int(k)) for c, s, k in month_counts if s is not None), key=lambda r: (-r[1], r[0]))
 
-    own = unit_kpis(conn, unit, month_start, at, now=at) or {}
     level, names = child_names(conn, unit)
+    mine, rows = unit_kpis(conn, unit, month_start, at, now=at, children=level)
+    own = mine or {}
     league = []
-    if level is not None:
-        prefix = unit.code if unit.level != "city" else None
-        rows = {r["unit"]: r for r in kpis(conn, level, month_start, at, now=at, prefix=prefix,
-                                           city_id=unit.city_id)}
-        for code, name in names.items():
-            r = rows.get(code, {})
-            league.append({"code": code, "name": name, "on_time_closure_rate": r.get("on_time_closure_rate"),
-                           "reported": r.get("reported", 0), "open_overdue": r.get("open_overdue", 0)})
-        league.sort(key=lambda u: (u["on_time_closure_rate"] is None, -(u["on_time_closure_rate"] or 0),
-                                   u["open_overdue"], u["code"]))
+    for code, name in names.items():
+        r = rows.get(code, {})
+        league.append({"code": code, "name": name, "on_time_closure_rate": r.get("on_time_closure_rate"),
+                       "reported": r.get("reported", 0), "open_overdue": r.get("open_overdue", 0)})
+    league.sort(key=lambda u: (u["on_time_closure_rate"] is None, -(u["on_time_closure_rate"] or 0),
+                               u["open_overdue"], u["code"]))
 
     table = "grids" if unit.level == "grid" else "admin_units"
     box = conn.exec_driver_sql(f"SELECT ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) FROM {table} "
                                "WHERE id = %(i)s AND geom IS NOT NULL", {"i": unit.id}).first()
 
     monday = today - timedelta(days=today.weekday())
-    prefix = unit.code if unit.level != "city" else None
-    patrol = compliance_many(conn, city_id=unit.city_id, prefix=prefix, weeks=[monday.date()], timezone=timezone,
-                             now=at)
-    done = sum(g["weeks"][0]["basic_patrol"] == "done" for g in patrol.values())
-    visited = sum(g["weeks"][0]["visits"] > 0 for g in patrol.values())
+    patrol = week_summary(conn, city_id=unit.city_id, prefix=unit.code if unit.level != "city" else None,
+                          monday=monday.date(), timezone=timezone)
 
     return {
         "unit": {"level": unit.level, "code": unit.code, "name": unit.name, "city_id": unit.city_id},
@@ -175,8 +173,7 @@ def screen(conn: Connection, unit: Unit, *, timezone: str, now: datetime | None 
         "heat": [[x, y, int(n)] for x, y, n in heat],
         "categories": [{"code": c, "name": n, "name_en": e, "events": int(k)} for c, n, e, k in by_category],
         "sources": [{"source": s, "events": int(k)} for s, k in by_source],
-        "patrol": {"week_of": monday.date().isoformat(), "grids": len(patrol), "done": done, "visited": visited,
-                   "done_share": round(done / len(patrol), 4) if patrol else None},
+        "patrol": {**patrol, "done_share": round(patrol["done"] / patrol["grids"], 4) if patrol["grids"] else None},
     }
 
 

@@ -238,24 +238,9 @@ def compliance(conn: Connection, code: str, month: str, timezone: str = "Asia/Sh
                       "basic_done_share": BASIC_DONE_SHARE, "inspection": "every building visited in the month"}}
 
 
-def compliance_many(conn: Connection, *, city_id: int, prefix: str | None = None, weeks: list[date],
-                    month: str | None = None, timezone: str = "Asia/Shanghai",
-                    now: datetime | None = None) -> dict[str, dict[str, Any]]:
-    """:func:`compliance` for every grid of a city (whose code starts with ``prefix``) at once, set-based: per grid
-    code, the share of its streets walked in each week of ``weeks`` (their Mondays) with the basic patrol's status,
-    and, with ``month``, the month's full inspection (buildings visited of the grid's buildings).
-
-    It counts what :func:`compliance` counts, in a few queries for a whole city instead of a street network per
-    grid: a week's walked length is the union of the week's walked segments, over the grid's required length as
-    recorded with the week's latest visit. The two agree while a grid's streets are unchanged since its visits;
-    after a planner marks a street optional, the per-grid figure (which re-reads the network) is the exact one."""
-    tz = ZoneInfo(timezone)
-    at = now or datetime.now(tz)
-    grids = conn.exec_driver_sql(
-        "SELECT g.id, g.code FROM grids g JOIN admin_units c ON c.id = g.community_id "
-        "WHERE c.city_id = %(city)s AND g.code LIKE %(p)s ORDER BY g.code",
-        {"city": city_id, "p": (prefix or "") + "%"}).all()
-    starts = [datetime.combine(m, datetime.min.time(), tz) for m in weeks]
+def _week_shares(conn: Connection, city_id: int, prefix: str | None, starts: list[datetime],
+                 tz: ZoneInfo) -> tuple[dict[tuple[str, datetime], float], dict[tuple[str, datetime], int]]:
+    """Per (grid code, week start) with visits: the share of the grid's streets walked that week, and the visits."""
     shares: dict[tuple[str, datetime], float] = {}
     visitors: dict[tuple[str, datetime], int] = {}
     if starts:
@@ -285,6 +270,43 @@ def compliance_many(conn: Connection, *, city_id: int, prefix: str | None = None
         for code, a, share, visits in rows:
             shares[code, a.astimezone(tz)] = float(share or 0.0)
             visitors[code, a.astimezone(tz)] = int(visits)
+    return shares, visitors
+
+
+def week_summary(conn: Connection, *, city_id: int, prefix: str | None, monday: date,
+                 timezone: str = "Asia/Shanghai") -> dict[str, Any]:
+    """How many of a city's grids (whose code starts with ``prefix``) had their basic patrol done in the week of
+    ``monday``, and how many were visited at all: :func:`compliance_many`'s counts for one week, without a row per
+    grid (the big screen's figure for a city of thousands of grids)."""
+    tz = ZoneInfo(timezone)
+    grids = conn.exec_driver_sql(
+        "SELECT count(*) FROM grids g JOIN admin_units c ON c.id = g.community_id "
+        "WHERE c.city_id = %(city)s AND g.code LIKE %(p)s", {"city": city_id, "p": (prefix or "") + "%"}).scalar_one()
+    start = datetime.combine(monday, datetime.min.time(), tz)
+    shares, visitors = _week_shares(conn, city_id, prefix, [start], tz)
+    return {"week_of": monday.isoformat(), "grids": int(grids),
+            "done": sum(share >= BASIC_DONE_SHARE for share in shares.values()), "visited": len(visitors)}
+
+
+def compliance_many(conn: Connection, *, city_id: int, prefix: str | None = None, weeks: list[date],
+                    month: str | None = None, timezone: str = "Asia/Shanghai",
+                    now: datetime | None = None) -> dict[str, dict[str, Any]]:
+    """:func:`compliance` for every grid of a city (whose code starts with ``prefix``) at once, set-based: per grid
+    code, the share of its streets walked in each week of ``weeks`` (their Mondays) with the basic patrol's status,
+    and, with ``month``, the month's full inspection (buildings visited of the grid's buildings).
+
+    It counts what :func:`compliance` counts, in a few queries for a whole city instead of a street network per
+    grid: a week's walked length is the union of the week's walked segments, over the grid's required length as
+    recorded with the week's latest visit. The two agree while a grid's streets are unchanged since its visits;
+    after a planner marks a street optional, the per-grid figure (which re-reads the network) is the exact one."""
+    tz = ZoneInfo(timezone)
+    at = now or datetime.now(tz)
+    grids = conn.exec_driver_sql(
+        "SELECT g.id, g.code FROM grids g JOIN admin_units c ON c.id = g.community_id "
+        "WHERE c.city_id = %(city)s AND g.code LIKE %(p)s ORDER BY g.code",
+        {"city": city_id, "p": (prefix or "") + "%"}).all()
+    starts = [datetime.combine(m, datetime.min.time(), tz) for m in weeks]
+    shares, visitors = _week_shares(conn, city_id, prefix, starts, tz)
     month_rows: dict[str, tuple[int, int]] = {}
     month_end = None
     if month is not None:
