@@ -120,7 +120,8 @@ function drawGauges(patrol, circles) {
 const map = L.map("map", { zoomControl: false, dragging: false, scrollWheelZoom: false, doubleClickZoom: false,
                            boxZoom: false, keyboard: false, touchZoom: false, zoomSnap: 0.25 });
 map.setView([0, 0], 2);
-const heat = L.heatLayer([], { radius: 22, blur: 18, maxZoom: 14, minOpacity: 0.35,
+// the heat's spots sized from the screen's height, like everything else (a 4K wall's are twice as many pixels)
+const heat = L.heatLayer([], { radius: rem(1.1), blur: rem(0.9), maxZoom: 14, minOpacity: 0.35,
                                gradient: { 0.2: "#1f7ae0", 0.45: "#39c5ff", 0.65: "#ffe066", 0.85: "#ff8c1a",
                                            1: "#ff2b2b" } }).addTo(map);
 
@@ -154,6 +155,12 @@ function drawFeed(rows) {
       + `</span><span>${escape(category)} · ${escape(source)}</span><span class="grid">${escape(r.grid_name || r.grid || "–")}`
       + "</span></li>";
   }).join("") || `<li><span></span><span>${t("nodata")}</span></li>`;
+  // only whole rows: those that would be cut at the panel's foot are left out
+  const feed = $("feed");
+  const bottom = feed.parentElement.getBoundingClientRect().bottom - rem(0.4);
+  while (feed.children.length > 1 && feed.lastElementChild.getBoundingClientRect().bottom > bottom) {
+    feed.lastElementChild.remove();
+  }
 }
 
 function drawLeague(league) {
