@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import statistics
 import sys
 import threading
@@ -31,7 +30,6 @@ sys.path.insert(0, str(ROOT))
 
 import httpx2 as httpx  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 import synthetic_city  # noqa: E402
 from benchdb import bench_database, machine  # noqa: E402
 from intake_bench import CATEGORIES, serving  # noqa: E402
@@ -39,7 +37,6 @@ from intake_bench import CATEGORIES, serving  # noqa: E402
 from gis.access.store.users import create_user  # noqa: E402
 from gis.db.engine import make_engine, writing  # noqa: E402
 from gis.dispatch.rules import OPEN_STATES  # noqa: E402
-from gis.dispatch.store.bulk import bulk_intake, read_events_file  # noqa: E402
 
 PORT = 8766
 HISTORIC, OPEN = 200_000, 10_000
@@ -49,28 +46,8 @@ TARGET_FIRST_S, TARGET_FILTER_S, TARGET_LIVE_S = 0.300, 0.200, 1.0
 
 
 def load_cases(engine: Any) -> None:
-    """200,000 closed cases of the last 300 days and 10,000 open ones of the last 10 days, at random points of the
-    city, loaded as a city's historic file would be (set-based)."""
-    rng = np.random.default_rng(21)
-    west, south, east, north = synthetic_city.bounds()
-    now = pd.Timestamp.now(tz="UTC").floor("s")
-
-    def frame(n: int, days: int, closed: bool) -> bytes:
-        reported = now - pd.to_timedelta(rng.integers(3600, days * 86400, n), "s")
-        data = pd.DataFrame({"category": rng.choice(CATEGORIES, n), "lon": west + rng.random(n) * (east - west),
-                             "lat": south + rng.random(n) * (north - south), "reported_at": reported,
-                             "source": rng.choice(["grid_member", "hotline", "resident_app", "video"], n,
-                                                  p=[0.85, 0.08, 0.05, 0.02])})
-        if closed:
-            data["closed_at"] = reported + pd.to_timedelta(rng.integers(3600, 120 * 3600, n), "s")
-        buffer = io.BytesIO()
-        data.to_csv(buffer, index=False)
-        return buffer.getvalue()
-
-    for n, days, closed, name in ((HISTORIC, 300, True, "historic.csv"), (OPEN, 10, False, "open.csv")):
-        report = bulk_intake(engine, read_events_file(frame(n, days, closed), name), source_name=name)
-        print(f"   loaded {report.stored:,} {'closed' if closed else 'open'} cases in {report.seconds:.1f} s",
-              flush=True)
+    """200,000 closed cases of the last 300 days and 10,000 open ones of the last 10 days."""
+    synthetic_city.load_cases(engine, [(HISTORIC, 300, True), (OPEN, 10, False)], CATEGORIES, seed=21)
 
 
 def street_with_most_open(engine: Any) -> tuple[str, list[tuple[float, float, float, float]]]:

@@ -22,7 +22,6 @@ cached one): the figures measured are the events', the KPIs' and the patrol comp
 from __future__ import annotations
 
 import argparse
-import io
 import statistics
 import sys
 import time
@@ -37,7 +36,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import httpx2 as httpx  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 import synthetic_city  # noqa: E402
 from benchdb import bench_database, machine  # noqa: E402
 from intake_bench import serving  # noqa: E402
@@ -46,7 +44,6 @@ from sqlalchemy.engine import Engine  # noqa: E402
 
 from gis.db.engine import make_engine  # noqa: E402
 from gis.dispatch.rules import OPEN_STATES  # noqa: E402
-from gis.dispatch.store.bulk import bulk_intake, read_events_file  # noqa: E402
 from gis.oversight.store import kpis as kpis_module  # noqa: E402
 from gis.oversight.store.bulletin import bulletin  # noqa: E402
 from gis.oversight.store.leaders import Unit, find_unit  # noqa: E402
@@ -61,30 +58,8 @@ CATEGORIES = ["C01", "C02", "C03", "C04", "C05", "E01", "E02", "E03", "E04", "E0
 
 
 def load_history(engine: Engine) -> None:
-    """A year of closed cases and ten days of open ones at random points of the city, loaded as a city's historic
-    file would be (set-based; the closed ones into archive partitions)."""
-    rng = np.random.default_rng(23)
-    west, south, east, north = synthetic_city.bounds()
-    now = pd.Timestamp.now(tz="UTC").floor("s")
-
-    def frame(n: int, days: int, closed: bool) -> bytes:
-        reported = now - pd.to_timedelta(rng.integers(60, days * 86400, n), "s")
-        data = pd.DataFrame({"category": rng.choice(CATEGORIES, n), "lon": west + rng.random(n) * (east - west),
-                             "lat": south + rng.random(n) * (north - south), "reported_at": reported,
-                             "source": rng.choice(["grid_member", "hotline", "resident_app", "video"], n,
-                                                  p=[0.8, 0.1, 0.08, 0.02])})
-        if closed:
-            closed_at = reported + pd.to_timedelta(rng.integers(1800, 120 * 3600, n), "s")
-            data["closed_at"] = closed_at.where(closed_at < now, now)
-        buffer = io.BytesIO()
-        data.to_csv(buffer, index=False)
-        return buffer.getvalue()
-
-    for n, days, closed, name in ((HISTORIC, 365, True, "year.csv"), (OPEN, 10, False, "open.csv")):
-        started = time.perf_counter()
-        report = bulk_intake(engine, read_events_file(frame(n, days, closed), name), source_name=name)
-        print(f"   loaded {report.stored:,} {'closed' if closed else 'open'} cases in "
-              f"{time.perf_counter() - started:.1f} s", flush=True)
+    """A year of closed cases and ten days of open ones (the closed ones into archive partitions)."""
+    synthetic_city.load_cases(engine, [(HISTORIC, 365, True), (OPEN, 10, False)], CATEGORIES, seed=23)
 
 
 class Statements:

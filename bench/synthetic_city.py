@@ -95,3 +95,37 @@ def build(engine: Engine, index: int = 0) -> int:
         cur.execute("ANALYZE grids")
         cur.execute("ANALYZE admin_units")
     return city_id
+
+
+def load_cases(engine: Engine, batches: list[tuple[int, int, bool]], categories: list[str], *,
+               seed: int) -> None:
+    """Synthetic cases at random points of the city, loaded as a city's historic file would be (set-based): each
+    batch is ``(count, days, closed)``, reported over the last ``days`` days and, when closed, closed 0.5 to 120
+    hours later (never after now). Sources: mostly grid members, then the hotline, the residents' app, video."""
+    import io
+    import time
+
+    import numpy as np
+    import pandas as pd
+
+    from gis.dispatch.store.bulk import bulk_intake, read_events_file
+
+    rng = np.random.default_rng(seed)
+    west, south, east, north = bounds()
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    for n, days, closed in batches:
+        reported = now - pd.to_timedelta(rng.integers(60, days * 86400, n), "s")
+        data = pd.DataFrame({"category": rng.choice(categories, n), "lon": west + rng.random(n) * (east - west),
+                             "lat": south + rng.random(n) * (north - south), "reported_at": reported,
+                             "source": rng.choice(["grid_member", "hotline", "resident_app", "video"], n,
+                                                  p=[0.85, 0.08, 0.05, 0.02])})
+        if closed:
+            closed_at = reported + pd.to_timedelta(rng.integers(1800, 120 * 3600, n), "s")
+            data["closed_at"] = closed_at.where(closed_at < now, now)
+        buffer = io.BytesIO()
+        data.to_csv(buffer, index=False)
+        name = f"{'closed' if closed else 'open'}-{n}.csv"
+        started = time.perf_counter()
+        report = bulk_intake(engine, read_events_file(buffer.getvalue(), name), source_name=name)
+        print(f"   loaded {report.stored:,} {'closed' if closed else 'open'} cases in "
+              f"{time.perf_counter() - started:.1f} s", flush=True)

@@ -116,6 +116,19 @@ def test_events_through_the_cli(divided_url: str, tmp_path: Path, monkeypatch: p
     assert code == EXIT_INPUT and "row 1" in err and "Traceback" not in err
     code, _, err = run(capsys, "kpis", "--start", "last week")
     assert code == EXIT_INPUT and "ISO 8601" in err
+    # the month's bulletin: a workbook (and its summary on the terminal), or a clear refusal
+    book = tmp_path / "bulletin.xlsx"
+    code, out, err = run(capsys, "bulletin", "--city", "beijing", "--month", "2026-10", "--out", str(book))
+    assert code == 0, err
+    assert "2026-10 月" in out and "共受理事件 2 件" in out and f"wrote {book}" in err
+    from openpyxl import load_workbook
+    assert load_workbook(book).sheetnames[0].startswith("概要")
+    for args, message in ((["--month", "2099-01"], "2099-01 has not begun"), (["--month", "26-10"], "YYYY-MM"),
+                          (["--out", str(tmp_path / "b.pdf")], ".xlsx, .html or .json"),
+                          (["--unit", "999999"], "no district, street or community with code 999999")):
+        code, _, err = run(capsys, "bulletin", "--city", "beijing", *args)
+        assert code == EXIT_INPUT and message in err and "Traceback" not in err, err
+    assert not (tmp_path / "b.pdf").exists()
     # the working calendar the deadlines count
     code, out, err = run(capsys, "calendar", "show", "--city", "beijing", "--year", "2026")
     assert code == 0, err

@@ -19,7 +19,7 @@ FORMATS = {".xlsx": "xlsx", ".html": "html", ".htm": "html", ".json": "json"}
 
 
 def cmd_bulletin(args: argparse.Namespace, settings: Settings) -> int:
-    from gis.oversight.store.bulletin import bulletin
+    from gis.oversight.store.bulletin import bulletin, month_period
     from gis.oversight.store.leaders import find_unit
     from gis.oversight.store.screen import city_timezone
     from maps.bulletin import bulletin_page, bulletin_xlsx
@@ -39,6 +39,7 @@ def cmd_bulletin(args: argparse.Namespace, settings: Settings) -> int:
         if month is None:
             first = datetime.now(ZoneInfo(zone)).date().replace(day=1)
             month = f"{first.year - (first.month == 1):04d}-{(first.month - 2) % 12 + 1:02d}"
+        month_period(month, zone, datetime.now(ZoneInfo(zone)))  # a month not yet begun: refused before any work
         print(f"the bulletin of {unit.name} for {month}…", file=sys.stderr, flush=True)
         started = time.perf_counter()
         data = bulletin(engine, unit, month, timezone=zone)
