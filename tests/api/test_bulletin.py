@@ -199,6 +199,21 @@ def test_the_workbook_and_the_printable_page(client: TestClient, data: dict) -> 
     assert "monthly bulletin" in english.text and data["summary"]["en"][0].split(",")[0] in english.text
 
 
+def test_a_quiet_month_of_a_grid(client: TestClient, nanjing_url: str) -> None:
+    engine = make_engine(nanjing_url)
+    with engine.connect() as conn:
+        grid = conn.exec_driver_sql("SELECT code FROM grids ORDER BY code LIMIT 1").scalar_one()
+    engine.dispose()
+    for format in ("json", "xlsx", "html"):  # the demo's activity is recent: January had nothing
+        answer = client.get("/bulletins", params={"unit": grid, "month": "2026-01", "format": format})
+        assert answer.status_code == 200, answer.text
+    data = client.get("/bulletins", params={"unit": grid, "month": "2026-01"}).json()
+    assert data["level"] is None and data["children"] == [] and data["totals"]["reported"] == 0
+    assert data["totals"]["on_time_closure_rate"] is None and data["categories"] == [] and data["hot_spots"] == []
+    assert data["summary"]["zh"] == [f"2026-01 月{data['unit']['name']}共受理事件 0 件。",
+                                     "每周基础巡查完成 0/5 网格周，月度全面巡查完成 0/1 个网格。"]
+
+
 def test_bad_input_gets_a_clear_answer(client: TestClient, nanjing_url: str) -> None:
     future = (datetime.now(TZ).date().replace(day=1) + timedelta(days=40)).strftime("%Y-%m")
     answer = client.get("/bulletins", params={"city": "nanjing", "month": future})

@@ -42,6 +42,8 @@ HOT_SPOTS = 10
 CASE_ROWS = 200
 FIGURES = ("reported", "dispatched", "due", "closed", "closed_on_time", "on_time_closure_rate", "closure_rate",
            "rework_rate", "open_overdue", "supervised", "hung")
+COUNTS = ("reported", "dispatched", "due", "closed", "closed_on_time", "open_overdue", "supervised", "hung")
+"""The figures that are counts (0 for a unit with no case; the rates are then None)."""
 
 
 def month_period(month: str, timezone: str, now: datetime) -> tuple[datetime, datetime, bool]:
@@ -77,11 +79,10 @@ def _children(engine: Engine, conn: Connection, unit: Unit, level: str | None, n
     if level is None:
         return own or {}, [], ""
     cover, missing = _coverage(engine, unit, level, start, end)
-    counts = ("reported", "dispatched", "due", "closed", "closed_on_time", "open_overdue", "supervised", "hung")
     rows = []
     for code, name in names.items():
         k = figures.get(code, {})
-        rows.append({"code": code, "name": name, **{f: k.get(f, 0 if f in counts else None) for f in FIGURES},
+        rows.append({"code": code, "name": name, **{f: k.get(f, 0 if f in COUNTS else None) for f in FIGURES},
                      "walked_share": cover.get(code, {}).get("walked_share")})
     return own or {}, rows, missing
 
@@ -237,7 +238,8 @@ def bulletin(engine: Engine, unit: Unit, month: str, *, timezone: str = "Asia/Sh
         "unit": {"level": unit.level, "code": unit.code, "name": unit.name, "city_id": unit.city_id},
         "month": month, "previous_month": before, "timezone": zone, "partial": partial,
         "start": start.isoformat(), "end": end.isoformat(), "generated_at": at.isoformat(),
-        "totals": {f: totals.get(f) for f in FIGURES}, "previous_totals": {f: previous_totals.get(f) for f in FIGURES},
+        "totals": {f: totals.get(f, 0 if f in COUNTS else None) for f in FIGURES},
+        "previous_totals": {f: previous_totals.get(f, 0 if f in COUNTS else None) for f in FIGURES},
         "level": level, "children": children, "rankings": rankings,
         "departments": dept_rows, "department_rankings": dept_rankings,
         "categories": categories, "hot_spots": hot_spots,
