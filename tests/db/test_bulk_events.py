@@ -213,7 +213,7 @@ def test_a_files_closed_cases_go_into_archive_partitions_and_read_as_before(divi
             indexes = conn.execute(text(f"SELECT count(*) FROM pg_index WHERE indrelid = '{table}'::regclass"))
             keys = conn.execute(text(f"SELECT count(*) FROM pg_constraint WHERE conrelid = '{table}'::regclass "
                                      "AND contype = 'f' AND convalidated"))
-            assert (indexes.scalar_one(), keys.scalar_one()) == (9, 8)  # the primary key and the parent's eight
+            assert (indexes.scalar_one(), keys.scalar_one()) == (11, 8)  # the primary key and the parent's ten
         with pytest.raises(IntegrityError, match="violates check constraint"):
             conn.execute(text(f"UPDATE {archived.archives[0]} SET state = 'dispatched'"))
         conn.rollback()
