@@ -1,0 +1,146 @@
+"""The basic patrol shared among k members: against the exact min-max optimum found by brute force on small graphs,
+every required street in exactly one part, each part a closed walk from its start, and bad k refused."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Hashable, Sequence
+from functools import cache
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from gis.errors import InputError
+from gis.patrol.route import Edge
+from gis.patrol.split import split_route
+
+
+def lattice(rows: int, cols: int, seed: int) -> nx.MultiGraph:
+    rng = np.random.default_rng(seed)
+    graph = nx.MultiGraph()
+    for r in range(rows):
+        for c in range(cols):
+            if c + 1 < cols:
+                graph.add_edge((r, c), (r, c + 1), key=0, length=float(rng.uniform(50, 150)))
+            if r + 1 < rows:
+                graph.add_edge((r, c), (r + 1, c), key=0, length=float(rng.uniform(50, 150)))
+    return graph
+
+
+def exact_min_max(graph: nx.MultiGraph, required: Sequence[Edge], bases: Sequence[Hashable]) -> float:
+    """The optimum by brute force: every assignment of the streets to the k parts, each part's shortest closed walk
+    from its start over its streets by dynamic programming over subsets (Held–Karp on the streets)."""
+    dist = dict(nx.all_pairs_dijkstra_path_length(graph, weight="length"))
+    edges = list(required)
+
+    @cache
+    def walk(subset: frozenset[int], start: Hashable) -> float:
+        if not subset:
+            return 0.0
+        order = sorted(subset)
+        best: dict[tuple[int, Hashable], float] = {}
+        for i, e in enumerate(order):
+            u, v, k = edges[e]
+            length = graph.edges[u, v, k]["length"]
+            for a, b in ((u, v), (v, u)):
+                key = (1 << i, b)
+                best[key] = min(best.get(key, float("inf")), dist[start][a] + length)
+        for mask in range(1, 1 << len(order)):
+            for (m, node), cost in [(s, c) for s, c in best.items() if s[0] == mask]:
+                for i, e in enumerate(order):
+                    if m & (1 << i):
+                        continue
+                    u, v, k = edges[e]
+                    length = graph.edges[u, v, k]["length"]
+                    for a, b in ((u, v), (v, u)):
+                        key = (m | (1 << i), b)
+                        best[key] = min(best.get(key, float("inf")), cost + dist[node][a] + length)
+        full = (1 << len(order)) - 1
+        return min(cost + dist[node][start] for (m, node), cost in best.items() if m == full)
+
+    k = len(bases)
+    best = float("inf")
+    for labels in itertools.product(range(k), repeat=len(edges)):
+        if labels[0] != 0 and len(set(bases)) == 1:  # parts sharing one start are interchangeable
+            continue
+        parts = [frozenset(i for i, lab in enumerate(labels) if lab == p) for p in range(k)]
+        best = min(best, max(walk(part, bases[p]) for p, part in enumerate(parts)))
+    return best
+
+
+def street(u: Hashable, v: Hashable, k: int) -> tuple[tuple[str, str], int]:
+    a, b = sorted((str(u), str(v)))
+    return (a, b), k
+
+
+def check_parts(graph: nx.MultiGraph, required: Sequence[Edge], split) -> None:  # type: ignore[no-untyped-def]
+    seen = [street(*e) for edges in split.edges for e in edges]
+    assert sorted(seen) == sorted(street(*e) for e in required)  # every street, in exactly one part
+    for part, start, edges in zip(split.parts, split.bases, split.edges, strict=True):
+        assert part.steps[0][0] == start and part.steps[-1][1] == start  # a closed walk from its start
+        walked = {street(a, b, k) for a, b, k, _ in part.steps}
+        assert {street(*e) for e in edges} <= walked
+        for (_, b, _, _), (a, _, _, _) in itertools.pairwise(part.steps):
+            assert a == b  # every step starts where the last one ended
+        total = sum(graph.edges[a, b, k]["length"] for a, b, k, _ in part.steps)
+        assert total == pytest.approx(part.length_m)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("k", [2, 3])
+def test_near_the_exact_min_max_on_small_graphs(seed: int, k: int) -> None:
+    graph = lattice(3, 3, seed)
+    rng = np.random.default_rng(100 + seed)
+    edges = sorted(graph.edges(keys=True), key=str)
+    required = [edges[i] for i in sorted(rng.choice(len(edges), size=7, replace=False))]
+    base = (0, 0)
+    split = split_route(graph, required, base, k)
+    check_parts(graph, required, split)
+    optimum = exact_min_max(graph, required, [base] * k)
+    assert split.lower_bound_m <= optimum + 1e-6  # the bound is a bound
+    assert split.longest_m >= optimum - 1e-6
+    assert split.longest_m <= 1.25 * optimum, (split.longest_m, optimum)
+
+
+def test_the_exact_optimum_where_it_is_plain() -> None:
+    """Four equal spokes from the base, two members: each walks two spokes, and that is optimal."""
+    graph = nx.MultiGraph()
+    for leaf in "abcd":
+        graph.add_edge("base", leaf, key=0, length=100.0)
+    required = [("base", leaf, 0) for leaf in "abcd"]
+    split = split_route(graph, required, "base", 2)
+    check_parts(graph, required, split)
+    assert split.longest_m == pytest.approx(400.0) == pytest.approx(exact_min_max(graph, required, ["base"] * 2))
+    assert split.ratio_to_bound == pytest.approx(1.0)
+
+
+def test_each_member_from_their_own_start() -> None:
+    graph = lattice(3, 4, 7)
+    required = sorted(graph.edges(keys=True), key=str)[:8]
+    starts = [(0, 0), (2, 3)]
+    split = split_route(graph, required, (0, 0), 2, bases=starts)
+    check_parts(graph, required, split)
+    assert sorted(split.bases, key=str) == sorted(starts, key=str)
+    optimum = exact_min_max(graph, required, split.bases)
+    assert split.lower_bound_m <= optimum + 1e-6 <= split.longest_m + 2e-6
+
+
+def test_one_part_is_the_basic_patrol() -> None:
+    graph = lattice(3, 3, 1)
+    required = list(graph.edges(keys=True))
+    split = split_route(graph, required, (1, 1), 1)
+    assert split.longest_m == pytest.approx(split.tour.length_m) and split.ratio_to_bound == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("k, bases, message", [
+    (0, None, "k (the members or shifts sharing the patrol) is 1 to 8"),
+    (9, None, "is 1 to 8"),
+    (5, None, "k = 5 is more than the grid's streets allow: it has 4 street segment(s)"),
+    (2, [(0, 0)], "give one start per member: 2 members, 1 starts"),
+    (2, [(0, 0), (9, 9)], "a member's start is not on the grid's street network"),
+])
+def test_bad_k_and_starts_are_refused(k: int, bases: list[tuple[int, int]] | None, message: str) -> None:
+    graph = lattice(2, 2, 0)
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        split_route(graph, list(graph.edges(keys=True)), (0, 0), k, bases=bases)
