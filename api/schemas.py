@@ -612,6 +612,51 @@ class Inspection(Model):
     features: list[Feature[LineString, TourProperties] | Feature[Point, TourStopProperties]]
 
 
+class PartProperties(Model):
+    kind: Literal["tour"]
+    tour: int = Field(description="the part's number")
+    length_m: float
+    minutes: float
+    stops: int
+    streets: int = Field(description="the street segments this part walks (each in exactly one part)")
+    required_m: float
+    optimal: bool = Field(description="whether the part's own route is the postman optimum of its streets")
+    label: str
+
+
+class PartStartProperties(Model):
+    kind: Literal["start"]
+    tour: int
+    node: int
+    label: str
+
+
+class SplitSummary(Model):
+    grid: str
+    title: str
+    k: int
+    longest_m: float = Field(description="the longest part: what the split minimises")
+    total_m: float
+    single_route_m: float = Field(description="the basic patrol walked by one member")
+    lower_bound_m: float
+    ratio_to_lower_bound: float
+    local_search_moves: int
+    seconds: float
+    single_route_optimal: bool
+    base_node: int
+    base_snapped_m: float
+    own_starts: bool
+    lower_bound_rule: str
+
+
+class SharedPatrol(Model):
+    """The basic patrol shared among k members: k closed walks, each from its start, that together walk every
+    street once or more, the longest as short as the split could make it."""
+    type: Literal["FeatureCollection"]
+    properties: SplitSummary
+    features: list[Feature[LineString, PartProperties] | Feature[Point, PartStartProperties]]
+
+
 class RiskScores(Model):
     key_place: float
     event: float

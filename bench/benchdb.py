@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from sqlalchemy import text
 
 from api.settings import Settings
 from gis.db.embedded import EmbeddedPostgres
 from gis.db.engine import make_engine
 from gis.db.migrate import upgrade
+from gis.geo.cities import city_from_options
+from gis.planning.store.divisions import divide_and_store
+from gis.planning.store.importer import import_osm
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_CITIES: dict[str, dict[str, object]] = {
@@ -59,3 +65,23 @@ def machine() -> str:
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return f"{os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GiB RAM, {platform.system()} {platform.release()}, " \
            f"Python {platform.python_version()}"
+
+
+def city_id_of(engine, path: Path, key: str) -> int:  # type: ignore[no-untyped-def]
+    """The city imported from ``path`` and divided, in the benchmark's database (imported and divided once)."""
+    city = city_from_options(key, **BENCH_CITIES[key])
+    with engine.connect() as conn:
+        found = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city' AND name = :n"),
+                             {"n": city.name}).scalar()
+        grids = found and conn.execute(text("SELECT count(*) FROM grids g JOIN admin_units c ON "
+                                            "c.id = g.community_id WHERE c.city_id = :c"), {"c": found}).scalar()
+    if found and grids:
+        return int(found)
+    started = time.perf_counter()
+    import_osm(engine, path, city=city)
+    with engine.connect() as conn:
+        found = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city' AND name = :n"),
+                             {"n": city.name}).scalar_one()
+    divide_and_store(engine, found)
+    print(f"   (set-up: {key} imported and divided in {time.perf_counter() - started:.0f} s)", flush=True)
+    return int(found)

@@ -36,20 +36,17 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchdb import BENCH_CITIES, bench_database  # noqa: E402
+from benchdb import bench_database, city_id_of  # noqa: E402
 from postman_references import pgr_chinese_postman, pgrouting_ready, postman_problems_length  # noqa: E402
 
 from gis.db.engine import make_engine  # noqa: E402
 from gis.errors import InputError  # noqa: E402
-from gis.geo.cities import city_from_options  # noqa: E402
 from gis.geo.network import graph_from_extract  # noqa: E402
 from gis.geo.osm import read_osm  # noqa: E402
 from gis.patrol.inspection import _solve, distance_matrix, plan_inspection  # noqa: E402
 from gis.patrol.route import basic_route  # noqa: E402
 from gis.patrol.store.coverage import coverage_report  # noqa: E402
 from gis.patrol.store.plans import MARGIN_M, _network_and_base  # noqa: E402
-from gis.planning.store.divisions import divide_and_store  # noqa: E402
-from gis.planning.store.importer import import_osm  # noqa: E402
 
 NANJING = ROOT / "data" / "nanjing-xinjiekou.osm"
 LIECHTENSTEIN = ROOT / "data" / "liechtenstein-2024-03-03.osm.pbf"
@@ -179,26 +176,6 @@ def bench_coverage(engine, city_id: int, name: str) -> None:  # type: ignore[no-
           f"vs target {TARGET_COVERAGE_S:.0f} s: {seconds / TARGET_COVERAGE_S:.2f}x")
     print(f"   by e-bike, city-wide: households within 5 min of a police station "
           f"{city['households_police_5min_share']:.0%}, of a grid base {city['households_base_5min_share']:.0%}")
-
-
-def city_id_of(engine, path: Path, key: str) -> int:  # type: ignore[no-untyped-def]
-    """The city imported from ``path`` and divided, in the benchmark's database (imported and divided once)."""
-    city = city_from_options(key, **BENCH_CITIES[key])
-    with engine.connect() as conn:
-        found = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city' AND name = :n"),
-                             {"n": city.name}).scalar()
-        grids = found and conn.execute(text("SELECT count(*) FROM grids g JOIN admin_units c ON "
-                                            "c.id = g.community_id WHERE c.city_id = :c"), {"c": found}).scalar()
-    if found and grids:
-        return int(found)
-    started = time.perf_counter()
-    import_osm(engine, path, city=city)
-    with engine.connect() as conn:
-        found = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city' AND name = :n"),
-                             {"n": city.name}).scalar_one()
-    divide_and_store(engine, found)
-    print(f"   (set-up: {key} imported and divided in {time.perf_counter() - started:.0f} s)", flush=True)
-    return int(found)
 
 
 def main() -> None:

@@ -120,6 +120,13 @@ def tours_map(plan: dict[str, Any], grid: shapely.Geometry, title: str) -> foliu
                                 tooltip=tooltip(f"left out (no time): {props['label']}")).add_to(fmap)
             continue
         colour = TOUR_COLOURS[(props["tour"] - 1) % len(TOUR_COLOURS)]
+        if props["kind"] == "start":  # a shared patrol's part starts from its member's own place
+            lon, lat = feature["geometry"]["coordinates"]
+            folium.Marker([lat, lon], tooltip=tooltip(props["label"]),
+                          icon=folium.DivIcon(html=f'<div class="gp-stop" style="background:{colour}">'
+                                                   f'{props["tour"]}</div>',
+                                              icon_size=(26, 26), icon_anchor=(13, 13))).add_to(fmap)
+            continue
         if props["kind"] == "tour":
             folium.GeoJson(safe_features(feature), name=f"tour {props['tour']}",
                            style_function=lambda _f, c=colour: {"color": c, "weight": 4, "opacity": 0.8},
@@ -141,9 +148,18 @@ def tours_map(plan: dict[str, Any], grid: shapely.Geometry, title: str) -> foliu
 def _tours_panel(plan: dict[str, Any], title: str) -> str:
     p = plan["properties"]
     tours = [f["properties"] for f in plan["features"] if f["properties"]["kind"] == "tour"]
-    items = "".join(
-        f"<li><span style='color:{TOUR_COLOURS[(t['tour'] - 1) % len(TOUR_COLOURS)]}'>■</span> "
-        f"{page_text(t['label'])} · {t['stops']} stops</li>" for t in tours)
+
+    def item(t: dict[str, Any]) -> str:
+        stops = "" if "streets" in t else f" · {t['stops']} stops"  # a shared patrol's parts have no stops
+        return (f"<li><span style='color:{TOUR_COLOURS[(t['tour'] - 1) % len(TOUR_COLOURS)]}'>■</span> "
+                f"{page_text(t['label'])}{stops}</li>")
+    items = "".join(item(t) for t in tours)
+    if "lower_bound_m" in p:  # a basic patrol shared among members
+        head = (f"<b>{p['k']}</b> parts · the longest <b>{p['longest_m']:,.0f} m</b> "
+                f"({p['ratio_to_lower_bound']:.2f}× the lower bound of {p['lower_bound_m']:,.0f} m) · one member "
+                f"alone: {p['single_route_m']:,.0f} m")
+        return (f'<div id="gp-panel"><h1>{page_text(title)}</h1>{head}'
+                f"<h2 style='font-size:14px'>分段 Parts (a member or a shift each)</h2><ol>{items}</ol></div>")
     if "budget_min" in p:  # a time-budgeted round
         share = f"{p['risk_share']:.0%}" if p["risk_share"] is not None else "–"
         head = (f"<b>{p['minutes']:.0f} of {p['budget_min']:.0f} min</b> · {p['length_m']:,.0f} m · "

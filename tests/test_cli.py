@@ -163,6 +163,15 @@ def test_patrol_through_the_cli(divided_url: str, tmp_path: Path, monkeypatch: p
     assert f"grid {code}: 30-minute round" in out and "risk covered" in out
     status, _, err = run(capsys, "patrol", "--grid", code, "--budget", "0")
     assert status == EXIT_INPUT and "time budget must be more than 0" in err
+    parts = tmp_path / "parts.gpx"
+    status, out, err = run(capsys, "patrol", "--grid", code, "--share", "2", "--gpx", str(parts))
+    assert status == 0, err
+    assert f"grid {code}: basic patrol shared by 2: the longest part" in out and out.count("  part ") == 2
+    assert parts.read_text().count("<trk>") == 2
+    for args, message in ((["--share", "0"], "k (the members or shifts sharing the patrol) is 1 to 8"),
+                          (["--share", "2", "--budget", "30"], "different patrols: give one")):
+        status, _, err = run(capsys, "patrol", "--grid", code, *args)
+        assert status == EXIT_INPUT and message in err, err
     # a planner marks a street optional: the basic patrol no longer requires it
     status, out, err = run(capsys, "streets", "--grid", code)
     assert status == 0 and "0 optional" in out, err

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from api.deps import get_engine
 from api.jurisdiction import require_code_async
 from api.roles import Planner, Viewer
-from api.schemas import BasicPatrol, BudgetedRound, GridStreets, Inspection, documented
+from api.schemas import BasicPatrol, BudgetedRound, GridStreets, Inspection, SharedPatrol, documented
 from gis.db.engine import reading, writing
 from gis.errors import InputError
 from gis.geo.coords import to_wgs84
@@ -29,6 +29,7 @@ from gis.patrol.store.plans import (
     plan_basic,
     plan_budgeted_round,
     plan_full_inspection,
+    plan_split,
 )
 from gis.patrol.store.streets import grid_streets, set_optional_streets
 from maps.city import map_to_html
@@ -61,6 +62,43 @@ async def basic_patrol(
     route = await run_in_threadpool(plan_basic, engine, code, base=point, dwell_min=dwell_min)
     return await _deliver(engine, code, route, format, draw=patrol_map, gpx=to_gpx,
                           title=f"网格 {code} 基础巡查 · basic patrol", filename=f"patrol-{code}.gpx")
+
+
+@router.get("/grids/{code}/patrols/split", summary="The grid's basic patrol shared among k members or shifts: "
+            "the longest walk as short as possible", response_model=None,
+            responses={**documented(SharedPatrol, also=PLAN_MEDIA), 404: {"description": "no such grid"},
+                       422: {"description": "k larger than the grid's streets allow, a start off the network, "
+                                            "bad parameters"}})
+async def shared_patrol(
+    code: str, engine: EngineDep, user: Viewer,
+    k: Annotated[int, Query(ge=1, le=8, description="the members (or shifts) sharing the patrol")],
+    base: BaseParam = None, crs: CrsParam = "wgs84",
+    starts: Annotated[str | None, Query(description="each member's own start, lon,lat;lon,lat;… (k of them; "
+                                                    "default: every part from the base)",
+                                        examples=["118.7838,32.0415;118.7901,32.0442"])] = None,
+    time_limit_s: Annotated[float, Query(gt=0, le=30, description="the local search's time")] = 0.5,
+    format: Literal["geojson", "gpx", "html"] = "geojson",
+) -> Any:
+    """GeoJSON: one LineString per part (from its start and back, in walking order) and each part's start; in
+    ``properties`` the longest part, one member's single route, a lower bound on the longest part and the ratio to
+    it. Every street of the grid is in exactly one part. GPX 1.1: a track per part. HTML: the map page, a colour
+    per part."""
+    point = _base_point(code, base, crs)
+    points = None
+    if starts is not None:
+        points = []
+        for i, item in enumerate(starts.split(";"), start=1):
+            try:
+                lon, lat = (float(v) for v in item.split(","))
+            except ValueError:
+                raise InputError(f"starts is lon,lat;lon,lat;…: member {i}'s start {item!r} is not lon,lat") from None
+            points.append(to_wgs84(lon, lat, crs))
+    await require_code_async(engine, user, code)
+    plan = await run_in_threadpool(plan_split, engine, code, k, base=point, starts=points,
+                                   time_limit_s=time_limit_s)
+    return await _deliver(engine, code, plan, format, draw=tours_map, gpx=tours_to_gpx,
+                          title=f"网格 {code} 基础巡查分段 · basic patrol shared by {k}",
+                          filename=f"patrol-{code}-{k}-parts.gpx")
 
 
 @router.get("/grids/{code}/patrols/inspection", summary="The grid's monthly full inspection: every building, in "

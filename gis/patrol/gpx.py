@@ -36,8 +36,9 @@ def to_gpx(collection: dict[str, Any]) -> str:
 
 
 def tours_to_gpx(collection: dict[str, Any]) -> str:
-    """GPX 1.1 of tours (a full inspection's days or members, a budgeted round): one track per tour, each stop a
-    waypoint named tour.seq and described by its label (what to visit there)."""
+    """GPX 1.1 of tours (a full inspection's days or members, a budgeted round, a basic patrol's shared parts): one
+    track per tour, each stop a waypoint named tour.seq and described by its label (what to visit there), each
+    part's start a waypoint."""
     gpx = gpxpy.gpx.GPX()
     gpx.creator = "gridpatrol"
     grid, title = collection["properties"]["grid"], collection["properties"]["title"]
@@ -49,6 +50,10 @@ def tours_to_gpx(collection: dict[str, Any]) -> str:
                 [gpxpy.gpx.GPXTrackPoint(latitude=y, longitude=x) for x, y in feature["geometry"]["coordinates"]])
             track.segments.append(segment)
             gpx.tracks.append(track)
+        elif props["kind"] == "start":  # a shared patrol's part: where its member starts and ends
+            x, y = feature["geometry"]["coordinates"]
+            gpx.waypoints.append(gpxpy.gpx.GPXWaypoint(latitude=y, longitude=x, name=f"start {props['tour']}",
+                                                       description=props["label"]))
         elif props["kind"] == "stop":
             x, y = feature["geometry"]["coordinates"]
             gpx.waypoints.append(gpxpy.gpx.GPXWaypoint(latitude=y, longitude=x, name=f"{props['tour']}.{props['seq']}",

@@ -9,7 +9,8 @@ literature does it (Frederickson, Hecht and Kim's route-first, cluster-second), 
 2. **Cluster second, exactly for that order**: the tour's required streets, in walking order, are cut into k
    consecutive runs minimising the longest run's cost ``d(base, first) + the run's own walk + d(last, base)``. The
    cost only grows as a run grows (the triangle inequality), so a greedy pass decides whether a bound is feasible
-   and a binary search over the bound finds the best cut of that order (to a millimetre).
+   and a binary search over the bound finds the best cut of that order (to a millimetre). The tour walked the
+   other way round is cut too, and the better cut kept.
 3. Each part is then routed on its own (:func:`basic_route` on its streets: a part's walk is never longer than its
    run of the tour, and usually shorter).
 4. **Local search** within a time limit: a street at the edge of the longest part moves to another part, when the
@@ -133,27 +134,34 @@ def split_route(graph: nx.MultiGraph, required: Sequence[Edge], base: Hashable, 
         raise InputError(f"k = {k} is more than the grid's streets allow: it has {tour.covered_edges} street "
                          f"segment(s) to walk, so at most {tour.covered_edges} part(s)")
     dist = nx.single_source_dijkstra_path_length(graph, base, weight=weight)
-    runs = _runs(tour.steps, graph, dist, k, weight) if k > 1 else \
-        [sorted({_canonical(graph, a, b, key) for a, b, key, req in tour.steps if req}, key=str)]
-    while len(runs) < k:  # fewer runs than parts: halve the largest run
-        big = max(range(len(runs)), key=lambda i: len(runs[i]))
-        half = len(runs[big]) // 2
-        runs[big:big + 1] = [runs[big][:half], runs[big][half:]]
 
     def route(edges: Sequence[Edge], start: Hashable) -> Route:
         return basic_route(graph, edges, start, weight=weight)
 
-    starts: list[Hashable] = [base] * k
-    if bases is not None:  # the runs go to the starts so that the longest walk is shortest
-        best: tuple[float, tuple[int, ...]] | None = None
-        lengths = {(i, j): route(runs[i], bases[j]).length_m for i in range(k) for j in range(k)}
-        for order in itertools.permutations(range(k)):
-            longest = max(lengths[i, order[i]] for i in range(k))
-            if best is None or longest < best[0]:
-                best = (longest, order)
-        assert best is not None
-        starts = [bases[best[1][i]] for i in range(k)]
-    parts = [route(runs[i], starts[i]) for i in range(k)]
+    def cut(steps: Sequence[tuple[Hashable, Hashable, int, bool]]) -> tuple[list[list[Edge]], list[Hashable],
+                                                                             list[Route]]:
+        runs = _runs(steps, graph, dist, k, weight) if k > 1 else \
+            [sorted({_canonical(graph, a, b, key) for a, b, key, req in steps if req}, key=str)]
+        while len(runs) < k:  # fewer runs than parts: halve the largest run
+            big = max(range(len(runs)), key=lambda i: len(runs[i]))
+            half = len(runs[big]) // 2
+            runs[big:big + 1] = [runs[big][:half], runs[big][half:]]
+        starts: list[Hashable] = [base] * k
+        if bases is not None:  # the runs go to the starts so that the longest walk is shortest
+            best: tuple[float, tuple[int, ...]] | None = None
+            lengths = {(i, j): route(runs[i], bases[j]).length_m for i in range(k) for j in range(k)}
+            for order in itertools.permutations(range(k)):
+                longest = max(lengths[i, order[i]] for i in range(k))
+                if best is None or longest < best[0]:
+                    best = (longest, order)
+            assert best is not None
+            starts = [bases[best[1][i]] for i in range(k)]
+        return runs, starts, [route(runs[i], starts[i]) for i in range(k)]
+
+    # the tour walked either way round cuts differently: the better of the two goes on to the local search
+    forward = cut(tour.steps)
+    backward = cut([(b, a, key, req) for a, b, key, req in reversed(tour.steps)]) if k > 1 else forward
+    runs, starts, parts = min((forward, backward), key=lambda c: max(p.length_m for p in c[2]))
     moves = _improve(graph, runs, parts, starts, route, weight, started + time_limit_s)
 
     def round_trip(u: Hashable, v: Hashable, key: int) -> float:
@@ -186,7 +194,7 @@ def _improve(graph: nx.MultiGraph, runs: list[list[Edge]], parts: list[Route], s
             nodes = {n for e in runs[j] for n in e[:2]} | {starts[j]}
             near = nx.multi_source_dijkstra_path_length(graph, nodes, weight=weight)
             candidates = sorted(runs[worst], key=lambda e: min(near.get(e[0], float("inf")),
-                                                                near.get(e[1], float("inf"))))[:4]
+                                                                near.get(e[1], float("inf"))))[:6]
             for edge in candidates:
                 rest = [e for e in runs[worst] if e != edge]
                 shorter, longer = route(rest, starts[worst]), route([*runs[j], edge], starts[j])

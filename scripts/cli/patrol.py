@@ -18,7 +18,13 @@ from scripts.cli.base import Subparsers, engine_for, read_file, write_csv
 def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
     from gis.patrol.gpx import to_gpx, tours_to_gpx
     from gis.patrol.inspection import DEFAULT_SHIFT_MIN
-    from gis.patrol.store.plans import DEFAULT_DWELL_MIN, plan_basic, plan_budgeted_round, plan_full_inspection
+    from gis.patrol.store.plans import (
+        DEFAULT_DWELL_MIN,
+        plan_basic,
+        plan_budgeted_round,
+        plan_full_inspection,
+        plan_split,
+    )
 
     shift = DEFAULT_SHIFT_MIN if args.shift is None else args.shift
     dwell = DEFAULT_DWELL_MIN if args.dwell is None else args.dwell
@@ -30,11 +36,13 @@ def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
         except ValueError:
             raise InputError(f"--base is lon,lat (WGS-84), e.g. 118.7838,32.0415; got {args.base!r}") from None
         base = (lon, lat)
-    if args.inspection and args.budget is not None:
-        raise InputError("--inspection and --budget are different patrols: give one")
+    if sum([args.inspection, args.budget is not None, args.share is not None]) > 1:
+        raise InputError("--inspection, --budget and --share are different patrols: give one")
     with engine_for(settings) as engine:
         started = time.perf_counter()
-        if args.budget is not None:
+        if args.share is not None:
+            plan = plan_split(engine, args.grid, args.share, base=base)
+        elif args.budget is not None:
             plan = plan_budgeted_round(engine, args.grid, args.budget, base=base, dwell_min=dwell)
         elif args.inspection:
             plan = plan_full_inspection(engine, args.grid, base=base, shift_min=shift)
@@ -42,7 +50,14 @@ def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
             plan = plan_basic(engine, args.grid, base=base, dwell_min=dwell)
         seconds = time.perf_counter() - started
     p = plan["properties"]
-    if args.budget is not None:
+    if args.share is not None:
+        print(f"grid {args.grid}: basic patrol shared by {p['k']}: the longest part {p['longest_m']:,.0f} m "
+              f"({p['ratio_to_lower_bound']:.2f}× the lower bound of {p['lower_bound_m']:,.0f} m; one member alone "
+              f"{p['single_route_m']:,.0f} m); planned in {seconds:.2f} s")
+        for f in plan["features"]:
+            if f["properties"]["kind"] == "tour":
+                print(f"  {f['properties']['label']}")
+    elif args.budget is not None:
         share = f"{p['risk_share']:.0%}" if p["risk_share"] is not None else "nothing to cover"
         print(f"grid {args.grid}: {args.budget:g}-minute round, {p['stops']} stop(s), {p['length_m']:,.0f} m, "
               f"{p['minutes']:.0f} min; risk covered {share} ({p['risk']:g} of {p['risk_total']:g}: "
@@ -70,7 +85,7 @@ def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
         what = "building(s)" if args.inspection else "segment(s)"
         print(f"  {len(unreachable)} {what} cannot be reached from the base")
     if args.gpx:
-        tours = args.inspection or args.budget is not None
+        tours = args.inspection or args.budget is not None or args.share is not None
         Path(args.gpx).write_text((tours_to_gpx if tours else to_gpx)(plan), encoding="utf-8")
         print(f"wrote {args.gpx}")
     if args.geojson:
@@ -196,6 +211,8 @@ def register(sub: Subparsers) -> None:
     pat.add_argument("--shift", type=float, help="minutes in one shift (inspection; default: the planner's, 240)")
     pat.add_argument("--budget", type=float, metavar="MIN",
                      help="a time-budgeted round instead: the most risk (key places, recent events) in MIN minutes")
+    pat.add_argument("--share", type=int, metavar="K",
+                     help="the basic patrol shared among K members or shifts (1-8): the longest walk shortest")
     pat.add_argument("--gpx", help="write the route as GPX 1.1")
     pat.add_argument("--geojson", help="write the route as GeoJSON")
     pat.set_defaults(func=cmd_patrol)

@@ -65,6 +65,7 @@ def test_the_schema_names_a_model_for_each_main_resource(client: TestClient) -> 
     assert ref("/grids/{code}/reshape", "post") == "GridChange"
     assert ref("/grids/{code}/patrols/basic") == "BasicPatrol"
     assert ref("/grids/{code}/patrols/inspection") == "Inspection"
+    assert ref("/grids/{code}/patrols/split") == "SharedPatrol"
     assert ref("/grids/{code}/visits", "post", "201") == ref("/visits/{visit_id}") == "Visit"
     assert ref("/grids/{code}/compliance") == "Compliance"
     assert ref("/kpis") == "Kpis"
@@ -146,6 +147,7 @@ def test_real_answers_conform_to_their_models(client: TestClient, divided_engine
     code = change.grids[0].code
     conforms(schemas.BasicPatrol, client.get(f"/grids/{code}/patrols/basic").json())
     conforms(schemas.Inspection, client.get(f"/grids/{code}/patrols/inspection").json())
+    conforms(schemas.SharedPatrol, client.get(f"/grids/{code}/patrols/split", params={"k": 2}).json())
     conforms(schemas.BudgetedRound, client.get(f"/grids/{code}/patrols/budgeted", params={"minutes": 20}).json())
     streets = conforms(schemas.GridStreets, client.get(f"/grids/{code}/streets").json())
     marked = client.put(f"/grids/{code}/streets/optional", json={"segments": [streets.features[0].properties.id],

@@ -37,6 +37,7 @@ from gis.geo.crs import WGS84, utm_crs_for
 from gis.patrol.budgeted import EVENT_RISK, KEY_PLACE_RISK, OPEN_EVENT_RISK, plan_budgeted
 from gis.patrol.inspection import DEFAULT_MINUTES_PER_BUILDING, DEFAULT_SHIFT_MIN, plan_inspection
 from gis.patrol.route import Route, basic_route, shortest_key
+from gis.patrol.split import split_route
 
 MARGIN_M = 60.0
 WIDER_MARGINS_M = (250.0, 800.0)
@@ -186,6 +187,51 @@ def plan_basic(engine: Engine, code: str, *, base: tuple[float, float] | None = 
                              hot_spot_rule=f"a point of the route with {HOT_SPOT_MIN_EVENTS}+ events reported "
                                            f"within {HOT_SPOT_NEAR_M:.0f} m in the last {DEFAULT_HOT_SPOT_DAYS} days")
     return out
+
+
+def plan_split(engine: Engine, code: str, k: int, *, base: tuple[float, float] | None = None,
+               starts: Sequence[tuple[float, float]] | None = None, time_limit_s: float = 0.5) -> dict[str, Any]:
+    """The grid's basic patrol shared among ``k`` members or shifts (:func:`gis.patrol.split.split_route`) as
+    GeoJSON: one LineString per part (from its start and back, in walking order) and each part's start; in
+    ``properties`` the longest part, the single route, the lower bound and the ratio to it. ``starts``: each
+    member's own start (lon, lat), k of them; else every part starts at the base."""
+    if not 0 < time_limit_s <= 30:
+        raise InputError("the local search's time limit is more than 0 and at most 30 seconds")
+    if starts is not None and len(starts) != k:
+        raise InputError(f"give one start per member: {k} members, {len(starts)} starts")
+    net, node, snap = _network_and_base(engine, code, base, MARGIN_M)
+    graph = net["graph"]
+    bases = None
+    if starts is not None:
+        reach = nx.node_connected_component(graph, node)
+        bases = []
+        for i, (lon, lat) in enumerate(starts, start=1):
+            at, metres = nearest_node(graph.subgraph(reach), lon, lat)
+            if metres > MAX_BASE_SNAP_M:
+                raise InputError(f"member {i}'s start is {metres:,.0f} m from the grid's walkable streets (at most "
+                                 f"{MAX_BASE_SNAP_M:,.0f} m)")
+            bases.append(at)
+    split = split_route(graph, net["required"], node, k, bases=bases, time_limit_s=time_limit_s)
+    features: list[dict[str, Any]] = []
+    for number, (part, start, edges) in enumerate(zip(split.parts, split.bases, split.edges, strict=True), start=1):
+        coords: list[tuple[float, float]] = []
+        for a, b, key, _ in part.steps:
+            line = list(_oriented(graph, a, b, key).coords)
+            coords.extend(line if not coords else line[1:])
+        features.append({"type": "Feature", "geometry": {"type": "LineString", "coordinates": coords},
+                         "properties": {
+                             "kind": "tour", "tour": number, "length_m": round(part.length_m, 1),
+                             "minutes": round(part.minutes, 1), "stops": 0, "streets": len(edges),
+                             "required_m": round(part.required_m, 1), "optimal": part.optimal,
+                             "label": f"part {number}: {part.length_m:,.0f} m, about {part.minutes:.0f} min, "
+                                      f"{len(edges)} street segments"}})
+        features.append(_stop_feature(graph, start, {"kind": "start", "tour": number, "node": start,
+                                                     "label": f"part {number} starts and ends here"}))
+    return {"type": "FeatureCollection", "features": features, "properties": {
+        "grid": code, "title": f"基础巡查分 {k} 段 basic patrol shared by {k}", **split.summary(),
+        "base_node": node, "base_snapped_m": round(snap, 1), "own_starts": starts is not None,
+        "lower_bound_rule": "the longest single street's round trip from the nearest start, and the single optimal "
+                            "route ÷ k (with one base; else the streets' length ÷ k)"}}
 
 
 def _hot_spots(engine: Engine, code: str, graph: nx.MultiGraph, route: Route, *,

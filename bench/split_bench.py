@@ -1,0 +1,163 @@
+"""Shared basic patrol benchmark (issue 25, first part): every grid of the divided Nanjing demo and of Liechtenstein,
+its basic patrol shared among k = 2, 3 and 4 members, against a lower bound and against OR-Tools in the same run.
+
+    make bench      # or: .venv/bin/python bench/split_bench.py [--reuse] [--ortools-grids 3] [--ortools-s 30]
+
+1. Per city and k: the split's time per grid (median, worst; the grid's network loaded beforehand, as the API has it)
+   and the longest part against the lower bound (max of the single optimal route ÷ k and the longest single
+   street's round trip from the base; for a rural grid the streets' length ÷ k): median, worst, and the share of
+   grids within 10 % of it.
+2. OR-Tools' routing solver on the arc-to-node transformation (each street a pair of nodes, one per direction, of
+   which a route visits one; k vehicles from the base; the longest route minimised through the distance
+   dimension's global span), given ``--ortools-s`` seconds, on the ``--ortools-grids`` grids of each city with
+   the most streets: the longest part of each.
+Targets (issue 25): the split under 1 s per grid; the longest part within 10 % of the lower bound on the median
+grid. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from benchdb import bench_database, city_id_of, machine  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+
+from gis.db.engine import make_engine  # noqa: E402
+from gis.errors import InputError  # noqa: E402
+from gis.patrol.split import split_route  # noqa: E402
+from gis.patrol.store.plans import MARGIN_M, _network_and_base  # noqa: E402
+
+NANJING = ROOT / "data" / "nanjing-xinjiekou.osm"
+LIECHTENSTEIN = ROOT / "data" / "liechtenstein-2024-03-03.osm.pbf"
+KS = (2, 3, 4)
+TARGET_S, TARGET_RATIO = 1.0, 1.10
+
+
+def ortools_longest(graph: nx.MultiGraph, required: list[Any], base: Any, k: int, seconds: float) -> float | None:
+    """The longest of k routes by OR-Tools on the arc-to-node transformation (metres), or None without a solution."""
+    from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+    reach = nx.node_connected_component(graph, base)  # the streets the base reaches (the split's too)
+    edges = [(u, v, graph.edges[u, v, key]["length"]) for u, v, key in required if u in reach]
+    ends = {base} | {n for u, v, _ in edges for n in (u, v)}
+    dist = {n: nx.single_source_dijkstra_path_length(graph, n, weight="length") for n in ends}
+    arcs = [(u, v, m) for u, v, m in edges] + [(v, u, m) for u, v, m in edges]  # node i+1: arc i
+    n = len(arcs) + 1
+    scale = 10  # decimetres: the solver takes integers
+
+    def cost(i: int, j: int) -> int:
+        if j == 0:
+            return 0 if i == 0 else round(dist[arcs[i - 1][1]][base] * scale)
+        a, _, metres = arcs[j - 1]
+        here = base if i == 0 else arcs[i - 1][1]
+        return round((dist[here].get(a, 1e9) + metres) * scale)
+    matrix = [[cost(i, j) for j in range(n)] for i in range(n)]
+    manager = pywrapcp.RoutingIndexManager(n, k, 0)
+    routing = pywrapcp.RoutingModel(manager)
+    transit = routing.RegisterTransitCallback(
+        lambda a, b: matrix[manager.IndexToNode(a)][manager.IndexToNode(b)])
+    routing.SetArcCostEvaluatorOfAllVehicles(transit)
+    routing.AddDimension(transit, 0, 10**9, True, "walk")
+    routing.GetDimensionOrDie("walk").SetGlobalSpanCostCoefficient(100)
+    half = len(edges)
+    for i in range(half):  # each street walked in one direction or the other, by one route
+        routing.AddDisjunction([manager.NodeToIndex(1 + i), manager.NodeToIndex(1 + half + i)], 10**8, 1)
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
+    params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    params.time_limit.FromSeconds(int(seconds))
+    solution = routing.SolveWithParameters(params)
+    if solution is None:
+        return None
+    longest = 0.0
+    for vehicle in range(k):
+        index, total = routing.Start(vehicle), 0
+        while not routing.IsEnd(index):
+            nxt = solution.Value(routing.NextVar(index))
+            total += matrix[manager.IndexToNode(index)][manager.IndexToNode(nxt)]
+            index = nxt
+        longest = max(longest, total / scale)
+    return longest
+
+
+def bench_city(engine: Any, city_id: int, name: str, ortools_grids: int, ortools_s: float) -> None:
+    with engine.connect() as conn:
+        codes = [r[0] for r in conn.execute(text(
+            "SELECT g.code FROM grids g JOIN admin_units c ON c.id = g.community_id WHERE c.city_id = :c "
+            "ORDER BY g.code"), {"c": city_id})]
+    networks = []
+    for code in codes:
+        try:
+            net, base, _ = _network_and_base(engine, code, None, MARGIN_M)
+        except InputError:  # a grid with no street: nothing to patrol
+            continue
+        networks.append((code, net["graph"], net["required"], base))
+    print(f"   {name}: {len(networks)} grids with streets to patrol (of {len(codes)})", flush=True)
+    for k in KS:
+        times, ratios, over_single, refused = [], [], [], 0
+        for _code, graph, required, base in networks:
+            started = time.perf_counter()
+            try:
+                split = split_route(graph, required, base, k)
+            except InputError:  # fewer streets than members
+                refused += 1
+                continue
+            times.append(time.perf_counter() - started)
+            ratios.append(split.ratio_to_bound)
+            over_single.append(split.longest_m / split.tour.length_m)
+        within = np.mean(np.array(ratios) <= TARGET_RATIO)
+        verdict = "met" if max(times) < TARGET_S and statistics.median(ratios) <= TARGET_RATIO else "MISSED"
+        print(f"   k={k}: time median {statistics.median(times) * 1000:.0f} ms, worst {max(times) * 1000:.0f} ms; "
+              f"longest ÷ lower bound median {statistics.median(ratios):.3f}, worst {max(ratios):.3f}, "
+              f"{within:.0%} of grids within 10 %; longest ÷ one member's route median "
+              f"{statistics.median(over_single):.3f}"
+              + (f"; {refused} grid(s) with fewer than {k} streets refused" if refused else "")
+              + f"  [targets: {verdict}]", flush=True)
+    biggest = sorted(networks, key=lambda n: -len(n[2]))[:ortools_grids]
+    for code, graph, required, base in biggest:
+        for k in KS:
+            split = split_route(graph, required, base, k)
+            started = time.perf_counter()
+            reference = ortools_longest(graph, required, base, k, ortools_s)
+            spent = time.perf_counter() - started
+            if reference is None:
+                print(f"   OR-Tools, grid {code} ({len(required)} streets), k={k}: no solution in {spent:.0f} s")
+                continue
+            print(f"   OR-Tools, grid {code} ({len(required)} streets), k={k}: longest {reference:,.0f} m in "
+                  f"{spent:.0f} s; the split {split.longest_m:,.0f} m in {split.seconds:.2f} s "
+                  f"(ratio {split.longest_m / reference:.3f}); lower bound {split.lower_bound_m:,.0f} m", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--reuse", action="store_true", help="keep the imported, divided cities of an earlier run")
+    parser.add_argument("--ortools-grids", type=int, default=3, help="grids per city solved by OR-Tools too")
+    parser.add_argument("--ortools-s", type=float, default=30.0, help="OR-Tools' search time per grid and k")
+    parser.add_argument("--skip-liechtenstein", action="store_true")
+    args = parser.parse_args()
+    print(f"machine: {machine()}", flush=True)
+    with bench_database("gridpatrol_split_bench", reuse=args.reuse) as url:
+        engine = make_engine(url)
+        print("1-2. Nanjing (the demo's division)", flush=True)
+        bench_city(engine, city_id_of(engine, NANJING, "nanjing"), "Nanjing", args.ortools_grids, args.ortools_s)
+        if not args.skip_liechtenstein:
+            print("1-2. Liechtenstein", flush=True)
+            bench_city(engine, city_id_of(engine, LIECHTENSTEIN, "liechtenstein"), "Liechtenstein",
+                       args.ortools_grids, args.ortools_s)
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
