@@ -780,6 +780,9 @@ class ScheduleItem(Model):
     status: str = one_of(("done", "missed", "planned"))
     week_of: Day | None = None
     tour: int | None = None
+    part: int | None = Field(None, description="shared: the part of the basic patrol this person walks that week")
+    parts: int | None = None
+    part_length_m: float | None = None
 
 
 class ScheduleCompliance(Model):
@@ -796,6 +799,7 @@ class Schedule(Model):
     month: str
     people: int
     inspection_tours: int
+    shared_parts: int = Field(description="the parts the basic patrol is shared in (0: each person walks it whole)")
     warning: str | None
     items: list[ScheduleItem]
     compliance: ScheduleCompliance

@@ -25,6 +25,7 @@ SERVICES = {
     "patrol.store.plans.plan_basic": "reads the network, then solves with no connection held",
     "patrol.store.plans.plan_full_inspection": "reads, then solves the tours with no connection held",
     "patrol.store.plans.plan_budgeted_round": "reads, then solves with no connection held",
+    "patrol.store.plans.plan_split": "reads the network, then splits the patrol with no connection held",
     "patrol.store.visits.schedule": "reads, then plans the inspection with no connection held",
     "planning.store.divisions.divide_and_store": "divides (seconds to minutes) before it writes",
     "planning.store.importer.import_osm": "reads a file for minutes, then loads it with COPY in one transaction",

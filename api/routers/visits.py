@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -172,12 +173,16 @@ async def compliance(code: str, engine: EngineDep, settings: SettingsDep, user: 
     responses={**documented(Schedule, also=("text/csv",)), 404: {"description": "no such grid"}},
 )
 async def schedule(code: str, engine: EngineDep, settings: SettingsDep, user: Viewer, month: MonthParam,
-                   format: Literal["json", "csv"] = "json") -> Any:
+                   format: Literal["json", "csv"] = "json",
+                   shared: Annotated[bool, Query(description="share the basic patrol among the grid's people, one "
+                                                             "part each, rotating week by week")] = False) -> Any:
     """Weekly basic patrols for each person and the monthly inspection's tours, with each item's status (done,
-    missed, planned) from the logged visits."""
+    missed, planned) from the logged visits. ``shared``: each person walks one part of the basic patrol
+    (``GET /grids/{code}/patrols/split``), a different one each week; the week's patrol is done when the parts
+    together walked the grid."""
     await require_code_async(engine, user, code)
     zone = await run_in_threadpool(reading, engine, grid_timezone, code) or settings.timezone
-    plan = await run_in_threadpool(visits.schedule, engine, code, month, zone)
+    plan = await run_in_threadpool(partial(visits.schedule, shared=shared), engine, code, month, zone)
     if format == "json":
         return plan
     return _csv([{"grid": code, **item} for item in plan["items"]], f"schedule-{code}-{month}.csv")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Iterator
@@ -101,6 +102,45 @@ def test_a_walked_route_is_matched_and_the_week_and_month_are_done(client: TestC
     tours = [i for i in plan["items"] if i["kind"] == "inspection"]
     assert len(tours) == plan["inspection_tours"] >= 1
     assert all(datetime.fromisoformat(i["date"]).weekday() < 5 for i in tours)
+
+
+def test_a_shared_patrol_rotates_and_its_parts_together_do_the_week(client: TestClient,
+                                                                    divided_engine: Engine) -> None:
+    code, chief, member = _staffed_grid(client, divided_engine)
+    split = client.get(f"/grids/{code}/patrols/split", params={"k": 2}).json()
+    tracks = [f["geometry"]["coordinates"] for f in split["features"] if f["properties"]["kind"] == "tour"]
+    start = datetime.now(UTC) - timedelta(hours=2)
+    month = _month_of_week(start)
+    local = start.astimezone(TZ).date()
+    monday = (local - timedelta(days=local.weekday())).isoformat()
+
+    def week() -> dict[str, object]:
+        report = client.get(f"/grids/{code}/compliance", params={"month": month}).json()
+        return next(w for w in report["weeks"] if w["week_of"] == monday)
+
+    def walk(staff: int, track: list[list[float]]) -> None:
+        answer = client.post(f"/grids/{code}/visits", json={
+            "kind": "basic", "staff_id": staff, "started_at": start.isoformat(),
+            "ended_at": (start + timedelta(minutes=40)).isoformat(),
+            "track": {"type": "LineString", "coordinates": track}})
+        assert answer.status_code == 201, answer.text
+
+    walk(chief, tracks[0])
+    assert week()["basic_patrol"] != "done"  # one part is not the grid
+    walk(member, tracks[1])
+    assert week()["basic_patrol"] == "done" and week()["walked_share"] == pytest.approx(1.0)  # the two parts are
+    plan = client.get(f"/grids/{code}/schedule", params={"month": month, "shared": True}).json()
+    assert plan["shared_parts"] == 2
+    basic = [i for i in plan["items"] if i["kind"] == "basic"]
+    weeks = sorted({i["week_of"] for i in basic})
+    for w in weeks:  # each week both parts are walked, one by each
+        assert sorted(i["part"] for i in basic if i["week_of"] == w) == [1, 2]
+    for staff in (chief, member):  # and each person walks the other part the week after
+        parts = [next(i["part"] for i in basic if i["week_of"] == w and i["staff_id"] == staff) for w in weeks]
+        assert all(a != b for a, b in itertools.pairwise(parts))
+    assert {i["staff_id"]: i["status"] for i in basic if i["week_of"] == monday} == {chief: "done", member: "done"}
+    whole = client.get(f"/grids/{code}/schedule", params={"month": month}).json()
+    assert whole["shared_parts"] == 0 and all("part" not in i for i in whole["items"])
 
 
 def test_a_gpx_track_from_a_phone(client: TestClient, divided_engine: Engine) -> None:

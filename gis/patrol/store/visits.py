@@ -346,7 +346,8 @@ def compliance_many(conn: Connection, *, city_id: int, prefix: str | None = None
     return out
 
 
-def schedule(engine: Engine, code: str, month: str, timezone: str = "Asia/Shanghai") -> dict[str, Any]:
+def schedule(engine: Engine, code: str, month: str, timezone: str = "Asia/Shanghai", *,
+             shared: bool = False) -> dict[str, Any]:
     """A month's patrol plan for grid ``code`` and its people (chief and members), with each item's status.
 
     Every person walks the basic patrol once a week, on a weekday that differs per person and per grid (the
@@ -355,8 +356,14 @@ def schedule(engine: Engine, code: str, month: str, timezone: str = "Asia/Shangh
     days from the month's second week on, in turn to each person. Status comes from the logged visits
     (:func:`compliance`): a basic patrol item is done when its person logged a visit that week and the week's
     patrol is done; an inspection item when the month's inspection is; otherwise missed once its time has passed.
+
+    ``shared``: with two or more people, the basic patrol is shared among them
+    (:func:`gis.patrol.split.split_route`, one part each) and the parts rotate week by week, so that each person
+    walks every part of the grid in turn; the week's patrol is done when the parts together walked the grid (the
+    week's visits count together, as always).
     """
-    from gis.patrol.store.plans import plan_full_inspection
+    from gis.patrol.split import MAX_PARTS, split_route
+    from gis.patrol.store.plans import MARGIN_M, _network_and_base, plan_full_inspection
 
     tz = ZoneInfo(timezone)
     weeks = month_weeks(month)
@@ -375,15 +382,25 @@ def schedule(engine: Engine, code: str, month: str, timezone: str = "Asia/Shangh
         tours = 0
     now = datetime.now(tz).date()
     crew: list[tuple[int | None, str | None, str | None]] = [tuple(p) for p in people] or [(None, None, None)]
+    parts: list[float] = []
+    if shared and len(people) >= 2:
+        net, node, _ = _network_and_base(engine, code, None, MARGIN_M)
+        k = min(len(people), MAX_PARTS, len(net["required"]))
+        if k >= 2:
+            parts = [p.length_m for p in split_route(net["graph"], net["required"], node, k).parts]
     items: list[dict[str, Any]] = []
-    for monday, week in zip(weeks, status["weeks"], strict=True):
+    for w, (monday, week) in enumerate(zip(weeks, status["weeks"], strict=True)):
         for i, (staff_id, name, duty) in enumerate(crew):
             day = monday + timedelta(days=(grid + 2 * i) % 5)
             done = week["basic_patrol"] == "done" and staff_id in week["staff"]
-            items.append({"date": day.isoformat(), "kind": "basic", "staff_id": staff_id, "staff_name": name,
-                          "duty": duty, "week_of": monday.isoformat(),
-                          "status": "done" if done else ("missed" if monday + timedelta(days=7) <= now
-                                                         else "planned")})
+            item: dict[str, Any] = {
+                "date": day.isoformat(), "kind": "basic", "staff_id": staff_id, "staff_name": name, "duty": duty,
+                "week_of": monday.isoformat(),
+                "status": "done" if done else ("missed" if monday + timedelta(days=7) <= now else "planned")}
+            if parts:  # each week the parts move on by one, so everyone walks all of them in turn
+                part = (i + w) % len(parts)
+                item |= {"part": part + 1, "parts": len(parts), "part_length_m": round(parts[part], 1)}
+            items.append(item)
     first, last = month_bounds(month)
     day = weeks[1] if len(weeks) > 1 else weeks[0]
     for tour in range(1, tours + 1):
@@ -397,6 +414,7 @@ def schedule(engine: Engine, code: str, month: str, timezone: str = "Asia/Shangh
         day += timedelta(days=1)
     items.sort(key=lambda item: (item["date"], item["kind"], str(item["staff_id"])))
     return {"grid": code, "month": month, "people": len(people), "inspection_tours": tours,
+            "shared_parts": len(parts),
             "warning": None if people else f"grid {code} has no chief or member: the plan names nobody",
             "items": items, "compliance": {k: status[k] for k in ("basic_patrols_done", "weeks_in_month",
                                                                    "full_inspection", "buildings_visited",
