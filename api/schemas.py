@@ -531,8 +531,11 @@ class RouteSummary(Model):
     required_edges: int
     covered_edges: int
     unreachable_edges: int
-    optimal: bool
+    optimal: bool = Field(description="true when the route is the shortest walk (the postman optimum, or the rural "
+                                      "postman solved exactly by CP-SAT)")
     required_pieces: int
+    lower_bound_m: float | None = Field(None, description="a proven lower bound on the shortest walk")
+    gap: float | None = Field(None, description="(length − lower bound) ÷ length: 0 when optimal")
     stops: int
     dwell_min: float
     minutes_with_stops: float

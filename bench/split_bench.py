@@ -11,6 +11,9 @@ its basic patrol shared among k = 2, 3 and 4 members, against a lower bound and 
    which a route visits one; k vehicles from the base; the longest route minimised through the distance
    dimension's global span), given ``--ortools-s`` seconds, on the ``--ortools-grids`` grids of each city with
    the most streets: the longest part of each.
+3. The rural postman: every grid whose streets fall into pieces, solved by CP-SAT (``gis.patrol.rural``) within
+   ``--rural-s`` seconds against today's heuristic (Frederickson's): the share solved to optimality, the worst gap,
+   the time, and how much shorter the routes got.
 Targets (issue 25): the split under 1 s per grid; the longest part within 10 % of the lower bound on the median
 grid. Not a test.
 """
@@ -36,6 +39,8 @@ from sqlalchemy import text  # noqa: E402
 
 from gis.db.engine import make_engine  # noqa: E402
 from gis.errors import InputError  # noqa: E402
+from gis.patrol.route import basic_route  # noqa: E402
+from gis.patrol.rural import solve_rural  # noqa: E402
 from gis.patrol.split import split_route  # noqa: E402
 from gis.patrol.store.plans import MARGIN_M, _network_and_base  # noqa: E402
 
@@ -92,7 +97,27 @@ def ortools_longest(graph: nx.MultiGraph, required: list[Any], base: Any, k: int
     return longest
 
 
-def bench_city(engine: Any, city_id: int, name: str, ortools_grids: int, ortools_s: float) -> None:
+def bench_rural(networks: list[Any], seconds: float) -> None:
+    rural = [(code, g, r, b) for code, g, r, b in networks if not basic_route(g, r, b).optimal]
+    if not rural:
+        print("   rural postman: no grid's streets fall into pieces", flush=True)
+        return
+    times, gaps, gains, optimal = [], [], [], 0
+    for _code, graph, required, base in rural:
+        heuristic = basic_route(graph, required, base)
+        solved = solve_rural(graph, required, base, time_limit_s=seconds)
+        times.append(solved.seconds)
+        gaps.append(solved.gap)
+        gains.append(1 - solved.route.length_m / heuristic.length_m)
+        optimal += solved.route.optimal
+    print(f"   rural postman, {len(rural)} grids in pieces, CP-SAT within {seconds:g} s: {optimal} solved to "
+          f"optimality ({optimal / len(rural):.0%}), worst gap {max(gaps):.1%}; time median "
+          f"{statistics.median(times):.2f} s, worst {max(times):.2f} s; shorter than the heuristic by "
+          f"{statistics.median(gains):.1%} on the median grid, {max(gains):.1%} at most", flush=True)
+
+
+def bench_city(engine: Any, city_id: int, name: str, ortools_grids: int, ortools_s: float,
+               rural_s: float) -> None:
     with engine.connect() as conn:
         codes = [r[0] for r in conn.execute(text(
             "SELECT g.code FROM grids g JOIN admin_units c ON c.id = g.community_id WHERE c.city_id = :c "
@@ -125,6 +150,7 @@ def bench_city(engine: Any, city_id: int, name: str, ortools_grids: int, ortools
               f"{statistics.median(over_single):.3f}"
               + (f"; {refused} grid(s) with fewer than {k} streets refused" if refused else "")
               + f"  [targets: {verdict}]", flush=True)
+    bench_rural(networks, rural_s)
     biggest = sorted(networks, key=lambda n: -len(n[2]))[:ortools_grids]
     for code, graph, required, base in biggest:
         for k in KS:
@@ -143,19 +169,21 @@ def bench_city(engine: Any, city_id: int, name: str, ortools_grids: int, ortools
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reuse", action="store_true", help="keep the imported, divided cities of an earlier run")
-    parser.add_argument("--ortools-grids", type=int, default=3, help="grids per city solved by OR-Tools too")
+    parser.add_argument("--ortools-grids", type=int, default=3, help="grids per city solved by OR-Tools too (0: none)")
     parser.add_argument("--ortools-s", type=float, default=30.0, help="OR-Tools' search time per grid and k")
+    parser.add_argument("--rural-s", type=float, default=10.0, help="CP-SAT's time per rural grid")
     parser.add_argument("--skip-liechtenstein", action="store_true")
     args = parser.parse_args()
     print(f"machine: {machine()}", flush=True)
     with bench_database("gridpatrol_split_bench", reuse=args.reuse) as url:
         engine = make_engine(url)
         print("1-2. Nanjing (the demo's division)", flush=True)
-        bench_city(engine, city_id_of(engine, NANJING, "nanjing"), "Nanjing", args.ortools_grids, args.ortools_s)
+        bench_city(engine, city_id_of(engine, NANJING, "nanjing"), "Nanjing", args.ortools_grids, args.ortools_s,
+                   args.rural_s)
         if not args.skip_liechtenstein:
             print("1-2. Liechtenstein", flush=True)
             bench_city(engine, city_id_of(engine, LIECHTENSTEIN, "liechtenstein"), "Liechtenstein",
-                       args.ortools_grids, args.ortools_s)
+                       args.ortools_grids, args.ortools_s, args.rural_s)
         engine.dispose()
 
 

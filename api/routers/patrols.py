@@ -24,6 +24,7 @@ from gis.patrol.gpx import to_gpx, tours_to_gpx
 from gis.patrol.inspection import DEFAULT_MINUTES_PER_BUILDING, DEFAULT_SHIFT_MIN
 from gis.patrol.store.plans import (
     DEFAULT_DWELL_MIN,
+    DEFAULT_EXACT_S,
     DEFAULT_HOT_SPOT_DAYS,
     grid_outline,
     plan_basic,
@@ -51,6 +52,8 @@ CrsParam = Annotated[str, Query(description="the base's coordinate system: wgs84
 async def basic_patrol(
     code: str, engine: EngineDep, user: Viewer, base: BaseParam = None, crs: CrsParam = "wgs84",
     dwell_min: Annotated[float, Query(ge=0, le=60, description="minutes at each key place")] = DEFAULT_DWELL_MIN,
+    exact_s: Annotated[float, Query(ge=0, le=60, description="seconds CP-SAT may spend on a rural grid's route "
+                                                             "(0: the heuristic alone)")] = DEFAULT_EXACT_S,
     format: Literal["geojson", "gpx", "html"] = "geojson",
 ) -> Any:
     """GeoJSON: the base, the steps in walking order (``required`` or a ``repeat``), the stops at key places, and
@@ -59,7 +62,7 @@ async def basic_patrol(
     (numbered stops, the turn list; printable, readable on a phone)."""
     point = _base_point(code, base, crs)
     await require_code_async(engine, user, code)
-    route = await run_in_threadpool(plan_basic, engine, code, base=point, dwell_min=dwell_min)
+    route = await run_in_threadpool(plan_basic, engine, code, base=point, dwell_min=dwell_min, exact_s=exact_s)
     return await _deliver(engine, code, route, format, draw=patrol_map, gpx=to_gpx,
                           title=f"网格 {code} 基础巡查 · basic patrol", filename=f"patrol-{code}.gpx")
 

@@ -46,6 +46,9 @@ class Route:
     unreachable: list[Edge] = field(default_factory=list)
     optimal: bool = True
     pieces: int = 1
+    lower_bound_m: float | None = None
+    """A proven lower bound on the shortest walk (the exact rural postman's, :mod:`gis.patrol.rural`); None when
+    none was sought (an optimal route is its own bound)."""
 
     @property
     def minutes(self) -> float:
@@ -56,11 +59,15 @@ class Route:
         return self.deadhead_m / self.length_m if self.length_m else 0.0
 
     def summary(self) -> dict[str, Any]:
+        bound = self.length_m if self.optimal else self.lower_bound_m
+        gap = None if bound is None or not self.length_m else max(0.0, 1 - bound / self.length_m)
         return {"length_m": round(self.length_m, 1), "required_m": round(self.required_m, 1),
                 "deadhead_m": round(self.deadhead_m, 1), "deadhead_share": round(self.deadhead_share, 4),
                 "minutes": round(self.minutes, 1), "required_edges": self.required_edges,
                 "covered_edges": self.covered_edges, "unreachable_edges": len(self.unreachable),
-                "optimal": self.optimal, "required_pieces": self.pieces}
+                "optimal": self.optimal, "required_pieces": self.pieces,
+                "lower_bound_m": round(bound, 1) if bound is not None else None,
+                "gap": round(gap, 4) if gap is not None else None}
 
 
 def shortest_key(graph: nx.MultiGraph, u: Hashable, v: Hashable, weight: str = "length") -> int:

@@ -83,3 +83,26 @@ def test_bad_input_is_refused(client: TestClient, grid: str, params: dict[str, o
                               message: str) -> None:
     answer = client.get(f"/grids/{grid}/patrols/split", params=params)
     assert answer.status_code == status and message in answer.text, answer.text
+
+
+def test_a_rural_grid_is_solved_exactly_or_bounded(client: TestClient, nanjing_url: str) -> None:
+    """Where a grid's streets fall into pieces, CP-SAT solves the route exactly (or says by how much it may be
+    off), never longer than the heuristic's."""
+    engine = make_engine(nanjing_url)
+    with engine.connect() as conn:
+        codes = [r[0] for r in conn.exec_driver_sql("SELECT code FROM grids ORDER BY code")]
+    engine.dispose()
+    rural = None
+    for code in codes:
+        plain = client.get(f"/grids/{code}/patrols/basic", params={"exact_s": 0}).json()["properties"]
+        if plain["required_pieces"] > 1:
+            rural = code
+            break
+    assert rural is not None, "the Nanjing demo has grids whose streets fall into pieces"
+    assert not plain["optimal"] and plain["gap"] is None and plain["lower_bound_m"] is None
+    solved = client.get(f"/grids/{rural}/patrols/basic", params={"exact_s": 10}).json()["properties"]
+    assert solved["length_m"] <= plain["length_m"] + 0.1
+    assert solved["lower_bound_m"] <= solved["length_m"] + 0.1
+    assert solved["optimal"] == (solved["gap"] == 0.0)
+    assert solved["covered_edges"] == plain["covered_edges"]
+    assert client.get(f"/grids/{rural}/patrols/basic", params={"exact_s": 61}).status_code == 422

@@ -37,8 +37,11 @@ from gis.geo.crs import WGS84, utm_crs_for
 from gis.patrol.budgeted import EVENT_RISK, KEY_PLACE_RISK, OPEN_EVENT_RISK, plan_budgeted
 from gis.patrol.inspection import DEFAULT_MINUTES_PER_BUILDING, DEFAULT_SHIFT_MIN, plan_inspection
 from gis.patrol.route import Route, basic_route, shortest_key
+from gis.patrol.rural import solve_rural
 from gis.patrol.split import split_route
 
+DEFAULT_EXACT_S = 2.0
+"""Seconds CP-SAT may spend on a rural grid's basic patrol (gis.patrol.rural)."""
 MARGIN_M = 60.0
 WIDER_MARGINS_M = (250.0, 800.0)
 EDGE_M = 15.0
@@ -173,13 +176,23 @@ def _network_and_base(engine: Engine, code: str, base: tuple[float, float] | Non
 
 
 def plan_basic(engine: Engine, code: str, *, base: tuple[float, float] | None = None,
-               dwell_min: float = DEFAULT_DWELL_MIN, margin_m: float = MARGIN_M) -> dict[str, Any]:
-    """The grid's weekly basic patrol as a GeoJSON FeatureCollection (steps in order, then stops)."""
+               dwell_min: float = DEFAULT_DWELL_MIN, margin_m: float = MARGIN_M,
+               exact_s: float = DEFAULT_EXACT_S) -> dict[str, Any]:
+    """The grid's weekly basic patrol as a GeoJSON FeatureCollection (steps in order, then stops). Where the grid's
+    streets fall into pieces (the rural postman), CP-SAT solves it exactly within ``exact_s`` seconds
+    (:func:`gis.patrol.rural.solve_rural`), else gives its best walk with a proven bound and the gap; 0: the
+    heuristic alone."""
     if not 0 <= dwell_min <= 60:
         raise InputError("the dwell time at a stop is 0 to 60 minutes")
+    if not 0 <= exact_s <= 60:
+        raise InputError("exact_s (the rural postman's search time) is 0 to 60 seconds")
     net, node, snap = _network_and_base(engine, code, base, margin_m)
     graph = net["graph"]
     route = basic_route(graph, net["required"], node)
+    if not route.optimal and exact_s > 0:
+        bounded = solve_rural(graph, net["required"], node, time_limit_s=exact_s)
+        route = bounded.route
+        route.lower_bound_m = bounded.lower_bound_m
     spots = _hot_spots(engine, code, graph, route, days=DEFAULT_HOT_SPOT_DAYS)
     out = _as_geojson(code, graph, route, [*net["places"], *spots], dwell_min, base_given=base is not None,
                       snap_m=snap)
