@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import httpx2 as httpx  # noqa: E402
-import numpy as np  # noqa: E402
 import synthetic_city  # noqa: E402
 from benchdb import bench_database, machine  # noqa: E402
+from console_bench import ms, timed  # noqa: E402
 from intake_bench import serving  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
@@ -95,19 +95,6 @@ def replay(engine: Engine, sent: list[tuple[str, Any]]) -> float:
         return spent
     finally:
         raw.close()
-
-
-def timed(fn: Any, repeat: int) -> list[float]:
-    out = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - started)
-    return out
-
-
-def ms(values: list[float]) -> str:
-    return f"median {statistics.median(values) * 1000:.1f} ms, p95 {np.percentile(values, 95) * 1000:.1f} ms"
 
 
 def refresh(engine: Engine, unit: Unit, label: str, repeat: int) -> float:
