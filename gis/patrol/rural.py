@@ -39,10 +39,14 @@ DEFAULT_TIME_LIMIT_S = 5.0
 @dataclass
 class Bounded:
     route: Route
-    lower_bound_m: float
-    """A proven lower bound on the shortest walk (the route's own length when it is optimal)."""
     status: str
     seconds: float
+
+    @property
+    def lower_bound_m(self) -> float:
+        """A proven lower bound on the shortest walk (the route's own length when it is optimal)."""
+        bound = self.route.lower_bound_m
+        return self.route.length_m if bound is None else bound
 
     @property
     def gap(self) -> float:
@@ -53,18 +57,22 @@ class Bounded:
 
 
 def solve_rural(graph: nx.MultiGraph, required: Sequence[Edge], base: Hashable, *, weight: str = "length",
-                time_limit_s: float = DEFAULT_TIME_LIMIT_S, workers: int = 1) -> Bounded:
+                time_limit_s: float = DEFAULT_TIME_LIMIT_S, workers: int = 1,
+                heuristic: Route | None = None) -> Bounded:
     """The shortest closed walk from ``base`` over every street of ``required`` (those the base reaches), exactly
-    within ``time_limit_s``, else the best found with its proven bound (see the module docstring)."""
+    within ``time_limit_s``, else the best found with its proven bound (see the module docstring). ``heuristic``:
+    :func:`basic_route`'s route for the same streets, when the caller has it already. The route returned carries
+    the bound (``lower_bound_m``)."""
     if not 0 < time_limit_s <= 300:
         raise InputError("the rural postman's time limit is more than 0 and at most 300 seconds")
-    heuristic = basic_route(graph, required, base, weight=weight)
+    if heuristic is None:
+        heuristic = basic_route(graph, required, base, weight=weight)
     reach = nx.node_connected_component(graph, base)
     sub = graph.subgraph(reach)
     wanted = {_key(u, v, k) for u, v, k in required if u in reach}
     edges = [(u, v, k) for u, v, k in sub.edges(keys=True)]
     if heuristic.optimal:  # one piece with the base: the postman tour is already optimal
-        return Bounded(heuristic, heuristic.length_m, "OPTIMAL", 0.0)
+        return Bounded(_bounded(heuristic, heuristic.length_m), "OPTIMAL", 0.0)
     model = cp_model.CpModel()
     req = [1 if _key(u, v, k) in wanted else 0 for u, v, k in edges]
     x = [model.new_int_var(0, 1 if r else 2, f"x{i}") for i, r in enumerate(req)]
@@ -110,7 +118,7 @@ def solve_rural(graph: nx.MultiGraph, required: Sequence[Edge], base: Hashable, 
     status = solver.solve(model)
     seconds = float(solver.wall_time)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return Bounded(heuristic, heuristic.required_m, solver.status_name(status), seconds)
+        return Bounded(_bounded(heuristic, heuristic.required_m), solver.status_name(status), seconds)
     tour = nx.MultiGraph()
     tour.add_node(base)
     for i, (u, v, k) in enumerate(edges):
@@ -122,15 +130,20 @@ def solve_rural(graph: nx.MultiGraph, required: Sequence[Edge], base: Hashable, 
              ((a, b, key, tour.edges[a, b, key]) for a, b, key in nx.eulerian_circuit(tour, source=base, keys=True))]
     total = sum(float(graph.edges[a, b, k][weight]) for a, b, k, _ in steps)
     if total > heuristic.length_m:  # rounding to decimetres can only cost millimetres; keep the shorter
-        return Bounded(heuristic, min(heuristic.length_m, _metres(solver.best_objective_bound, heuristic)),
-                       solver.status_name(status), seconds)
+        bound = min(heuristic.length_m, _metres(solver.best_objective_bound, heuristic))
+        return Bounded(_bounded(heuristic, bound), solver.status_name(status), seconds)
     optimal = status == cp_model.OPTIMAL
     route = Route(base=base, steps=steps, length_m=total, required_m=heuristic.required_m,
                   deadhead_m=total - heuristic.required_m, required_edges=heuristic.required_edges,
                   covered_edges=heuristic.covered_edges, unreachable=heuristic.unreachable, optimal=optimal,
                   pieces=heuristic.pieces)
     bound = total if optimal else _metres(solver.best_objective_bound, route)
-    return Bounded(route, bound, solver.status_name(status), seconds)
+    return Bounded(_bounded(route, bound), solver.status_name(status), seconds)
+
+
+def _bounded(route: Route, bound: float) -> Route:
+    route.lower_bound_m = bound
+    return route
 
 
 def _key(u: Hashable, v: Hashable, k: int) -> tuple[Hashable, Hashable, int]:

@@ -190,9 +190,7 @@ def plan_basic(engine: Engine, code: str, *, base: tuple[float, float] | None = 
     graph = net["graph"]
     route = basic_route(graph, net["required"], node)
     if not route.optimal and exact_s > 0:
-        bounded = solve_rural(graph, net["required"], node, time_limit_s=exact_s)
-        route = bounded.route
-        route.lower_bound_m = bounded.lower_bound_m
+        route = solve_rural(graph, net["required"], node, time_limit_s=exact_s, heuristic=route).route
     spots = _hot_spots(engine, code, graph, route, days=DEFAULT_HOT_SPOT_DAYS)
     out = _as_geojson(code, graph, route, [*net["places"], *spots], dwell_min, base_given=base is not None,
                       snap_m=snap)
