@@ -146,17 +146,12 @@ def split_route(graph: nx.MultiGraph, required: Sequence[Edge], base: Hashable, 
             big = max(range(len(runs)), key=lambda i: len(runs[i]))
             half = len(runs[big]) // 2
             runs[big:big + 1] = [runs[big][:half], runs[big][half:]]
-        starts: list[Hashable] = [base] * k
-        if bases is not None:  # the runs go to the starts so that the longest walk is shortest
-            best: tuple[float, tuple[int, ...]] | None = None
-            lengths = {(i, j): route(runs[i], bases[j]).length_m for i in range(k) for j in range(k)}
-            for order in itertools.permutations(range(k)):
-                longest = max(lengths[i, order[i]] for i in range(k))
-                if best is None or longest < best[0]:
-                    best = (longest, order)
-            assert best is not None
-            starts = [bases[best[1][i]] for i in range(k)]
-        return runs, starts, [route(runs[i], starts[i]) for i in range(k)]
+        if bases is None:
+            return runs, [base] * k, [route(run, base) for run in runs]
+        # the runs go to the starts so that the longest walk is shortest
+        walks = {(i, j): route(runs[i], bases[j]) for i in range(k) for j in range(k)}
+        order = min(itertools.permutations(range(k)), key=lambda o: max(walks[i, o[i]].length_m for i in range(k)))
+        return runs, [bases[order[i]] for i in range(k)], [walks[i, order[i]] for i in range(k)]
 
     # the tour walked either way round cuts differently: the better of the two goes on to the local search
     forward = cut(tour.steps)
@@ -164,12 +159,13 @@ def split_route(graph: nx.MultiGraph, required: Sequence[Edge], base: Hashable, 
     runs, starts, parts = min((forward, backward), key=lambda c: max(p.length_m for p in c[2]))
     moves = _improve(graph, runs, parts, starts, route, weight, started + time_limit_s)
 
+    # each start's distances, once (one base: the base's, from above)
+    from_start = [dist] if bases is None else [nx.single_source_dijkstra_path_length(graph, b, weight=weight)
+                                                for b in bases]
+
     def round_trip(u: Hashable, v: Hashable, key: int) -> float:
         length = float(graph.edges[u, v, key][weight])
-        if bases is None:
-            return dist.get(u, float("inf")) + length + dist.get(v, float("inf"))
-        return min(nx.shortest_path_length(graph, b, u, weight=weight) + length
-                   + nx.shortest_path_length(graph, v, b, weight=weight) for b in bases)
+        return min(d.get(u, float("inf")) + length + d.get(v, float("inf")) for d in from_start)
     reachable = [e for run in runs for e in run]
     longest_trip = max(round_trip(*e) for e in reachable)
     share = tour.length_m / k if (tour.optimal and bases is None) else tour.required_m / k
