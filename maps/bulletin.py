@@ -9,6 +9,7 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.chart import BarChart, LineChart, Reference
+from openpyxl.chart.series import SeriesLabel
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
@@ -139,7 +140,6 @@ def bulletin_xlsx(data: dict[str, Any]) -> bytes:
                            titles_from_data=False)
         chart.set_categories(Reference(ws, min_col=6, max_col=5 + len(months), min_row=1))
         for series, c in zip(chart.series, data["categories"], strict=False):
-            from openpyxl.chart.series import SeriesLabel
             series.tx = SeriesLabel(v=str(c["name"]))
         chart.height, chart.width = 8, 18
         ws.add_chart(chart, f"A{n + 4}")

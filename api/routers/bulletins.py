@@ -7,10 +7,8 @@ gets a clear 4xx before anything is computed.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
@@ -23,7 +21,6 @@ from api.roles import Viewer
 from api.settings import Settings
 from gis.access.scope import User
 from gis.oversight.store import bulletin as bulletin_store
-from gis.oversight.store.screen import city_timezone
 from maps.bulletin import bulletin_page, bulletin_xlsx
 
 router = APIRouter(tags=["leaders"])
@@ -31,17 +28,11 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def last_month(today: date) -> str:
-    before = today.replace(day=1) - timedelta(days=1)
-    return f"{before.year:04d}-{before.month:02d}"
-
-
 def make_bulletin(engine: Engine, settings: Settings, user: User, city: str | None, unit: str | None,
                   month: str | None) -> dict[str, Any]:
     with engine.connect() as conn:
         found = unit_in_jurisdiction(conn, user, city=city, unit=unit, default_city=settings.default_city)
-        zone = city_timezone(conn, found.city_id, settings.timezone)
-    month = month or last_month(datetime.now(ZoneInfo(zone)).date())
+        month, zone = bulletin_store.asked_month(conn, found, month, timezone=settings.timezone)
     return bulletin_store.bulletin(engine, found, month, timezone=zone)
 
 

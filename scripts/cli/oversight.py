@@ -7,9 +7,7 @@ import json
 import re
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from api.settings import Settings
 from gis.errors import InputError
@@ -19,9 +17,8 @@ FORMATS = {".xlsx": "xlsx", ".html": "html", ".htm": "html", ".json": "json"}
 
 
 def cmd_bulletin(args: argparse.Namespace, settings: Settings) -> int:
-    from gis.oversight.store.bulletin import bulletin, month_period
+    from gis.oversight.store.bulletin import asked_month, bulletin
     from gis.oversight.store.leaders import find_unit
-    from gis.oversight.store.screen import city_timezone
     from maps.bulletin import bulletin_page, bulletin_xlsx
 
     if args.month is not None and not re.fullmatch(r"\d{4}-\d{2}", args.month):
@@ -34,12 +31,7 @@ def cmd_bulletin(args: argparse.Namespace, settings: Settings) -> int:
     with engine_for(settings) as engine:
         with engine.connect() as conn:
             unit = find_unit(conn, city=args.city or (None if args.unit else settings.default_city), unit=args.unit)
-            zone = city_timezone(conn, unit.city_id, settings.timezone)
-        month = args.month
-        if month is None:
-            first = datetime.now(ZoneInfo(zone)).date().replace(day=1)
-            month = f"{first.year - (first.month == 1):04d}-{(first.month - 2) % 12 + 1:02d}"
-        month_period(month, zone, datetime.now(ZoneInfo(zone)))  # a month not yet begun: refused before any work
+            month, zone = asked_month(conn, unit, args.month, timezone=settings.timezone)  # refused before any work
         print(f"the bulletin of {unit.name} for {month}…", file=sys.stderr, flush=True)
         started = time.perf_counter()
         data = bulletin(engine, unit, month, timezone=zone)

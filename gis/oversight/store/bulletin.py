@@ -57,6 +57,17 @@ def month_period(month: str, timezone: str, now: datetime) -> tuple[datetime, da
     return start, min(end, now), end > now
 
 
+def asked_month(conn: Connection, unit: Unit, month: str | None, *, timezone: str,
+                now: datetime | None = None) -> tuple[str, str]:
+    """The month a bulletin is asked for (default: last month, in the city's time zone), refused when it has not
+    begun, and the city's time zone: what the API and the command check before any work."""
+    zone = city_timezone(conn, unit.city_id, timezone)
+    at = (now or datetime.now(ZoneInfo(zone))).astimezone(ZoneInfo(zone))
+    month = month or previous_month(f"{at.year:04d}-{at.month:02d}")
+    month_period(month, zone, at)
+    return month, zone
+
+
 def previous_month(month: str) -> str:
     first, _ = month_bounds(month)
     before = first - timedelta(days=1)
@@ -88,7 +99,7 @@ def _children(engine: Engine, conn: Connection, unit: Unit, level: str | None, n
 
 
 def _categories(conn: Connection, where: str, params: dict[str, Any], start: datetime, end: datetime,
-                tz: ZoneInfo) -> list[dict[str, Any]]:
+                tz: ZoneInfo, names: dict[str, tuple[str, str | None]]) -> list[dict[str, Any]]:
     """The month's top categories, with last month's count and the counts of the last :data:`TREND_MONTHS`."""
     first = start
     for _ in range(TREND_MONTHS - 1):
@@ -106,7 +117,6 @@ def _categories(conn: Connection, where: str, params: dict[str, Any], start: dat
     for month, code, n in rows:
         counts[code][month] = int(n)
     this, last = months[-1], months[-2] if len(months) > 1 else None
-    names = {c: (n, e) for c, n, e in conn.exec_driver_sql("SELECT code, name, name_en FROM categories").all()}
     top = sorted((c for c in counts if counts[c].get(this)), key=lambda c: (-counts[c][this], c))[:TOP_CATEGORIES]
     out = []
     for code in top:
@@ -118,8 +128,8 @@ def _categories(conn: Connection, where: str, params: dict[str, Any], start: dat
     return out
 
 
-def _hot_spots(conn: Connection, where: str, params: dict[str, Any], start: datetime,
-               end: datetime) -> list[dict[str, Any]]:
+def _hot_spots(conn: Connection, where: str, params: dict[str, Any], start: datetime, end: datetime,
+               names: dict[str, tuple[str, str | None]]) -> list[dict[str, Any]]:
     centre = conn.exec_driver_sql(
         f"""SELECT avg(ST_X(e.geom)), avg(ST_Y(e.geom)) FROM events e WHERE {where}
             AND e.reported_at >= %(s)s AND e.reported_at < %(e)s""", {**params, "s": start, "e": end}).one()
@@ -141,7 +151,6 @@ def _hot_spots(conn: Connection, where: str, params: dict[str, Any], start: date
             FROM month WHERE cluster IS NOT NULL GROUP BY category_code, cluster ORDER BY 2 DESC, 1
             LIMIT {HOT_SPOTS}""",
         {**params, "s": start, "e": end, "eps": HOT_SPOT_M, "min": HOT_SPOT_MIN}).all()
-    names = {c: (n, e) for c, n, e in conn.exec_driver_sql("SELECT code, name, name_en FROM categories").all()}
     grids: dict[str, str] = dict(conn.exec_driver_sql(
         "SELECT code, coalesce(name, code) FROM grids WHERE code = ANY(%(c)s)",
         {"c": [r[5] for r in rows if r[5]]}).all())
@@ -228,8 +237,9 @@ def bulletin(engine: Engine, unit: Unit, month: str, *, timezone: str = "Asia/Sh
                      "name_en": departments.get(r["unit"], (r["unit"], None))[1]} for r in rows]
         dept_rows = by_department(start, end)
         dept_previous = {r["code"]: r for r in by_department(p_start, p_end)}
-        categories = _categories(conn, where, params, start, end, tz)
-        hot_spots = _hot_spots(conn, where, params, start, end)
+        labels = {c: (n, e) for c, n, e in conn.exec_driver_sql("SELECT code, name, name_en FROM categories").all()}
+        categories = _categories(conn, where, params, start, end, tz, labels)
+        hot_spots = _hot_spots(conn, where, params, start, end, labels)
         cases = _cases(conn, where, params, start, end, at)
         patrol = _patrol(conn, unit, month, level, zone, at)
     rankings = {m.key: ranking(children, previous, m) for m in RANKINGS} if children else {}
