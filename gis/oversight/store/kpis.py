@@ -24,6 +24,9 @@ department, the responsible department of the category (the owner a bulletin ran
 came from (patrol, hotline, app, video, referral), which has figures of its own; by city, the city's id (a whole
 city's own figures: the big screen and the bulletin of a city)."""
 
+OVERDUE_STATES_SQL = "('dispatched', 'handled', 'verified')"
+"""The states in which a case past its handling deadline counts as open overdue (``open_overdue``)."""
+
 _COUNTED = f"""(greatest(e.reported_at, e.dispatched_at, e.due_at, e.closed_at, e.supervision_due_at) >= %(s)s
         OR e.state IN {OPEN_STATES_SQL}
         OR e.id = ANY(ARRAY(SELECT t.event_id FROM event_transitions t WHERE t.action = 'return' AND t.at >= %(s)s
@@ -108,7 +111,7 @@ def _kpis(conn: Connection, levels: tuple[str, ...], start: datetime, end: datet
             count(*) FILTER (WHERE e.dispatched_at >= %(s)s AND e.dispatched_at < %(e)s AND e.extensions > 0),
             avg(extract(epoch FROM e.closed_at - e.dispatched_at) - e.suspended_seconds)
                 FILTER (WHERE e.closed_at >= %(s)s AND e.closed_at < %(e)s) / 3600.0,
-            count(*) FILTER (WHERE e.state IN ('dispatched', 'handled', 'verified') AND e.due_at < %(now)s),
+            count(*) FILTER (WHERE e.state IN {OVERDUE_STATES_SQL} AND e.due_at < %(now)s),
             count(*) FILTER (WHERE e.closed_at >= %(s)s AND e.closed_at < %(e)s AND e.closed_on_time),
             count(*) FILTER (WHERE e.state = 'hung'),
             count(*) FILTER (WHERE e.due_at >= %(s)s AND e.due_at < %(e)s AND e.state = 'hung'),
@@ -119,7 +122,7 @@ def _kpis(conn: Connection, levels: tuple[str, ...], start: datetime, end: datet
                 OR (e.state = 'accepted' AND e.dispatch_due_at < %(now)s))),
             count(*) FILTER (WHERE e.due_at >= %(s)s AND e.due_at < %(e)s AND e.dispatched_at IS NOT NULL
                 AND (e.closed_on_time IS FALSE OR e.missed_deadline OR (e.closed_at IS NULL AND e.due_at < %(now)s
-                     AND e.state IN ('dispatched', 'handled', 'verified')))),
+                     AND e.state IN {OVERDUE_STATES_SQL}))),
             count(*) FILTER (WHERE e.supervision_due_at >= %(s)s AND e.supervision_due_at < %(e)s),
             count(*) FILTER (WHERE e.supervision_due_at >= %(s)s AND e.supervision_due_at < %(e)s
                 AND e.closed_at <= e.supervision_due_at),

@@ -20,15 +20,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Connection, Engine
 
 from gis.dispatch.queries import OPEN_STATES_SQL
-from gis.oversight.store.kpis import kpis, kpis_and_children
+from gis.oversight.store.kpis import OVERDUE_STATES_SQL, kpis, kpis_and_children
 from gis.oversight.store.leaders import BELOW, Unit, cached_coverage
 from gis.patrol.store.visits import week_summary
 
 FEED_ROWS = 12
 DUE_SOON_H = 2
 HEAT_DIGITS = 3  # 0.001°: about 100 m
-OVERDUE_STATES_SQL = "('dispatched', 'handled', 'verified')"
-"""Open past the handling deadline: the states ``kpis``'s ``open_overdue`` counts."""
 
 
 def event_filter(unit: Unit) -> tuple[str, dict[str, Any]]:
