@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from api.settings import Settings
-from gis.db.embedded import EmbeddedPostgres
+from gis.db.embedded import SERVICE_ROLE, SUPERUSER, EmbeddedPostgres
 from gis.db.engine import make_engine
 from gis.db.migrate import upgrade
 from gis.geo.cities import city_from_options
@@ -22,10 +22,11 @@ from gis.planning.store.importer import import_osm
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_CITIES: dict[str, dict[str, object]] = {
     "nanjing": {"code": "320100"},
+    "beijing": {"code": "110000"},
     "liechtenstein": {"default_storeys": 2, "outside_china": True},
 }
 """The benchmarks' cities, as ``gridpatrol city add`` options: Nanjing's name and district codes come from
-GB/T 2260; Liechtenstein is outside China, of low houses."""
+GB/T 2260 (Beijing: the municipality); Liechtenstein is outside China, of low houses."""
 
 
 @contextmanager
@@ -51,6 +52,13 @@ def bench_database(name: str, *, reuse: bool = False) -> Iterator[str]:
     finally:
         if started is not None:
             started.stop()
+
+
+def upkeep_url(url: str) -> str:
+    """``url`` as the embedded server's superuser (for CHECKPOINT and such upkeep between timed runs) when it is the
+    service's role on the embedded server; otherwise ``url`` itself."""
+    prefix = f"postgresql+psycopg2://{SERVICE_ROLE}@/"
+    return url.replace(prefix, f"postgresql+psycopg2://{SUPERUSER}@/", 1) if url.startswith(prefix) else url
 
 
 def machine() -> str:
