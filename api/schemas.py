@@ -742,6 +742,9 @@ class Visit(Model):
     unknown_buildings: list[int] = Field(description="building ids given that are not the grid's")
     note: str
     position: Point | None
+    matched_by: str = Field(description="hmm: the track map-matched to the streets; buffer: the buffer test "
+                                        "(tolerance_m), where the matcher found no path or was not asked")
+    gps_sigma_m: float | None = Field(description="the GPS error the matcher assumed (σ, metres)")
     replayed: bool | None = Field(default=None, description="true: a retry with the same idempotency key")
 
 

@@ -42,7 +42,13 @@ class VisitBody(BaseModel):
     track: dict[str, Any] | None = Field(None, description="a GeoJSON LineString in WGS-84")
     buildings: list[int] = Field(default_factory=list, description="ids of the buildings visited")
     note: str = Field("", max_length=2000)
-    tolerance_m: float = Field(visits.DEFAULT_TOLERANCE_M, ge=1, le=100)
+    times: list[float] | None = Field(None, description="each track point's time, Unix seconds, in the track's "
+                                      "order (lets the matcher drop GPS jumps and estimate the GPS error)")
+    gps_error_m: float | None = Field(None, description="the phone's GPS error, σ in metres (estimated from the "
+                                      "track when left out)")
+    method: Literal["hmm", "buffer"] = Field("hmm", description="hmm: hidden-Markov map matching to the streets; "
+                                             "buffer: the buffer test within tolerance_m")
+    tolerance_m: float = Field(visits.DEFAULT_TOLERANCE_M, ge=1, le=100, description="the buffer test's distance")
     idempotency_key: str | None = Field(None, min_length=1, max_length=128, description="a client key: the same "
                                         "visit sent again (a phone's offline queue) is stored once")
     position: dict[str, Any] | None = Field(None, description="where the member logged it: a GeoJSON Point "
@@ -89,17 +95,20 @@ def _line(track: dict[str, Any] | None) -> list[Any] | None:
     },
 )
 async def log_visit(code: str, body: VisitBody, engine: EngineDep, user: Recorder) -> Any:
-    """The answer says which street segments the track walked (within ``tolerance_m``) and their share of the
-    grid's street length; buildings outside the grid are listed apart (``unknown_buildings``). A grid member logs
-    their own visits (``staff_id`` defaults to theirs) in their own grids, begun in the last week; a dispatcher logs
-    older ones, and visits for the members of their unit."""
+    """The track is matched to the grid's streets (hidden-Markov map matching; the buffer test within
+    ``tolerance_m`` where the matcher finds no path, or with ``method=buffer``): the answer says how many street
+    segments it walked and their share of the grid's street length (``GET /visits/{id}/streets`` draws them);
+    buildings outside the grid are listed apart (``unknown_buildings``). A grid member logs their own visits
+    (``staff_id`` defaults to theirs) in their own grids, begun in the last week; a dispatcher logs older ones, and
+    visits for the members of their unit."""
     await require_code_async(engine, user, code)
     _recent(user, aware(body.started_at) or body.started_at)
     visit = await run_in_threadpool(
         writing, engine, visits.log_visit, code, kind=body.kind, started_at=body.started_at, ended_at=body.ended_at,
         staff_id=_walker(user, body.staff_id), track=_line(body.track), buildings=body.buildings, note=body.note,
         tolerance_m=body.tolerance_m, idempotency_key=body.idempotency_key,
-        position=point_from_geojson(body.position) if body.position is not None else None)
+        position=point_from_geojson(body.position) if body.position is not None else None,
+        times=body.times, gps_error_m=body.gps_error_m, method=body.method)
     return JSONResponse(visit, status_code=200) if visit.get("replayed") else visit
 
 
@@ -120,17 +129,19 @@ async def log_visit_gpx(
     kind: Literal["basic", "inspection", "budgeted"] = "basic",
     staff_id: int | None = None,
     tolerance_m: Annotated[float, Query(ge=1, le=100)] = visits.DEFAULT_TOLERANCE_M,
+    method: Literal["hmm", "buffer"] = "hmm",
 ) -> dict[str, Any]:
     """The body is the GPX file; the visit's start and end are its first and last point times."""
     await require_code_async(engine, user, code)
     staff_id = _walker(user, staff_id)
     data = await request.body()  # at most api.limits.MAX_GPX_BYTES: the body guard refused anything larger
-    coords, start, end = await run_in_threadpool(gpx.track_from_gpx, data)  # parsing: off the event loop
+    coords, start, end, times = await run_in_threadpool(gpx.track_from_gpx, data)  # parsing: off the event loop
     if start is None or end is None:
         raise InputError("the GPX track has no times: record it with times, or log it as JSON with started_at/ended_at")
     _recent(user, start if start.tzinfo else start.replace(tzinfo=UTC))
     return await run_in_threadpool(writing, engine, visits.log_visit, code, kind=kind, started_at=start, ended_at=end,
-                                   staff_id=staff_id, track=coords, tolerance_m=tolerance_m)
+                                   staff_id=staff_id, track=coords, tolerance_m=tolerance_m, times=times,
+                                   method=method)
 
 
 @router.get(
@@ -146,6 +157,25 @@ async def get_visit(visit_id: int, engine: EngineDep, user: Viewer) -> dict[str,
     except ForbiddenError:
         raise NotFoundError(f"no visit {visit_id}") from None
     return visit
+
+
+@router.get(
+    "/visits/{visit_id}/streets",
+    summary="What a visit was credited with: the street segments it walked, the matched path, the track",
+    response_model=None,
+    responses={200: {"description": "GeoJSON FeatureCollection (kind: walked, matched, track)"},
+               404: {"description": "no such visit"}},
+)
+async def visit_streets(visit_id: int, engine: EngineDep, user: Viewer) -> dict[str, Any]:
+    """For a member after "end patrol" (the phone page draws it) and for whoever checks the visit: each street
+    segment credited (``kind: walked``), the path along the streets the matcher found (``kind: matched``) and the
+    track as sent (``kind: track``). Properties: the visit, as ``GET /visits/{id}``."""
+    collection = await run_in_threadpool(reading, engine, visits.visit_streets, visit_id)
+    try:
+        await require_code_async(engine, user, collection["properties"]["grid"])
+    except ForbiddenError:
+        raise NotFoundError(f"no visit {visit_id}") from None
+    return collection
 
 
 @router.get(

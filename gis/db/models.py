@@ -662,9 +662,11 @@ class PatrolVisit(Base):
         Index("patrol_visits_position_idx", "position", postgresql_using="gist"),
         CheckConstraint(_in("kind", VISIT_KINDS), name="patrol_visits_kind_check"),
         CheckConstraint("ended_at >= started_at", name="patrol_visits_time_check"),
+        CheckConstraint("matched_by IN ('hmm', 'buffer')", name="patrol_visits_matched_by_check"),
         Index("patrol_visits_grid_time_idx", "grid_code", "started_at"),
         Index("patrol_visits_staff_idx", "staff_id", "started_at"),
         Index("patrol_visits_track_idx", "track", postgresql_using="gist"),
+        Index("patrol_visits_matched_path_idx", "matched_path", postgresql_using="gist"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -687,6 +689,10 @@ class PatrolVisit(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     position: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    matched_by: Mapped[str] = mapped_column(String(8), server_default="buffer")
+    gps_sigma_m: Mapped[float | None] = mapped_column(Double, nullable=True)
+    matched_path: Mapped[Any] = mapped_column(Geometry("MULTILINESTRING", srid=SRID, spatial_index=False),
+                                              nullable=True)
 
 
 class PatrolOptionalStreet(Base):

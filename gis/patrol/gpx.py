@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import gpxpy
@@ -61,8 +61,10 @@ def tours_to_gpx(collection: dict[str, Any]) -> str:
     return gpx.to_xml(version="1.1")
 
 
-def track_from_gpx(data: bytes) -> tuple[list[tuple[float, float]], datetime | None, datetime | None]:
-    """The points of a GPX file's tracks (or its route, when it has no track), with its first and last times."""
+def track_from_gpx(data: bytes) -> tuple[list[tuple[float, float]], datetime | None, datetime | None,
+                                         list[float] | None]:
+    """The points of a GPX file's tracks (or its route, when it has no track), with its first and last times and
+    each point's time in Unix seconds (None unless every point has one)."""
     try:
         gpx = gpxpy.parse(data.decode("utf-8-sig"))
     except (gpxpy.gpx.GPXException, UnicodeDecodeError, ValueError) as exc:
@@ -70,4 +72,7 @@ def track_from_gpx(data: bytes) -> tuple[list[tuple[float, float]], datetime | N
     points: list[Any] = [p for t in gpx.tracks for s in t.segments for p in s.points]
     points = points or [p for r in gpx.routes for p in r.points]
     times = [p.time for p in points if p.time is not None]
-    return [(p.longitude, p.latitude) for p in points], (min(times) if times else None), (max(times) if times else None)
+    each = [(t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp() for t in times] \
+        if points and len(times) == len(points) else None
+    return ([(p.longitude, p.latitude) for p in points], (min(times) if times else None),
+            (max(times) if times else None), each)

@@ -119,15 +119,19 @@ def cmd_log_visit(args: argparse.Namespace, settings: Settings) -> int:
     from gis.patrol.gpx import track_from_gpx
     from gis.patrol.store.visits import log_visit
 
-    coords, start, end = track_from_gpx(read_file(args.gpx))
+    coords, start, end, times = track_from_gpx(read_file(args.gpx))
     if start is None or end is None:
         raise InputError(f"{args.gpx} has no times: a visit needs them (record the track with times)")
     with engine_for(settings) as engine:
         visit = writing(engine, log_visit, args.grid, kind=args.kind, started_at=start, ended_at=end,
-                        staff_id=args.staff, track=coords, tolerance_m=args.tolerance)
+                        staff_id=args.staff, track=coords, tolerance_m=args.tolerance, times=times,
+                        method=args.method)
     share = f"{visit['walked_share']:.0%}" if visit["walked_share"] is not None else "–"
+    how = ("map-matched" + (f", GPS error {visit['gps_sigma_m']:.0f} m" if visit["gps_sigma_m"] else "")
+           if visit["matched_by"] == "hmm" else f"buffer test within {visit['tolerance_m']:.0f} m")
     print(f"visit {visit['id']} on grid {args.grid}: {visit['segments_walked']}/{visit['segments_required']} street "
-          f"segments walked ({share} of {visit['required_m']:,.0f} m), {visit['started_at']} – {visit['ended_at']}")
+          f"segments walked ({share} of {visit['required_m']:,.0f} m; {how}), "
+          f"{visit['started_at']} – {visit['ended_at']}")
     return 0
 
 
@@ -190,7 +194,10 @@ def register(sub: Subparsers) -> None:
     vis.add_argument("--gpx", required=True, help="the GPX file (with point times)")
     vis.add_argument("--staff", type=int, help="the staff member's id")
     vis.add_argument("--kind", choices=["basic", "inspection", "budgeted"], default="basic")
-    vis.add_argument("--tolerance", type=float, default=20.0, help="metres from the track a street may be (20)")
+    vis.add_argument("--tolerance", type=float, default=20.0, help="the buffer test: metres from the track a street "
+                     "may be (20)")
+    vis.add_argument("--method", choices=("hmm", "buffer"), default="hmm", help="hmm: match the track to the streets "
+                     "(hidden-Markov map matching, the default); buffer: the buffer test within --tolerance")
     vis.set_defaults(func=cmd_log_visit)
 
     com = sub.add_parser("compliance", help="per week: was the basic patrol done; the month's full inspection; "

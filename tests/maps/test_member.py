@@ -4,6 +4,8 @@ the database holds each report and visit exactly once."""
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -264,3 +266,41 @@ def test_the_grids_basemap_stays_on_the_phone_for_offline_use(divided_url: str, 
         wait_for(page, f"{drawn} > 0", timeout=10_000)
         page.screenshot(path=str(ROOT / "docs" / "member-basemap-offline.png"))
         assert tab.external_requests == []
+
+
+def test_end_patrol_shows_the_streets_the_track_was_credited_with(served: str, member: Member,
+                                                                  divided_engine: Engine) -> None:
+    """Issue 25: the member walks (the emulated position moves along the grid's planned route), ends the patrol,
+    and the page draws the street segments the service credited, from the map-matched track."""
+    with phone(served, member) as tab:
+        page = tab.page
+        page.goto(f"{served}/m/", wait_until="networkidle")
+        page.wait_for_selector("body[data-ready='1']")
+        route = page.evaluate(f"fetch('/grids/{member.grid}/patrols/basic').then((r) => r.json())")
+        line: list[list[float]] = []
+        for f in route["features"]:
+            if f["properties"]["kind"] == "step":
+                line.extend(f["geometry"]["coordinates"] if not line else f["geometry"]["coordinates"][1:])
+        walk = [line[0]]  # a fix every 12 m along the route (its first kilometre)
+        for (x0, y0), (x1, y1) in itertools.pairwise(line):
+            metres = math.hypot((x1 - x0) * 111_320 * math.cos(math.radians(y0)), (y1 - y0) * 110_574)
+            for i in range(1, max(1, int(metres // 12)) + 1):
+                share = i / max(1, int(metres // 12))
+                walk.append([x0 + (x1 - x0) * share, y0 + (y1 - y0) * share])
+        walk = walk[:85]
+        for x, y in walk:
+            tab.context.set_geolocation({"latitude": y, "longitude": x, "accuracy": 8})
+            page.wait_for_timeout(120)
+        wait_for(page, "document.querySelector('#track-info').innerText.startsWith('8')")  # 80-odd points kept
+        page.click("#end-patrol")
+        page.wait_for_selector("body[data-credited]", timeout=30_000)
+        credited = int(page.get_attribute("body", "data-credited") or 0)
+        assert credited > 0 and "认定走过" in page.inner_text("#track-info")
+        page.screenshot(path=str(ROOT / "docs" / "member-credited.png"))
+        assert tab.console_errors == [] and tab.external_requests == []
+    with divided_engine.connect() as conn:
+        visit = conn.execute(text("SELECT matched_by, segments_walked, gps_sigma_m, matched_path IS NOT NULL "
+                                  "FROM patrol_visits WHERE grid_code = :g ORDER BY id DESC LIMIT 1"),
+                             {"g": member.grid}).one()
+    assert visit[0] == "hmm" and visit[1] == credited and visit[3]
+    assert visit[2] == pytest.approx(8 / 1.5, abs=0.1)  # the phone's accuracy, as σ

@@ -3,10 +3,12 @@ grid's streets; compliance says per week whether the basic patrol was done and p
 inspection was; the schedule is a month's plan per grid and member honouring that cadence (DOMAIN.md: a basic
 patrol every week, a full inspection every month, every visit logged).
 
-* **Track matching**: a street segment of the grid (the basic patrol's required segments) counts as walked when at
-  least :data:`WALKED_SHARE` of its length lies within ``tolerance_m`` (default 20 m, a phone's GPS error in a
-  street canyon) of the track. A buffer test, not a hidden-Markov map matcher: it says which streets were walked,
-  not in which order.
+* **Track matching** (:mod:`gis.patrol.matching`): the track is matched to the grid's walk network (with its
+  margin) by a hidden-Markov map matcher (FMM), and a street segment of the grid (the basic patrol's required
+  segments) counts as walked when the matched path walked at least :data:`WALKED_SHARE` of its length
+  (``matched_by: "hmm"``). Where the matcher finds no path at all, or the caller asks for it (``method="buffer"``),
+  the buffer test instead: at least :data:`WALKED_SHARE` of the segment within ``tolerance_m`` (default 20 m) of
+  the track (``matched_by: "buffer"``; every visit logged before the matcher came was tested so).
 * **A basic patrol is done** in a week (Monday to Sunday, the city's time zone) when the visits of that week walked
   at least :data:`BASIC_DONE_SHARE` of the grid's street length, together.
 * **The full inspection is done** in a month when every building of the grid was logged as visited that month.
@@ -22,20 +24,24 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import geopandas as gpd
-from shapely.geometry import LineString
+import numpy as np
+from shapely.geometry import LineString, MultiLineString
 from sqlalchemy.engine import Connection, Engine
 
 from gis.errors import ConflictError, InputError, NotFoundError
-from gis.geo.crs import WGS84, utm_crs_for
-from gis.patrol.store.plans import load_grid_network
+from gis.geo.crs import WGS84
+from gis.patrol import matching
+from gis.patrol.store.plans import load_grid_network, segment_key
 from gis.vocabulary import VISIT_KINDS
 
 DEFAULT_TOLERANCE_M = 20.0
-WALKED_SHARE = 0.8
+WALKED_SHARE = matching.WALKED_SHARE
+METHODS = ("hmm", "buffer")
 BASIC_DONE_SHARE = 0.8
 MAX_TRACK_POINTS = 50_000
 MAX_BUILDINGS = 10_000
 TRACK_NEAR_GRID_M = 200.0
+MATCH_MARGIN_M = 250.0
 
 
 def _check_track(coords: list[Any]) -> LineString:
@@ -55,13 +61,38 @@ def _check_track(coords: list[Any]) -> LineString:
     return line
 
 
+def _check_times(times: list[Any] | None, points: int) -> np.ndarray | None:
+    """The track's times as seconds (one per point, never going back), or None."""
+    if times is None:
+        return None
+    if len(times) != points:
+        raise InputError(f"the track has {points:,} points and {len(times):,} times: give one time per point")
+    try:
+        seconds = np.array([float(t) for t in times], dtype=float)
+    except (TypeError, ValueError):
+        raise InputError("each track time is a number of seconds (Unix time)") from None
+    if not np.isfinite(seconds).all():
+        raise InputError("track times must be finite numbers of seconds")
+    back = np.flatnonzero(np.diff(seconds) < 0)
+    if len(back):
+        i = int(back[0]) + 1
+        raise InputError(f"the track's times go backwards at point {i + 1:,} ({seconds[i]:.0f} s after "
+                         f"{seconds[i - 1]:.0f} s): send the points in the order they were recorded")
+    return seconds
+
+
 def log_visit(conn: Connection, code: str, *, kind: str, started_at: datetime, ended_at: datetime,
               staff_id: int | None = None, track: list[Any] | None = None, buildings: list[int] | None = None,
               note: str = "", tolerance_m: float = DEFAULT_TOLERANCE_M,
-              idempotency_key: str | None = None, position: tuple[float, float] | None = None) -> dict[str, Any]:
+              idempotency_key: str | None = None, position: tuple[float, float] | None = None,
+              times: list[Any] | None = None, gps_error_m: float | None = None,
+              method: str = "hmm") -> dict[str, Any]:
     """Store a visit to grid ``code``, its track matched to the grid's streets; the stored visit as a dict.
     ``idempotency_key``: a visit sent again with the same key (a phone's queue retried) is stored once, and the
-    answer is the first one's with ``replayed`` set. ``position``: (lon, lat) where the member logged it."""
+    answer is the first one's with ``replayed`` set. ``position``: (lon, lat) where the member logged it.
+    ``times``: each track point's time (Unix seconds), which lets the matcher drop GPS jumps and estimate the GPS
+    error; ``gps_error_m``: the phone's own figure for it (σ, metres); ``method``: ``hmm`` (the map matcher) or
+    ``buffer`` (the buffer test within ``tolerance_m``)."""
     if idempotency_key is not None:
         if not 1 <= len(idempotency_key) <= 128:
             raise InputError("an idempotency key has 1 to 128 characters")
@@ -78,6 +109,10 @@ def log_visit(conn: Connection, code: str, *, kind: str, started_at: datetime, e
         raise InputError("the visit ends in the future")
     if not 1 <= tolerance_m <= 100:
         raise InputError("the matching tolerance is 1 to 100 m")
+    if method not in METHODS:
+        raise InputError(f"unknown matching method {method!r}: one of {', '.join(METHODS)}")
+    if gps_error_m is not None and not (math.isfinite(gps_error_m) and 1 <= gps_error_m <= 100):
+        raise InputError("the GPS error is 1 to 100 m")
     if len(note) > 2000:
         raise InputError("the note is longer than 2,000 characters")
     buildings = sorted(set(buildings or []))
@@ -86,6 +121,9 @@ def log_visit(conn: Connection, code: str, *, kind: str, started_at: datetime, e
     if track is None and not buildings:
         raise InputError("a visit needs a track, buildings visited, or both")
     line = _check_track(track) if track is not None else None
+    if times is not None and track is None:
+        raise InputError("times came without a track")
+    seconds = _check_times(times, len(line.coords)) if line is not None else None
     grid = conn.exec_driver_sql("SELECT id FROM grids WHERE code = %(c)s", {"c": code}).scalar()
     if grid is None:
         raise NotFoundError(f"no grid {code}")
@@ -94,41 +132,58 @@ def log_visit(conn: Connection, code: str, *, kind: str, started_at: datetime, e
         raise InputError(f"no staff member {staff_id}")
     known = {r[0] for r in conn.exec_driver_sql(
         "SELECT id FROM buildings WHERE grid_id = %(g)s AND id = ANY(%(b)s)", {"g": grid, "b": buildings})}
-    net = load_grid_network(conn, code)
+    # the grid's streets with a wide margin: a walk leaves a grid and comes back, and the matcher follows it only
+    # where the network goes (with the basic patrol's 60 m, two streets can be joined only outside it)
+    net = load_grid_network(conn, code, MATCH_MARGIN_M) if line is not None else load_grid_network(conn, code)
     required = net["required"]
     graph = net["graph"]
     required_m = sum(graph.edges[e]["length"] for e in required)
     walked: list[list[Any]] = []
     walked_m = 0.0
+    matched_by, sigma, path_wkt = method, None, None
     if line is not None:
         polygon = net["polygon"]
-        metric = utm_crs_for(polygon.centroid.x, polygon.centroid.y)
-        shapes = gpd.GeoSeries([line, polygon, *[graph.edges[e]["geometry"] for e in required]], crs=WGS84)
-        shapes = shapes.to_crs(metric)
-        track_m, grid_m, streets = shapes.iloc[0], shapes.iloc[1], shapes.iloc[2:]
+        streets, _, metric = matching.metric_streets(graph, polygon)
+        shapes = gpd.GeoSeries([line, polygon], crs=WGS84).to_crs(metric)
+        track_m, grid_m = shapes.iloc[0], shapes.iloc[1]
         if track_m.distance(grid_m) > TRACK_NEAR_GRID_M:
             raise InputError(f"the track never comes within {TRACK_NEAR_GRID_M:.0f} m of grid {code}: "
                              "is it the right grid?")
-        near = track_m.buffer(tolerance_m)
-        inside = streets.intersection(near).length.to_numpy() / streets.length.to_numpy()
-        for edge, share in zip(required, inside, strict=True):
-            if share >= WALKED_SHARE:
-                walked.append([int(edge[0]), int(edge[1]), int(edge[2])])
-                walked_m += graph.edges[edge]["length"]
+        keys = {segment_key(e): e for e in required}
+        found: list[Any] = []
+        if method == "hmm":
+            matched = matching.match_track(list(streets.items()), np.asarray(track_m.coords), seconds,
+                                           sigma_m=gps_error_m)
+            if matched.stretches:
+                found = matched.walked({k: streets[k].length for k in keys})
+                sigma = matched.sigma_m
+                path = gpd.GeoSeries([MultiLineString(matched.path)], crs=metric).to_crs(WGS84).iloc[0]
+                path_wkt = path.wkt
+            else:  # nothing the matcher could follow: the buffer test
+                matched_by = "buffer"
+        if matched_by == "buffer":
+            found = matching.buffer_walked(track_m, [(k, streets[k]) for k in keys], tolerance_m)
+        for key in found:
+            edge = keys[key]
+            walked.append([int(edge[0]), int(edge[1]), int(edge[2])])
+            walked_m += graph.edges[edge]["length"]
+    else:
+        matched_by = "buffer"
     row = conn.exec_driver_sql(
         """INSERT INTO patrol_visits (grid_id, grid_code, staff_id, kind, started_at, ended_at, track,
                tolerance_m, required_m, walked_m, segments_required, segments_walked, buildings,
-               unknown_buildings, walked_segments, note, idempotency_key, position)
+               unknown_buildings, walked_segments, note, idempotency_key, position, matched_by, gps_sigma_m,
+               matched_path)
            VALUES (%(g)s, %(c)s, %(s)s, %(k)s, %(a)s, %(b)s, ST_GeomFromText(%(t)s, 4326), %(tol)s, %(rm)s,
                %(wm)s, %(sr)s, %(sw)s, %(bu)s, %(ub)s, %(ws)s::jsonb, %(n)s, %(key)s,
-               ST_SetSRID(ST_MakePoint(%(px)s, %(py)s), 4326))
+               ST_SetSRID(ST_MakePoint(%(px)s, %(py)s), 4326), %(mb)s, %(sg)s, ST_GeomFromText(%(mp)s, 4326))
            ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
         {"g": grid, "c": code, "s": staff_id, "k": kind, "a": started_at, "b": ended_at,
          "t": line.wkt if line is not None else None, "tol": tolerance_m, "rm": required_m, "wm": walked_m,
          "sr": len(required), "sw": len(walked), "bu": sorted(known),
          "ub": [b for b in buildings if b not in known], "ws": json.dumps(walked), "n": note,
          "key": idempotency_key, "px": position[0] if position else None,
-         "py": position[1] if position else None}).scalar()
+         "py": position[1] if position else None, "mb": matched_by, "sg": sigma, "mp": path_wkt}).scalar()
     if row is None:  # the same key stored meanwhile, by a retry that overtook this request
         first = _visit_by_key(conn, idempotency_key or "")
         assert first is not None
@@ -153,18 +208,45 @@ def get_visit(conn: Connection, visit_id: int) -> dict[str, Any]:
     row = conn.exec_driver_sql(
         "SELECT id, grid_code, staff_id, kind, started_at, ended_at, tolerance_m, required_m, walked_m, "
         "segments_required, segments_walked, buildings, unknown_buildings, note, track IS NOT NULL, "
-        "ST_X(position), ST_Y(position) "
+        "ST_X(position), ST_Y(position), matched_by, gps_sigma_m "
         "FROM patrol_visits WHERE id = %(i)s", {"i": visit_id}).first()
     if row is None:
         raise NotFoundError(f"no visit {visit_id}")
     (vid, code, staff, kind, start, end, tol, req_m, walk_m, seg_req, seg_walk, blds, unknown, note, has, px,
-     py) = row
+     py, matched_by, sigma) = row
     return {"id": vid, "grid": code, "staff_id": staff, "kind": kind, "started_at": start.isoformat(),
             "ended_at": end.isoformat(), "track": has, "tolerance_m": tol, "required_m": round(req_m, 1),
             "walked_m": round(walk_m, 1), "walked_share": round(walk_m / req_m, 4) if req_m else None,
             "segments_required": seg_req, "segments_walked": seg_walk, "buildings": list(blds),
             "unknown_buildings": list(unknown), "note": note,
-            "position": {"type": "Point", "coordinates": [px, py]} if px is not None else None}
+            "position": {"type": "Point", "coordinates": [px, py]} if px is not None else None,
+            "matched_by": matched_by, "gps_sigma_m": round(sigma, 1) if sigma is not None else None}
+
+
+def visit_streets(conn: Connection, visit_id: int) -> dict[str, Any]:
+    """What a visit was credited with, to draw: a GeoJSON FeatureCollection of the grid's street segments it walked
+    (``kind: walked``, with name and length), the path the matcher found (``kind: matched``) and the track as sent
+    (``kind: track``); its properties are the visit's figures (:func:`get_visit`)."""
+    visit = get_visit(conn, visit_id)
+    features: list[dict[str, Any]] = []
+    for name, length, geometry in conn.exec_driver_sql(
+            """SELECT e.name, e.length_m, ST_AsGeoJSON(e.geom, 7)
+               FROM patrol_visits v JOIN grids g ON g.id = v.grid_id
+               JOIN admin_units c ON c.id = g.community_id,
+               jsonb_array_elements(v.walked_segments) s
+               JOIN road_edges e ON e.network = 'walk'
+                AND e.u = least((s->>0)::bigint, (s->>1)::bigint) AND e.v = greatest((s->>0)::bigint, (s->>1)::bigint)
+                AND e.key = (s->>2)::int
+               WHERE v.id = %(i)s AND e.city_id = c.city_id ORDER BY e.u, e.v, e.key""", {"i": visit_id}):
+        features.append({"type": "Feature", "geometry": json.loads(geometry),
+                         "properties": {"kind": "walked", "name": name or "", "length_m": round(length, 1)}})
+    for kind, geometry in conn.exec_driver_sql(
+            "SELECT 'matched', ST_AsGeoJSON(matched_path, 7) FROM patrol_visits WHERE id = %(i)s "
+            "AND matched_path IS NOT NULL UNION ALL "
+            "SELECT 'track', ST_AsGeoJSON(track, 7) FROM patrol_visits WHERE id = %(i)s AND track IS NOT NULL",
+            {"i": visit_id}):
+        features.append({"type": "Feature", "geometry": json.loads(geometry), "properties": {"kind": kind}})
+    return {"type": "FeatureCollection", "features": features, "properties": visit}
 
 
 def month_bounds(month: str) -> tuple[date, date]:

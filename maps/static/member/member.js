@@ -19,6 +19,7 @@ const T = {
     signin: "登录已过期：请联网后重新登录，未发送的内容会保留", remove: "删除", refused: "被拒绝", walked: "已记录轨迹点",
     stops: "站", minutes: "分钟", no_events: "暂无", visited: "已记录走访", no_track: "轨迹太短，继续走一走",
     feedback: "处理说明", m: "米", signout: "退出",
+    credited: "本次巡查认定走过 {n}/{m} 段街巷（{p}）", by_hmm: "按道路匹配轨迹", by_buffer: "按轨迹缓冲区",
     signout_unsent: "还有 {n} 项未发送，退出后将从本机删除。仍要退出吗？",
   },
   en: {
@@ -36,6 +37,8 @@ const T = {
     remove: "Remove", refused: "refused", walked: "track points recorded", stops: "stops", minutes: "min",
     no_events: "none", visited: "visit logged", no_track: "The track is too short: walk a little more",
     feedback: "What was done", m: "m", signout: "Sign out",
+    credited: "This patrol walked {n} of {m} street segments ({p})", by_hmm: "track matched to the streets",
+    by_buffer: "buffer around the track",
     signout_unsent: "{n} item(s) not sent yet will be deleted from this phone. Sign out anyway?",
   },
 };
@@ -47,7 +50,7 @@ const uuid = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${M
 
 const state = {
   me: null, grid: null, outline: null, categories: [], chosen: null, position: null, tapped: null,
-  track: [], trackStart: null, buildings: [], route: null, passed: new Set(), flushing: false,
+  track: [], times: [], accuracy: [], trackStart: null, buildings: [], route: null, passed: new Set(), flushing: false,
 };
 
 // -- the outbox ---------------------------------------------------------------------------------------------
@@ -134,6 +137,7 @@ function delivered(item, body) {
   } else if (item.kind === "visit") {
     const share = body.walked_share != null ? ` · ${Math.round(body.walked_share * 100)} %` : "";
     banner(`${t("sent")}: ${t("visited")} #${body.id}${share}`);
+    if (body.track) showCredited(body);
   } else {
     loadEvents();
     loadTasks();
@@ -185,7 +189,8 @@ async function api(url) {
 
 const map = L.map("map", { zoomControl: true, preferCanvas: true });
 const layers = { grid: L.layerGroup().addTo(map), buildings: L.layerGroup().addTo(map), places: L.layerGroup().addTo(map),
-  route: L.layerGroup().addTo(map), events: L.layerGroup().addTo(map), me: L.layerGroup().addTo(map) };
+  route: L.layerGroup().addTo(map), credited: L.layerGroup().addTo(map), events: L.layerGroup().addTo(map),
+  me: L.layerGroup().addTo(map) };
 map.on("click", (e) => {
   state.tapped = [e.latlng.lng, e.latlng.lat];
   showWhere();
@@ -222,8 +227,13 @@ function watchPosition() {
   navigator.geolocation.watchPosition((p) => {
     state.position = [p.coords.longitude, p.coords.latitude];
     const last = state.track[state.track.length - 1];
-    if (!last || metres(last, state.position) >= 3) {
+    const then = state.times[state.times.length - 1];
+    // a new point when the member moved, and never one older than the last (a cached fix): the service refuses a
+    // track whose times go backwards
+    if ((!last || metres(last, state.position) >= 3) && !(then >= p.timestamp / 1000)) {
       state.track.push(state.position);
+      state.times.push(p.timestamp / 1000);  // the matcher drops GPS jumps and smooths by time
+      state.accuracy.push(p.coords.accuracy);
       if (!state.trackStart) state.trackStart = new Date();
     }
     layers.me.clearLayers();
@@ -296,14 +306,43 @@ async function logVisit(building) {
   if (!navigator.onLine) banner(t("queued"));
 }
 
+// The phone's accuracy is a radius (most report the 68 % one): σ, the error the matcher assumes, is taken as the
+// median radius ÷ 1.5 (for a round Gaussian error the 68 % radius is 1.5σ); none when the phone gave none.
+function gpsError(radii) {
+  const known = radii.filter((r) => Number.isFinite(r) && r > 0).sort((a, b) => a - b);
+  if (!known.length) return null;
+  return Math.min(100, Math.max(1, known[Math.floor(known.length / 2)] / 1.5));
+}
+
+// What the service credited a patrol with: the street segments walked (green), the matched path (dashed).
+async function showCredited(visit) {
+  let drawn;
+  try { drawn = await api(`/visits/${visit.id}/streets`); } catch (error) { return; }
+  layers.credited.clearLayers();
+  L.geoJSON(drawn, {
+    filter: (f) => f.properties.kind !== "track",
+    style: (f) => f.properties.kind === "walked" ? { color: "#1a9641", weight: 6, opacity: 0.85 }
+      : { color: "#14532d", weight: 2, opacity: 0.9, dashArray: "4 4" },
+  }).addTo(layers.credited);
+  const p = drawn.properties;
+  const share = p.walked_share != null ? `${Math.round(p.walked_share * 100)} %` : "—";
+  $("track-info").textContent = t("credited").replace("{n}", p.segments_walked).replace("{m}", p.segments_required)
+    .replace("{p}", share) + ` · ${t(p.matched_by === "hmm" ? "by_hmm" : "by_buffer")}`;
+  document.body.dataset.credited = String(p.segments_walked);
+}
+
 $("end-patrol").addEventListener("click", async () => {
   const track = trackSoFar();
   if (!track) { banner(t("no_track"), true); return; }
   const key = uuid();
   const body = { kind: "basic", started_at: state.trackStart.toISOString(), ended_at: new Date().toISOString(),
-    track, idempotency_key: key };
+    track, times: state.times.slice(0, track.coordinates.length), idempotency_key: key };
+  const error = gpsError(state.accuracy);
+  if (error) body.gps_error_m = error;
   await enqueue({ key, kind: "visit", url: `/grids/${state.grid}/visits`, body, label: `${t("end_patrol")} (${track.coordinates.length})` });
   state.track = state.position ? [state.position] : [];
+  state.times = state.position ? [Date.now() / 1000] : [];
+  state.accuracy = state.accuracy.length ? [state.accuracy[state.accuracy.length - 1]] : [];
   state.trackStart = null;
 });
 
