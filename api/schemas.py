@@ -624,6 +624,9 @@ class PartProperties(Model):
     streets: int = Field(description="the street segments this part walks (each in exactly one part)")
     required_m: float
     optimal: bool = Field(description="whether the part's own route is the postman optimum of its streets")
+    lower_bound_m: float | None = Field(description="a proven lower bound on the part's own route (its length "
+                                        "when optimal)")
+    gap: float | None = Field(description="how far the part's route may be above its optimum: 1 − bound ÷ length")
     label: str
 
 

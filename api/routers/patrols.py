@@ -80,6 +80,8 @@ async def shared_patrol(
                                                     "default: every part from the base)",
                                         examples=["118.7838,32.0415;118.7901,32.0442"])] = None,
     time_limit_s: Annotated[float, Query(gt=0, le=30, description="the local search's time")] = 0.5,
+    exact_s: Annotated[float, Query(ge=0, le=30, description="the time for solving the parts' own routes exactly "
+                                    "(CP-SAT; 0: not at all)")] = 0.3,
     format: Literal["geojson", "gpx", "html"] = "geojson",
 ) -> Any:
     """GeoJSON: one LineString per part (from its start and back, in walking order) and each part's start; in
@@ -98,7 +100,7 @@ async def shared_patrol(
             points.append(to_wgs84(lon, lat, crs))
     await require_code_async(engine, user, code)
     plan = await run_in_threadpool(plan_split, engine, code, k, base=point, starts=points,
-                                   time_limit_s=time_limit_s)
+                                   time_limit_s=time_limit_s, exact_s=exact_s)
     return await _deliver(engine, code, plan, format, draw=tours_map, gpx=tours_to_gpx,
                           title=f"网格 {code} 基础巡查分段 · basic patrol shared by {k}",
                           filename=f"patrol-{code}-{k}-parts.gpx")

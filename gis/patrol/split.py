@@ -15,6 +15,9 @@ literature does it (Frederickson, Hecht and Kim's route-first, cluster-second), 
    run of the tour, and usually shorter).
 4. **Local search** within a time limit: a street at the edge of the longest part moves to another part, when the
    longer of the two becomes shorter than the longest was (each move re-routes both parts).
+5. **Each part solved exactly**: a part's streets are a stretch of the grid, seldom one connected piece with its
+   start, so its route is a rural postman's: :func:`gis.patrol.rural.solve_rural` (CP-SAT, warm-started from the
+   part's route) within a share of ``exact_s``; each part then says ``optimal`` or its proven ``gap``.
 
 Members with their own starts: the parts are cut as above, given to the starts so that the longest walk is shortest
 (every assignment is tried: k ≤ 8), and the local search runs with each part's own start.
@@ -37,9 +40,12 @@ import networkx as nx
 
 from gis.errors import InputError
 from gis.patrol.route import Edge, Route, _canonical, basic_route
+from gis.patrol.rural import solve_rural
 
 MAX_PARTS = 8
 DEFAULT_TIME_LIMIT_S = 0.5
+DEFAULT_EXACT_S = 0.3
+"""The time for solving the parts exactly, all of them together (step 5)."""
 
 
 @dataclass
@@ -117,9 +123,10 @@ def _runs(steps: Sequence[tuple[Hashable, Hashable, int, bool]], graph: nx.Multi
 
 def split_route(graph: nx.MultiGraph, required: Sequence[Edge], base: Hashable, k: int, *,
                 bases: Sequence[Hashable] | None = None, weight: str = "length",
-                time_limit_s: float = DEFAULT_TIME_LIMIT_S) -> Split:
+                time_limit_s: float = DEFAULT_TIME_LIMIT_S, exact_s: float = DEFAULT_EXACT_S) -> Split:
     """k patrols that together walk every street of ``required`` (see the module docstring): from ``base`` and
-    back, or each from its own start of ``bases`` (k of them) and back."""
+    back, or each from its own start of ``bases`` (k of them) and back. ``exact_s``: the time for solving the
+    parts' own routes exactly (0: not at all)."""
     started = time.perf_counter()
     if not 1 <= k <= MAX_PARTS:
         raise InputError(f"k (the members or shifts sharing the patrol) is 1 to {MAX_PARTS}; got {k}")
@@ -158,6 +165,16 @@ def split_route(graph: nx.MultiGraph, required: Sequence[Edge], base: Hashable, 
     backward = cut([(b, a, key, req) for a, b, key, req in reversed(tour.steps)]) if k > 1 else forward
     runs, starts, parts = min((forward, backward), key=lambda c: max(p.length_m for p in c[2]))
     moves = _improve(graph, runs, parts, starts, route, weight, started + time_limit_s)
+    if exact_s > 0:  # step 5: each part's own rural postman, exactly or with its gap
+        deadline = time.perf_counter() + exact_s
+        order = sorted(range(k), key=lambda i: -parts[i].length_m)  # the longest first: it is the result
+        for done, i in enumerate(order):
+            left = deadline - time.perf_counter()
+            if parts[i].optimal or left <= 0.01:
+                continue
+            solved = solve_rural(graph, runs[i], starts[i], weight=weight, time_limit_s=left / (k - done),
+                                 heuristic=parts[i])
+            parts[i] = solved.route
 
     # each start's distances, once (one base: the base's, from above)
     from_start = [dist] if bases is None else [nx.single_source_dijkstra_path_length(graph, b, weight=weight)

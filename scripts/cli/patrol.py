@@ -56,7 +56,10 @@ def cmd_patrol(args: argparse.Namespace, settings: Settings) -> int:
               f"{p['single_route_m']:,.0f} m); planned in {seconds:.2f} s")
         for f in plan["features"]:
             if f["properties"]["kind"] == "tour":
-                print(f"  {f['properties']['label']}")
+                q = f["properties"]
+                exact = "optimal" if q["optimal"] else (f"within {q['gap']:.1%} of its optimum"
+                                                        if q["gap"] is not None else "heuristic")
+                print(f"  {q['label']} ({exact})")
     elif args.budget is not None:
         share = f"{p['risk_share']:.0%}" if p["risk_share"] is not None else "nothing to cover"
         print(f"grid {args.grid}: {args.budget:g}-minute round, {p['stops']} stop(s), {p['length_m']:,.0f} m, "

@@ -44,6 +44,9 @@ def test_k_parts_walk_every_street_once_between_them(client: TestClient, grid: s
         line = part["geometry"]["coordinates"]
         assert line[0] == line[-1] == start["geometry"]["coordinates"]  # from its start and back
         assert part["properties"]["length_m"] >= part["properties"]["required_m"] > 0
+        q = part["properties"]  # each part's own route: optimal, or a proven bound and its gap
+        assert q["optimal"] or (q["lower_bound_m"] is not None and 0 <= q["gap"] < 1)
+        assert q["lower_bound_m"] <= q["length_m"] + 1e-6
     longest = max(part["properties"]["length_m"] for part in parts)
     assert p["longest_m"] == pytest.approx(longest)
     assert p["lower_bound_m"] <= longest and 1 <= p["ratio_to_lower_bound"] < 2

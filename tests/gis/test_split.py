@@ -144,3 +144,25 @@ def test_bad_k_and_starts_are_refused(k: int, bases: list[tuple[int, int]] | Non
     graph = lattice(2, 2, 0)
     with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
         split_route(graph, list(graph.edges(keys=True)), (0, 0), k, bases=bases)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_each_part_is_solved_exactly_or_says_its_gap(seed: int) -> None:
+    """Step 5: a part's streets seldom form one piece with its start (a rural postman); each part's route is
+    then solved by CP-SAT: optimal (its own Held-Karp optimum here) or with a proven bound, never longer."""
+    graph = lattice(3, 4, seed)
+    required = sorted(graph.edges(keys=True), key=str)[::2]  # every other street: pieces
+    heuristic = split_route(graph, required, (0, 0), 3, exact_s=0)
+    exact = split_route(graph, required, (0, 0), 3, exact_s=5.0)
+    check_parts(graph, required, exact)
+    for part, edges, before in zip(exact.parts, exact.edges, heuristic.parts, strict=True):
+        if edges == heuristic.edges[exact.edges.index(edges)]:
+            assert part.length_m <= before.length_m + 1e-6
+        if part.optimal:
+            solo = exact_min_max(graph, edges, [(0, 0)])
+            assert part.length_m == pytest.approx(solo, abs=0.2)  # CP-SAT's decimetres
+        else:
+            assert part.lower_bound_m is not None and part.lower_bound_m <= part.length_m
+    assert any(not p.optimal for p in heuristic.parts)  # the case is a rural one
+    # and small enough to be solved: optimal, or proven within the model's rounding (decimetres per street)
+    assert all(p.optimal or p.lower_bound_m >= 0.999 * p.length_m for p in exact.parts)

@@ -201,13 +201,16 @@ def plan_basic(engine: Engine, code: str, *, base: tuple[float, float] | None = 
 
 
 def plan_split(engine: Engine, code: str, k: int, *, base: tuple[float, float] | None = None,
-               starts: Sequence[tuple[float, float]] | None = None, time_limit_s: float = 0.5) -> dict[str, Any]:
+               starts: Sequence[tuple[float, float]] | None = None, time_limit_s: float = 0.5,
+               exact_s: float = 0.3) -> dict[str, Any]:
     """The grid's basic patrol shared among ``k`` members or shifts (:func:`gis.patrol.split.split_route`) as
     GeoJSON: one LineString per part (from its start and back, in walking order) and each part's start; in
     ``properties`` the longest part, the single route, the lower bound and the ratio to it. ``starts``: each
     member's own start (lon, lat), k of them; else every part starts at the base."""
     if not 0 < time_limit_s <= 30:
         raise InputError("the local search's time limit is more than 0 and at most 30 seconds")
+    if not 0 <= exact_s <= 30:
+        raise InputError("the time for solving the parts exactly is 0 to 30 seconds")
     if starts is not None and len(starts) != k:
         raise InputError(f"give one start per member: {k} members, {len(starts)} starts")
     net, node, snap = _network_and_base(engine, code, base, MARGIN_M)
@@ -222,7 +225,7 @@ def plan_split(engine: Engine, code: str, k: int, *, base: tuple[float, float] |
                 raise InputError(f"member {i}'s start is {metres:,.0f} m from the grid's walkable streets (at most "
                                  f"{MAX_BASE_SNAP_M:,.0f} m)")
             bases.append(at)
-    split = split_route(graph, net["required"], node, k, bases=bases, time_limit_s=time_limit_s)
+    split = split_route(graph, net["required"], node, k, bases=bases, time_limit_s=time_limit_s, exact_s=exact_s)
     features: list[dict[str, Any]] = []
     for number, (part, start, edges) in enumerate(zip(split.parts, split.bases, split.edges, strict=True), start=1):
         coords: list[tuple[float, float]] = []
@@ -234,6 +237,7 @@ def plan_split(engine: Engine, code: str, k: int, *, base: tuple[float, float] |
                              "kind": "tour", "tour": number, "length_m": round(part.length_m, 1),
                              "minutes": round(part.minutes, 1), "stops": 0, "streets": len(edges),
                              "required_m": round(part.required_m, 1), "optimal": part.optimal,
+                             "lower_bound_m": part.summary()["lower_bound_m"], "gap": part.summary()["gap"],
                              "label": f"part {number}: {part.length_m:,.0f} m, about {part.minutes:.0f} min, "
                                       f"{len(edges)} street segments"}})
         features.append(_stop_feature(graph, start, {"kind": "start", "tour": number, "node": start,
