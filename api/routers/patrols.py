@@ -13,9 +13,9 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
-from api.deps import get_engine
+from api.deps import SettingsDep, get_engine
 from api.jurisdiction import require_code_async
-from api.roles import Planner, Viewer
+from api.roles import Planner, Viewer, allow
 from api.schemas import BasicPatrol, BudgetedRound, GridStreets, Inspection, SharedPatrol, documented
 from gis.db.engine import reading, writing
 from gis.errors import InputError
@@ -32,7 +32,9 @@ from gis.patrol.store.plans import (
     plan_full_inspection,
     plan_split,
 )
+from gis.patrol.store.shares import get_share, part_plan, set_share, week_part
 from gis.patrol.store.streets import grid_streets, set_optional_streets
+from gis.planning.store.city import grid_timezone
 from maps.city import map_to_html
 from maps.patrol import patrol_map, tours_map
 
@@ -104,6 +106,68 @@ async def shared_patrol(
     return await _deliver(engine, code, plan, format, draw=tours_map, gpx=tours_to_gpx,
                           title=f"网格 {code} 基础巡查分段 · basic patrol shared by {k}",
                           filename=f"patrol-{code}-{k}-parts.gpx")
+
+
+class ShareBody(BaseModel):
+    k: int = Field(ge=1, le=8, description="the people sharing the grid's basic patrol (1: not shared)")
+
+
+Sharer = Annotated[Any, Depends(allow("admin", "planner", "dispatcher"))]
+
+
+@router.put("/grids/{code}/patrols/share", summary="Share the grid's basic patrol among k people (set once, kept)",
+            response_model=None, responses={404: {"description": "no such grid"},
+                                            422: {"description": "k larger than the grid's streets allow"}})
+async def put_share(code: str, body: ShareBody, engine: EngineDep, user: Sharer) -> dict[str, Any]:
+    """The split (as ``GET /grids/{code}/patrols/split``) is computed once and kept, so that the month's schedule
+    and each member's "today's route" name the same parts week after week. ``k = 1``: the patrol is not shared
+    any more. The answer: k, each part's street segments and its route's length."""
+    _check_code(code)
+    await require_code_async(engine, user, code)
+    return await run_in_threadpool(set_share, engine, code, body.k)
+
+
+@router.get("/grids/{code}/patrols/share", summary="How the grid's basic patrol is shared (k = 1: not shared)",
+            response_model=None, responses={404: {"description": "no such grid"}})
+async def read_share(code: str, engine: EngineDep, user: Viewer) -> dict[str, Any]:
+    _check_code(code)
+    await require_code_async(engine, user, code)
+    share = await run_in_threadpool(reading, engine, get_share, code)
+    return share or {"grid": code, "k": 1, "parts": [], "lengths_m": [], "set_at": None}
+
+
+@router.get("/grids/{code}/patrols/today", summary="Today's route for the one asking: their part of a shared "
+            "patrol this week, or the whole basic patrol", response_model=None,
+            responses={200: {"description": "GeoJSON: the person's part this week (as /patrols/split draws a part) or "
+                                            "the basic patrol (as /patrols/basic); format=gpx, format=html"},
+                       404: {"description": "no such grid"}})
+async def todays_route(
+    code: str, engine: EngineDep, settings: SettingsDep, user: Viewer,
+    staff_id: Annotated[int | None, Query(description="whose route (a grid member: always their own)")] = None,
+    format: Literal["geojson", "gpx", "html"] = "geojson",
+) -> Any:
+    """For the member's phone page. Where the grid's patrol is shared (``PUT /grids/{code}/patrols/share``), the
+    part this person walks this week (the parts rotate week by week, as in the month's schedule): the part's route
+    from the base and back, with ``part``, ``parts`` and ``week_of`` in ``properties``. Otherwise, or for someone
+    who is not one of the grid's chief and members, the whole basic patrol (``part`` null)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    _check_code(code)
+    await require_code_async(engine, user, code)
+    who = user.staff_id if user.role == "grid_member" else staff_id
+    zone = await run_in_threadpool(reading, engine, grid_timezone, code) or settings.timezone
+    mine = await run_in_threadpool(reading, engine, week_part, code, who, datetime.now(ZoneInfo(zone)).date())
+    if mine is None:
+        plan = await run_in_threadpool(plan_basic, engine, code)
+        plan["properties"] |= {"part": None, "parts": 1, "week_of": None}
+        return await _deliver(engine, code, plan, format, draw=patrol_map, gpx=to_gpx,
+                              title=f"网格 {code} 基础巡查 · basic patrol", filename=f"patrol-{code}.gpx")
+    plan = await run_in_threadpool(part_plan, engine, code, mine["part"])
+    plan["properties"] |= mine
+    return await _deliver(engine, code, plan, format, draw=tours_map, gpx=tours_to_gpx,
+                          title=f"网格 {code} 基础巡查 第 {mine['part']}/{mine['parts']} 段 · part {mine['part']} "
+                                f"of {mine['parts']}", filename=f"patrol-{code}-part-{mine['part']}.gpx")
 
 
 @router.get("/grids/{code}/patrols/inspection", summary="The grid's monthly full inspection: every building, in "

@@ -711,6 +711,21 @@ class PatrolOptionalStreet(Base):
     marked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class PatrolShare(Base):
+    """A grid's basic patrol shared among its people, as set (migration 0031): k parts, each part's street segments
+    (``[u, v, key]``, the walk network's undirected keys) and its route's length, computed once when set."""
+
+    __tablename__ = "patrol_shares"
+    __table_args__ = (CheckConstraint("k BETWEEN 2 AND 8", name="patrol_shares_k_check"),)
+
+    grid_code: Mapped[str] = mapped_column(String(15), ForeignKey("grids.code", ondelete="CASCADE"),
+                                           primary_key=True)
+    k: Mapped[int] = mapped_column(SmallInteger)
+    parts: Mapped[list[Any]] = mapped_column(JSONB)
+    lengths_m: Mapped[list[float]] = mapped_column(ARRAY(Double))
+    set_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class User(Base):
     """Someone who signs in: a role and the unit whose jurisdiction they act in (see :mod:`gis.access.store.users`)."""
 

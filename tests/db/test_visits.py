@@ -293,3 +293,54 @@ def test_a_visit_backdated_past_a_week_is_for_a_dispatcher(client: TestClient, d
     dispatcher = user_headers(client, divided_engine, "dispatcher", community)
     entered = client.post(f"/grids/{code}/visits", json={**body, "staff_id": member}, headers=dispatcher)
     assert entered.status_code == 201, entered.text
+
+
+def test_a_share_set_once_gives_each_member_their_part_this_week(client: TestClient,
+                                                                  divided_engine: Engine) -> None:
+    """Issue 25: the planner shares the grid's patrol among its people once; the month's schedule and each
+    member's "today's route" then name the same parts, rotating week by week."""
+    from tests.conftest import staff_headers
+
+    code, chief, member = _staffed_grid(client, divided_engine)
+    assert client.get(f"/grids/{code}/patrols/share").json()["k"] == 1  # not shared yet
+    share = client.put(f"/grids/{code}/patrols/share", json={"k": 2})
+    assert share.status_code == 200, share.text
+    parts = share.json()["parts"]
+    streets = client.get(f"/grids/{code}/streets").json()["features"]
+    required = sorted(s["properties"]["id"] for s in streets if not s["properties"]["optional"])
+    assert len(parts) == 2 and all(parts)
+    shared = [f"{u}-{v}-{k}" for part in parts for u, v, k in part]
+    route = client.get(f"/grids/{code}/patrols/basic").json()["properties"]
+    # each street the patrol reaches in exactly one part
+    assert len(set(shared)) == len(shared) == route["covered_edges"] and set(shared) <= set(required)
+
+    today = datetime.now(TZ).date()
+    month = _month_of_week(datetime.now(UTC))
+    monday = (today - timedelta(days=today.weekday())).isoformat()
+    plan = client.get(f"/grids/{code}/schedule", params={"month": month}).json()  # the stored share, unasked
+    assert plan["shared_parts"] == 2
+    planned = {i["staff_id"]: i["part"] for i in plan["items"] if i["kind"] == "basic" and i["week_of"] == monday}
+    assert sorted(planned.values()) == [1, 2]
+    for staff in (chief, member):
+        mine = client.get(f"/grids/{code}/patrols/today", headers=staff_headers(client, divided_engine, staff))
+        assert mine.status_code == 200, mine.text
+        p = mine.json()["properties"]
+        assert (p["part"], p["parts"], p["week_of"]) == (planned[staff], 2, monday)
+        line = next(f for f in mine.json()["features"] if f["properties"]["kind"] == "tour")
+        assert line["properties"]["streets"] == len(parts[p["part"] - 1])  # the part as set, not a new split
+        assert line["geometry"]["coordinates"][0] == line["geometry"]["coordinates"][-1]  # from the base and back
+        gpx = client.get(f"/grids/{code}/patrols/today", params={"format": "gpx"},
+                         headers=staff_headers(client, divided_engine, staff))
+        assert gpx.status_code == 200 and "<trk>" in gpx.text
+    whole = client.get(f"/grids/{code}/patrols/today").json()["properties"]  # an admin, not one of the grid's
+    assert whole["part"] is None and whole["covered_edges"] > 0
+
+    member_headers = staff_headers(client, divided_engine, member)
+    assert client.put(f"/grids/{code}/patrols/share", json={"k": 2}, headers=member_headers).status_code == 403
+    for k, status in ((9, 422), (0, 422)):
+        assert client.put(f"/grids/{code}/patrols/share", json={"k": k}).status_code == status
+    assert client.put("/grids/000000000000000/patrols/share", json={"k": 2}).status_code == 404
+    assert client.get(f"/grids/{code}/patrols/share").json()["k"] == 2  # the refusals changed nothing
+    assert client.put(f"/grids/{code}/patrols/share", json={"k": 1}).json()["k"] == 1
+    assert client.get(f"/grids/{code}/schedule", params={"month": month}).json()["shared_parts"] == 0
+    assert client.get(f"/grids/{code}/patrols/today", headers=member_headers).json()["properties"]["part"] is None

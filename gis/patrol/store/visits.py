@@ -32,6 +32,7 @@ from gis.errors import ConflictError, InputError, NotFoundError
 from gis.geo.crs import WGS84
 from gis.patrol import matching
 from gis.patrol.store.plans import load_grid_network, segment_key
+from gis.patrol.store.shares import get_share, rotation
 from gis.vocabulary import VISIT_KINDS
 
 DEFAULT_TOLERANCE_M = 20.0
@@ -439,6 +440,7 @@ def schedule(engine: Engine, code: str, month: str, timezone: str = "Asia/Shangh
     (:func:`compliance`): a basic patrol item is done when its person logged a visit that week and the week's
     patrol is done; an inspection item when the month's inspection is; otherwise missed once its time has passed.
 
+    Where the planner set a share (:mod:`gis.patrol.store.shares`), its parts, whatever ``shared`` says; else
     ``shared``: with two or more people, the basic patrol is shared among them
     (:func:`gis.patrol.split.split_route`, one part each) and the parts rotate week by week, so that each person
     walks every part of the grid in turn; the week's patrol is done when the parts together walked the grid (the
@@ -458,6 +460,7 @@ def schedule(engine: Engine, code: str, month: str, timezone: str = "Asia/Shangh
             "WHERE sg.grid_id = %(g)s AND sg.duty IN ('chief', 'member') AND s.active "
             "ORDER BY sg.duty <> 'chief', s.id", {"g": grid}).all()
         status = compliance(conn, code, month, timezone)
+        stored = get_share(conn, code)
     try:
         tours = plan_full_inspection(engine, code)["properties"]["tours"]
     except InputError:  # no buildings, or none reachable: nothing to inspect
@@ -465,7 +468,9 @@ def schedule(engine: Engine, code: str, month: str, timezone: str = "Asia/Shangh
     now = datetime.now(tz).date()
     crew: list[tuple[int | None, str | None, str | None]] = [tuple(p) for p in people] or [(None, None, None)]
     parts: list[float] = []
-    if shared and len(people) >= 2:
+    if stored is not None:  # the share the planner set: its parts, the same ones every member's route shows
+        parts = list(stored["lengths_m"])
+    elif shared and len(people) >= 2:
         net, node, _ = _network_and_base(engine, code, None, MARGIN_M)
         k = min(len(people), MAX_PARTS, len(net["required"]))
         if k >= 2:
@@ -480,7 +485,7 @@ def schedule(engine: Engine, code: str, month: str, timezone: str = "Asia/Shangh
                 "week_of": monday.isoformat(),
                 "status": "done" if done else ("missed" if monday + timedelta(days=7) <= now else "planned")}
             if parts:  # each week the parts move on by one, so everyone walks all of them in turn
-                part = (i + w) % len(parts)
+                part = rotation(i, w, len(parts))
                 item |= {"part": part + 1, "parts": len(parts), "part_length_m": round(parts[part], 1)}
             items.append(item)
     first, last = month_bounds(month)

@@ -19,7 +19,7 @@ const T = {
     signin: "登录已过期：请联网后重新登录，未发送的内容会保留", remove: "删除", refused: "被拒绝", walked: "已记录轨迹点",
     stops: "站", minutes: "分钟", no_events: "暂无", visited: "已记录走访", no_track: "轨迹太短，继续走一走",
     feedback: "处理说明", m: "米", signout: "退出",
-    credited: "本次巡查认定走过 {n}/{m} 段街巷（{p}）", by_hmm: "按道路匹配轨迹", by_buffer: "按轨迹缓冲区",
+    part: "本周第 {n}/{k} 段", credited: "本次巡查认定走过 {n}/{m} 段街巷（{p}）", by_hmm: "按道路匹配轨迹", by_buffer: "按轨迹缓冲区",
     signout_unsent: "还有 {n} 项未发送，退出后将从本机删除。仍要退出吗？",
   },
   en: {
@@ -37,7 +37,7 @@ const T = {
     remove: "Remove", refused: "refused", walked: "track points recorded", stops: "stops", minutes: "min",
     no_events: "none", visited: "visit logged", no_track: "The track is too short: walk a little more",
     feedback: "What was done", m: "m", signout: "Sign out",
-    credited: "This patrol walked {n} of {m} street segments ({p})", by_hmm: "track matched to the streets",
+    part: "this week: part {n} of {k}", credited: "This patrol walked {n} of {m} street segments ({p})", by_hmm: "track matched to the streets",
     by_buffer: "buffer around the track",
     signout_unsent: "{n} item(s) not sent yet will be deleted from this phone. Sign out anyway?",
   },
@@ -370,7 +370,8 @@ $("send").addEventListener("click", async () => {
 });
 
 async function loadRoute() {
-  const route = await api(`/grids/${state.grid}/patrols/basic`);
+  // today's route: where the grid's patrol is shared, this member's part of it this week
+  const route = await api(`/grids/${state.grid}/patrols/today`);
   state.route = route;
   layers.route.clearLayers();
   L.geoJSON(route, { filter: (f) => f.geometry.type !== "Point", style: { color: "#d95f02", weight: 4, opacity: 0.8 } }).addTo(layers.route);
@@ -378,8 +379,12 @@ async function loadRoute() {
   stops.forEach((f, i) => L.marker([f.geometry.coordinates[1], f.geometry.coordinates[0]],
     { icon: L.divIcon({ className: "stop", html: String(i + 1), iconSize: [26, 26] }) }).addTo(layers.route));
   const p = route.properties;
-  $("route-summary").textContent = `${(p.length_m / 1000).toFixed(2)} km · ${Math.round(p.minutes)} ${t("minutes")} · ${stops.length} ${t("stops")}`;
-  $("gpx").href = `/grids/${state.grid}/patrols/basic?format=gpx`;
+  const line = route.features.find((f) => f.properties.kind === "tour");
+  const length = line ? line.properties.length_m : p.length_m;
+  const minutes = line ? line.properties.minutes : p.minutes;
+  const part = p.part ? `${t("part").replace("{n}", p.part).replace("{k}", p.parts)} · ` : "";
+  $("route-summary").textContent = `${part}${(length / 1000).toFixed(2)} km · ${Math.round(minutes)} ${t("minutes")} · ${stops.length} ${t("stops")}`;
+  $("gpx").href = `/grids/${state.grid}/patrols/today?format=gpx`;
   drawStops();
 }
 function drawStops() {
