@@ -271,11 +271,20 @@ def test_the_grids_basemap_stays_on_the_phone_for_offline_use(divided_url: str, 
 def test_end_patrol_shows_the_streets_the_track_was_credited_with(served: str, member: Member,
                                                                   divided_engine: Engine) -> None:
     """Issue 25: the member walks (the emulated position moves along the grid's planned route), ends the patrol,
-    and the page draws the street segments the service credited, from the map-matched track."""
+    and the page draws the street segments the service credited, from the map-matched track. The grid's patrol is
+    shared between two: "today's route" is the member's part of it this week."""
+    from gis.patrol.store.shares import set_share
+
+    set_share(divided_engine, member.grid, 2)
     with phone(served, member) as tab:
         page = tab.page
         page.goto(f"{served}/m/", wait_until="networkidle")
         page.wait_for_selector("body[data-ready='1']")
+        page.click("#tabs button[data-tab=route]")
+        wait_for(page, "document.querySelector('#route-summary').innerText.includes('本周第')")
+        assert "/2 段" in page.inner_text("#route-summary")
+        page.screenshot(path=str(ROOT / "docs" / "member-part.png"))
+        page.click("#tabs button[data-tab=map]")
         route = page.evaluate(f"fetch('/grids/{member.grid}/patrols/basic').then((r) => r.json())")
         line: list[list[float]] = []
         for f in route["features"]:
@@ -304,3 +313,4 @@ def test_end_patrol_shows_the_streets_the_track_was_credited_with(served: str, m
                              {"g": member.grid}).one()
     assert visit[0] == "hmm" and visit[1] == credited and visit[3]
     assert visit[2] == pytest.approx(8 / 1.5, abs=0.1)  # the phone's accuracy, as σ
+    set_share(divided_engine, member.grid, 1)
