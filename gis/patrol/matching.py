@@ -21,7 +21,13 @@ Before matching:
   for dense tracks: at 1 Hz a walker moves 1.4 m between points, and such points only add noise to the
   transitions.
 
-After matching, two corrections of what the path says (:func:`_walked_pieces`, :func:`match_track`):
+After matching, corrections of what the path says (:func:`_walked_pieces`, :func:`match_track`):
+
+* with times, a stretch of path no one could have walked between its two points' times (faster than
+  :data:`MAX_SPEED_M_S`, give or take 4σ) credits nothing: it is the matcher's way round a point it placed on the
+  wrong street (most often at a track's ends, where the smoothing has fewer points);
+* a path that leaves a street and comes back to it between two points, or goes out and straight back between
+  three, is the walk along that street between the points;
 
 * the network is directed (each street both ways) and a point that seems to step back along a street has no path
   but to the street's end and back: such a turn is taken as the few metres between the two places, not as the
@@ -332,7 +338,9 @@ def match_track(streets: Sequence[tuple[Street, LineString]], points: np.ndarray
     else:
         error, smoothed = sigma, points[keep]
     # 2σ apart; without times a track is often a drawn line or a route's vertices, whose every corner matters
-    xy = smoothed[spaced(smoothed, 2.0 * error if times is not None else UNTIMED_SPACING_M)]
+    chosen = spaced(smoothed, 2.0 * error if times is not None else UNTIMED_SPACING_M)
+    xy = smoothed[chosen]
+    when = times[keep][chosen] if times is not None else None
     if len(xy) < 2:
         return Matched(covered_m={}, path=[], sigma_m=sigma, points=len(points), kept_points=len(xy),
                        unmatched_points=len(xy), jumps_dropped=jumps)
@@ -369,6 +377,14 @@ def match_track(streets: Sequence[tuple[Street, LineString]], points: np.ndarray
                 spans.setdefault(index, []).append((min(a, b), max(a, b)))
                 k += 2
                 continue
+            if when is not None:
+                # a path no one could have walked between the two points' times (at MAX_SPEED_M_S, give or take
+                # the GPS error): the matcher's way round a point it placed on the wrong street (at a track's
+                # ends, where the smoothing has fewer points, most often); it credits nothing
+                j = sub.start_index + k
+                if _path_length(segment, net.lengths) > MAX_SPEED_M_S * (when[j + 1] - when[j]) + 4.0 * sigma:
+                    k += 1
+                    continue
             for index, a, b in _walked_pieces(segment, net):
                 spans.setdefault(index, []).append((a, b))
             coords.extend((p.x, p.y) for edge in segment.edges for p in edge.points)
@@ -430,6 +446,17 @@ def _walked_pieces(segment: Any, net: _Network) -> list[tuple[int, float, float]
     for k, edge in enumerate(edges):
         length = float(lengths[edge.edge_id // 2])
         directed.append((edge.edge_id, first if k == 0 else 0.0, last if k == len(edges) - 1 else length))
+    if len(directed) > 1 and directed[0][0] // 2 == directed[-1][0] // 2:
+        # the path leaves a street and comes back to it between two points a few metres apart: a turn, or a loop
+        # round a block, that no walker made; the walk is from the one place to the other along the street.
+        # Unless it is the walk to a dead end's end and back.
+        index = directed[0][0] // 2
+        length = float(lengths[index])
+        turn = net.ends[index][0 if directed[0][0] % 2 else 1]
+        if not (len(directed) == 2 and directed[1][0] == directed[0][0] ^ 1 and net.degree[turn] == 1):
+            a = _undirected(directed[0][0], first, length)
+            b = _undirected(directed[-1][0], last, length)
+            return [(index, min(a, b), max(a, b))] if a != b else []
     pieces: list[tuple[int, float, float]] = []
     k = 0
     while k < len(directed):
@@ -448,6 +475,18 @@ def _walked_pieces(segment: Any, net: _Network) -> list[tuple[int, float, float]
             pieces.append((index, lo, hi))
         k += 1
     return pieces
+
+
+def _path_length(segment: Any, lengths: np.ndarray) -> float:
+    """The length of the path from one kept point to the next."""
+    edges = segment.edges
+    if not edges:
+        return 0.0
+    if len(edges) == 1:
+        return abs(segment.p1.offset_from_start_of_edge - segment.p0.offset_from_start_of_edge)
+    whole = sum(float(lengths[e.edge_id // 2]) for e in edges)
+    return whole - segment.p0.offset_from_start_of_edge - (float(lengths[edges[-1].edge_id // 2])
+                                                           - segment.p1.offset_from_start_of_edge)
 
 
 def _undirected(edge_id: int, offset: float, length: float) -> float:
