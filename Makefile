@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	@touch $(STAMP)
 
-bench: setup                    ## import, division (vs spopt max-p), edit preview, intake, patrol, leaders' map, onboarding, console, tiles, basemap, big screen and bulletin, shared patrol
+bench: setup                    ## import, division (vs spopt max-p), edit preview, intake, patrol, leaders' map, onboarding, console, tiles, basemap, big screen and bulletin, shared patrol, map matching
 	@bash scripts/install-system-deps.sh --bench
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	@# postman_problems pins networkx 2.0; it runs on ours with two patches (bench/postman_references.py)
@@ -44,6 +44,7 @@ bench: setup                    ## import, division (vs spopt max-p), edit previ
 	$(BIN)/python bench/basemap_bench.py
 	$(BIN)/python bench/screen_bench.py
 	$(BIN)/python bench/split_bench.py
+	$(BIN)/python bench/matching_bench.py
 
 durability: setup                ## intake at 1,000/s for 5 minutes through a PostgreSQL restart: 0 lost, 0 duplicated?
 	$(BIN)/python bench/durability.py
