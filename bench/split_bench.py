@@ -150,7 +150,8 @@ def bench_city(engine: Any, city_id: int, name: str, ortools_grids: int, ortools
               f"{statistics.median(over_single):.3f}"
               + (f"; {refused} grid(s) with fewer than {k} streets refused" if refused else "")
               + f"  [targets: {verdict}]", flush=True)
-    bench_rural(networks, rural_s)
+    if rural_s > 0:
+        bench_rural(networks, rural_s)
     biggest = sorted(networks, key=lambda n: -len(n[2]))[:ortools_grids]
     for code, graph, required, base in biggest:
         for k in KS:
@@ -171,7 +172,8 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep the imported, divided cities of an earlier run")
     parser.add_argument("--ortools-grids", type=int, default=3, help="grids per city solved by OR-Tools too (0: none)")
     parser.add_argument("--ortools-s", type=float, default=30.0, help="OR-Tools' search time per grid and k")
-    parser.add_argument("--rural-s", type=float, default=10.0, help="CP-SAT's time per rural grid")
+    parser.add_argument("--rural-s", type=float, default=10.0, help="CP-SAT's time per rural grid (0: skip the "
+                        "rural postman's part)")
     parser.add_argument("--skip-liechtenstein", action="store_true")
     args = parser.parse_args()
     print(f"machine: {machine()}", flush=True)

@@ -17,7 +17,8 @@ literature does it (Frederickson, Hecht and Kim's route-first, cluster-second), 
    longer of the two becomes shorter than the longest was (each move re-routes both parts).
 5. **Each part solved exactly**: a part's streets are a stretch of the grid, seldom one connected piece with its
    start, so its route is a rural postman's: :func:`gis.patrol.rural.solve_rural` (CP-SAT, warm-started from the
-   part's route) within a share of ``exact_s``; each part then says ``optimal`` or its proven ``gap``.
+   part's route) within a share of ``exact_s`` (and of what is left of :data:`BUDGET_S`); each part then says
+   ``optimal`` or its proven ``gap``.
 
 Members with their own starts: the parts are cut as above, given to the starts so that the longest walk is shortest
 (every assignment is tried: k ≤ 8), and the local search runs with each part's own start.
@@ -46,6 +47,10 @@ MAX_PARTS = 8
 DEFAULT_TIME_LIMIT_S = 0.5
 DEFAULT_EXACT_S = 0.3
 """The time for solving the parts exactly, all of them together (step 5)."""
+BUDGET_S = 0.75
+"""Step 5 runs only within this much of the whole split's time, so that a grid's split answers within a second
+(CP-SAT's limit does not count building its model): on a large rural grid whose local search took its full time,
+the parts keep the heuristic's routes and their gaps. (At 0.9 s the worst Liechtenstein grid took 1.09 s.)"""
 
 
 @dataclass
@@ -166,11 +171,11 @@ def split_route(graph: nx.MultiGraph, required: Sequence[Edge], base: Hashable, 
     runs, starts, parts = min((forward, backward), key=lambda c: max(p.length_m for p in c[2]))
     moves = _improve(graph, runs, parts, starts, route, weight, started + time_limit_s)
     if exact_s > 0:  # step 5: each part's own rural postman, exactly or with its gap
-        deadline = time.perf_counter() + exact_s
+        deadline = min(time.perf_counter() + exact_s, started + max(BUDGET_S, time_limit_s))
         order = sorted(range(k), key=lambda i: -parts[i].length_m)  # the longest first: it is the result
         for done, i in enumerate(order):
             left = deadline - time.perf_counter()
-            if parts[i].optimal or left <= 0.01:
+            if parts[i].optimal or left <= 0.05:  # building the model takes time too
                 continue
             solved = solve_rural(graph, runs[i], starts[i], weight=weight, time_limit_s=left / (k - done),
                                  heuristic=parts[i])
