@@ -26,6 +26,8 @@ SERVICES = {
     "patrol.store.plans.plan_full_inspection": "reads, then solves the tours with no connection held",
     "patrol.store.plans.plan_budgeted_round": "reads, then solves with no connection held",
     "patrol.store.plans.plan_split": "reads the network, then splits the patrol with no connection held",
+    "patrol.store.shares.split_for_share": "reads the network, then splits the patrol with no connection held",
+    "patrol.store.shares.part_plan": "reads the share and the network, then routes the part with no connection held",
     "patrol.store.visits.schedule": "reads, then plans the inspection with no connection held",
     "planning.store.divisions.divide_and_store": "divides (seconds to minutes) before it writes",
     "planning.store.importer.import_osm": "reads a file for minutes, then loads it with COPY in one transaction",

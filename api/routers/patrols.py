@@ -32,7 +32,7 @@ from gis.patrol.store.plans import (
     plan_full_inspection,
     plan_split,
 )
-from gis.patrol.store.shares import get_share, part_plan, set_share, week_part
+from gis.patrol.store.shares import get_share, part_plan, split_for_share, store_share, week_part
 from gis.patrol.store.streets import grid_streets, set_optional_streets
 from gis.planning.store.city import grid_timezone
 from maps.city import map_to_html
@@ -124,7 +124,11 @@ async def put_share(code: str, body: ShareBody, engine: EngineDep, user: Sharer)
     any more. The answer: k, each part's street segments and its route's length."""
     _check_code(code)
     await require_code_async(engine, user, code)
-    return await run_in_threadpool(set_share, engine, code, body.k)
+    if body.k == 1:
+        return await run_in_threadpool(writing, engine, store_share, code, 1)
+    await run_in_threadpool(reading, engine, grid_outline, code)  # no such grid: 404 before the split's seconds
+    parts, lengths = await run_in_threadpool(split_for_share, engine, code, body.k)
+    return await run_in_threadpool(writing, engine, store_share, code, body.k, parts, lengths)
 
 
 @router.get("/grids/{code}/patrols/share", summary="How the grid's basic patrol is shared (k = 1: not shared)",

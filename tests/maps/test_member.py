@@ -273,9 +273,9 @@ def test_end_patrol_shows_the_streets_the_track_was_credited_with(served: str, m
     """Issue 25: the member walks (the emulated position moves along the grid's planned route), ends the patrol,
     and the page draws the street segments the service credited, from the map-matched track. The grid's patrol is
     shared between two: "today's route" is the member's part of it this week."""
-    from gis.patrol.store.shares import set_share
+    from gis.patrol.store.shares import split_for_share, store_share
 
-    set_share(divided_engine, member.grid, 2)
+    writing(divided_engine, store_share, member.grid, 2, *split_for_share(divided_engine, member.grid, 2))
     with phone(served, member) as tab:
         page = tab.page
         page.goto(f"{served}/m/", wait_until="networkidle")
@@ -313,4 +313,4 @@ def test_end_patrol_shows_the_streets_the_track_was_credited_with(served: str, m
                              {"g": member.grid}).one()
     assert visit[0] == "hmm" and visit[1] == credited and visit[3]
     assert visit[2] == pytest.approx(8 / 1.5, abs=0.1)  # the phone's accuracy, as σ
-    set_share(divided_engine, member.grid, 1)
+    writing(divided_engine, store_share, member.grid, 1)

@@ -1,7 +1,8 @@
 """A grid's basic patrol shared among its people, set once (migration 0031) so that everyone names the same parts.
 
-* :func:`set_share` splits the grid's streets into k parts (:func:`gis.patrol.split.split_route`, each part's
-  route solved exactly where it can be) and keeps each part's street segments; k = 1 stops sharing.
+* :func:`split_for_share` splits the grid's streets into k parts (:func:`gis.patrol.split.split_route`, each
+  part's route solved exactly where it can be) and :func:`store_share` keeps each part's street segments; k = 1
+  stops sharing.
 * :func:`week_part` says which part a person walks in a given week: the grid's chief and members in the order the
   schedule lists them (the chief first), and each week the parts move on by one, so that everyone walks the whole
   grid in turn (the same rotation as :func:`gis.patrol.store.visits.schedule`).
@@ -36,27 +37,35 @@ def get_share(conn: Connection, code: str) -> dict[str, Any] | None:
             "set_at": at.isoformat()}
 
 
-def set_share(engine: Engine, code: str, k: int, *, exact_s: float = DEFAULT_EXACT_S) -> dict[str, Any]:
-    """Share grid ``code``'s basic patrol among ``k`` people (2–8), or stop sharing it (k = 1). The share as set."""
-    if not 1 <= k <= MAX_PARTS:
+def split_for_share(engine: Engine, code: str, k: int, *, exact_s: float = DEFAULT_EXACT_S
+                    ) -> tuple[list[list[list[int]]], list[float]]:
+    """Grid ``code``'s basic patrol split among ``k`` people (2–8): each part's street segments and its route's
+    length, to keep with :func:`store_share`. Reads the network, then splits with no connection held."""
+    if not 2 <= k <= MAX_PARTS:
         raise InputError(f"k (the people sharing the patrol) is 1 to {MAX_PARTS}; got {k}")
-    with engine.connect() as conn:
-        if conn.exec_driver_sql("SELECT 1 FROM grids WHERE code = %(c)s", {"c": code}).scalar() is None:
-            raise NotFoundError(f"no grid {code}")
-    if k == 1:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DELETE FROM patrol_shares WHERE grid_code = %(c)s", {"c": code})
-        return {"grid": code, "k": 1, "parts": [], "lengths_m": [], "set_at": None}
     net, node, _ = _network_and_base(engine, code, None, MARGIN_M)
     split = split_route(net["graph"], net["required"], node, k, exact_s=exact_s)
-    parts = [[list(segment_key(e)) for e in edges] for edges in split.edges]
-    with engine.begin() as conn:
-        conn.exec_driver_sql(
-            """INSERT INTO patrol_shares (grid_code, k, parts, lengths_m) VALUES (%(c)s, %(k)s, %(p)s::jsonb, %(l)s)
-               ON CONFLICT (grid_code) DO UPDATE SET k = EXCLUDED.k, parts = EXCLUDED.parts,
-                   lengths_m = EXCLUDED.lengths_m, set_at = now()""",
-            {"c": code, "k": k, "p": json.dumps(parts), "l": [p.length_m for p in split.parts]})
-        share = get_share(conn, code)
+    return [[list(segment_key(e)) for e in edges] for edges in split.edges], [p.length_m for p in split.parts]
+
+
+def store_share(conn: Connection, code: str, k: int, parts: list[list[list[int]]] | None = None,
+                lengths: list[float] | None = None) -> dict[str, Any]:
+    """Keep grid ``code``'s share (from :func:`split_for_share`), or, with ``k = 1``, stop sharing; the share."""
+    if not 1 <= k <= MAX_PARTS:
+        raise InputError(f"k (the people sharing the patrol) is 1 to {MAX_PARTS}; got {k}")
+    if conn.exec_driver_sql("SELECT 1 FROM grids WHERE code = %(c)s", {"c": code}).scalar() is None:
+        raise NotFoundError(f"no grid {code}")
+    if k == 1:
+        conn.exec_driver_sql("DELETE FROM patrol_shares WHERE grid_code = %(c)s", {"c": code})
+        return {"grid": code, "k": 1, "parts": [], "lengths_m": [], "set_at": None}
+    if parts is None or lengths is None or len(parts) != k or len(lengths) != k:
+        raise InputError(f"a share of {k} needs its {k} parts and their lengths (split_for_share)")
+    conn.exec_driver_sql(
+        """INSERT INTO patrol_shares (grid_code, k, parts, lengths_m) VALUES (%(c)s, %(k)s, %(p)s::jsonb, %(l)s)
+           ON CONFLICT (grid_code) DO UPDATE SET k = EXCLUDED.k, parts = EXCLUDED.parts,
+               lengths_m = EXCLUDED.lengths_m, set_at = now()""",
+        {"c": code, "k": k, "p": json.dumps(parts), "l": lengths})
+    share = get_share(conn, code)
     assert share is not None
     return share
 

@@ -164,10 +164,9 @@ def log_visit(conn: Connection, code: str, *, kind: str, started_at: datetime, e
                 matched_by = "buffer"
         if matched_by == "buffer":
             found = matching.buffer_walked(track_m, [(k, streets[k]) for k in keys], tolerance_m)
-        for key in found:
-            edge = keys[key]
-            walked.append([int(edge[0]), int(edge[1]), int(edge[2])])
-            walked_m += graph.edges[edge]["length"]
+        for key in found:  # kept as the walk network's undirected (least, greatest, key), whichever way it was read
+            walked.append(list(key))
+            walked_m += graph.edges[keys[key]]["length"]
     else:
         matched_by = "buffer"
     row = conn.exec_driver_sql(
@@ -291,7 +290,7 @@ def compliance(conn: Connection, code: str, month: str, timezone: str = "Asia/Sh
         "SELECT id FROM buildings WHERE grid_id = %(g)s", {"g": grid})}
     net = load_grid_network(conn, code)
     graph = net["graph"]
-    lengths = {(int(u), int(v), int(k)): graph.edges[u, v, k]["length"] for u, v, k in net["required"]}
+    lengths = {segment_key((u, v, k)): graph.edges[u, v, k]["length"] for u, v, k in net["required"]}
     required_m = sum(lengths.values())
     now = datetime.now(tz)
     rows = []
@@ -300,7 +299,7 @@ def compliance(conn: Connection, code: str, month: str, timezone: str = "Asia/Sh
         a = datetime.combine(monday, datetime.min.time(), tz)
         b = a + timedelta(days=7)
         week = [v for v in visits if a <= v[0] < b]
-        walked = {tuple(s) for v in week for s in v[2]} & set(lengths)
+        walked = {segment_key(s) for v in week for s in v[2]} & set(lengths)
         month_walked |= walked  # type: ignore[arg-type]
         share = sum(lengths[s] for s in walked) / required_m if required_m else 0.0  # type: ignore[index]
         done = share >= BASIC_DONE_SHARE
