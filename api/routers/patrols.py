@@ -17,6 +17,7 @@ from api.deps import SettingsDep, get_engine
 from api.jurisdiction import require_code_async
 from api.roles import Planner, Viewer, allow
 from api.schemas import BasicPatrol, BudgetedRound, GridStreets, Inspection, SharedPatrol, documented
+from gis.access.scope import User
 from gis.db.engine import reading, writing
 from gis.errors import InputError
 from gis.geo.coords import to_wgs84
@@ -26,6 +27,7 @@ from gis.patrol.store.plans import (
     DEFAULT_DWELL_MIN,
     DEFAULT_EXACT_S,
     DEFAULT_HOT_SPOT_DAYS,
+    SPLIT_EXACT_S,
     grid_outline,
     plan_basic,
     plan_budgeted_round,
@@ -83,7 +85,7 @@ async def shared_patrol(
                                         examples=["118.7838,32.0415;118.7901,32.0442"])] = None,
     time_limit_s: Annotated[float, Query(gt=0, le=30, description="the local search's time")] = 0.5,
     exact_s: Annotated[float, Query(ge=0, le=30, description="the time for solving the parts' own routes exactly "
-                                    "(CP-SAT; 0: not at all)")] = 0.3,
+                                    "(CP-SAT; 0: not at all)")] = SPLIT_EXACT_S,
     format: Literal["geojson", "gpx", "html"] = "geojson",
 ) -> Any:
     """GeoJSON: one LineString per part (from its start and back, in walking order) and each part's start; in
@@ -112,7 +114,7 @@ class ShareBody(BaseModel):
     k: int = Field(ge=1, le=8, description="the people sharing the grid's basic patrol (1: not shared)")
 
 
-Sharer = Annotated[Any, Depends(allow("admin", "planner", "dispatcher"))]
+Sharer = Annotated[User, Depends(allow("admin", "planner", "dispatcher"))]
 
 
 @router.put("/grids/{code}/patrols/share", summary="Share the grid's basic patrol among k people (set once, kept)",

@@ -12,8 +12,9 @@ Before matching:
 
 * σ, the GPS error, is the phone's own figure when it gives one, or estimated (:func:`estimate_sigma`) from the
   track's jitter (with the points' times) or from its distance to the streets (without); clamped to 5–50 m;
-* with times, points that would mean moving faster than :data:`MAX_SPEED_M_S` are dropped (an urban canyon's jump
-  of 50 to 100 m for a few seconds), unless the track stays there (then it was a real move after a gap);
+* with times, points that would mean moving faster than :data:`MAX_SPEED_M_S` (beyond what the GPS error explains)
+  are dropped, for up to :data:`MAX_JUMP_S` (an urban canyon's jump of 50 to 100 m for a few seconds); a track that
+  stays away longer really moved (:func:`drop_jumps`);
 * with times, the track is smoothed (:func:`smooth`: each point the mean of those within a few seconds of it),
   which brings a walker's σ of 15 m down to about 4 m at the cost of cutting corners by a few metres; without
   times (a drawn line, a route's vertices) it is not, the points' spacing being unknown;
@@ -28,7 +29,6 @@ After matching, corrections of what the path says (:func:`_walked_pieces`, :func
   wrong street (most often at a track's ends, where the smoothing has fewer points);
 * a path that leaves a street and comes back to it between two points, or goes out and straight back between
   three, is the walk along that street between the points;
-
 * the network is directed (each street both ways) and a point that seems to step back along a street has no path
   but to the street's end and back: such a turn is taken as the few metres between the two places, not as the
   whole street twice (unless the end is a dead end's, where turning back is what a walker does);
@@ -132,8 +132,8 @@ class _Network:
     matcher: Any
     ends: list[tuple[int, int]]
     """Each street's end nodes (as numbered here), at its offset 0 and at its length."""
-    stubs: dict[int, tuple[int, int]]
-    """Dead ends shorter than :data:`STUB_M`: the street's index → (its open end's node, 0 or 1: which end)."""
+    stubs: dict[int, int]
+    """Dead ends shorter than :data:`STUB_M`: the street's index → the node at its open end (its mouth)."""
     degree: np.ndarray
     """Each node's number of street ends."""
     streets: list[Street]
@@ -200,7 +200,7 @@ def matcher_for(streets: Sequence[tuple[Street, LineString]]) -> _Network:
                 matcher = fastmm.FastMapMatch(network, fastmm.TransitionMode.SHORTEST,
                                               max_distance_between_candidates=MAX_PATH_M, cache_dir=cache)
         degree = np.bincount(np.array(ends, dtype=int).ravel(), minlength=len(nodes)) if ends else np.zeros(0)
-        stubs = {i: ((a, 1) if degree[b] == 1 else (b, 0)) for i, (a, b) in enumerate(ends)
+        stubs = {i: (a if degree[b] == 1 else b) for i, (a, b) in enumerate(ends)
                  if (degree[a] == 1) != (degree[b] == 1) and streets[i][1].length < STUB_M}
         built = _Network(network=network, matcher=matcher, ends=ends, stubs=stubs, degree=degree,
                          streets=[key for key, _ in streets], lengths=np.array([line.length for _, line in streets]),
@@ -401,7 +401,7 @@ def match_track(streets: Sequence[tuple[Street, LineString]], points: np.ndarray
             reached.add(a)
         if max(y for _, y in s) >= float(net.lengths[i]) - END_M:
             reached.add(b)
-    for i, (mouth, _) in net.stubs.items():
+    for i, mouth in net.stubs.items():
         if mouth in reached and i not in spans:
             covered[net.streets[i]] = float(net.lengths[i])
     return Matched(covered_m=covered, path=path, sigma_m=sigma, points=len(points), kept_points=len(xy),

@@ -141,6 +141,17 @@ def solve_rural(graph: nx.MultiGraph, required: Sequence[Edge], base: Hashable, 
     return Bounded(_bounded(route, bound), solver.status_name(status), seconds)
 
 
+def exact_route(graph: nx.MultiGraph, required: Sequence[Edge], base: Hashable, *, time_limit_s: float,
+                weight: str = "length") -> Route:
+    """The closed walk from ``base`` over ``required``: :func:`basic_route`'s, which is optimal when the streets and
+    the base are one piece; else (the rural postman) solved by :func:`solve_rural` within ``time_limit_s`` (0: the
+    heuristic's walk as it is)."""
+    route = basic_route(graph, required, base, weight=weight)
+    if route.optimal or time_limit_s <= 0:
+        return route
+    return solve_rural(graph, required, base, weight=weight, time_limit_s=time_limit_s, heuristic=route).route
+
+
 def _bounded(route: Route, bound: float) -> Route:
     route.lower_bound_m = bound
     return route

@@ -36,8 +36,9 @@ from gis.errors import InputError, NotFoundError
 from gis.geo.crs import WGS84, utm_crs_for
 from gis.patrol.budgeted import EVENT_RISK, KEY_PLACE_RISK, OPEN_EVENT_RISK, plan_budgeted
 from gis.patrol.inspection import DEFAULT_MINUTES_PER_BUILDING, DEFAULT_SHIFT_MIN, plan_inspection
-from gis.patrol.route import Route, basic_route, shortest_key
-from gis.patrol.rural import solve_rural
+from gis.patrol.route import Route, shortest_key
+from gis.patrol.rural import exact_route
+from gis.patrol.split import DEFAULT_EXACT_S as SPLIT_EXACT_S
 from gis.patrol.split import split_route
 
 DEFAULT_EXACT_S = 2.0
@@ -188,9 +189,7 @@ def plan_basic(engine: Engine, code: str, *, base: tuple[float, float] | None = 
         raise InputError("exact_s (the rural postman's search time) is 0 to 60 seconds")
     net, node, snap = _network_and_base(engine, code, base, margin_m)
     graph = net["graph"]
-    route = basic_route(graph, net["required"], node)
-    if not route.optimal and exact_s > 0:
-        route = solve_rural(graph, net["required"], node, time_limit_s=exact_s, heuristic=route).route
+    route = exact_route(graph, net["required"], node, time_limit_s=exact_s)
     spots = _hot_spots(engine, code, graph, route, days=DEFAULT_HOT_SPOT_DAYS)
     out = _as_geojson(code, graph, route, [*net["places"], *spots], dwell_min, base_given=base is not None,
                       snap_m=snap)
@@ -202,7 +201,7 @@ def plan_basic(engine: Engine, code: str, *, base: tuple[float, float] | None = 
 
 def plan_split(engine: Engine, code: str, k: int, *, base: tuple[float, float] | None = None,
                starts: Sequence[tuple[float, float]] | None = None, time_limit_s: float = 0.5,
-               exact_s: float = 0.3) -> dict[str, Any]:
+               exact_s: float = SPLIT_EXACT_S) -> dict[str, Any]:
     """The grid's basic patrol shared among ``k`` members or shifts (:func:`gis.patrol.split.split_route`) as
     GeoJSON: one LineString per part (from its start and back, in walking order) and each part's start; in
     ``properties`` the longest part, the single route, the lower bound and the ratio to it. ``starts``: each
@@ -228,25 +227,33 @@ def plan_split(engine: Engine, code: str, k: int, *, base: tuple[float, float] |
     split = split_route(graph, net["required"], node, k, bases=bases, time_limit_s=time_limit_s, exact_s=exact_s)
     features: list[dict[str, Any]] = []
     for number, (part, start, edges) in enumerate(zip(split.parts, split.bases, split.edges, strict=True), start=1):
-        coords: list[tuple[float, float]] = []
-        for a, b, key, _ in part.steps:
-            line = list(_oriented(graph, a, b, key).coords)
-            coords.extend(line if not coords else line[1:])
-        features.append({"type": "Feature", "geometry": {"type": "LineString", "coordinates": coords},
-                         "properties": {
-                             "kind": "tour", "tour": number, "length_m": round(part.length_m, 1),
-                             "minutes": round(part.minutes, 1), "stops": 0, "streets": len(edges),
-                             "required_m": round(part.required_m, 1), "optimal": part.optimal,
-                             "lower_bound_m": part.summary()["lower_bound_m"], "gap": part.summary()["gap"],
-                             "label": f"part {number}: {part.length_m:,.0f} m, about {part.minutes:.0f} min, "
-                                      f"{len(edges)} street segments"}})
-        features.append(_stop_feature(graph, start, {"kind": "start", "tour": number, "node": start,
-                                                     "label": f"part {number} starts and ends here"}))
+        features += part_features(graph, number, part, start, len(edges), f"part {number}")
     return {"type": "FeatureCollection", "features": features, "properties": {
         "grid": code, "title": f"基础巡查分 {k} 段 basic patrol shared by {k}", **split.summary(),
         "base_node": node, "base_snapped_m": round(snap, 1), "own_starts": starts is not None,
         "lower_bound_rule": "the longest single street's round trip from the nearest start, and the single optimal "
                             "route ÷ k (with one base; else the streets' length ÷ k)"}}
+
+
+def part_features(graph: nx.MultiGraph, number: int, part: Route, start: Any, streets: int,
+                  name: str) -> list[dict[str, Any]]:
+    """One part of a shared patrol as GeoJSON features: its walk from its start and back (a LineString in walking
+    order, with its length, minutes, streets and whether it is optimal or its bound and gap) and its start.
+    ``name``: how its label calls it ("part 2", "part 2 of 3")."""
+    coords: list[tuple[float, float]] = []
+    for a, b, key, _ in part.steps:
+        line = list(_oriented(graph, a, b, key).coords)
+        coords.extend(line if not coords else line[1:])
+    summary = part.summary()
+    return [{"type": "Feature", "geometry": {"type": "LineString", "coordinates": coords},
+             "properties": {"kind": "tour", "tour": number, "length_m": round(part.length_m, 1),
+                            "minutes": round(part.minutes, 1), "stops": 0, "streets": streets,
+                            "required_m": round(part.required_m, 1), "optimal": part.optimal,
+                            "lower_bound_m": summary["lower_bound_m"], "gap": summary["gap"],
+                            "label": f"{name}: {part.length_m:,.0f} m, about {part.minutes:.0f} min, "
+                                     f"{streets} street segments"}},
+            _stop_feature(graph, start, {"kind": "start", "tour": number, "node": start,
+                                         "label": f"{name} starts and ends here"})]
 
 
 def _hot_spots(engine: Engine, code: str, graph: nx.MultiGraph, route: Route, *,

@@ -19,10 +19,9 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 
 from gis.errors import InputError, NotFoundError
-from gis.patrol.route import basic_route
-from gis.patrol.rural import solve_rural
+from gis.patrol.rural import exact_route
 from gis.patrol.split import DEFAULT_EXACT_S, MAX_PARTS, split_route
-from gis.patrol.store.plans import MARGIN_M, _network_and_base, _oriented, _stop_feature, segment_key
+from gis.patrol.store.plans import MARGIN_M, _network_and_base, part_features, segment_key
 
 
 def get_share(conn: Connection, code: str) -> dict[str, Any] | None:
@@ -70,6 +69,15 @@ def store_share(conn: Connection, code: str, k: int, parts: list[list[list[int]]
     return share
 
 
+def grid_crew(conn: Connection, code: str) -> list[tuple[int, str, str]]:
+    """The grid's chief and members who are active, (staff id, name, duty), the chief first: the order both the
+    month's schedule and :func:`week_part` count them in for the rotation."""
+    return [(int(i), name, duty) for i, name, duty in conn.exec_driver_sql(
+        "SELECT s.id, s.name, sg.duty FROM staff_grids sg JOIN staff s ON s.id = sg.staff_id "
+        "JOIN grids g ON g.id = sg.grid_id WHERE g.code = %(c)s AND sg.duty IN ('chief', 'member') AND s.active "
+        "ORDER BY sg.duty <> 'chief', s.id", {"c": code})]
+
+
 def rotation(person: int, week: int, k: int) -> int:
     """The part (0-based) the ``person``-th of the grid's people walks in the month's ``week``-th week."""
     return (person + week) % k
@@ -83,10 +91,7 @@ def week_part(conn: Connection, code: str, staff_id: int | None, day: date) -> d
     share = get_share(conn, code)
     if share is None or staff_id is None:
         return None
-    people = [r[0] for r in conn.exec_driver_sql(
-        "SELECT s.id FROM staff_grids sg JOIN staff s ON s.id = sg.staff_id JOIN grids g ON g.id = sg.grid_id "
-        "WHERE g.code = %(c)s AND sg.duty IN ('chief', 'member') AND s.active "
-        "ORDER BY sg.duty <> 'chief', s.id", {"c": code})]
+    people = [staff for staff, _, _ in grid_crew(conn, code)]
     if staff_id not in people:
         return None
     monday = day - timedelta(days=day.weekday())
@@ -111,25 +116,10 @@ def part_plan(engine: Engine, code: str, part: int, *, exact_s: float = 1.0) -> 
     edges = [by_key[s] for s in kept if s in by_key]  # type: ignore[index]
     if not edges:
         raise InputError(f"none of part {part}'s streets is on grid {code}'s network any more: set the share again")
-    route = basic_route(graph, edges, node)
-    if not route.optimal:
-        route = solve_rural(graph, edges, node, time_limit_s=exact_s, heuristic=route).route
-    coords: list[tuple[float, float]] = []
-    for a, b, key, _ in route.steps:
-        line = list(_oriented(graph, a, b, key).coords)
-        coords.extend(line if not coords else line[1:])
-    summary = route.summary()
-    properties = {"kind": "tour", "tour": part, "length_m": round(route.length_m, 1),
-                  "minutes": round(route.minutes, 1), "stops": 0, "streets": len(edges),
-                  "required_m": round(route.required_m, 1), "optimal": route.optimal,
-                  "lower_bound_m": summary["lower_bound_m"], "gap": summary["gap"],
-                  "label": f"part {part} of {share['k']}: {route.length_m:,.0f} m, about {route.minutes:.0f} min, "
-                           f"{len(edges)} street segments"}
-    return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": {"type": "LineString", "coordinates": coords}, "properties": properties},
-        _stop_feature(graph, node, {"kind": "start", "tour": part, "node": node,
-                                    "label": f"part {part} starts and ends here"})],
-        "properties": {"grid": code, "title": f"基础巡查第 {part}/{share['k']} 段 basic patrol, part {part} of "
-                                              f"{share['k']}", "part": part, "parts": share["k"],
-                       "set_at": share["set_at"], "streets_missing": len(kept) - len(edges),
-                       **summary}}
+    route = exact_route(graph, edges, node, time_limit_s=exact_s)
+    return {"type": "FeatureCollection",
+            "features": part_features(graph, part, route, node, len(edges), f"part {part} of {share['k']}"),
+            "properties": {"grid": code, "title": f"基础巡查第 {part}/{share['k']} 段 basic patrol, part {part} of "
+                                                  f"{share['k']}", "part": part, "parts": share["k"],
+                           "set_at": share["set_at"], "streets_missing": len(kept) - len(edges),
+                           **route.summary()}}

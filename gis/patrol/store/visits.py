@@ -32,7 +32,7 @@ from gis.errors import ConflictError, InputError, NotFoundError
 from gis.geo.crs import WGS84
 from gis.patrol import matching
 from gis.patrol.store.plans import load_grid_network, segment_key
-from gis.patrol.store.shares import get_share, rotation
+from gis.patrol.store.shares import get_share, grid_crew, rotation
 from gis.vocabulary import VISIT_KINDS
 
 DEFAULT_TOLERANCE_M = 20.0
@@ -454,10 +454,7 @@ def schedule(engine: Engine, code: str, month: str, timezone: str = "Asia/Shangh
         grid = conn.exec_driver_sql("SELECT id FROM grids WHERE code = %(c)s", {"c": code}).scalar()
         if grid is None:
             raise NotFoundError(f"no grid {code}")
-        people = conn.exec_driver_sql(
-            "SELECT s.id, s.name, sg.duty FROM staff_grids sg JOIN staff s ON s.id = sg.staff_id "
-            "WHERE sg.grid_id = %(g)s AND sg.duty IN ('chief', 'member') AND s.active "
-            "ORDER BY sg.duty <> 'chief', s.id", {"g": grid}).all()
+        people = grid_crew(conn, code)
         status = compliance(conn, code, month, timezone)
         stored = get_share(conn, code)
     try:
@@ -465,7 +462,7 @@ def schedule(engine: Engine, code: str, month: str, timezone: str = "Asia/Shangh
     except InputError:  # no buildings, or none reachable: nothing to inspect
         tours = 0
     now = datetime.now(tz).date()
-    crew: list[tuple[int | None, str | None, str | None]] = [tuple(p) for p in people] or [(None, None, None)]
+    crew: list[tuple[int | None, str | None, str | None]] = [*people] or [(None, None, None)]
     parts: list[float] = []
     if stored is not None:  # the share the planner set: its parts, the same ones every member's route shows
         parts = list(stored["lengths_m"])

@@ -379,11 +379,8 @@ async function loadRoute() {
   stops.forEach((f, i) => L.marker([f.geometry.coordinates[1], f.geometry.coordinates[0]],
     { icon: L.divIcon({ className: "stop", html: String(i + 1), iconSize: [26, 26] }) }).addTo(layers.route));
   const p = route.properties;
-  const line = route.features.find((f) => f.properties.kind === "tour");
-  const length = line ? line.properties.length_m : p.length_m;
-  const minutes = line ? line.properties.minutes : p.minutes;
   const part = p.part ? `${t("part").replace("{n}", p.part).replace("{k}", p.parts)} · ` : "";
-  $("route-summary").textContent = `${part}${(length / 1000).toFixed(2)} km · ${Math.round(minutes)} ${t("minutes")} · ${stops.length} ${t("stops")}`;
+  $("route-summary").textContent = `${part}${(p.length_m / 1000).toFixed(2)} km · ${Math.round(p.minutes)} ${t("minutes")} · ${stops.length} ${t("stops")}`;
   $("gpx").href = `/grids/${state.grid}/patrols/today?format=gpx`;
   drawStops();
 }
