@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup system-deps system-deps-test bench durability screenshots db-stop lint clean
+.PHONY: run test setup system-deps system-deps-test bench durability cluster cluster-down failover-drill screenshots db-stop lint clean
 
 run: setup                      ## set up, start the embedded PostGIS, load Nanjing, serve on :8000
 	$(BIN)/gridpatrol demo
@@ -48,6 +48,19 @@ bench: setup                    ## import, division (vs spopt max-p), edit previ
 
 durability: setup                ## intake at 1,000/s for 5 minutes through a PostgreSQL restart: 0 lost, 0 duplicated?
 	$(BIN)/python bench/durability.py
+
+cluster: setup                  ## a local 3-node cluster (Patroni + etcd), the demo city on it, served by 2 workers
+	@bash scripts/install-system-deps.sh --cluster
+	$(BIN)/gridpatrol cluster up
+	eval "$$($(BIN)/gridpatrol cluster env)" && $(BIN)/gridpatrol demo --no-serve --keep-db && \
+	  $(BIN)/gridpatrol serve --workers 2
+
+cluster-down:
+	$(BIN)/gridpatrol cluster down
+
+failover-drill: setup           ## the Nanjing demo on the cluster, 500 reports/s, the primary killed twice: 0 lost?
+	@bash scripts/install-system-deps.sh --cluster
+	$(BIN)/python bench/failover_drill.py
 
 screenshots: setup system-deps-test   ## the map screenshot in docs/
 	$(BIN)/gridpatrol screenshot --out docs/map-nanjing.png

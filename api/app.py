@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api import errors
 from api.audit import AuditLog, AuditMiddleware
+from api.consistency import MarkWrites, Writes
 from api.headers import SecurityHeaders, tile_origin
 from api.intake import IntakeQueue
 from api.limits import BodyGuard
@@ -48,6 +49,8 @@ from api.routers import (
 from api.settings import Settings
 from api.tokens import Tokens
 from gis.db.engine import make_engine
+from gis.db.replicas import ReadRouter
+from gis.db.singleton import BackgroundLock
 from gis.dispatch.store.events import escalate_overdue
 from gis.errors import GridpatrolError
 
@@ -64,10 +67,13 @@ def settle_gc() -> None:
     gc.freeze()
 
 
-async def _escalate_forever(engine: Engine, every_s: float) -> None:
-    """Escalate events whose deadline has passed, every ``every_s`` seconds (0: never), off the event loop."""
+async def _escalate_forever(engine: Engine, lock: BackgroundLock, every_s: float) -> None:
+    """Escalate events whose deadline has passed, every ``every_s`` seconds (0: never), off the event loop: on
+    whichever worker of whichever instance holds the lock (``gis.db.singleton``), so never twice."""
     while every_s > 0:
         await asyncio.sleep(every_s)
+        if not await asyncio.to_thread(lock.held):
+            continue
         try:
             done = await asyncio.to_thread(escalate_overdue, engine)
         except (GridpatrolError, SQLAlchemyError) as exc:  # the database may be restarting: try again later
@@ -85,12 +91,15 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = make_engine(settings.database_url or "", connections=settings.db_connections)
+        app.state.reads = ReadRouter.build(app.state.engine, settings.read_url, max_lag_s=settings.replica_max_lag_s,
+                                           connections=settings.read_connections)
         app.state.intake = IntakeQueue(app.state.engine, settings)
-        app.state.tokens = Tokens(app.state.engine, settings)
+        app.state.tokens = Tokens(app.state.engine, settings, reads=app.state.reads.engine)
+        lock = BackgroundLock(app.state.engine, "escalation run")
         app.state.audit = AuditLog(app.state.engine)
         app.state.audit.start()
         settle_gc()
-        ticker = asyncio.create_task(_escalate_forever(app.state.engine, settings.escalate_every_s))
+        ticker = asyncio.create_task(_escalate_forever(app.state.engine, lock, settings.escalate_every_s))
         try:
             yield
         finally:
@@ -99,6 +108,8 @@ def create_app(settings: Settings) -> FastAPI:
                 await ticker
             await app.state.audit.stop()
             await app.state.intake.close()
+            await asyncio.to_thread(lock.release)
+            app.state.reads.close()
             app.state.engine.dispose()
 
     app = FastAPI(
@@ -117,6 +128,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.login_waiting = 0
     app.state.streams = {}  # user id -> assignment streams open (api.routers.events.follow)
     errors.install(app)
+    if settings.read_url:  # reads spread over replicas: remember who changed what, when (read-your-writes)
+        app.state.writes = Writes()
+        app.add_middleware(MarkWrites, writes=app.state.writes)
     app.add_middleware(BodyGuard)  # innermost: refused bodies are audited like any refused change
     app.add_middleware(AuditMiddleware)
     # outermost: every answer gets its headers, every page its nonce; the basemap's tiles may come from its server

@@ -67,17 +67,17 @@ class AuditLog:
             return
         try:
             writing(self.engine, audit_log.audit, batch)
-        except OperationalError:  # the database may be restarting: keep the lines for the next round
-            self._requeue(batch)
-            raise
-        except DBAPIError:  # something in the batch was refused: find it, write the rest
-            for i, line in enumerate(batch):
+        except DBAPIError as refused:
+            if _transient(refused):  # the database may be restarting, or failing over: keep the lines for later
+                self._requeue(batch)
+                raise
+            for i, line in enumerate(batch):  # something in the batch was refused: find it, write the rest
                 try:
                     writing(self.engine, audit_log.audit, [line])
-                except OperationalError:
-                    self._requeue(batch[i:])
-                    raise
                 except DBAPIError as exc:
+                    if _transient(exc):
+                        self._requeue(batch[i:])
+                        raise
                     self.quarantined += 1
                     log.error("audit line refused by the database, quarantined (not retried): %r: %s",
                               {k: (str(v)[:500] if v is not None else None) for k, v in line.items()},
@@ -146,3 +146,9 @@ class AuditMiddleware:
                 audit.add(state.get("user"), "change", method=scope["method"], path=scope["path"],
                           status=seen["status"] or 500, subject=seen["location"] or scope["path"],
                           client=client[0] if client else None)
+
+
+def _transient(exc: DBAPIError) -> bool:
+    """A refusal that says nothing about the lines: the connection was lost, or the server is read-only (a
+    replica, during a failover); marked so by ``gis.db.engine``."""
+    return isinstance(exc, OperationalError) or bool(exc.connection_invalidated)

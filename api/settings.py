@@ -44,6 +44,15 @@ class Settings(BaseSettings):
     """The local time the duty roster is written in."""
     escalate_every_s: float = 60.0
     """How often the service escalates events whose deadline has passed (0: never; run it by hand)."""
+    read_url: str | None = None
+    """Replicas for the heavy reads (maps, tiles, the leaders' figures, KPIs, coverage, bulletins, Open311 GETs):
+    a libpq URL, multi-host for several (``?host=a:5432&host=b:5432``; ``gridpatrol cluster status`` prints the
+    local cluster's). Unset: every read goes to ``DATABASE_URL``."""
+    replica_max_lag_s: float = Field(default=5.0, ge=0, le=3600)
+    """How stale a replica may be (seconds behind the primary) and still answer reads; past it, reads go to the
+    primary. A reader's own changes are never missing either way (``api.consistency``)."""
+    read_connections: int = Field(default=4, ge=1, le=200)
+    """Database connections each worker keeps open to each replica."""
     db_connections: int = Field(default=8, ge=1, le=200)
     """Database connections each worker process keeps open. Requests beyond that wait their turn for one: a
     queue in front of the database, instead of opening and closing a connection per request (a PostGIS backend

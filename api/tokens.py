@@ -13,6 +13,7 @@ a deactivation takes effect within that time on every worker.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from urllib.parse import quote
@@ -54,8 +55,10 @@ oauth2 = OAuth2PasswordBearer(tokenUrl="/token", auto_error=False,
 class Tokens:
     """Issue and check the service's tokens; the app keeps one (``app.state.tokens``)."""
 
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(self, engine: Engine, settings: Settings, reads: Callable[[], Engine] | None = None) -> None:
         self.engine = engine
+        self.reads = reads or (lambda: engine)
+        """Where a user's record is read from: a replica when the service has them (``gis.db.replicas``)."""
         self._key = settings.secret_key
         self.lifetime = timedelta(minutes=settings.token_minutes)
         self.screen_lifetime = timedelta(days=settings.screen_token_days)
@@ -66,7 +69,8 @@ class Tokens:
     def key(self) -> str:
         """The signing key, read from the database on first use (so the service starts while it is down)."""
         if self._key is None:
-            self._key = writing(self.engine, users.signing_key)
+            # from a replica when there is one (a service started during a failover still checks tokens)
+            self._key = reading(self.reads(), users.known_signing_key) or writing(self.engine, users.signing_key)
         return self._key
 
     async def ready(self) -> None:
@@ -106,7 +110,9 @@ class Tokens:
         user_id, version = self._claims(token)
         cached = self._cache.get(user_id)
         if cached is None or cached[0] < time.monotonic():
-            found = await run_in_threadpool(reading, self.engine, users.get_user, user_id)
+            found = await run_in_threadpool(reading, self.reads(), users.get_user, user_id)
+            if found is None or found.password_version < version:  # a replica not yet holding a new account or
+                found = await run_in_threadpool(reading, self.engine, users.get_user, user_id)  # password
             cached = (time.monotonic() + USER_TTL_S, found)
             self._cache[user_id] = cached
         user = cached[1]

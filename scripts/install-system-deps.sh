@@ -5,6 +5,8 @@
 #   fonts-wqy-microhei       (with --test)                          – so screenshots show Chinese names
 #   wrk                      (with --bench)                         – the HTTP load generator of the benchmarks
 #   postgresql-15-pgrouting  (with --bench)                         – pgr_chinesePostman, a patrol reference
+#   etcd-server, python3-venv (with --test, --cluster, --bench)      – the local Patroni cluster (gis.db.cluster):
+#                                                                      etcd, and Patroni's virtualenv as root
 # Skips the server packages when DATABASE_URL points at an existing database.
 set -euo pipefail
 
@@ -17,6 +19,10 @@ if [[ "${1:-}" == "--bench" ]]; then
   if [[ -z "${DATABASE_URL:-}" && ! -f /usr/share/postgresql/15/extension/pgrouting.control ]]; then
     want+=(postgresql-15-pgrouting)
   fi
+fi
+if [[ "${1:-}" == "--test" || "${1:-}" == "--cluster" || "${1:-}" == "--bench" ]]; then
+  command -v etcd >/dev/null || want+=(etcd-server)
+  /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || want+=(python3-venv)
 fi
 if [[ "${1:-}" == "--test" ]]; then
   [[ -x /usr/bin/chromium ]] || want+=(chromium)

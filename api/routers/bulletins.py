@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.engine import Engine
 
+from api.consistency import ReadEngineDep
 from api.deps import SettingsDep, get_engine
 from api.jurisdiction import unit_in_jurisdiction
 from api.roles import Viewer
@@ -42,7 +43,7 @@ def make_bulletin(engine: Engine, settings: Settings, user: User, city: str | No
                                             403: {"description": "the unit lies outside your jurisdiction"},
                                             404: {"description": "no such unit"},
                                             422: {"description": "a malformed month, or one that has not begun"}})
-async def bulletins(engine: EngineDep, settings: SettingsDep, user: Viewer,
+async def bulletins(engine: ReadEngineDep, settings: SettingsDep, user: Viewer,
                     unit: Annotated[str | None, Query(description="a district (6 digits), street (9), community "
                                                                   "(12) or grid (15) code")] = None,
                     city: Annotated[str | None, Query(description="a city (key, name or id)")] = None,

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
+from api.consistency import ReadConnectionDep
 from api.deps import BBoxDep, ConnectionDep, PageDep
 from api.jurisdiction import require_city
 from api.schemas import BuildingLayer, City, GridLayer, KeyPlaceLayer, Layer, UnitLayer, documented
@@ -61,7 +62,7 @@ def cities(conn: ConnectionDep, user: CurrentUser) -> list[dict[str, Any]]:
 @router.get("/admin-units", summary="Cities, districts, streets and communities", response_class=GeoJSONResponse,
             responses=_doc(UnitLayer))
 def admin_units(
-    conn: ConnectionDep, user: CurrentUser, bbox: BBoxDep, page: PageDep, city: CityQuery = None,
+    conn: ReadConnectionDep, user: CurrentUser, bbox: BBoxDep, page: PageDep, city: CityQuery = None,
     level: Annotated[str | None, Query(pattern="^(city|district|street|community)$")] = None,
     parent_id: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
@@ -71,7 +72,7 @@ def admin_units(
 
 @router.get("/grids", summary="Grids (网格)", response_class=GeoJSONResponse,
             responses=_doc(GridLayer))
-def grids(conn: ConnectionDep, user: CurrentUser, bbox: BBoxDep, page: PageDep, city: CityQuery = None,
+def grids(conn: ReadConnectionDep, user: CurrentUser, bbox: BBoxDep, page: PageDep, city: CityQuery = None,
           community_id: Annotated[int | None, Query(ge=1)] = None) -> Response:
     """Grids with their households (confirmed counts where given, else estimates) and buildings."""
     return _collection(conn, "grids", bbox, page,
@@ -81,7 +82,7 @@ def grids(conn: ConnectionDep, user: CurrentUser, bbox: BBoxDep, page: PageDep, 
 @router.get("/buildings", summary="Buildings with estimated and confirmed households", response_class=GeoJSONResponse,
             responses=_doc(BuildingLayer))
 def buildings(
-    conn: ConnectionDep, user: CurrentUser, bbox: BBoxDep, page: PageDep, city: CityQuery = None,
+    conn: ReadConnectionDep, user: CurrentUser, bbox: BBoxDep, page: PageDep, city: CityQuery = None,
     use: Annotated[str | None, Query(pattern="^(residential|non_residential|unknown)$")] = None,
     grid_id: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
@@ -92,7 +93,7 @@ def buildings(
 @router.get("/key-places", summary="Key places: schools, hospitals, markets, police, elderly homes, …",
             response_class=GeoJSONResponse, responses=_doc(KeyPlaceLayer))
 def key_places(
-    conn: ConnectionDep, user: CurrentUser, bbox: BBoxDep, page: PageDep, city: CityQuery = None,
+    conn: ReadConnectionDep, user: CurrentUser, bbox: BBoxDep, page: PageDep, city: CityQuery = None,
     kind: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Response:
     return _collection(conn, "key_places", bbox, page, {"city_id": _city_id(conn, city, user), "kind": kind}, user)

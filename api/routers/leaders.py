@@ -17,7 +17,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from sqlalchemy.engine import Engine
 
-from api.deps import ConnectionDep, SettingsDep, check_year, get_engine
+from api.consistency import ReadConnectionDep, ReadEngineDep
+from api.deps import SettingsDep, check_year, get_engine
 from api.errors import status_for
 from api.roles import Viewer
 from api.settings import Settings
@@ -181,7 +182,7 @@ def build_view(engine: Engine, settings: Settings, p: ViewParams, *, prefix: str
 
 @router.get("/leaders", response_class=HTMLResponse, summary="Leaders' coverage map: a unit's children "
             "coloured by a measure, drill-down from city to grid")
-async def leaders_page(request: Request, engine: EngineDep, settings: SettingsDep, p: ViewDep,
+async def leaders_page(request: Request, engine: ReadEngineDep, settings: SettingsDep, p: ViewDep,
                        export: Annotated[bool, Query(description="download as one standalone HTML file")] = False,
                        ) -> HTMLResponse:
     """City → district → street → community → grid: click a unit to go down a level, the path at the top to go
@@ -215,13 +216,13 @@ def grids_page(_: Viewer) -> FileResponse:
 
 
 @router.get("/leaders/grids/extent", summary="Where the jurisdiction's grids are, and how many")
-def grids_extent_of(conn: ConnectionDep, user: Viewer) -> dict[str, Any]:
+def grids_extent_of(conn: ReadConnectionDep, user: Viewer) -> dict[str, Any]:
     box, count = grids_extent(conn, scope=user.scope)
     return {"bbox": list(box) if box else None, "grids": count}
 
 
 @router.get("/leaders/figures", summary="The leaders' table: each unit's figures, as JSON or CSV")
-async def leaders_figures(engine: EngineDep, settings: SettingsDep, p: ViewDep,
+async def leaders_figures(engine: ReadEngineDep, settings: SettingsDep, p: ViewDep,
                           format: Literal["json", "csv"] = "json") -> Any:
     """The table beside the map: per unit households, grids, streets walked, buildings visited, response-circle
     shares, events, on-time closure rate, open overdue and events per 1,000 households."""

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, HTMLResponse
 
-from api.deps import ConnectionDep, SettingsDep
+from api.consistency import ReadConnectionDep
+from api.deps import SettingsDep
 from api.jurisdiction import require_city
 from api.roles import Desk, Planner, Viewer
 from api.tokens import CurrentUser
@@ -32,7 +33,7 @@ def planner_page(_: Planner) -> FileResponse:
 
 @router.get("/basemap.json", summary="The intranet basemap the pages draw under their maps (none: url null)",
             response_model=None)
-def basemap(conn: ConnectionDep, settings: SettingsDep, _: CurrentUser) -> dict[str, Any]:
+def basemap(conn: ReadConnectionDep, settings: SettingsDep, _: CurrentUser) -> dict[str, Any]:
     """``url`` (an XYZ template, GRIDPATROL_TILE_URL), ``crs`` (wgs84 or gcj02: the pages shift GCJ-02 tiles onto
     the WGS-84 overlays), ``attribution``, ``max_zoom``; with no intranet basemap named, ``vector``: whether the
     offline basemap has been built (the pages then draw ``tiles`` with MapLibre GL, 512-pixel tiles)."""
@@ -49,7 +50,7 @@ def console_page(_: Desk) -> FileResponse:
 
 @router.get("/", response_class=HTMLResponse, summary="Map of a city: buildings by households, key places")
 def city_page(
-    conn: ConnectionDep, settings: SettingsDep, user: Viewer,
+    conn: ReadConnectionDep, settings: SettingsDep, user: Viewer,
     city: Annotated[str | None, Query(description="an imported city; default: the configured one")] = None,
 ) -> HTMLResponse:
     """Only what lies in the viewer's jurisdiction; their own city by default."""

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import ConnectionDep
+from api.consistency import ReadConnectionDep
 from api.routers.tiles import tile_bytes
 from api.tokens import CurrentUser
 from gis.access.scope import User
@@ -147,7 +147,7 @@ def _rows(cid: str, user: User, bbox: Any, interval: Any) -> tuple[str, dict[str
             response_model=None, responses={200: {"content": {GEOJSON: {}}},
                                             400: {"description": "a parameter that does not parse (OGC exception)"},
                                             404: {"description": "no such collection"}})
-def items(cid: str, request: Request, conn: ConnectionDep, user: CurrentUser,
+def items(cid: str, request: Request, conn: ReadConnectionDep, user: CurrentUser,
           bbox: str | None = None,
           bbox_crs: Annotated[str | None, Query(alias="bbox-crs")] = None,
           datetime: str | None = None,
@@ -180,7 +180,7 @@ def items(cid: str, request: Request, conn: ConnectionDep, user: CurrentUser,
 
 @router.get("/collections/{cid}/items/{fid}", summary="One feature", response_model=None,
             responses={200: {"content": {GEOJSON: {}}}, 404: {"description": "no such feature for you"}})
-def item(cid: str, fid: str, request: Request, conn: ConnectionDep, user: CurrentUser,
+def item(cid: str, fid: str, request: Request, conn: ReadConnectionDep, user: CurrentUser,
          crs: str | None = None) -> Response:
     def answer() -> Response:
         _known(cid)
@@ -293,7 +293,7 @@ def tileset(cid: str, tms: str, request: Request, _: CurrentUser) -> Response:
 
 @router.get("/collections/{cid}/tiles/{tms}/{z}/{row}/{col}", summary="A vector tile (Mapbox Vector Tile)",
             response_model=None, responses={200: {"content": {MVT: {}}}})
-def ogc_tile(cid: str, tms: str, z: str, row: str, col: str, conn: ConnectionDep, user: CurrentUser) -> Response:
+def ogc_tile(cid: str, tms: str, z: str, row: str, col: str, conn: ReadConnectionDep, user: CurrentUser) -> Response:
     def answer() -> Response:
         _web_mercator(tms)
         if not (z.isdigit() and row.isdigit() and col.isdigit()):

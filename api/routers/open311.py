@@ -27,6 +27,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.engine import Engine
 
+from api.consistency import ReadEngineDep
 from api.deps import aware, get_engine
 from api.errors import status_for
 from api.jurisdiction import event_visible
@@ -156,7 +157,7 @@ def _service(c: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/v2/services.{fmt}", summary="Open311: the service list (event categories)")
-async def services(fmt: str, engine: EngineDep) -> Response:
+async def services(fmt: str, engine: ReadEngineDep) -> Response:
     def answer() -> Response:
         return _answer(_format(fmt), "services", "service", [_service(c) for c in reading(engine, events.categories)])
     return await _spec(fmt, lambda: run_in_threadpool(answer))
@@ -174,7 +175,7 @@ def _definition(c: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/v2/services/{code}.{fmt}", summary="Open311: a service definition (its attributes)")
-async def service_definition(code: str, fmt: str, engine: EngineDep) -> Response:
+async def service_definition(code: str, fmt: str, engine: ReadEngineDep) -> Response:
     def answer() -> Response:
         found = [c for c in reading(engine, events.categories) if c["code"] == code]
         if not found:
@@ -267,7 +268,7 @@ def _cities(user: User | None) -> tuple[list[int], bool]:
 
 @router.get("/v2/requests.{fmt}", summary="Open311: service requests, with the spec's filters and a spatial extension")
 async def list_requests(
-    request: Request, fmt: str, engine: EngineDep,
+    request: Request, fmt: str, engine: ReadEngineDep,
     token: Annotated[str | None, Depends(oauth2)] = None,
     service_request_id: str | None = None,
     service_code: str | None = None,
@@ -319,7 +320,7 @@ async def list_requests(
 
 
 @router.get("/v2/requests/{request_id}.{fmt}", summary="Open311: one service request")
-async def one_request(request: Request, request_id: str, fmt: str, engine: EngineDep,
+async def one_request(request: Request, request_id: str, fmt: str, engine: ReadEngineDep,
                       token: Annotated[str | None, Depends(oauth2)] = None) -> Response:
     async def answer() -> Response:
         _format(fmt)

@@ -19,6 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse
 from sqlalchemy.engine import Engine
 
+from api.consistency import ReadEngineDep
 from api.deps import SettingsDep, get_engine
 from api.jurisdiction import unit_in_jurisdiction
 from api.roles import ScreenReader
@@ -85,7 +86,7 @@ def screen_page(_: ScreenReader) -> FileResponse:
 
 
 @router.get("/screen/data", summary="Every panel of the big screen, for a unit, now")
-async def screen_json(engine: EngineDep, settings: SettingsDep, user: ScreenReader,
+async def screen_json(engine: ReadEngineDep, settings: SettingsDep, user: ScreenReader,
                       city: Annotated[str | None, Query(description="a city (key, name or id)")] = None,
                       unit: Annotated[str | None, Query(description="a district (6 digits), street (9), community "
                                                                     "(12) or grid (15) code")] = None,

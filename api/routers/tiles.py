@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from api.deps import ConnectionDep
+from api.consistency import ReadConnectionDep
 from api.tokens import CurrentUser
 from gis.access.scope import User
 from gis.dispatch.store.tiles import event_tile
@@ -49,7 +49,7 @@ def tile_bytes(conn: Any, user: User, layer: str, z: int, x: int, y: int, *, til
             responses={200: {"content": {MVT: {}}, "description": "the tile (empty: nothing there for you)"},
                        304: {"description": "unchanged since the ETag sent in If-None-Match"},
                        400: {"description": "z/x/y out of range"}, 404: {"description": "no such layer"}})
-def tile(layer: str, z: int, x: int, y: int, conn: ConnectionDep, user: CurrentUser,
+def tile(layer: str, z: int, x: int, y: int, conn: ReadConnectionDep, user: CurrentUser,
          if_none_match: Annotated[str | None, Header()] = None,
          tile_size: Annotated[int, Query(
              description="(basemap) the pixels the client draws a tile at: 256, or 512 for MapLibre GL")] = 256,

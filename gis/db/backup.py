@@ -28,11 +28,24 @@ MAGIC = b"PGDMP"
 
 
 def libpq_env(url: str) -> dict[str, str]:
-    """The connection of a SQLAlchemy URL as libpq's environment variables (a unix socket's directory as host)."""
+    """The connection of a SQLAlchemy URL as libpq's environment variables (a unix socket's directory as host;
+    a multi-host URL's hosts and ports as libpq's comma-separated lists, with its ``target_session_attrs``)."""
     parsed = make_url(url)
-    query = {k: (v if isinstance(v, str) else v[0]) for k, v in parsed.query.items()}
-    values = {"PGHOST": query.get("host") or parsed.host, "PGPORT": query.get("port") or parsed.port,
-              "PGUSER": parsed.username, "PGPASSWORD": parsed.password, "PGDATABASE": parsed.database}
+    query = dict(parsed.query)
+    hosts = query.get("host")
+    values: dict[str, object] = {"PGUSER": parsed.username, "PGPASSWORD": parsed.password,
+                                 "PGDATABASE": parsed.database,
+                                 "PGTARGETSESSIONATTRS": query.get("target_session_attrs"),
+                                 "PGCONNECT_TIMEOUT": query.get("connect_timeout")}
+    if hosts is not None and not isinstance(hosts, str) and len(hosts) > 1:
+        pairs = [h.rpartition(":") if ":" in h and not h.startswith("/") else (h, "", "") for h in hosts]
+        values["PGHOST"] = ",".join(h for h, _, _ in pairs)
+        values["PGPORT"] = ",".join(p or "5432" for _, _, p in pairs)
+    else:
+        host = hosts if isinstance(hosts, str) or hosts is None else hosts[0]
+        port = query.get("port")
+        values["PGHOST"] = host or parsed.host
+        values["PGPORT"] = (port if isinstance(port, str) or port is None else port[0]) or parsed.port
     return {k: str(v) for k, v in values.items() if v is not None}
 
 

@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
+import psycopg2.errors
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from gis.errors import DatabaseUnavailableError
 
@@ -30,8 +31,36 @@ def make_engine(url: str, *, connections: int | None = None) -> Engine:
     instead: a connection found broken is dropped (SQLAlchemy invalidates the pool), the request that found it is
     answered 503 "retry" (``api.errors``), and event intake retries by itself (``events.intake``)."""
     if connections is not None:
-        return create_engine(url, pool_pre_ping=False, pool_size=connections, max_overflow=0, pool_timeout=30)
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        engine = create_engine(url, pool_pre_ping=False, pool_size=connections, max_overflow=0, pool_timeout=30)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    event.listen(engine, "handle_error", _read_only_is_lost)
+    return engine
+
+
+def _read_only_is_lost(context: object) -> None:
+    """A write refused because the server is read-only (SQLSTATE 25006: a connection kept from before a
+    failover now talks to a replica, or a primary that lost etcd went read-only) is handled like a lost
+    connection: the pool drops its connections, so the next ones find the primary again (the write URL's
+    ``target_session_attrs=read-write``), and the request is answered 503 "retry" (``api.errors``)."""
+    if isinstance(getattr(context, "original_exception", None), psycopg2.errors.ReadOnlySqlTransaction):
+        context.is_disconnect = True  # type: ignore[attr-defined]
+
+
+def refused_read_only(exc: BaseException) -> bool:
+    """Whether ``exc`` is a write a read-only server refused (nothing was written)."""
+    return isinstance(exc, DBAPIError) and isinstance(exc.orig, psycopg2.errors.ReadOnlySqlTransaction)
+
+
+def nodes_of(url: str) -> str:
+    """The server(s) a URL names, for messages: ``host:port`` each, a multi-host URL's every node."""
+    parsed = make_url(url)
+    hosts = parsed.query.get("host")
+    if hosts is None:
+        return f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+    listed = [hosts] if isinstance(hosts, str) else list(hosts)
+    port = parsed.query.get("port")
+    return ", ".join(h if ":" in h or port is None else f"{h}:{port}" for h in listed)
 
 
 def check_database(engine: Engine) -> str:
@@ -43,7 +72,16 @@ def check_database(engine: Engine) -> str:
                 "SELECT extversion FROM pg_extension WHERE extname = 'postgis'"
             )).scalar()
     except OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        lines = [line.strip() for line in str(exc.orig or exc).strip().splitlines() if line.strip()]
+        hosts = engine.url.query.get("host")
+        if hosts is not None and not isinstance(hosts, str) and len(hosts) > 1:
+            wants = engine.url.query.get("target_session_attrs", "any")
+            raise DatabaseUnavailableError(
+                f"no node of the cluster ({nodes_of(str(engine.url))}) accepted a connection "
+                f"(target_session_attrs={wants}): {'; '.join(lines[:6])}. Is the cluster up (`gridpatrol cluster "
+                "status`)? A primary that lost etcd turns read-only until a leader is elected again"
+            ) from exc
+        reason = lines[0] if lines else str(exc)
         raise DatabaseUnavailableError(
             f"cannot reach the database at {where} ({reason}); start the embedded one with "
             "`gridpatrol db start`, or set DATABASE_URL to a running PostGIS"
@@ -60,7 +98,15 @@ R = TypeVar("R")
 
 
 def writing(engine: Engine, fn: Callable[Concatenate[Connection, P], R], *args: P.args, **kwargs: P.kwargs) -> R:
-    """``fn(conn, ...)`` in a transaction of its own: committed when it returns, rolled back when it raises."""
+    """``fn(conn, ...)`` in a transaction of its own: committed when it returns, rolled back when it raises.
+    Refused by a read-only server (a replica, after a failover), it runs once more on a fresh connection, which
+    the write URL takes to the primary: nothing was written the first time."""
+    try:
+        with engine.begin() as conn:
+            return fn(conn, *args, **kwargs)
+    except DBAPIError as exc:
+        if not refused_read_only(exc):
+            raise
     with engine.begin() as conn:
         return fn(conn, *args, **kwargs)
 

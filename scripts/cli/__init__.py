@@ -17,12 +17,12 @@ from sqlalchemy.exc import OperationalError
 
 from api.settings import Settings
 from gis.errors import DatabaseUnavailableError, GridpatrolError
-from scripts.cli import access, cities, database, dispatch, oversight, patrol, planning, service
+from scripts.cli import access, cities, cluster, database, dispatch, oversight, patrol, planning, service
 from scripts.cli.base import EXIT_DATABASE, EXIT_INPUT
 
 __all__ = ["EXIT_DATABASE", "EXIT_INPUT", "main", "parser"]
 
-GROUPS = (database, access, cities, planning, service, dispatch, patrol, oversight)
+GROUPS = (database, cluster, access, cities, planning, service, dispatch, patrol, oversight)
 """In the order ``gridpatrol --help`` lists their commands."""
 
 

@@ -43,8 +43,11 @@ def db_backup_restore(args: argparse.Namespace, settings: Settings) -> int:
     url = database_url(settings)
     path = Path(args.file)
     if args.action == "backup":
-        size = backup(url, path)
-        print(f"wrote {path} ({size / 2**20:,.1f} MB); restore it with: gridpatrol db restore {path}")
+        # with replicas (GRIDPATROL_READ_URL), from one of them (libpq's prefer-standby): the primary keeps its
+        # disks and cores for the city's writes
+        size = backup(settings.read_url or url, path)
+        print(f"wrote {path} ({size / 2**20:,.1f} MB){' from a replica' if settings.read_url else ''}; "
+              f"restore it with: gridpatrol db restore {path}")
         return 0
     if not args.yes:
         raise InputError(f"restoring replaces everything in the database with {path}: add --yes to go ahead")

@@ -160,6 +160,12 @@ def list_users(conn: Connection) -> list[User]:
     return [_user(r) for r in rows]
 
 
+def known_signing_key(conn: Connection) -> str | None:
+    """The key tokens are signed with, when it was made (a read: a replica can answer it)."""
+    found = conn.exec_driver_sql("SELECT value FROM service_keys WHERE name = 'token'").scalar()
+    return str(found) if found is not None else None
+
+
 def signing_key(conn: Connection) -> str:
     """The key tokens are signed with: made once, kept in the database, shared by every worker process."""
     conn.exec_driver_sql("INSERT INTO service_keys (name, value) VALUES ('token', %(v)s) ON CONFLICT DO NOTHING",

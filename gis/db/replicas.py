@@ -1,0 +1,225 @@
+"""Reads spread over streaming replicas, never staler than a setting, and never missing the reader's own change.
+
+:class:`ReadRouter` keeps one small pool per replica (the hosts of the read URL, one engine each) and a monitor
+thread that, every second, samples the primary's WAL position (``pg_current_wal_lsn``) and each replica's replayed
+position (``pg_last_wal_replay_lsn``). A replica's **staleness** is the time since the first sample it has not yet
+replayed: it holds everything the primary held before then, and lacks something written since. (A clock-free
+measure: it needs no clock on the replica, and a replica idle with its primary is 0 s stale, where
+``now() - pg_last_xact_replay_timestamp()`` would grow.)
+
+:meth:`ReadRouter.engine` gives a read a replica whose staleness is within ``max_lag_s``, in turn; otherwise the
+primary. A reader who has just written (``after``: the time of their last change, from a cookie or the worker's
+memory, see ``api.consistency``) gets a replica only once it holds a sample taken after that change: until then
+(a second or two) the primary. So a page never shows a user's own change as missing.
+
+When the primary cannot be sampled (it died; a failover is under way; it lost etcd and turned read-only)
+nothing new can be written: the newest WAL a replica has replayed is the newest there is, a replica holding it
+is as fresh as any, and reads go on from it (a service started while there is no primary reads too). A replica
+that cannot be reached is left out until it answers again.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from gis.db.engine import make_engine
+
+log = logging.getLogger(__name__)
+
+SAMPLE_EVERY_S = 1.0
+HISTORY = 900
+"""Samples of the primary's position kept (15 minutes at one a second): a replica further behind is stale anyway."""
+
+
+def split_hosts(url: str) -> list[str]:
+    """One single-host URL per host of a libpq multi-host URL (``?host=a:1&host=b:2``), each without
+    ``target_session_attrs`` (the router asks each server what it is itself)."""
+    parsed = make_url(url)
+    query = dict(parsed.query)
+    hosts = query.pop("host", None)
+    query.pop("target_session_attrs", None)
+    ports = query.pop("port", None)
+    if hosts is None:
+        return [parsed.set(query=query).render_as_string(hide_password=False)]
+    host_list = [hosts] if isinstance(hosts, str) else list(hosts)
+    out = []
+    for host in host_list:
+        name, _, port = host.rpartition(":") if ":" in host and not host.startswith("/") else (host, "", "")
+        one = dict(query)
+        one["host"] = name
+        if port:
+            one["port"] = port
+        elif isinstance(ports, str):
+            one["port"] = ports
+        elif ports:
+            one["port"] = ports[0]
+        out.append(parsed.set(query=one).render_as_string(hide_password=False))
+    return out
+
+
+def _where(url: str) -> str:
+    parsed = make_url(url)
+    host = parsed.query.get("host") or parsed.host or "localhost"
+    port = parsed.query.get("port") or parsed.port or 5432
+    return f"{host if isinstance(host, str) else host[0]}:{port if not isinstance(port, tuple) else port[0]}"
+
+
+@dataclass
+class Replica:
+    url: str
+    engine: Engine
+    reachable: bool = False
+    standby: bool = True
+    replayed: int = -1
+    """The last WAL position it had replayed (bytes), when it was last asked."""
+    label: str = ""
+
+    def describe(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+
+@dataclass
+class ReadRouter:
+    primary: Engine
+    replicas: list[Replica] = field(default_factory=list)
+    max_lag_s: float = 5.0
+    every_s: float = SAMPLE_EVERY_S
+    _samples: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    _turn: itertools.count[int] = field(default_factory=itertools.count)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def build(cls, primary: Engine, read_url: str | None, *, max_lag_s: float = 5.0, connections: int = 4,
+              start: bool = True) -> ReadRouter:
+        """A router over the hosts of ``read_url`` (none: every read goes to ``primary``)."""
+        replicas = [Replica(url=u, engine=make_engine(u, connections=connections), label=_where(u))
+                    for u in split_hosts(read_url)] if read_url else []
+        router = cls(primary=primary, replicas=replicas, max_lag_s=max_lag_s)
+        if replicas and start:
+            router.start()
+        return router
+
+    # -- the monitor ----------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.check()
+        self._thread = threading.Thread(target=self._watch, name="replica-monitor", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.check()
+
+    def check(self) -> None:
+        """One round: the primary's position, then each replica's (errors only mark what did not answer)."""
+        now = time.time()
+        sampled = False
+        try:
+            with self.primary.connect() as conn:
+                lsn = conn.execute(text("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")).scalar()
+            with self._lock:
+                if self._samples and int(lsn or 0) < self._samples[-1][1]:
+                    self._samples.clear()  # a new primary that never had the old one's last WAL: a new history
+                self._samples.append((now, int(lsn or 0)))
+            sampled = True
+        except SQLAlchemyError as exc:
+            log.debug("replica monitor: the primary did not answer: %s", exc)
+        for replica in self.replicas:
+            try:
+                with replica.engine.connect() as conn:
+                    standby, replayed = conn.execute(text(
+                        "SELECT pg_is_in_recovery(), coalesce(pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0'), "
+                        "pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0'))::bigint")).one()
+                replica.reachable, replica.standby, replica.replayed = True, bool(standby), int(replayed)
+            except SQLAlchemyError as exc:
+                if replica.reachable:
+                    log.warning("%s (%s) does not answer: reads leave it (%s)", replica.label, replica.describe(),
+                                str(exc).splitlines()[0])
+                replica.reachable = False
+        if not sampled:
+            # no primary (it died, or lost etcd and turned read-only): nothing new can be written, so the newest
+            # WAL any replica has replayed is the newest there is; a replica holding it is fresh
+            known = [r.replayed for r in self.replicas if r.reachable and r.standby]
+            with self._lock:
+                newest = max([*known, self._samples[-1][1] if self._samples else -1])
+                if newest >= 0:
+                    self._samples.append((now, newest))
+
+    # -- what a read gets -----------------------------------------------------------------------------------
+
+    def covered_until(self, replica: Replica) -> float | None:
+        """The time of the latest sample the replica has replayed (it holds everything written before it), or
+        None when it holds none of those kept."""
+        with self._lock:
+            samples = list(self._samples)
+        if not samples:
+            return None
+        positions = [lsn for _, lsn in samples]
+        i = bisect.bisect_right(positions, replica.replayed)
+        return samples[i - 1][0] if i else None
+
+    def staleness(self, replica: Replica, now: float | None = None) -> float | None:
+        """Seconds since the first sample the replica has not replayed (0: it has them all); None: unknown."""
+        with self._lock:
+            samples = list(self._samples)
+        if not samples or not replica.reachable:
+            return None
+        if not replica.standby or replica.replayed >= samples[-1][1]:
+            return 0.0
+        positions = [lsn for _, lsn in samples]
+        i = bisect.bisect_right(positions, replica.replayed)
+        if i == 0:
+            return None  # behind everything kept: a quarter of an hour or more
+        return (now or time.time()) - samples[i][0]
+
+    def usable(self, after: float | None = None) -> list[Replica]:
+        out = []
+        now = time.time()
+        for replica in self.replicas:
+            if not replica.standby:  # the read URL also names the primary (after a failover, say): reads that
+                continue  # fall back to the primary use the write pool
+            stale = self.staleness(replica, now)
+            if stale is None or stale > self.max_lag_s:
+                continue
+            if after is not None:
+                until = self.covered_until(replica)
+                if until is None or until <= after:
+                    continue
+            out.append(replica)
+        return out
+
+    def engine(self, after: float | None = None) -> Engine:
+        """The engine a heavy read should use: a fresh enough replica in turn, else the primary."""
+        if not self.replicas:
+            return self.primary
+        usable = self.usable(after)
+        if not usable:
+            return self.primary
+        return usable[next(self._turn) % len(usable)].engine
+
+    def report(self) -> list[dict[str, object]]:
+        """Each replica's state, for ``/health`` and the CLI."""
+        now = time.time()
+        return [{"server": r.label, "url": r.describe(), "reachable": r.reachable,
+                 "role": ("standby" if r.standby else "primary") if r.reachable else None,
+                 "staleness_s": None if (s := self.staleness(r, now)) is None else round(s, 2),
+                 "used": r in self.usable()} for r in self.replicas]
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        for replica in self.replicas:
+            replica.engine.dispose()
