@@ -62,20 +62,23 @@ class Tally:
     outcomes: Counter[str] = field(default_factory=Counter)
     retried: set[str] = field(default_factory=set)
     rejected: list[str] = field(default_factory=list)
+    tries: list[tuple[float, str]] = field(default_factory=list)
+    """Every try: seconds since the start, and its outcome (a status, or the exception's name)."""
 
 
 class Connection:
     """One keep-alive HTTP/1.1 connection to the service, reopened when it breaks."""
 
-    def __init__(self, token: str) -> None:
-        self.head = (f"POST /events HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\nContent-Type: application/json\r\n"
+    def __init__(self, token: str, port: int = PORT) -> None:
+        self.port = port
+        self.head = (f"POST /events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
                      f"Authorization: Bearer {token}\r\n").encode()
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
     async def post(self, body: bytes, timeout: float) -> tuple[int, bytes]:
         if self.writer is None:
-            self.reader, self.writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", PORT), timeout)
+            self.reader, self.writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", self.port), timeout)
         assert self.reader is not None
         self.writer.write(self.head + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
         await self.writer.drain()
@@ -105,8 +108,9 @@ class Connection:
 
 
 async def drive(token: str, reports: list[Report], rate: float, connections: int, tally: Tally,
-                restart_at: float, restart: asyncio.Event, timeout: float = 10.0) -> float:
-    """Send every report at its due time (or as soon as a connection is free), retrying until acknowledged."""
+                marks: list[tuple[float, asyncio.Event]], timeout: float = 10.0, port: int = PORT) -> float:
+    """Send every report at its due time (or as soon as a connection is free), retrying until acknowledged; each
+    mark's event is set when the schedule reaches its time (a fault to inject then)."""
     queue: asyncio.Queue[Report] = asyncio.Queue()
     started = time.perf_counter()
     pending = len(reports)
@@ -117,8 +121,9 @@ async def drive(token: str, reports: list[Report], rate: float, connections: int
             delay = started + report.due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            if report.due >= restart_at and not restart.is_set():
-                restart.set()
+            for at, event in marks:
+                if report.due >= at and not event.is_set():
+                    event.set()
             queue.put_nowait(report)
 
     async def retry_later(report: Report) -> None:
@@ -127,7 +132,7 @@ async def drive(token: str, reports: list[Report], rate: float, connections: int
 
     async def work() -> None:
         nonlocal pending
-        conn = Connection(token)
+        conn = Connection(token, port)
         while True:
             report = await queue.get()
             report.tries += 1
@@ -137,10 +142,12 @@ async def drive(token: str, reports: list[Report], rate: float, connections: int
             except (TimeoutError, OSError, ConnectionError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
                 conn.close()
                 tally.outcomes[type(exc).__name__] += 1
+                tally.tries.append((sent - started, type(exc).__name__))
                 tally.retried.add(report.key)
                 asyncio.get_running_loop().create_task(retry_later(report))
                 continue
             tally.outcomes[str(status)] += 1
+            tally.tries.append((sent - started, str(status)))
             if status in (200, 201) and report.key not in tally.acked:
                 tally.acked[report.key] = int(json.loads(payload)["id"])
                 tally.latency_ms.append((sent - started, (time.perf_counter() - sent) * 1000))
@@ -173,6 +180,37 @@ async def drive(token: str, reports: list[Report], rate: float, connections: int
     return time.perf_counter() - started
 
 
+def make_reports(boxes: list[tuple[float, float, float, float]], rate: float, n: int, prefix: str,
+                 description: str) -> list[Report]:
+    """``n`` reports at random places of the city's boxes, due one every 1/``rate`` s, keyed ``prefix-i``."""
+    rng = random.Random(5)
+    reports = []
+    for i in range(n):
+        b = rng.choice(boxes)
+        body = {"location": {"type": "Point", "coordinates": [round(rng.uniform(b[0], b[2]), 7),
+                                                              round(rng.uniform(b[1], b[3]), 7)]},
+                "category": rng.choice(CATEGORIES), "source": "grid_member", "description": description,
+                "idempotency_key": f"{prefix}-{i}"}
+        reports.append(Report(body["idempotency_key"], json.dumps(body).encode(), i / rate))
+    return reports
+
+
+def count_stored(url: str, prefix: str, description: str) -> tuple[dict[str, int], int]:
+    """The run's reports in the database (idempotency key: id), and how many are there twice."""
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        mine = {"p": f"{prefix}-%", "d": description}  # this run's (an earlier run's stay in a reused database)
+        stored = dict(conn.execute(text("SELECT idempotency_key, id FROM events WHERE idempotency_key LIKE :p"),
+                                   mine).all())
+        # the unique key forbids two rows per key; a retry without it would show as a second row of the same text
+        doubled = conn.execute(text("SELECT count(*) - count(DISTINCT idempotency_key) FROM events "
+                                    "WHERE idempotency_key LIKE :p"), mine).scalar_one()
+        doubled += conn.execute(text("SELECT count(*) FROM events WHERE description = :d AND "
+                                     "idempotency_key IS NULL"), mine).scalar_one()
+    engine.dispose()
+    return stored, int(doubled)
+
+
 def restart_database(server: EmbeddedPostgres, pause_s: float) -> tuple[float, float]:
     """Stop PostgreSQL (fast: cut every connection), wait, start it; the seconds it took to stop and to start."""
     t = time.perf_counter()
@@ -188,17 +226,9 @@ async def run(args: argparse.Namespace, url: str, server: EmbeddedPostgres) -> i
     engine = make_engine(url)
     boxes = city_boxes(engine)
     engine.dispose()
-    rng = random.Random(5)
     run_id = uuid.uuid4().hex[:12]
     n = int(args.rate * args.seconds)
-    reports = []
-    for i in range(n):
-        b = rng.choice(boxes)
-        body = {"location": {"type": "Point", "coordinates": [round(rng.uniform(b[0], b[2]), 7),
-                                                              round(rng.uniform(b[1], b[3]), 7)]},
-                "category": rng.choice(CATEGORIES), "source": "grid_member", "description": "durability run",
-                "idempotency_key": f"durability-{run_id}-{i}"}
-        reports.append(Report(body["idempotency_key"], json.dumps(body).encode(), i / args.rate))
+    reports = make_reports(boxes, args.rate, n, f"durability-{run_id}", "durability run")
     tally = Tally()
     restart = asyncio.Event()
     restart_at = args.seconds / 2
@@ -214,20 +244,10 @@ async def run(args: argparse.Namespace, url: str, server: EmbeddedPostgres) -> i
 
         restarting = asyncio.create_task(restarter())
         t0 = time.perf_counter()
-        elapsed = await drive(token, reports, args.rate, args.connections, tally, restart_at, restart)
+        elapsed = await drive(token, reports, args.rate, args.connections, tally, [(restart_at, restart)])
         at, stopped, started = await restarting
     restart_offset = at - t0
-    engine = make_engine(url)
-    with engine.connect() as conn:
-        mine = {"p": f"durability-{run_id}-%"}  # this run's reports (an earlier run's stay in a reused database)
-        stored = dict(conn.execute(text("SELECT idempotency_key, id FROM events WHERE idempotency_key LIKE :p"),
-                                   mine).all())
-        # the unique key forbids two rows per key; a retry without it would show as a second row of the same text
-        doubled = conn.execute(text("SELECT count(*) - count(DISTINCT idempotency_key) FROM events "
-                                    "WHERE idempotency_key LIKE :p"), mine).scalar_one()
-        doubled += conn.execute(text("SELECT count(*) FROM events WHERE description = 'durability run' AND "
-                                     "idempotency_key IS NULL")).scalar_one()
-    engine.dispose()
+    stored, doubled = count_stored(url, f"durability-{run_id}", "durability run")
     lost = [k for k in tally.acked if k not in stored]
     wrong_id = [k for k, i in tally.acked.items() if k in stored and stored[k] != i]
     unacked_stored = len(set(stored) - set(tally.acked))

@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from sqlalchemy.engine import Engine
 
 from api.consistency import ReadConnectionDep, ReadEngineDep
-from api.deps import SettingsDep, check_year, get_engine
+from api.deps import SettingsDep, check_year
 from api.errors import status_for
 from api.roles import Viewer
 from api.settings import Settings
@@ -33,7 +33,6 @@ from maps.city import map_to_html, message_page
 from maps.leaders import TABLE_COLUMNS, leaders_map, standalone_html
 
 router = APIRouter(tags=["leaders"])
-EngineDep = Annotated[Engine, Depends(get_engine)]
 DEFAULT_DAYS = 30
 
 

@@ -14,13 +14,13 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse
 from sqlalchemy.engine import Engine
 
 from api.consistency import ReadEngineDep
-from api.deps import SettingsDep, get_engine
+from api.deps import SettingsDep
 from api.jurisdiction import unit_in_jurisdiction
 from api.roles import ScreenReader
 from api.settings import Settings
@@ -31,7 +31,6 @@ from gis.oversight.store import screen as screen_store
 from gis.oversight.store.leaders import Unit
 
 router = APIRouter(tags=["screen"])
-EngineDep = Annotated[Engine, Depends(get_engine)]
 PAGE = Path(__file__).resolve().parents[2] / "maps" / "static" / "screen" / "index.html"
 CIRCLES_TTL_S = 600.0
 
