@@ -94,7 +94,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.reads = ReadRouter.build(app.state.engine, settings.read_url, max_lag_s=settings.replica_max_lag_s,
                                            connections=settings.read_connections)
         app.state.intake = IntakeQueue(app.state.engine, settings)
-        app.state.tokens = Tokens(app.state.engine, settings, reads=app.state.reads.engine)
+        app.state.tokens = Tokens(app.state.engine, settings,
+                                  reads=app.state.reads.engine if app.state.reads.replicas else None)
         lock = BackgroundLock(app.state.engine, "escalation run")
         app.state.audit = AuditLog(app.state.engine)
         app.state.audit.start()

@@ -57,13 +57,17 @@ class Tokens:
 
     def __init__(self, engine: Engine, settings: Settings, reads: Callable[[], Engine] | None = None) -> None:
         self.engine = engine
-        self.reads = reads or (lambda: engine)
-        """Where a user's record is read from: a replica when the service has them (``gis.db.replicas``)."""
+        self._reads = reads
         self._key = settings.secret_key
         self.lifetime = timedelta(minutes=settings.token_minutes)
         self.screen_lifetime = timedelta(days=settings.screen_token_days)
         self._cache: dict[int, tuple[float, User | None]] = {}
         self._checked: dict[str, tuple[int, int, float]] = {}  # token: (user id, password version, expiry)
+
+    def reads(self) -> Engine:
+        """Where a user's record is read from: a replica when the service has them (``gis.db.replicas``), else
+        the engine."""
+        return self._reads() if self._reads is not None else self.engine
 
     @property
     def key(self) -> str:

@@ -816,3 +816,13 @@ class VolunteerTask(Base):
     taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class CoverageCache(Base):
+    """A coverage report computed once for every instance, kept for a minute (migration 0032)."""
+
+    __tablename__ = "coverage_cache"
+
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    report: Mapped[dict[str, Any]] = mapped_column(JSONB)

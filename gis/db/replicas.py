@@ -25,6 +25,7 @@ import itertools
 import logging
 import threading
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -35,6 +36,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from gis.db.engine import make_engine
 
 log = logging.getLogger(__name__)
+
+_PRIMARY_OF: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def primary_of(engine: Engine) -> Engine:
+    """The primary's engine behind a replica's (a read that must write: a shared cache's result), or the engine
+    itself."""
+    return _PRIMARY_OF.get(engine, engine)
+
 
 SAMPLE_EVERY_S = 1.0
 HISTORY = 900
@@ -106,6 +116,8 @@ class ReadRouter:
         """A router over the hosts of ``read_url`` (none: every read goes to ``primary``)."""
         replicas = [Replica(url=u, engine=make_engine(u, connections=connections), label=_where(u))
                     for u in split_hosts(read_url)] if read_url else []
+        for replica in replicas:
+            _PRIMARY_OF[replica.engine] = primary
         router = cls(primary=primary, replicas=replicas, max_lag_s=max_lag_s)
         if replicas and start:
             router.start()

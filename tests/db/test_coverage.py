@@ -69,3 +69,41 @@ def test_the_coverage_report_per_grid_and_rolled_up(client: TestClient, divided_
                            ({"city": "beijing", "start": "2026-11-01", "end": "2026-10-01"}, 422)):
         response = client.get("/coverage", params=params)
         assert response.status_code == status, (params, response.text)
+
+
+def test_coverage_is_computed_once_for_every_instance(divided_url: str) -> None:
+    """Issue 24: two instances (two engines, nothing in either's memory) asking for the same report at once: one
+    computes it, the other waits for it and reads it from ``coverage_cache``; a third, later, reads it too."""
+    import threading
+
+    from sqlalchemy import text
+
+    from gis.db.engine import make_engine
+    from gis.oversight.store import leaders
+
+    engines = [make_engine(divided_url) for _ in range(3)]
+    with engines[0].begin() as conn:
+        conn.execute(text("TRUNCATE coverage_cache"))
+        city = conn.execute(text("SELECT id FROM admin_units WHERE level = 'city'")).scalar_one()
+    start, end = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
+    leaders._cache.clear()
+    got: list[dict] = [{}, {}]  # type: ignore[type-arg]
+
+    def ask(i: int) -> None:
+        got[i] = leaders.cached_coverage(engines[i], city, start, end, by="street", mode="ebike", minutes=5.0)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    leaders._cache.clear()  # a third instance, later
+    third = leaders.cached_coverage(engines[2], city, start, end, by="street", mode="ebike", minutes=5.0)
+    with engines[0].connect() as conn:
+        rows = conn.execute(text("SELECT ctid::text FROM coverage_cache")).scalars().all()
+    assert rows == ["(0,1)"]  # inserted once, never written again
+    assert got[0]["rows"] == got[1]["rows"] == third["rows"] and len(third["rows"]) > 0
+    assert set(third["areas"]) == set(got[0]["areas"]) and all(
+        third["areas"][k].equals(got[0]["areas"][k]) for k in third["areas"])
+    for e in engines:
+        e.dispose()

@@ -17,12 +17,16 @@ import itertools
 import json
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import shapely
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 
+from gis.db.replicas import primary_of
 from gis.errors import InputError, NotFoundError
 from gis.oversight.store.kpis import kpis
 from gis.patrol.store.coverage import coverage_report
@@ -159,18 +163,64 @@ _cache_lock = threading.Lock()
 
 def cached_coverage(engine: Engine, city_id: int, start: datetime, end: datetime, *, by: str, mode: str,
                     minutes: float) -> dict[str, Any]:
-    """:func:`coverage_report` with its response circles, kept for :data:`COVERAGE_TTL_S` seconds."""
-    key = (str(engine.url), city_id, start, end, by, mode, minutes)
+    """:func:`coverage_report` with its response circles, kept for :data:`COVERAGE_TTL_S` seconds: in this
+    worker, and in ``coverage_cache`` for every worker of every instance. One computes it at a time (an advisory
+    lock on its key, taken on the primary); the others wait for its result and read it. Without a primary (a
+    failover) each computes its own from the replica it reads."""
+    # by database, not by server: the replicas a read is spread over share one entry
+    key = (engine.url.database, city_id, start, end, by, mode, minutes)
     now = time.monotonic()
     with _cache_lock:
         hit = _cache.get(key)
         if hit is not None and now - hit[0] < COVERAGE_TTL_S:
             return hit[1]  # type: ignore[no-any-return]
-    report = coverage_report(engine, city_id, start, end, by=by, mode=mode, minutes=[minutes], with_areas=True)
+    name = f"{city_id}|{start.isoformat()}|{end.isoformat()}|{by}|{mode}|{minutes:g}"
+    with engine.connect() as conn:
+        report = _kept(conn, name)
+    if report is None:
+        try:
+            report = _computed_once(engine, name, city_id, start, end, by=by, mode=mode, minutes=minutes)
+        except OperationalError:  # no primary to share it through: this worker's own
+            report = coverage_report(engine, city_id, start, end, by=by, mode=mode, minutes=[minutes],
+                                     with_areas=True)
     with _cache_lock:
         for k in [k for k, (at, _) in _cache.items() if now - at >= COVERAGE_TTL_S]:
             del _cache[k]
         _cache[key] = (now, report)
+    return report
+
+
+def _kept(conn: Connection, name: str) -> dict[str, Any] | None:
+    found = conn.exec_driver_sql("SELECT report FROM coverage_cache WHERE key = %(k)s AND computed_at > now() - "
+                                 "make_interval(secs => %(ttl)s)", {"k": name, "ttl": COVERAGE_TTL_S}).scalar()
+    if found is None:
+        return None
+    report = dict(found)
+    if "areas" in report:
+        report["areas"] = {k: shapely.from_wkb(bytes.fromhex(v)) for k, v in report["areas"].items()}
+    return report
+
+
+def _computed_once(engine: Engine, name: str, city_id: int, start: datetime, end: datetime, *, by: str,
+                   mode: str, minutes: float) -> dict[str, Any]:
+    writer = primary_of(engine)
+    lock = zlib.crc32(f"gridpatrol:coverage:{name}".encode())
+    with writer.connect() as conn:
+        conn.exec_driver_sql("SELECT pg_advisory_lock(%(k)s)", {"k": lock})  # another may be computing it
+        try:
+            report = _kept(conn, name)  # it was, and is kept now
+            if report is None:
+                report = coverage_report(engine, city_id, start, end, by=by, mode=mode, minutes=[minutes],
+                                         with_areas=True)
+                stored = {**report, **({"areas": {k: shapely.to_wkb(v, hex=True) for k, v in report["areas"].items()}}
+                                       if "areas" in report else {})}
+                conn.exec_driver_sql(
+                    "INSERT INTO coverage_cache (key, report) VALUES (%(k)s, %(r)s) ON CONFLICT (key) DO UPDATE "
+                    "SET report = excluded.report, computed_at = now()", {"k": name, "r": json.dumps(stored)})
+                conn.exec_driver_sql("DELETE FROM coverage_cache WHERE computed_at < now() - interval '1 day'")
+        finally:
+            conn.exec_driver_sql("SELECT pg_advisory_unlock(%(k)s)", {"k": lock})
+            conn.commit()
     return report
 
 
