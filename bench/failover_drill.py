@@ -13,7 +13,11 @@ Faults, on the schedule's clock:
 * at 60 s the primary's node is killed: SIGKILL of its PostgreSQL postmaster and of its Patroni (the machine is
   lost: a PostgreSQL killed alone is restarted in place by its own Patroni within seconds, which is no failover);
 * at 120 s that node is started again: it rejoins as a replica (pg_rewind);
-* at 180 s the new primary is killed the same way; at 240 s it comes back as a replica.
+* at 180 s the new primary is killed the same way; at 240 s it comes back as a replica;
+* where the machine allows it (root, ``ip netns``), each node runs as a host of its own in a network namespace
+  (veth pairs on a bridge), and at 300 s the primary is cut off the network (its link down), at 360 s let back:
+  the cut-off primary must stop taking writes (Patroni demotes it when it cannot renew its leader key) before the
+  new one is elected, and no acknowledged report may be lost.
 
 Meanwhile a leader reads the leaders' figures and the big screen's data every half second (heavy reads: the
 replicas), and the replicas' lag is sampled every second from Patroni's REST API. At the end every acknowledged
@@ -25,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import shutil
 import signal
 import statistics
 import sys
@@ -42,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchdb import machine  # noqa: E402
 from durability import Tally, count_stored, drive, make_reports  # noqa: E402
-from intake_bench import build_nanjing, city_boxes, serving  # noqa: E402
+from intake_bench import BENCH_PASSWORD, BENCH_USER, build_nanjing, city_boxes, serving  # noqa: E402
 
 from gis.db.cluster import NODES, LocalCluster  # noqa: E402
 from gis.db.engine import make_engine  # noqa: E402
@@ -57,6 +63,14 @@ FAILING = ("503", "502", "504", "ConnectionRefusedError", "ConnectionError", "Ti
 class Reads:
     """The leader's reads during the drill: (seconds since the start, path, status, ms)."""
     seen: list[tuple[float, str, int, float]] = field(default_factory=list)
+
+
+@dataclass
+class Cut:
+    """What the cut-off primary did: (seconds since the cut, it still takes writes, the leader others see)."""
+    name: str = ""
+    at: float = 0.0
+    seen: list[tuple[float, bool, str | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -91,6 +105,32 @@ async def watch_lag(cluster: LocalCluster, started: float, lag: Lag, stop: async
         await asyncio.sleep(1.0)
 
 
+def takes_writes(cluster: LocalCluster, name: str) -> bool:
+    """Whether node ``name``'s PostgreSQL is up and a primary (asked through its unix socket, which no network cut
+    reaches)."""
+    try:
+        conn = cluster.connect(name)
+    except Exception:  # stopped, restarting: it takes nothing
+        return False
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT NOT pg_is_in_recovery()")
+            return bool(cur.fetchone()[0])
+    except Exception:
+        return False
+    finally:
+        conn.close()
+
+
+async def watch_cut(cluster: LocalCluster, cut: Cut, started: float, until: float) -> None:
+    while time.perf_counter() - started < until:
+        writable = await asyncio.to_thread(takes_writes, cluster, cut.name)
+        others = [m for m in await asyncio.to_thread(cluster.members) if m.name != cut.name]
+        leader = next((m.name for m in others if m.role == "leader"), None)
+        cut.seen.append((time.perf_counter() - started - cut.at, writable, leader))
+        await asyncio.sleep(0.5)
+
+
 def outage(tally: Tally, at: float, horizon: float = 90.0) -> tuple[float, float, int]:
     """Around a fault at ``at``: (seconds from the first failed try to the last one, within ``horizon`` s;
     seconds from the fault to the first acknowledgement after the last failed try; how many tries failed)."""
@@ -111,9 +151,13 @@ async def run(args: argparse.Namespace, cluster: LocalCluster, write: str, read:
     reports = make_reports(boxes, args.rate, n, f"drill-{run_id}", "failover drill")
     tally, reads, lag = Tally(), Reads(), Lag()
     schedule = [(60.0, "kill"), (120.0, "start"), (180.0, "kill"), (240.0, "start")]
+    if cluster.separate_hosts:
+        schedule += [(300.0, "cut"), (360.0, "heal")]
     schedule = [(at, what) for at, what in schedule if at < args.seconds]
     marks = [(at, asyncio.Event()) for at, _ in schedule]
     log: list[tuple[float, str]] = []
+    cut = Cut()
+    watchers: list[asyncio.Task[None]] = []
     env = {"GRIDPATROL_READ_URL": read, "GRIDPATROL_REPLICA_MAX_LAG_S": str(args.max_lag)}
     with serving(write, PORT, args.workers, env) as token:
         print(f"driving {n:,} reports at {args.rate:,.0f}/s for {args.seconds} s over {args.connections} "
@@ -135,6 +179,19 @@ async def run(args: argparse.Namespace, cluster: LocalCluster, write: str, read:
                     killed.append(leader)
                     log.append((time.perf_counter() - started, f"SIGKILL {leader} (the primary): PostgreSQL "
                                                                 "and Patroni"))
+                elif what == "cut":
+                    leader = await asyncio.to_thread(cluster.leader)
+                    if leader is None:
+                        log.append((time.perf_counter() - started, "no primary to cut off"))
+                        continue
+                    await asyncio.to_thread(cluster.partition, leader)
+                    cut.name, cut.at = leader, time.perf_counter() - started
+                    watchers.append(asyncio.create_task(watch_cut(cluster, cut, started, cut.at + 55)))
+                    log.append((cut.at, f"cut {leader} (the primary) off the network"))
+                elif what == "heal":
+                    if cut.name:
+                        await asyncio.to_thread(cluster.heal, cut.name)
+                        log.append((time.perf_counter() - started, f"let {cut.name} back on the network"))
                 elif killed:
                     name = killed[-1]
                     await asyncio.to_thread(cluster.start_node, name)
@@ -142,11 +199,17 @@ async def run(args: argparse.Namespace, cluster: LocalCluster, write: str, read:
                 print(f"  {log[-1][0]:5.0f} s: {log[-1][1]}", flush=True)
 
         injector = asyncio.create_task(faults())
-        reader = asyncio.create_task(read_forever(PORT, token, started, reads, stop))
+        # the leader signs in on their own: reads under the intake's token would count as its writer's, who reads
+        # their own changes from the primary (api.consistency)
+        leader_token = httpx.post(f"http://127.0.0.1:{PORT}/token", timeout=30, data={
+            "username": BENCH_USER, "password": BENCH_PASSWORD}).json()["access_token"]
+        reader = asyncio.create_task(read_forever(PORT, leader_token, started, reads, stop))
         watcher = asyncio.create_task(watch_lag(cluster, started, lag, stop))
         elapsed = await drive(token, reports, args.rate, args.connections, tally, marks, port=PORT)
         stop.set()
         await injector
+        for task in watchers:
+            await task
         await reader
         await watcher
         async with httpx.AsyncClient(timeout=10) as client:
@@ -157,7 +220,7 @@ async def run(args: argparse.Namespace, cluster: LocalCluster, write: str, read:
     stored, doubled = count_stored(write, f"drill-{run_id}", "failover drill")
     lost = [k for k in tally.acked if k not in stored]
     wrong_id = [k for k, i in tally.acked.items() if k in stored and stored[k] != i]
-    kills = [t for t, what in log if what.startswith("SIGKILL")]
+    kills = [t for t, what in log if what.startswith(("SIGKILL", "cut"))]
     steady = [ms for t, ms in tally.latency_ms if not any(k - 1 <= t <= k + 60 for k in kills)]
 
     print(f"\nmachine: {machine()}")
@@ -177,13 +240,22 @@ async def run(args: argparse.Namespace, cluster: LocalCluster, write: str, read:
     for t, what in log:
         print(f"  {t:6.1f} s  {what}")
     worst = 0.0
-    victims = [what.split()[1] for _, what in log if what.startswith("SIGKILL")]
+    victims = [what.split()[1] for _, what in log if what.startswith(("SIGKILL", "cut"))]
     for k, victim in zip(kills, victims, strict=True):
         span, back, failed = outage(tally, k)
         worst = max(worst, back)
         new = next((leader for t, leader, _ in lag.seen if t > k and leader not in (None, victim)), None)
-        print(f"  kill at {k:5.1f} s: failed tries from first to last {span:4.1f} s ({failed:,} tries: 503 or "
+        print(f"  fault at {k:5.1f} s: failed tries from first to last {span:4.1f} s ({failed:,} tries: 503 or "
               f"refused), first acknowledgement {back:4.1f} s after the kill; new primary {new}")
+    split_brain = False
+    if cut.seen:
+        stopped = next((t for t, writable, _ in cut.seen if not writable), None)
+        elected = next((t for t, _, leader in cut.seen if leader is not None), None)
+        split_brain = any(writable and leader is not None for _, writable, leader in cut.seen)
+        print(f"  the cut-off primary {cut.name} stopped taking writes {stopped:.1f} s after the cut; "
+              f"the others elected a new primary {elected:.1f} s after it; two primaries at once: "
+              f"{'YES' if split_brain else 'never'}" if stopped is not None and elected is not None else
+              f"  the cut-off primary: stopped {stopped}, new primary {elected} (the drill ended first?)")
     if steady:
         print(f"latency away from the failovers (kill −1 s … +60 s left out): p50 {statistics.median(steady):.1f} ms, "
               f"p99 {float(np.percentile(steady, 99)):.1f} ms, {len(steady):,} reports")
@@ -203,7 +275,8 @@ async def run(args: argparse.Namespace, cluster: LocalCluster, write: str, read:
     print("outcomes of every try: " + ", ".join(f"{k} {v:,}" for k, v in sorted(tally.outcomes.items())))
     for line in tally.rejected[:5]:
         print(f"  refused: {line}")
-    ok_run = not lost and not doubled and not wrong_id and not tally.rejected and len(tally.acked) == n
+    ok_run = (not lost and not doubled and not wrong_id and not tally.rejected and len(tally.acked) == n
+              and not split_brain)
     print(f"\nRESULT: {'0 lost, 0 duplicated' if ok_run else 'FAILED: reports lost, duplicated or refused'}; "
           f"worst outage {worst:.1f} s (target under 30 s: {'met' if worst < 30 else 'MISSED'})")
     return 0 if ok_run and worst < 30 else 1
@@ -212,15 +285,20 @@ async def run(args: argparse.Namespace, cluster: LocalCluster, write: str, read:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=float, default=500.0, help="reports per second")
-    parser.add_argument("--seconds", type=int, default=300)
+    parser.add_argument("--seconds", type=int, help="default 420 with separate hosts (the network cut at 300 s), "
+                        "else 300")
+    parser.add_argument("--one-host", action="store_true", help="no network namespaces (and so no network cut)")
     parser.add_argument("--workers", type=int, default=2, help="the service's worker processes")
     parser.add_argument("--connections", type=int, default=32, help="the client's connections")
     parser.add_argument("--max-lag", type=float, default=5.0, help="GRIDPATROL_REPLICA_MAX_LAG_S for the service")
     parser.add_argument("--keep", action="store_true", help="leave the drill's cluster running afterwards")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    cluster = LocalCluster.for_data_dir(ROOT / "var" / "drill")
-    print(f"cluster in {cluster.root}", flush=True)
+    hosts = not args.one_host and os.geteuid() == 0 and shutil.which("ip") is not None
+    args.seconds = args.seconds or (420 if hosts else 300)
+    cluster = LocalCluster.for_data_dir(ROOT / "var" / ("drill-hosts" if hosts else "drill"), separate_hosts=hosts)
+    print(f"cluster in {cluster.root}" + (" (each node a host of its own: ip netns)" if hosts else
+                                          " (one host: no network cut)"), flush=True)
     cluster.up(say=lambda what: print(f"starting {what}", flush=True))
     try:
         cluster.create_database(DB)

@@ -23,6 +23,7 @@ any failover), reads with ``prefer-standby`` (:mod:`gis.db.replicas` splits them
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -112,10 +113,81 @@ class Member:
 @dataclass(frozen=True)
 class LocalCluster:
     root: Path
+    separate_hosts: bool = False
+    """Each node in a network namespace of its own (``ip netns``, veth pairs on a bridge, 10.77.N.0/24), so that
+    one can be cut off the network (:meth:`partition`): the failure a kill does not show. Needs root."""
 
     @classmethod
-    def for_data_dir(cls, data_dir: Path) -> LocalCluster:
-        return cls(cluster_dir(data_dir))
+    def for_data_dir(cls, data_dir: Path, *, separate_hosts: bool = False) -> LocalCluster:
+        return cls(cluster_dir(data_dir), separate_hosts=separate_hosts)
+
+    # -- addresses ------------------------------------------------------------------------------------------
+
+    @property
+    def _subnet(self) -> int:
+        """The third octet of this cluster's 10.77.N.0/24 (from its directory, so two checkouts differ)."""
+        return 20 + int(hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:4], 16) % 200
+
+    def address(self, name: str) -> str:
+        """Where node ``name`` listens: 127.0.0.1, or its namespace's own address."""
+        return f"10.77.{self._subnet}.{11 + NODES.index(name)}" if self.separate_hosts else "127.0.0.1"
+
+    @property
+    def gateway(self) -> str:
+        """The host's address as the nodes see it (etcd listens there): 127.0.0.1, or the bridge's."""
+        return f"10.77.{self._subnet}.1" if self.separate_hosts else "127.0.0.1"
+
+    def namespace(self, name: str) -> str:
+        return f"gp{self._subnet}-{name}"
+
+    def _link(self, name: str) -> str:
+        return f"gp{self._subnet}{name}h"  # the host's end of the node's veth pair (15 characters at most)
+
+    @property
+    def _bridge(self) -> str:
+        return f"gp{self._subnet}br"
+
+    def _ip(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+        if check and done.returncode != 0:
+            raise DatabaseUnavailableError(f"`ip {' '.join(args)}` failed: {done.stderr.strip()}")
+        return done
+
+    def _ensure_network(self) -> None:
+        """The bridge and one namespace per node, each with its veth pair and address (made once; kept)."""
+        if os.geteuid() != 0 or shutil.which("ip") is None:
+            raise DatabaseUnavailableError("separate hosts need root and iproute2 (`ip netns`)")
+        if self._ip("link", "show", self._bridge, check=False).returncode != 0:
+            self._ip("link", "add", self._bridge, "type", "bridge")
+            self._ip("addr", "add", f"{self.gateway}/24", "dev", self._bridge)
+        self._ip("link", "set", self._bridge, "up")
+        have = self._ip("netns", "list").stdout
+        for name in NODES:
+            ns = self.namespace(name)
+            if ns not in have:
+                self._ip("netns", "add", ns)
+                self._ip("link", "add", self._link(name), "type", "veth", "peer", "name", "eth0", "netns", ns)
+                self._ip("link", "set", self._link(name), "master", self._bridge)
+                self._ip("-n", ns, "addr", "add", f"{self.address(name)}/24", "dev", "eth0")
+                self._ip("-n", ns, "link", "set", "lo", "up")
+                self._ip("-n", ns, "link", "set", "eth0", "up")
+                self._ip("-n", ns, "route", "add", "default", "via", self.gateway)
+            self._ip("link", "set", self._link(name), "up")
+
+    def remove_network(self) -> None:
+        if not self.separate_hosts:
+            return
+        for name in NODES:
+            self._ip("netns", "del", self.namespace(name), check=False)
+        self._ip("link", "del", self._bridge, check=False)
+
+    def partition(self, name: str) -> None:
+        """Cut node ``name`` off the network (its veth's host end down): it reaches neither etcd, nor the other
+        nodes, nor the service; it keeps running."""
+        self._ip("link", "set", self._link(name), "down")
+
+    def heal(self, name: str) -> None:
+        self._ip("link", "set", self._link(name), "up")
 
     # -- settings kept on disk ----------------------------------------------------------------------------
 
@@ -143,7 +215,7 @@ class LocalCluster:
         return int(self.state()["pg"][NODES.index(name)])
 
     def rest_url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.state()['rest'][NODES.index(name)]}"
+        return f"http://{self.address(name)}:{self.state()['rest'][NODES.index(name)]}"
 
     # -- who runs what ------------------------------------------------------------------------------------
 
@@ -203,11 +275,19 @@ class LocalCluster:
                                                " (python3-venv missing? run `make cluster`)")
         return patroni
 
-    def _spawn(self, args: list[str], *, log_file: Path, pid_file: Path, env: dict[str, str] | None = None) -> None:
+    def _spawn(self, args: list[str], *, log_file: Path, pid_file: Path, env: dict[str, str] | None = None,
+               namespace: str | None = None) -> None:
         """Start ``args`` in the background as the server's user, in a session of its own (so the CLI's exit does
-        not stop it), its output appended to ``log_file``."""
+        not stop it), its output appended to ``log_file``; in network namespace ``namespace`` when given (entered
+        as root, then the user is taken by ``runuser``)."""
         account = self._account()
         kwargs: dict[str, Any] = {"user": account[0], "group": account[1], "extra_groups": []} if account else {}
+        if namespace is not None:
+            # setpriv execs (runuser would fork, and the pid kept would not be Patroni's)
+            who = ["setpriv", f"--reuid={account[0]}", f"--regid={account[1]}", "--clear-groups", "--"] if account \
+                else []
+            args = ["ip", "netns", "exec", namespace, *who, *args]
+            kwargs = {}
         out = log_file.open("ab")
         self._chown(log_file)
         process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -235,7 +315,7 @@ class LocalCluster:
     # -- etcd -----------------------------------------------------------------------------------------------
 
     def etcd_url(self) -> str:
-        return f"http://127.0.0.1:{self.state()['etcd'][0]}"
+        return f"http://{self.gateway}:{self.state()['etcd'][0]}"
 
     def _start_etcd(self) -> None:
         directory = self.root / "etcd"
@@ -248,8 +328,8 @@ class LocalCluster:
             raise DatabaseUnavailableError("the cluster needs etcd: run `make cluster` (apt-get install etcd-server)")
         client, peer = self.state()["etcd"]
         self._spawn([etcd, "--name", "etcd1", "--data-dir", str(directory / "data"),
-                     "--listen-client-urls", f"http://127.0.0.1:{client}",
-                     "--advertise-client-urls", f"http://127.0.0.1:{client}",
+                     "--listen-client-urls", f"http://{self.gateway}:{client}",
+                     "--advertise-client-urls", f"http://{self.gateway}:{client}",
                      "--listen-peer-urls", f"http://127.0.0.1:{peer}",
                      "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
                      "--initial-cluster", f"etcd1=http://127.0.0.1:{peer}", "--log-level", "warn"],
@@ -277,11 +357,12 @@ class LocalCluster:
         node = self.node_dir(name)
         passwords = state["passwords"]
         port, rest = self.pg_port(name), state["rest"][NODES.index(name)]
+        net = f"10.77.{self._subnet}.0/24" if self.separate_hosts else "127.0.0.1/32"
         return {
             "scope": SCOPE, "name": name,
             "log": {"level": "WARNING"},
-            "restapi": {"listen": f"127.0.0.1:{rest}", "connect_address": f"127.0.0.1:{rest}"},
-            "etcd3": {"hosts": f"127.0.0.1:{state['etcd'][0]}"},
+            "restapi": {"listen": f"{self.address(name)}:{rest}", "connect_address": f"{self.address(name)}:{rest}"},
+            "etcd3": {"hosts": f"{self.gateway}:{state['etcd'][0]}"},
             "bootstrap": {
                 "dcs": {
                     "ttl": TTL_S, "loop_wait": LOOP_WAIT_S, "retry_timeout": RETRY_TIMEOUT_S,
@@ -296,11 +377,11 @@ class LocalCluster:
                 },
                 "initdb": [{"encoding": "UTF8"}, {"locale": "C.UTF-8"}],
                 "pg_hba": ["local all all trust",
-                           f"host replication {REPLICATOR} 127.0.0.1/32 scram-sha-256",
-                           "host all all 127.0.0.1/32 scram-sha-256"],
+                           f"host replication {REPLICATOR} {net} scram-sha-256",
+                           f"host all all {net} scram-sha-256"],
             },
             "postgresql": {
-                "listen": f"127.0.0.1:{port}", "connect_address": f"127.0.0.1:{port}",
+                "listen": f"{self.address(name)}:{port}", "connect_address": f"{self.address(name)}:{port}",
                 "data_dir": str(node / "data"), "bin_dir": str(pg_bindir()), "pgpass": str(node / "pgpass"),
                 "authentication": {
                     "superuser": {"username": SUPERUSER, "password": passwords[SUPERUSER]},
@@ -343,8 +424,11 @@ class LocalCluster:
         if self.node_pid(name):
             return
         config = self._write_config(name)
+        if self.separate_hosts:
+            self._ensure_network()
         self._spawn([str(self._patroni_bin()), str(config)], log_file=self.node_dir(name) / "patroni.log",
-                    pid_file=self.node_dir(name) / "patroni.pid")
+                    pid_file=self.node_dir(name) / "patroni.pid",
+                    namespace=self.namespace(name) if self.separate_hosts else None)
 
     def kill_node(self, name: str) -> None:
         """SIGKILL the node's Patroni and its PostgreSQL (the postmaster; its children die with it): a machine
@@ -380,6 +464,9 @@ class LocalCluster:
         self.state()
         self._chown(self.root, self.state_file)
         self._patroni_bin()
+        if self.separate_hosts:
+            say("network namespaces")
+            self._ensure_network()
         say("etcd")
         self._start_etcd()
         for name in NODES:
@@ -396,6 +483,7 @@ class LocalCluster:
         for name in order:
             self.stop_node(name)
         self.stop_etcd()
+        self.remove_network()
 
     def members(self) -> list[Member]:
         """The members as Patroni sees them (from the first REST API that answers; [] when none does)."""
@@ -523,8 +611,11 @@ class LocalCluster:
         connect timeout so a dead node costs seconds, not minutes."""
         role = SUPERUSER if superuser else SERVICE_ROLE
         password = quote(self.state()["passwords"][role], safe="")
-        hosts = "&".join(f"host=127.0.0.1:{self.pg_port(n)}" for n in NODES)
-        base = f"postgresql+psycopg2://{role}:{password}@/{database}?{hosts}&connect_timeout=3"
+        hosts = "&".join(f"host={self.address(n)}:{self.pg_port(n)}" for n in NODES)
+        # keepalives and a TCP user timeout: a connection to a node cut off the network fails in seconds instead
+        # of waiting for the kernel's retransmissions (minutes)
+        base = (f"postgresql+psycopg2://{role}:{password}@/{database}?{hosts}&connect_timeout=3&keepalives=1"
+                "&keepalives_idle=5&keepalives_interval=2&keepalives_count=3&tcp_user_timeout=10000")
         return f"{base}&target_session_attrs=read-write", f"{base}&target_session_attrs=prefer-standby"
 
     def _wait(self, ready: Callable[[], bool], timeout_s: float, what: str, *logs: Path) -> None:
