@@ -139,7 +139,8 @@ def score(found: set[Any], truth: set[Any], required: set[Any], lengths: dict[An
             sum(lengths[s] for s in truth - found)]
 
 
-def bench_city(engine: Any, name: str, key: str, path: Path, grids: int | None, seed: int) -> dict[str, Any]:
+def bench_city(engine: Any, name: str, key: str, path: Path, grids: int | None, seed: int,
+               buffer: bool = True) -> dict[str, Any]:
     city_id = city_id_of(engine, path, key)
     with engine.connect() as conn:
         codes = [r[0] for r in conn.execute(text(
@@ -179,6 +180,8 @@ def bench_city(engine: Any, name: str, key: str, path: Path, grids: int | None, 
             found = set(matched.walked(lengths))
             for i, v in enumerate(score(found, truth, case["required"], lengths)):
                 counts[(sigma, "hmm")][i] += v
+            if not buffer:
+                continue
             started = time.perf_counter()
             buffered = set(matching.buffer_walked(LineString(xy), required_items, DEFAULT_TOLERANCE_M))
             seconds["buffer"] += time.perf_counter() - started
@@ -190,8 +193,9 @@ def bench_city(engine: Any, name: str, key: str, path: Path, grids: int | None, 
           f"{max(builds) * 1000:.0f} ms at most", flush=True)
     print(f"   {'σ (m)':>6} {'σ estimated':>12} {'method':>7} {'precision':>10} {'recall':>8} {'streets':>8}"
           f" {'P ≥ 20 m':>9} {'R ≥ 20 m':>9} {'P metres':>9} {'R metres':>9}")
+    methods = ("hmm", "buffer") if buffer else ("hmm",)
     for sigma in SIGMAS:
-        for method in ("hmm", "buffer"):
+        for method in methods:
             c = counts[(sigma, method)]
             p, r = _share(c[0], c[0] + c[1]), _share(c[0], c[0] + c[2])
             p20, r20 = _share(c[3], c[3] + c[4]), _share(c[3], c[3] + c[5])
@@ -202,7 +206,7 @@ def bench_city(engine: Any, name: str, key: str, path: Path, grids: int | None, 
                 mark = "  [target ≥ 0.95 on all streets: " + ("met]" if min(p, r) >= TARGET_SHARE else "MISSED]")
             print(f"   {sigma:>6.0f} {estimated:>12} {method:>7} {p:>10.3f} {r:>8.3f} {c[0] + c[2]:>8.0f}"
                   f" {p20:>9.3f} {r20:>9.3f} {pm:>9.3f} {rm:>9.3f}{mark}")
-    for method in ("hmm", "buffer"):
+    for method in methods:
         rate = points[method] / seconds[method] if seconds[method] else 0.0
         mark = f"  [target {TARGET_POINTS_S:,}/s: " + ("met]" if rate >= TARGET_POINTS_S else "MISSED]") \
             if method == "hmm" else ""
@@ -219,13 +223,15 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep the imported, divided cities of an earlier run")
     parser.add_argument("--grids", type=int, default=30, help="Liechtenstein's grids walked (its first by code)")
     parser.add_argument("--seed", type=int, default=25)
+    parser.add_argument("--no-buffer", action="store_true", help="the matcher alone (the buffer test takes minutes)")
     args = parser.parse_args()
     print(f"machine: {machine()}", flush=True)
     with bench_database("gridpatrol_matching_bench", reuse=args.reuse) as url:
         engine = make_engine(url)
         for name, key, path in CITIES:
             print(f"{name}", flush=True)
-            bench_city(engine, name, key, path, args.grids if key == "liechtenstein" else None, args.seed)
+            bench_city(engine, name, key, path, args.grids if key == "liechtenstein" else None, args.seed,
+                       buffer=not args.no_buffer)
         engine.dispose()
 
 

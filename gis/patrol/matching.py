@@ -33,7 +33,9 @@ After matching, corrections of what the path says (:func:`_walked_pieces`, :func
   but to the street's end and back: such a turn is taken as the few metres between the two places, not as the
   whole street twice (unless the end is a dead end's, where turning back is what a walker does);
 * a dead end shorter than :data:`STUB_M` counts when the path passed its mouth: no GPS can tell a few metres' walk
-  into it and back from standing at its mouth.
+  into it and back from standing at its mouth;
+* a link shorter than :data:`LINK_M` between two junctions counts when the path reached both its ends (it may
+  have gone round by another street: between junctions a few metres apart the GPS cannot tell).
 
 Approximate, and measured (``bench/matching_bench.py``, docs/BENCHMARKS.md): the benchmark's GPS errors are
 independent from second to second, which smoothing exploits; a phone's error that wanders slowly is averaged less
@@ -97,6 +99,8 @@ CORNER_M = 10.0
 """The smoothing window reaches no farther along the track than this either side (at the track's pace)."""
 STUB_M = 15.0
 """A dead end shorter than this counts as walked when the path passes its mouth."""
+LINK_M = 25.0
+"""A street shorter than this between two junctions counts as walked when the path reached both its ends."""
 END_M = 1.0
 UNTIMED_SPACING_M = 5.0
 """A track without times keeps its points this far apart (its spacing and noise unknown)."""
@@ -139,6 +143,8 @@ class _Network:
     streets: list[Street]
     lengths: np.ndarray
     lines: list[LineString] = field(repr=False)
+    links: list[int] = field(default_factory=list)
+    """Streets shorter than :data:`LINK_M` between two junctions (not dead ends)."""
 
 
 _lock = threading.Lock()
@@ -202,9 +208,11 @@ def matcher_for(streets: Sequence[tuple[Street, LineString]]) -> _Network:
         degree = np.bincount(np.array(ends, dtype=int).ravel(), minlength=len(nodes)) if ends else np.zeros(0)
         stubs = {i: (a if degree[b] == 1 else b) for i, (a, b) in enumerate(ends)
                  if (degree[a] == 1) != (degree[b] == 1) and streets[i][1].length < STUB_M}
+        links = [i for i, (a, b) in enumerate(ends) if a != b and degree[a] > 1 and degree[b] > 1
+                 and streets[i][1].length < LINK_M]
         built = _Network(network=network, matcher=matcher, ends=ends, stubs=stubs, degree=degree,
                          streets=[key for key, _ in streets], lengths=np.array([line.length for _, line in streets]),
-                         lines=[line for _, line in streets])
+                         lines=[line for _, line in streets], links=links)
         _cache[name] = built
         while len(_cache) > MATCHERS_KEPT:
             _cache.popitem(last=False)
@@ -403,6 +411,12 @@ def match_track(streets: Sequence[tuple[Street, LineString]], points: np.ndarray
             reached.add(b)
     for i, mouth in net.stubs.items():
         if mouth in reached and i not in spans:
+            covered[net.streets[i]] = float(net.lengths[i])
+    # a link of a few metres between two junctions the path reached both of: the GPS cannot tell which way round
+    # the walker crossed from one to the other, and the matcher often takes the other way
+    for i in net.links:
+        a, b = net.ends[i]
+        if a in reached and b in reached:
             covered[net.streets[i]] = float(net.lengths[i])
     return Matched(covered_m=covered, path=path, sigma_m=sigma, points=len(points), kept_points=len(xy),
                    unmatched_points=len(xy) - matched_points, jumps_dropped=jumps, stretches=stretches)

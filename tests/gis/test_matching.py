@@ -131,3 +131,28 @@ def test_a_fast_track_is_smoothed_less_than_a_walk() -> None:
     assert matching.pace(corner, times) > 0.75 * 5.0  # a minute's straight line: a turn shortens it
     smoothed = matching.smooth(corner, times, bike_half)
     assert np.hypot(*(smoothed - corner).T).max() < 5.0  # the corner is kept within a few metres
+
+
+def test_a_short_link_between_two_junctions_reached_counts_and_no_other() -> None:
+    """A street offset by a few metres at a junction (a jog: the avenue continues 8 m further along, as old towns
+    have them): a walk up the avenue and on beyond the jog credits the 8 m link, whichever way the path took
+    round it; a link elsewhere whose ends the walk never reached is not credited."""
+    streets = {
+        "south": LineString([(0.0, 0.0), (0.0, 200.0)]),
+        "jog": LineString([(0.0, 200.0), (8.0, 200.0)]),  # 8 m: shorter than LINK_M
+        "north": LineString([(8.0, 200.0), (8.0, 400.0)]),
+        "west": LineString([(-150.0, 200.0), (0.0, 200.0)]),
+        "east": LineString([(8.0, 200.0), (158.0, 200.0)]),
+        "far-link": LineString([(-150.0, 200.0), (-150.0, 190.0)]),  # 10 m, between two junctions
+        "far-a": LineString([(-150.0, 190.0), (-150.0, 0.0)]),
+        "far-b": LineString([(-150.0, 200.0), (-150.0, 400.0)]),
+        "far-c": LineString([(-150.0, 190.0), (-300.0, 190.0)]),
+    }
+    net = matching.matcher_for(list(streets.items()))
+    keys = list(streets)
+    assert {keys[i] for i in net.links} == {"jog", "far-link"}
+    true = _walk([(0.0, 0.0), (0.0, 200.0), (8.0, 200.0), (8.0, 400.0)])
+    noisy = true + np.random.default_rng(7).normal(0.0, 8.0, true.shape)
+    found = _walked(streets, noisy, np.arange(len(noisy), dtype=float))
+    assert {"south", "jog", "north"} <= found
+    assert not found & {"far-link", "far-a", "far-b", "far-c", "west", "east"}
