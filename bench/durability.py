@@ -211,6 +211,19 @@ def count_stored(url: str, prefix: str, description: str) -> tuple[dict[str, int
     return stored, int(doubled)
 
 
+def print_tally(n: int, tally: Tally, stored: dict[str, int], doubled: int, lost: list[str],
+                wrong_id: list[str]) -> None:
+    """The count of a run: sent, acknowledged, retried, refused, stored, lost, duplicated."""
+    print(f"\n{'':<44}{'':>12}")
+    for label, value in (("reports sent (first tries)", n), ("acknowledged (201, or 200 for a replay)",
+                                                              len(tally.acked)),
+                         ("retried at least once", len(tally.retried)), ("refused for good (4xx)", len(tally.rejected)),
+                         ("stored in the database", len(stored)), ("LOST (acknowledged, not stored)", len(lost)),
+                         ("DUPLICATED (stored twice)", doubled), ("acknowledged under another id", len(wrong_id)),
+                         ("stored, never acknowledged", len(set(stored) - set(tally.acked)))):
+        print(f"{label:<44}{value:>12,}")
+
+
 def restart_database(server: EmbeddedPostgres, pause_s: float) -> tuple[float, float]:
     """Stop PostgreSQL (fast: cut every connection), wait, start it; the seconds it took to stop and to start."""
     t = time.perf_counter()
@@ -250,18 +263,8 @@ async def run(args: argparse.Namespace, url: str, server: EmbeddedPostgres) -> i
     stored, doubled = count_stored(url, f"durability-{run_id}", "durability run")
     lost = [k for k in tally.acked if k not in stored]
     wrong_id = [k for k, i in tally.acked.items() if k in stored and stored[k] != i]
-    unacked_stored = len(set(stored) - set(tally.acked))
     steady = [ms for t, ms in tally.latency_ms if not restart_offset - 1 <= t <= restart_offset + 10]
-    print(f"\n{'':<44}{'':>12}")
-    print(f"{'reports sent (first tries)':<44}{n:>12,}")
-    print(f"{'acknowledged (201, or 200 for a replay)':<44}{len(tally.acked):>12,}")
-    print(f"{'retried at least once':<44}{len(tally.retried):>12,}")
-    print(f"{'refused for good (4xx)':<44}{len(tally.rejected):>12,}")
-    print(f"{'stored in the database':<44}{len(stored):>12,}")
-    print(f"{'LOST (acknowledged, not stored)':<44}{len(lost):>12,}")
-    print(f"{'DUPLICATED (stored twice)':<44}{doubled:>12,}")
-    print(f"{'acknowledged under another id':<44}{len(wrong_id):>12,}")
-    print(f"{'stored, never acknowledged':<44}{unacked_stored:>12,}")
+    print_tally(n, tally, stored, doubled, lost, wrong_id)
     print(f"\nachieved {len(tally.acked) / elapsed:,.0f} acknowledged reports/s over {elapsed:.0f} s "
           f"(target {args.rate:,.0f}/s: {len(tally.acked) / elapsed / args.rate:.2f}x); PostgreSQL restart at "
           f"{restart_offset:.0f} s: stop {stopped:.1f} s, down {args.pause:.0f} s, start {started:.1f} s")

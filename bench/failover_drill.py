@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchdb import machine  # noqa: E402
-from durability import Tally, count_stored, drive, make_reports  # noqa: E402
+from durability import Tally, count_stored, drive, make_reports, print_tally  # noqa: E402
 from intake_bench import BENCH_PASSWORD, BENCH_USER, build_nanjing, city_boxes, serving  # noqa: E402
 
 from gis.db.cluster import NODES, LocalCluster  # noqa: E402
@@ -170,20 +170,16 @@ async def run(args: argparse.Namespace, cluster: LocalCluster, write: str, read:
             killed: list[str] = []
             for (_, what), (_, event) in zip(schedule, marks, strict=True):
                 await event.wait()
-                if what == "kill":
-                    leader = await asyncio.to_thread(cluster.leader)
-                    if leader is None:
-                        log.append((time.perf_counter() - started, "no primary to kill"))
-                        continue
+                leader = await asyncio.to_thread(cluster.leader) if what in ("kill", "cut") else None
+                if what in ("kill", "cut") and leader is None:
+                    log.append((time.perf_counter() - started, f"no primary to {what}"))
+                    continue
+                if what == "kill" and leader is not None:
                     await asyncio.to_thread(cluster.kill_node, leader)
                     killed.append(leader)
                     log.append((time.perf_counter() - started, f"SIGKILL {leader} (the primary): PostgreSQL "
                                                                 "and Patroni"))
-                elif what == "cut":
-                    leader = await asyncio.to_thread(cluster.leader)
-                    if leader is None:
-                        log.append((time.perf_counter() - started, "no primary to cut off"))
-                        continue
+                elif what == "cut" and leader is not None:
                     await asyncio.to_thread(cluster.partition, leader)
                     cut.name, cut.at = leader, time.perf_counter() - started
                     watchers.append(asyncio.create_task(watch_cut(cluster, cut, started, cut.at + 55)))
@@ -224,16 +220,7 @@ async def run(args: argparse.Namespace, cluster: LocalCluster, write: str, read:
     steady = [ms for t, ms in tally.latency_ms if not any(k - 1 <= t <= k + 60 for k in kills)]
 
     print(f"\nmachine: {machine()}")
-    print(f"\n{'':<44}{'':>12}")
-    print(f"{'reports sent (first tries)':<44}{n:>12,}")
-    print(f"{'acknowledged (201, or 200 for a replay)':<44}{len(tally.acked):>12,}")
-    print(f"{'retried at least once':<44}{len(tally.retried):>12,}")
-    print(f"{'refused for good (4xx)':<44}{len(tally.rejected):>12,}")
-    print(f"{'stored in the database':<44}{len(stored):>12,}")
-    print(f"{'LOST (acknowledged, not stored)':<44}{len(lost):>12,}")
-    print(f"{'DUPLICATED (stored twice)':<44}{doubled:>12,}")
-    print(f"{'acknowledged under another id':<44}{len(wrong_id):>12,}")
-    print(f"{'stored, never acknowledged':<44}{len(set(stored) - set(tally.acked)):>12,}")
+    print_tally(n, tally, stored, doubled, lost, wrong_id)
     print(f"\nachieved {len(tally.acked) / elapsed:,.0f} acknowledged reports/s over {elapsed:.0f} s "
           f"(target {args.rate:,.0f}/s: {len(tally.acked) / elapsed / args.rate:.2f}x)")
     print("\nfaults and failovers:")

@@ -260,20 +260,6 @@ class LocalCluster:
                         f"could not install Patroni for the cluster ({' '.join(step[:3])}): "
                         f"{(done.stderr or done.stdout).strip()[-400:]} (python3-venv missing? run `make cluster`)")
         return patroni
-        python = shutil.which("python3", path="/usr/bin:/bin")
-        if python is None:
-            raise DatabaseUnavailableError("the cluster needs Debian's python3 (apt-get install python3-venv)")
-        log.warning("installing Patroni for the cluster's user in %s (once)", tools)
-        steps = [[python, "-m", "venv", str(tools)],
-                 [str(tools / "bin" / "pip"), "install", "--quiet", PATRONI, "psycopg2-binary>=2.9,<3"]]
-        for step in steps:
-            done = subprocess.run(step, capture_output=True, text=True, check=False)
-            if done.returncode != 0:
-                shutil.rmtree(tools, ignore_errors=True)
-                raise DatabaseUnavailableError(f"could not install Patroni for the cluster ({' '.join(step[:3])}): "
-                                               f"{(done.stderr or done.stdout).strip()[-400:]}"
-                                               " (python3-venv missing? run `make cluster`)")
-        return patroni
 
     def _spawn(self, args: list[str], *, log_file: Path, pid_file: Path, env: dict[str, str] | None = None,
                namespace: str | None = None) -> None:
@@ -547,14 +533,17 @@ class LocalCluster:
         conn.autocommit = True
         return conn
 
+    def _primary(self) -> str:
+        leader = self.leader()
+        if leader is None:
+            raise DatabaseUnavailableError("the cluster has no primary (`gridpatrol cluster status`)")
+        return leader
+
     def ensure_service_role(self) -> None:
         """The service's role (with its password: it connects over TCP) on the primary; replicas get it by
         replication."""
-        leader = self.leader()
-        if leader is None:
-            raise DatabaseUnavailableError("the cluster has no primary")
         password = self.state()["passwords"][SERVICE_ROLE]
-        conn = self.connect(leader)
+        conn = self.connect(self._primary())
         try:
             with conn.cursor() as cur:
                 cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (SERVICE_ROLE,))
@@ -570,9 +559,7 @@ class LocalCluster:
     def create_database(self, name: str, *, template: str | None = None) -> bool:
         """Database ``name`` on the primary, owned by the service's role, with PostGIS (replicated to the
         others). Returns True when it was created."""
-        leader = self.leader()
-        if leader is None:
-            raise DatabaseUnavailableError("the cluster has no primary")
+        leader = self._primary()
         conn = self.connect(leader)
         try:
             with conn.cursor() as cur:
@@ -596,10 +583,7 @@ class LocalCluster:
         return True
 
     def drop_database(self, name: str) -> None:
-        leader = self.leader()
-        if leader is None:
-            raise DatabaseUnavailableError("the cluster has no primary")
-        conn = self.connect(leader)
+        conn = self.connect(self._primary())
         try:
             with conn.cursor() as cur:
                 cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
