@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api import errors
 from api.audit import AuditLog, AuditMiddleware
-from api.consistency import MarkWrites, Writes
+from api.consistency import MarkWrites, RetryReads, Writes
 from api.headers import SecurityHeaders, tile_origin
 from api.intake import IntakeQueue
 from api.limits import BodyGuard
@@ -132,6 +132,7 @@ def create_app(settings: Settings) -> FastAPI:
     if settings.read_url:  # reads spread over replicas: remember who changed what, when (read-your-writes)
         app.state.writes = Writes()
         app.add_middleware(MarkWrites, writes=app.state.writes)
+        app.add_middleware(RetryReads)
     app.add_middleware(BodyGuard)  # innermost: refused bodies are audited like any refused change
     app.add_middleware(AuditMiddleware)
     # outermost: every answer gets its headers, every page its nonce; the basemap's tiles may come from its server

@@ -86,6 +86,38 @@ class MarkWrites:
         await self.app(scope, receive, marked)
 
 
+class RetryReads:
+    """ASGI middleware: a read (GET, HEAD) whose database connection was lost (a replica restarting to follow a
+    new primary, or dying) is answered once more, on fresh connections, before the client sees a 503: the router
+    has left that replica out meanwhile (``ReadRouter`` marks a replica down on a lost connection). Reads change
+    nothing, so trying again is safe; a stream that already began is never replayed."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Callable[..., Awaitable[Message]],
+                       send: Callable[[Message], Awaitable[None]]) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        held: list[Message] = []
+
+        async def first(message: Message) -> None:
+            if held or (message["type"] == "http.response.start" and message["status"] == 503):
+                held.append(message)  # kept back until it is known whether this try counts
+                return
+            await send(message)
+
+        await self.app(scope, receive, first)
+        if not held:
+            return
+        if not scope.get("state", {}).pop("database_lost", False):
+            for message in held:
+                await send(message)
+            return
+        await self.app(scope, receive, send)
+
+
 def wrote_at(request: Request) -> float | None:
     """When the reader last changed something, as far as this request tells (cookie, or this worker's memory)."""
     times = []

@@ -91,6 +91,7 @@ def install(app: FastAPI) -> None:
         # the service's pool does not test connections before use (gis.db.engine): a broken one surfaces here
         if connection_lost(exc):
             log.warning("%s %s: %s", request.method, request.url.path, exc.orig)
+            request.scope.setdefault("state", {})["database_lost"] = True  # a read may try once more
             return JSONResponse({"detail": lost}, status_code=503, headers={"Retry-After": "1"})
         if isinstance(exc.orig, psycopg2.DataError):
             return _bad_value(exc.orig)

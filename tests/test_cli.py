@@ -418,3 +418,25 @@ def test_backups_pass_the_password_in_the_environment_not_on_argv() -> None:
     local = libpq_env("postgresql+psycopg2://gridpatrol@/gp?host=/var/lib/gridpatrol/x/run&port=54329")
     assert local == {"PGHOST": "/var/lib/gridpatrol/x/run", "PGPORT": "54329", "PGUSER": "gridpatrol",
                      "PGDATABASE": "gp"}
+
+
+def test_a_cluster_url_with_no_reachable_node_names_every_node(capsys: pytest.CaptureFixture[str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 24: a multi-host DATABASE_URL none of whose nodes answers: a clear startup message naming each node
+    and what it said, exit 3, within the connect timeout (not minutes)."""
+    import socket
+    import time
+
+    ports = []
+    for _ in range(3):  # ports nothing listens on
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    hosts = "&".join(f"host=127.0.0.1:{p}" for p in ports)
+    monkeypatch.setenv("DATABASE_URL", f"postgresql+psycopg2://gridpatrol_service:x@/gridpatrol?{hosts}"
+                                       "&connect_timeout=3&target_session_attrs=read-write")
+    started = time.monotonic()
+    code, _, err = run(capsys, "migrate")
+    assert code == EXIT_DATABASE and time.monotonic() - started < 15
+    assert "no node of the cluster" in err and all(f"127.0.0.1:{p}" in err for p in ports), err
+    assert "target_session_attrs=read-write" in err and "Connection refused" in err

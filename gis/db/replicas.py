@@ -27,9 +27,11 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -77,6 +79,15 @@ def split_hosts(url: str) -> list[str]:
     return out
 
 
+def _leave_out(replica: Replica) -> Callable[[Any], None]:
+    """A replica whose connection was lost is left out of the reads at once (not at the monitor's next round):
+    the read that met it is tried again elsewhere (``api.consistency.RetryReads``)."""
+    def lost(context: Any) -> None:
+        if context.is_disconnect:
+            replica.reachable = False
+    return lost
+
+
 def _where(url: str) -> str:
     parsed = make_url(url)
     host = parsed.query.get("host") or parsed.host or "localhost"
@@ -118,6 +129,7 @@ class ReadRouter:
                     for u in split_hosts(read_url)] if read_url else []
         for replica in replicas:
             _PRIMARY_OF[replica.engine] = primary
+            event.listen(replica.engine, "handle_error", _leave_out(replica))
         router = cls(primary=primary, replicas=replicas, max_lag_s=max_lag_s)
         if replicas and start:
             router.start()

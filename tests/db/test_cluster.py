@@ -200,6 +200,30 @@ def test_the_service_starts_and_answers_with_one_node_of_three_down(cluster: Loc
         cluster.wait_healthy(timeout_s=90, replicas=2)
 
 
+def test_reads_keep_answering_when_a_replica_dies_under_them(cluster: LocalCluster,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """Both replicas' pools hold connections; one replica's machine dies: the reads that meet its dead
+    connections are tried again elsewhere before anyone sees a 503."""
+    with TestClient(create_app(settings_for(cluster))) as client:
+        headers = sign_in(client)
+        client.cookies.clear()
+        reads: ReadRouter = client.app.state.reads  # type: ignore[attr-defined]
+        wait_for(lambda: len(reads.usable()) == 2, 20, f"{reads.report()}")
+        for _ in range(6):  # connections on both replicas
+            assert client.get("/leaders/grids/extent", headers=headers).status_code == 200
+        victim = next(m.name for m in cluster.members() if m.role != "leader")
+        cluster.kill_node(victim)
+        try:
+            answers = [client.get("/leaders/grids/extent", headers=headers).status_code for _ in range(8)]
+            assert answers == [200] * 8, answers
+            lost = [r for r in caplog.records if r.name == "api.errors" and "/leaders/grids/extent" in r.getMessage()]
+            assert lost  # a read did meet a dead connection, and was answered anyway
+            assert sum(not r["reachable"] for r in reads.report()) == 1
+        finally:
+            cluster.start_node(victim)
+            cluster.wait_healthy(timeout_s=90, replicas=2)
+
+
 def test_background_work_runs_on_one_instance_and_moves_when_it_dies(cluster: LocalCluster) -> None:
     write, _ = cluster.urls(DB)
     engines = [make_engine(write) for _ in range(3)]
