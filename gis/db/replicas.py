@@ -119,6 +119,9 @@ class ReadRouter:
     _turn: itertools.count[int] = field(default_factory=itertools.count)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _replica_thread: threading.Thread | None = None
+    _primary_at: float = 0.0
+    """When the primary last answered the monitor (time.time())."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -139,17 +142,26 @@ class ReadRouter:
 
     def start(self) -> None:
         self.check()
-        self._thread = threading.Thread(target=self._watch, name="replica-monitor", daemon=True)
+        # two loops: a probe of the primary that hangs (a node cut off the network answers nothing until TCP gives
+        # up) must not stop the replicas' probes, or their staleness would seem to grow
+        self._thread = threading.Thread(target=self._watch, args=(self.sample_primary,), name="primary-monitor",
+                                        daemon=True)
         self._thread.start()
+        self._replica_thread = threading.Thread(target=self._watch, args=(self.sample_replicas,),
+                                                name="replica-monitor", daemon=True)
+        self._replica_thread.start()
 
-    def _watch(self) -> None:
+    def _watch(self, probe: Callable[[], None]) -> None:
         while not self._stop.wait(self.every_s):
-            self.check()
+            probe()
 
     def check(self) -> None:
         """One round: the primary's position, then each replica's (errors only mark what did not answer)."""
+        self.sample_primary()
+        self.sample_replicas()
+
+    def sample_primary(self) -> None:
         now = time.time()
-        sampled = False
         try:
             with self.primary.connect() as conn:
                 lsn = conn.execute(text("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")).scalar()
@@ -157,9 +169,11 @@ class ReadRouter:
                 if self._samples and int(lsn or 0) < self._samples[-1][1]:
                     self._samples.clear()  # a new primary that never had the old one's last WAL: a new history
                 self._samples.append((now, int(lsn or 0)))
-            sampled = True
+                self._primary_at = time.time()
         except SQLAlchemyError as exc:
             log.debug("replica monitor: the primary did not answer: %s", exc)
+
+    def sample_replicas(self) -> None:
         for replica in self.replicas:
             try:
                 with replica.engine.connect() as conn:
@@ -172,9 +186,11 @@ class ReadRouter:
                     log.warning("%s (%s) does not answer: reads leave it (%s)", replica.label, replica.describe(),
                                 str(exc).splitlines()[0])
                 replica.reachable = False
-        if not sampled:
-            # no primary (it died, or lost etcd and turned read-only): nothing new can be written, so the newest
-            # WAL any replica has replayed is the newest there is; a replica holding it is fresh
+        now = time.time()
+        if now - self._primary_at > 2 * self.every_s:
+            # no primary for two rounds (it died, or lost etcd and turned read-only, or hangs cut off): nothing new
+            # can be written, so the newest WAL any replica has replayed is the newest there is, and a replica
+            # holding it is fresh
             known = [r.replayed for r in self.replicas if r.reachable and r.standby]
             with self._lock:
                 newest = max([*known, self._samples[-1][1] if self._samples else -1])
@@ -243,7 +259,8 @@ class ReadRouter:
 
     def close(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        for thread in (self._thread, self._replica_thread):
+            if thread is not None:
+                thread.join(timeout=5)
         for replica in self.replicas:
             replica.engine.dispose()
