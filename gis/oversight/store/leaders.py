@@ -207,6 +207,7 @@ def _computed_once(engine: Engine, name: str, city_id: int, start: datetime, end
     lock = zlib.crc32(f"gridpatrol:coverage:{name}".encode())
     with writer.connect() as conn:
         conn.exec_driver_sql("SELECT pg_advisory_lock(%(k)s)", {"k": lock})  # another may be computing it
+        conn.commit()  # a session lock: it outlives the transaction
         try:
             report = _kept(conn, name)  # it was, and is kept now
             if report is None:
@@ -218,7 +219,9 @@ def _computed_once(engine: Engine, name: str, city_id: int, start: datetime, end
                     "INSERT INTO coverage_cache (key, report) VALUES (%(k)s, %(r)s) ON CONFLICT (key) DO UPDATE "
                     "SET report = excluded.report, computed_at = now()", {"k": name, "r": json.dumps(stored)})
                 conn.exec_driver_sql("DELETE FROM coverage_cache WHERE computed_at < now() - interval '1 day'")
+            conn.commit()  # before the lock goes: the next to take it must find the report
         finally:
+            conn.rollback()
             conn.exec_driver_sql("SELECT pg_advisory_unlock(%(k)s)", {"k": lock})
             conn.commit()
     return report
