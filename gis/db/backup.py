@@ -21,6 +21,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from gis.db.embedded import pg_bindir
+from gis.db.engine import url_hosts
 from gis.errors import DatabaseUnavailableError, InputError
 
 MAGIC = b"PGDMP"
@@ -37,15 +38,12 @@ def libpq_env(url: str) -> dict[str, str]:
                                  "PGDATABASE": parsed.database,
                                  "PGTARGETSESSIONATTRS": query.get("target_session_attrs"),
                                  "PGCONNECT_TIMEOUT": query.get("connect_timeout")}
-    if hosts is not None and not isinstance(hosts, str) and len(hosts) > 1:
-        pairs = [h.rpartition(":") if ":" in h and not h.startswith("/") else (h, "", "") for h in hosts]
-        values["PGHOST"] = ",".join(h for h, _, _ in pairs)
-        values["PGPORT"] = ",".join(p or "5432" for _, _, p in pairs)
-    else:
-        host = hosts if isinstance(hosts, str) or hosts is None else hosts[0]
-        port = query.get("port")
-        values["PGHOST"] = host or parsed.host
-        values["PGPORT"] = (port if isinstance(port, str) or port is None else port[0]) or parsed.port
+    servers = url_hosts(url)
+    if len(servers) > 1:
+        values["PGHOST"] = ",".join(host for host, _ in servers)
+        values["PGPORT"] = ",".join(port or "5432" for _, port in servers)
+    elif hosts is not None or parsed.host is not None:
+        values["PGHOST"], values["PGPORT"] = servers[0]
     return {k: str(v) for k, v in values.items() if v is not None}
 
 

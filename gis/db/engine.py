@@ -52,15 +52,26 @@ def refused_read_only(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and isinstance(exc.orig, psycopg2.errors.ReadOnlySqlTransaction)
 
 
-def nodes_of(url: str) -> str:
-    """The server(s) a URL names, for messages: ``host:port`` each, a multi-host URL's every node."""
+def url_hosts(url: str) -> list[tuple[str, str | None]]:
+    """The (host, port) of each server a SQLAlchemy URL names: libpq's ``?host=a:1&host=b:2`` (a multi-host URL),
+    a ``?host=`` socket directory with its ``?port=``, or the URL's own host and port (port None: libpq's
+    default)."""
     parsed = make_url(url)
     hosts = parsed.query.get("host")
+    ports = parsed.query.get("port")
+    default = ports if isinstance(ports, str) else (ports[0] if ports else None)
     if hosts is None:
-        return f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
-    listed = [hosts] if isinstance(hosts, str) else list(hosts)
-    port = parsed.query.get("port")
-    return ", ".join(h if ":" in h or port is None else f"{h}:{port}" for h in listed)
+        return [(parsed.host or "localhost", str(parsed.port) if parsed.port else default)]
+    out: list[tuple[str, str | None]] = []
+    for host in [hosts] if isinstance(hosts, str) else hosts:
+        name, _, port = host.rpartition(":") if ":" in host and not host.startswith("/") else (host, "", "")
+        out.append((name, port or default))
+    return out
+
+
+def nodes_of(url: str) -> str:
+    """The server(s) a URL names, for messages: ``host:port`` each, a multi-host URL's every node."""
+    return ", ".join(f"{host}:{port or 5432}" for host, port in url_hosts(url))
 
 
 def check_database(engine: Engine) -> str:
@@ -73,8 +84,7 @@ def check_database(engine: Engine) -> str:
             )).scalar()
     except OperationalError as exc:
         lines = [line.strip() for line in str(exc.orig or exc).strip().splitlines() if line.strip()]
-        hosts = engine.url.query.get("host")
-        if hosts is not None and not isinstance(hosts, str) and len(hosts) > 1:
+        if len(url_hosts(engine.url.render_as_string(hide_password=False))) > 1:
             wants = engine.url.query.get("target_session_attrs", "any")
             raise DatabaseUnavailableError(
                 f"no node of the cluster ({nodes_of(str(engine.url))}) accepted a connection "

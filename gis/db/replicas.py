@@ -35,7 +35,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from gis.db.engine import make_engine
+from gis.db.engine import make_engine, nodes_of, url_hosts
 
 log = logging.getLogger(__name__)
 
@@ -57,26 +57,11 @@ def split_hosts(url: str) -> list[str]:
     """One single-host URL per host of a libpq multi-host URL (``?host=a:1&host=b:2``), each without
     ``target_session_attrs`` (the router asks each server what it is itself)."""
     parsed = make_url(url)
-    query = dict(parsed.query)
-    hosts = query.pop("host", None)
-    query.pop("target_session_attrs", None)
-    ports = query.pop("port", None)
-    if hosts is None:
+    query = {k: v for k, v in parsed.query.items() if k not in ("host", "port", "target_session_attrs")}
+    if "host" not in parsed.query:
         return [parsed.set(query=query).render_as_string(hide_password=False)]
-    host_list = [hosts] if isinstance(hosts, str) else list(hosts)
-    out = []
-    for host in host_list:
-        name, _, port = host.rpartition(":") if ":" in host and not host.startswith("/") else (host, "", "")
-        one = dict(query)
-        one["host"] = name
-        if port:
-            one["port"] = port
-        elif isinstance(ports, str):
-            one["port"] = ports
-        elif ports:
-            one["port"] = ports[0]
-        out.append(parsed.set(query=one).render_as_string(hide_password=False))
-    return out
+    return [parsed.set(query={**query, "host": host, **({"port": port} if port else {})})
+            .render_as_string(hide_password=False) for host, port in url_hosts(url)]
 
 
 def _leave_out(replica: Replica) -> Callable[[Any], None]:
@@ -86,13 +71,6 @@ def _leave_out(replica: Replica) -> Callable[[Any], None]:
         if context.is_disconnect:
             replica.reachable = False
     return lost
-
-
-def _where(url: str) -> str:
-    parsed = make_url(url)
-    host = parsed.query.get("host") or parsed.host or "localhost"
-    port = parsed.query.get("port") or parsed.port or 5432
-    return f"{host if isinstance(host, str) else host[0]}:{port if not isinstance(port, tuple) else port[0]}"
 
 
 @dataclass
@@ -128,7 +106,7 @@ class ReadRouter:
     def build(cls, primary: Engine, read_url: str | None, *, max_lag_s: float = 5.0, connections: int = 4,
               start: bool = True) -> ReadRouter:
         """A router over the hosts of ``read_url`` (none: every read goes to ``primary``)."""
-        replicas = [Replica(url=u, engine=make_engine(u, connections=connections), label=_where(u))
+        replicas = [Replica(url=u, engine=make_engine(u, connections=connections), label=nodes_of(u))
                     for u in split_hosts(read_url)] if read_url else []
         for replica in replicas:
             _PRIMARY_OF[replica.engine] = primary

@@ -17,7 +17,6 @@ import itertools
 import json
 import threading
 import time
-import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from gis.db.replicas import primary_of
+from gis.db.singleton import lock_key
 from gis.errors import InputError, NotFoundError
 from gis.oversight.store.kpis import kpis
 from gis.patrol.store.coverage import coverage_report
@@ -204,7 +204,7 @@ def _kept(conn: Connection, name: str) -> dict[str, Any] | None:
 def _computed_once(engine: Engine, name: str, city_id: int, start: datetime, end: datetime, *, by: str,
                    mode: str, minutes: float) -> dict[str, Any]:
     writer = primary_of(engine)
-    lock = zlib.crc32(f"gridpatrol:coverage:{name}".encode())
+    lock = lock_key(f"coverage:{name}")
     with writer.connect() as conn:
         conn.exec_driver_sql("SELECT pg_advisory_lock(%(k)s)", {"k": lock})  # another may be computing it
         conn.commit()  # a session lock: it outlives the transaction
