@@ -12,6 +12,7 @@ a deactivation takes effect within that time on every worker.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -84,8 +85,10 @@ class Tokens:
     def issue(self, user: User) -> tuple[str, int]:
         now = datetime.now(UTC)
         lifetime = self.screen_lifetime if user.role == SCREEN_ROLE else self.lifetime
+        # jti (RFC 7519): each sign-in its own token, even two in the same second (``iat`` counts whole seconds);
+        # a token names one session, whose changes steer its own reads (api.consistency), not another's
         claims = {"sub": str(user.id), "ver": user.password_version, "role": user.role, "iat": now,
-                  "exp": now + lifetime}
+                  "exp": now + lifetime, "jti": secrets.token_urlsafe(9)}
         return jwt.encode(claims, self.key, algorithm=ALGORITHM), int(lifetime.total_seconds())
 
     def _claims(self, token: str) -> tuple[int, int]:

@@ -138,6 +138,16 @@ def test_wrong_expired_and_revoked_tokens_are_401(world: World, monkeypatch: pyt
     assert client.post("/token", data={"username": "li", "password": "a brand new secret"}).status_code == 401
 
 
+def test_each_sign_in_gets_a_token_of_its_own(world: World) -> None:
+    """Two sign-ins of one user within the same second (``iat`` counts seconds) get two tokens, both valid: a
+    token names a session, and a session's changes steer only its own reads (api.consistency)."""
+    first, second = (world.client.post("/token", data={"username": ADMIN, "password": PASSWORD}) for _ in range(2))
+    tokens = [a.json()["access_token"] for a in (first, second)]
+    assert tokens[0] != tokens[1]
+    for token in tokens:
+        assert world.client.get("/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
 def test_a_token_accepted_before_is_refused_once_it_expires(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     client = world.client
     soon = datetime.now(UTC) + timedelta(minutes=5)
