@@ -1,7 +1,7 @@
 """Reads spread over streaming replicas, never staler than a setting, and never missing the reader's own change.
 
 :class:`ReadRouter` keeps one small pool per replica (the hosts of the read URL, one engine each) and a monitor
-thread that, every second, samples the primary's WAL position (``pg_current_wal_lsn``) and each replica's replayed
+that, every second, samples the primary's WAL position (``pg_current_wal_lsn``) and each replica's replayed
 position (``pg_last_wal_replay_lsn``). A replica's **staleness** is the time since the first sample it has not yet
 replayed: it holds everything the primary held before then, and lacks something written since. (A clock-free
 measure: it needs no clock on the replica, and a replica idle with its primary is 0 s stale, where
@@ -16,6 +16,11 @@ When the primary cannot be sampled (it died; a failover is under way; it lost et
 nothing new can be written: the newest WAL a replica has replayed is the newest there is, a replica holding it
 is as fresh as any, and reads go on from it (a service started while there is no primary reads too). A replica
 that cannot be reached is left out until it answers again.
+
+The monitor probes over connections of its own (one per server), never from the pools the reads and writes use:
+under load (a leader's heavy page holding every replica connection for seconds, intake holding the primary's) a
+probe waiting for a pooled connection would let a healthy replica's figure age past the setting, and the reads
+would all go to the primary, which is the one server that may be about to fail.
 """
 
 from __future__ import annotations
@@ -82,6 +87,8 @@ class Replica:
     replayed: int = -1
     """The last WAL position it had replayed (bytes), when it was last asked."""
     label: str = ""
+    probe: Engine | None = None
+    """The monitor's own connection to it (see the module's notes)."""
 
     def describe(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
@@ -101,17 +108,23 @@ class ReadRouter:
     _primary_at: float = 0.0
     """When the primary last answered the monitor (time.time())."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _on_primary: bool = False
+    """Whether the last read that could have used a replica went to the primary (for the log)."""
+    _primary_probe: Engine | None = None
+    """The monitor's own connection to the primary (the write URL); None: the write pool's."""
 
     @classmethod
     def build(cls, primary: Engine, read_url: str | None, *, max_lag_s: float = 5.0, connections: int = 4,
               start: bool = True) -> ReadRouter:
         """A router over the hosts of ``read_url`` (none: every read goes to ``primary``)."""
-        replicas = [Replica(url=u, engine=make_engine(u, connections=connections), label=nodes_of(u))
-                    for u in split_hosts(read_url)] if read_url else []
+        replicas = [Replica(url=u, engine=make_engine(u, connections=connections), label=nodes_of(u),
+                            probe=make_engine(u, connections=1)) for u in split_hosts(read_url)] if read_url else []
         for replica in replicas:
             _PRIMARY_OF[replica.engine] = primary
             event.listen(replica.engine, "handle_error", _leave_out(replica))
         router = cls(primary=primary, replicas=replicas, max_lag_s=max_lag_s)
+        if replicas:
+            router._primary_probe = make_engine(primary.url.render_as_string(hide_password=False), connections=1)
         if replicas and start:
             router.start()
         return router
@@ -141,7 +154,7 @@ class ReadRouter:
     def sample_primary(self) -> None:
         now = time.time()
         try:
-            with self.primary.connect() as conn:
+            with (self._primary_probe or self.primary).connect() as conn:
                 lsn = conn.execute(text("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")).scalar()
             with self._lock:
                 if self._samples and int(lsn or 0) < self._samples[-1][1]:
@@ -150,11 +163,15 @@ class ReadRouter:
                 self._primary_at = time.time()
         except SQLAlchemyError as exc:
             log.debug("replica monitor: the primary did not answer: %s", exc)
+            if self._primary_probe is not None:
+                # its connection may now be to a demoted node, which answers but cannot say the WAL position: the
+                # next probe connects afresh, to whichever node is the primary then
+                self._primary_probe.dispose()
 
     def sample_replicas(self) -> None:
         for replica in self.replicas:
             try:
-                with replica.engine.connect() as conn:
+                with (replica.probe or replica.engine).connect() as conn:
                     standby, replayed = conn.execute(text(
                         "SELECT pg_is_in_recovery(), coalesce(pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0'), "
                         "pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0'))::bigint")).one()
@@ -164,6 +181,8 @@ class ReadRouter:
                     log.warning("%s (%s) does not answer: reads leave it (%s)", replica.label, replica.describe(),
                                 str(exc).splitlines()[0])
                 replica.reachable = False
+                if replica.probe is not None:
+                    replica.probe.dispose()
         now = time.time()
         if now - self._primary_at > 2 * self.every_s:
             # no primary for two rounds (it died, or lost etcd and turned read-only, or hangs cut off): nothing new
@@ -224,7 +243,15 @@ class ReadRouter:
             return self.primary
         usable = self.usable(after)
         if not usable:
+            if after is None and not self._on_primary:
+                self._on_primary = True  # said once, until a replica is in use again
+                log.warning("heavy reads go to the primary: no replica fresh enough (%s)", "; ".join(
+                    f"{r['server']} {r['role'] or 'unreachable'} staleness {r['staleness_s']} s"
+                    for r in self.report()))
             return self.primary
+        if after is None and self._on_primary:
+            self._on_primary = False
+            log.warning("heavy reads are on the replicas again")
         return usable[next(self._turn) % len(usable)].engine
 
     def report(self) -> list[dict[str, object]]:
@@ -242,3 +269,7 @@ class ReadRouter:
                 thread.join(timeout=5)
         for replica in self.replicas:
             replica.engine.dispose()
+            if replica.probe is not None:
+                replica.probe.dispose()
+        if self._primary_probe is not None:
+            self._primary_probe.dispose()

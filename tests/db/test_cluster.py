@@ -224,6 +224,35 @@ def test_reads_keep_answering_when_a_replica_dies_under_them(cluster: LocalClust
             cluster.wait_healthy(timeout_s=90, replicas=2)
 
 
+def test_busy_read_pools_do_not_age_the_replicas(cluster: LocalCluster) -> None:
+    """Every pooled connection to every replica held by slow reads (a leader's heavy pages) while the primary
+    takes writes: the monitor's figures come over its own connections, so the replicas stay fresh and in use."""
+    write, read = cluster.urls(DB)
+    primary = make_engine(write)
+    router = ReadRouter.build(primary, read, max_lag_s=2.0, connections=1)
+    held = []
+    try:
+        wait_for(lambda: len(router.usable()) == 2, 20, f"{router.report()}")
+        held = [r.engine.connect() for r in router.replicas]  # every replica pool's only connection
+        with primary.begin() as conn:
+            conn.execute(text("CREATE TABLE IF NOT EXISTS probe_test (at timestamptz)"))
+        until = time.monotonic() + 5.0  # well past the setting of 2 s
+        while time.monotonic() < until:
+            with primary.begin() as conn:  # WAL moves on: a replica whose figure is not renewed turns stale
+                conn.execute(text("INSERT INTO probe_test VALUES (now())"))
+            time.sleep(0.1)
+        assert len(router.usable()) == 2, router.report()
+        assert all(r["staleness_s"] is not None and r["staleness_s"] <= 2.0 for r in router.report()
+                   if r["role"] == "standby"), router.report()
+    finally:
+        for conn in held:
+            conn.close()
+        router.close()
+        with primary.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS probe_test"))
+        primary.dispose()
+
+
 def test_background_work_runs_on_one_instance_and_moves_when_it_dies(cluster: LocalCluster) -> None:
     write, _ = cluster.urls(DB)
     engines = [make_engine(write) for _ in range(3)]
