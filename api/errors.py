@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import traceback
 
 import psycopg2
 from fastapi import FastAPI, Request
@@ -51,6 +52,19 @@ def connection_lost(exc: BaseException) -> bool:
                                                               psycopg2.InterfaceError)
     return isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError)
 
+
+def where(exc: BaseException) -> str:
+    """The last place in gridpatrol's own code (``gis/``, ``api/``) the error passed through, as ``file:line
+    function``: a lost connection is not a bug, but the log should say which read or write met it."""
+    ours = [f for f in traceback.extract_tb(exc.__traceback__)
+            if "/gis/" in f.filename.replace("\\", "/") or "/api/" in f.filename.replace("\\", "/")]
+    if not ours:
+        return "?"
+    last = ours[-1]
+    parts = last.filename.replace("\\", "/").rsplit("/", 3)
+    return f"{'/'.join(parts[-2:])}:{last.lineno} {last.name}"
+
+
 def status_for(exc: GridpatrolError) -> int:
     for cls, status in STATUS:
         if isinstance(exc, cls):
@@ -90,7 +104,7 @@ def install(app: FastAPI) -> None:
     async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
         # the service's pool does not test connections before use (gis.db.engine): a broken one surfaces here
         if connection_lost(exc):
-            log.warning("%s %s: %s", request.method, request.url.path, exc.orig)
+            log.warning("%s %s (%s): %s", request.method, request.url.path, where(exc), exc.orig)
             request.scope.setdefault("state", {})["database_lost"] = True  # a read may try once more
             return JSONResponse({"detail": lost}, status_code=503, headers={"Retry-After": "1"})
         if isinstance(exc.orig, psycopg2.DataError):
@@ -113,7 +127,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(psycopg2.OperationalError)
     @app.exception_handler(psycopg2.InterfaceError)
     async def _connection_lost(request: Request, exc: psycopg2.Error) -> JSONResponse:  # raw DBAPI paths (intake)
-        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        log.warning("%s %s (%s): %s", request.method, request.url.path, where(exc), exc)
         # SQLAlchemy drops every pooled connection when it sees a disconnect itself; a raw cursor's error goes
         # past it, so do the same: the others were opened before the same restart (a fresh pool; those checked
         # out finish on the old one)
