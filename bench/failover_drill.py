@@ -105,6 +105,24 @@ async def watch_lag(cluster: LocalCluster, started: float, lag: Lag, stop: async
         await asyncio.sleep(1.0)
 
 
+@dataclass
+class Routing:
+    """Where a worker sent the heavy reads, from ``/health`` every second: (seconds, replicas in use)."""
+    seen: list[tuple[float, int]] = field(default_factory=list)
+
+
+async def watch_routing(port: int, started: float, routing: Routing, stop: asyncio.Event) -> None:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+        while not stop.is_set():
+            t = time.perf_counter() - started
+            try:
+                replicas = (await client.get("/health")).json().get("replicas") or []
+                routing.seen.append((t, sum(1 for r in replicas if r.get("used"))))
+            except (httpx.HTTPError, ValueError):
+                pass  # no answer in time: the intake's own figures show it
+            await asyncio.sleep(1.0)
+
+
 def takes_writes(cluster: LocalCluster, name: str) -> bool:
     """Whether node ``name``'s PostgreSQL is up and a primary (asked through its unix socket, which no network cut
     reaches)."""
@@ -131,15 +149,24 @@ async def watch_cut(cluster: LocalCluster, cut: Cut, started: float, until: floa
         await asyncio.sleep(0.5)
 
 
-def outage(tally: Tally, at: float, horizon: float = 90.0) -> tuple[float, float, int]:
-    """Around a fault at ``at``: (seconds from the first failed try to the last one, within ``horizon`` s;
-    seconds from the fault to the first acknowledgement after the last failed try; how many tries failed)."""
-    failed = [t for t, outcome in tally.tries if at - 1 <= t <= at + horizon and outcome in FAILING]
+OUTAGE_GAP_S = 5.0
+"""Failed tries further apart than this after the fault's own are not its outage: they are listed apart."""
+
+
+def outage(tally: Tally, at: float, horizon: float = 90.0) -> tuple[float, float, int, list[float]]:
+    """Around a fault at ``at``: (seconds from the first failed try to the last one of the fault's outage, the
+    failed tries that follow one another less than :data:`OUTAGE_GAP_S` apart from the first; seconds from the
+    fault to the first acknowledgement after them; how many tries failed in it; the times of failed tries later
+    within ``horizon`` s, which are not the failover's)."""
+    failed = sorted(t for t, outcome in tally.tries if at - 1 <= t <= at + horizon and outcome in FAILING)
     if not failed:
-        return 0.0, 0.0, 0
-    last = max(failed)
+        return 0.0, 0.0, 0, []
+    end = 1
+    while end < len(failed) and failed[end] - failed[end - 1] < OUTAGE_GAP_S:
+        end += 1
+    last = failed[end - 1]
     ok_after = [t for t, outcome in tally.tries if t > last and outcome in ("200", "201")]
-    return last - min(failed), (min(ok_after) if ok_after else last) - at, len(failed)
+    return last - failed[0], (min(ok_after) if ok_after else last) - at, end, failed[end:]
 
 
 async def run(args: argparse.Namespace, cluster: LocalCluster, write: str, read: str) -> int:
@@ -149,7 +176,7 @@ async def run(args: argparse.Namespace, cluster: LocalCluster, write: str, read:
     run_id = uuid.uuid4().hex[:12]
     n = int(args.rate * args.seconds)
     reports = make_reports(boxes, args.rate, n, f"drill-{run_id}", "failover drill")
-    tally, reads, lag = Tally(), Reads(), Lag()
+    tally, reads, lag, routing = Tally(), Reads(), Lag(), Routing()
     schedule = [(60.0, "kill"), (120.0, "start"), (180.0, "kill"), (240.0, "start")]
     if cluster.separate_hosts:
         schedule += [(300.0, "cut"), (360.0, "heal")]
@@ -201,6 +228,7 @@ async def run(args: argparse.Namespace, cluster: LocalCluster, write: str, read:
             "username": BENCH_USER, "password": BENCH_PASSWORD}).json()["access_token"]
         reader = asyncio.create_task(read_forever(PORT, leader_token, started, reads, stop))
         watcher = asyncio.create_task(watch_lag(cluster, started, lag, stop))
+        router = asyncio.create_task(watch_routing(PORT, started, routing, stop))
         elapsed = await drive(token, reports, args.rate, args.connections, tally, marks, port=PORT)
         stop.set()
         await injector
@@ -208,6 +236,7 @@ async def run(args: argparse.Namespace, cluster: LocalCluster, write: str, read:
             await task
         await reader
         await watcher
+        await router
         async with httpx.AsyncClient(timeout=10) as client:
             health = (await client.get(f"http://127.0.0.1:{PORT}/health")).json()
     for name in NODES:  # a node still down (a run cut short before its restart) comes back as a replica
@@ -229,11 +258,13 @@ async def run(args: argparse.Namespace, cluster: LocalCluster, write: str, read:
     worst = 0.0
     victims = [what.split()[1] for _, what in log if what.startswith(("SIGKILL", "cut"))]
     for k, victim in zip(kills, victims, strict=True):
-        span, back, failed = outage(tally, k)
+        span, back, failed, later = outage(tally, k)
         worst = max(worst, back)
         new = next((leader for t, leader, _ in lag.seen if t > k and leader not in (None, victim)), None)
         print(f"  fault at {k:5.1f} s: failed tries from first to last {span:4.1f} s ({failed:,} tries: 503 or "
-              f"refused), first acknowledgement {back:4.1f} s after the kill; new primary {new}")
+              f"refused), first acknowledgement {back:4.1f} s after the kill; new primary {new}"
+              + (f"; {len(later)} more failed tries later, at {', '.join(f'{t:.1f}' for t in later[:8])} s "
+                 f"(var/bench-serve-{PORT}.log says why)" if later else ""))
     split_brain = False
     if cut.seen:
         stopped = next((t for t, writable, _ in cut.seen if not writable), None)
@@ -257,6 +288,11 @@ async def run(args: argparse.Namespace, cluster: LocalCluster, write: str, read:
         print(f"leader's reads {path}: {len(ok):,} of {len(mine):,} answered 200 "
               f"({len(ok) / max(1, len(mine)):.1%}), p50 {statistics.median(ok) if ok else 0:.0f} ms"
               + (f"; failed at {', '.join(gaps[:12])}" if gaps else "; never failed"))
+    if routing.seen:
+        none = [t for t, used in routing.seen if used == 0]
+        print(f"heavy reads on a replica (a worker's /health every second): {len(routing.seen) - len(none)} of "
+              f"{len(routing.seen)} samples" + (f"; on the primary at {', '.join(f'{t:.0f}' for t in none[:20])} s"
+                                                if none else "; never on the primary"))
     print("replicas at the end (/health): " + "; ".join(f"{r['server']} {r['role']} staleness {r['staleness_s']} s "
                                                          f"used {r['used']}" for r in health.get("replicas", [])))
     print("outcomes of every try: " + ", ".join(f"{k} {v:,}" for k, v in sorted(tally.outcomes.items())))
