@@ -25,6 +25,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from api.session import TOKEN_COOKIE
 from api.settings import Settings
@@ -117,7 +118,14 @@ class Tokens:
         user_id, version = self._claims(token)
         cached = self._cache.get(user_id)
         if cached is None or cached[0] < time.monotonic():
-            found = await run_in_threadpool(reading, self.reads(), users.get_user, user_id)
+            try:
+                found = await run_in_threadpool(reading, self.reads(), users.get_user, user_id)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                # the replica's connection was lost (it restarts to follow a new primary): the router has left it
+                # out, so asking again goes elsewhere; a change (a POST) must not fail for its sign-in check
+                found = await run_in_threadpool(reading, self.reads(), users.get_user, user_id)
             if found is None or found.password_version < version:  # a replica not yet holding a new account or
                 found = await run_in_threadpool(reading, self.engine, users.get_user, user_id)  # password
             cached = (time.monotonic() + USER_TTL_S, found)

@@ -149,8 +149,10 @@ async def watch_cut(cluster: LocalCluster, cut: Cut, started: float, until: floa
         await asyncio.sleep(0.5)
 
 
-OUTAGE_GAP_S = 5.0
-"""Failed tries further apart than this after the fault's own are not its outage: they are listed apart."""
+OUTAGE_GAP_S = 15.0
+"""Failed tries further apart than this after the fault's own are not its outage: they are listed apart. Longer
+than the client's timeout (10 s), so that the tries that hang at a cut-off primary, and fail when they time out,
+belong to the cut's outage."""
 
 
 def outage(tally: Tally, at: float, horizon: float = 90.0) -> tuple[float, float, int, list[float]]:

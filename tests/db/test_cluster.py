@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+import api.tokens
 from api.app import create_app
 from api.settings import Settings
 from gis.db.backup import backup, restore
@@ -201,16 +202,28 @@ def test_the_service_starts_and_answers_with_one_node_of_three_down(cluster: Loc
 
 
 def test_reads_keep_answering_when_a_replica_dies_under_them(cluster: LocalCluster,
-                                                             caplog: pytest.LogCaptureFixture) -> None:
+                                                             caplog: pytest.LogCaptureFixture,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """Both replicas' pools hold connections; one replica's machine dies: the reads that meet its dead
-    connections are tried again elsewhere before anyone sees a 503."""
-    with TestClient(create_app(settings_for(cluster))) as client:
+    connections are tried again elsewhere before anyone sees a 503, and so is a change's sign-in check (the
+    user's record, read from a replica)."""
+    with TestClient(create_app(settings_for(cluster))) as client, \
+            TestClient(create_app(settings_for(cluster))) as writer:
         headers = sign_in(client)
         client.cookies.clear()
+        mine = sign_in(writer)
+        writer.cookies.clear()
+        box = client.get("/leaders/grids/extent", headers=headers).json()["bbox"]
         reads: ReadRouter = client.app.state.reads  # type: ignore[attr-defined]
-        wait_for(lambda: len(reads.usable()) == 2, 20, f"{reads.report()}")
+        checks: ReadRouter = writer.app.state.reads  # type: ignore[attr-defined]
+        wait_for(lambda: len(reads.usable()) == 2 and len(checks.usable()) == 2, 20, f"{reads.report()}")
+        monkeypatch.setattr(api.tokens, "USER_TTL_S", 0.0)  # every request reads the user's record
         for _ in range(6):  # connections on both replicas
             assert client.get("/leaders/grids/extent", headers=headers).status_code == 200
+            assert writer.get("/me", headers=mine).status_code == 200
+        for router in (reads, checks):  # the monitors pause: the requests, not a probe, meet the dead connections
+            router.every_s = 3600.0
+        time.sleep(1.5)
         victim = next(m.name for m in cluster.members() if m.role != "leader")
         cluster.kill_node(victim)
         try:
@@ -219,6 +232,12 @@ def test_reads_keep_answering_when_a_replica_dies_under_them(cluster: LocalClust
             lost = [r for r in caplog.records if r.name == "api.errors" and "/leaders/grids/extent" in r.getMessage()]
             assert lost  # a read did meet a dead connection, and was answered anyway
             assert sum(not r["reachable"] for r in reads.report()) == 1
+            for i in range(4):  # changes: their sign-in checks meet the dead connections
+                posted = writer.post("/open311/v2/requests.json", headers=mine, data={
+                    "service_code": "C01", "lat": str((box[1] + box[3]) / 2), "long": str((box[0] + box[2]) / 2),
+                    "description": f"井盖破损 (replica lost, {i})"})
+                assert posted.status_code in (200, 201), posted.text
+            assert sum(not r["reachable"] for r in checks.report()) == 1
         finally:
             cluster.start_node(victim)
             cluster.wait_healthy(timeout_s=90, replicas=2)
