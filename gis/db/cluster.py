@@ -52,6 +52,7 @@ from gis.db.embedded import (
     SUPERUSER,
     EmbeddedPostgres,
     cluster_root,
+    create_database_sql,
     pg_bindir,
     postgis_installed,
 )
@@ -566,11 +567,7 @@ class LocalCluster:
                 cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
                 if cur.fetchone():
                     return False
-                statement = sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name),
-                                                                        sql.Identifier(SERVICE_ROLE))
-                if template:
-                    statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
-                cur.execute(statement)
+                cur.execute(create_database_sql(name, template))
         finally:
             conn.close()
         if template is None:

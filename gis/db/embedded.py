@@ -99,6 +99,14 @@ def postgis_installed(bindir: Path) -> bool:
 SERVER_OPTIONS = "-c wal_level=minimal -c max_wal_senders=0 -c listen_addresses=''"
 
 
+def create_database_sql(name: str, template: str | None = None) -> sql.Composed:
+    """``CREATE DATABASE`` for ``name``, owned by the service's role (a copy of ``template`` when given)."""
+    statement = sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(SERVICE_ROLE))
+    if template:
+        statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+    return statement
+
+
 @dataclass(frozen=True)
 class EmbeddedPostgres:
     root: Path
@@ -315,11 +323,7 @@ class EmbeddedPostgres:
                 cur.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (name,))
                 found = cur.fetchone()
                 if found is None:
-                    statement = sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name),
-                                                                            sql.Identifier(SERVICE_ROLE))
-                    if template:
-                        statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
-                    cur.execute(statement)
+                    cur.execute(create_database_sql(name, template))
         finally:
             conn.close()
         if found is not None and found[0] == SERVICE_ROLE:
