@@ -20,7 +20,7 @@ Before matching:
   times (a drawn line, a route's vertices) it is not, the points' spacing being unknown;
 * points within ``2σ`` (the σ left after smoothing) of the last kept point are dropped, as Newson and Krumm advise
   for dense tracks: at 1 Hz a walker moves 1.4 m between points, and such points only add noise to the
-  transitions.
+  transitions; but the tip of a turn (a walk into a lane and back) is kept (:func:`spaced`).
 
 After matching, corrections of what the path says (:func:`_walked_pieces`, :func:`match_track`):
 
@@ -32,6 +32,9 @@ After matching, corrections of what the path says (:func:`_walked_pieces`, :func
 * the network is directed (each street both ways) and a point that seems to step back along a street has no path
   but to the street's end and back: such a turn is taken as the few metres between the two places, not as the
   whole street twice (unless the end is a dead end's, where turning back is what a walker does);
+* where the path turns back along a street, its tip is taken :func:`tip_cut` metres further on (up to the
+  street's end): the smoothing's mean pulls a turn's tip back by about the pace times half the window (5 m for a
+  walker at σ = 15 m), which would cost a lane of 25–40 m walked to its far junction and back its credit;
 * a dead end shorter than :data:`STUB_M` counts when the path passed its mouth: no GPS can tell a few metres' walk
   into it and back from standing at its mouth;
 * a link shorter than :data:`LINK_M` between two junctions counts when the path reached both its ends (it may
@@ -99,8 +102,10 @@ CORNER_M = 10.0
 """The smoothing window reaches no farther along the track than this either side (at the track's pace)."""
 STUB_M = 15.0
 """A dead end shorter than this counts as walked when the path passes its mouth."""
-LINK_M = 25.0
-"""A street shorter than this between two junctions counts as walked when the path reached both its ends."""
+LINK_M = 15.0
+"""A street shorter than this between two junctions counts as walked when the path reached both its ends. 25 m
+credited more links walkers never took (Beijing's dual carriageways and sidewalks, their ends reached on separate
+walks); with the turns' tips credited, 15 m balances precision and recall best (docs/BENCHMARKS.md)."""
 END_M = 1.0
 UNTIMED_SPACING_M = 5.0
 """A track without times keeps its points this far apart (its spacing and noise unknown)."""
@@ -304,16 +309,38 @@ def pace(points: np.ndarray, times: np.ndarray) -> float:
 
 
 def spaced(points: np.ndarray, spacing_m: float) -> np.ndarray:
-    """Indices of the points at least ``spacing_m`` from the last one kept (the first and the last always)."""
+    """Indices of the points at least ``spacing_m`` from the last one kept (the first and the last always), and of
+    each turn's tip: where the points left out went on beyond the last one kept and came back (a walk into a lane
+    and back), the one farthest from the next point kept is kept too when it lies at least ``spacing_m / 2``
+    farther from it than the last one kept: without it the track would seem to turn back up to ``spacing_m``
+    short of where it did."""
     xs, ys = points[:, 0].tolist(), points[:, 1].tolist()
     kept = [0]
     lx, ly = xs[0], ys[0]
+    skipped: list[int] = []
     n = len(xs)
     for i in range(1, n):
-        if math.hypot(xs[i] - lx, ys[i] - ly) >= spacing_m or i == n - 1:
+        d = math.hypot(xs[i] - lx, ys[i] - ly)
+        if d >= spacing_m or i == n - 1:
+            if skipped:
+                away = [math.hypot(xs[i] - xs[j], ys[i] - ys[j]) for j in skipped]
+                far = max(range(len(skipped)), key=away.__getitem__)
+                if away[far] >= d + spacing_m / 2:
+                    kept.append(skipped[far])
             kept.append(i)
             lx, ly = xs[i], ys[i]
+            skipped = []
+        else:
+            skipped.append(i)
     return np.array(kept, dtype=int)
+
+
+def tip_cut(half: float, speed: float) -> float:
+    """How far back the smoothing (a mean over ``half`` seconds either side) pulls the tip of a turn made at
+    ``speed`` m/s: the mean of the distances back from the tip, ``speed × |t|`` for t within the window, that is
+    ``speed × h(h+1)/(2h+1)`` over whole seconds (about ``speed × half / 2``)."""
+    h = math.floor(half)
+    return speed * h * (h + 1) / (2 * h + 1) if h > 0 else 0.0
 
 
 def smoothing_for(sigma: float, speed: float = 1.3) -> tuple[float, float]:
@@ -340,9 +367,12 @@ def match_track(streets: Sequence[tuple[Street, LineString]], points: np.ndarray
     keep = drop_jumps(points, times, sigma)
     jumps = int((~keep).sum())
     # without times the points' spacing is unknown (a drawn line, a route's vertices): no smoothing
+    tip = 0.0
     if times is not None:
-        half, error = smoothing_for(sigma, pace(points[keep], times[keep]))
+        speed = pace(points[keep], times[keep])
+        half, error = smoothing_for(sigma, speed)
         smoothed = smooth(points[keep], times[keep], half)
+        tip = tip_cut(half, speed)
     else:
         error, smoothed = sigma, points[keep]
     # 2σ apart; without times a track is often a drawn line or a route's vertices, whose every corner matters
@@ -368,6 +398,7 @@ def match_track(streets: Sequence[tuple[Street, LineString]], points: np.ndarray
         matched_points += sub.end_index - sub.start_index + 1
         coords: list[tuple[float, float]] = []
         segments = sub.segments
+        last_move: tuple[int, float, int] | None = None  # where the path credited last ended, and which way
         k = 0
         while k < len(segments):
             segment = segments[k]
@@ -393,8 +424,16 @@ def match_track(streets: Sequence[tuple[Street, LineString]], points: np.ndarray
                 if _path_length(segment, net.lengths) > MAX_SPEED_M_S * (when[j + 1] - when[j]) + 4.0 * sigma:
                     k += 1
                     continue
-            for index, a, b in _walked_pieces(segment, net):
+            for index, a, b in _walked_pieces(segment, net, tip):
                 spans.setdefault(index, []).append((a, b))
+            start, end = _moves(segment, net)
+            if tip and last_move is not None and start[0] == last_move[0] and start[2] == -last_move[2]:
+                # the walk turned back along a street at this point (the two points either side of it on the same
+                # street, moving opposite ways): its tip lies beyond, by what the smoothing cut off
+                index, at, way = last_move
+                length = float(net.lengths[index])
+                spans.setdefault(index, []).append((max(0.0, at - tip), at) if way < 0 else (at, min(length, at + tip)))
+            last_move = end
             coords.extend((p.x, p.y) for edge in segment.edges for p in edge.points)
             k += 1
         if len(coords) >= 2:
@@ -443,7 +482,7 @@ def metric_streets(graph: Any, polygon: Any) -> tuple[dict[tuple[int, int, int],
     return streets, nodes, str(crs)
 
 
-def _walked_pieces(segment: Any, net: _Network) -> list[tuple[int, float, float]]:
+def _walked_pieces(segment: Any, net: _Network, tip_m: float = 0.0) -> list[tuple[int, float, float]]:
     """What the path from one kept point to the next walked: (street index, from, to) in the street's own offsets.
     From the first point's place on its street to that street's end, whole streets between, the last street's
     start to the next point's place.
@@ -452,7 +491,9 @@ def _walked_pieces(segment: Any, net: _Network) -> list[tuple[int, float, float]
     way of saying the walker moved backwards along it: the network is directed and a backward step between two
     points otherwise has no path. Such a pair is taken as the walk between the two places it joins (a few metres),
     not as the whole street twice: between two points ``2σ`` apart no one walked to the end and back. Unless the
-    end is a dead end's: there, turning back is what a walker does."""
+    end is a dead end's: there, turning back is what a walker does. The turn's tip is taken ``tip_m`` beyond the
+    farther of the two places (up to the street's end): the smoothing pulls a turn's tip back by about that much
+    (:func:`tip_cut`)."""
     lengths = net.lengths
     edges = segment.edges
     first, last = segment.p0.offset_from_start_of_edge, segment.p1.offset_from_start_of_edge
@@ -467,10 +508,17 @@ def _walked_pieces(segment: Any, net: _Network) -> list[tuple[int, float, float]
         index = directed[0][0] // 2
         length = float(lengths[index])
         turn = net.ends[index][0 if directed[0][0] % 2 else 1]
-        if not (len(directed) == 2 and directed[1][0] == directed[0][0] ^ 1 and net.degree[turn] == 1):
+        straight_back = len(directed) == 2 and directed[1][0] == directed[0][0] ^ 1
+        if not (straight_back and net.degree[turn] == 1):
             a = _undirected(directed[0][0], first, length)
             b = _undirected(directed[-1][0], last, length)
-            return [(index, min(a, b), max(a, b))] if a != b else []
+            lo, hi = min(a, b), max(a, b)
+            if straight_back:  # a turn back along the street: its tip lies beyond, by what the smoothing cut off
+                if directed[0][0] % 2 == 0:
+                    hi = min(length, hi + tip_m)
+                else:
+                    lo = max(0.0, lo - tip_m)
+            return [(index, lo, hi)] if hi > lo else []
     pieces: list[tuple[int, float, float]] = []
     k = 0
     while k < len(directed):
@@ -479,8 +527,10 @@ def _walked_pieces(segment: Any, net: _Network) -> list[tuple[int, float, float]
         length = float(lengths[index])
         turn = net.ends[index][0 if edge_id % 2 else 1]  # the node at the end of this edge's direction
         if k + 1 < len(directed) and directed[k + 1][0] == edge_id ^ 1 and net.degree[turn] > 1:
-            # to the end and back, not at a dead end: from a to the place of the return
-            b = length - directed[k + 1][2]
+            # to the end and back, not at a dead end: from a to the place of the return, and the tip the smoothing
+            # cut off beyond the farther of the two
+            back = length - directed[k + 1][2]
+            a, b = min(a, back), min(length, max(a, back) + tip_m)
             k += 1
         if edge_id % 2:  # the street walked against its drawn direction
             a, b = length - a, length - b
@@ -489,6 +539,23 @@ def _walked_pieces(segment: Any, net: _Network) -> list[tuple[int, float, float]
             pieces.append((index, lo, hi))
         k += 1
     return pieces
+
+
+def _moves(segment: Any, net: _Network) -> tuple[tuple[int, float, int], tuple[int, float, int]]:
+    """Where the path from one kept point to the next starts and ends: (street index, offset along the street's
+    drawn direction, +1 or −1: which way along it the path moves there)."""
+    edges = segment.edges
+    first, last = edges[0].edge_id, edges[-1].edge_id
+    p0, p1 = segment.p0.offset_from_start_of_edge, segment.p1.offset_from_start_of_edge
+
+    def way(edge_id: int, forward: bool) -> int:
+        along = 1 if forward else -1  # along the edge's own direction, or against it (a step back on one street)
+        return along if edge_id % 2 == 0 else -along
+
+    forward = len(edges) > 1 or p1 >= p0
+    start = (first // 2, _undirected(first, p0, float(net.lengths[first // 2])), way(first, forward))
+    end = (last // 2, _undirected(last, p1, float(net.lengths[last // 2])), way(last, forward))
+    return start, end
 
 
 def _path_length(segment: Any, lengths: np.ndarray) -> float:

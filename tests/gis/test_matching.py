@@ -156,3 +156,33 @@ def test_a_short_link_between_two_junctions_reached_counts_and_no_other() -> Non
     found = _walked(streets, noisy, np.arange(len(noisy), dtype=float))
     assert {"south", "jog", "north"} <= found
     assert not found & {"far-link", "far-a", "far-b", "far-c", "west", "east"}
+
+
+def test_spaced_keeps_the_tip_of_a_turn_and_nothing_more_on_a_straight_walk() -> None:
+    """Points 2σ apart leave out those in between; where the left-out ones went on beyond the last point kept and
+    came back, the farthest of them (the turn's tip) is kept too."""
+    out_and_back = np.array([(x, 0.0) for x in [*np.arange(0.0, 12.5, 0.5), *np.arange(12.0, -20.5, -0.5)]])
+    kept = matching.spaced(out_and_back, 8.0)
+    assert 12.0 in out_and_back[kept][:, 0]  # the tip
+    straight = np.array([(x, 0.0) for x in np.arange(0.0, 100.0, 0.5)])
+    assert list(matching.spaced(straight, 8.0)) == [*range(0, 200, 16), 199]
+    assert matching.tip_cut(7.0, 1.3) == pytest.approx(1.3 * 7 * 8 / 15)  # mean of 1.3|t| over t = −7 … 7
+    assert matching.tip_cut(0.0, 1.3) == 0.0
+
+
+@pytest.mark.parametrize("lane_m", [25.0, 30.0, 35.0, 40.0])
+def test_a_lane_walked_to_its_far_junction_and_back_counts(lane_m: float) -> None:
+    """A member walks up the main street, into a lane to the junction at its far end, back, and on. The
+    smoothing a phone's σ of 15 m calls for (±7 s) pulls the turn's tip some 5 m short and the points 2σ apart
+    a few more: the lane still counts, and the streets beyond its far junction do not."""
+    streets = {
+        "main-s": LineString([(0.0, 0.0), (0.0, 200.0)]),
+        "main-n": LineString([(0.0, 200.0), (0.0, 400.0)]),
+        "lane": LineString([(0.0, 200.0), (lane_m, 200.0)]),  # at least LINK_M: not a link
+        "far-n": LineString([(lane_m, 200.0), (lane_m, 400.0)]),
+        "far-s": LineString([(lane_m, 200.0), (lane_m, 0.0)]),
+    }
+    assert lane_m >= matching.LINK_M
+    true = _walk([(0.0, 0.0), (0.0, 200.0), (lane_m, 200.0), (0.0, 200.0), (0.0, 400.0)])
+    found = _walked(streets, true, np.arange(len(true), dtype=float), sigma_m=15.0)
+    assert found == {"main-s", "main-n", "lane"}
