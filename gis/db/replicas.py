@@ -82,13 +82,13 @@ def _leave_out(replica: Replica) -> Callable[[Any], None]:
 class Replica:
     url: str
     engine: Engine
+    probe: Engine
+    """The monitor's own connection to it (see the module's notes)."""
     reachable: bool = False
     standby: bool = True
     replayed: int = -1
     """The last WAL position it had replayed (bytes), when it was last asked."""
     label: str = ""
-    probe: Engine | None = None
-    """The monitor's own connection to it (see the module's notes)."""
 
     def describe(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
@@ -97,6 +97,8 @@ class Replica:
 @dataclass
 class ReadRouter:
     primary: Engine
+    primary_probe: Engine
+    """The monitor's own connection to the primary (over the write URL; see the module's notes)."""
     replicas: list[Replica] = field(default_factory=list)
     max_lag_s: float = 5.0
     every_s: float = SAMPLE_EVERY_S
@@ -110,8 +112,6 @@ class ReadRouter:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _on_primary: bool = False
     """Whether the last read that could have used a replica went to the primary (for the log)."""
-    _primary_probe: Engine | None = None
-    """The monitor's own connection to the primary (the write URL); None: the write pool's."""
 
     @classmethod
     def build(cls, primary: Engine, read_url: str | None, *, max_lag_s: float = 5.0, connections: int = 4,
@@ -122,9 +122,9 @@ class ReadRouter:
         for replica in replicas:
             _PRIMARY_OF[replica.engine] = primary
             event.listen(replica.engine, "handle_error", _leave_out(replica))
-        router = cls(primary=primary, replicas=replicas, max_lag_s=max_lag_s)
-        if replicas:
-            router._primary_probe = make_engine(primary.url.render_as_string(hide_password=False), connections=1)
+        # an engine connects only when first used: without replicas (no monitor) the probe never does
+        router = cls(primary=primary, replicas=replicas, max_lag_s=max_lag_s,
+                     primary_probe=make_engine(primary.url.render_as_string(hide_password=False), connections=1))
         if replicas and start:
             router.start()
         return router
@@ -154,7 +154,7 @@ class ReadRouter:
     def sample_primary(self) -> None:
         now = time.time()
         try:
-            with (self._primary_probe or self.primary).connect() as conn:
+            with self.primary_probe.connect() as conn:
                 lsn = conn.execute(text("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")).scalar()
             with self._lock:
                 if self._samples and int(lsn or 0) < self._samples[-1][1]:
@@ -163,15 +163,14 @@ class ReadRouter:
                 self._primary_at = time.time()
         except SQLAlchemyError as exc:
             log.debug("replica monitor: the primary did not answer: %s", exc)
-            if self._primary_probe is not None:
-                # its connection may now be to a demoted node, which answers but cannot say the WAL position: the
-                # next probe connects afresh, to whichever node is the primary then
-                self._primary_probe.dispose()
+            # its connection may now be to a demoted node, which answers but cannot say the WAL position: the next
+            # probe connects afresh, to whichever node is the primary then
+            self.primary_probe.dispose()
 
     def sample_replicas(self) -> None:
         for replica in self.replicas:
             try:
-                with (replica.probe or replica.engine).connect() as conn:
+                with replica.probe.connect() as conn:
                     standby, replayed = conn.execute(text(
                         "SELECT pg_is_in_recovery(), coalesce(pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0'), "
                         "pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0'))::bigint")).one()
@@ -181,8 +180,7 @@ class ReadRouter:
                     log.warning("%s (%s) does not answer: reads leave it (%s)", replica.label, replica.describe(),
                                 str(exc).splitlines()[0])
                 replica.reachable = False
-                if replica.probe is not None:
-                    replica.probe.dispose()
+                replica.probe.dispose()
         now = time.time()
         if now - self._primary_at > 2 * self.every_s:
             # no primary for two rounds (it died, or lost etcd and turned read-only, or hangs cut off): nothing new
@@ -269,7 +267,5 @@ class ReadRouter:
                 thread.join(timeout=5)
         for replica in self.replicas:
             replica.engine.dispose()
-            if replica.probe is not None:
-                replica.probe.dispose()
-        if self._primary_probe is not None:
-            self._primary_probe.dispose()
+            replica.probe.dispose()
+        self.primary_probe.dispose()
