@@ -118,18 +118,21 @@ def bench_rural(networks: list[Any], seconds: float) -> None:
           f"{statistics.median(gains):.1%} on the median grid, {max(gains):.1%} at most", flush=True)
 
 
-def tour_bounds(networks: list[Any], seconds: float) -> dict[str, float]:
+def tour_bounds(networks: list[Any], seconds: float) -> tuple[dict[str, float], int]:
     """Each grid's proven lower bound on one member's shortest walk: the optimal route's length, or, where the
     streets fall into pieces (the heuristic's route is not proven optimal), CP-SAT's bound within ``seconds``. k
-    walks from one base, joined at the base, are one walk: the longest is at least a k-th of this bound."""
-    bounds = {}
+    walks from one base, joined at the base, are one walk: the longest is at least a k-th of this bound. Also how
+    many grids are in pieces."""
+    bounds, pieces = {}, 0
     for code, graph, required, base in networks:
         tour = basic_route(graph, required, base)
         if tour.optimal:
             bounds[code] = tour.length_m
-        elif seconds > 0:
+            continue
+        pieces += 1
+        if seconds > 0:
             bounds[code] = solve_rural(graph, required, base, time_limit_s=seconds, heuristic=tour).lower_bound_m
-    return bounds
+    return bounds, pieces
 
 
 PAIR_CANDIDATES = 10
@@ -176,10 +179,9 @@ def bench_city(engine: Any, city_id: int, name: str, ortools_grids: int, ortools
             continue
         networks.append((code, net["graph"], net["required"], base))
     print(f"   {name}: {len(networks)} grids with streets to patrol (of {len(codes)})", flush=True)
-    bounds = tour_bounds(networks, bound_s)
+    bounds, pieces = tour_bounds(networks, bound_s)
     pairs = {code: pair_bounds(graph, required, base, KS) for code, graph, required, base in networks}
     if bound_s > 0:
-        pieces = sum(1 for _c, g, r, b in networks if not basic_route(g, r, b).optimal)
         print(f"   lower bounds: {pieces} grid(s) in pieces bounded by CP-SAT within {bound_s:g} s each "
               "(else the required length ÷ k)", flush=True)
     for k in KS:
