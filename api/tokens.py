@@ -12,6 +12,7 @@ a deactivation takes effect within that time on every worker.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -33,6 +34,8 @@ from gis.access.scope import User
 from gis.access.store import users
 from gis.db.engine import reading, writing
 from gis.errors import ForbiddenError, UnauthorizedError
+
+log = logging.getLogger(__name__)
 
 USER_TTL_S = 5.0
 
@@ -123,6 +126,7 @@ class Tokens:
             except DBAPIError as exc:
                 if not exc.connection_invalidated:
                     raise
+                log.warning("sign-in check: the connection was lost (%s): asked again", str(exc.orig).strip())
                 # the replica's connection was lost (it restarts to follow a new primary): the router has left it
                 # out, so asking again goes elsewhere; a change (a POST) must not fail for its sign-in check
                 found = await run_in_threadpool(reading, self.reads(), users.get_user, user_id)
