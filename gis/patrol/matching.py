@@ -414,6 +414,7 @@ def match_track(streets: Sequence[tuple[Street, LineString]], points: np.ndarray
                 b = _undirected(segments[k + 1].edges[-1].edge_id, segments[k + 1].p1.offset_from_start_of_edge,
                                 length)
                 spans.setdefault(index, []).append((min(a, b), max(a, b)))
+                last_move = None  # the next step is not compared with an end before these three points
                 k += 2
                 continue
             if when is not None:
@@ -422,6 +423,7 @@ def match_track(streets: Sequence[tuple[Street, LineString]], points: np.ndarray
                 # ends, where the smoothing has fewer points, most often); it credits nothing
                 j = sub.start_index + k
                 if _path_length(segment, net.lengths) > MAX_SPEED_M_S * (when[j + 1] - when[j]) + 4.0 * sigma:
+                    last_move = None
                     k += 1
                     continue
             for index, a, b in _walked_pieces(segment, net, tip):
