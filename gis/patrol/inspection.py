@@ -21,11 +21,9 @@ import fast_tsp
 import networkx as nx
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
-from scipy import sparse
-from scipy.sparse.csgraph import dijkstra
 
 from gis.errors import InputError
-from gis.patrol.route import WALK_M_PER_MIN
+from gis.patrol.route import WALK_M_PER_MIN, shortest_lengths
 
 DEFAULT_SHIFT_MIN = 240.0
 DEFAULT_MINUTES_PER_BUILDING = 2.0
@@ -107,20 +105,9 @@ def plan_inspection(graph: nx.MultiGraph, building_nodes: Mapping[int, Hashable]
 
 
 def distance_matrix(graph: nx.MultiGraph, nodes: Sequence[Hashable], weight: str = "length") -> list[list[int]]:
-    """Shortest-path lengths between ``nodes`` (all on one connected piece), in whole metres for the solvers.
-    scipy's Dijkstra on a sparse matrix of the street graph (parallel streets: the shortest), one run per node."""
-    index = {n: i for i, n in enumerate(graph.nodes)}
-    shortest: dict[tuple[int, int], float] = {}
-    for u, v, data in graph.edges(data=True):
-        a, b = sorted((index[u], index[v]))
-        if a != b:
-            shortest[a, b] = min(float(data[weight]), shortest.get((a, b), math.inf))
-    pairs = np.array(list(shortest), dtype=np.int64).reshape(-1, 2)
-    lengths = np.fromiter(shortest.values(), dtype=float, count=len(shortest))
-    matrix = sparse.csr_matrix((lengths, (pairs[:, 0], pairs[:, 1])), shape=(len(index), len(index)))
-    wanted = [index[n] for n in nodes]
-    result = np.rint(dijkstra(matrix, directed=False, indices=wanted)[:, wanted])
-    return np.minimum(result, result.T).astype(np.int64).tolist()  # type: ignore[no-any-return]  # exactly symmetric
+    """Shortest-path lengths between ``nodes`` (all on one connected piece), in whole metres for the solvers
+    (:func:`gis.patrol.route.shortest_lengths`)."""
+    return np.rint(shortest_lengths(graph, nodes, weight)).astype(np.int64).tolist()  # type: ignore[no-any-return]
 
 
 def _single_tour(distance: list[list[int]], seconds: float) -> list[int]:

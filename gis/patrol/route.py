@@ -27,6 +27,8 @@ from typing import Any, Literal
 import networkx as nx
 import numpy as np
 import pymatching
+from scipy import sparse
+from scipy.sparse.csgraph import dijkstra
 
 from gis.errors import InputError
 
@@ -138,19 +140,58 @@ def basic_route(graph: nx.MultiGraph, required: Iterable[Edge], base: Hashable, 
 
 def min_t_join(graph: nx.MultiGraph, odd: Sequence[Hashable], weight: str = "length") -> list[list[Hashable]]:
     """A minimum T-join of ``odd`` (T) on ``graph``: the cheapest set of edges whose odd-degree nodes are exactly T,
-    as node pairs (each a one-edge path). It is what a minimum-weight perfect matching of T on shortest-path
-    distances gives, found without building that complete graph: PyMatching's sparse blossom algorithm matches on
-    the street graph itself, exactly (on weights it rounds to 2^-24 of the largest: below a millimetre here).
-    Every connected piece of ``graph`` must hold an even number of T's nodes."""
-    nodes = list(graph.nodes)
-    index = {n: i for i, n in enumerate(nodes)}
-    matching = pymatching.Matching()
+    as node pairs (each a one-edge path). See :class:`TJoins`. Every connected piece of ``graph`` must hold an even
+    number of T's nodes."""
+    return TJoins(graph, weight).paths(odd)
+
+
+class TJoins:
+    """Minimum T-joins on one street graph, its matching graph built once (a split asks for thousands).
+
+    A minimum T-join is what a minimum-weight perfect matching of T on shortest-path distances gives, found
+    without building that complete graph: PyMatching's sparse blossom algorithm matches on the street graph
+    itself, exactly (on weights it rounds to 2^-24 of the largest: below a millimetre here)."""
+
+    def __init__(self, graph: nx.MultiGraph, weight: str = "length") -> None:
+        self.nodes = list(graph.nodes)
+        self.index = {n: i for i, n in enumerate(self.nodes)}
+        self.matching = pymatching.Matching()
+        self.weights: dict[tuple[int, int], float] = {}
+        for u, v, data in graph.edges(data=True):
+            if u != v:  # parallel streets: the shortest one counts
+                a, b = sorted((self.index[u], self.index[v]))
+                self.weights[a, b] = min(float(data[weight]), self.weights.get((a, b), float("inf")))
+                self.matching.add_edge(a, b, weight=float(data[weight]), merge_strategy="smallest-weight")
+
+    def _pairs(self, odd: Iterable[Hashable]) -> np.ndarray:
+        syndrome = np.zeros(self.matching.num_nodes, dtype=np.uint8)
+        syndrome[[self.index[n] for n in odd]] = 1
+        return self.matching.decode_to_edges_array(syndrome)  # type: ignore[no-any-return]
+
+    def paths(self, odd: Iterable[Hashable]) -> list[list[Hashable]]:
+        """The T-join's edges, as node pairs."""
+        return [[self.nodes[a], self.nodes[b]] for a, b in self._pairs(odd)]
+
+    def length(self, odd: Iterable[Hashable]) -> float:
+        """The T-join's length."""
+        return sum(self.weights[(a, b) if a < b else (b, a)] for a, b in self._pairs(odd).tolist())
+
+
+def shortest_lengths(graph: nx.MultiGraph, nodes: Sequence[Hashable], weight: str = "length") -> np.ndarray:
+    """Shortest-path lengths between ``nodes`` (a square matrix; inf between pieces): scipy's Dijkstra on a sparse
+    matrix of the street graph (parallel streets: the shortest), one run per node."""
+    index = {n: i for i, n in enumerate(graph.nodes)}
+    shortest: dict[tuple[int, int], float] = {}
     for u, v, data in graph.edges(data=True):
-        if u != v:  # parallel streets: the shortest one counts
-            matching.add_edge(index[u], index[v], weight=float(data[weight]), merge_strategy="smallest-weight")
-    syndrome = np.zeros(matching.num_nodes, dtype=np.uint8)
-    syndrome[[index[n] for n in odd]] = 1
-    return [[nodes[a], nodes[b]] for a, b in matching.decode_to_edges_array(syndrome)]
+        a, b = sorted((index[u], index[v]))
+        if a != b:
+            shortest[a, b] = min(float(data[weight]), shortest.get((a, b), float("inf")))
+    pairs = np.array(list(shortest), dtype=np.int64).reshape(-1, 2)
+    lengths = np.fromiter(shortest.values(), dtype=float, count=len(shortest))
+    matrix = sparse.csr_matrix((lengths, (pairs[:, 0], pairs[:, 1])), shape=(len(index), len(index)))
+    wanted = [index[n] for n in nodes]
+    result = dijkstra(matrix, directed=False, indices=wanted)[:, wanted]
+    return np.minimum(result, result.T)  # type: ignore[no-any-return]  # exactly symmetric
 
 
 def _t_join_by_matching(graph: nx.MultiGraph, odd: Sequence[Hashable], weight: str) -> list[list[Hashable]]:
