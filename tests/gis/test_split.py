@@ -4,6 +4,8 @@ every required street in exactly one part, each part a closed walk from its star
 from __future__ import annotations
 
 import itertools
+import random
+from collections import Counter
 from collections.abc import Hashable, Sequence
 from functools import cache
 
@@ -12,8 +14,8 @@ import numpy as np
 import pytest
 
 from gis.errors import InputError
-from gis.patrol.route import Edge
-from gis.patrol.split import split_route
+from gis.patrol.route import Edge, basic_route
+from gis.patrol.split import _circuit, _Walks, split_route
 
 
 def lattice(rows: int, cols: int, seed: int) -> nx.MultiGraph:
@@ -166,3 +168,34 @@ def test_each_part_is_solved_exactly_or_says_its_gap(seed: int) -> None:
     assert any(not p.optimal for p in heuristic.parts)  # the case is a rural one
     # and small enough to be solved: optimal, or proven within the model's rounding (decimetres per street)
     assert all(p.optimal or p.lower_bound_m >= 0.999 * p.length_m for p in exact.parts)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_parts_walk_is_measured_as_the_route_walks_it(seed: int) -> None:
+    """The local search measures a part without routing it (shortest distances and a T-join matcher built once):
+    the same length :func:`basic_route` walks, on parts in one piece and parts in several."""
+    graph = lattice(4, 5, seed)
+    streets = sorted(graph.edges(keys=True), key=str)
+    walks = _Walks(graph, streets, [(0, 0), (3, 4)], "length")
+    rng = np.random.default_rng(seed)
+    for size in (1, 2, 5, 9, 16):
+        part = [streets[i] for i in rng.choice(len(streets), size=size, replace=False)]
+        part = [(v, u, k) if rng.random() < 0.5 else (u, v, k) for u, v, k in part]  # either way round
+        for start in ((0, 0), (3, 4)):
+            assert walks(part, start) == pytest.approx(basic_route(graph, part, start).length_m)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_another_euler_circuit_walks_the_same_streets(seed: int) -> None:
+    graph = lattice(3, 4, seed)
+    tour = basic_route(graph, sorted(graph.edges(keys=True), key=str)[::2], (1, 1))
+    rng = random.Random(seed)
+    circuits = [_circuit(tour.steps, (1, 1), rng) for _ in range(5)]
+
+    def streets(steps: Sequence[tuple[Hashable, Hashable, int, bool]]) -> Counter[tuple[object, ...]]:
+        return Counter((*street(a, b, k), required) for a, b, k, required in steps)
+    for circuit in circuits:
+        assert circuit[0][0] == circuit[-1][1] == (1, 1)
+        assert all(b == a for (_, b, _, _), (a, _, _, _) in itertools.pairwise(circuit))
+        assert streets(circuit) == streets(tour.steps)
+    assert len({tuple(s[:2] for s in c) for c in [tour.steps, *circuits]}) > 2  # other orders
