@@ -118,7 +118,10 @@ def solve_rural(graph: nx.MultiGraph, required: Sequence[Edge], base: Hashable, 
     status = solver.solve(model)
     seconds = float(solver.wall_time)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return Bounded(_bounded(heuristic, heuristic.required_m), solver.status_name(status), seconds)
+        # no walk found in time (a large grid, a short limit): the heuristic's walk stands, and CP-SAT's bound,
+        # proven whether or not it found a walk, still says how far it can be from the shortest
+        bound = max(heuristic.required_m, min(heuristic.length_m, _metres(solver.best_objective_bound, heuristic)))
+        return Bounded(_bounded(heuristic, bound), solver.status_name(status), seconds)
     tour = nx.MultiGraph()
     tour.add_node(base)
     for i, (u, v, k) in enumerate(edges):
