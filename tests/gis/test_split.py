@@ -199,3 +199,15 @@ def test_another_euler_circuit_walks_the_same_streets(seed: int) -> None:
         assert all(b == a for (_, b, _, _), (a, _, _, _) in itertools.pairwise(circuit))
         assert streets(circuit) == streets(tour.steps)
     assert len({tuple(s[:2] for s in c) for c in [tour.steps, *circuits]}) > 2  # other orders
+
+
+def test_two_of_three_far_streets_share_a_walk() -> None:
+    """Three spokes of 100 m, two members: one walks two spokes (400 m). The route ÷ k (300 m) and a spoke's round
+    trip (200 m) say less; the pigeonhole's pairs (two of any three streets share a walk) say it exactly."""
+    graph = nx.MultiGraph()
+    for leaf in "abc":
+        graph.add_edge("base", leaf, key=0, length=100.0)
+    required = [("base", leaf, 0) for leaf in "abc"]
+    split = split_route(graph, required, "base", 2)
+    optimum = exact_min_max(graph, required, ["base"] * 2)
+    assert split.lower_bound_m == pytest.approx(400.0) == pytest.approx(optimum) == pytest.approx(split.longest_m)
