@@ -2,6 +2,7 @@
 its basic patrol shared among k = 2, 3 and 4 members, against a lower bound and against OR-Tools in the same run.
 
     make bench      # or: .venv/bin/python bench/split_bench.py [--reuse] [--ortools-grids 3] [--ortools-s 30]
+                    #     [--exact-grids 3] [--exact-s 60]
 
 1. Per city and k: the split's time per grid (median, worst; the grid's network loaded beforehand, as the API has it)
    and the longest part against the lower bound (max of the single optimal route ÷ k and the longest single
@@ -15,6 +16,10 @@ its basic patrol shared among k = 2, 3 and 4 members, against a lower bound and 
 3. The rural postman: every grid whose streets fall into pieces, solved by CP-SAT (``gis.patrol.rural``) within
    ``--rural-s`` seconds against today's heuristic (Frederickson's): the share solved to optimality, the worst gap,
    the time, and how much shorter the routes got.
+4. Split or bound? With ``--exact-grids N``: per city and k, the N smallest grids whose split is more than 10 %
+   above its bound, solved by an exact integer model of the min-max problem itself (:func:`exact_min_max`, CP-SAT
+   warm-started from the split, ``--exact-s`` seconds each; lengths in decimetres, so its metres are good to a few
+   centimetres a street): how far the split is from the optimum, and how far the bound.
 Targets (issue 25): the split under 1 s per grid; the longest part within 10 % of the lower bound on the median
 grid. Not a test.
 """
@@ -22,6 +27,7 @@ grid. Not a test.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
 import time
@@ -134,8 +140,103 @@ def tour_bounds(networks: list[Any], seconds: float) -> tuple[dict[str, float], 
     return bounds, pieces
 
 
+def exact_min_max(graph: nx.MultiGraph, required: list[Any], base: Any, k: int, seconds: float,
+                  hint: Any = None) -> tuple[float, float, str]:
+    """The min-max k-walk problem itself as an integer model for CP-SAT: the longest walk (metres) of the best
+    split found, CP-SAT's proven lower bound on it, and the status (OPTIMAL: the two are equal). For each walk i
+    and street e: ``x[i,e]`` ∈ {0, 1, 2} times walked (no street is walked more than twice by one walk that is
+    shortest), ``s[i,e]`` ∈ {0, 1} whether walk i is the one that walks required street e (exactly one does, and
+    walks it); at every node each walk's streets pair up (parity); a flow from the base to each street a walk
+    serves, over the streets that walk walks, keeps each walk in one piece with the base; the longest walk is
+    minimised (decimetres), the walks ordered by length (they are interchangeable). ``hint``: a split to start
+    from. For the benchmark only: exact on small grids within a minute, not at grid size within a second."""
+    from ortools.sat.python import cp_model
+
+    reach = nx.node_connected_component(graph, base)
+    sub = graph.subgraph(reach)
+    edges = [(u, v, key) for u, v, key in sub.edges(keys=True) if u != v]
+    index = {frozenset((u, v)) | {("key", key)}: i for i, (u, v, key) in enumerate(edges)}
+
+    def at(u: Any, v: Any, key: int) -> int:
+        return index[frozenset((u, v)) | {("key", key)}]
+    wanted = sorted({at(u, v, key) for u, v, key in required if u in reach and u != v})
+    length = [max(1, round(float(graph.edges[e]["length"]) * 10)) for e in edges]
+    model = cp_model.CpModel()
+    x = [[model.new_int_var(0, 2, f"x{i}_{e}") for e in range(len(edges))] for i in range(k)]
+    s = [{e: model.new_bool_var(f"s{i}_{e}") for e in wanted} for i in range(k)]
+    for e in wanted:
+        model.add_exactly_one(s[i][e] for i in range(k))
+    incident: dict[Any, list[int]] = {n: [] for n in sub.nodes}
+    for e, (u, v, _) in enumerate(edges):
+        incident[u].append(e)
+        incident[v].append(e)
+    walks = []
+    for i in range(k):
+        for e in wanted:
+            model.add(x[i][e] >= s[i][e])
+        for n, around in incident.items():
+            if around:
+                model.add(sum(x[i][e] for e in around) == 2 * model.new_int_var(0, len(around), f"y{i}_{n}"))
+        served = sum(s[i].values())
+        flow = {}
+        for e in range(len(edges)):
+            there, back = model.new_int_var(0, len(wanted), ""), model.new_int_var(0, len(wanted), "")
+            model.add(there + back <= len(wanted) * x[i][e])
+            flow[e] = (there, back)
+        for n, around in incident.items():
+            out = sum(flow[e][0] if edges[e][0] == n else flow[e][1] for e in around)
+            into = sum(flow[e][1] if edges[e][0] == n else flow[e][0] for e in around)
+            demand = sum(s[i][e] for e in wanted if edges[e][0] == n)
+            model.add(out - into == (served if n == base else 0) - demand)
+        walk = model.new_int_var(0, 2 * sum(length), f"walk{i}")
+        model.add(walk == sum(length[e] * x[i][e] for e in range(len(edges))))
+        walks.append(walk)
+    longest = model.new_int_var(0, 2 * sum(length), "longest")
+    model.add_max_equality(longest, walks)
+    for a, b in itertools.pairwise(walks):
+        model.add(a >= b)
+    model.minimize(longest)
+    if hint is not None:
+        order = sorted(range(k), key=lambda p: -hint.parts[p].length_m)
+        for i, p in enumerate(order):
+            counts: dict[int, int] = {}
+            for a, b, key, _ in hint.parts[p].steps:
+                if a != b:
+                    counts[at(a, b, key)] = counts.get(at(a, b, key), 0) + 1
+            for e in range(len(edges)):
+                model.add_hint(x[i][e], min(2, counts.get(e, 0)))
+            mine = {at(*street) for street in hint.edges[p]}
+            for e in wanted:
+                model.add_hint(s[i][e], e in mine)
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = seconds
+    solver.parameters.num_workers = 2
+    status = solver.solve(model)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return float("inf"), solver.best_objective_bound / 10, solver.status_name(status)
+    return solver.objective_value / 10, solver.best_objective_bound / 10, solver.status_name(status)
+
+
+def bench_exact(networks: list[Any], results: dict[tuple[str, int], Any], grids: int, seconds: float) -> None:
+    """Split or bound? For each k, the ``grids`` smallest grids whose split is more than 10 % above its bound,
+    solved by the exact model (:func:`exact_min_max`, warm-started from the split) within ``seconds``: the split
+    and the bound each against the optimum (or CP-SAT's best walk and bound, where it ran out of time)."""
+    by_code = {code: (graph, required, base) for code, graph, required, base in networks}
+    for k in KS:
+        over = sorted((code for (code, kk), (split, bound) in results.items()
+                       if kk == k and split.longest_m > TARGET_RATIO * bound), key=lambda c: len(by_code[c][1]))
+        for code in over[:grids]:
+            split, bound = results[code, k]
+            graph, required, base = by_code[code]
+            best, proven, status = exact_min_max(graph, required, base, k, seconds, hint=split)
+            print(f"   exact min-max, grid {code} ({len(required)} streets), k={k}: {status}, longest walk "
+                  f"{best:,.0f} m, proven ≥ {proven:,.0f} m; the split {split.longest_m:,.0f} m "
+                  f"({split.longest_m / proven:.3f} × the proven bound), the split's bound {bound:,.0f} m "
+                  f"({bound / proven:.3f} × it)", flush=True)
+
+
 def bench_city(engine: Any, city_id: int, name: str, ortools_grids: int, ortools_s: float,
-               rural_s: float, bound_s: float = 0.0) -> None:
+               rural_s: float, bound_s: float = 0.0, exact_grids: int = 0, exact_s: float = 60.0) -> None:
     with engine.connect() as conn:
         codes = [r[0] for r in conn.execute(text(
             "SELECT g.code FROM grids g JOIN admin_units c ON c.id = g.community_id WHERE c.city_id = :c "
@@ -152,6 +253,7 @@ def bench_city(engine: Any, city_id: int, name: str, ortools_grids: int, ortools
     if bound_s > 0:
         print(f"   lower bounds: {pieces} grid(s) in pieces bounded by CP-SAT within {bound_s:g} s each "
               "(else the required length ÷ k)", flush=True)
+    results: dict[tuple[str, int], Any] = {}
     for k in KS:
         times, ratios, over_single, refused, worst = [], [], [], 0, ("", 0.0)
         for code, graph, required, base in networks:
@@ -164,6 +266,7 @@ def bench_city(engine: Any, city_id: int, name: str, ortools_grids: int, ortools
             times.append(time.perf_counter() - started)
             bound = max(split.lower_bound_m, bounds.get(code, 0.0) / k)
             ratios.append(split.longest_m / bound if bound else 1.0)
+            results[code, k] = (split, bound)
             worst = max(worst, (code, ratios[-1]), key=lambda w: w[1])
             over_single.append(split.longest_m / split.tour.length_m)
         within = np.mean(np.array(ratios) <= TARGET_RATIO)
@@ -175,6 +278,8 @@ def bench_city(engine: Any, city_id: int, name: str, ortools_grids: int, ortools
               f"{statistics.median(over_single):.3f}"
               + (f"; {refused} grid(s) with fewer than {k} streets refused" if refused else "")
               + f"  [targets: {verdict}]", flush=True)
+    if exact_grids > 0:
+        bench_exact(networks, results, exact_grids, exact_s)
     if rural_s > 0:
         bench_rural(networks, rural_s)
     biggest = sorted(networks, key=lambda n: -len(n[2]))[:ortools_grids]
@@ -201,6 +306,9 @@ def main() -> None:
                         "rural postman's part)")
     parser.add_argument("--bound-s", type=float, default=2.0, help="CP-SAT's time per grid in pieces for the lower "
                         "bound on one member's walk (0: the required length ÷ k there)")
+    parser.add_argument("--exact-grids", type=int, default=0, help="per city and k, the smallest grids more than "
+                        "10 %% above their bound solved by the exact min-max model (0: none)")
+    parser.add_argument("--exact-s", type=float, default=60.0, help="the exact model's time per grid and k")
     parser.add_argument("--skip-liechtenstein", action="store_true")
     args = parser.parse_args()
     print(f"machine: {machine()}", flush=True)
@@ -208,11 +316,12 @@ def main() -> None:
         engine = make_engine(url)
         print("1-2. Nanjing (the demo's division)", flush=True)
         bench_city(engine, city_id_of(engine, NANJING, "nanjing"), "Nanjing", args.ortools_grids, args.ortools_s,
-                   args.rural_s, args.bound_s)
+                   args.rural_s, args.bound_s, args.exact_grids, args.exact_s)
         if not args.skip_liechtenstein:
             print("1-2. Liechtenstein", flush=True)
             bench_city(engine, city_id_of(engine, LIECHTENSTEIN, "liechtenstein"), "Liechtenstein",
-                       args.ortools_grids, args.ortools_s, args.rural_s, args.bound_s)
+                       args.ortools_grids, args.ortools_s, args.rural_s, args.bound_s, args.exact_grids,
+                       args.exact_s)
         engine.dispose()
 
 
