@@ -169,6 +169,9 @@ def split_route(graph: nx.MultiGraph, required: Sequence[Edge], base: Hashable, 
         raise InputError(f"k = {k} is more than the grid's streets allow: it has {tour.covered_edges} street "
                          f"segment(s) to walk, so at most {tour.covered_edges} part(s)")
     dist = nx.single_source_dijkstra_path_length(graph, base, weight=weight)
+    if bases is not None and any(b not in dist for b in bases):
+        raise InputError("a member's start is on a piece of the street network that does not reach the grid's "
+                         "streets: choose a start on a street connected to the grid")
 
     def route(edges: Sequence[Edge], start: Hashable) -> Route:
         return basic_route(graph, edges, start, weight=weight)

@@ -141,9 +141,11 @@ def test_one_part_is_the_basic_patrol() -> None:
     (5, None, "k = 5 is more than the grid's streets allow: it has 4 street segment(s)"),
     (2, [(0, 0)], "give one start per member: 2 members, 1 starts"),
     (2, [(0, 0), (9, 9)], "a member's start is not on the grid's street network"),
+    (2, [(0, 0), (7, 7)], "a member's start is on a piece of the street network that does not reach the grid's"),
 ])
 def test_bad_k_and_starts_are_refused(k: int, bases: list[tuple[int, int]] | None, message: str) -> None:
     graph = lattice(2, 2, 0)
+    graph.add_edge((7, 7), (7, 8), key=0, length=10.0)  # a piece of its own
     with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
         split_route(graph, list(graph.edges(keys=True)), (0, 0), k, bases=bases)
 
