@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     city_map_inline_max: int = Field(default=20_000, ge=0)
     """The city map (``/``) holds its layers in the page up to this many buildings; above it, it draws them from
     the vector tiles (a city of 200,000 buildings would otherwise be a page of hundreds of megabytes)."""
+    leaders_inline_grids_max: int = Field(default=2_000, ge=0)
+    """The leaders' map with every grid of a unit (``/leaders?…&grids=1``) holds them in the page up to this many;
+    above it, it opens the tiled page of that unit's grids (``/leaders/grids?unit=…``): 7,181 grids inline were a
+    7 MB page that took 6.6 s to draw."""
     auto_dispatch: bool = True
     """Intake accepts and dispatches each report at once (as the system), so its deadline clock starts."""
     nearest_grid_m: float = Field(default=50.0, ge=0, le=1000)

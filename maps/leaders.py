@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import folium
 import folium.plugins
@@ -252,12 +253,14 @@ def _panel(view: dict[str, Any], bins: list[float], colours: list[str], kind: st
         rows.append(f'<tr><td data-v="{e(u["code"])}">{name}<br><small>{e(u["code"])}</small></td>{cells}</tr>')
     unit = view["unit"]
     summary = view["summary"]
+    mine = urlencode({"city": unit.id} if unit.level == "city" else {"unit": unit.code})
     return (
         f'<div id="gp-panel"><div class="gp-crumbs">{crumbs}</div>'
         f'<h1>{e(unit.name)} <small>{e(unit.code or "")}</small></h1>'
         f'<div>{summary}</div>{form}{notes}{legend}'
         f'<p><a href="{e(links["csv"])}" download>download the table (CSV)</a> · '
         f'<a href="{e(links["export"])}">save this map as one HTML file</a> · '
+        f'<a href="/leaders/grids?{e(mine)}">{e(unit.name)}: every grid, from tiles 本单位网格</a> · '
         '<a href="/leaders/grids">every grid of the jurisdiction, from tiles 网格总览</a></p>'
         f'<table id="gp-table"><thead><tr><th data-kind="text">{e(view["level"])}</th>{head}</tr></thead>'
         f'<tbody>{"".join(rows)}</tbody></table>'

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import shapely
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy.engine import Engine
 
 from api.consistency import ReadConnectionDep, ReadEngineDep
@@ -183,12 +183,17 @@ def build_view(engine: Engine, settings: Settings, p: ViewParams, *, prefix: str
             "coloured by a measure, drill-down from city to grid")
 async def leaders_page(request: Request, engine: ReadEngineDep, settings: SettingsDep, p: ViewDep,
                        export: Annotated[bool, Query(description="download as one standalone HTML file")] = False,
-                       ) -> HTMLResponse:
+                       ) -> Response:
     """City → district → street → community → grid: click a unit to go down a level, the path at the top to go
     back up. The panel holds the measure, the period, the heat map's category, the response circles' mode and
     minutes, the figures as a sortable table (and CSV), and a link saving the page as one HTML file."""
     prefix = str(request.base_url).rstrip("/") if export else ""
     try:
+        if p.grids and not export:  # a unit of many grids: its grids from tiles, not thousands in the page
+            count = await run_in_threadpool(_grids_in, engine, p)
+            if count > settings.leaders_inline_grids_max:
+                where = {"unit": p.unit} if p.unit else {"city": p.city}
+                return RedirectResponse(f"/leaders/grids?{urlencode(where)}", status_code=303)
         view = await run_in_threadpool(build_view, engine, settings, p, prefix=prefix)
     except GridpatrolError as exc:
         return HTMLResponse(message_page("Cannot draw this map", str(exc)), status_code=status_for(exc))
@@ -214,10 +219,32 @@ def grids_page(_: Viewer) -> FileResponse:
     return FileResponse(GRIDS_PAGE, media_type="text/html")
 
 
+def _grids_in(engine: Engine, p: ViewParams) -> int:
+    with engine.connect() as conn:
+        return grids_extent(conn, scope=_unit_scope(p.scope, leaders.find_unit(conn, city=p.city, unit=p.unit)))[1]
+
+
+def _unit_scope(scope: Scope, found: leaders.Unit) -> Scope:
+    """The grids of a unit (or a city) the viewer asked for, as a jurisdiction inside their own: ForbiddenError
+    when it lies outside it."""
+    if not scope.covers(found.city_id, found.code):
+        raise ForbiddenError(f"{found.name} lies outside your jurisdiction")
+    return Scope(found.level, found.city_id, found.code if found.level != "city" else None)
+
+
 @router.get("/leaders/grids/extent", summary="Where the jurisdiction's grids are, and how many")
-def grids_extent_of(conn: ReadConnectionDep, user: Viewer) -> dict[str, Any]:
-    box, count = grids_extent(conn, scope=user.scope)
-    return {"bbox": list(box) if box else None, "grids": count}
+def grids_extent_of(conn: ReadConnectionDep, user: Viewer,
+                    city: Annotated[str | None, Query(description="only this city's grids (name or id)")] = None,
+                    unit: Annotated[str | None, Query(description="only the grids inside this unit (its code)")] = None,
+                    ) -> dict[str, Any]:
+    """The box around the viewer's grids and their number; with ``unit`` or ``city``, those inside it (where it
+    lies in the viewer's jurisdiction)."""
+    if city is None and unit is None:
+        box, count = grids_extent(conn, scope=user.scope)
+        return {"bbox": list(box) if box else None, "grids": count}
+    found = leaders.find_unit(conn, city=city, unit=unit)
+    box, count = grids_extent(conn, scope=_unit_scope(user.scope, found))
+    return {"bbox": list(box) if box else None, "grids": count, "unit": found.name}
 
 
 @router.get("/leaders/figures", summary="The leaders' table: each unit's figures, as JSON or CSV")

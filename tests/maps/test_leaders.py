@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from datetime import date, timedelta
 
@@ -197,3 +198,57 @@ def test_every_grid_from_tiles_in_headless_chromium(nanjing_url: str) -> None:
         with page.expect_navigation(wait_until="load"):
             page.mouse.click(*spot)
         assert page.url.endswith(f"/leaders?unit={code}")
+        # one street's grids: the map fits them, the summary names the street and counts its grids
+        street = theirs[0][:9]
+        street_name = codes(nanjing_url, f"SELECT name FROM admin_units WHERE code = '{street}'")[0]
+        mine = [c for c in theirs if c.startswith(street)]
+        page.goto(f"{base}/leaders/grids?unit={street}", wait_until="load")
+        wait_for(page, "document.documentElement.dataset.grids === 'drawn'", timeout=30_000)
+        summary = page.inner_text("#summary")
+        assert summary == page.evaluate(f"TEXT[lang].unit({json.dumps(street_name)}, {len(mine)})")
+        assert set(mine) <= set(page.evaluate(GRID_CODES))
+        page.goto(f"{base}/leaders/grids?unit=320999", wait_until="load")  # not a unit of theirs
+        wait_for(page, "document.getElementById('summary').textContent.length > 0", timeout=10_000)
+        assert "no " in page.inner_text("#summary").lower() or "outside" in page.inner_text("#summary")
+        assert not tab.console_errors or all("404" in m or "403" in m for m in tab.console_errors)
+
+
+def test_a_unit_of_many_grids_opens_its_grids_from_tiles(nanjing_url: str) -> None:
+    """``/leaders?…&grids=1`` holds a unit's grids in the page up to ``leaders_inline_grids_max``; above it, it
+    sends the leader to the tiled page of that unit's grids, whose extent (``/leaders/grids/extent?unit=``) is the
+    unit's own: its grids' box and number, inside the viewer's jurisdiction only."""
+    from tests.conftest import user_headers
+
+    districts = codes(nanjing_url, "SELECT code FROM admin_units WHERE level = 'district' ORDER BY code")
+    street = codes(nanjing_url, f"SELECT code FROM admin_units WHERE level = 'street' AND code LIKE "
+                                f"'{districts[1]}%' ORDER BY code")[0]
+    in_street = codes(nanjing_url, f"SELECT code FROM grids WHERE code LIKE '{street}%'")
+    assert len(in_street) > 3
+    with TestClient(create_app(Settings(database_url=nanjing_url, escalate_every_s=0,
+                                        leaders_inline_grids_max=3))) as c:
+        c = admin(c)
+        moved = c.get(f"/leaders?unit={street}&grids=1", follow_redirects=False)
+        assert moved.status_code == 303 and moved.headers["location"] == f"/leaders/grids?unit={street}"
+        assert c.get("/leaders?city=nanjing&grids=1", follow_redirects=False).headers["location"] == \
+            "/leaders/grids?city=nanjing"
+        assert c.get(f"/leaders?unit={street}", follow_redirects=False).status_code == 200  # its communities
+        assert c.get(f"/leaders?unit={street}&grids=1&export=1", follow_redirects=False).status_code == 200
+        assert c.get(f"/leaders?unit={in_street[0]}&grids=1", follow_redirects=False).status_code == 200  # one
+        assert c.get(f"/leaders/grids?unit={street}").status_code == 200
+        extent = c.get(f"/leaders/grids/extent?unit={street}").json()
+        whole = c.get("/leaders/grids/extent").json()
+        assert extent["grids"] == len(in_street) < whole["grids"]
+        (w, s, e, n), (cw, cs, ce, cn) = extent["bbox"], whole["bbox"]
+        assert cw <= w < e <= ce and cs <= s < n <= cn
+        assert extent["unit"] and "unit" not in whole
+        assert c.get("/leaders/grids/extent?unit=999999").status_code == 404
+        assert c.get("/leaders/grids/extent?unit=12ab").status_code == 422
+        engine = make_engine(nanjing_url)
+        theirs = user_headers(c, engine, "leader", districts[0])
+        engine.dispose()
+        assert c.get(f"/leaders/grids/extent?unit={street}", headers=theirs).status_code == 403
+        refused = c.get(f"/leaders?unit={street}&grids=1", headers=theirs, follow_redirects=False)
+        assert refused.status_code == 403 and "outside your jurisdiction" in refused.text
+    with TestClient(create_app(Settings(database_url=nanjing_url, escalate_every_s=0))) as c:
+        page = admin(c).get(f"/leaders?unit={street}&grids=1", follow_redirects=False)
+        assert page.status_code == 200 and f"/leaders/grids?unit={street}" in page.text  # under 2,000: inline

@@ -6,8 +6,10 @@
 
 const TEXT = {
   zh: { summary: (n) => `辖区内 ${n.toLocaleString("zh-CN")} 个网格`, none: "辖区内没有网格", nodata: "无数据",
+        unit: (name, n) => `${name}：${n.toLocaleString("zh-CN")} 个网格`,
         households: "户", open: "未办结", open_overdue: "超期", grid: "网格", more: "点击查看" },
   en: { summary: (n) => `${n.toLocaleString("en")} grids in your jurisdiction`, none: "No grid in your jurisdiction",
+        unit: (name, n) => `${name}: ${n.toLocaleString("en")} grids`,
         nodata: "no data", households: "households", open: "open", open_overdue: "overdue", grid: "grid",
         more: "click for its map" },
 };
@@ -106,11 +108,27 @@ $("lang").addEventListener("click", () => {
 });
 $("measure").addEventListener("change", () => { measure = $("measure").value; legend(); paint(); });
 
+// ?unit=CODE or ?city=…: that unit's grids (the leaders' map sends a unit of many grids here)
+const asked = new URLSearchParams();
+for (const key of ["unit", "city"]) {
+  const value = new URLSearchParams(location.search).get(key);
+  if (value) asked.set(key, value);
+}
+
 let extent = null;
 async function load() {
   if (!extent) {
-    const answer = await fetch("/leaders/grids/extent", { credentials: "same-origin" });
-    if (answer.status === 401) { location.replace(`/login?next=${encodeURIComponent(location.pathname)}`); return; }
+    const query = asked.toString();
+    const answer = await fetch(`/leaders/grids/extent${query ? `?${query}` : ""}`, { credentials: "same-origin" });
+    if (answer.status === 401) {
+      location.replace(`/login?next=${encodeURIComponent(location.pathname + location.search)}`);
+      return;
+    }
+    if (!answer.ok) {  // an unknown unit, one outside the jurisdiction: say so
+      const body = await answer.json().catch(() => ({}));
+      $("summary").textContent = body.detail || answer.statusText;
+      return;
+    }
     extent = await answer.json();
     if (extent.bbox) {
       const [w, s, e, n] = extent.bbox;
@@ -120,7 +138,8 @@ async function load() {
     }
     window.gridpatrolBasemap.gl(map).then(drawGrids);
   }
-  $("summary").textContent = extent.grids ? t("summary")(extent.grids) : t("none");
+  $("summary").textContent = extent.unit ? t("unit")(extent.unit, extent.grids)
+    : extent.grids ? t("summary")(extent.grids) : t("none");
 }
 translate();
 legend();
