@@ -190,8 +190,16 @@ def shortest_lengths(graph: nx.MultiGraph, nodes: Sequence[Hashable], weight: st
     lengths = np.fromiter(shortest.values(), dtype=float, count=len(shortest))
     matrix = sparse.csr_matrix((lengths, (pairs[:, 0], pairs[:, 1])), shape=(len(index), len(index)))
     wanted = [index[n] for n in nodes]
-    result = dijkstra(matrix, directed=False, indices=wanted)[:, wanted]
+    result = np.empty((len(wanted), len(wanted)))
+    for first in range(0, len(wanted), SOURCES_AT_ONCE):  # a few rows at a time: each run is a row over every node
+        result[first:first + SOURCES_AT_ONCE] = dijkstra(
+            matrix, directed=False, indices=wanted[first:first + SOURCES_AT_ONCE])[:, wanted]
     return np.minimum(result, result.T)  # type: ignore[no-any-return]  # exactly symmetric
+
+
+SOURCES_AT_ONCE = 256
+"""Dijkstra's runs of :func:`shortest_lengths` taken together: their rows span the whole graph before the wanted
+columns are kept (256 × 20,000 nodes: 40 MB), so a large grid's matrix does not need a graph-wide one first."""
 
 
 def _t_join_by_matching(graph: nx.MultiGraph, odd: Sequence[Hashable], weight: str) -> list[list[Hashable]]:

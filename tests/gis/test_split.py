@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from gis.errors import InputError
-from gis.patrol.route import Edge, basic_route
+from gis.patrol.route import SOURCES_AT_ONCE, Edge, basic_route, shortest_lengths
 from gis.patrol.split import _circuit, _Walks, split_route
 
 
@@ -213,3 +213,14 @@ def test_two_of_three_far_streets_share_a_walk() -> None:
     split = split_route(graph, required, "base", 2)
     optimum = exact_min_max(graph, required, ["base"] * 2)
     assert split.lower_bound_m == pytest.approx(400.0) == pytest.approx(optimum) == pytest.approx(split.longest_m)
+
+
+def test_shortest_lengths_in_chunks_equal_networkx() -> None:
+    """More nodes than Dijkstra's runs taken at once (256): the matrix is filled a few rows at a time."""
+    graph = lattice(17, 17, 4)
+    nodes = sorted(graph.nodes)
+    assert len(nodes) > SOURCES_AT_ONCE
+    matrix = shortest_lengths(graph, nodes)
+    exact = dict(nx.all_pairs_dijkstra_path_length(graph, weight="length"))
+    for i in (0, 100, 255, 256, 288):
+        assert matrix[i] == pytest.approx([exact[nodes[i]][n] for n in nodes])
