@@ -200,7 +200,7 @@ def split_route(graph: nx.MultiGraph, required: Sequence[Edge], base: Hashable, 
         # the tour walked either way round, and other Euler circuits of the same tour, cut differently
         circuits = [tour.steps, [(b, a, key, req) for a, b, key, req in reversed(tour.steps)]]
         cuts = [_runs(c, graph, dist, k, weight) for c in circuits]
-        rng = random.Random(0)  # the same split for the same grid, every time
+        rng = random.Random(0)  # the same circuits in the same order each time (how many: as the time allows)
         for _ in range(CIRCUITS):
             if time.perf_counter() >= started + CIRCUIT_SHARE * time_limit_s:
                 break
