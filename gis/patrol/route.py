@@ -155,13 +155,10 @@ class TJoins:
     def __init__(self, graph: nx.MultiGraph, weight: str = "length") -> None:
         self.nodes = list(graph.nodes)
         self.index = {n: i for i, n in enumerate(self.nodes)}
+        self.weights = _shortest_links(graph, self.index, weight)
         self.matching = pymatching.Matching()
-        self.weights: dict[tuple[int, int], float] = {}
-        for u, v, data in graph.edges(data=True):
-            if u != v:  # parallel streets: the shortest one counts
-                a, b = sorted((self.index[u], self.index[v]))
-                self.weights[a, b] = min(float(data[weight]), self.weights.get((a, b), float("inf")))
-                self.matching.add_edge(a, b, weight=float(data[weight]), merge_strategy="smallest-weight")
+        for (a, b), metres in self.weights.items():
+            self.matching.add_edge(a, b, weight=metres)
 
     def _pairs(self, odd: Iterable[Hashable]) -> np.ndarray:
         syndrome = np.zeros(self.matching.num_nodes, dtype=np.uint8)
@@ -177,15 +174,22 @@ class TJoins:
         return sum(self.weights[(a, b) if a < b else (b, a)] for a, b in self._pairs(odd).tolist())
 
 
-def shortest_lengths(graph: nx.MultiGraph, nodes: Sequence[Hashable], weight: str = "length") -> np.ndarray:
-    """Shortest-path lengths between ``nodes`` (a square matrix; inf between pieces): scipy's Dijkstra on a sparse
-    matrix of the street graph (parallel streets: the shortest), one run per node."""
-    index = {n: i for i, n in enumerate(graph.nodes)}
+def _shortest_links(graph: nx.MultiGraph, index: dict[Hashable, int], weight: str) -> dict[tuple[int, int], float]:
+    """Each pair of neighbouring nodes (by ``index``, the lower first) and the length of the shortest street between
+    them (parallel streets: the shortest one counts; loops: none)."""
     shortest: dict[tuple[int, int], float] = {}
     for u, v, data in graph.edges(data=True):
         a, b = sorted((index[u], index[v]))
         if a != b:
             shortest[a, b] = min(float(data[weight]), shortest.get((a, b), float("inf")))
+    return shortest
+
+
+def shortest_lengths(graph: nx.MultiGraph, nodes: Sequence[Hashable], weight: str = "length") -> np.ndarray:
+    """Shortest-path lengths between ``nodes`` (a square matrix; inf between pieces): scipy's Dijkstra on a sparse
+    matrix of the street graph (parallel streets: the shortest), one run per node."""
+    index = {n: i for i, n in enumerate(graph.nodes)}
+    shortest = _shortest_links(graph, index, weight)
     pairs = np.array(list(shortest), dtype=np.int64).reshape(-1, 2)
     lengths = np.fromiter(shortest.values(), dtype=float, count=len(shortest))
     matrix = sparse.csr_matrix((lengths, (pairs[:, 0], pairs[:, 1])), shape=(len(index), len(index)))

@@ -279,12 +279,12 @@ class _Walks:
     search decides on these lengths, and the parts it keeps are routed by :func:`basic_route` at the end."""
 
     def __init__(self, graph: nx.MultiGraph, streets: Sequence[Edge], starts: Sequence[Hashable], weight: str):
-        reach = nx.node_connected_component(graph, starts[0])
-        self.tjoins = TJoins(graph.subgraph(reach), weight)
+        reach = graph.subgraph(nx.node_connected_component(graph, starts[0]))
+        self.tjoins = TJoins(reach, weight)
         ends = sorted({n for e in streets for n in e[:2]} | {s for s in starts if s in reach}, key=str)
         self.nodes = ends
         self.at = {n: i for i, n in enumerate(ends)}
-        self.dist = shortest_lengths(graph.subgraph(reach), ends, weight)
+        self.dist = shortest_lengths(reach, ends, weight)
         self.length = {(u, v, key): float(graph.edges[u, v, key][weight]) for a, b, key in streets
                        for u, v in ((a, b), (b, a))}  # a street may come either way round
 
