@@ -109,8 +109,7 @@ def build_figures(engine: Engine, settings: Settings, p: ViewParams, *, prefix: 
         if p.category and p.category not in {c["code"] for c in known}:
             raise InputError(f"unknown event category {p.category!r}: GET /categories lists them")
         unit = leaders.find_unit(conn, city=p.city, unit=p.unit)
-        if not p.scope.covers(unit.city_id, unit.code):
-            raise ForbiddenError(f"{unit.name} lies outside your jurisdiction")
+        _unit_scope(p.scope, unit)  # refused outside the viewer's jurisdiction
         # the path up stops at the viewer's own unit
         chain = [c for c in leaders.breadcrumb(conn, unit)
                  if c is unit or p.scope.covers(c.city_id, c.code)]
