@@ -122,6 +122,13 @@ class Grid(Base):
     """Why the grid misses the household band, when it does."""
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    households: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    """The figures every map colours by, kept by triggers on the buildings and the cases (migration 0033): the
+    households and buildings whose ``grid_id`` is the grid, its open cases, and the sorted deadlines of those being
+    handled (``gis.planning.queries.GRID_OVERDUE``)."""
+    buildings: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    open_cases: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    open_dues: Mapped[list[datetime] | None] = mapped_column(ARRAY(DateTime(timezone=True)))
 
 
 class GridVersion(Base):

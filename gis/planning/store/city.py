@@ -17,7 +17,6 @@ from gis.errors import ConflictError, NotFoundError
 from gis.geo.bbox import BBox
 from gis.geo.cities import City, city_from_options
 from gis.geo.crs import WGS84
-from gis.planning.queries import GRID_TOTALS
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ LAYERS: dict[str, Layer] = {
                          {"level": "level", "city_id": "city_id", "parent_id": "parent_id"},
                          city="coalesce(city_id, id)", within="code LIKE :scope_prefix || '%'"),
     "grids": Layer(
-        f"(SELECT g.*, {GRID_TOTALS}, c.city_id FROM grids g JOIN admin_units c ON c.id = g.community_id) AS grids",
+        "(SELECT g.*, c.city_id FROM grids g JOIN admin_units c ON c.id = g.community_id) AS grids",
         ("code", "name", "community_id", "households", "buildings", "source", "note", "version", "city_id"),
         {"community_id": "community_id", "city_id": "city_id"}, within="code LIKE :scope_prefix || '%'"),
     "buildings": Layer("buildings", ("osm_type", "osm_id", "name", "building_type", "use", "levels",

@@ -14,9 +14,8 @@ from sqlalchemy.engine import Connection
 
 from gis.access.scope import Scope
 from gis.db import mvt
-from gis.dispatch.queries import OPEN_STATES_SQL, OVERDUE_SQL
 from gis.geo.tiles import GRID_OUTLINES_FROM, search_box, tile_layer
-from gis.planning.queries import GRID_TOTALS
+from gis.planning.queries import GRID_OVERDUE
 from gis.planning.store.city import LAYERS, _where
 
 MAIN_ROADS = ("motorway", "trunk", "primary", "secondary", "tertiary", "motorway_link", "trunk_link", "primary_link",
@@ -30,10 +29,10 @@ def encode(conn: Connection, name: str, rows_sql: str, params: dict[str, Any], z
                       simplify=simplify)
 
 
-GRID_TILE_ROWS = replace(LAYERS["grids"], table=f"(SELECT g.*, {GRID_TOTALS} FROM grids g) AS grids",
+GRID_TILE_ROWS = replace(LAYERS["grids"], table="grids",
                          city="(SELECT a.city_id FROM admin_units a WHERE a.id = grids.community_id)")
-"""The grids layer's rows for a tile: the city looked up only for a jurisdiction inside one city, not joined to
-every grid (a zoom-10 tile holds thousands)."""
+"""The grids layer's rows for a tile: the grid rows themselves, which carry their figures (migration 0033), the
+city looked up only for a jurisdiction inside one city, not joined to every grid (a zoom-10 tile holds thousands)."""
 
 GRID_POINT_FIELDS = ("households", "open", "open_overdue")
 """What a grid's point carries below zoom 12: the figures a map colours by, nothing else (a province's overview
@@ -58,17 +57,11 @@ def city_tile(conn: Connection, name: str, z: int, x: int, y: int, *, scope: Sco
         return encode(conn, name, rows, {**params, "levels": levels}, z, x, y, simplify=True)
     if name == "grids":
         outlines = z >= GRID_OUTLINES_FROM
-        geom, labels = ("geom", "code, name, buildings") if outlines else \
-            ("centroid AS geom", "NULL::text AS code, NULL::text AS name, NULL::int AS buildings")
+        shape = "geom, code, name, buildings" if outlines else "centroid AS geom"
+        # the figures are on the grid's row (migration 0033): no join of the buildings or the cases
         rows = f"""
-            SELECT g.geom, g.code, g.name, g.households, g.buildings, coalesce(o.open, 0) AS open,
-                   coalesce(o.overdue, 0) AS open_overdue
-            FROM (SELECT id, {geom}, {labels}, households FROM {GRID_TILE_ROWS.table} WHERE {where}) g
-            LEFT JOIN (SELECT e.grid_id, count(*) AS open,
-                              count(*) FILTER (WHERE {OVERDUE_SQL}) AS overdue
-                       FROM events e WHERE e.archive = 0 AND e.state IN {OPEN_STATES_SQL}
-                         AND e.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)
-                       GROUP BY e.grid_id) o ON o.grid_id = g.id"""
+            SELECT {shape}, households, open_cases AS open, {GRID_OVERDUE.format(alias="grids")} AS open_overdue
+            FROM {GRID_TILE_ROWS.table} WHERE {where}"""
         return encode(conn, name, rows, params, z, x, y, simplify=outlines,
                       fields=None if outlines else GRID_POINT_FIELDS)
     if name == "buildings":
