@@ -110,6 +110,7 @@ def create_app(settings: Settings) -> FastAPI:
             await app.state.audit.stop()
             await app.state.intake.close()
             await asyncio.to_thread(lock.release)
+            app.state.tokens.close()
             app.state.reads.close()
             app.state.engine.dispose()
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import jwt
@@ -25,6 +26,7 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -32,12 +34,15 @@ from api.session import TOKEN_COOKIE
 from api.settings import Settings
 from gis.access.scope import User
 from gis.access.store import users
-from gis.db.engine import reading, writing
+from gis.db.engine import make_engine, reading, writing
 from gis.errors import ForbiddenError, UnauthorizedError
 
 log = logging.getLogger(__name__)
 
 USER_TTL_S = 5.0
+CHECK_CONNECTIONS = 2
+"""The sign-in check's own connections per database (:meth:`Tokens.own`): a check is one primary-key read, once per
+user every :data:`USER_TTL_S` per worker."""
 
 
 MAX_CHECKED = 10_000  # tokens remembered as checked, per worker process (then forgotten all at once)
@@ -68,18 +73,43 @@ class Tokens:
         self.screen_lifetime = timedelta(days=settings.screen_token_days)
         self._cache: dict[int, tuple[float, User | None]] = {}
         self._checked: dict[str, tuple[int, int, float]] = {}  # token: (user id, password version, expiry)
+        self._own: dict[str, Engine] = {}
+        self._own_lock = threading.Lock()
 
     def reads(self) -> Engine:
         """Where a user's record is read from: a replica when the service has them (``gis.db.replicas``), else
-        the engine."""
-        return self._reads() if self._reads is not None else self.engine
+        the engine; through the sign-in check's own connections (:meth:`own`)."""
+        return self.own(self._reads() if self._reads is not None else self.engine)
+
+    def own(self, engine: Engine) -> Engine:
+        """The sign-in check's own small pool to ``engine``'s database. A request's connection is taken before its
+        user is checked (a route's dependencies in their order), so a check waiting on the requests' pool could
+        wait for ever: with every connection held by a request waiting for its check, none comes back (it was
+        seen under load: every request stalled for the pool's 30 s timeout, then answered 500, each time the
+        users' cache expired). The check holds no other connection while it waits for one of these."""
+        url = engine.url.render_as_string(hide_password=False)
+        with self._own_lock:  # the signing key is first read in a worker thread
+            found = self._own.get(url)
+            if found is None:
+                found = self._own[url] = make_engine(url, connections=CHECK_CONNECTIONS)
+                # what ``engine`` is told of its errors, this is told too: a lost replica is left out of the reads
+                # at once (gis.db.replicas), whichever pool met the loss
+                event.listen(found, "handle_error", _told_to(engine))
+        return found
+
+    def close(self) -> None:
+        """Close the sign-in check's connections."""
+        for engine in self._own.values():
+            engine.dispose()
+        self._own.clear()
 
     @property
     def key(self) -> str:
         """The signing key, read from the database on first use (so the service starts while it is down)."""
         if self._key is None:
             # from a replica when there is one (a service started during a failover still checks tokens)
-            self._key = reading(self.reads(), users.known_signing_key) or writing(self.engine, users.signing_key)
+            self._key = reading(self.reads(), users.known_signing_key) or writing(self.own(self.engine),
+                                                                                  users.signing_key)
         return self._key
 
     async def ready(self) -> None:
@@ -131,13 +161,22 @@ class Tokens:
                 # out, so asking again goes elsewhere; a change (a POST) must not fail for its sign-in check
                 found = await run_in_threadpool(reading, self.reads(), users.get_user, user_id)
             if found is None or found.password_version < version:  # a replica not yet holding a new account or
-                found = await run_in_threadpool(reading, self.engine, users.get_user, user_id)  # password
+                found = await run_in_threadpool(reading, self.own(self.engine), users.get_user,  # password
+                                                user_id)
             cached = (time.monotonic() + USER_TTL_S, found)
             self._cache[user_id] = cached
         user = cached[1]
         if user is None or not user.active or user.password_version != version:
             raise UnauthorizedError("the token no longer holds (password changed or account disabled): sign in again")
         return user
+
+
+def _told_to(engine: Engine) -> Callable[[Any], None]:
+    """A ``handle_error`` listener passing the error on to ``engine``'s own listeners."""
+    def tell(context: Any) -> None:
+        for listener in engine.dialect.dispatch.handle_error:
+            listener(context)
+    return tell
 
 
 def sign_in_redirect(request: Request) -> RedirectResponse:

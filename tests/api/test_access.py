@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx2 as httpx
 import jwt
 import pytest
 from fastapi.testclient import TestClient
@@ -25,7 +27,8 @@ from api.settings import Settings
 from gis.access.store.users import create_user, set_active, set_password, signing_key
 from gis.db.embedded import EmbeddedPostgres
 from gis.db.engine import make_engine, writing
-from tests.conftest import ADMIN, PASSWORD, _clone, admin, sign_in
+from maps.browser import serve_in_thread
+from tests.conftest import ADMIN, PASSWORD, _clone, admin, http_token, sign_in
 
 A, B = "990001001001", "990001001002"  # the fixture's two communities, in street 990001001
 STREET, CITY = "990001001", "beijing"
@@ -329,3 +332,21 @@ def test_bad_users_are_refused_clearly(fresh_engine: Engine) -> None:
         writing(fresh_engine, create_user, "zhao", PASSWORD, "leader", unit="123456")
     with pytest.raises(InputError, match="username"):
         writing(fresh_engine, create_user, "with space", PASSWORD, "admin")
+
+
+def test_a_crowd_of_requests_does_not_starve_its_own_sign_in_checks(fresh_url: str,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request takes its database connection before its user is checked (a route's dependencies in order). With
+    every connection of the pool held by a request waiting for its check, a check that needed one of them waited
+    for ever: under load every request stalled for the pool's 30 s and was answered 500, each time the users'
+    cache expired. The checks have their own connections now."""
+    monkeypatch.setattr(api.tokens, "USER_TTL_S", 0.0)  # every request checks its user afresh
+    with serve_in_thread(create_app(Settings(database_url=fresh_url, db_connections=2, escalate_every_s=0))) as base:
+        headers = {"Authorization": f"Bearer {http_token(base)}"}
+
+        def tile(_: int) -> int:
+            return httpx.get(f"{base}/tiles/admin_units/10/0/0.mvt", headers=headers, timeout=90).status_code
+
+        with ThreadPoolExecutor(12) as crowd:
+            answers = list(crowd.map(tile, range(36)))
+    assert answers == [200] * 36
