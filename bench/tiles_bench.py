@@ -114,7 +114,15 @@ def open_page(base: str, token: str, path: str, drawn: str, *, timeout_s: float 
                     else "scripts and styles" if "/static/" in r.url else "data")
             sizes[kind] += n
         errors = list(tab.console_errors)
-    return {"seconds": seconds, "sizes": sizes, "requests": len(responses), "errors": errors, "probe": probed}
+        # where a slow run's time went: each request's start (from the first) and its duration, as the browser
+        # measured them
+        timed = [(r.request.timing, r.url.replace(base, "")) for r in responses]
+        first = min((t["startTime"] for t, _ in timed if t.get("startTime", -1) > 0), default=0.0)
+        slowest = sorted(((t["startTime"] - first) / 1000, t["responseEnd"] / 1000, url) for t, url in timed
+                         if t.get("startTime", -1) > 0 and t.get("responseEnd", -1) >= 0)
+        slowest = sorted(slowest, key=lambda item: -item[1])[:3]
+    return {"seconds": seconds, "sizes": sizes, "requests": len(responses), "errors": errors, "probe": probed,
+            "slowest": slowest}
 
 
 def leaders_pages(base: str, token: str, city_id: int, grids: int) -> None:
@@ -126,6 +134,10 @@ def leaders_pages(base: str, token: str, city_id: int, grids: int) -> None:
     sizes = runs[0]["sizes"]
     page_kb = sizes["document"] / 1024
     each = ", ".join(f"{r['seconds']:.2f}" for r in runs)
+    for k, r in enumerate(runs):
+        if r["seconds"] > 1.5 * seconds:  # an outlier: say which requests it waited for
+            print(f"  run {k + 1} took {r['seconds']:.2f} s; its slowest requests (start, duration): "
+                  + "; ".join(f"{url} at {start:.2f} s for {took:.2f} s" for start, took, url in r["slowest"]))
     print(f"  /leaders/grids (tiles): every grid drawn in {seconds:.2f} s (runs: {each}); "
           f"vs {TARGET_PAINT_S:.0f} s: {seconds / TARGET_PAINT_S:.2f}x")
     print(f"    page {page_kb:.1f} kB (vs {TARGET_PAGE_KB} kB: {page_kb / TARGET_PAGE_KB:.3f}x); then "
@@ -220,7 +232,8 @@ def main() -> None:
             figures = parse_wrk(run.stdout)
             print(f"\nthroughput: wrk over the {len(every):,} tiles above, 2 workers, 16 connections, 10 s: "
                   f"{figures.get('rate', 0):,.0f} tiles/s, p50 {figures.get('p50', 0):.1f} ms, "
-                  f"p99 {figures.get('p99', 0):.1f} ms", flush=True)
+                  f"p99 {figures.get('p99', 0):.1f} ms; answers not 2xx/3xx {figures.get('non_2xx', 0):,.0f}, "
+                  f"socket errors {figures.get('socket_errors', 'none')}", flush=True)
             with engine.connect() as conn:
                 city_id = conn.exec_driver_sql("SELECT min(id) FROM admin_units WHERE level = 'city'").scalar_one()
             time.sleep(5)  # let the server finish what wrk left queued
