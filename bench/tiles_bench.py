@@ -198,16 +198,16 @@ def main() -> None:
                         every += paths
                         for path in paths[:3]:  # warm
                             client.get(path).raise_for_status()
-                        served, made, sizes = [], [], []
-                        for path in paths:
+                        served, made, sizes, bare = [], [], [], []
+                        # each tile served, then its bare query at once: both meet the machine as it is then (a
+                        # shared machine's speed drifts over a row)
+                        for path, (z_, x, y) in zip(paths, chosen, strict=True):
                             t = time.perf_counter()
                             answer = client.get(path)
                             served.append(time.perf_counter() - t)
                             answer.raise_for_status()
                             made.append(float(answer.headers["server-timing"].split("dur=")[1]) / 1000)
                             sizes.append(len(answer.content))
-                        bare = []
-                        for z_, x, y in chosen:
                             t = time.perf_counter()
                             bare_sql = BARE["grid points" if layer == "grids" and z_ < 12 else layer]
                             cur.execute(bare_sql, {"z": z_, "x": x, "y": y})
