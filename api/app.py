@@ -48,11 +48,12 @@ from api.routers import (
 )
 from api.settings import Settings
 from api.tokens import Tokens
-from gis.db.engine import make_engine
+from gis.db.engine import make_engine, writing
 from gis.db.replicas import ReadRouter
 from gis.db.singleton import BackgroundLock
 from gis.dispatch.store.events import escalate_overdue
 from gis.errors import GridpatrolError
+from gis.planning.store.figures import fold_case_changes
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,17 @@ async def _escalate_forever(engine: Engine, lock: BackgroundLock, every_s: float
             log.info("escalated %d overdue event(s)", len(done))
 
 
+async def _fold_forever(engine: Engine, every_s: float) -> None:
+    """Fold the cases' changes into the grids' figures every ``every_s`` seconds (0: never), off the event loop; a
+    fold under way elsewhere (another worker or instance) makes this one a no-op (the function's own lock)."""
+    while every_s > 0:
+        await asyncio.sleep(every_s)
+        try:
+            await asyncio.to_thread(writing, engine, fold_case_changes)
+        except (GridpatrolError, SQLAlchemyError) as exc:  # the database may be restarting: try again later
+            log.warning("folding the grids' case figures failed: %s", exc)
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The service over the database at ``settings.database_url`` (which must be set: the CLI resolves it)."""
     if not settings.database_url:
@@ -101,12 +113,14 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.audit.start()
         settle_gc()
         ticker = asyncio.create_task(_escalate_forever(app.state.engine, lock, settings.escalate_every_s))
+        folder = asyncio.create_task(_fold_forever(app.state.engine, settings.fold_every_s))
         try:
             yield
         finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+            for task in (ticker, folder):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await app.state.audit.stop()
             await app.state.intake.close()
             await asyncio.to_thread(lock.release)

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     """The local time the duty roster is written in."""
     escalate_every_s: float = 60.0
     """How often the service escalates events whose deadline has passed (0: never; run it by hand)."""
+    fold_every_s: float = 2.0
+    """How often the service folds the cases' changes into the grids' figures (``gis.planning.store.figures``; 0:
+    never). Readers are exact either way; folding keeps what they add small."""
     read_url: str | None = None
     """Replicas for the heavy reads (maps, tiles, the leaders' figures, KPIs, coverage, bulletins, Open311 GETs):
     a libpq URL, multi-host for several (``?host=a:5432&host=b:5432``; ``gridpatrol cluster status`` prints the

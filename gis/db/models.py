@@ -20,6 +20,7 @@ from sqlalchemy import (
     DateTime,
     Double,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -129,6 +130,19 @@ class Grid(Base):
     buildings: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     open_cases: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     open_dues: Mapped[list[datetime] | None] = mapped_column(ARRAY(DateTime(timezone=True)))
+
+
+class GridCaseChange(Base):
+    """A statement's change to a grid's open cases and deadlines, appended by the cases' trigger and folded into
+    the grid's row by ``grid_cases_fold()`` (migration 0034); readers add those not yet folded."""
+
+    __tablename__ = "grid_case_changes"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    grid_id: Mapped[int] = mapped_column(Integer)
+    open_delta: Mapped[int] = mapped_column(Integer)
+    added: Mapped[list[datetime] | None] = mapped_column(ARRAY(DateTime(timezone=True)))
+    removed: Mapped[list[datetime] | None] = mapped_column(ARRAY(DateTime(timezone=True)))
 
 
 class GridVersion(Base):

@@ -19,7 +19,8 @@ from gis.dispatch import rules
 from gis.dispatch.queries import OPEN_STATES_SQL, OVERDUE_SQL
 from gis.dispatch.store import events
 from gis.geo.tiles import tile_of
-from gis.planning.queries import GRID_OVERDUE
+from gis.planning.queries import GRID_OPEN, GRID_OVERDUE, GRID_PENDING
+from gis.planning.store.figures import fold_case_changes
 from maps.browser import serve_in_thread
 from tests.conftest import PASSWORD, ROOT, http_token
 from tests.db.test_events import DAYTIME, inner_point
@@ -35,9 +36,9 @@ COUNTED = f"""
               AND {OVERDUE_SQL})::int
     FROM grids g ORDER BY g.id"""
 """Each grid's households, buildings, open and open-overdue cases, counted afresh."""
-STORED = (f"SELECT g.id, g.households, g.buildings, g.open_cases, {GRID_OVERDUE.format(alias='g')} "
-          "FROM grids g ORDER BY g.id")
-"""The same, as the grid's row holds them."""
+STORED = (f"SELECT g.id, g.households, g.buildings, {GRID_OPEN.format(alias='g')}, {GRID_OVERDUE.format(alias='g')} "
+          f"FROM grids g {GRID_PENDING.format(alias='g')} ORDER BY g.id")
+"""The same, as a reader reads them: the grid's row, and the cases' changes not yet folded into it."""
 
 
 def figures(engine: Engine) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
@@ -48,6 +49,12 @@ def figures(engine: Engine) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]
 
 
 def assert_kept(engine: Engine) -> list[tuple[int, ...]]:
+    """The figures as read equal those counted afresh, before and after the cases' changes are folded in."""
+    counted, stored = figures(engine)
+    assert stored == counted, [(c, s) for c, s in zip(counted, stored, strict=True) if c != s][:5]
+    with engine.begin() as conn:
+        fold_case_changes(conn)
+        assert conn.execute(text("SELECT count(*) FROM grid_case_changes")).scalar_one() == 0
     counted, stored = figures(engine)
     assert stored == counted, [(c, s) for c, s in zip(counted, stored, strict=True) if c != s][:5]
     return stored
@@ -136,26 +143,45 @@ def test_the_deadlines_are_a_multiset(divided_engine: Engine) -> None:
         assert conn.execute(apply, {"d": None, "a": [t2, t1], "r": None}).scalar_one() == [t1, t2]
 
 
-def test_two_writers_on_one_grid_both_count(divided_engine: Engine) -> None:
-    """Deltas, not recounts: two transactions closing cases of one grid at once both count."""
-    grid, ids = reported(divided_engine, 0, 2)
+def test_writers_on_the_same_grids_neither_wait_nor_deadlock(divided_engine: Engine) -> None:
+    """The intake's case: two transactions change cases of the same two grids, in opposite orders. Each change is
+    appended, so neither waits for the other (when the grid's row was updated in place, the second waited, and two
+    such transactions deadlocked), and both count."""
+    first_grid, first_ids = reported(divided_engine, 0, 2)
+    second_grid, second_ids = reported(divided_engine, 1, 2)
     closing = "UPDATE events SET state = 'closed', closed_at = now() WHERE id = :i"
-    with divided_engine.connect() as first:
-        first.execute(text(closing), {"i": ids[0]})  # holds the grid's row until it commits
+    with divided_engine.connect() as one, divided_engine.connect() as two:
+        one.execute(text(closing), {"i": first_ids[0]})
+        two.execute(text(closing), {"i": second_ids[0]})
+        done = threading.Event()
 
-        def second() -> None:
-            with divided_engine.begin() as conn:
-                conn.execute(text(closing), {"i": ids[1]})
+        def other_order() -> None:  # would wait for ``one``'s grid, which waits for ``two``'s: a deadlock
+            two.execute(text(closing), {"i": first_ids[1]})
+            done.set()
 
-        thread = threading.Thread(target=second)
+        thread = threading.Thread(target=other_order)
         thread.start()
-        thread.join(timeout=1.0)
-        assert thread.is_alive()  # waiting for the first writer's grid row
-        first.commit()
+        one.execute(text(closing), {"i": second_ids[1]})
         thread.join(timeout=30)
-        assert not thread.is_alive()
+        assert done.is_set()  # it went through while ``one`` was still open
+        one.commit()
+        two.commit()
     kept = {r[0]: r for r in assert_kept(divided_engine)}
-    assert kept[grid][3] == 0
+    assert kept[first_grid][3] == 0 and kept[second_grid][3] == 0
+
+
+def test_a_fold_is_one_transaction_and_one_at_a_time(divided_engine: Engine) -> None:
+    grid, _ = reported(divided_engine, 0, 2)
+    with divided_engine.connect() as reader, divided_engine.connect() as folder:
+        reader.execute(text("BEGIN ISOLATION LEVEL REPEATABLE READ"))
+        before = reader.execute(text(STORED)).all()
+        assert fold_case_changes(folder) > 0
+        with divided_engine.begin() as other:  # a second folder while the first is under way: a no-op
+            assert fold_case_changes(other) == 0
+        folder.commit()
+        assert reader.execute(text(STORED)).all() == before  # its snapshot: the changes appended, not yet folded
+        reader.commit()
+    assert {r[0]: r for r in assert_kept(divided_engine)}[grid][3] == 2
 
 
 def test_the_tiles_carry_the_figures(divided_engine: Engine, divided_url: str, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from gis.access.scope import Scope
 from gis.db import mvt
 from gis.geo.tiles import GRID_OUTLINES_FROM, search_box, tile_layer
-from gis.planning.queries import GRID_OVERDUE
+from gis.planning.queries import GRID_OPEN, GRID_OVERDUE, GRID_PENDING
 from gis.planning.store.city import LAYERS, _where
 
 MAIN_ROADS = ("motorway", "trunk", "primary", "secondary", "tertiary", "motorway_link", "trunk_link", "primary_link",
@@ -58,10 +58,11 @@ def city_tile(conn: Connection, name: str, z: int, x: int, y: int, *, scope: Sco
     if name == "grids":
         outlines = z >= GRID_OUTLINES_FROM
         shape = "geom, code, name, buildings" if outlines else "centroid AS geom"
-        # the figures are on the grid's row (migration 0033): no join of the buildings or the cases
+        # the figures are on the grid's row (migrations 0033, 0034): no join of the buildings or the cases
         rows = f"""
-            SELECT {shape}, households, open_cases AS open, {GRID_OVERDUE.format(alias="grids")} AS open_overdue
-            FROM {GRID_TILE_ROWS.table} WHERE {where}"""
+            SELECT {shape}, households, {GRID_OPEN.format(alias="grids")} AS open,
+                   {GRID_OVERDUE.format(alias="grids")} AS open_overdue
+            FROM {GRID_TILE_ROWS.table} {GRID_PENDING.format(alias="grids")} WHERE {where}"""
         return encode(conn, name, rows, params, z, x, y, simplify=outlines,
                       fields=None if outlines else GRID_POINT_FIELDS)
     if name == "buildings":
