@@ -87,12 +87,20 @@ async def _escalate_forever(engine: Engine, lock: BackgroundLock, every_s: float
 async def _fold_forever(engine: Engine, every_s: float) -> None:
     """Fold the cases' changes into the grids' figures every ``every_s`` seconds (0: never), off the event loop; a
     fold under way elsewhere (another worker or instance) makes this one a no-op (the function's own lock)."""
+    failing = False  # said once when it starts failing (the database restarting) and once when it works again
     while every_s > 0:
         await asyncio.sleep(every_s)
         try:
             await asyncio.to_thread(writing, engine, fold_case_changes)
         except (GridpatrolError, SQLAlchemyError) as exc:  # the database may be restarting: try again later
-            log.warning("folding the grids' case figures failed: %s", exc)
+            if not failing:
+                log.warning("folding the grids' case figures failed (readers stay exact; trying again every "
+                            "%.0f s): %s", every_s, exc)
+            failing = True
+            continue
+        if failing:
+            log.info("folding the grids' case figures works again")
+        failing = False
 
 
 def create_app(settings: Settings) -> FastAPI:

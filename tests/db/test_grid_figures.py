@@ -5,9 +5,11 @@ overdue), on the divided Beijing fixture; the tiles carry them."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
@@ -206,3 +208,19 @@ def test_the_tiles_carry_the_figures(divided_engine: Engine, divided_url: str, t
             else:  # points carry no code: the grid's figures are among them
                 row = frame[(frame["open"] == 3) & (frame["open_overdue"] == 2)].iloc[0]
             assert (row["open"], row["open_overdue"]) == (3, 2) == stored[grid][3:]
+
+
+def test_the_service_folds_the_changes_in(divided_engine: Engine, divided_url: str) -> None:
+    reported(divided_engine, 0, 2)
+
+    def waiting() -> int:
+        with divided_engine.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM grid_case_changes")).scalar_one())
+
+    assert waiting() > 0
+    with TestClient(create_app(Settings(database_url=divided_url, escalate_every_s=0, fold_every_s=0.2))):
+        deadline = time.monotonic() + 30
+        while waiting() > 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert waiting() == 0
+    assert_kept(divided_engine)
