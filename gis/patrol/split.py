@@ -168,16 +168,15 @@ def split_route(graph: nx.MultiGraph, required: Sequence[Edge], base: Hashable, 
     if k > tour.covered_edges:
         raise InputError(f"k = {k} is more than the grid's streets allow: it has {tour.covered_edges} street "
                          f"segment(s) to walk, so at most {tour.covered_edges} part(s)")
-    dist = nx.single_source_dijkstra_path_length(graph, base, weight=weight)
-    if bases is not None and any(b not in dist for b in bases):
+    streets = sorted({_canonical(graph, a, b, key) for a, b, key, req in tour.steps if req}, key=str)
+    walks = _Walks(graph, streets, [base] if bases is None else [base, *bases], weight)
+    if bases is not None and any(b not in walks.at for b in bases):
         raise InputError("a member's start is on a piece of the street network that does not reach the grid's "
                          "streets: choose a start on a street connected to the grid")
+    dist = walks.from_start(base)  # the base's distances to the streets' ends, for the cuts (step 2)
 
     def route(edges: Sequence[Edge], start: Hashable) -> Route:
         return basic_route(graph, edges, start, weight=weight)
-
-    streets = sorted({_canonical(graph, a, b, key) for a, b, key, req in tour.steps if req}, key=str)
-    walks = _Walks(graph, streets, [base] if bases is None else [base, *bases], weight)
 
     def place(runs: list[list[Edge]]) -> tuple[list[list[Edge]], list[Hashable], float]:
         """The runs as k parts, each with its start, and the longest part's walk."""
@@ -361,6 +360,11 @@ class _Walks:
         walks = {(i, j): pair(far[i], far[j]) for i, j in itertools.combinations(range(len(far)), 2)}
         return max(single, max(min(walks[i, j] for i, j in itertools.combinations(chosen, 2))
                                for chosen in itertools.combinations(range(len(far)), k + 1)))
+
+    def from_start(self, start: Hashable) -> dict[Hashable, float]:
+        """Each street end's distance from ``start`` (one of the starts it was built with, on the base's piece)."""
+        row = self.dist[self.at[start]]
+        return {n: float(row[i]) for n, i in self.at.items()}
 
     def nearness(self, edges: Sequence[Edge], start: Hashable) -> dict[Hashable, float]:
         """Each street end's distance to the nearest of ``edges``' ends or ``start``."""
