@@ -238,12 +238,10 @@ def grids_extent_of(conn: ReadConnectionDep, user: Viewer,
                     ) -> dict[str, Any]:
     """The box around the viewer's grids and their number; with ``unit`` or ``city``, those inside it (where it
     lies in the viewer's jurisdiction)."""
-    if city is None and unit is None:
-        box, count = grids_extent(conn, scope=user.scope)
-        return {"bbox": list(box) if box else None, "grids": count}
-    found = leaders.find_unit(conn, city=city, unit=unit)
-    box, count = grids_extent(conn, scope=_unit_scope(user.scope, found))
-    return {"bbox": list(box) if box else None, "grids": count, "unit": found.name}
+    found = None if city is None and unit is None else leaders.find_unit(conn, city=city, unit=unit)
+    box, count = grids_extent(conn, scope=user.scope if found is None else _unit_scope(user.scope, found))
+    answer: dict[str, Any] = {"bbox": list(box) if box else None, "grids": count}
+    return answer if found is None else {**answer, "unit": found.name}
 
 
 @router.get("/leaders/figures", summary="The leaders' table: each unit's figures, as JSON or CSV")
