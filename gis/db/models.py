@@ -124,9 +124,10 @@ class Grid(Base):
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     households: Mapped[int] = mapped_column(Integer, server_default=text("0"))
-    """The figures every map colours by, kept by triggers on the buildings and the cases (migration 0033): the
+    """The figures every map colours by, kept by triggers on the buildings and the cases (migrations 0033, 0034): the
     households and buildings whose ``grid_id`` is the grid, its open cases, and the sorted deadlines of those being
-    handled (``gis.planning.queries.GRID_OVERDUE``)."""
+    handled; the cases' changes reach these columns when folded in (:class:`GridCaseChange`), so a reader adds
+    those not yet folded (``gis.planning.queries.GRID_OPEN``, ``GRID_OVERDUE``)."""
     buildings: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     open_cases: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     open_dues: Mapped[list[datetime] | None] = mapped_column(ARRAY(DateTime(timezone=True)))
