@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg2
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -70,10 +71,16 @@ def split_hosts(url: str) -> list[str]:
 
 
 def _leave_out(replica: Replica) -> Callable[[Any], None]:
-    """A replica whose connection was lost is left out of the reads at once (not at the monitor's next round):
-    the read that met it is tried again elsewhere (``api.consistency.RetryReads``)."""
+    """A replica whose connection was lost, or that refused a new one, is left out of the reads at once (not at
+    the monitor's next round): the read that met it is tried again elsewhere (``api.consistency.RetryReads``).
+
+    A refusal counts too: a pool that held no connection to a replica when it died (each request takes its turn
+    twice, its sign-in check's and its read's, so one pool may hold connections to one replica only) meets
+    "connection refused" or a connect timeout, which SQLAlchemy does not call a disconnect. Left in, every turn
+    that lands on it would fail again until the monitor's next round."""
     def lost(context: Any) -> None:
-        if context.is_disconnect:
+        connecting = context.connection is None and isinstance(context.original_exception, psycopg2.OperationalError)
+        if context.is_disconnect or connecting:
             replica.reachable = False
     return lost
 
