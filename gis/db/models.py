@@ -520,6 +520,10 @@ class Event(Base):
         Index("events_open_geom_idx", "geom", postgresql_using="gist", postgresql_where=text(
             "duplicate_of IS NULL AND state IN ('reported', 'accepted', 'dispatched', 'suspended', 'handled', "
             "'verified')")),
+        # the event clusters of the low zooms (migration 0035): the open cases on no grid, read one by one there
+        Index("events_gridless_geom_idx", "geom", postgresql_using="gist", postgresql_where=text(
+            "grid_id IS NULL AND state IN ('reported', 'accepted', 'dispatched', 'suspended', 'handled', "
+            "'verified', 'hung')")),
         # partitioned (migration 0012): the live cases in events_live (archive 0), each large historic file's
         # closed cases in an archive partition of their own (archive = its import record): see gis.dispatch.store.bulk
         {"postgresql_partition_by": "LIST (archive)"},

@@ -16,6 +16,10 @@ from api.app import create_app
 from api.settings import Settings
 from gis.access.store.users import create_user
 from gis.db.engine import writing
+from gis.dispatch import rules
+from gis.dispatch.queries import OPEN_STATES_SQL, OVERDUE_SQL
+from gis.dispatch.store import events
+from gis.dispatch.store.tiles import GRIDS_UP_TO
 from gis.geo.tiles import tile_of
 from maps.browser import serve_in_thread
 from tests.conftest import PASSWORD, http_token
@@ -85,6 +89,59 @@ def test_event_tiles_cluster_then_point_and_never_carry_personal_data(served: st
     clusters = read_tile(tmp_path, fetch(served, token, f"/tiles/events/9/{x9}/{y9}.mvt").content, 9, x9, y9,
                          "events")
     assert clusters["count"].sum() == 3 and len(clusters) < 3
+
+
+def test_low_zoom_clusters_count_every_open_case_of_the_jurisdiction(served: str, divided_engine: Engine,
+                                                                      tmp_path: Path) -> None:
+    """Up to zoom 10 the clusters are counted from the grids' rows (their open cases and deadlines), plus the cases
+    on no grid one by one; from zoom 11 from the cases. Either way a tile holding the whole city counts every open
+    case of the jurisdiction and every overdue one, and none closed."""
+    code, _, _ = inner_point(divided_engine)
+    writing(divided_engine, create_user, "tiler", PASSWORD, "admin", unit=None)
+    writing(divided_engine, create_user, "local", PASSWORD, "dispatcher", unit=code[:12])
+    token, local = http_token(served, "tiler"), http_token(served, "local")
+    made = []
+    for rank in range(6):
+        _, lon, lat = inner_point(divided_engine, rank * 4)  # grids of two communities
+        for i in range(rank % 3 + 1):
+            answer = httpx.post(f"{served}/events", json=report(lon + i * 0.0001, lat), timeout=10,
+                                headers={"Authorization": f"Bearer {token}"})
+            assert answer.status_code == 201, answer.text
+            made.append(answer.json()["id"])
+    with divided_engine.connect() as conn:  # a point 300 m west of every grid: on no grid, the street's queue
+        far = conn.execute(text("""
+            WITH c AS (SELECT (ST_DumpPoints(ST_Union(geom))).geom AS p FROM grids),
+            w AS (SELECT p FROM c ORDER BY ST_X(p) LIMIT 1)
+            SELECT ST_X(q), ST_Y(q) FROM (SELECT ST_Project(p::geography, 300, radians(270))::geometry q FROM w) s
+        """)).one()
+    gridless = events.intake(divided_engine, rules.EventIn(lon=far[0], lat=far[1], category="C01", source="hotline"),
+                             radius_m=50).event
+    assert gridless["grid"] is None
+    with divided_engine.begin() as conn:  # three overdue (one of them on no grid), one closed
+        conn.execute(text("UPDATE events SET state = 'dispatched', due_at = now() - interval '1 hour' "
+                          "WHERE id = ANY(:ids)"), {"ids": [made[0], made[3], gridless["id"]]})
+        conn.execute(text("UPDATE events SET state = 'closed', closed_at = now() WHERE id = :id"), {"id": made[5]})
+        extent = conn.execute(text("SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM (SELECT "
+                                   "ST_Extent(geom)::geometry b FROM (SELECT geom FROM grids UNION ALL "
+                                   "SELECT geom FROM events) u) s")).one()
+        expected = {}
+        for who, prefix in (("tiler", ""), ("local", code[:12])):
+            expected[who] = tuple(conn.execute(text(
+                f"SELECT count(*), count(*) FILTER (WHERE {OVERDUE_SQL}) FROM events e WHERE e.archive = 0 "
+                f"AND e.state IN {OPEN_STATES_SQL} AND (e.grid_code LIKE :p || '%' OR e.street_id IN "
+                "(SELECT id FROM admin_units WHERE level = 'street' AND code LIKE :p || '%'))"), {"p": prefix}).one())
+    assert expected["tiler"] == (len(made), 3)  # less the closed one, plus the one on no grid
+    assert 0 < expected["local"][0] < expected["tiler"][0]  # the other community's cases, and the one on no grid
+    zooms = [z for z in range(8, 13) if tile_of(extent[0], extent[3], z) == tile_of(extent[2], extent[1], z)]
+    # the grids' rows counted, and the cases (a department's tile counts its cases at every zoom)
+    assert min(zooms) <= GRIDS_UP_TO < max(zooms), zooms
+    for z in zooms:
+        x, y = tile_of(extent[0], extent[3], z)
+        for who, bearer in (("tiler", token), ("local", local)):
+            frame = read_tile(tmp_path / who, fetch(served, bearer, f"/tiles/events/{z}/{x}/{y}.mvt").content,
+                              z, x, y, "events")
+            assert (int(frame["count"].sum()), int(frame["overdue"].sum())) == expected[who], (z, who)
+            assert frame["count"].min() >= 1
 
 
 def test_a_tile_is_cut_to_the_jurisdiction_and_cached_by_its_etag(served: str, divided_engine: Engine,

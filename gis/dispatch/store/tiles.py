@@ -1,7 +1,15 @@
 """Events on maps: open cases as vector tiles (``ST_AsMVT``), below zoom 13 gathered into clusters on a grid of a
 64th of the tile (each with its count and how many are overdue), from zoom 13 one point per case with its id,
 category and state; and the rows of the OGC API — Features collection of events (:func:`event_rows`). Only the
-caller's jurisdiction's cases (a department: those gone to it or that it assists), never personal data."""
+caller's jurisdiction's cases (a department: those gone to it or that it assists), never personal data.
+
+Up to zoom :data:`GRIDS_UP_TO` the clusters are counted from the grids' rows, not the cases: each grid carries its
+open cases and the deadlines of those being handled (migrations 0033, 0034), so a province's overview tile reads
+its few thousand grids instead of tens of thousands of cases. A grid's cases count at the grid's centroid there,
+and a cluster sits at the mean of its grids' centroids weighted by their cases: **approximate** by up to half a
+grid (a few pixels at these zooms; a grid is ~500 m, a lattice cell at zoom 10 ~600 m). The counts are exact: the
+cases on no grid are added one by one (``events_gridless_geom_idx``, migration 0035). A department's tile counts
+its own cases, which the grids' rows do not know, one by one at every zoom."""
 
 from __future__ import annotations
 
@@ -13,9 +21,16 @@ from gis.access.scope import Scope
 from gis.db import mvt
 from gis.dispatch.queries import OPEN_STATES_SQL, OVERDUE_SQL
 from gis.geo.tiles import BUFFER, EXTENT, search_box, tile_layer
+from gis.planning.queries import GRID_OPEN, GRID_OVERDUE, GRID_PENDING
 
 POINTS_FROM = 13
 """The zoom from which each case is a point of its own."""
+GRIDS_UP_TO = 10
+"""The zoom up to which the clusters are counted from the grids' rows (see the module's notes)."""
+MERCATOR_LON = "(ST_X({p}) * 180 / (pi() * 6378137))"
+MERCATOR_LAT = "degrees(2 * atan(exp(ST_Y({p}) / 6378137)) - pi() / 2)"
+"""A Web Mercator (EPSG:3857, spherical) point's longitude and latitude, exactly: the grids' centroids are stored in
+the tiles' system (migration 0027), the lattice is in degrees, and arithmetic is cheaper than ``ST_Transform``."""
 
 
 def event_tile(conn: Connection, z: int, x: int, y: int, *, scope: Scope | None,
@@ -33,13 +48,41 @@ def event_tile(conn: Connection, z: int, x: int, y: int, *, scope: Scope | None,
         # these zooms): arithmetic on the coordinates, no geometry built per case but the cluster's
         cols = (box[2] - box[0]) / (64 + 2 * 64 * BUFFER / EXTENT)
         rows_deg = (box[3] - box[1]) / (64 + 2 * 64 * BUFFER / EXTENT)
+        if z <= GRIDS_UP_TO and department is None:
+            places = _grid_counts(where, scope)
+        else:
+            places = (f"SELECT ST_X(e.geom) AS x, ST_Y(e.geom) AS y, 1 AS n, ({OVERDUE_SQL})::int AS o "
+                      f"FROM events e WHERE {' AND '.join(where)}")
         rows = f"""
-            SELECT ST_SetSRID(ST_MakePoint(avg(ST_X(e.geom)), avg(ST_Y(e.geom))), 4326) AS geom, count(*) AS count,
-                   NULL::text AS category, NULL::text AS state, count(*) FILTER (WHERE {OVERDUE_SQL}) AS overdue,
+            SELECT ST_SetSRID(ST_MakePoint(sum(x * n) / sum(n), sum(y * n) / sum(n)), 4326) AS geom,
+                   sum(n)::bigint AS count, NULL::text AS category, NULL::text AS state, sum(o)::bigint AS overdue,
                    NULL::bigint AS id
-            FROM events e WHERE {' AND '.join(where)}
-            GROUP BY floor((ST_X(e.geom) - :minx) / {cols:.12f}), floor((ST_Y(e.geom) - :miny) / {rows_deg:.12f})"""
+            FROM ({places}) AS p WHERE n > 0
+            GROUP BY floor((x - :minx) / {cols:.12f}), floor((y - :miny) / {rows_deg:.12f})"""
     return mvt.encode(conn, "events", rows, params, z, x, y, fields=tile_layer("events").fields, simplify=False)
+
+
+def _grid_counts(where: list[str], scope: Scope | None) -> str:
+    """The places a low zoom's clusters count (``x``, ``y``, open cases ``n``, overdue ``o``): each grid of the
+    jurisdiction at its centroid with its open cases, and each open case on no grid at its own place. A grid is in
+    the jurisdiction as its cases are (:func:`_scoped`: its code under the unit's, or its community in one of the
+    unit's streets); ``where`` holds the cases' conditions, tile box and jurisdiction included. A grid whose
+    centroid lies outside the tile's box (its outline reaches in) falls in a lattice cell outside it, which the
+    tile's clipping drops: its cases are counted by the tile that holds its centroid."""
+    grid_where = ["g.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)"]
+    if scope is not None and scope.city_id is not None:
+        grid_where.append("(SELECT a.city_id FROM admin_units a WHERE a.id = g.community_id) = :city")
+        if scope.prefix is not None:
+            grid_where.append("(g.code LIKE :prefix || '%' OR EXISTS (SELECT 1 FROM admin_units c JOIN admin_units s "
+                              "ON s.id = c.parent_id WHERE c.id = g.community_id AND s.code LIKE :prefix || '%'))")
+    return f"""
+        SELECT {MERCATOR_LON.format(p="g.centroid")} AS x, {MERCATOR_LAT.format(p="g.centroid")} AS y,
+               {GRID_OPEN.format(alias="g")} AS n,
+               {GRID_OVERDUE.format(alias="g")} AS o
+        FROM grids g {GRID_PENDING.format(alias="g")} WHERE {' AND '.join(grid_where)}
+        UNION ALL
+        SELECT ST_X(e.geom), ST_Y(e.geom), 1, ({OVERDUE_SQL})::int FROM events e
+        WHERE e.grid_id IS NULL AND {' AND '.join(where)}"""
 
 
 EVENT_FIELDS = ("category", "category_name", "state", "priority", "source", "grid", "reported_at", "due_at",
