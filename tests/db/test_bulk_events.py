@@ -209,11 +209,13 @@ def test_a_files_closed_cases_go_into_archive_partitions_and_read_as_before(divi
             "JOIN event_imports i ON i.id = e.import_id WHERE i.source_name = 'b.csv' GROUP BY 1, 2 ORDER BY 1")).all()
         assert [tuple(r) for r in where] == [(False, "dispatched", 6), (True, "closed", 6)]
         # each archive has the events table's indexes and keys, every key checked, and holds closed cases only
+        parents = conn.execute(text("SELECT count(*) FROM pg_index WHERE indrelid = 'events'::regclass")).scalar_one()
         for table in archived.archives:
             indexes = conn.execute(text(f"SELECT count(*) FROM pg_index WHERE indrelid = '{table}'::regclass"))
             keys = conn.execute(text(f"SELECT count(*) FROM pg_constraint WHERE conrelid = '{table}'::regclass "
                                      "AND contype = 'f' AND convalidated"))
-            assert (indexes.scalar_one(), keys.scalar_one()) == (11, 8)  # the primary key and the parent's ten
+            assert parents >= 11  # the indexes of migrations 0005–0035 (a partitioned table has no primary key)
+            assert (indexes.scalar_one(), keys.scalar_one()) == (parents + 1, 8)  # its primary key and the parent's
         with pytest.raises(IntegrityError, match="violates check constraint"):
             conn.execute(text(f"UPDATE {archived.archives[0]} SET state = 'dispatched'"))
         conn.rollback()
