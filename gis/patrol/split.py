@@ -28,9 +28,11 @@ Members with their own starts: the parts are cut as above, given to the starts s
 (every assignment is tried: k ≤ 8), and the local search runs with each part's own start.
 
 The **lower bound** every result is measured against: the longest single required street's round trip from the
-nearest start; the pigeonhole's pairs (among any k + 1 streets two share a walk: :meth:`_Walks.pair_bound`); and,
-with one base, the single optimal tour ÷ k (k walks from one base joined at the base are a tour: their sum is at
-least the optimum); with the rural postman's heuristic tour or several starts, the required length ÷ k instead,
+nearest start; the conflicts of the streets farthest out (if the longest walk is L, two streets whose shortest
+shared walk exceeds L, or three whose shortest shared walk does, are in different walks: the least L at which k
+walks can hold them so, found by exact colouring, :meth:`_Walks.pair_bound`, within the time left of a second);
+and, with one base, the single optimal tour ÷ k (k walks from one base joined at the base are a tour: their sum is
+at least the optimum); with the rural postman's heuristic tour or several starts, the required length ÷ k instead,
 which is weaker but still a bound. (The benchmark adds CP-SAT's proven bound on the rural tour ÷ k: seconds a
 grid, too slow for an answer.)
 """
@@ -73,6 +75,13 @@ BUDGET_S = 0.75
 """Step 5 runs only within this much of the whole split's time, so that a grid's split answers within a second
 (CP-SAT's limit does not count building its model): on a large rural grid whose local search took its full time,
 the parts keep the heuristic's routes and their gaps. (At 0.9 s the worst Liechtenstein grid took 1.09 s.)"""
+
+
+BOUND_BY_S = 0.85
+"""The lower bound's search stops this long after the split began (with what it has proven by then:
+:meth:`_Walks.pair_bound`), or :data:`BOUND_AT_LEAST_S` after it began itself, so that the split answers within a
+second."""
+BOUND_AT_LEAST_S = 0.02
 
 
 @dataclass
@@ -232,7 +241,8 @@ def split_route(graph: nx.MultiGraph, required: Sequence[Edge], base: Hashable, 
             parts[i] = solved.route
 
     share = tour.length_m / k if (tour.optimal and bases is None) else tour.required_m / k
-    bound = max(share, walks.pair_bound(streets, [base] if bases is None else list(bases), k))
+    bound = max(share, walks.pair_bound(streets, [base] if bases is None else list(bases), k,
+                                        deadline=max(started + BOUND_BY_S, time.perf_counter() + BOUND_AT_LEAST_S)))
     return Split(parts=parts, bases=starts, tour=tour, lower_bound_m=bound, moves=moves,
                  seconds=time.perf_counter() - started, edges=[list(r) for r in runs])
 
@@ -332,14 +342,21 @@ class _Walks:
                 best[closer], via[closer] = between[g][closer], g
         return total + (self.tjoins.length(odd) if odd else 0.0)
 
-    def pair_bound(self, streets: Sequence[Edge], starts: Sequence[Hashable], k: int) -> float:
-        """A lower bound on the longest of k walks, each from one of ``starts``, that together walk ``streets``. By
-        the pigeonhole, among any k + 1 streets two share a walk, which is at least the shortest closed walk over
-        both from the nearest start (whichever order and way round: exact, from shortest distances); so the
-        longest walk is at least the least such pair walk of any k + 1 streets, maximised over the choice of
-        streets (tried among the :data:`PAIR_CANDIDATES` farthest out, every choice), and at least the longest
-        single street's round trip from the nearest start. It sees what the k-th of the whole route cannot: a grid
-        with a few far pieces."""
+    def pair_bound(self, streets: Sequence[Edge], starts: Sequence[Hashable], k: int,
+                   deadline: float | None = None) -> float:
+        """A lower bound on the longest of k walks, each from one of ``starts``, that together walk ``streets``, from
+        which streets may share a walk. Two streets in one walk make it at least the shortest closed walk over both
+        from the nearest start (whichever order and way round: exact, from shortest distances), their *pair walk*;
+        three, their *triple walk*. So if the longest walk is L, the streets whose pair walk exceeds L are in
+        different walks, and no three whose triple walk exceeds L share one: the :data:`PAIR_CANDIDATES` streets
+        farthest out can be coloured with k colours, one a walk, within these *conflicts at L*. The bound is the
+        least L at which they can (:func:`_colourable`, exact; a binary search over the pair walks, then over the
+        triple walks above), and at least the longest single street's round trip from the nearest start.
+
+        It sees what the k-th of the whole route cannot: a grid with a few far pieces. It holds the pigeonhole's (k
+        + 1 streets in pairwise conflict cannot be coloured) and more: five streets round a ring whose neighbours'
+        pair walks are short, no three in pairwise conflict, still need three walks. The search stops at
+        ``deadline`` (``time.perf_counter()``) with what it has proven by then."""
         from_ = [self.at[s] for s in starts if s in self.at]
         if not from_:
             return 0.0
@@ -351,15 +368,62 @@ class _Walks:
         single = trip(*far[0]) if far else 0.0
         if len(far) < k + 1:
             return single
+        pair, triple = self._shared_walks(far, from_)
+        n = len(far)
 
-        def pair(e: Edge, f: Edge) -> float:
-            return float(min(d[s, self.at[x1]] + self.length[e] + d[self.at[y1], self.at[x2]] + self.length[f]
-                             + d[self.at[y2], s]
-                             for s in from_ for x1, y1 in ((e[0], e[1]), (e[1], e[0]))
-                             for x2, y2 in ((f[0], f[1]), (f[1], f[0]))))
-        walks = {(i, j): pair(far[i], far[j]) for i, j in itertools.combinations(range(len(far)), 2)}
-        return max(single, max(min(walks[i, j] for i, j in itertools.combinations(chosen, 2))
-                               for chosen in itertools.combinations(range(len(far)), k + 1)))
+        def search(values: np.ndarray, triples: bool) -> float:
+            """The least of ``values`` (sorted; the largest colourable) at which the conflicts can be coloured, or
+            what is proven when the deadline comes: every value below the one returned cannot be coloured."""
+            lo, hi = 0, len(values) - 1
+            while lo < hi:
+                if deadline is not None and time.perf_counter() > deadline:
+                    break
+                mid = (lo + hi) // 2
+                at = float(values[mid])
+                adjacent = [set(np.flatnonzero(row > at).tolist()) for row in pair]
+                if _colourable(adjacent, k, apart=triple > at if triples else None, deadline=deadline):
+                    hi = mid
+                else:
+                    lo = mid + 1
+            return float(values[lo])
+        # with no conflicts left (at the largest walk) k colours do; below the least pair walk every two conflict
+        # and k + 1 streets cannot be coloured
+        upper = np.triu_indices(n, 1)
+        pairs_only = search(np.unique(pair[upper]), triples=False)
+        above = np.unique(np.concatenate([pair[upper], triple.ravel()]))
+        above = above[above >= pairs_only]
+        return max(single, search(above, triples=True))
+
+    def _shared_walks(self, far: Sequence[Edge], from_: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The pair walks (n × n) and triple walks (n × n × n) of the streets ``far``: for each start, street and way
+        round, the walk out to the street and along it, between the streets, and back, summed over every order and
+        way round, the least kept (the nearest start's)."""
+        d = self.dist
+        ends = np.array([[self.at[e[0]], self.at[e[1]]] for e in far])
+        lengths = np.array([self.length[e] for e in far])
+        first, last = ends, ends[:, ::-1]  # way round w: enter at first[:, w], leave at last[:, w]
+        between = d[last[:, :, None, None], first[None, None]] + lengths[None, None, :, None]  # (i, w) → (j, v) done
+        n = len(far)
+        pair = np.full((n, n), np.inf)
+        ordered = np.full((n, n, n), np.inf)
+        for s in from_:
+            out = d[s, first] + lengths[:, None]  # (street, way): along it from the start
+            back = d[last, s]  # from its exit, back to the start
+            two = out[:, :, None, None] + between  # (i, w, j, v): the start, i, then j
+            pair = np.minimum(pair, (two + back[None, None]).min(axis=(1, 3)))
+            two_ = two.min(axis=1)  # (i, j, v)
+            three = (two_[:, :, :, None, None] + between[None]).min(axis=2)  # (i, j, l, u)
+            ordered = np.minimum(ordered, (three + back[None, None]).min(axis=3))
+        triple = ordered
+        for order in itertools.permutations(range(3)):
+            triple = np.minimum(triple, ordered.transpose(order))
+        pair = np.minimum(pair, pair.T)
+        # a street with itself is no conflict (the colouring asks of distinct streets only; a triple with a street
+        # twice is a pair, whose conflicts are the pairs')
+        i = np.arange(n)
+        pair[i, i] = 0.0
+        triple[i, i, :] = triple[i, :, i] = triple[:, i, i] = 0.0
+        return pair, triple
 
     def from_start(self, start: Hashable) -> dict[Hashable, float]:
         """Each street end's distance from ``start`` (one of the starts it was built with, on the base's piece)."""
@@ -373,8 +437,53 @@ class _Walks:
         return {n: float(near[i]) for n, i in self.at.items()}
 
 
-PAIR_CANDIDATES = 10
-"""The streets farthest out among which the pigeonhole's bound chooses k + 1 (:meth:`_Walks.pair_bound`)."""
+PAIR_CANDIDATES = 30
+"""The streets farthest out whose pair walks the bound colours (:meth:`_Walks.pair_bound`)."""
+COLOURING_STEPS = 5_000
+"""The colouring's search steps at most, per question (:func:`_colourable`): past them it answers "can", which only
+makes the bound smaller (never wrong). Most questions take fewer than a hundred; one whose answer is "cannot" may
+take all (a few milliseconds each)."""
+
+
+def _colourable(adjacent: list[set[int]], k: int, steps: int = COLOURING_STEPS,
+                apart: np.ndarray | None = None, deadline: float | None = None) -> bool:
+    """Whether a graph (each vertex's neighbours) can be coloured with k colours, neighbours apart, and, with
+    ``apart`` (n × n × n, True: those three may not share a colour), no such three alike: exact backtracking, the
+    most constrained vertex first (DSATUR), a new colour only one past those used. Past ``steps``, or ``deadline``
+    (``time.perf_counter()``), it answers True: a bound built on it then says less, never too much."""
+    n = len(adjacent)
+    colour = [-1] * n
+    members: list[list[int]] = [[] for _ in range(k)]
+    left = [steps]
+
+    def fits(v: int, c: int) -> bool:
+        if apart is None or len(members[c]) < 2:
+            return True
+        return not bool(apart[v][np.ix_(members[c], members[c])].any())
+
+    def place(done: int, used: int) -> bool:
+        if done == n:
+            return True
+        left[0] -= 1
+        if left[0] < 0 or (deadline is not None and left[0] % 64 == 0 and time.perf_counter() > deadline):
+            return True
+        v, seen = -1, (-1, -1)
+        for u in range(n):
+            if colour[u] < 0:
+                rank = (len({colour[w] for w in adjacent[u]} - {-1}), len(adjacent[u]))
+                if rank > seen:
+                    v, seen = u, rank
+        taken = {colour[w] for w in adjacent[v]}
+        for c in range(min(k, used + 1)):
+            if c not in taken and fits(v, c):
+                colour[v] = c
+                members[c].append(v)
+                if place(done + 1, max(used, c + 1)):
+                    return True
+                members[c].pop()
+                colour[v] = -1
+        return False
+    return place(0, 0)
 IMPROVE_CANDIDATES = 24
 """The streets of the longest part tried, per other part, in the local search: those nearest the other part."""
 

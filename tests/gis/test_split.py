@@ -15,7 +15,7 @@ import pytest
 
 from gis.errors import InputError
 from gis.patrol.route import SOURCES_AT_ONCE, Edge, basic_route, shortest_lengths
-from gis.patrol.split import _circuit, _Walks, split_route
+from gis.patrol.split import _circuit, _colourable, _Walks, split_route
 
 
 def lattice(rows: int, cols: int, seed: int) -> nx.MultiGraph:
@@ -103,6 +103,23 @@ def test_near_the_exact_min_max_on_small_graphs(seed: int, k: int) -> None:
     assert split.lower_bound_m <= optimum + 1e-6  # the bound is a bound
     assert split.longest_m >= optimum - 1e-6
     assert split.longest_m <= 1.25 * optimum, (split.longest_m, optimum)
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_the_bound_never_passes_the_optimum(seed: int) -> None:
+    """The lower bound (its colouring of pairs and triples of streets included) against the brute-force optimum:
+    random streets of a 4 × 4 lattice, a random base, k = 2, 3 or 4; a few with members' own starts."""
+    rng = random.Random(seed)
+    graph = lattice(4, 4, 50 + seed)
+    edges = sorted(graph.edges(keys=True), key=str)
+    required = rng.sample(edges, 7)
+    k = 2 + seed % 3
+    base = rng.choice(sorted(graph.nodes))
+    bases = rng.sample(sorted(graph.nodes), k) if seed % 4 == 3 else None
+    split = split_route(graph, required, base, k, bases=bases)
+    check_parts(graph, required, split)
+    optimum = exact_min_max(graph, required, split.bases if bases else [base] * k)
+    assert split.lower_bound_m <= optimum + 1e-6 <= split.longest_m + 2e-6, (split.lower_bound_m, optimum)
 
 
 def test_the_exact_optimum_where_it_is_plain() -> None:
@@ -213,6 +230,54 @@ def test_two_of_three_far_streets_share_a_walk() -> None:
     split = split_route(graph, required, "base", 2)
     optimum = exact_min_max(graph, required, ["base"] * 2)
     assert split.lower_bound_m == pytest.approx(400.0) == pytest.approx(optimum) == pytest.approx(split.longest_m)
+
+
+def test_five_streets_round_a_ring_bounded_by_their_conflicts() -> None:
+    """Five dead ends of 50 m off a ring of 10 m links, each 100 m from the base, two members. Two streets' pair
+    walk is 410 m next to each other on the ring, 420 m otherwise: no three streets are pairwise more than 410 m
+    apart (the pigeonhole says 410 m), but the pairs above 410 m make a ring of five, which two colours cannot
+    colour (420 m). And one walk takes three streets, whose triple walk is at least 520 m: the optimum."""
+    graph = nx.MultiGraph()
+    for i in range(5):
+        graph.add_edge("base", f"r{i}", key=0, length=100.0)
+        graph.add_edge(f"r{i}", f"r{(i + 1) % 5}", key=0, length=10.0)
+        graph.add_edge(f"r{i}", f"l{i}", key=0, length=50.0)
+    required = [(f"r{i}", f"l{i}", 0) for i in range(5)]
+    walks = _Walks(graph, required, ["base"], "length")
+    pair, triple = walks._shared_walks(required, [walks.at["base"]])
+    ring = [{(i - 1) % 5, (i + 1) % 5} for i in range(5)]
+    assert [set(np.flatnonzero(row > 415).tolist()) for row in pair] == [{(i + 2) % 5, (i + 3) % 5} for i in range(5)]
+    assert not _colourable([{(i + 2) % 5, (i + 3) % 5} for i in range(5)], 2) and _colourable(ring, 3)
+    assert triple[0, 1, 2] == pytest.approx(520.0) and triple[0, 1, 3] == pytest.approx(530.0)
+    split = split_route(graph, required, "base", 2)
+    check_parts(graph, required, split)
+    optimum = exact_min_max(graph, required, ["base"] * 2)
+    assert split.lower_bound_m == pytest.approx(520.0) == pytest.approx(optimum) == pytest.approx(split.longest_m)
+
+
+def test_three_streets_that_may_not_share_a_walk() -> None:
+    """With ``apart``, no three marked may share a colour: a triangle's three vertices with no edge between them
+    need two colours when the three are marked, one when not."""
+    apart = np.zeros((3, 3, 3), dtype=bool)
+    for order in itertools.permutations(range(3)):
+        apart[order] = True
+    assert _colourable([set(), set(), set()], 1) and not _colourable([set(), set(), set()], 1, apart=apart)
+    assert _colourable([set(), set(), set()], 2, apart=apart)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_the_colouring_is_exact(seed: int) -> None:
+    """:func:`_colourable` against every colouring of small random graphs."""
+    rng = random.Random(seed)
+    n, k = rng.randint(3, 8), rng.randint(2, 4)
+    adjacent: list[set[int]] = [set() for _ in range(n)]
+    for i, j in itertools.combinations(range(n), 2):
+        if rng.random() < 0.55:
+            adjacent[i].add(j)
+            adjacent[j].add(i)
+    brute = any(all(c[i] != c[j] for i in range(n) for j in adjacent[i])
+                for c in itertools.product(range(k), repeat=n))
+    assert _colourable(adjacent, k) == brute
 
 
 def test_shortest_lengths_in_chunks_equal_networkx() -> None:
