@@ -484,6 +484,8 @@ def _colourable(adjacent: list[set[int]], k: int, steps: int = COLOURING_STEPS,
                 colour[v] = -1
         return False
     return place(0, 0)
+
+
 IMPROVE_CANDIDATES = 24
 """The streets of the longest part tried, per other part, in the local search: those nearest the other part."""
 
