@@ -70,14 +70,17 @@ def load_grid_network(conn: Connection, code: str, margin_m: float = MARGIN_M) -
         raise NotFoundError(f"no grid {code}")
     grid_id, wkb, city_id = grid
     # (MATERIALIZED: the grid's buffer is computed once; inlined, PostgreSQL computed it again for every street it
-    # tested, 1.9 s for a 1,000-street rural grid of Liechtenstein)
+    # tested, 1.9 s for a 1,000-street rural grid of Liechtenstein.) In a fixed order, streets and nodes: the graph
+    # is built in it, and the route's ties follow it, so the same streets give the same route however they were
+    # stored (two imports of one file gave Beijing's grids different routes of equal length)
     edges = gpd.read_postgis(
         """WITH a AS MATERIALIZED (SELECT ST_Buffer(geom::geography, %(m)s)::geometry AS area FROM grids
                                     WHERE id = %(g)s)
            SELECT e.u, e.v, e.key, e.osm_ids AS osmid, e.name, e.highway, e.length_m AS length, e.geom
            FROM road_edges e, a
            WHERE e.city_id = %(city)s AND e.network = 'walk' AND e.geom && a.area
-             AND ST_Intersects(e.geom, a.area)""",
+             AND ST_Intersects(e.geom, a.area)
+           ORDER BY e.u, e.v, e.key""",
         conn, geom_col="geom", params={"m": margin_m, "g": grid_id, "city": city_id}, crs=WGS84)
     places = conn.exec_driver_sql(
         "SELECT k.kind, k.name, ST_X(ST_PointOnSurface(k.geom)), ST_Y(ST_PointOnSurface(k.geom)) "
@@ -88,7 +91,8 @@ def load_grid_network(conn: Connection, code: str, margin_m: float = MARGIN_M) -
     ids = sorted({int(n) for n in pd.concat([edges["u"], edges["v"]])}) if len(edges) else []
     nodes = gpd.read_postgis(
         "SELECT osm_id, geom FROM road_nodes WHERE city_id = %(city)s AND network = 'walk' "
-        "AND osm_id = ANY(%(ids)s)", conn, geom_col="geom", params={"city": city_id, "ids": ids}, crs=WGS84)
+        "AND osm_id = ANY(%(ids)s) ORDER BY osm_id", conn, geom_col="geom", params={"city": city_id, "ids": ids},
+        crs=WGS84)
     polygon = shapely.from_wkb(bytes(wkb))
     if edges.empty:
         raise InputError(f"grid {code} has no walkable street within {margin_m:.0f} m: nothing to patrol")
