@@ -6,6 +6,9 @@ from __future__ import annotations
 GRID_TOTALS = "g.households, g.buildings"
 """A grid's households and buildings, as SQL select items over ``grids g``: the one definition every reader uses
 (kept on the grid's row by triggers on the buildings, migration 0033)."""
+GRID_CITY = "(SELECT a.city_id FROM admin_units a WHERE a.id = {alias}.community_id)"
+"""A grid's city, over ``grids {alias}``: its community's, looked up for the one grid (not a join of every grid to the
+units, which a zoom-10 tile of thousands of grids would pay for)."""
 GRID_PENDING = """LEFT JOIN (
     SELECT c.grid_id, sum(c.open_delta) AS open,
            sum(coalesce(width_bucket(now() - interval '1 microsecond', c.added), 0)

@@ -21,7 +21,7 @@ from gis.access.scope import Scope
 from gis.db import mvt
 from gis.dispatch.queries import OPEN_STATES_SQL, OVERDUE_SQL
 from gis.geo.tiles import BUFFER, EXTENT, search_box, tile_layer
-from gis.planning.queries import GRID_OPEN, GRID_OVERDUE, GRID_PENDING
+from gis.planning.queries import GRID_CITY, GRID_OPEN, GRID_OVERDUE, GRID_PENDING
 
 POINTS_FROM = 13
 """The zoom from which each case is a point of its own."""
@@ -71,7 +71,7 @@ def _grid_counts(where: list[str], scope: Scope | None) -> str:
     tile's clipping drops: its cases are counted by the tile that holds its centroid."""
     grid_where = ["g.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)"]
     if scope is not None and scope.city_id is not None:
-        grid_where.append("(SELECT a.city_id FROM admin_units a WHERE a.id = g.community_id) = :city")
+        grid_where.append(f"{GRID_CITY.format(alias='g')} = :city")
         if scope.prefix is not None:
             grid_where.append("(g.code LIKE :prefix || '%' OR EXISTS (SELECT 1 FROM admin_units c JOIN admin_units s "
                               "ON s.id = c.parent_id WHERE c.id = g.community_id AND s.code LIKE :prefix || '%'))")

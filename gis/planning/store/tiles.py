@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from gis.access.scope import Scope
 from gis.db import mvt
 from gis.geo.tiles import GRID_OUTLINES_FROM, search_box, tile_layer
-from gis.planning.queries import GRID_OPEN, GRID_OVERDUE, GRID_PENDING
+from gis.planning.queries import GRID_CITY, GRID_OPEN, GRID_OVERDUE, GRID_PENDING
 from gis.planning.store.city import LAYERS, _where
 
 MAIN_ROADS = ("motorway", "trunk", "primary", "secondary", "tertiary", "motorway_link", "trunk_link", "primary_link",
@@ -30,7 +30,7 @@ def encode(conn: Connection, name: str, rows_sql: str, params: dict[str, Any], z
 
 
 GRID_TILE_ROWS = replace(LAYERS["grids"], table="grids",
-                         city="(SELECT a.city_id FROM admin_units a WHERE a.id = grids.community_id)")
+                         city=GRID_CITY.format(alias="grids"))
 """The grids layer's rows for a tile: the grid rows themselves, which carry their figures (migration 0033), the
 city looked up only for a jurisdiction inside one city, not joined to every grid (a zoom-10 tile holds thousands)."""
 
