@@ -144,18 +144,22 @@ def test_a_point_on_a_shared_edge_goes_to_the_lowest_code(divided_engine: Engine
     assert event["grid"] == holders[0] and "lowest code" in event["assignment_rule"]
 
 
-def test_outside_every_grid_nearest_within_50_m_else_the_street_queue(divided_engine: Engine) -> None:
-    with divided_engine.connect() as conn:
-        # points 20 m and 300 m west of the westernmost corner of all grids
-        near, far = conn.execute(text("""
+def west_of_every_grid(engine: Engine, metres: float) -> tuple[float, float]:
+    """The point ``metres`` west of the westernmost corner of all grids (lon, lat)."""
+    with engine.connect() as conn:
+        x, y = conn.execute(text("""
             WITH c AS (SELECT (ST_DumpPoints(ST_Union(geom))).geom AS p FROM grids),
             w AS (SELECT p FROM c ORDER BY ST_X(p) LIMIT 1)
-            SELECT ST_AsText(ST_Project(p::geography, 20, radians(270))::geometry),
-                   ST_AsText(ST_Project(p::geography, 300, radians(270))::geometry) FROM w
-        """)).one()
+            SELECT ST_X(q), ST_Y(q) FROM (SELECT ST_Project(p::geography, :m, radians(270))::geometry q FROM w) s
+        """), {"m": metres}).one()
+    return float(x), float(y)
+
+
+def test_outside_every_grid_nearest_within_50_m_else_the_street_queue(divided_engine: Engine) -> None:
+    with divided_engine.connect() as conn:
         streets = conn.execute(text("SELECT count(*) FROM admin_units WHERE level = 'street'")).scalar()
     assert streets
-    n, f = shapely.from_wkt(near), shapely.from_wkt(far)
+    n, f = shapely.Point(west_of_every_grid(divided_engine, 20)), shapely.Point(west_of_every_grid(divided_engine, 300))
     nearby = events.intake(divided_engine, rules.EventIn(lon=n.x, lat=n.y, category="C01", source="hotline")).event
     assert nearby["grid"] and "nearest grid" in nearby["assignment_rule"] and nearby["flagged"]
     beyond = events.intake(divided_engine, rules.EventIn(lon=f.x, lat=f.y, category="C01", source="hotline"),

@@ -23,7 +23,7 @@ from gis.dispatch.store.tiles import GRIDS_UP_TO
 from gis.geo.tiles import tile_of
 from maps.browser import serve_in_thread
 from tests.conftest import PASSWORD, http_token
-from tests.db.test_events import inner_point, report
+from tests.db.test_events import inner_point, report, west_of_every_grid
 from tests.db.test_ogc import gdal_read
 
 
@@ -108,12 +108,7 @@ def test_low_zoom_clusters_count_every_open_case_of_the_jurisdiction(served: str
                                 headers={"Authorization": f"Bearer {token}"})
             assert answer.status_code == 201, answer.text
             made.append(answer.json()["id"])
-    with divided_engine.connect() as conn:  # a point 300 m west of every grid: on no grid, the street's queue
-        far = conn.execute(text("""
-            WITH c AS (SELECT (ST_DumpPoints(ST_Union(geom))).geom AS p FROM grids),
-            w AS (SELECT p FROM c ORDER BY ST_X(p) LIMIT 1)
-            SELECT ST_X(q), ST_Y(q) FROM (SELECT ST_Project(p::geography, 300, radians(270))::geometry q FROM w) s
-        """)).one()
+    far = west_of_every_grid(divided_engine, 300)  # on no grid: the street's queue
     gridless = events.intake(divided_engine, rules.EventIn(lon=far[0], lat=far[1], category="C01", source="hotline"),
                              radius_m=50).event
     assert gridless["grid"] is None
