@@ -30,7 +30,7 @@ Members with their own starts: the parts are cut as above, given to the starts s
 The **lower bound** every result is measured against: the longest single required street's round trip from the
 nearest start; the conflicts of the streets farthest out (if the longest walk is L, two streets whose shortest
 shared walk exceeds L, or three whose shortest shared walk does, are in different walks: the least L at which k
-walks can hold them so, found by exact colouring, :meth:`_Walks.pair_bound`, within the time left of a second);
+walks can hold them so, found by exact colouring, :meth:`_Walks.conflict_bound`, within the time left of a second);
 and, with one base, the single optimal tour ÷ k (k walks from one base joined at the base are a tour: their sum is
 at least the optimum); with the rural postman's heuristic tour or several starts, the required length ÷ k instead,
 which is weaker but still a bound. (The benchmark adds CP-SAT's proven bound on the rural tour ÷ k: seconds a
@@ -79,7 +79,7 @@ the parts keep the heuristic's routes and their gaps. (At 0.9 s the worst Liecht
 
 BOUND_BY_S = 0.85
 """The lower bound's search stops this long after the split began (with what it has proven by then:
-:meth:`_Walks.pair_bound`), or :data:`BOUND_AT_LEAST_S` after it began itself, so that the split answers within a
+:meth:`_Walks.conflict_bound`), or :data:`BOUND_AT_LEAST_S` after it began itself, so that the split answers within a
 second."""
 BOUND_AT_LEAST_S = 0.02
 
@@ -241,7 +241,7 @@ def split_route(graph: nx.MultiGraph, required: Sequence[Edge], base: Hashable, 
             parts[i] = solved.route
 
     share = tour.length_m / k if (tour.optimal and bases is None) else tour.required_m / k
-    bound = max(share, walks.pair_bound(streets, [base] if bases is None else list(bases), k,
+    bound = max(share, walks.conflict_bound(streets, [base] if bases is None else list(bases), k,
                                         deadline=max(started + BOUND_BY_S, time.perf_counter() + BOUND_AT_LEAST_S)))
     return Split(parts=parts, bases=starts, tour=tour, lower_bound_m=bound, moves=moves,
                  seconds=time.perf_counter() - started, edges=[list(r) for r in runs])
@@ -342,13 +342,13 @@ class _Walks:
                 best[closer], via[closer] = between[g][closer], g
         return total + (self.tjoins.length(odd) if odd else 0.0)
 
-    def pair_bound(self, streets: Sequence[Edge], starts: Sequence[Hashable], k: int,
+    def conflict_bound(self, streets: Sequence[Edge], starts: Sequence[Hashable], k: int,
                    deadline: float | None = None) -> float:
         """A lower bound on the longest of k walks, each from one of ``starts``, that together walk ``streets``, from
         which streets may share a walk. Two streets in one walk make it at least the shortest closed walk over both
         from the nearest start (whichever order and way round: exact, from shortest distances), their *pair walk*;
         three, their *triple walk*. So if the longest walk is L, the streets whose pair walk exceeds L are in
-        different walks, and no three whose triple walk exceeds L share one: the :data:`PAIR_CANDIDATES` streets
+        different walks, and no three whose triple walk exceeds L share one: the :data:`BOUND_CANDIDATES` streets
         farthest out can be coloured with k colours, one a walk, within these *conflicts at L*. The bound is the
         least L at which they can (:func:`_colourable`, exact; a binary search over the pair walks, then over the
         triple walks above), and at least the longest single street's round trip from the nearest start.
@@ -364,7 +364,7 @@ class _Walks:
 
         def trip(u: Hashable, v: Hashable, key: int) -> float:
             return float(min(d[s, self.at[u]] + self.length[u, v, key] + d[self.at[v], s] for s in from_))
-        far = sorted(streets, key=lambda e: -trip(*e))[:PAIR_CANDIDATES]
+        far = sorted(streets, key=lambda e: -trip(*e))[:BOUND_CANDIDATES]
         single = trip(*far[0]) if far else 0.0
         if len(far) < k + 1:
             return single
@@ -437,8 +437,9 @@ class _Walks:
         return {n: float(near[i]) for n, i in self.at.items()}
 
 
-PAIR_CANDIDATES = 30
-"""The streets farthest out whose pair walks the bound colours (:meth:`_Walks.pair_bound`)."""
+BOUND_CANDIDATES = 30
+"""The streets farthest out whose conflicts (their pair and triple walks) the bound colours
+(:meth:`_Walks.conflict_bound`)."""
 COLOURING_STEPS = 5_000
 """The colouring's search steps at most, per question (:func:`_colourable`): past them it answers "can", which only
 makes the bound smaller (never wrong). Most questions take fewer than a hundred; one whose answer is "cannot" may
