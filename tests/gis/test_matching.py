@@ -159,7 +159,7 @@ def test_a_short_link_between_two_junctions_reached_counts_and_no_other() -> Non
 
 
 def test_spaced_keeps_the_tip_of_a_turn_and_nothing_more_on_a_straight_walk() -> None:
-    """Points 2σ apart leave out those in between; where the left-out ones went on beyond the last point kept and
+    """Points kept a spacing apart leave out those in between; where the left-out ones went on beyond the last point kept and
     came back, the farthest of them (the turn's tip) is kept too."""
     out_and_back = np.array([(x, 0.0) for x in [*np.arange(0.0, 12.5, 0.5), *np.arange(12.0, -20.5, -0.5)]])
     kept = matching.spaced(out_and_back, 8.0)
@@ -173,7 +173,7 @@ def test_spaced_keeps_the_tip_of_a_turn_and_nothing_more_on_a_straight_walk() ->
 @pytest.mark.parametrize("lane_m", [25.0, 30.0, 35.0, 40.0])
 def test_a_lane_walked_to_its_far_junction_and_back_counts(lane_m: float) -> None:
     """A member walks up the main street, into a lane to the junction at its far end, back, and on. The
-    smoothing a phone's σ of 15 m calls for (±7 s) pulls the turn's tip some 5 m short and the points 2σ apart
+    smoothing a phone's σ of 15 m calls for (±7 s) pulls the turn's tip some 5 m short and the points kept apart
     a few more: the lane still counts, and the streets beyond its far junction do not."""
     streets = {
         "main-s": LineString([(0.0, 0.0), (0.0, 200.0)]),
