@@ -159,8 +159,8 @@ def test_a_short_link_between_two_junctions_reached_counts_and_no_other() -> Non
 
 
 def test_spaced_keeps_the_tip_of_a_turn_and_nothing_more_on_a_straight_walk() -> None:
-    """Points kept a spacing apart leave out those in between; where the left-out ones went on beyond the last point kept and
-    came back, the farthest of them (the turn's tip) is kept too."""
+    """Points kept a spacing apart leave out those in between; where the left-out ones went on beyond the last point
+    kept and came back, the farthest of them (the turn's tip) is kept too."""
     out_and_back = np.array([(x, 0.0) for x in [*np.arange(0.0, 12.5, 0.5), *np.arange(12.0, -20.5, -0.5)]])
     kept = matching.spaced(out_and_back, 8.0)
     assert 12.0 in out_and_back[kept][:, 0]  # the tip
@@ -186,3 +186,25 @@ def test_a_lane_walked_to_its_far_junction_and_back_counts(lane_m: float) -> Non
     true = _walk([(0.0, 0.0), (0.0, 200.0), (lane_m, 200.0), (0.0, 200.0), (0.0, 400.0)])
     found = _walked(streets, true, np.arange(len(true), dtype=float), sigma_m=15.0)
     assert found == {"main-s", "main-n", "lane"}
+
+
+def test_the_buffer_test_by_pieces_credits_what_the_whole_tracks_buffer_does() -> None:
+    """The buffer test buffers a long track a few segments at a time and joins the pieces: the same area as the
+    whole track's buffer, so the same streets, on a noisy walk up and down a lattice (streets at the 80 % line
+    included: a street beside the walk, partly within 20 m)."""
+    streets = _ladder()
+    true = _walk([(0.0, 0.0), (0.0, 500.0), (SPACING, 500.0), (SPACING, 0.0), (2 * SPACING, 0.0), (2 * SPACING, 300.0)])
+    noisy = true + np.random.default_rng(11).normal(0.0, 15.0, true.shape)
+    track = LineString(noisy)
+    assert len(noisy) > 20 * matching.BUFFER_PIECE_POINTS
+    items = list(streets.items())
+    lines = [line for _, line in items]
+    for tolerance in (10.0, 20.0, 30.0):
+        whole = track.buffer(tolerance)
+        expected = [key for key, line in items if line.intersection(whole).length >= 0.8 * line.length]
+        assert expected and matching.buffer_walked(track, items, tolerance) == expected
+        partly = [line for line in lines if 0 < line.intersection(whole).length < line.length]
+        assert partly  # the case the 80 % rule decides is there
+    short = LineString(noisy[:5])  # fewer points than a piece: buffered whole
+    assert matching.buffer_walked(short, items, 20.0) == [
+        key for key, line in items if line.intersection(short.buffer(20.0)).length >= 0.8 * line.length]
