@@ -12,9 +12,7 @@ For every grid of each city (Liechtenstein: the first N by code, its grids being
 3. the GPS: independent Gaussian error of σ = 5, 15 and 30 m per axis, drop-outs (no fix for 10–40 s, about one
    a kilometre) and urban-canyon jumps (3–8 s displaced 40–120 m, about one a kilometre);
 4. both methods on the same tracks: ``match_track`` (FMM through fastmm; σ estimated from the track, as the service
-   does) and ``buffer_walked`` (20 m, 80 %, the service's method before; on the first walk only, as it takes
-   minutes a walk: rows ``hmm 1`` and ``buffer 1`` are the two methods on the first walk's tracks, ``hmm`` the
-   matcher on every walk). Street-level precision and recall over
+   does) and ``buffer_walked`` (20 m, 80 %, the service's method before). Street-level precision and recall over
    the grid's required streets, summed over the grids and the walks (and, at σ = 15 m, the spread from one walk of
    every grid to the next); throughput in track points per second (the matcher of a
    grid built beforehand, once, as the service keeps it: its build time is printed apart). Also over the streets of
@@ -155,10 +153,10 @@ def bench_city(engine: Any, name: str, key: str, path: Path, grids: int | None, 
             "ORDER BY g.code"), {"c": city_id})]
     if grids is not None:
         codes = codes[:grids]
-    counts = {(s, m): [0.0] * 9 for s in SIGMAS for m in ("hmm", "hmm 1", "buffer 1")}
+    counts = {(s, m): [0.0] * 9 for s in SIGMAS for m in ("hmm", "buffer")}
     each_walk = [[0.0] * 9 for _ in range(walks)]  # σ = 15 m, the matcher: each walk's counts apart
-    points = {"hmm": 0, "buffer 1": 0}
-    seconds = {"hmm": 0.0, "buffer 1": 0.0}
+    points = {"hmm": 0, "buffer": 0}
+    seconds = {"hmm": 0.0, "buffer": 0.0}
     builds: list[float] = []
     sigmas: dict[float, list[float]] = {s: [] for s in SIGMAS}
     cases = []
@@ -191,27 +189,24 @@ def bench_city(engine: Any, name: str, key: str, path: Path, grids: int | None, 
                 found = set(matched.walked(lengths))
                 for i, v in enumerate(score(found, truth, case["required"], lengths)):
                     counts[(sigma, "hmm")][i] += v
-                    if round_ == 0:
-                        counts[(sigma, "hmm 1")][i] += v
                     if sigma == 15.0:
                         each_walk[round_][i] += v
-                if not buffer or round_ > 0:  # the buffer test takes minutes a walk: on the first walk only
+                if not buffer:
                     continue
                 started = time.perf_counter()
                 buffered = set(matching.buffer_walked(LineString(xy), required_items, DEFAULT_TOLERANCE_M))
-                seconds["buffer 1"] += time.perf_counter() - started
-                points["buffer 1"] += len(xy)
+                seconds["buffer"] += time.perf_counter() - started
+                points["buffer"] += len(xy)
                 for i, v in enumerate(score(buffered, truth, case["required"], lengths)):
-                    counts[(sigma, "buffer 1")][i] += v
+                    counts[(sigma, "buffer")][i] += v
     used = len(cases)
     print(f"   {name}: {used} grids walked {walks} time{'s' if walks > 1 else ''} each, tracks of "
           f"{points['hmm'] // max(1, used * walks * len(SIGMAS)):,} points on average; "
           f"a grid's matcher built in {statistics.median(builds) * 1000:.0f} ms (median), "
           f"{max(builds) * 1000:.0f} ms at most", flush=True)
-    print(f"   {'σ (m)':>6} {'σ estimated':>12} {'method':>8} {'precision':>10} {'recall':>8} {'streets':>8}"
+    print(f"   {'σ (m)':>6} {'σ estimated':>12} {'method':>7} {'precision':>10} {'recall':>8} {'streets':>8}"
           f" {'P ≥ 20 m':>9} {'R ≥ 20 m':>9} {'P metres':>9} {'R metres':>9}")
-    # "hmm": every walk; "hmm 1" and "buffer 1": the first walk's tracks, both methods on the same ones
-    methods = ("hmm", "hmm 1", "buffer 1") if buffer else ("hmm",)
+    methods = ("hmm", "buffer") if buffer else ("hmm",)
     for sigma in SIGMAS:
         for method in methods:
             c = counts[(sigma, method)]
@@ -222,14 +217,14 @@ def bench_city(engine: Any, name: str, key: str, path: Path, grids: int | None, 
             mark = ""
             if sigma == 15.0 and method == "hmm":
                 mark = "  [target ≥ 0.95 on all streets: " + ("met]" if min(p, r) >= TARGET_SHARE else "MISSED]")
-            print(f"   {sigma:>6.0f} {estimated:>12} {method:>8} {p:>10.3f} {r:>8.3f} {c[0] + c[2]:>8.0f}"
+            print(f"   {sigma:>6.0f} {estimated:>12} {method:>7} {p:>10.3f} {r:>8.3f} {c[0] + c[2]:>8.0f}"
                   f" {p20:>9.3f} {r20:>9.3f} {pm:>9.3f} {rm:>9.3f}{mark}")
     if walks > 1:
         precisions = [_share(c[0], c[0] + c[1]) for c in each_walk]
         recalls = [_share(c[0], c[0] + c[2]) for c in each_walk]
         print(f"   σ = 15 m, hmm, each walk of every grid apart: precision {min(precisions):.3f}–{max(precisions):.3f},"
               f" recall {min(recalls):.3f}–{max(recalls):.3f}")
-    for method in ("hmm", "buffer 1") if buffer else ("hmm",):
+    for method in methods:
         rate = points[method] / seconds[method] if seconds[method] else 0.0
         mark = f"  [target {TARGET_POINTS_S:,}/s: " + ("met]" if rate >= TARGET_POINTS_S else "MISSED]") \
             if method == "hmm" else ""
