@@ -243,7 +243,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=25)
     parser.add_argument("--walks", type=int, default=WALKS,
                         help="walks of each grid (each a different half of its route, with its own GPS errors)")
-    parser.add_argument("--no-buffer", action="store_true", help="the matcher alone (the buffer test takes minutes)")
+    parser.add_argument("--no-buffer", action="store_true", help="the matcher alone")
     args = parser.parse_args()
     print(f"machine: {machine()}", flush=True)
     with bench_database("gridpatrol_matching_bench", reuse=args.reuse) as url:
