@@ -239,6 +239,7 @@ def test_bad_visits_are_refused_and_nothing_is_stored(client: TestClient, divide
         ({"track": {"type": "LineString", "coordinates": [[1, "a"], [2, 3]]}}, 422, "numbers"),
         ({"track": {"type": "LineString", "coordinates": [[116.3, 95.0], [116.3, 39.9]]}}, 422, "in range"),
         ({"track": {"type": "LineString", "coordinates": far}}, 422, "never comes within"),
+        ({"track": {"type": "LineString", "coordinates": [track[0]] * 50}}, 422, "does not move"),
         ({"ended_at": (start - timedelta(hours=1)).isoformat()}, 422, "ends before it starts"),
         ({"ended_at": (datetime.now(UTC) + timedelta(days=1)).isoformat()}, 422, "future"),
         ({"started_at": "2026-11-20T09:00:00"}, 422, "time zone"),
