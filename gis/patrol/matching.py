@@ -607,12 +607,8 @@ def buffer_walked(track: LineString, streets: Sequence[tuple[Street, LineString]
     if not streets:
         return []
     coords = np.asarray(track.coords)
-    if len(coords) > BUFFER_PIECE_POINTS + 1:
-        pieces = [LineString(coords[i:i + BUFFER_PIECE_POINTS + 1])
-                  for i in range(0, len(coords) - 1, BUFFER_PIECE_POINTS)]
-        near = shapely.union_all(shapely.buffer(pieces, tolerance_m))
-    else:
-        near = track.buffer(tolerance_m)
+    pieces = [LineString(coords[i:i + BUFFER_PIECE_POINTS + 1]) for i in range(0, len(coords) - 1, BUFFER_PIECE_POINTS)]
+    near = shapely.union_all(shapely.buffer(pieces, tolerance_m))
     lines = np.array([line for _, line in streets], dtype=object)
     lengths = shapely.length(lines)
     inside = shapely.length(shapely.intersection(lines, near))

@@ -205,6 +205,6 @@ def test_the_buffer_test_by_pieces_credits_what_the_whole_tracks_buffer_does() -
         assert expected and matching.buffer_walked(track, items, tolerance) == expected
         partly = [line for line in lines if 0 < line.intersection(whole).length < line.length]
         assert partly  # the case the 80 % rule decides is there
-    short = LineString(noisy[:5])  # fewer points than a piece: buffered whole
+    short = LineString(noisy[:5])  # fewer points than a piece: one piece, the whole track
     assert matching.buffer_walked(short, items, 20.0) == [
         key for key, line in items if line.intersection(short.buffer(20.0)).length >= 0.8 * line.length]
